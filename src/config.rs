@@ -1,0 +1,330 @@
+//! The configuration file: parsed, defaulted and validated before anything runs.
+//!
+//! Every key is documented in the README's configuration table with its default; the
+//! defaults live here, in one place, as the `default_*` functions. Unknown keys are
+//! rejected so that a typo in a privacy setting cannot silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
+pub const PASSWORD_ENV: &str = "TALLY_CLICKHOUSE_PASSWORD";
+
+/// Query parameters kept on page URLs when the config does not say otherwise.
+pub const DEFAULT_QUERY_ALLOWLIST: [&str; 4] = ["utm_source", "utm_medium", "utm_campaign", "ref"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub clickhouse: ClickHouseConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub visits: VisitsConfig,
+    #[serde(default, rename = "sites")]
+    pub sites: Vec<SiteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP endpoint binds to.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest beacon body accepted, in bytes; larger ones get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR blocks).
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// `human` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+    /// The address pages load the tracker from (for the printed snippet); default `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    #[serde(default = "default_clickhouse_url")]
+    pub url: String,
+    #[serde(default = "default_database")]
+    pub database: String,
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Prefer the `TALLY_CLICKHOUSE_PASSWORD` environment variable.
+    #[serde(default)]
+    pub password: String,
+}
+
+// Hand-written so that the password can never reach a log line through `{:?}`.
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &if self.password.is_empty() { "" } else { "<set>" })
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events waiting for the writer; when full, beacons get 503 and the drop is counted.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Rows per ClickHouse insert.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest time an accepted event waits before it is inserted, in milliseconds.
+    #[serde(default = "default_flush_interval_ms")]
+    pub flush_interval_ms: u64,
+    /// Longest custom event name stored; longer names are cut at a character boundary.
+    #[serde(default = "default_max_event_name_chars")]
+    pub max_event_name_chars: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// The daily salt rotates at 00:00 in this IANA time zone.
+    #[serde(default = "default_time_zone")]
+    pub salt_time_zone: String,
+    /// Query parameters kept on page URLs (all others are dropped).
+    #[serde(default = "default_query_allowlist")]
+    pub query_allowlist: Vec<String>,
+    /// MaxMind-format country database; none means an empty country.
+    #[serde(default)]
+    pub country_database: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitsConfig {
+    /// A gap longer than this ends a visit; also how long yesterday's salt lives after midnight.
+    #[serde(default = "default_visit_timeout_minutes")]
+    pub timeout_minutes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's id and main host name, as sent in Plausible's `domain` field.
+    pub domain: String,
+    /// Other host names whose pages count for this site.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The site's own time zone, for reports.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Custom-event property keys that may be stored (default: none).
+    #[serde(default)]
+    pub props_allowlist: Vec<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_body_bytes() -> usize {
+    8 * 1024
+}
+fn default_shutdown_grace_secs() -> u64 {
+    10
+}
+fn default_clickhouse_url() -> String {
+    "http://127.0.0.1:8123".into()
+}
+fn default_database() -> String {
+    "tally".into()
+}
+fn default_user() -> String {
+    "default".into()
+}
+fn default_queue_capacity() -> usize {
+    50_000
+}
+fn default_batch_size() -> usize {
+    5_000
+}
+fn default_flush_interval_ms() -> u64 {
+    1_000
+}
+fn default_max_event_name_chars() -> usize {
+    120
+}
+fn default_time_zone() -> String {
+    "Europe/Amsterdam".into()
+}
+fn default_query_allowlist() -> Vec<String> {
+    DEFAULT_QUERY_ALLOWLIST.iter().map(|s| s.to_string()).collect()
+}
+fn default_visit_timeout_minutes() -> u32 {
+    30
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body_bytes(),
+            trusted_proxies: Vec::new(),
+            log_format: LogFormat::default(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
+            public_url: None,
+        }
+    }
+}
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_clickhouse_url(),
+            database: default_database(),
+            user: default_user(),
+            password: String::new(),
+        }
+    }
+}
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: default_queue_capacity(),
+            batch_size: default_batch_size(),
+            flush_interval_ms: default_flush_interval_ms(),
+            max_event_name_chars: default_max_event_name_chars(),
+        }
+    }
+}
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            salt_time_zone: default_time_zone(),
+            query_allowlist: default_query_allowlist(),
+            country_database: None,
+        }
+    }
+}
+impl Default for VisitsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_minutes: default_visit_timeout_minutes(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file, then applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config = Self::parse(&text)?;
+        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+            config.clickhouse.password = password;
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates config text (no environment overrides).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.sites.is_empty() {
+            return bad("at least one [[sites]] entry is required".into());
+        }
+        parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")?;
+        let mut hosts = std::collections::HashSet::new();
+        for site in &self.sites {
+            parse_time_zone(&site.time_zone, &format!("time_zone of site {}", site.domain))?;
+            for host in std::iter::once(&site.domain).chain(&site.aliases) {
+                if host.is_empty() || host.contains(['/', ' ', ':']) {
+                    return bad(format!("site host {host:?} must be a bare host name"));
+                }
+                if !hosts.insert(host.to_ascii_lowercase()) {
+                    return bad(format!("host {host:?} is configured for more than one site"));
+                }
+            }
+        }
+        if !(256..=1024 * 1024).contains(&self.server.max_body_bytes) {
+            return bad("server.max_body_bytes must be between 256 and 1048576".into());
+        }
+        if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
+            return bad("ingest.batch_size and ingest.queue_capacity must be positive".into());
+        }
+        if self.ingest.flush_interval_ms == 0 {
+            return bad("ingest.flush_interval_ms must be positive".into());
+        }
+        if !(1..=24 * 60).contains(&self.visits.timeout_minutes) {
+            return bad("visits.timeout_minutes must be between 1 and 1440".into());
+        }
+        if self.ingest.max_event_name_chars == 0 {
+            return bad("ingest.max_event_name_chars must be positive".into());
+        }
+        if let Some(db) = &self.privacy.country_database {
+            if !db.is_file() {
+                return bad(format!("privacy.country_database {} is not a file", db.display()));
+            }
+        }
+        let db = &self.clickhouse.database;
+        if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return bad("clickhouse.database may hold only letters, digits and _".into());
+        }
+        Ok(())
+    }
+
+    /// Where pages reach this collector.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.ingest.flush_interval_ms)
+    }
+
+    pub fn visit_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.visits.timeout_minutes) * 60)
+    }
+
+    pub fn salt_time_zone(&self) -> TimeZone {
+        // Validated in `validate`, so this cannot fail for a loaded config.
+        parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")
+            .unwrap_or(TimeZone::UTC)
+    }
+}
+
+fn parse_time_zone(name: &str, key: &str) -> Result<TimeZone, Error> {
+    TimeZone::get(name).map_err(|_| Error::Config(format!("{key}: unknown time zone {name:?}")))
+}

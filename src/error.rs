@@ -1,0 +1,99 @@
+//! The library's one error type, and the one place where a rejected request becomes an HTTP status.
+//!
+//! Error messages never carry request data: a rejection names a reason code, not the
+//! offending value, so an IP address, user agent or URL cannot leak through an error.
+
+use hyper::StatusCode;
+
+/// Errors of the library; the binary wraps them in `anyhow` at its edge.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("migration {name}: {message}")]
+    Migration { name: String, message: String },
+    #[error("country database: {0}")]
+    CountryDatabase(String),
+    #[error("salt store: {0}")]
+    Salt(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a beacon was refused. Each has a short machine-readable reason sent as `{"error": reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Body is not valid JSON, not an object, or not UTF-8.
+    MalformedJson,
+    /// Body larger than `server.max_body_bytes`.
+    BodyTooLarge,
+    /// A required field (event name, URL) is absent or empty.
+    MissingField,
+    /// A field has the wrong type or an impossible value.
+    InvalidField,
+    /// A key the wire format does not know.
+    UnknownField,
+    /// The page URL is not an absolute http(s) URL.
+    InvalidUrl,
+    /// Neither the `domain` field nor the page's host is a configured site.
+    UnknownSite,
+    /// Content type other than JSON or text/plain.
+    UnsupportedMediaType,
+    /// Path not served.
+    NotFound,
+    /// Method not allowed on this path.
+    MethodNotAllowed,
+    /// The writer queue is full: the beacon was not accepted (counted).
+    Overloaded,
+}
+
+impl Rejection {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Rejection::MalformedJson
+            | Rejection::MissingField
+            | Rejection::InvalidField
+            | Rejection::UnknownField
+            | Rejection::InvalidUrl
+            | Rejection::UnknownSite => StatusCode::BAD_REQUEST,
+            Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::NotFound => StatusCode::NOT_FOUND,
+            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The reason code: stable, short, and free of request data.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::MalformedJson => "malformed_json",
+            Rejection::BodyTooLarge => "body_too_large",
+            Rejection::MissingField => "missing_field",
+            Rejection::InvalidField => "invalid_field",
+            Rejection::UnknownField => "unknown_field",
+            Rejection::InvalidUrl => "invalid_url",
+            Rejection::UnknownSite => "unknown_site",
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::NotFound => "not_found",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::Overloaded => "overloaded",
+        }
+    }
+
+    pub const ALL: [Rejection; 11] = [
+        Rejection::MalformedJson,
+        Rejection::BodyTooLarge,
+        Rejection::MissingField,
+        Rejection::InvalidField,
+        Rejection::UnknownField,
+        Rejection::InvalidUrl,
+        Rejection::UnknownSite,
+        Rejection::UnsupportedMediaType,
+        Rejection::NotFound,
+        Rejection::MethodNotAllowed,
+        Rejection::Overloaded,
+    ];
+}

@@ -1,0 +1,192 @@
+//! HTTP routing: the beacon endpoint, the tracker script, health, readiness and metrics.
+//!
+//! Every refusal goes through [`reject`], the one place where a [`Rejection`] becomes a status
+//! and a `{"error": reason}` body. CORS is answered for the configured sites' origins only.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::error::Rejection;
+use crate::ingest::{Ingest, Outcome, RequestMeta};
+use crate::tracker::Tracker;
+
+pub type Body = Full<Bytes>;
+
+/// What the handlers share.
+pub struct App {
+    pub ingest: Ingest,
+    pub tracker: Tracker,
+    pub max_body_bytes: usize,
+    /// Set by the readiness task: ClickHouse reachable and schema current.
+    pub ready: AtomicBool,
+}
+
+pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/api/event") => event(&app, peer, req).await,
+        (&Method::OPTIONS, "/api/event") => preflight(&app, &req),
+        (&Method::GET | &Method::HEAD, "/t.js") => app.tracker.response(req.headers()),
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
+        (&Method::GET, "/readyz") => {
+            if app.ready.load(Ordering::Relaxed) {
+                text(StatusCode::OK, "ready")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let mut r = Response::new(Full::new(Bytes::from(app.ingest.metrics.encode())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            r
+        }
+        (_, "/api/event" | "/t.js" | "/healthz" | "/readyz" | "/metrics") => reject(&app, Rejection::MethodNotAllowed),
+        _ => reject(&app, Rejection::NotFound),
+    };
+    Ok(response)
+}
+
+async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let cors = allowed_origin(app, req.headers());
+    let mut response = match read_and_ingest(app, peer, req).await {
+        Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::ACCEPTED;
+            r
+        }
+        Err(rejection) => reject(app, rejection),
+    };
+    if let Some(origin) = cors {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+async fn read_and_ingest(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Result<Outcome, Rejection> {
+    check_content_type(req.headers())?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes) {
+        return Err(Rejection::BodyTooLarge);
+    }
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, app.max_body_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Rejection::BodyTooLarge
+            } else {
+                Rejection::MalformedJson
+            }
+        })?
+        .to_bytes();
+    app.ingest
+        .accept(
+            &body,
+            RequestMeta {
+                peer: peer.ip(),
+                headers: &parts.headers,
+            },
+        )
+        .await
+}
+
+/// `navigator.sendBeacon` sends `text/plain`, Plausible's tracker too; API clients send JSON.
+fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), Rejection> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().map_err(|_| Rejection::UnsupportedMediaType)?;
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" | "text/plain" | "" => Ok(()),
+        _ => Err(Rejection::UnsupportedMediaType),
+    }
+}
+
+/// The `Origin` header echoed back when its host is one of the configured sites.
+fn allowed_origin(app: &App, headers: &hyper::HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?;
+    let url = url::Url::parse(origin.to_str().ok()?).ok()?;
+    app.ingest.site_for_host(url.host_str()?)?;
+    Some(origin.clone())
+}
+
+fn preflight(app: &App, req: &Request<Incoming>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    if let Some(origin) = allowed_origin(app, req.headers()) {
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    r
+}
+
+/// The one place a rejection becomes a response: its status, `{"error": reason}`, and a count.
+pub fn reject(app: &App, rejection: Rejection) -> Response<Body> {
+    app.ingest.metrics.reject(rejection.reason());
+    tracing::debug!(reason = rejection.reason(), "beacon rejected");
+    let body = format!("{{\"error\":\"{}\"}}", rejection.reason());
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = rejection.status();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if rejection == Rejection::Overloaded {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let mut h = hyper::HeaderMap::new();
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, "text/plain;charset=UTF-8".parse().unwrap());
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, "multipart/form-data; boundary=x".parse().unwrap());
+        assert_eq!(check_content_type(&h), Err(Rejection::UnsupportedMediaType));
+    }
+
+    #[test]
+    fn every_rejection_has_a_client_or_overload_status_and_a_plain_reason() {
+        for r in Rejection::ALL {
+            let s = r.status().as_u16();
+            assert!((400..500).contains(&s) || s == 503, "{r:?}");
+            assert!(r.reason().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Ingest: one beacon plus its request metadata in, zero or more anonymous event rows out.
+//!
+//! This is where identifiers die. The client IP and the user agent are read here, turned into a
+//! visitor hash, a country and coarse classes, and not passed on; the page URL and referrer are
+//! reduced (`page_url`) before anything is queued. Nothing here logs request data.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+use jiff::Timestamp;
+
+use crate::beacon::{bounded, Beacon, Kind};
+use crate::client_ip::TrustedProxies;
+use crate::config::{Config, SiteConfig};
+use crate::error::Rejection;
+use crate::event::{screen_class, EventRow};
+use crate::geo::CountryDb;
+use crate::metrics::{Metrics, Reason};
+use crate::page_url::{reduce_page, reduce_referrer, truncate_chars};
+use crate::salt::Clock;
+use crate::user_agent::Classifier;
+use crate::visitor::Visitors;
+use crate::writer::Queue;
+
+/// Longest engaged time accepted for one page, in ms (a day); longer values are clamped.
+pub const MAX_ENGAGED_MS: f64 = 86_400_000.0;
+/// Longest stored custom property value, in characters.
+pub const MAX_PROP_VALUE_CHARS: usize = 200;
+
+/// A configured site, with every host name it answers to (lower case).
+pub struct Site {
+    pub domain: String,
+    pub hosts: Vec<String>,
+    pub props_allowlist: Vec<String>,
+}
+
+impl Site {
+    fn from_config(c: &SiteConfig) -> Self {
+        let hosts = std::iter::once(&c.domain)
+            .chain(&c.aliases)
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        Self {
+            domain: c.domain.clone(),
+            hosts,
+            props_allowlist: c.props_allowlist.clone(),
+        }
+    }
+}
+
+/// What became of a beacon that was not refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Queued this many events (one per site named in the beacon).
+    Stored(usize),
+    /// Judged a bot: answered 202, not stored.
+    Bot,
+}
+
+/// The request facts ingest needs besides the body.
+pub struct RequestMeta<'a> {
+    pub peer: IpAddr,
+    pub headers: &'a HeaderMap,
+}
+
+pub struct Ingest {
+    pub sites: Vec<Site>,
+    query_allowlist: Vec<String>,
+    max_event_name_chars: usize,
+    proxies: TrustedProxies,
+    classifier: Classifier,
+    countries: CountryDb,
+    pub visitors: Visitors,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    queue: Queue,
+    /// For loading the cross-midnight carry set.
+    client: clickhouse::Client,
+    carry_loading: tokio::sync::Mutex<()>,
+}
+
+impl Ingest {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        countries: CountryDb,
+        visitors: Visitors,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        queue: Queue,
+        client: clickhouse::Client,
+    ) -> Self {
+        Self {
+            sites: config.sites.iter().map(Site::from_config).collect(),
+            query_allowlist: config.privacy.query_allowlist.clone(),
+            max_event_name_chars: config.ingest.max_event_name_chars,
+            proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+            classifier: Classifier::new(),
+            countries,
+            visitors,
+            clock,
+            metrics,
+            queue,
+            client,
+            carry_loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The site whose host list contains `host`.
+    pub fn site_for_host(&self, host: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+
+    /// Handles one beacon body. Errors are reasons for a 4xx (or 503 when the queue is full).
+    pub async fn accept(&self, body: &[u8], meta: RequestMeta<'_>) -> Result<Outcome, Rejection> {
+        let beacon = Beacon::parse(body)?;
+        let name = beacon.name.as_deref().map(str::trim).unwrap_or("");
+        let url = beacon.url.as_deref().map(str::trim).unwrap_or("");
+        if name.is_empty() || url.is_empty() {
+            return Err(Rejection::MissingField);
+        }
+        let page = reduce_page(url, &self.query_allowlist, beacon.hash_mode())?;
+
+        // The site: Plausible's `domain` (comma-separated for several sites), else the page host.
+        let sites: Vec<&Site> = match beacon.domain.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => d
+                .split(',')
+                .filter_map(|d| self.site_for_host(d.trim()))
+                .collect(),
+            _ => self.site_for_host(&page.host).into_iter().collect(),
+        };
+        if sites.is_empty() {
+            return Err(Rejection::UnknownSite);
+        }
+
+        let user_agent = meta
+            .headers
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Some(reason) = self.classifier.bot_reason(user_agent, meta.headers) {
+            self.metrics.bots.get_or_create(&Reason { reason: reason.label() }).inc();
+            return Ok(Outcome::Bot);
+        }
+
+        let engaged_ms = bounded(beacon.engaged_ms, MAX_ENGAGED_MS)?.unwrap_or(0.0) as u32;
+        let scroll_depth = bounded(beacon.scroll_depth, 100.0)?.unwrap_or(0.0) as u8;
+        let screen = screen_class(bounded(beacon.screen_width, 100_000.0)?);
+        let props = beacon.props_pairs()?;
+        let kind = beacon.kind();
+        let mut name = name.to_string();
+        truncate_chars(&mut name, self.max_event_name_chars);
+
+        let now = self.clock.now();
+        self.ensure_carry(now).await;
+        let ip = self.proxies.client_ip(meta.peer, meta.headers);
+        let country = self
+            .countries
+            .country(ip)
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .unwrap_or_default();
+        let classes = self.classifier.classify(user_agent);
+        let ts = u32::try_from(now.as_second()).unwrap_or(0);
+        let query = page.query_string();
+
+        if self.queue.capacity() < sites.len() {
+            return Err(Rejection::Overloaded);
+        }
+        for site in &sites {
+            // No salt means storage was never reached and no local salt could be made.
+            let visitor = self
+                .visitors
+                .id(&site.domain, ip, user_agent, now)
+                .ok_or(Rejection::Overloaded)?;
+            let (props_keys, props_values) = props
+                .iter()
+                .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))
+                .map(|(k, v)| {
+                    let mut v = v.clone();
+                    truncate_chars(&mut v, MAX_PROP_VALUE_CHARS);
+                    (k.clone(), v)
+                })
+                .unzip();
+            let row = EventRow {
+                site: site.domain.clone(),
+                ts,
+                visitor,
+                name: name.clone(),
+                host: page.host.clone(),
+                path: page.path.clone(),
+                query: query.clone(),
+                utm_source: page.param("utm_source").to_string(),
+                utm_medium: page.param("utm_medium").to_string(),
+                utm_campaign: page.param("utm_campaign").to_string(),
+                utm_content: page.param("utm_content").to_string(),
+                utm_term: page.param("utm_term").to_string(),
+                referrer_host: reduce_referrer(beacon.referrer.as_deref(), &site.hosts)
+                    .unwrap_or_default(),
+                country: country.clone(),
+                device: classes.device,
+                browser: classes.browser.clone(),
+                os: classes.os.clone(),
+                screen,
+                engaged_ms: if kind == Kind::Engagement { engaged_ms } else { 0 },
+                scroll_depth,
+                interactive: u8::from(beacon.interactive != Some(false)),
+                props_keys,
+                props_values,
+                event_id: rand::random(),
+            };
+            self.queue.push(row)?;
+            self.metrics.events_accepted.inc();
+        }
+        Ok(Outcome::Stored(sites.len()))
+    }
+
+    /// Within the grace after midnight, makes sure the set of visitors seen just before it is
+    /// loaded from storage (once per midnight; concurrent beacons wait for the one load).
+    async fn ensure_carry(&self, now: Timestamp) {
+        let Some(midnight) = self.visitors.carry_needed(now) else {
+            return;
+        };
+        let _guard = self.carry_loading.lock().await;
+        if self.visitors.carry_needed(now).is_none() {
+            return;
+        }
+        self.refresh_carry(midnight).await;
+    }
+
+    /// Reloads the carry set for `midnight` from ClickHouse. On failure the set stays as it
+    /// is, so visits across midnight may split; that is logged, nothing else is affected.
+    pub async fn refresh_carry(&self, midnight: Timestamp) {
+        let since = midnight.as_second() - self.visitors.book.grace().as_secs() as i64;
+        match crate::storage::recently_seen(&self.client, since).await {
+            Ok(seen) => self.visitors.load_carry(midnight, seen),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load visitors seen before midnight");
+                self.visitors.load_carry(midnight, std::iter::empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! tally: website analytics that are anonymous by construction.
+//!
+//! A beacon comes in over HTTP (`http`), is parsed (`beacon`) and reduced at ingest (`ingest`:
+//! `client_ip`, `visitor` + `salt`, `geo`, `user_agent`, `page_url`) into an anonymous
+//! `event::EventRow`, queued and written to ClickHouse in batches (`writer`, `storage`).
+//! `server` owns the lifecycle; `config` is read and validated before anything runs.
+#![forbid(unsafe_code)]
+
+pub mod beacon;
+pub mod client_ip;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod geo;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod page_url;
+pub mod salt;
+pub mod server;
+pub mod storage;
+pub mod tracker;
+pub mod user_agent;
+pub mod visitor;
+pub mod writer;
+
+pub use config::Config;
+pub use error::Error;
+pub use server::{prepare, run};

@@ -1,0 +1,102 @@
+//! The `tally` binary: parses the command line, sets up logging, and hands over to the library.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tally::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "tally", version, about = "Website analytics that are anonymous by construction")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the schema, then collect beacons until SIGTERM or SIGINT.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Apply pending schema migrations and exit.
+    Migrate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Parse and validate a config file; print the effective settings (never the password).
+    CheckConfig { config: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let path = match &cli.command {
+        Command::Serve { config } | Command::Migrate { config } | Command::CheckConfig { config } => config,
+    };
+    // The config is read and validated before anything else happens.
+    let config = Config::load(path).with_context(|| format!("config {}", path.display()))?;
+    init_logging(config.server.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::CheckConfig { .. } => {
+            println!("{config:#?}");
+            println!("config ok: {} site(s)", config.sites.len());
+            Ok(())
+        }
+        Command::Migrate { .. } => runtime.block_on(async {
+            let applied = tally::storage::migrate(&config.clickhouse).await?;
+            println!("schema current ({} migration(s) applied now)", applied.len());
+            Ok(())
+        }),
+        Command::Serve { .. } => runtime.block_on(serve(config)),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let prepared = tally::prepare(&config, Arc::new(tally::salt::SystemClock))
+        .await
+        .context("preparing the collector")?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let public = config.public_url();
+    tracing::info!(listen = %config.server.listen, tracker_gzip_bytes = prepared.app().tracker.gzipped_len(), "tally is collecting");
+    for site in &config.sites {
+        println!(
+            "Paste into every page of {}:\n  <script defer data-domain=\"{}\" src=\"{}/t.js\"></script>",
+            site.domain, site.domain, public
+        );
+    }
+    tally::run(listener, prepared, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}

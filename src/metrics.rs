@@ -1,0 +1,74 @@
+//! Prometheus metrics: every accepted, rejected, dropped and inserted event is counted here.
+//!
+//! Labels are reason codes and table names only; no metric carries request data.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Beacons answered 202 and queued (one per stored event).
+    pub events_accepted: Counter,
+    /// Beacons refused with a 4xx/5xx, by reason code.
+    pub beacons_rejected: Family<Reason, Counter>,
+    /// Beacons from bots: answered 202, not stored.
+    pub bots: Family<Reason, Counter>,
+    /// Events accepted but then lost, by reason (`insert_failed`).
+    pub events_dropped: Family<Reason, Counter>,
+    pub rows_inserted: Counter,
+    pub insert_failures: Counter,
+    pub insert_seconds: Histogram,
+    pub queue_depth: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tally");
+        let m = Self {
+            events_accepted: Counter::default(),
+            beacons_rejected: Family::default(),
+            bots: Family::default(),
+            events_dropped: Family::default(),
+            rows_inserted: Counter::default(),
+            insert_failures: Counter::default(),
+            insert_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            queue_depth: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("events_accepted", "Events accepted (202) and queued", m.events_accepted.clone());
+        registry.register("beacons_rejected", "Beacons refused, by reason", m.beacons_rejected.clone());
+        registry.register("bot_beacons", "Beacons from bots, answered 202 and not stored", m.bots.clone());
+        registry.register("events_dropped", "Accepted events lost, by reason", m.events_dropped.clone());
+        registry.register("rows_inserted", "Rows written to ClickHouse", m.rows_inserted.clone());
+        registry.register("insert_failures", "Failed ClickHouse insert attempts", m.insert_failures.clone());
+        registry.register("insert_duration_seconds", "ClickHouse insert latency", m.insert_seconds.clone());
+        registry.register("queue_depth", "Events waiting for the writer", m.queue_depth.clone());
+        Self { registry, ..m }
+    }
+
+    pub fn reject(&self, reason: &'static str) {
+        self.beacons_rejected.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

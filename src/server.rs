@@ -1,0 +1,209 @@
+//! The collector's lifecycle: prepare (before any port is bound), run, and shut down in order.
+//!
+//! `prepare` opens the country database, migrates the schema and agrees on today's salt; only
+//! then does the binary bind its port. `run` serves until the shutdown future resolves, then:
+//! stop accepting, let in-flight requests finish (up to `server.shutdown_grace_secs`), close and
+//! drain the writer queue into ClickHouse, stop the background tasks, return.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::geo::CountryDb;
+use crate::http::App;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::salt::{Clock, SaltBook, SaltStore};
+use crate::tracker::Tracker;
+use crate::visitor::Visitors;
+use crate::writer::{self, Writer, WriterConfig};
+use crate::storage;
+
+/// Longest wait for a request's headers (slow-loris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the salt book is refreshed outside the grace after midnight.
+const SALT_REFRESH: Duration = Duration::from_secs(60);
+/// How often the cross-midnight carry set is refreshed inside the grace.
+const CARRY_REFRESH: Duration = Duration::from_secs(5);
+/// How often readiness (ClickHouse reachable, schema current) is checked.
+const READY_CHECK: Duration = Duration::from_secs(5);
+
+/// Everything built from the config, before the port is bound.
+pub struct Prepared {
+    app: Arc<App>,
+    writer: Writer,
+    salts: SaltStore,
+    client: clickhouse::Client,
+    grace: Duration,
+}
+
+impl Prepared {
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+}
+
+/// Builds the collector: country database, schema, salts, writer. Fails before any port is bound.
+pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared, Error> {
+    let countries = match &config.privacy.country_database {
+        Some(path) => CountryDb::open(path)?,
+        None => CountryDb::none(),
+    };
+    storage::migrate(&config.clickhouse).await?;
+    let client = storage::client(&config.clickhouse);
+    let salts = SaltStore::ClickHouse(client.clone());
+    let book = SaltBook::new(config.salt_time_zone(), config.visit_timeout());
+    book.refresh(&salts, clock.now()).await?;
+
+    let metrics = Arc::new(Metrics::new());
+    let (queue, writer) = writer::spawn(
+        client.clone(),
+        WriterConfig {
+            capacity: config.ingest.queue_capacity,
+            batch_size: config.ingest.batch_size,
+            flush_interval: config.flush_interval(),
+        },
+        metrics.clone(),
+    );
+    let ingest = Ingest::new(
+        config,
+        countries,
+        Visitors::new(book),
+        clock,
+        metrics,
+        queue,
+        client.clone(),
+    );
+    let app = Arc::new(App {
+        ingest,
+        tracker: Tracker::new(),
+        max_body_bytes: config.server.max_body_bytes,
+        ready: true.into(),
+    });
+    Ok(Prepared {
+        app,
+        writer,
+        salts,
+        client,
+        grace: Duration::from_secs(config.server.shutdown_grace_secs),
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then shuts down in order (see module docs).
+pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Future<Output = ()>) {
+    let Prepared { app, writer, salts, client, grace } = prepared;
+    let background = vec![
+        tokio::spawn(salt_maintenance(app.clone(), salts)),
+        tokio::spawn(readiness(app.clone(), client)),
+    ];
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                serve_connection(&builder, &graceful, app.clone(), stream, peer);
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+
+    // 1. Stop accepting.
+    drop(listener);
+    tracing::info!("shutting down: no new connections");
+    // 2. Let in-flight requests finish.
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("grace period over with connections still open"),
+    }
+    // 3. Flush what was accepted.
+    app.ready.store(false, Ordering::Relaxed);
+    writer.drain().await;
+    // 4. Stop background work.
+    for task in background {
+        task.abort();
+    }
+    tracing::info!("shutdown complete");
+}
+
+fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    app: Arc<App>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let service = service_fn(move |req| crate::http::handle(app.clone(), peer, req));
+    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+    let conn = graceful.watch(conn);
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            // The peer address is deliberately not logged.
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    });
+}
+
+/// Keeps the salt book current: refresh every minute and at each midnight and end of grace;
+/// inside the grace, refresh the cross-midnight carry set every few seconds.
+async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
+    let ingest = &app.ingest;
+    loop {
+        let now = ingest.clock.now();
+        let book = &ingest.visitors.book;
+        let step = if book.in_grace(now).is_some() { CARRY_REFRESH } else { SALT_REFRESH };
+        let until_boundary = book.next_boundary(now).duration_since(now).unsigned_abs();
+        // Wake just after a boundary so the new day's salt state is in place.
+        let sleep = step.min(until_boundary + Duration::from_millis(10));
+        tokio::time::sleep(sleep).await;
+
+        let now = ingest.clock.now();
+        if let Err(e) = book.refresh(&store, now).await {
+            tracing::warn!(error = %e, "salt refresh failed");
+            book.forget_expired(now);
+            if let Err(e) = book.ensure_local_salt(now) {
+                tracing::error!(error = %e, "no salt available");
+            }
+        }
+        if let Some(midnight) = book.in_grace(now) {
+            ingest.refresh_carry(midnight).await;
+        } else {
+            ingest.visitors.clear_carry_after_grace(now);
+        }
+    }
+}
+
+async fn readiness(app: Arc<App>, client: clickhouse::Client) {
+    loop {
+        let ready = storage::is_ready(&client).await;
+        if app.ready.swap(ready, Ordering::Relaxed) != ready {
+            tracing::info!(ready, "readiness changed");
+        }
+        tokio::time::sleep(READY_CHECK).await;
+    }
+}

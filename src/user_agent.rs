@@ -1,0 +1,186 @@
+//! User-agent reduction and bot detection: the full user agent is read here and never kept.
+//!
+//! Classification is woothee's (a maintained, table-driven parser shared across languages);
+//! bot detection is the `isbot` pattern list, plus woothee's crawler category, an empty user
+//! agent, and browser prefetch/preview headers. The only outputs are coarse classes.
+
+use hyper::HeaderMap;
+
+/// What tally keeps of a user agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classes {
+    /// `desktop`, `mobile`, `tablet`, `other` or empty when unknown.
+    pub device: &'static str,
+    /// Browser family, e.g. `Chrome`, `Firefox`, `Safari`; empty when unknown.
+    pub browser: String,
+    /// Operating-system family, e.g. `Windows`, `Android`, `iOS`; empty when unknown.
+    pub os: String,
+}
+
+/// Why a request was judged to come from a bot (the label of a metric, never the user agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotReason {
+    EmptyUserAgent,
+    KnownPattern,
+    Prefetch,
+}
+
+impl BotReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            BotReason::EmptyUserAgent => "empty_user_agent",
+            BotReason::KnownPattern => "known_pattern",
+            BotReason::Prefetch => "prefetch",
+        }
+    }
+}
+
+/// The classifier: built once (the bot list compiles to one regular expression).
+pub struct Classifier {
+    bots: isbot::Bots,
+    parser: woothee::parser::Parser,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Classifier {
+    pub fn new() -> Self {
+        let mut bots = isbot::Bots::default();
+        // Automation and preview agents that are not in every list.
+        bots.append(&[r"headlesschrome", r"phantomjs", r"lighthouse", r"pagespeed"]);
+        Self {
+            bots,
+            parser: woothee::parser::Parser::new(),
+        }
+    }
+
+    /// Returns why this request is a bot, or `None` for what looks like a person's browser.
+    pub fn bot_reason(&self, user_agent: &str, headers: &HeaderMap) -> Option<BotReason> {
+        if is_prefetch(headers) {
+            return Some(BotReason::Prefetch);
+        }
+        if user_agent.trim().is_empty() {
+            return Some(BotReason::EmptyUserAgent);
+        }
+        if self.bots.is_bot(user_agent) {
+            return Some(BotReason::KnownPattern);
+        }
+        if let Some(r) = self.parser.parse(user_agent) {
+            if r.category == "crawler" {
+                return Some(BotReason::KnownPattern);
+            }
+        }
+        None
+    }
+
+    pub fn classify(&self, user_agent: &str) -> Classes {
+        let Some(r) = self.parser.parse(user_agent) else {
+            return Classes {
+                device: "",
+                browser: String::new(),
+                os: String::new(),
+            };
+        };
+        let device = match r.category {
+            "pc" => "desktop",
+            "smartphone" if is_tablet(r.os, user_agent) => "tablet",
+            "smartphone" | "mobilephone" => "mobile",
+            "appliance" => "other",
+            _ => "",
+        };
+        Classes {
+            device,
+            browser: known(r.name),
+            os: os_family(r.os),
+        }
+    }
+}
+
+/// iPads say `iPad`; Android tablets leave out the `Mobile` token that Android phones carry.
+fn is_tablet(os: &str, user_agent: &str) -> bool {
+    os == "iPad" || (os == "Android" && !user_agent.contains("Mobile"))
+}
+
+fn known(name: &str) -> String {
+    if name == woothee::woothee::VALUE_UNKNOWN {
+        String::new()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Folds woothee's OS names (which carry versions such as `Windows 10`) into families.
+fn os_family(os: &str) -> String {
+    let family = match os {
+        _ if os.starts_with("Windows") => "Windows",
+        "iPhone" | "iPad" | "iPod" => "iOS",
+        "Mac OSX" => "macOS",
+        "ChromeOS" => "ChromeOS",
+        _ => return known(os),
+    };
+    family.to_string()
+}
+
+/// Chromium's `Sec-Purpose`/`Purpose` and Firefox's `X-Moz` mark speculative loads that no one saw.
+fn is_prefetch(headers: &HeaderMap) -> bool {
+    ["sec-purpose", "purpose", "x-purpose", "x-moz"].iter().any(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("prefetch") || v.contains("preview") || v.contains("prerender"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1";
+    const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 16_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
+    const ANDROID_PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+    const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+
+    #[test]
+    fn classes() {
+        let c = Classifier::new();
+        let w = c.classify(CHROME_WIN);
+        assert_eq!((w.device, w.browser.as_str(), w.os.as_str()), ("desktop", "Chrome", "Windows"));
+        let i = c.classify(IPHONE);
+        assert_eq!((i.device, i.browser.as_str(), i.os.as_str()), ("mobile", "Safari", "iOS"));
+        assert_eq!(c.classify(IPAD).device, "tablet");
+        assert_eq!(c.classify(ANDROID_PHONE).device, "mobile");
+        assert_eq!(c.classify(ANDROID_TABLET).device, "tablet");
+        let f = c.classify(FIREFOX_LINUX);
+        assert_eq!((f.device, f.browser.as_str(), f.os.as_str()), ("desktop", "Firefox", "Linux"));
+        assert_eq!(c.classify("nonsense").device, "");
+    }
+
+    #[test]
+    fn bots() {
+        let c = Classifier::new();
+        let h = HeaderMap::new();
+        for ua in [
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            "curl/8.5.0",
+            "python-requests/2.32.3",
+            HEADLESS,
+        ] {
+            assert_eq!(c.bot_reason(ua, &h), Some(BotReason::KnownPattern), "{ua}");
+        }
+        assert_eq!(c.bot_reason("", &h), Some(BotReason::EmptyUserAgent));
+        for ua in [CHROME_WIN, IPHONE, IPAD, ANDROID_PHONE, ANDROID_TABLET, FIREFOX_LINUX] {
+            assert_eq!(c.bot_reason(ua, &h), None, "{ua}");
+        }
+        let mut prefetch = HeaderMap::new();
+        prefetch.insert("sec-purpose", "prefetch;prerender".parse().unwrap());
+        assert_eq!(c.bot_reason(CHROME_WIN, &prefetch), Some(BotReason::Prefetch));
+    }
+}
