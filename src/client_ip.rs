@@ -35,7 +35,9 @@ impl TrustedProxies {
             let Ok(value) = value.to_str() else { continue };
             for element in value.split(',') {
                 for pair in element.split(';') {
-                    let Some((k, v)) = pair.trim().split_once('=') else { continue };
+                    let Some((k, v)) = pair.trim().split_once('=') else {
+                        continue;
+                    };
                     if k.trim().eq_ignore_ascii_case("for") {
                         if let Some(ip) = parse_forwarded_node(v.trim()) {
                             chain.push(ip);
@@ -47,7 +49,11 @@ impl TrustedProxies {
         if chain.is_empty() {
             for value in headers.get_all("x-forwarded-for") {
                 let Ok(value) = value.to_str() else { continue };
-                chain.extend(value.split(',').filter_map(|s| parse_forwarded_node(s.trim())));
+                chain.extend(
+                    value
+                        .split(',')
+                        .filter_map(|s| parse_forwarded_node(s.trim())),
+                );
             }
         }
         chain
@@ -97,34 +103,58 @@ mod tests {
     }
 
     fn proxies() -> TrustedProxies {
-        TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()])
+        TrustedProxies::new(vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ])
     }
 
     #[test]
     fn untrusted_peer_headers_ignored() {
         let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(proxies().client_ip("198.51.100.7".parse().unwrap(), &h), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            proxies().client_ip("198.51.100.7".parse().unwrap(), &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn trusted_peer_rightmost_untrusted_wins() {
         // A client can prepend anything; only what our proxies appended counts.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.5")]);
-        assert_eq!(proxies().client_ip("10.0.0.1".parse().unwrap(), &h), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            proxies().client_ip("10.0.0.1".parse().unwrap(), &h),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn forwarded_header_with_ports_and_v6() {
-        let h = headers(&[("forwarded", "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.9")]);
-        assert_eq!(proxies().client_ip("::1".parse().unwrap(), &h), "2001:db8::7".parse::<IpAddr>().unwrap());
+        let h = headers(&[(
+            "forwarded",
+            "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.9",
+        )]);
+        assert_eq!(
+            proxies().client_ip("::1".parse().unwrap(), &h),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
         let h = headers(&[("forwarded", "for=192.0.2.60:8080")]);
-        assert_eq!(proxies().client_ip("10.1.1.1".parse().unwrap(), &h), "192.0.2.60".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            proxies().client_ip("10.1.1.1".parse().unwrap(), &h),
+            "192.0.2.60".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn mapped_v4_is_v4_and_garbage_falls_back_to_peer() {
         let h = headers(&[("x-forwarded-for", "not-an-ip")]);
-        assert_eq!(proxies().client_ip("::ffff:10.0.0.1".parse().unwrap(), &h), "10.0.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(canonical("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            proxies().client_ip("::ffff:10.0.0.1".parse().unwrap(), &h),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            canonical("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

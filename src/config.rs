@@ -89,7 +89,14 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("url", &self.url)
             .field("database", &self.database)
             .field("user", &self.user)
-            .field("password", &if self.password.is_empty() { "" } else { "<set>" })
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
             .finish()
     }
 }
@@ -183,7 +190,10 @@ fn default_time_zone() -> String {
     "Europe/Amsterdam".into()
 }
 fn default_query_allowlist() -> Vec<String> {
-    DEFAULT_QUERY_ALLOWLIST.iter().map(|s| s.to_string()).collect()
+    DEFAULT_QUERY_ALLOWLIST
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 fn default_visit_timeout_minutes() -> u32 {
     30
@@ -265,13 +275,18 @@ impl Config {
         parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")?;
         let mut hosts = std::collections::HashSet::new();
         for site in &self.sites {
-            parse_time_zone(&site.time_zone, &format!("time_zone of site {}", site.domain))?;
+            parse_time_zone(
+                &site.time_zone,
+                &format!("time_zone of site {}", site.domain),
+            )?;
             for host in std::iter::once(&site.domain).chain(&site.aliases) {
                 if host.is_empty() || host.contains(['/', ' ', ':']) {
                     return bad(format!("site host {host:?} must be a bare host name"));
                 }
                 if !hosts.insert(host.to_ascii_lowercase()) {
-                    return bad(format!("host {host:?} is configured for more than one site"));
+                    return bad(format!(
+                        "host {host:?} is configured for more than one site"
+                    ));
                 }
             }
         }
@@ -292,7 +307,10 @@ impl Config {
         }
         if let Some(db) = &self.privacy.country_database {
             if !db.is_file() {
-                return bad(format!("privacy.country_database {} is not a file", db.display()));
+                return bad(format!(
+                    "privacy.country_database {} is not a file",
+                    db.display()
+                ));
             }
         }
         let db = &self.clickhouse.database;

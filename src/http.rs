@@ -29,7 +29,11 @@ pub struct App {
     pub ready: AtomicBool,
 }
 
-pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    app: Arc<App>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::POST, "/api/event") => event(&app, peer, req).await,
         (&Method::OPTIONS, "/api/event") => preflight(&app, &req),
@@ -46,11 +50,15 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
             let mut r = Response::new(Full::new(Bytes::from(app.ingest.metrics.encode())));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             r
         }
-        (_, "/api/event" | "/t.js" | "/healthz" | "/readyz" | "/metrics") => reject(&app, Rejection::MethodNotAllowed),
+        (_, "/api/event" | "/t.js" | "/healthz" | "/readyz" | "/metrics") => {
+            reject(&app, Rejection::MethodNotAllowed)
+        }
         _ => reject(&app, Rejection::NotFound),
     };
     Ok(response)
@@ -74,7 +82,11 @@ async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<
     response
 }
 
-async fn read_and_ingest(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Result<Outcome, Rejection> {
+async fn read_and_ingest(
+    app: &App,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Outcome, Rejection> {
     check_content_type(req.headers())?;
     let declared = req
         .headers()
@@ -89,7 +101,9 @@ async fn read_and_ingest(app: &App, peer: SocketAddr, req: Request<Incoming>) ->
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Rejection::BodyTooLarge
             } else {
                 Rejection::MalformedJson
@@ -113,7 +127,12 @@ fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), Rejection> {
         return Ok(());
     };
     let ct = ct.to_str().map_err(|_| Rejection::UnsupportedMediaType)?;
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" | "text/plain" | "" => Ok(()),
         _ => Err(Rejection::UnsupportedMediaType),
@@ -134,9 +153,18 @@ fn preflight(app: &App, req: &Request<Incoming>) -> Response<Body> {
     if let Some(origin) = allowed_origin(app, req.headers()) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type"));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     r
@@ -149,10 +177,13 @@ pub fn reject(app: &App, rejection: Rejection) -> Response<Body> {
     let body = format!("{{\"error\":\"{}\"}}", rejection.reason());
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = rejection.status();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if rejection == Rejection::Overloaded {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     r
 }
@@ -160,8 +191,10 @@ pub fn reject(app: &App, rejection: Rejection) -> Response<Body> {
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -173,11 +206,17 @@ mod tests {
     fn content_types() {
         let mut h = hyper::HeaderMap::new();
         assert!(check_content_type(&h).is_ok());
-        h.insert(header::CONTENT_TYPE, "text/plain;charset=UTF-8".parse().unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            "text/plain;charset=UTF-8".parse().unwrap(),
+        );
         assert!(check_content_type(&h).is_ok());
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(check_content_type(&h).is_ok());
-        h.insert(header::CONTENT_TYPE, "multipart/form-data; boundary=x".parse().unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=x".parse().unwrap(),
+        );
         assert_eq!(check_content_type(&h), Err(Rejection::UnsupportedMediaType));
     }
 
@@ -186,7 +225,10 @@ mod tests {
         for r in Rejection::ALL {
             let s = r.status().as_u16();
             assert!((400..500).contains(&s) || s == 503, "{r:?}");
-            assert!(r.reason().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(r
+                .reason()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_'));
         }
     }
 }

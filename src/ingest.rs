@@ -109,7 +109,9 @@ impl Ingest {
 
     /// The site whose host list contains `host`.
     pub fn site_for_host(&self, host: &str) -> Option<&Site> {
-        self.sites.iter().find(|s| s.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+        self.sites
+            .iter()
+            .find(|s| s.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
     }
 
     /// Handles one beacon body. Errors are reasons for a 4xx (or 503 when the queue is full).
@@ -140,7 +142,12 @@ impl Ingest {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if let Some(reason) = self.classifier.bot_reason(user_agent, meta.headers) {
-            self.metrics.bots.get_or_create(&Reason { reason: reason.label() }).inc();
+            self.metrics
+                .bots
+                .get_or_create(&Reason {
+                    reason: reason.label(),
+                })
+                .inc();
             return Ok(Outcome::Bot);
         }
 
@@ -202,7 +209,11 @@ impl Ingest {
                 browser: classes.browser.clone(),
                 os: classes.os.clone(),
                 screen,
-                engaged_ms: if kind == Kind::Engagement { engaged_ms } else { 0 },
+                engaged_ms: if kind == Kind::Engagement {
+                    engaged_ms
+                } else {
+                    0
+                },
                 scroll_depth,
                 interactive: u8::from(beacon.interactive != Some(false)),
                 props_keys,

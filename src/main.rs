@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use tally::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "tally", version, about = "Website analytics that are anonymous by construction")]
+#[command(
+    name = "tally",
+    version,
+    about = "Website analytics that are anonymous by construction"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,12 +38,16 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let path = match &cli.command {
-        Command::Serve { config } | Command::Migrate { config } | Command::CheckConfig { config } => config,
+        Command::Serve { config }
+        | Command::Migrate { config }
+        | Command::CheckConfig { config } => config,
     };
     // The config is read and validated before anything else happens.
     let config = Config::load(path).with_context(|| format!("config {}", path.display()))?;
     init_logging(config.server.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::CheckConfig { .. } => {
             println!("{config:#?}");
@@ -48,7 +56,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Migrate { .. } => runtime.block_on(async {
             let applied = tally::storage::migrate(&config.clickhouse).await?;
-            println!("schema current ({} migration(s) applied now)", applied.len());
+            println!(
+                "schema current ({} migration(s) applied now)",
+                applied.len()
+            );
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
@@ -78,10 +89,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -94,7 +106,9 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

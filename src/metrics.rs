@@ -50,19 +50,53 @@ impl Metrics {
             queue_depth: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("events_accepted", "Events accepted (202) and queued", m.events_accepted.clone());
-        registry.register("beacons_rejected", "Beacons refused, by reason", m.beacons_rejected.clone());
-        registry.register("bot_beacons", "Beacons from bots, answered 202 and not stored", m.bots.clone());
-        registry.register("events_dropped", "Accepted events lost, by reason", m.events_dropped.clone());
-        registry.register("rows_inserted", "Rows written to ClickHouse", m.rows_inserted.clone());
-        registry.register("insert_failures", "Failed ClickHouse insert attempts", m.insert_failures.clone());
-        registry.register("insert_duration_seconds", "ClickHouse insert latency", m.insert_seconds.clone());
-        registry.register("queue_depth", "Events waiting for the writer", m.queue_depth.clone());
+        registry.register(
+            "events_accepted",
+            "Events accepted (202) and queued",
+            m.events_accepted.clone(),
+        );
+        registry.register(
+            "beacons_rejected",
+            "Beacons refused, by reason",
+            m.beacons_rejected.clone(),
+        );
+        registry.register(
+            "bot_beacons",
+            "Beacons from bots, answered 202 and not stored",
+            m.bots.clone(),
+        );
+        registry.register(
+            "events_dropped",
+            "Accepted events lost, by reason",
+            m.events_dropped.clone(),
+        );
+        registry.register(
+            "rows_inserted",
+            "Rows written to ClickHouse",
+            m.rows_inserted.clone(),
+        );
+        registry.register(
+            "insert_failures",
+            "Failed ClickHouse insert attempts",
+            m.insert_failures.clone(),
+        );
+        registry.register(
+            "insert_duration_seconds",
+            "ClickHouse insert latency",
+            m.insert_seconds.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Events waiting for the writer",
+            m.queue_depth.clone(),
+        );
         Self { registry, ..m }
     }
 
     pub fn reject(&self, reason: &'static str) {
-        self.beacons_rejected.get_or_create(&Reason { reason }).inc();
+        self.beacons_rejected
+            .get_or_create(&Reason { reason })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

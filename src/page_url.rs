@@ -36,7 +36,11 @@ impl Page {
     }
 
     pub fn param(&self, key: &str) -> &str {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -49,7 +53,10 @@ pub fn reduce_page(raw: &str, allowlist: &[String], hash_mode: bool) -> Result<P
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Rejection::InvalidUrl);
     }
-    let host = url.host_str().ok_or(Rejection::InvalidUrl)?.to_ascii_lowercase();
+    let host = url
+        .host_str()
+        .ok_or(Rejection::InvalidUrl)?
+        .to_ascii_lowercase();
     let mut path = url.path().to_string();
     if hash_mode {
         if let Some(fragment) = url.fragment() {
@@ -101,7 +108,10 @@ mod tests {
     use super::*;
 
     fn allow() -> Vec<String> {
-        crate::config::DEFAULT_QUERY_ALLOWLIST.iter().map(|s| s.to_string()).collect()
+        crate::config::DEFAULT_QUERY_ALLOWLIST
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     #[test]
@@ -128,17 +138,29 @@ mod tests {
 
     #[test]
     fn refuses_non_http_and_oversized() {
-        assert_eq!(reduce_page("javascript:alert(1)", &allow(), false), Err(Rejection::InvalidUrl));
-        assert_eq!(reduce_page("/relative", &allow(), false), Err(Rejection::InvalidUrl));
+        assert_eq!(
+            reduce_page("javascript:alert(1)", &allow(), false),
+            Err(Rejection::InvalidUrl)
+        );
+        assert_eq!(
+            reduce_page("/relative", &allow(), false),
+            Err(Rejection::InvalidUrl)
+        );
         let long = format!("https://a.nl/{}", "x".repeat(MAX_URL_BYTES));
-        assert_eq!(reduce_page(&long, &allow(), false), Err(Rejection::InvalidUrl));
+        assert_eq!(
+            reduce_page(&long, &allow(), false),
+            Err(Rejection::InvalidUrl)
+        );
     }
 
     #[test]
     fn long_query_values_are_cut_on_char_boundary() {
         let raw = format!("https://a.nl/?utm_campaign={}", "é".repeat(300));
         let p = reduce_page(&raw, &allow(), false).unwrap();
-        assert_eq!(p.param("utm_campaign").chars().count(), MAX_QUERY_VALUE_CHARS);
+        assert_eq!(
+            p.param("utm_campaign").chars().count(),
+            MAX_QUERY_VALUE_CHARS
+        );
     }
 
     #[test]
@@ -148,7 +170,10 @@ mod tests {
             reduce_referrer(Some("https://www.Google.com/search?q=my+name"), &site).as_deref(),
             Some("www.google.com")
         );
-        assert_eq!(reduce_referrer(Some("https://example.org/x?y=1"), &site), None);
+        assert_eq!(
+            reduce_referrer(Some("https://example.org/x?y=1"), &site),
+            None
+        );
         assert_eq!(reduce_referrer(Some("not a url"), &site), None);
         assert_eq!(reduce_referrer(Some(""), &site), None);
         assert_eq!(reduce_referrer(None, &site), None);

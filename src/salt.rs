@@ -68,7 +68,7 @@ pub struct StoredSalt {
 
 /// Where salts persist. ClickHouse in production; memory for the unit tests of this module.
 pub enum SaltStore {
-    ClickHouse(clickhouse::Client),
+    ClickHouse(Box<clickhouse::Client>),
     Memory(Mutex<Vec<StoredSalt>>),
 }
 
@@ -173,12 +173,13 @@ impl SaltBook {
         let mut proposed = false;
         for day in [today, tomorrow] {
             if !stored.iter().any(|s| s.day == day) {
-                store.insert(&StoredSalt {
-                    day,
-                    hex: Zeroizing::new(hex::encode(*fresh_salt()?)),
-                    created: now,
-                })
-                .await?;
+                store
+                    .insert(&StoredSalt {
+                        day,
+                        hex: Zeroizing::new(hex::encode(*fresh_salt()?)),
+                        created: now,
+                    })
+                    .await?;
                 proposed = true;
             }
         }
@@ -188,7 +189,11 @@ impl SaltBook {
         }
 
         // Storage: anything older than yesterday always goes; yesterday once the grace is over.
-        let mut expired: Vec<Date> = stored.iter().map(|s| s.day).filter(|d| *d < yesterday).collect();
+        let mut expired: Vec<Date> = stored
+            .iter()
+            .map(|s| s.day)
+            .filter(|d| *d < yesterday)
+            .collect();
         if grace_over && stored.iter().any(|s| s.day == yesterday) {
             expired.push(yesterday);
         }
@@ -243,7 +248,10 @@ impl SaltBook {
             hex: Zeroizing::new(hex::encode(*fresh_salt()?)),
             created: now,
         })?;
-        self.salts.write().unwrap_or_else(|e| e.into_inner()).push(salt);
+        self.salts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(salt);
         tracing::warn!(salt_day = %day, "salt store unreachable: using a local salt for today");
         Ok(true)
     }
@@ -324,8 +332,8 @@ impl SaltStore {
                 .collect()),
             SaltStore::ClickHouse(client) => {
                 let rows: Vec<SaltRow> = client
-                    .query("SELECT day, salt, created FROM salts WHERE day >= ?")
-                    .bind(date_to_days(from))
+                    .query("SELECT day, salt, created FROM salts WHERE day >= toDate(?)")
+                    .bind(from.to_string())
                     .fetch_all()
                     .await?;
                 Ok(rows
@@ -344,7 +352,9 @@ impl SaltStore {
     pub async fn insert(&self, salt: &StoredSalt) -> Result<(), Error> {
         match self {
             SaltStore::Memory(m) => {
-                m.lock().unwrap_or_else(|e| e.into_inner()).push(salt.clone());
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(salt.clone());
                 Ok(())
             }
             SaltStore::ClickHouse(client) => {
@@ -367,7 +377,9 @@ impl SaltStore {
     pub async fn delete(&self, day: Date) -> Result<(), Error> {
         match self {
             SaltStore::Memory(m) => {
-                m.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| s.day != day);
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|s| s.day != day);
                 Ok(())
             }
             SaltStore::ClickHouse(client) => {
@@ -390,7 +402,10 @@ mod tests {
     }
 
     fn book() -> SaltBook {
-        SaltBook::new(TimeZone::get("Europe/Amsterdam").unwrap(), Duration::from_secs(30 * 60))
+        SaltBook::new(
+            TimeZone::get("Europe/Amsterdam").unwrap(),
+            Duration::from_secs(30 * 60),
+        )
     }
 
     fn memory() -> SaltStore {
@@ -398,7 +413,8 @@ mod tests {
     }
 
     fn current(book: &SaltBook, now: Timestamp) -> [u8; 32] {
-        book.with_salts(now, |s| *s.current).expect("a salt covers now")
+        book.with_salts(now, |s| *s.current)
+            .expect("a salt covers now")
     }
 
     #[tokio::test]
@@ -412,7 +428,10 @@ mod tests {
         let after = ts("2026-11-23T23:05:00Z");
         let day2 = current(&b, after);
         assert_ne!(day1, day2);
-        assert_eq!(b.with_salts(after, |s| s.previous.copied()).unwrap(), Some(day1));
+        assert_eq!(
+            b.with_salts(after, |s| s.previous.copied()).unwrap(),
+            Some(day1)
+        );
         // The grace is the visit timeout: at 00:31 yesterday's salt no longer hashes...
         let late = ts("2026-11-23T23:31:00Z");
         assert_eq!(b.with_salts(late, |s| s.previous.is_some()), Some(false));
@@ -431,7 +450,10 @@ mod tests {
         let first = book();
         first.refresh(&store, now).await.unwrap();
         let restarted = book();
-        restarted.refresh(&store, now.checked_add(3.hours()).unwrap()).await.unwrap();
+        restarted
+            .refresh(&store, now.checked_add(3.hours()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(current(&first, now), current(&restarted, now));
     }
 
@@ -444,7 +466,11 @@ mod tests {
         let day = Date::constant(2026, 11, 23);
         for (created, fill) in [(now, "aa"), (now.checked_add(1.second()).unwrap(), "bb")] {
             store
-                .insert(&StoredSalt { day, hex: Zeroizing::new(fill.repeat(32)), created })
+                .insert(&StoredSalt {
+                    day,
+                    hex: Zeroizing::new(fill.repeat(32)),
+                    created,
+                })
                 .await
                 .unwrap();
         }
@@ -462,7 +488,10 @@ mod tests {
         b.refresh(&store, t).await.unwrap();
         let day = current(&b, t);
         assert_ne!(day, current(&b, ts("2026-03-29T22:00:00Z")));
-        assert_eq!(b.day_of(ts("2026-03-29T22:00:00Z")), Date::constant(2026, 3, 30));
+        assert_eq!(
+            b.day_of(ts("2026-03-29T22:00:00Z")),
+            Date::constant(2026, 3, 30)
+        );
     }
 
     #[tokio::test]
@@ -494,7 +523,13 @@ mod tests {
     #[test]
     fn next_boundary_is_grace_end_then_midnight() {
         let b = book();
-        assert_eq!(b.next_boundary(ts("2026-11-23T23:10:00Z")), ts("2026-11-23T23:30:00Z"));
-        assert_eq!(b.next_boundary(ts("2026-11-24T10:00:00Z")), ts("2026-11-24T23:00:00Z"));
+        assert_eq!(
+            b.next_boundary(ts("2026-11-23T23:10:00Z")),
+            ts("2026-11-23T23:30:00Z")
+        );
+        assert_eq!(
+            b.next_boundary(ts("2026-11-24T10:00:00Z")),
+            ts("2026-11-24T23:00:00Z")
+        );
     }
 }

@@ -24,10 +24,10 @@ use crate::http::App;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::salt::{Clock, SaltBook, SaltStore};
+use crate::storage;
 use crate::tracker::Tracker;
 use crate::visitor::Visitors;
 use crate::writer::{self, Writer, WriterConfig};
-use crate::storage;
 
 /// Longest wait for a request's headers (slow-loris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +61,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     };
     storage::migrate(&config.clickhouse).await?;
     let client = storage::client(&config.clickhouse);
-    let salts = SaltStore::ClickHouse(client.clone());
+    let salts = SaltStore::ClickHouse(Box::new(client.clone()));
     let book = SaltBook::new(config.salt_time_zone(), config.visit_timeout());
     book.refresh(&salts, clock.now()).await?;
 
@@ -101,7 +101,13 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
 
 /// Serves on `listener` until `shutdown` resolves, then shuts down in order (see module docs).
 pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Future<Output = ()>) {
-    let Prepared { app, writer, salts, client, grace } = prepared;
+    let Prepared {
+        app,
+        writer,
+        salts,
+        client,
+        grace,
+    } = prepared;
     let background = vec![
         tokio::spawn(salt_maintenance(app.clone(), salts)),
         tokio::spawn(readiness(app.clone(), client)),
@@ -159,7 +165,9 @@ fn serve_connection(
     peer: SocketAddr,
 ) {
     let service = service_fn(move |req| crate::http::handle(app.clone(), peer, req));
-    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
     let conn = graceful.watch(conn);
     tokio::spawn(async move {
         if let Err(e) = conn.await {
@@ -176,7 +184,11 @@ async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
     loop {
         let now = ingest.clock.now();
         let book = &ingest.visitors.book;
-        let step = if book.in_grace(now).is_some() { CARRY_REFRESH } else { SALT_REFRESH };
+        let step = if book.in_grace(now).is_some() {
+            CARRY_REFRESH
+        } else {
+            SALT_REFRESH
+        };
         let until_boundary = book.next_boundary(now).duration_since(now).unsigned_abs();
         // Wake just after a boundary so the new day's salt state is in place.
         let sleep = step.min(until_boundary + Duration::from_millis(10));

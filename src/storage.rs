@@ -121,7 +121,9 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<Vec<&'static str>, Err
                     message: e.to_string(),
                 })?;
         }
-        let mut insert = client.insert::<MigrationRecord>("schema_migrations").await?;
+        let mut insert = client
+            .insert::<MigrationRecord>("schema_migrations")
+            .await?;
         insert
             .write(&MigrationRecord {
                 version: m.version,
@@ -167,7 +169,10 @@ pub async fn recently_seen(client: &Client, since: i64) -> Result<Vec<(u64, i64)
         .bind(since)
         .fetch_all()
         .await?;
-    Ok(rows.into_iter().map(|r| (r.visitor, i64::from(r.last))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.visitor, i64::from(r.last)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -177,7 +182,10 @@ mod tests {
     #[test]
     fn splits_statements_and_skips_comments() {
         let s = statements("-- a comment; not a statement\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nSELECT 1;\n");
-        assert_eq!(s, vec!["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT 1"]);
+        assert_eq!(
+            s,
+            vec!["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT 1"]
+        );
     }
 
     #[test]
@@ -192,6 +200,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.ends_with(".sql"))
             .collect();
-        assert_eq!(files.len(), MIGRATIONS.len(), "every schema file is listed in MIGRATIONS");
+        assert_eq!(
+            files.len(),
+            MIGRATIONS.len(),
+            "every schema file is listed in MIGRATIONS"
+        );
     }
 }

@@ -45,15 +45,28 @@ impl Tracker {
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-        let body = if gzip_ok && !self.gzip.is_empty() { self.gzip.clone() } else { self.plain.clone() };
+        let body = if gzip_ok && !self.gzip.is_empty() {
+            self.gzip.clone()
+        } else {
+            self.plain.clone()
+        };
         let mut r = Response::new(Full::new(body));
         *r.status_mut() = StatusCode::OK;
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript; charset=utf-8"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/javascript; charset=utf-8"),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         // Any site may load the script; it reads nothing from the page it was not given.
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         if gzip_ok && !self.gzip.is_empty() {
             h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }

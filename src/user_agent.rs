@@ -22,6 +22,8 @@ pub struct Classes {
 pub enum BotReason {
     EmptyUserAgent,
     KnownPattern,
+    /// Not recognised as any browser: link previewers, HTTP libraries, monitors.
+    NotABrowser,
     Prefetch,
 }
 
@@ -30,6 +32,7 @@ impl BotReason {
         match self {
             BotReason::EmptyUserAgent => "empty_user_agent",
             BotReason::KnownPattern => "known_pattern",
+            BotReason::NotABrowser => "not_a_browser",
             BotReason::Prefetch => "prefetch",
         }
     }
@@ -69,12 +72,15 @@ impl Classifier {
         if self.bots.is_bot(user_agent) {
             return Some(BotReason::KnownPattern);
         }
-        if let Some(r) = self.parser.parse(user_agent) {
-            if r.category == "crawler" {
-                return Some(BotReason::KnownPattern);
-            }
+        match self.parser.parse(user_agent) {
+            Some(r) if r.category == "crawler" => Some(BotReason::KnownPattern),
+            // The tracker runs in a browser, and every browser names itself in a way the parser
+            // knows (webviews included: they carry their engine's tokens). A user agent that
+            // names no browser and no browser engine is a program, not a person.
+            Some(r) if r.name != woothee::woothee::VALUE_UNKNOWN => None,
+            _ if names_an_engine(user_agent) => None,
+            _ => Some(BotReason::NotABrowser),
         }
-        None
     }
 
     pub fn classify(&self, user_agent: &str) -> Classes {
@@ -98,6 +104,22 @@ impl Classifier {
             os: os_family(r.os),
         }
     }
+}
+
+/// Browser or engine tokens every real browser and webview carries, even ones the parser cannot name.
+fn names_an_engine(user_agent: &str) -> bool {
+    [
+        "AppleWebKit/",
+        "Gecko/",
+        "Trident/",
+        "Presto/",
+        "Goanna/",
+        "Chrome/",
+        "Firefox/",
+        "Safari/",
+    ]
+    .iter()
+    .any(|t| user_agent.contains(t))
 }
 
 /// iPads say `iPad`; Android tablets leave out the `Mobile` token that Android phones carry.
@@ -127,12 +149,16 @@ fn os_family(os: &str) -> String {
 
 /// Chromium's `Sec-Purpose`/`Purpose` and Firefox's `X-Moz` mark speculative loads that no one saw.
 fn is_prefetch(headers: &HeaderMap) -> bool {
-    ["sec-purpose", "purpose", "x-purpose", "x-moz"].iter().any(|name| {
-        headers
-            .get(*name)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("prefetch") || v.contains("preview") || v.contains("prerender"))
-    })
+    ["sec-purpose", "purpose", "x-purpose", "x-moz"]
+        .iter()
+        .any(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.contains("prefetch") || v.contains("preview") || v.contains("prerender")
+                })
+        })
 }
 
 #[cfg(test)]
@@ -144,21 +170,31 @@ mod tests {
     const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 16_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
     const ANDROID_PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
     const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-    const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    const FIREFOX_LINUX: &str =
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
     const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
 
     #[test]
     fn classes() {
         let c = Classifier::new();
         let w = c.classify(CHROME_WIN);
-        assert_eq!((w.device, w.browser.as_str(), w.os.as_str()), ("desktop", "Chrome", "Windows"));
+        assert_eq!(
+            (w.device, w.browser.as_str(), w.os.as_str()),
+            ("desktop", "Chrome", "Windows")
+        );
         let i = c.classify(IPHONE);
-        assert_eq!((i.device, i.browser.as_str(), i.os.as_str()), ("mobile", "Safari", "iOS"));
+        assert_eq!(
+            (i.device, i.browser.as_str(), i.os.as_str()),
+            ("mobile", "Safari", "iOS")
+        );
         assert_eq!(c.classify(IPAD).device, "tablet");
         assert_eq!(c.classify(ANDROID_PHONE).device, "mobile");
         assert_eq!(c.classify(ANDROID_TABLET).device, "tablet");
         let f = c.classify(FIREFOX_LINUX);
-        assert_eq!((f.device, f.browser.as_str(), f.os.as_str()), ("desktop", "Firefox", "Linux"));
+        assert_eq!(
+            (f.device, f.browser.as_str(), f.os.as_str()),
+            ("desktop", "Firefox", "Linux")
+        );
         assert_eq!(c.classify("nonsense").device, "");
     }
 
@@ -176,11 +212,21 @@ mod tests {
             assert_eq!(c.bot_reason(ua, &h), Some(BotReason::KnownPattern), "{ua}");
         }
         assert_eq!(c.bot_reason("", &h), Some(BotReason::EmptyUserAgent));
-        for ua in [CHROME_WIN, IPHONE, IPAD, ANDROID_PHONE, ANDROID_TABLET, FIREFOX_LINUX] {
+        for ua in [
+            CHROME_WIN,
+            IPHONE,
+            IPAD,
+            ANDROID_PHONE,
+            ANDROID_TABLET,
+            FIREFOX_LINUX,
+        ] {
             assert_eq!(c.bot_reason(ua, &h), None, "{ua}");
         }
         let mut prefetch = HeaderMap::new();
         prefetch.insert("sec-purpose", "prefetch;prerender".parse().unwrap());
-        assert_eq!(c.bot_reason(CHROME_WIN, &prefetch), Some(BotReason::Prefetch));
+        assert_eq!(
+            c.bot_reason(CHROME_WIN, &prefetch),
+            Some(BotReason::Prefetch)
+        );
     }
 }

@@ -127,10 +127,16 @@ mod tests {
         let salt = [7u8; 32];
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let base = visitor_id(&salt, "a.nl", ip, "UA");
-        assert_eq!(base, visitor_id(&salt, "a.nl", "::ffff:192.0.2.1".parse().unwrap(), "UA"));
+        assert_eq!(
+            base,
+            visitor_id(&salt, "a.nl", "::ffff:192.0.2.1".parse().unwrap(), "UA")
+        );
         assert_ne!(base, visitor_id(&[8u8; 32], "a.nl", ip, "UA"));
         assert_ne!(base, visitor_id(&salt, "b.nl", ip, "UA"));
-        assert_ne!(base, visitor_id(&salt, "a.nl", "192.0.2.2".parse().unwrap(), "UA"));
+        assert_ne!(
+            base,
+            visitor_id(&salt, "a.nl", "192.0.2.2".parse().unwrap(), "UA")
+        );
         assert_ne!(base, visitor_id(&salt, "a.nl", ip, "UA2"));
         // The site/IP boundary is unambiguous: "a.n" + "l…" is not "a.nl" + "…".
         assert_ne!(base, visitor_id(&salt, "a.n", ip, "UA"));
@@ -146,12 +152,18 @@ mod tests {
         input.extend_from_slice(&[0u8; 16]);
         input.extend_from_slice(b"u");
         let d = Sha256::digest(&input);
-        assert_eq!(visitor_id(&salt, "s", ip, "u"), u64::from_be_bytes(d[..8].try_into().unwrap()));
+        assert_eq!(
+            visitor_id(&salt, "s", ip, "u"),
+            u64::from_be_bytes(d[..8].try_into().unwrap())
+        );
     }
 
     #[tokio::test]
     async fn a_visit_across_midnight_keeps_its_id_until_the_grace_ends() {
-        let book = SaltBook::new(TimeZone::get("Europe/Amsterdam").unwrap(), Duration::from_secs(1800));
+        let book = SaltBook::new(
+            TimeZone::get("Europe/Amsterdam").unwrap(),
+            Duration::from_secs(1800),
+        );
         let store = SaltStore::Memory(Default::default());
         let before: Timestamp = "2026-11-23T22:50:00Z".parse().unwrap(); // 23:50 local
         book.refresh(&store, before).await.unwrap();
@@ -162,9 +174,17 @@ mod tests {
         let old_idle = v.id("a.nl", ip, idle, before).unwrap();
 
         let after: Timestamp = "2026-11-23T23:05:00Z".parse().unwrap(); // 00:05 local
-        let midnight = v.carry_needed(after).expect("inside the grace a carry set is needed");
+        let midnight = v
+            .carry_needed(after)
+            .expect("inside the grace a carry set is needed");
         // Storage says: the active visitor was seen at 23:50; the idle one at 23:20 (too long ago).
-        v.load_carry(midnight, [(old_active, before.as_second()), (old_idle, before.as_second() - 1800)]);
+        v.load_carry(
+            midnight,
+            [
+                (old_active, before.as_second()),
+                (old_idle, before.as_second() - 1800),
+            ],
+        );
         assert_eq!(v.carry_needed(after), None);
         assert_eq!(v.id("a.nl", ip, active, after), Some(old_active));
         let new_idle = v.id("a.nl", ip, idle, after).unwrap();

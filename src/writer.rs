@@ -130,7 +130,9 @@ async fn flush(client: &Client, batch: &mut Vec<EventRow>, metrics: &Metrics) {
         let started = Instant::now();
         match insert(client, batch).await {
             Ok(()) => {
-                metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+                metrics
+                    .insert_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 metrics.rows_inserted.inc_by(rows as u64);
                 tracing::debug!(rows, "inserted batch");
                 batch.clear();
@@ -147,7 +149,9 @@ async fn flush(client: &Client, batch: &mut Vec<EventRow>, metrics: &Metrics) {
     }
     metrics
         .events_dropped
-        .get_or_create(&Reason { reason: "insert_failed" })
+        .get_or_create(&Reason {
+            reason: "insert_failed",
+        })
         .inc_by(rows as u64);
     tracing::error!(rows, "dropping batch after repeated insert failures");
     batch.clear();

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, starts a real ClickHouse server on
+# loopback, and runs every test (format, lints, unit, integration, chDB schema check, browser).
+#
+#   scripts/test.sh            everything
+#   TALLY_SKIP_BROWSER=1 ...   without the headless-Chromium tests
+#
+# Needs Rust (cargo >= 1.89) and root or sudo for apt-get. Uses ports 18123/19000 unless
+# TALLY_TEST_CH_HTTP / TALLY_TEST_CH_TCP say otherwise.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+cache="${TALLY_CACHE:-$repo/.cache}"
+http_port="${TALLY_TEST_CH_HTTP:-18123}"
+tcp_port="${TALLY_TEST_CH_TCP:-19000}"
+ch_dir="$cache/clickhouse-test"
+
+step() { printf '\n== %s\n' "$*"; }
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup) first" >&2; exit 1; }
+
+step "installing system packages (ClickHouse 18.16, Node.js, Python venv, Chromium) where missing"
+scripts/install-deps.sh
+
+step "fetching real test corpora (country databases, user-agent lists)"
+export TALLY_TESTDATA="$cache/testdata"
+scripts/testdata.sh
+
+step "starting ClickHouse on 127.0.0.1:$http_port"
+scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true
+rm -rf "$ch_dir"
+scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
+trap 'scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
+export TALLY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$http_port"
+
+step "preparing chDB (current ClickHouse) for the schema check"
+python3 scripts/chdb_check.py schema/
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test (unit and integration, against the real ClickHouse)"
+cargo test --all-targets -- --test-threads 4
+
+if [[ -z "${TALLY_SKIP_BROWSER:-}" ]]; then
+  step "browser tests (headless Chromium, real tally, real ClickHouse)"
+  cargo build --quiet
+  TALLY_BIN="$repo/target/debug/tally" tests/browser/run.sh
+fi

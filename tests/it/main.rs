@@ -1,0 +1,9 @@
+//! Integration tests: the real `tally` binary, a real ClickHouse, a real HTTP client.
+//! Run them with `scripts/test.sh`, which starts the ClickHouse server they need.
+
+mod corpora;
+mod ingest;
+mod lifecycle;
+mod privacy;
+mod schema;
+mod support;

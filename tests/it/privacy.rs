@@ -1,0 +1,140 @@
+//! The privacy audit: known IPs, user agents and query strings go in through HTTP; then every
+//! column of every table, and every log line at trace level, is searched for them.
+
+use crate::support::*;
+
+const IPS: [&str; 4] = [
+    "193.0.6.139",
+    "2a00:1450:4001:80b::200e",
+    "203.0.113.77",
+    "8.8.4.4",
+];
+/// User agents carrying a marker that could only come from the raw header.
+const UAS: [&str; 2] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 UAMARKER-Zq81",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UAMARKER-Kx22) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+];
+/// Values that appear only in query strings, fragments, referrer paths and unlisted props.
+const SECRETS: [&str; 7] = [
+    "jan.jansen@example.nl",
+    "token-7f3a9c2e51",
+    "SESSIONabc123",
+    "fragsecret",
+    "refpathsecret",
+    "zoekterm-privé",
+    "propsecret",
+];
+
+#[tokio::test]
+async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
+    let country_db = testdata("dbip-country.mmdb");
+    let setup = Setup::new("privacy").with(&format!(
+        "[privacy]\ncountry_database = {:?}\n",
+        country_db.display().to_string()
+    ));
+    let t = setup.start().await;
+    let mut sent = 0;
+    for (i, ip) in IPS.iter().enumerate() {
+        let ua = UAS[i % UAS.len()];
+        let pv = r#"{"n":"pageview","u":"https://www.example.org/zoeken?email=jan.jansen%40example.nl&token=token-7f3a9c2e51&utm_source=nieuwsbrief#fragsecret","r":"https://www.google.com/refpathsecret?q=zoekterm-priv%C3%A9","w":1280}"#;
+        assert_eq!(t.browser_beacon(pv, ua, ip).await, 202);
+        let custom = r#"{"name":"Download","url":"https://www.example.org/doc?sid=SESSIONabc123","domain":"www.example.org","props":{"who":"propsecret"}}"#;
+        let (s, _) = t
+            .beacon(
+                custom,
+                &[
+                    ("content-type", "application/json"),
+                    ("user-agent", ua),
+                    ("x-forwarded-for", ip),
+                ],
+            )
+            .await;
+        assert_eq!(s, 202);
+        // Socket peer path too (no proxy header): the loopback address must not appear either.
+        assert_eq!(t.beacon(pv, &[("user-agent", ua)]).await.0, 202);
+        sent += 3;
+        // And a rejected one carrying the same data: errors must not echo it.
+        let (s, body) = t
+            .beacon(
+                r#"{"n":"pageview","u":"https://unknown.example.com/?email=jan.jansen@example.nl"}"#,
+                &[("user-agent", ua), ("x-forwarded-for", ip)],
+            )
+            .await;
+        assert_eq!(s, 400);
+        assert!(!body.contains("jan.jansen"), "{body}");
+    }
+    assert_eq!(t.wait_rows(sent).await, sent);
+
+    // The salts, as stored, so we can look for them everywhere else.
+    let salts: Vec<String> = ch(&format!("SELECT salt FROM {}.salts FORMAT TSV", t.db))
+        .await
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!salts.is_empty());
+
+    let (status, logs) = t.terminate();
+    assert!(status.success());
+    assert!(logs.lines().count() > 5, "trace logs were captured: {logs}");
+
+    let mut needles: Vec<String> = IPS.iter().map(|s| s.to_string()).collect();
+    needles.push("UAMARKER".into());
+    needles.extend(SECRETS.iter().map(|s| s.to_string()));
+    needles.push("jan.jansen%40example.nl".into());
+
+    let tables = ch(&format!(
+        "SELECT name FROM system.tables WHERE database = '{}'",
+        setup.db
+    ))
+    .await;
+    let mut searched = 0;
+    for table in tables.lines() {
+        let dump = ch(&format!(
+            "SELECT * FROM {}.{table} FORMAT TabSeparated",
+            setup.db
+        ))
+        .await;
+        searched += 1;
+        // Loopback was the socket peer of some beacons; the log may name it as tally's own
+        // listen address, so it is looked for in tables only.
+        for needle in needles.iter().map(String::as_str).chain(["127.0.0.1"]) {
+            assert!(!dump.contains(needle), "{needle:?} found in table {table}");
+        }
+        if table != "salts" {
+            for salt in &salts {
+                assert!(
+                    !dump.contains(salt.as_str()),
+                    "a salt found in table {table}"
+                );
+            }
+        }
+    }
+    assert_eq!(searched, 3, "events, salts, schema_migrations");
+    for needle in needles.iter().chain(salts.iter()) {
+        assert!(
+            !logs.contains(needle.as_str()),
+            "{needle:?} found in the log"
+        );
+    }
+
+    // What was kept: the allow-listed UTM source, the referrer host, the country.
+    let kept = ch_rows(&format!(
+        "SELECT DISTINCT path, query, referrer_host, country FROM {}.events WHERE name = 'pageview' ORDER BY country",
+        setup.db
+    ))
+    .await;
+    assert!(
+        kept.iter()
+            .all(|r| r["query"] == "utm_source=nieuwsbrief" && r["path"] == "/zoeken"),
+        "{kept:?}"
+    );
+    assert!(kept.iter().all(|r| r["referrer_host"] == "www.google.com"));
+    let countries: Vec<&str> = kept
+        .iter()
+        .map(|r| r["country"].as_str().unwrap())
+        .collect();
+    assert!(
+        countries.contains(&"NL") && countries.contains(&"DE"),
+        "{countries:?}"
+    );
+}

@@ -1,0 +1,283 @@
+//! Test support: the real ClickHouse started by `scripts/test.sh`, and the real `tally` binary
+//! run as a child process with a generated config, talked to over HTTP by a real client.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+pub const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1";
+
+/// The ClickHouse HTTP endpoint the test command started.
+pub fn clickhouse_url() -> String {
+    std::env::var("TALLY_TEST_CLICKHOUSE_URL").expect(
+        "TALLY_TEST_CLICKHOUSE_URL is not set: run the integration tests with scripts/test.sh, \
+         which starts a real ClickHouse server for them",
+    )
+}
+
+/// The folder with the real corpora fetched by `scripts/testdata.sh`.
+pub fn testdata(file: &str) -> PathBuf {
+    let dir = std::env::var("TALLY_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/testdata"));
+    let path = dir.join(file);
+    assert!(
+        path.is_file(),
+        "{} missing: run scripts/testdata.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A database name no other test uses.
+pub fn fresh_db(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "it_{name}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs SQL on the test ClickHouse over HTTP and returns the text answer.
+pub async fn ch(sql: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(clickhouse_url())
+        .body(sql.to_string())
+        .send()
+        .await
+        .expect("ClickHouse reachable");
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "ClickHouse error for {sql}: {text}");
+    text
+}
+
+/// Rows as JSON objects (`FORMAT JSONEachRow`).
+pub async fn ch_rows(sql: &str) -> Vec<serde_json::Value> {
+    ch(&format!("{sql} FORMAT JSONEachRow"))
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSONEachRow line"))
+        .collect()
+}
+
+pub async fn ch_count(sql: &str) -> u64 {
+    ch(sql).await.trim().parse().expect("a number")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Config for one test run; `extra` is appended TOML (sections, sites).
+pub struct Setup {
+    pub db: String,
+    pub extra: String,
+    pub flush_ms: u64,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Setup {
+    pub fn new(name: &str) -> Self {
+        Self {
+            db: fresh_db(name),
+            extra: String::new(),
+            flush_ms: 100,
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+        }
+    }
+
+    pub fn with(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+
+    pub fn flush_ms(mut self, ms: u64) -> Self {
+        self.flush_ms = ms;
+        self
+    }
+
+    pub fn config_text(&self) -> String {
+        let mut text = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\nshutdown_grace_secs = 5\n\n\
+             [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n\n\
+             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\n\n",
+            port = self.port,
+            url = clickhouse_url(),
+            db = self.db,
+            flush = self.flush_ms,
+        );
+        if !self.extra.contains("[[sites]]") {
+            text.push_str(
+                "[[sites]]\ndomain = \"www.example.org\"\naliases = [\"example.org\"]\n\n",
+            );
+        }
+        text.push_str(&self.extra);
+        text
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        let p = self.dir.path().join("tally.toml");
+        std::fs::write(&p, self.config_text()).unwrap();
+        p
+    }
+
+    /// Starts `tally serve` with this config; returns when `/readyz` answers 200.
+    pub async fn start(&self) -> Tally {
+        Tally::start(self).await
+    }
+}
+
+/// A running `tally serve` child process; its combined output goes to a file we can search.
+pub struct Tally {
+    child: Child,
+    pub base: String,
+    pub log: PathBuf,
+    pub db: String,
+}
+
+impl Tally {
+    async fn start(setup: &Setup) -> Tally {
+        let config = setup.config_path();
+        let n = std::fs::read_dir(setup.dir.path()).unwrap().count();
+        let log = setup.dir.path().join(format!("tally-{n}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            // Every level, so the privacy check covers trace-level lines too.
+            .env("TALLY_LOG", "trace")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("tally binary runs");
+        let mut t = Tally {
+            child,
+            base: format!("http://127.0.0.1:{}", setup.port),
+            log,
+            db: setup.db.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = t.child.try_wait().unwrap() {
+                panic!("tally exited early ({status}):\n{}", t.logs());
+            }
+            if let Ok(r) = reqwest::get(format!("{}/readyz", t.base)).await {
+                if r.status() == 200 {
+                    return t;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tally not ready in 30 s:\n{}",
+                t.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// SIGTERM, then wait for the exit (a graceful shutdown drains the queue first).
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tally did not exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// POSTs a beacon body with the given headers; returns (status, body).
+    pub async fn beacon(&self, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/api/event", self.base))
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.expect("tally reachable");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// A beacon from a normal browser (`text/plain`, like `sendBeacon`) at a given client IP,
+    /// passed through the trusted-proxy header as a reverse proxy would.
+    pub async fn browser_beacon(&self, body: &str, ua: &str, ip: &str) -> u16 {
+        self.beacon(
+            body,
+            &[
+                ("content-type", "text/plain;charset=UTF-8"),
+                ("user-agent", ua),
+                ("x-forwarded-for", ip),
+            ],
+        )
+        .await
+        .0
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the events table holds `n` rows (the writer flushes asynchronously).
+    pub async fn wait_rows(&self, n: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let c = ch_count(&format!("SELECT count() FROM {}.events", self.db)).await;
+            if c >= n || Instant::now() > deadline {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a metric's value from Prometheus text (`name{labels} value`), 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
