@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, starts a local ClickHouse on loopback,
+# applies the schema and runs tally for a demo site, printing the snippet to paste into a page.
+# Stop it with Ctrl-C (tally drains its queue; ClickHouse is stopped too).
+#
+#   scripts/demo.sh                      site www.example.org (also answers for localhost)
+#   TALLY_DEMO_SITE=www.my.org scripts/demo.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+cache="${TALLY_CACHE:-$repo/.cache}"
+site="${TALLY_DEMO_SITE:-www.example.org}"
+listen="${TALLY_DEMO_LISTEN:-127.0.0.1:8080}"
+http_port="${TALLY_DEMO_CH_HTTP:-18124}"
+tcp_port="${TALLY_DEMO_CH_TCP:-19001}"
+ch_dir="$cache/clickhouse-demo"
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup) first" >&2; exit 1; }
+scripts/install-deps.sh
+scripts/testdata.sh >/dev/null
+cargo build --release --quiet
+scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
+trap 'scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
+
+config="$cache/demo.toml"
+cat >"$config" <<TOML
+# Demo configuration written by scripts/demo.sh; see README for every key.
+[server]
+listen = "$listen"
+
+[clickhouse]
+url = "http://127.0.0.1:$http_port"
+database = "tally_demo"
+
+[privacy]
+country_database = "$cache/testdata/dbip-country.mmdb"
+
+[[sites]]
+domain = "$site"
+aliases = ["localhost", "127.0.0.1"]
+TOML
+
+echo
+echo "Rows arrive in ClickHouse; look at them with:"
+echo "  clickhouse-client --port $tcp_port -q 'SELECT ts, site, name, path, referrer_host, country, device, browser FROM tally_demo.events ORDER BY ts DESC LIMIT 20'"
+echo "Pages on localhost also need the attribute data-allow-localhost in the snippet."
+echo
+./target/release/tally serve --config "$config"
