@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Browser tests for the tracker script. Works on a fresh Debian 12 machine:
+# installs chromium (and node/npm) with apt-get if missing, the node packages
+# with `npm ci` (from package-lock.json) if missing or outdated, then runs the
+# tests with node's built-in runner.
+#
+#   tests/browser/run.sh                 fake collector inside the test
+#   TALLY_URL=http://stats.example.org:8080 tests/browser/run.sh
+#                                        send to a running tally server instead
+#                                        (the host must be stats.example.org, or a
+#                                        name/IP chromium can reach)
+# Extra arguments go to `node --test` (e.g. --test-name-pattern='SPA').
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+apt_install() {
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+export CHROMIUM
+if [ ! -x "$CHROMIUM" ]; then
+  echo "run.sh: installing chromium" >&2
+  apt_install chromium
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "run.sh: installing nodejs and npm" >&2
+  apt_install nodejs npm
+fi
+# npm ci records the installed tree in node_modules/.package-lock.json.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+exec node --test "$@" tracker.test.js

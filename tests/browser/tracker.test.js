@@ -1,0 +1,585 @@
+// Browser tests for the tally tracker (assets/tracker.min.js, served as /t.js).
+//
+// Run: tests/browser/run.sh   (or `node --test tracker.test.js` in this folder)
+//
+// A small Node HTTP server plays the website: pages on http://www.example.org:PORT/
+// (and a referring site on http://search.example.net:PORT/). Chromium maps those
+// names to 127.0.0.1 with --host-resolver-rules.
+//
+// Two modes:
+//  * default: the same Node server is also a FAKE collector. It serves t.js from
+//    assets/tracker.min.js on http://stats.example.org:PORT/t.js and records every
+//    POST .../api/event (body, content type, cookies, host). The tests assert on
+//    those records.
+//  * TALLY_URL=http://stats.example.org:PORT (a running tally server): the pages load
+//    TALLY_URL/t.js and send to TALLY_URL/api/event. The browser flows run the
+//    same way, but assertions on recorded bodies are skipped (check the rows in
+//    ClickHouse instead); the tests still check that t.js loads from the server
+//    and that the page raised no errors.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const TALLY_URL = (process.env.TALLY_URL || '').replace(/\/+$/, '');
+const FAKE = !TALLY_URL;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// TRACKER_JS: serve another build (e.g. to check that a broken tracker fails these tests).
+const TRACKER = process.env.TRACKER_JS || path.join(__dirname, '..', '..', 'assets', 'tracker.min.js');
+const DOMAIN = 'www.example.org';
+const TEST_TIMEOUT = 30000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- site + fake collector
+
+let server;
+let port;
+let events = []; // every POST .../api/event seen by the fake: {host, path, ct, cookie, body}
+let preflights = []; // every OPTIONS request (the tracker must never cause one)
+let diags = []; // POST /diag from the test's own sendBeacon spy (see spyBeacon)
+
+const site = () => `http://${DOMAIN}:${port}`;
+const statsOrigin = () => TALLY_URL || `http://stats.example.org:${port}`;
+
+// The <script> tag as a site owner would paste it.
+function scriptTag({ api = true, hash = false, allowLocalhost = false } = {}) {
+  const attrs = [`defer`, `data-domain="${DOMAIN}"`];
+  if (api) {
+    // Fake mode: a first-party proxy path, so the test can tell data-api was used.
+    attrs.push(`data-api="${TALLY_URL ? TALLY_URL + '/api/event' : site() + '/proxy/api/event'}"`);
+  }
+  if (hash) attrs.push('data-hash');
+  if (allowLocalhost) attrs.push('data-allow-localhost');
+  attrs.push(`src="${statsOrigin()}/t.js"`);
+  return `<script ${attrs.join(' ')}></script>`;
+}
+
+function pageHtml(opts = {}, head = '') {
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>tally test page</title>
+${head}
+${scriptTag(opts)}
+</head><body style="margin:0">
+<button id="go" onclick="history.pushState({}, '', '/spa/other')">go</button>
+<a id="sec" href="#section2">section 2</a>
+<div style="height:3000px">a tall page, so scroll depth means something</div>
+<p id="section2">end</p>
+</body></html>`;
+}
+
+// Snippet that queues calls made before t.js has loaded (defer).
+const QUEUE_SNIPPET = `<script>
+window.tally = window.tally || function () { (window.tally.q = window.tally.q || []).push(arguments) };
+tally('Early', {props: {queued: true}});
+</script>`;
+
+function route(req) {
+  const url = new URL(req.url, 'http://x');
+  const p = url.pathname;
+  if (p === '/' || p === '/spa/other') return pageHtml();
+  if (p === '/noapi/') return pageHtml({ api: false });
+  if (p === '/hash/') return pageHtml({ hash: true });
+  if (p === '/queued/') return pageHtml({}, QUEUE_SNIPPET);
+  if (p === '/ignored/') return pageHtml({}, '<script>window.tallyIgnore = true</script>');
+  if (p === '/allow-localhost/') return pageHtml({ allowLocalhost: true });
+  if (p === '/results') {
+    return `<!doctype html><title>search</title><a id="hit" href="${site()}/">www.example.org</a>`;
+  }
+  return null;
+}
+
+function startServer() {
+  const tracker = () => fs.readFileSync(TRACKER);
+  server = http.createServer((req, res) => {
+    const host = (req.headers.host || '').split(':')[0];
+    const p = new URL(req.url, 'http://x').pathname;
+    const cors = { 'Access-Control-Allow-Origin': '*' };
+    if (req.method === 'OPTIONS') {
+      preflights.push({ host, path: p, headers: req.headers });
+      res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'Content-Type' });
+      return res.end();
+    }
+    if (req.method === 'POST' && p === '/diag') {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => { diags.push(JSON.parse(Buffer.concat(chunks).toString('utf8'))); res.end(); });
+      return;
+    }
+    if (req.method === 'POST' && p.endsWith('/api/event')) {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        let body;
+        try { body = JSON.parse(raw); } catch { body = { unparsable: raw }; }
+        events.push({ host, path: p, ct: req.headers['content-type'] || '', cookie: req.headers.cookie, raw, body });
+        res.writeHead(202, cors);
+        res.end();
+      });
+      return;
+    }
+    if (req.method === 'GET' && p === '/t.js') {
+      res.writeHead(200, { 'Content-Type': 'application/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
+      return res.end(tracker());
+    }
+    const html = req.method === 'GET' && route(req);
+    if (html) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      return res.end(html);
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    port = server.address().port;
+    resolve();
+  }));
+}
+
+// ---------------------------------------------------------------- browser
+
+let browser;
+let userAgent;
+
+function launch(options = {}) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30000,
+    ...options,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--host-resolver-rules=MAP www.example.org 127.0.0.1, MAP stats.example.org 127.0.0.1, ' +
+        'MAP search.example.net 127.0.0.1',
+    ],
+  });
+}
+
+before(async () => {
+  await startServer();
+  browser = await launch();
+  const major = browser.version().split('.')[0];
+  // A normal desktop Chrome, not "HeadlessChrome".
+  userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await new Promise((r) => server.close(r));
+});
+
+// One fresh browser context (no shared cookies/storage) per test. Returns helpers
+// scoped to the events that arrive from now on.
+async function session(t, { initScript, inBrowser = browser } = {}) {
+  events = [];
+  preflights = [];
+  diags = [];
+  const context = await inBrowser.newContext({ userAgent, viewport: { width: 1280, height: 720 } });
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  const errors = [];
+  const scripts = [];
+  page.on('pageerror', (e) => errors.push(e));
+  page.on('response', (r) => { if (new URL(r.url()).pathname === '/t.js') scripts.push(r); });
+  t.after(async () => {
+    await context.close();
+    await sleep(200); // let late beacons land before the next test resets `events`
+  });
+  return {
+    context,
+    page,
+    errors,
+    // Wait until `count` events match `pred` (default: any), or fail after `ms`.
+    async waitFor(pred = () => true, count = 1, ms = 5000) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const got = events.filter((e) => pred(e.body));
+        if (got.length >= count) return got;
+        await sleep(50);
+      }
+      assert.fail(`timed out waiting for ${count} matching event(s); got: ${JSON.stringify(events.map((e) => e.body))}`);
+    },
+    // Real-server mode: t.js must have come from tally and no page error happened.
+    checkLoaded() {
+      assert.deepEqual(errors, []);
+      assert.ok(scripts.length > 0, 't.js was requested');
+      for (const r of scripts) {
+        assert.equal(r.status(), 200, `t.js status from ${r.url()}`);
+        assert.match(r.headers()['content-type'] || '', /javascript/);
+      }
+    },
+  };
+}
+
+// Init script: log each sendBeacon call in the page (window.__sent, in call
+// order) and report which DOM event was being dispatched when it was made to
+// POST /diag on the test server (readable even after the page has closed).
+function spyBeacon() {
+  window.__sent = [];
+  const orig = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = (url, data) => {
+    const body = JSON.parse(data);
+    window.__sent.push(body);
+    const during = window.event ? window.event.type : null;
+    orig(`${location.origin}/diag`, JSON.stringify({ during, n: body.n, u: body.u }));
+    return orig(url, data);
+  };
+}
+
+const isPv = (u) => (b) => b.n === 'pageview' && (u === undefined || b.u === u);
+const isEng = (u) => (b) => b.n === 'engagement' && (u === undefined || b.u === u);
+
+// Make the page hidden / visible again. Headless Chromium keeps every page
+// 'visible' (bringing another page to front, minimizing the window through CDP,
+// or freezing it do not change it; checked with Chromium 156), so this does
+// what the browser would: flip document.visibilityState/hidden and fire
+// visibilitychange.
+async function setHidden(page, hidden) {
+  await page.evaluate((h) => {
+    if (h) {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+    } else {
+      delete document.visibilityState; // back to Document.prototype's getters
+      delete document.hidden;
+    }
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+function checkCommon(ev, { u } = {}) {
+  assert.match(ev.ct, /^text\/plain/i, 'content type');
+  assert.equal(ev.cookie, undefined, 'no cookie header on the beacon');
+  assert.equal(ev.body.d, DOMAIN);
+  if (u !== undefined) assert.equal(ev.body.u, u);
+}
+
+// ---------------------------------------------------------------- tests
+
+test('tracker.min.js is built from tracker.js', { timeout: TEST_TIMEOUT }, async () => {
+  const { build, out } = require('./build-tracker.js');
+  assert.equal(fs.readFileSync(out, 'utf8'), await build(),
+    'assets/tracker.min.js is stale: run `npm run build` in tests/browser');
+});
+
+test('a. a normal load sends one pageview with u, d, r, w as text/plain', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  // Arrive from another site, so document.referrer is set by a real navigation.
+  await s.page.goto(`http://search.example.net:${port}/results`);
+  await Promise.all([s.page.waitForURL(`${site()}/`), s.page.click('#hit')]);
+  assert.equal(await s.page.evaluate(() => typeof window.tally), 'function');
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [pv] = await s.waitFor(isPv());
+  await sleep(700);
+  assert.equal(events.length, 1, `exactly one event: ${JSON.stringify(events.map((e) => e.body))}`);
+  checkCommon(pv, { u: `${site()}/` });
+  // Cross-site referrer: Chromium's default policy sends the origin only.
+  assert.equal(pv.body.r, `http://search.example.net:${port}/`);
+  assert.equal(pv.body.w, 1280);
+  assert.deepEqual(Object.keys(pv.body).sort(), ['d', 'n', 'r', 'u', 'w']);
+  // data-api was honoured (first-party proxy path), without a CORS preflight.
+  assert.equal(pv.host, DOMAIN);
+  assert.equal(pv.path, '/proxy/api/event');
+  assert.deepEqual(preflights, []);
+});
+
+test('b. SPA: pushState, popstate and hash-only changes', { timeout: TEST_TIMEOUT }, async (t) => {
+  // Log the order in which beacons are handed to the browser (arrival order over
+  // separate connections is not guaranteed).
+  const s = await session(t, { initScript: spyBeacon });
+  const home = `${site()}/`;
+  const other = `${site()}/spa/other`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  await sleep(400);
+
+  await s.page.click('#go'); // history.pushState({}, '', '/spa/other')
+  assert.equal(s.page.url(), other);
+  if (FAKE) {
+    await s.waitFor(isPv(other));
+    await s.waitFor(isEng(home));
+  }
+  await sleep(400);
+
+  await s.page.evaluate(() => history.back()); // popstate
+  await s.page.waitForURL(home);
+  if (FAKE) {
+    await s.waitFor(isPv(home), 2);
+    await s.waitFor(isEng(other));
+  }
+
+  // Hash-only changes: link click, location.hash and pushState with a hash.
+  await s.page.click('#sec');
+  await s.page.evaluate(() => { location.hash = 'elsewhere'; });
+  await s.page.evaluate(() => history.pushState(null, '', '#pushed'));
+  await sleep(800);
+  const sent = await s.page.evaluate(() => window.__sent);
+  if (!FAKE) return s.checkLoaded();
+
+  const got = events.map((e) => e.body);
+  assert.equal(got.length, 5, `5 events: ${JSON.stringify(got)}`);
+  assert.deepEqual(sent.map((b) => [b.n, b.u]), [
+    ['pageview', home],
+    ['engagement', home],
+    ['pageview', other],
+    ['engagement', other],
+    ['pageview', home],
+  ]);
+  for (const e of events) checkCommon(e);
+  for (const b of sent.filter(isEng())) {
+    assert.ok(Number.isInteger(b.e) && b.e >= 300 && b.e < 10000, `engagement e=${b.e}`);
+    assert.ok(Number.isInteger(b.sd) && b.sd >= 0 && b.sd <= 100, `sd=${b.sd}`);
+  }
+  // SPA pageviews keep the page's original referrer (none here) and width.
+  for (const b of sent.filter(isPv())) {
+    assert.equal(b.r, null);
+    assert.equal(b.w, 1280);
+  }
+});
+
+test('c. hiding the tab sends one engagement with visible time and scroll depth', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  await s.page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await sleep(2000);
+  await setHidden(s.page, true);
+  let engs = FAKE && await s.waitFor(isEng(home));
+  await sleep(1500); // hidden time is not counted, and nothing more is sent
+  if (FAKE) {
+    engs = events.filter((e) => isEng()(e.body));
+    assert.equal(engs.length, 1, `one engagement: ${JSON.stringify(engs.map((e) => e.body))}`);
+    const b = engs[0].body;
+    checkCommon(engs[0], { u: home });
+    assert.ok(Number.isInteger(b.e) && b.e >= 1500 && b.e <= 10000, `e=${b.e}`);
+    assert.equal(b.sd, 100, 'scrolled to the bottom');
+    assert.deepEqual(Object.keys(b).sort(), ['d', 'e', 'n', 'sd', 'u']);
+  }
+
+  // Back to the tab for ~0.7 s, then away again: a second engagement with only
+  // the additional visible time.
+  await setHidden(s.page, false);
+  await sleep(700);
+  await setHidden(s.page, true);
+  if (!FAKE) { await sleep(500); return s.checkLoaded(); }
+  engs = await s.waitFor(isEng(home), 2);
+  await sleep(500);
+  assert.equal(events.filter((e) => isEng()(e.body)).length, 2);
+  const e2 = engs[1].body.e;
+  assert.ok(e2 >= 500 && e2 < 2500, `second engagement counts only the new interval: e=${e2}`);
+  assert.equal(events.filter((e) => isPv()(e.body)).length, 1, 'showing the tab again is not a pageview');
+});
+
+test('d. closing the page delivers the engagement (pagehide)', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t, { initScript: spyBeacon });
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  await sleep(1000);
+  await s.page.close({ runBeforeUnload: true });
+  if (!FAKE) { await sleep(1000); return; }
+  const [eng] = await s.waitFor(isEng(home));
+  await sleep(700);
+  assert.equal(events.filter((e) => isEng()(e.body)).length, 1, 'exactly one engagement on close');
+  checkCommon(eng, { u: home });
+  assert.ok(eng.body.e >= 900 && eng.body.e <= 10000, `e=${eng.body.e}`);
+  // Chromium fires pagehide (still 'visible') before visibilitychange on close:
+  // the beacon must come from the pagehide handler.
+  assert.deepEqual(diags.filter((x) => x.n === 'engagement').map((x) => x.during), ['pagehide']);
+});
+
+test('e. no cookies, no storage, no fingerprinting APIs', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t, {
+    // Record any use of cookie, storage or typical fingerprinting APIs by the page.
+    initScript: () => {
+      const touched = (window.__touched = []);
+      const spied = (window.__spied = []);
+      const spy = (obj, prop, label) => {
+        const d = Object.getOwnPropertyDescriptor(obj, prop);
+        if (!d) return; // not in this context (e.g. secure-context-only APIs on http)
+        spied.push(label);
+        const nd = { configurable: true, enumerable: d.enumerable };
+        if (d.get || d.set) {
+          if (d.get) nd.get = function () { touched.push(label + ' get'); return d.get.call(this); };
+          if (d.set) nd.set = function (v) { touched.push(label + ' set'); return d.set.call(this, v); };
+        } else {
+          nd.writable = true;
+          nd.value = function (...a) { touched.push(label); return d.value.apply(this, a); };
+        }
+        Object.defineProperty(obj, prop, nd);
+      };
+      spy(Document.prototype, 'cookie', 'document.cookie');
+      for (const k of ['localStorage', 'sessionStorage', 'indexedDB', 'caches', 'screen']) spy(window, k, k);
+      for (const k of ['getItem', 'setItem', 'removeItem', 'clear', 'key']) spy(Storage.prototype, k, 'Storage.' + k);
+      for (const k of ['plugins', 'mimeTypes', 'hardwareConcurrency', 'deviceMemory', 'languages', 'platform', 'userAgentData', 'storage', 'cookieEnabled']) {
+        spy(Navigator.prototype, k, 'navigator.' + k);
+      }
+      spy(HTMLCanvasElement.prototype, 'getContext', 'canvas.getContext');
+      spy(HTMLCanvasElement.prototype, 'toDataURL', 'canvas.toDataURL');
+      if (window.OffscreenCanvas) spy(OffscreenCanvas.prototype, 'getContext', 'OffscreenCanvas.getContext');
+      if (window.AudioContext) spy(window, 'AudioContext', 'AudioContext');
+    },
+  });
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  // Exercise everything the tracker does: SPA navigation, custom event, hide.
+  await sleep(300);
+  await s.page.click('#go');
+  await s.page.evaluate(() => window.tally('Signup', { props: { plan: 'a' } }));
+  await setHidden(s.page, true);
+  if (FAKE) await s.waitFor(() => true, 5);
+  await sleep(300);
+
+  const { touched, spied } = await s.page.evaluate(() => ({ touched: window.__touched, spied: window.__spied }));
+  for (const k of ['document.cookie', 'localStorage', 'sessionStorage', 'indexedDB', 'Storage.setItem',
+    'Storage.getItem', 'navigator.plugins', 'canvas.getContext', 'screen']) {
+    assert.ok(spied.includes(k), `spy on ${k} installed (${spied})`);
+  }
+  assert.deepEqual(touched, [], 'tracker used none of these APIs');
+  assert.deepEqual(await s.context.cookies(), []);
+  const st = await s.page.evaluate(() => ({
+    cookie: document.cookie, local: localStorage.length, session: sessionStorage.length,
+  }));
+  assert.deepEqual(st, { cookie: '', local: 0, session: 0 });
+  if (!FAKE) return s.checkLoaded();
+  for (const e of events) checkCommon(e);
+});
+
+test('f. window.tally() sends a custom event with props', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  await s.page.evaluate(() => window.tally('Signup', { props: { plan: 'a' } }));
+  await s.page.evaluate(() => window.tally('Download'));
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [signup] = await s.waitFor((b) => b.n === 'Signup');
+  const [dl] = await s.waitFor((b) => b.n === 'Download');
+  checkCommon(signup, { u: home });
+  assert.deepEqual(signup.body, { n: 'Signup', u: home, d: DOMAIN, p: { plan: 'a' } });
+  assert.deepEqual(dl.body, { n: 'Download', u: home, d: DOMAIN });
+});
+
+test('f2. calls queued before t.js loaded are sent', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/queued/`;
+  await s.page.goto(url);
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [early] = await s.waitFor((b) => b.n === 'Early');
+  assert.deepEqual(early.body, { n: 'Early', u: url, d: DOMAIN, p: { queued: true } });
+  await s.waitFor(isPv(url));
+});
+
+test('g. without data-api the endpoint is the script origin + /api/event', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/noapi/`;
+  await s.page.goto(url);
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [pv] = await s.waitFor(isPv(url));
+  checkCommon(pv, { u: url });
+  assert.equal(pv.host, 'stats.example.org');
+  assert.equal(pv.path, '/api/event');
+  assert.deepEqual(preflights, []);
+});
+
+test('h. localhost is not tracked unless data-allow-localhost is set', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  await s.page.goto(`http://localhost:${port}/`);
+  await s.page.evaluate(() => window.tally('Signup'));
+  await s.page.click('#go');
+  await setHidden(s.page, true);
+  await sleep(1000);
+  if (FAKE) assert.deepEqual(events.map((e) => e.body), [], 'nothing sent from localhost');
+
+  const url = `http://localhost:${port}/allow-localhost/`;
+  await s.page.goto(url);
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [pv] = await s.waitFor(isPv(url));
+  checkCommon(pv);
+});
+
+test('i. data-hash counts hash changes, with "h":1', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/hash/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await sleep(300);
+  await s.page.click('#sec'); // #section2: popstate + hashchange, one pageview
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [pv] = await s.waitFor(isPv(url + '#section2'));
+  await s.waitFor(isEng(url));
+  await sleep(500);
+  assert.equal(pv.body.h, 1);
+  assert.equal(events.length, 3, JSON.stringify(events.map((e) => e.body)));
+  for (const e of events.filter((x) => isPv()(x.body))) assert.equal(e.body.h, 1);
+});
+
+test('j. window.tallyIgnore = true stops all sending', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  await s.page.goto(`${site()}/ignored/`);
+  await s.page.evaluate(() => window.tally('Signup'));
+  await s.page.click('#go');
+  await setHidden(s.page, true);
+  await sleep(1000);
+  if (FAKE) assert.deepEqual(events.map((e) => e.body), []);
+  else s.checkLoaded();
+});
+
+test('k. without sendBeacon it falls back to fetch keepalive, text/plain, no preflight', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t, { initScript: () => { delete Navigator.prototype.sendBeacon; } });
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  assert.equal(await s.page.evaluate(() => typeof navigator.sendBeacon), 'undefined');
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [pv] = await s.waitFor(isPv(home));
+  checkCommon(pv, { u: home });
+  await sleep(300);
+  await s.page.close({ runBeforeUnload: true }); // keepalive fetch survives the page
+  const [eng] = await s.waitFor(isEng(home));
+  checkCommon(eng, { u: home });
+  assert.deepEqual(preflights, []);
+});
+
+test('l. back/forward cache: leaving sends the engagement, coming back is a new pageview', { timeout: TEST_TIMEOUT }, async (t) => {
+  // Playwright disables the back/forward cache by default; this test needs it.
+  const bfBrowser = await launch({ ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+  t.after(() => bfBrowser.close());
+  const s = await session(t, { inBrowser: bfBrowser, initScript: spyBeacon });
+  const home = `${site()}/`;
+  const next = `${site()}/noapi/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  await s.page.evaluate(() => { window.__notReloaded = true; });
+  await sleep(500);
+  await s.page.goto(next);
+  if (FAKE) {
+    await s.waitFor(isPv(next));
+    await s.waitFor(isEng(home));
+  }
+  await sleep(500);
+  await s.page.goBack({ waitUntil: 'commit' }); // no load event on a cache restore
+  await s.page.waitForFunction(() => document.readyState === 'complete');
+  assert.equal(await s.page.evaluate(() => window.__notReloaded), true, 'page came from the bfcache');
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  await s.waitFor(isPv(home), 2);
+  await s.waitFor(isEng(next));
+  await sleep(500);
+  const got = events.map((e) => [e.body.n, e.body.u]).sort();
+  assert.deepEqual(got, [
+    ['engagement', home], ['engagement', next],
+    ['pageview', home], ['pageview', home], ['pageview', next],
+  ].sort(), 'no stray engagement for the restored page');
+  // Visible time keeps counting after the restore.
+  await sleep(500);
+  await setHidden(s.page, true);
+  const engs = await s.waitFor(isEng(home), 2);
+  assert.ok(engs[1].body.e >= 400, `e=${engs[1].body.e}`);
+});
