@@ -23,6 +23,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { chromium } = require('playwright-core');
 
 const TALLY_URL = (process.env.TALLY_URL || '').replace(/\/+$/, '');
@@ -117,7 +118,10 @@ function startServer() {
         const raw = Buffer.concat(chunks).toString('utf8');
         let body;
         try { body = JSON.parse(raw); } catch { body = { unparsable: raw }; }
-        events.push({ host, path: p, ct: req.headers['content-type'] || '', cookie: req.headers.cookie, raw, body });
+        events.push({
+          host, path: p, ct: req.headers['content-type'] || '', cookie: req.headers.cookie,
+          ua: req.headers['user-agent'] || '', raw, body,
+        });
         res.writeHead(202, cors);
         res.end();
       });
@@ -144,7 +148,14 @@ function startServer() {
 // ---------------------------------------------------------------- browser
 
 let browser;
-let userAgent;
+
+// A normal desktop Chrome user agent, not "HeadlessChrome". It is set on the
+// command line as well as on each context: Playwright's per-page override does
+// not reach beacons sent by a document that is being unloaded into the
+// back/forward cache, and the server would (rightly) drop those as a bot.
+const major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  .match(/(\d+)\.\d+\.\d+/) || [])[1];
+const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major || '140'}.0.0.0 Safari/537.36`;
 
 function launch(options = {}) {
   return chromium.launch({
@@ -155,6 +166,7 @@ function launch(options = {}) {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--user-agent=${userAgent}`,
       '--host-resolver-rules=MAP www.example.org 127.0.0.1, MAP stats.example.org 127.0.0.1, ' +
         'MAP search.example.net 127.0.0.1',
     ],
@@ -164,9 +176,6 @@ function launch(options = {}) {
 before(async () => {
   await startServer();
   browser = await launch();
-  const major = browser.version().split('.')[0];
-  // A normal desktop Chrome, not "HeadlessChrome".
-  userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
 });
 
 after(async () => {
@@ -256,6 +265,7 @@ async function setHidden(page, hidden) {
 function checkCommon(ev, { u } = {}) {
   assert.match(ev.ct, /^text\/plain/i, 'content type');
   assert.equal(ev.cookie, undefined, 'no cookie header on the beacon');
+  assert.equal(ev.ua, userAgent, 'beacon carries the browser user agent, not HeadlessChrome');
   assert.equal(ev.body.d, DOMAIN);
   if (u !== undefined) assert.equal(ev.body.u, u);
 }
@@ -577,6 +587,7 @@ test('l. back/forward cache: leaving sends the engagement, coming back is a new 
     ['engagement', home], ['engagement', next],
     ['pageview', home], ['pageview', home], ['pageview', next],
   ].sort(), 'no stray engagement for the restored page');
+  for (const e of events) checkCommon(e);
   // Visible time keeps counting after the restore.
   await sleep(500);
   await setHidden(s.page, true);
