@@ -5,15 +5,23 @@
 #   scripts/test.sh            everything
 #   TALLY_SKIP_BROWSER=1 ...   without the headless-Chromium tests
 #
-# Needs Rust (cargo >= 1.89) and root or sudo for apt-get. Uses ports 18123/19000 unless
-# TALLY_TEST_CH_HTTP / TALLY_TEST_CH_TCP say otherwise.
+# Needs Rust (cargo >= 1.89) and root or sudo for apt-get. ClickHouse gets ports 18123/19000
+# (TALLY_TEST_CH_HTTP / TALLY_TEST_CH_TCP), or free ones when those are taken.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 cache="${TALLY_CACHE:-$repo/.cache}"
-http_port="${TALLY_TEST_CH_HTTP:-18123}"
-tcp_port="${TALLY_TEST_CH_TCP:-19000}"
+# A port is taken when something accepts on it; then let the kernel pick a free one.
+port_or_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  else
+    echo "$1"
+  fi
+}
+http_port=$(port_or_free "${TALLY_TEST_CH_HTTP:-18123}")
+tcp_port=$(port_or_free "${TALLY_TEST_CH_TCP:-19000}")
 ch_dir="$cache/clickhouse-test"
 
 step() { printf '\n== %s\n' "$*"; }
