@@ -141,15 +141,14 @@ impl Ingest {
             .get(hyper::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if let Some(reason) = self.classifier.bot_reason(user_agent, meta.headers) {
-            self.metrics
-                .bots
-                .get_or_create(&Reason {
-                    reason: reason.label(),
-                })
-                .inc();
-            return Ok(Outcome::Bot);
-        }
+        let classes = match self.classifier.inspect(user_agent, meta.headers) {
+            Ok(classes) => classes,
+            Err(reason) => {
+                let reason = reason.label();
+                self.metrics.bots.get_or_create(&Reason { reason }).inc();
+                return Ok(Outcome::Bot);
+            }
+        };
 
         let engaged_ms = bounded(beacon.engaged_ms, MAX_ENGAGED_MS)?.unwrap_or(0.0) as u32;
         let scroll_depth = bounded(beacon.scroll_depth, 100.0)?.unwrap_or(0.0) as u8;
@@ -167,7 +166,6 @@ impl Ingest {
             .country(ip)
             .map(|c| String::from_utf8_lossy(&c).into_owned())
             .unwrap_or_default();
-        let classes = self.classifier.classify(user_agent);
         let ts = u32::try_from(now.as_second()).unwrap_or(0);
         let query = page.query_string();
 

@@ -61,48 +61,61 @@ impl Classifier {
         }
     }
 
-    /// Returns why this request is a bot, or `None` for what looks like a person's browser.
-    pub fn bot_reason(&self, user_agent: &str, headers: &HeaderMap) -> Option<BotReason> {
+    /// The one call ingest makes: the classes of a person's browser, or why this is a bot.
+    /// The user agent is parsed once for both answers.
+    pub fn inspect(&self, user_agent: &str, headers: &HeaderMap) -> Result<Classes, BotReason> {
         if is_prefetch(headers) {
-            return Some(BotReason::Prefetch);
+            return Err(BotReason::Prefetch);
         }
         if user_agent.trim().is_empty() {
-            return Some(BotReason::EmptyUserAgent);
+            return Err(BotReason::EmptyUserAgent);
         }
         if self.bots.is_bot(user_agent) {
-            return Some(BotReason::KnownPattern);
+            return Err(BotReason::KnownPattern);
         }
-        match self.parser.parse(user_agent) {
-            Some(r) if r.category == "crawler" => Some(BotReason::KnownPattern),
+        let parsed = self.parser.parse(user_agent);
+        match &parsed {
+            Some(r) if r.category == "crawler" => Err(BotReason::KnownPattern),
             // The tracker runs in a browser, and every browser names itself in a way the parser
             // knows (webviews included: they carry their engine's tokens). A user agent that
             // names no browser and no browser engine is a program, not a person.
-            Some(r) if r.name != woothee::woothee::VALUE_UNKNOWN => None,
-            _ if names_an_engine(user_agent) => None,
-            _ => Some(BotReason::NotABrowser),
+            Some(r) if r.name != woothee::woothee::VALUE_UNKNOWN => {
+                Ok(classes_of(parsed, user_agent))
+            }
+            _ if names_an_engine(user_agent) => Ok(classes_of(parsed, user_agent)),
+            _ => Err(BotReason::NotABrowser),
         }
     }
 
+    /// Returns why this request is a bot, or `None` for what looks like a person's browser.
+    pub fn bot_reason(&self, user_agent: &str, headers: &HeaderMap) -> Option<BotReason> {
+        self.inspect(user_agent, headers).err()
+    }
+
     pub fn classify(&self, user_agent: &str) -> Classes {
-        let Some(r) = self.parser.parse(user_agent) else {
-            return Classes {
-                device: "",
-                browser: String::new(),
-                os: String::new(),
-            };
+        classes_of(self.parser.parse(user_agent), user_agent)
+    }
+}
+
+fn classes_of(parsed: Option<woothee::parser::WootheeResult<'_>>, user_agent: &str) -> Classes {
+    let Some(r) = parsed else {
+        return Classes {
+            device: "",
+            browser: String::new(),
+            os: String::new(),
         };
-        let device = match r.category {
-            "pc" => "desktop",
-            "smartphone" if is_tablet(r.os, user_agent) => "tablet",
-            "smartphone" | "mobilephone" => "mobile",
-            "appliance" => "other",
-            _ => "",
-        };
-        Classes {
-            device,
-            browser: known(r.name),
-            os: os_family(r.os),
-        }
+    };
+    let device = match r.category {
+        "pc" => "desktop",
+        "smartphone" if is_tablet(r.os, user_agent) => "tablet",
+        "smartphone" | "mobilephone" => "mobile",
+        "appliance" => "other",
+        _ => "",
+    };
+    Classes {
+        device,
+        browser: known(r.name),
+        os: os_family(r.os),
     }
 }
 
