@@ -95,6 +95,8 @@ pub struct SaltsAt<'a> {
 pub struct SaltBook {
     tz: TimeZone,
     grace: Duration,
+    /// `grace` as jiff's signed duration, converted once (it is used on every hash).
+    grace_signed: jiff::SignedDuration,
     salts: RwLock<Vec<Salt>>,
 }
 
@@ -103,6 +105,8 @@ impl SaltBook {
         Self {
             tz,
             grace,
+            grace_signed: jiff::SignedDuration::try_from(grace)
+                .unwrap_or(jiff::SignedDuration::MAX),
             salts: RwLock::new(Vec::new()),
         }
     }
@@ -131,7 +135,7 @@ impl SaltBook {
     pub fn with_salts<R>(&self, now: Timestamp, f: impl FnOnce(SaltsAt<'_>) -> R) -> Option<R> {
         let salts = self.salts.read().unwrap_or_else(|e| e.into_inner());
         let current = salts.iter().find(|s| s.starts <= now && now < s.ends)?;
-        let grace = jiff::SignedDuration::try_from(self.grace).unwrap_or_default();
+        let grace = self.grace_signed;
         let previous = salts.iter().find(|s| {
             s.ends == current.starts && now < s.ends.checked_add(grace).unwrap_or(s.ends)
         });
@@ -144,7 +148,7 @@ impl SaltBook {
     /// Whether `now` lies within the visit timeout after a midnight (yesterday's salt still held).
     pub fn in_grace(&self, now: Timestamp) -> Option<Timestamp> {
         let midnight = self.start_of(self.day_of(now));
-        let grace = jiff::SignedDuration::try_from(self.grace).ok()?;
+        let grace = self.grace_signed;
         (now < midnight.checked_add(grace).ok()?).then_some(midnight)
     }
 
@@ -231,7 +235,7 @@ impl SaltBook {
     /// Drops from memory every salt that may no longer hash, without touching storage: used
     /// when storage is unreachable, so that an outage never keeps a salt alive past its time.
     pub fn forget_expired(&self, now: Timestamp) {
-        let grace = jiff::SignedDuration::try_from(self.grace).unwrap_or_default();
+        let grace = self.grace_signed;
         let mut salts = self.salts.write().unwrap_or_else(|e| e.into_inner());
         salts.retain(|s| now < s.ends.checked_add(grace).unwrap_or(s.ends));
     }
@@ -260,7 +264,7 @@ impl SaltBook {
     pub fn next_boundary(&self, now: Timestamp) -> Timestamp {
         let today = self.day_of(now);
         let midnight = self.start_of(today);
-        let grace = jiff::SignedDuration::try_from(self.grace).unwrap_or_default();
+        let grace = self.grace_signed;
         let grace_end = midnight.checked_add(grace).unwrap_or(midnight);
         if now < grace_end {
             return grace_end;
@@ -358,16 +362,22 @@ impl SaltStore {
                 Ok(())
             }
             SaltStore::ClickHouse(client) => {
-                let mut insert = client.insert::<SaltRow>("salts").await?;
-                insert
-                    .write(&SaltRow {
-                        day: date_to_days(salt.day),
-                        salt: salt.hex.to_string(),
-                        created: u32::try_from(salt.created.as_second()).unwrap_or(0),
-                    })
-                    .await?;
-                insert.end().await?;
-                Ok(())
+                let row = SaltRow {
+                    day: date_to_days(salt.day),
+                    salt: salt.hex.to_string(),
+                    created: u32::try_from(salt.created.as_second()).unwrap_or(0),
+                };
+                let result = async {
+                    let mut insert = client.insert::<SaltRow>("salts").await?;
+                    insert.write(&row).await?;
+                    insert.end().await
+                }
+                .await;
+                // ClickHouse may quote rejected input in a parse error; here that input is the
+                // salt, so only the error's code is passed on (and so may reach a log line).
+                result.map_err(|e| {
+                    Error::Salt(format!("inserting a salt failed ({})", error_code(&e)))
+                })
             }
         }
     }
@@ -393,9 +403,34 @@ impl SaltStore {
     }
 }
 
+/// `Code: N` from a ClickHouse error, or the error's kind when the server sent none.
+fn error_code(e: &clickhouse::error::Error) -> String {
+    let text = e.to_string();
+    match text.find("Code: ") {
+        Some(i) => text[i..]
+            .chars()
+            .take_while(|c| *c != ',' && *c != '.')
+            .collect(),
+        None => match e {
+            clickhouse::error::Error::Network(_) => "network error".into(),
+            clickhouse::error::Error::TimedOut => "timed out".into(),
+            _ => "no error code".into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_code_keeps_the_code_and_drops_quoted_input() {
+        let e = clickhouse::error::Error::BadResponse(
+            "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected x before: 0f3a9c".into(),
+        );
+        assert_eq!(error_code(&e), "Code: 27");
+        assert_eq!(error_code(&clickhouse::error::Error::TimedOut), "timed out");
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
