@@ -38,8 +38,8 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("tally");
-        let m = Self {
+        let mut m = Self {
+            registry: Registry::with_prefix("tally"),
             events_accepted: Counter::default(),
             beacons_rejected: Family::default(),
             bots: Family::default(),
@@ -48,49 +48,49 @@ impl Metrics {
             insert_failures: Counter::default(),
             insert_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             queue_depth: Gauge::default(),
-            registry: Registry::default(),
         };
-        registry.register(
+        let r = &mut m.registry;
+        r.register(
             "events_accepted",
             "Events accepted (202) and queued",
             m.events_accepted.clone(),
         );
-        registry.register(
+        r.register(
             "beacons_rejected",
             "Beacons refused, by reason",
             m.beacons_rejected.clone(),
         );
-        registry.register(
+        r.register(
             "bot_beacons",
             "Beacons from bots, answered 202 and not stored",
             m.bots.clone(),
         );
-        registry.register(
+        r.register(
             "events_dropped",
             "Accepted events lost, by reason",
             m.events_dropped.clone(),
         );
-        registry.register(
+        r.register(
             "rows_inserted",
             "Rows written to ClickHouse",
             m.rows_inserted.clone(),
         );
-        registry.register(
+        r.register(
             "insert_failures",
             "Failed ClickHouse insert attempts",
             m.insert_failures.clone(),
         );
-        registry.register(
+        r.register(
             "insert_duration_seconds",
             "ClickHouse insert latency",
             m.insert_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "queue_depth",
             "Events waiting for the writer",
             m.queue_depth.clone(),
         );
-        Self { registry, ..m }
+        m
     }
 
     pub fn reject(&self, reason: &'static str) {
