@@ -1,4 +1,4 @@
-//! The stored event row: exactly the columns of `schema/0001_events.sql`, nothing more.
+//! The stored event row: exactly the columns of `events` (`schema/0001_events.sql` + `0003`), nothing more.
 //!
 //! Everything in it is already reduced: there is no field that could hold an IP address, a
 //! user agent or an unscrubbed URL, so the type itself is the first privacy check.
@@ -22,6 +22,8 @@ pub struct EventRow {
     pub utm_content: String,
     pub utm_term: String,
     pub referrer_host: String,
+    /// `utm_source`, else the referrer grouped (`Google`), else the referrer host; empty = direct.
+    pub source: String,
     /// ISO 3166-1 alpha-2, or empty.
     pub country: String,
     pub device: &'static str,

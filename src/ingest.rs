@@ -187,6 +187,8 @@ impl Ingest {
                     (k.clone(), v)
                 })
                 .unzip();
+            let referrer_host =
+                reduce_referrer(beacon.referrer.as_deref(), &site.hosts).unwrap_or_default();
             let row = EventRow {
                 site: site.domain.clone(),
                 ts,
@@ -200,8 +202,8 @@ impl Ingest {
                 utm_campaign: page.param("utm_campaign").to_string(),
                 utm_content: page.param("utm_content").to_string(),
                 utm_term: page.param("utm_term").to_string(),
-                referrer_host: reduce_referrer(beacon.referrer.as_deref(), &site.hosts)
-                    .unwrap_or_default(),
+                source: crate::source::source(page.param("utm_source"), &referrer_host),
+                referrer_host: referrer_host.clone(),
                 country: country.clone(),
                 device: classes.device,
                 browser: classes.browser.clone(),

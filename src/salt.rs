@@ -376,7 +376,10 @@ impl SaltStore {
                 // ClickHouse may quote rejected input in a parse error; here that input is the
                 // salt, so only the error's code is passed on (and so may reach a log line).
                 result.map_err(|e| {
-                    Error::Salt(format!("inserting a salt failed ({})", error_code(&e)))
+                    Error::Salt(format!(
+                        "inserting a salt failed ({})",
+                        crate::storage::error_code(&e)
+                    ))
                 })
             }
         }
@@ -403,25 +406,10 @@ impl SaltStore {
     }
 }
 
-/// `Code: N` from a ClickHouse error, or the error's kind when the server sent none.
-fn error_code(e: &clickhouse::error::Error) -> String {
-    let text = e.to_string();
-    match text.find("Code: ") {
-        Some(i) => text[i..]
-            .chars()
-            .take_while(|c| *c != ',' && *c != '.')
-            .collect(),
-        None => match e {
-            clickhouse::error::Error::Network(_) => "network error".into(),
-            clickhouse::error::Error::TimedOut => "timed out".into(),
-            _ => "no error code".into(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::error_code;
 
     #[test]
     fn error_code_keeps_the_code_and_drops_quoted_input() {

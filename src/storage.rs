@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_salts.sql",
         sql: include_str!("../schema/0002_salts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_events_source.sql",
+        sql: include_str!("../schema/0003_events_source.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {
@@ -173,6 +178,22 @@ pub async fn recently_seen(client: &Client, since: i64) -> Result<Vec<(u64, i64)
         .into_iter()
         .map(|r| (r.visitor, i64::from(r.last)))
         .collect())
+}
+
+/// `Code: N` from a ClickHouse error, or the error's kind when the server sent none.
+pub fn error_code(e: &clickhouse::error::Error) -> String {
+    let text = e.to_string();
+    match text.find("Code: ") {
+        Some(i) => text[i..]
+            .chars()
+            .take_while(|c| *c != ',' && *c != '.')
+            .collect(),
+        None => match e {
+            clickhouse::error::Error::Network(_) => "network error".into(),
+            clickhouse::error::Error::TimedOut => "timed out".into(),
+            _ => "no error code".into(),
+        },
+    }
 }
 
 #[cfg(test)]
