@@ -35,6 +35,31 @@ pub struct Config {
     pub visits: VisitsConfig,
     #[serde(default, rename = "sites")]
     pub sites: Vec<SiteConfig>,
+    /// Bearer tokens for the stats API.
+    #[serde(default)]
+    pub api_tokens: Vec<ApiToken>,
+}
+
+/// A stats API token. Only its SHA-256 is in the config, so the file does not hold the secret.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it (for people reading the config and the privacy report).
+    pub name: String,
+    /// Lower-case hex SHA-256 of the token (`tally token` prints a token and this line).
+    pub sha256: String,
+    /// Sites it may read; empty means all sites.
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("sites", &self.sites)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +163,9 @@ pub struct VisitsConfig {
     /// A gap longer than this ends a visit; also how long yesterday's salt lives after midnight.
     #[serde(default = "default_visit_timeout_minutes")]
     pub timeout_minutes: u32,
+    /// A one-page visit with less engaged time than this is a bounce.
+    #[serde(default = "default_bounce_engaged_seconds")]
+    pub bounce_engaged_seconds: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +182,9 @@ pub struct SiteConfig {
     /// Custom-event property keys that may be stored (default: none).
     #[serde(default)]
     pub props_allowlist: Vec<String>,
+    /// Anyone may read this site's stats without a token.
+    #[serde(default)]
+    pub public: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -197,6 +228,9 @@ fn default_query_allowlist() -> Vec<String> {
 }
 fn default_visit_timeout_minutes() -> u32 {
     30
+}
+fn default_bounce_engaged_seconds() -> u32 {
+    10
 }
 
 impl Default for ServerConfig {
@@ -244,6 +278,7 @@ impl Default for VisitsConfig {
     fn default() -> Self {
         Self {
             timeout_minutes: default_visit_timeout_minutes(),
+            bounce_engaged_seconds: default_bounce_engaged_seconds(),
         }
     }
 }
@@ -301,6 +336,30 @@ impl Config {
         }
         if !(1..=24 * 60).contains(&self.visits.timeout_minutes) {
             return bad("visits.timeout_minutes must be between 1 and 1440".into());
+        }
+        if self.visits.bounce_engaged_seconds > 24 * 3600 {
+            return bad("visits.bounce_engaged_seconds must be at most 86400".into());
+        }
+        for token in &self.api_tokens {
+            let hex_ok = token.sha256.len() == 64
+                && token
+                    .sha256
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            if !hex_ok {
+                return bad(format!(
+                    "api_tokens {:?}: sha256 must be 64 lower-case hex digits",
+                    token.name
+                ));
+            }
+            for site in &token.sites {
+                if !self.sites.iter().any(|s| &s.domain == site) {
+                    return bad(format!(
+                        "api_tokens {:?}: site {site:?} is not configured",
+                        token.name
+                    ));
+                }
+            }
         }
         if self.ingest.max_event_name_chars == 0 {
             return bad("ingest.max_event_name_chars must be positive".into());

@@ -97,3 +97,28 @@ impl Rejection {
         Rejection::Overloaded,
     ];
 }
+
+/// Why a stats request failed. Converted to a response in `http::stats_error`, by [`StatsError::status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatsError {
+    /// The query is not valid; the message says what to change (it may quote the query).
+    #[error("{0}")]
+    Invalid(String),
+    /// No token, a wrong token, a token without this site, or an unknown site: one answer for
+    /// all, so a caller cannot probe which sites exist.
+    #[error("Invalid API key or site ID. Please make sure you're using a valid API key with access to the site you've requested.")]
+    Unauthorized,
+    /// ClickHouse failed; details are logged, not sent.
+    #[error("the statistics store is unavailable; try again later")]
+    Unavailable,
+}
+
+impl StatsError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            StatsError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StatsError::Unauthorized => StatusCode::UNAUTHORIZED,
+            StatsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}

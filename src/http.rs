@@ -1,7 +1,10 @@
-//! HTTP routing: the beacon endpoint, the tracker script, health, readiness and metrics.
+//! HTTP routing: the beacon endpoint, the tracker script, the stats API, health, readiness and
+//! metrics.
 //!
-//! Every refusal goes through [`reject`], the one place where a [`Rejection`] becomes a status
-//! and a `{"error": reason}` body. CORS is answered for the configured sites' origins only.
+//! Every refusal goes through [`reject`] (beacons) or [`stats_error`] (stats API), the places
+//! where an error becomes a status and a `{"error": …}` body. CORS is answered for the
+//! configured sites' origins only; the stats API sends no CORS headers (it is for servers and
+//! the dashboard served from this origin).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,9 +17,14 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::error::Rejection;
+use crate::error::{Rejection, StatsError};
 use crate::ingest::{Ingest, Outcome, RequestMeta};
+use crate::stats::query::Query;
+use crate::stats::Stats;
 use crate::tracker::Tracker;
+
+/// Largest stats query body: a query is a few hundred bytes; this leaves room for long filters.
+const MAX_QUERY_BYTES: usize = 64 * 1024;
 
 pub type Body = Full<Bytes>;
 
@@ -25,6 +33,7 @@ pub struct App {
     pub ingest: Ingest,
     pub tracker: Tracker,
     pub max_body_bytes: usize,
+    pub stats: Stats,
     /// Set by the readiness task: ClickHouse reachable and schema current.
     pub ready: AtomicBool,
 }
@@ -38,6 +47,8 @@ pub async fn handle(
         (&Method::POST, "/api/event") => event(&app, peer, req).await,
         (&Method::OPTIONS, "/api/event") => preflight(&app, &req),
         (&Method::GET | &Method::HEAD, "/t.js") => app.tracker.response(req.headers()),
+        (&Method::POST, "/api/v2/query") => stats_query(&app, req).await,
+        (&Method::GET, "/api/v1/stats/realtime/visitors") => realtime(&app, &req).await,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => {
             if app.ready.load(Ordering::Relaxed) {
@@ -56,9 +67,16 @@ pub async fn handle(
             );
             r
         }
-        (_, "/api/event" | "/t.js" | "/healthz" | "/readyz" | "/metrics") => {
-            reject(&app, Rejection::MethodNotAllowed)
-        }
+        (
+            _,
+            "/api/event"
+            | "/t.js"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/api/v2/query"
+            | "/api/v1/stats/realtime/visitors",
+        ) => reject(&app, Rejection::MethodNotAllowed),
         _ => reject(&app, Rejection::NotFound),
     };
     Ok(response)
@@ -119,6 +137,94 @@ async fn read_and_ingest(
             },
         )
         .await
+}
+
+async fn stats_query(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match Limited::new(req.into_body(), MAX_QUERY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return stats_error(StatsError::Invalid(format!(
+                "#: the query is larger than {MAX_QUERY_BYTES} bytes"
+            )))
+        }
+    };
+    let result = async {
+        let query = Query::parse(&body)?;
+        app.stats.authorize(&query, authorization.as_deref())?;
+        app.stats.run(&query, app.ingest.clock.now()).await
+    }
+    .await;
+    match result {
+        Ok(answer) => json_response(StatusCode::OK, answer.to_string()),
+        Err(e) => stats_error(e),
+    }
+}
+
+/// Plausible's v1 realtime endpoint: the number of visitors in the last 5 minutes, bare.
+async fn realtime(app: &App, req: &Request<Incoming>) -> Response<Body> {
+    let site = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "site_id")
+            .map(|(_, v)| v.into_owned())
+    });
+    let Some(site) = site else {
+        return stats_error(StatsError::Invalid(
+            "Missing site ID. Please provide the required site_id parameter with your request."
+                .into(),
+        ));
+    };
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let probe = Query::parse(
+        serde_json::json!({"site_id": site, "metrics": ["visitors"], "date_range": "realtime"})
+            .to_string()
+            .as_bytes(),
+    );
+    let result = match probe {
+        Ok(q) => match app.stats.authorize(&q, authorization) {
+            Ok(()) => {
+                app.stats
+                    .realtime_visitors(&site, app.ingest.clock.now())
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(n) => json_response(StatusCode::OK, n.to_string()),
+        Err(e) => stats_error(e),
+    }
+}
+
+/// The one place a stats error becomes a response: its status and `{"error": message}`.
+pub fn stats_error(e: StatsError) -> Response<Body> {
+    json_response(
+        e.status(),
+        serde_json::json!({ "error": e.to_string() }).to_string(),
+    )
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// `navigator.sendBeacon` sends `text/plain`, Plausible's tracker too; API clients send JSON.

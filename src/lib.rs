@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod page_url;
 pub mod salt;
 pub mod server;
+pub mod source;
+pub mod stats;
 pub mod storage;
 pub mod tracker;
 pub mod user_agent;

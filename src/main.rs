@@ -33,6 +33,11 @@ enum Command {
     },
     /// Parse and validate a config file; print the effective settings (never the password).
     CheckConfig { config: PathBuf },
+    /// Make a new stats API token; prints it once, and the config lines that accept it.
+    Token {
+        /// Who will hold the token (shown in the config).
+        name: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +46,13 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config }
         | Command::Migrate { config }
         | Command::CheckConfig { config } => config,
+        Command::Token { name } => {
+            let (token, toml) = tally::stats::access::new_token(name);
+            println!(
+                "token (shown once; give it to {name}):\n  {token}\n\nadd to the config:\n{toml}"
+            );
+            return Ok(());
+        }
     };
     // The config is read and validated before anything else happens.
     let config = Config::load(path).with_context(|| format!("config {}", path.display()))?;
@@ -63,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
+        Command::Token { .. } => unreachable!("handled before the config is read"),
     }
 }
 

@@ -88,6 +88,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         ingest,
         tracker: Tracker::new(),
         max_body_bytes: config.server.max_body_bytes,
+        stats: crate::stats::Stats::new(config, client.clone()),
         ready: true.into(),
     });
     Ok(Prepared {

@@ -1,0 +1,399 @@
+//! SQL for the stats API: visits built from raw events, then one grouped aggregation.
+//!
+//! Visits are computed at query time from the stored events, never kept in a collector's memory,
+//! so they come out the same whichever collector received a visitor's beacons, and across
+//! restarts. The SQL runs on ClickHouse 18.16 (no window functions) and on current ClickHouse:
+//!
+//! 1. per visitor, events sorted by `(ts, event_id)`; a gap over the timeout starts a new visit
+//!    (`arrayCumSum` over `arrayDifference`), then one row per event with its visit number;
+//! 2. per visit: start, end, pageviews, engaged time, bounce, entry/exit page and the attributes
+//!    of its first pageview (`argMinIf`), plus its pageviews and engagement beacons as arrays;
+//! 3. one *unit* row per visit (`kind` 0, at its start), per pageview (`kind` 1, at its time) and
+//!    per page visit (`kind` 2, at its first pageview), all carrying their visit's attributes;
+//! 4. the caller's filters and the period select unit rows; metrics are conditional aggregates
+//!    over the kinds, grouped by the dimensions.
+//!
+//! Every value from a request is written as an escaped string literal ([`lit`]); names of
+//! dimensions and metrics come from fixed tables, never from the request.
+
+use std::fmt::Write;
+
+use jiff::Timestamp;
+
+use super::query::{Dimension, Filter, Op};
+
+/// Events read after the period's end so that visits starting inside it are complete.
+pub const LOOKAHEAD_SECONDS: i64 = 6 * 3600;
+
+/// What one query needs besides the filters and dimensions.
+pub struct Scope<'a> {
+    pub database: &'a str,
+    pub site: &'a str,
+    pub tz: &'a str,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub timeout_seconds: u32,
+    pub bounce_ms: u32,
+    /// First day of the period (local), for week labels that do not start before it.
+    pub first_date: jiff::civil::Date,
+}
+
+/// The per-group numbers every metric is derived from, in this order (see `mod.rs`).
+pub const COMPONENTS: [&str; 13] = [
+    // 0 pageviews
+    "countIf(kind = 1)",
+    // 1 visitors: distinct (hash, local day) over pageviews
+    "uniqExactIf(visitor, toDate(ts, {tz}), kind = 1)",
+    // 2 visits
+    "countIf(kind = 0)",
+    // 3 bounces
+    "sumIf(bounce, kind = 0)",
+    // 4 total visit duration, s
+    "sumIf(duration, kind = 0)",
+    // 5 pageviews of those visits
+    "sumIf(vpageviews, kind = 0)",
+    // 6 page visits
+    "countIf(kind = 2)",
+    // 7 total time on page, ms
+    "sumIf(page_ms, kind = 2)",
+    // 8 page visits that reported a scroll depth
+    "countIf(kind = 2 AND has_sd)",
+    // 9 their total scroll depth
+    "sumIf(page_sd, kind = 2 AND has_sd)",
+    // 10..12 visit duration percentiles
+    "quantileExactIf(0.5)(duration, kind = 0)",
+    "quantileExactIf(0.75)(duration, kind = 0)",
+    "quantileExactIf(0.9)(duration, kind = 0)",
+];
+/// Median time on page is asked for separately: the extra sort is only paid when wanted.
+pub const TIME_ON_PAGE_MEDIAN: &str = "quantileExactIf(0.5)(intDiv(page_ms, 1000), kind = 2)";
+
+/// A ClickHouse string literal holding exactly `s`.
+pub fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn datetime(t: Timestamp) -> String {
+    format!("toDateTime({}, 'UTC')", t.as_second())
+}
+
+/// Step 1–3: the unit rows of the visits that touch the period.
+fn units(s: &Scope) -> String {
+    let lo = s
+        .from
+        .checked_sub(jiff::SignedDuration::from_secs(i64::from(
+            s.timeout_seconds,
+        )))
+        .unwrap_or(s.from);
+    let hi =
+        s.to.checked_add(jiff::SignedDuration::from_secs(LOOKAHEAD_SECONDS))
+            .unwrap_or(s.to);
+    format!(
+        "SELECT
+    r.1 AS kind, r.2 AS ts, visitor, r.3 AS path, r.4 AS host,
+    pages, entry, exit, source, referrer, utm_source, utm_medium, utm_campaign, utm_content,
+    utm_term, country, device, browser, os, duration, vpageviews, bounce,
+    r.5 AS page_ms, r.6 AS page_sd, r.7 AS has_sd
+FROM
+(
+    SELECT
+        visitor,
+        minIf(ts, pv) AS start,
+        toUInt32(toUInt32(max(ts)) - toUInt32(start)) AS duration,
+        toUInt32(countIf(pv)) AS vpageviews,
+        toUInt8(vpageviews = 1 AND sumIf(engaged_ms, name = 'engagement') < {bounce_ms}) AS bounce,
+        argMinIf(path, (ts, event_id), pv) AS entry,
+        argMinIf(host, (ts, event_id), pv) AS entry_host,
+        argMaxIf(path, (ts, event_id), pv) AS exit,
+        argMinIf(source, (ts, event_id), pv) AS source,
+        argMinIf(referrer_host, (ts, event_id), pv) AS referrer,
+        argMinIf(utm_source, (ts, event_id), pv) AS utm_source,
+        argMinIf(utm_medium, (ts, event_id), pv) AS utm_medium,
+        argMinIf(utm_campaign, (ts, event_id), pv) AS utm_campaign,
+        argMinIf(utm_content, (ts, event_id), pv) AS utm_content,
+        argMinIf(utm_term, (ts, event_id), pv) AS utm_term,
+        argMinIf(country, (ts, event_id), pv) AS country,
+        argMinIf(device, (ts, event_id), pv) AS device,
+        argMinIf(browser, (ts, event_id), pv) AS browser,
+        argMinIf(os, (ts, event_id), pv) AS os,
+        groupArrayIf((ts, path, host), pv) AS pvs,
+        groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
+        groupUniqArrayIf((path, host), pv) AS pages,
+        arrayConcat(
+            [(toUInt8(0), start, entry, entry_host, toUInt32(0), toUInt8(0), toUInt8(0))],
+            arrayMap(p -> (toUInt8(1), p.1, p.2, p.3, toUInt32(0), toUInt8(0), toUInt8(0)), pvs),
+            arrayMap(pg -> (
+                toUInt8(2),
+                arrayReduce('min', arrayMap(p -> p.1, arrayFilter(p -> p.2 = pg.1 AND p.3 = pg.2, pvs))),
+                pg.1,
+                pg.2,
+                toUInt32(arraySum(arrayMap(x -> x.3, arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))),
+                toUInt8(arrayReduce('max', arrayMap(x -> x.4, arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))),
+                toUInt8(notEmpty(arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))
+            ),
+            -- `engs` is named outside a lambda too: ClickHouse 18.16 prunes subquery columns
+            -- referenced only inside lambdas, which would drop `engs` and its source columns.
+            if(empty(engs), pages, pages))
+        ) AS units
+    FROM
+    (
+        SELECT
+            visitor, vno, e.1 AS ts, e.2 AS event_id, e.3 AS name, e.4 AS path,
+            e.5 AS host,
+            e.6 AS engaged_ms, e.7 AS scroll_depth, e.8 AS source, e.9 AS referrer_host,
+            e.10 AS utm_source, e.11 AS utm_medium, e.12 AS utm_campaign, e.13 AS utm_content,
+            e.14 AS utm_term, e.15 AS country, e.16 AS device, e.17 AS browser, e.18 AS os,
+            e.3 = 'pageview' AS pv
+        FROM
+        (
+            SELECT
+                visitor,
+                arraySort(x -> (x.1, x.2), groupArray((ts, event_id, name, path, host,
+                    engaged_ms, scroll_depth, source, referrer_host, utm_source, utm_medium,
+                    utm_campaign, utm_content, utm_term, country,
+                    if(screen != '', screen, device), browser, os))) AS evs,
+                arrayCumSum(arrayMap(d -> d > {timeout},
+                    arrayDifference(arrayMap(x -> toUInt32(x.1), evs)))) AS vnos
+            FROM {db}.events
+            WHERE site = {site} AND ts >= {lo} AND ts < {hi}
+            GROUP BY visitor
+        )
+        ARRAY JOIN evs AS e, vnos AS vno
+    )
+    GROUP BY visitor, vno
+    HAVING vpageviews > 0
+)
+ARRAY JOIN units AS r",
+        bounce_ms = s.bounce_ms,
+        timeout = s.timeout_seconds,
+        db = s.database,
+        site = lit(s.site),
+        lo = datetime(lo),
+        hi = datetime(hi),
+    )
+}
+
+/// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
+pub fn dimension(d: Dimension, s: &Scope) -> String {
+    let tz = lit(s.tz);
+    let or = |col: &str, empty: &str| format!("if({col} = '', {}, {col})", lit(empty));
+    match d {
+        Dimension::Page => "path".into(),
+        Dimension::Hostname => "host".into(),
+        Dimension::EntryPage => "entry".into(),
+        Dimension::ExitPage => "exit".into(),
+        Dimension::Source => or("source", "Direct / None"),
+        Dimension::Referrer => or("referrer", "Direct / None"),
+        Dimension::UtmSource => or("utm_source", "(not set)"),
+        Dimension::UtmMedium => or("utm_medium", "(not set)"),
+        Dimension::UtmCampaign => or("utm_campaign", "(not set)"),
+        Dimension::UtmContent => or("utm_content", "(not set)"),
+        Dimension::UtmTerm => or("utm_term", "(not set)"),
+        Dimension::Country => or("country", "(not set)"),
+        Dimension::Device => {
+            "if(device = '', '(not set)', concat(upper(substring(device, 1, 1)), substring(device, 2)))".into()
+        }
+        Dimension::Browser => or("browser", "(not set)"),
+        Dimension::Os => or("os", "(not set)"),
+        Dimension::Hour | Dimension::Time => {
+            format!("formatDateTime(ts, '%Y-%m-%d %H:00:00', {tz})")
+        }
+        Dimension::Day => format!("toString(toDate(ts, {tz}))"),
+        Dimension::Week => format!(
+            "toString(greatest(toMonday(toDate(ts, {tz})), toDate({})))",
+            lit(&s.first_date.to_string())
+        ),
+        Dimension::Month => format!("toString(toStartOfMonth(toDate(ts, {tz})))"),
+        Dimension::HourOfDay => format!("toString(toHour(ts, {tz}))"),
+        Dimension::Weekday => format!("toString(toDayOfWeek(ts, {tz}))"),
+        Dimension::DurationBucket => "multiIf(duration < 10, '0-10s', duration < 30, '10-30s', \
+             duration < 60, '30s-1m', duration < 180, '1-3m', duration < 600, '3-10m', \
+             duration < 1800, '10-30m', '30m+')"
+            .into(),
+    }
+}
+
+/// A filter as a boolean SQL expression over unit rows.
+///
+/// Page and host filters mean, for a visit row, "the visit viewed a matching page"; for a
+/// pageview or page-visit row, "this page matches".
+pub fn filter(f: &Filter, s: &Scope) -> String {
+    match f {
+        Filter::And(v) => join(v, " AND ", s),
+        Filter::Or(v) => join(v, " OR ", s),
+        Filter::Not(inner) => format!("NOT ({})", filter(inner, s)),
+        Filter::Leaf {
+            op,
+            dimension: d,
+            values,
+            case_sensitive,
+        } => {
+            let on = |expr: &str| leaf(*op, expr, values, *case_sensitive);
+            match d {
+                Dimension::Page | Dimension::Hostname => {
+                    let (col, elem) = if *d == Dimension::Page {
+                        ("path", "p.1")
+                    } else {
+                        ("host", "p.2")
+                    };
+                    // A negative operator on a visit: the visit viewed no matching page.
+                    let (pos, negated) = match op {
+                        Op::IsNot => (Op::Is, true),
+                        Op::ContainsNot => (Op::Contains, true),
+                        Op::MatchesNot => (Op::Matches, true),
+                        other => (*other, false),
+                    };
+                    let any = format!(
+                        "arrayExists(p -> {}, pages)",
+                        leaf(pos, elem, values, *case_sensitive)
+                    );
+                    let visit = if negated { format!("NOT {any}") } else { any };
+                    format!("if(kind = 0, {visit}, {})", on(col))
+                }
+                other => on(&dimension(*other, s)),
+            }
+        }
+    }
+}
+
+fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
+    let parts: Vec<String> = v.iter().map(|f| format!("({})", filter(f, s))).collect();
+    parts.join(sep)
+}
+
+fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> String {
+    let one = |v: &str| -> String {
+        match op {
+            Op::Is | Op::IsNot if case_sensitive => format!("{expr} = {}", lit(v)),
+            Op::Is | Op::IsNot => format!("lowerUTF8({expr}) = lowerUTF8({})", lit(v)),
+            Op::Contains | Op::ContainsNot if case_sensitive => {
+                format!("position({expr}, {}) > 0", lit(v))
+            }
+            Op::Contains | Op::ContainsNot => {
+                format!("positionCaseInsensitiveUTF8({expr}, {}) > 0", lit(v))
+            }
+            Op::Matches | Op::MatchesNot => format!("match({expr}, {})", lit(v)),
+        }
+    };
+    let any = values
+        .iter()
+        .map(|v| one(v))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    match op {
+        Op::IsNot | Op::ContainsNot | Op::MatchesNot => format!("NOT ({any})"),
+        _ => format!("({any})"),
+    }
+}
+
+/// The grouped query: one row per dimension tuple with the metric components.
+pub fn grouped(
+    s: &Scope,
+    dimensions: &[Dimension],
+    filters: &[Filter],
+    with_time_on_page_median: bool,
+) -> String {
+    let tz = lit(s.tz);
+    let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
+    let mut comps: Vec<String> = COMPONENTS
+        .iter()
+        .map(|c| format!("toFloat64({})", c.replace("{tz}", &tz)))
+        .collect();
+    if with_time_on_page_median {
+        comps.push(format!("toFloat64({TIME_ON_PAGE_MEDIAN})"));
+    }
+    let mut wheres = vec![format!(
+        "ts >= {} AND ts < {}",
+        datetime(s.from),
+        datetime(s.to)
+    )];
+    wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
+    let group = if dims.is_empty() {
+        String::new()
+    } else {
+        "\nGROUP BY dims".to_string()
+    };
+    format!(
+        "SELECT [{dims}] AS dims, [{comps}] AS comps\nFROM\n(\n{units}\n)\nWHERE {wheres}{group}",
+        dims = dims
+            .iter()
+            .map(|d| format!("toString({d})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        comps = comps.join(", "),
+        units = units(s),
+        wheres = wheres.join(" AND "),
+    )
+}
+
+/// Earliest stored event of a site, for `date_range: "all"`.
+pub fn first_event(database: &str, site: &str) -> String {
+    format!(
+        "SELECT toUInt32(min(ts)) AS t, count() AS n FROM {database}.events WHERE site = {}",
+        lit(site)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_cannot_be_broken_out_of() {
+        assert_eq!(lit("plain"), "'plain'");
+        assert_eq!(lit("o'clock"), "'o\\'clock'");
+        assert_eq!(lit("a\\' OR 1=1 --"), "'a\\\\\\' OR 1=1 --'");
+        assert_eq!(lit("line\nbreak\0"), "'line\\x0Abreak\\x00'");
+    }
+
+    #[test]
+    fn filters_compose() {
+        let s = Scope {
+            database: "db",
+            site: "a.example",
+            tz: "Europe/Amsterdam",
+            from: "2026-03-29T00:00:00Z".parse().unwrap(),
+            to: "2026-03-30T00:00:00Z".parse().unwrap(),
+            timeout_seconds: 1800,
+            bounce_ms: 10_000,
+            first_date: "2026-03-29".parse().unwrap(),
+        };
+        let f = Filter::Or(vec![
+            Filter::Leaf {
+                op: Op::Is,
+                dimension: Dimension::Country,
+                values: vec!["NL".into()],
+                case_sensitive: true,
+            },
+            Filter::Not(Box::new(Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::Page,
+                values: vec!["/a".into(), "/b".into()],
+                case_sensitive: false,
+            })),
+        ]);
+        let sql = filter(&f, &s);
+        assert!(
+            sql.contains("if(country = '', '(not set)', country) = 'NL'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("arrayExists(p -> (positionCaseInsensitiveUTF8(p.1, '/a') > 0"),
+            "{sql}"
+        );
+        assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
+    }
+}
