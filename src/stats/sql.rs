@@ -218,7 +218,7 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         ),
         Dimension::Month => format!("toString(toStartOfMonth(toDate(ts, {tz})))"),
         Dimension::HourOfDay => format!("toString(toHour(ts, {tz}))"),
-        Dimension::Weekday => format!("toString(toDayOfWeek(ts, {tz}))"),
+        Dimension::Weekday => format!("toString(toDayOfWeek(toDate(ts, {tz})))"),
         Dimension::DurationBucket => "multiIf(duration < 10, '0-10s', duration < 30, '10-30s', \
              duration < 60, '30s-1m', duration < 180, '1-3m', duration < 600, '3-10m', \
              duration < 1800, '10-30m', '30m+')"
@@ -396,4 +396,53 @@ mod tests {
         );
         assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
     }
+}
+
+/// One query per dimension and per filter kind, for checking the SQL on other ClickHouse
+/// versions (`tests/it/schema.rs` runs them on current ClickHouse via chDB).
+pub fn catalogue(database: &str) -> Vec<(String, String)> {
+    let scope = Scope {
+        database,
+        site: "a.example",
+        tz: "Europe/Amsterdam",
+        from: "2026-03-28T23:00:00Z".parse().unwrap(),
+        to: "2026-03-29T22:00:00Z".parse().unwrap(),
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        first_date: "2026-03-29".parse().unwrap(),
+    };
+    let leaf = |op, dimension, value: &str| Filter::Leaf {
+        op,
+        dimension,
+        values: vec![value.to_string()],
+        case_sensitive: true,
+    };
+    let mut out = vec![("aggregate".to_string(), grouped(&scope, &[], &[], true))];
+    for d in Dimension::ALL {
+        out.push((d.name().to_string(), grouped(&scope, &[d], &[], false)));
+    }
+    let filters = vec![
+        leaf(Op::Is, Dimension::Country, "NL"),
+        leaf(Op::ContainsNot, Dimension::Page, "/admin"),
+        leaf(Op::Matches, Dimension::Hostname, "^a\\."),
+        Filter::Not(Box::new(Filter::Or(vec![
+            leaf(Op::IsNot, Dimension::Source, "Direct / None"),
+            Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::UtmCampaign,
+                values: vec!["Spring".into(), "fall".into()],
+                case_sensitive: false,
+            },
+        ]))),
+    ];
+    out.push((
+        "filters".to_string(),
+        grouped(
+            &scope,
+            &[Dimension::Weekday, Dimension::HourOfDay],
+            &filters,
+            true,
+        ),
+    ));
+    out
 }
