@@ -5,5 +5,6 @@ mod corpora;
 mod ingest;
 mod lifecycle;
 mod privacy;
+mod reports;
 mod schema;
 mod support;
