@@ -217,6 +217,7 @@ impl Stats {
             to: period.to,
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
+            pages_grouped: false,
             first_date: period.from.to_zoned(period.tz.clone()).date(),
         };
         let median = q.metrics.contains(&Metric::TimeOnPageMedian);

@@ -22,10 +22,13 @@ use jiff::Timestamp;
 
 use super::query::{Dimension, Filter, Op};
 
-/// Events read after the period's end so that visits starting inside it are complete.
+/// Events read after the period's end so that visits starting inside it are complete, and
+/// before its start so that a visit under way at the start keeps its first pageview's entry
+/// page and source. A visit of uninterrupted activity longer than this is cut.
 pub const LOOKAHEAD_SECONDS: i64 = 6 * 3600;
 
 /// What one query needs besides the filters and dimensions.
+#[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub database: &'a str,
     pub site: &'a str,
@@ -36,6 +39,9 @@ pub struct Scope<'a> {
     pub bounce_ms: u32,
     /// First day of the period (local), for week labels that do not start before it.
     pub first_date: jiff::civil::Date,
+    /// Rows are grouped by page or host: a page filter then keeps the rows of matching pages
+    /// only (visit rows by their entry page), so no non-matching page appears as a row.
+    pub pages_grouped: bool,
 }
 
 /// The per-group numbers every metric is derived from, in this order (see `mod.rs`).
@@ -243,6 +249,9 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
         } => {
             let on = |expr: &str| leaf(*op, expr, values, *case_sensitive);
             match d {
+                Dimension::Page | Dimension::Hostname if s.pages_grouped => {
+                    on(if *d == Dimension::Page { "path" } else { "host" })
+                }
                 Dimension::Page | Dimension::Hostname => {
                     let (col, elem) = if *d == Dimension::Page {
                         ("path", "p.1")
@@ -307,6 +316,13 @@ pub fn grouped(
     with_time_on_page_median: bool,
 ) -> String {
     let tz = lit(s.tz);
+    let grouped_scope = Scope {
+        pages_grouped: dimensions
+            .iter()
+            .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
+        ..*s
+    };
+    let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
     let mut comps: Vec<String> = COMPONENTS
         .iter()
@@ -336,6 +352,211 @@ pub fn grouped(
         comps = comps.join(", "),
         units = units(s),
         wheres = wheres.join(" AND "),
+    )
+}
+
+/// Dimensions kept per day in `rollup_daily`, besides the whole site (`''`) and `time:hour`.
+pub const ROLLED_UP: [Dimension; 16] = [
+    Dimension::Page,
+    Dimension::Hostname,
+    Dimension::EntryPage,
+    Dimension::ExitPage,
+    Dimension::Source,
+    Dimension::Referrer,
+    Dimension::UtmSource,
+    Dimension::UtmMedium,
+    Dimension::UtmCampaign,
+    Dimension::UtmContent,
+    Dimension::UtmTerm,
+    Dimension::Country,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::DurationBucket,
+];
+
+/// Column list of `rollup_daily` after `(site, day, dimension, value)`, in [`COMPONENTS`] order
+/// (the first ten; percentiles come from `rollup_durations`).
+const ROLLUP_COLUMNS: [&str; 10] = [
+    "pageviews",
+    "visitors",
+    "visits",
+    "bounces",
+    "duration_sum",
+    "visit_pageviews",
+    "page_visits",
+    "page_ms_sum",
+    "scroll_count",
+    "scroll_sum",
+];
+
+/// The statements that roll up one local day (`s.from`..`s.to`) of one site, in order; the
+/// last one marks the day done. `version` orders recomputations (ReplacingMergeTree).
+pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u32) -> Vec<String> {
+    let tz = lit(s.tz);
+    let mut pairs = vec!["('', '')".to_string()];
+    for d in ROLLED_UP {
+        pairs.push(format!("({}, {})", lit(d.name()), dimension(d, s)));
+    }
+    pairs.push(format!("('time:hour', formatDateTime(ts, '%H', {tz}))"));
+    let comps: Vec<String> = COMPONENTS[..ROLLUP_COLUMNS.len()]
+        .iter()
+        .map(|c| format!("toUInt64({})", c.replace("{tz}", &tz)))
+        .collect();
+    let period = format!("ts >= {} AND ts < {}", datetime(s.from), datetime(s.to));
+    let day = lit(&day.to_string());
+    vec![
+        format!(
+            "INSERT INTO {db}.rollup_daily (site, day, dimension, value, {cols}, version)
+SELECT {site}, toDate({day}), dv.1, dv.2, {comps}, {version}
+FROM
+(
+{units}
+)
+ARRAY JOIN [{pairs}] AS dv
+WHERE {period}
+GROUP BY dv.1, dv.2",
+            db = s.database,
+            cols = ROLLUP_COLUMNS.join(", "),
+            site = lit(s.site),
+            comps = comps.join(", "),
+            units = units(s),
+            pairs = pairs.join(", "),
+        ),
+        format!(
+            "INSERT INTO {db}.rollup_durations (site, day, seconds, visits, version)
+SELECT {site}, toDate({day}), duration, count(), {version}
+FROM
+(
+{units}
+)
+WHERE kind = 0 AND {period}
+GROUP BY duration",
+            db = s.database,
+            site = lit(s.site),
+            units = units(s),
+        ),
+        format!(
+            "INSERT INTO {db}.rollup_days (site, day, computed, events, version)
+SELECT {site}, toDate({day}), now(), count(), {version}
+FROM {db}.events
+WHERE site = {site} AND {period}",
+            db = s.database,
+            site = lit(s.site),
+        ),
+    ]
+}
+
+/// Visits per whole second of duration in the period, from raw events (`seconds`, `visits`).
+pub fn durations(s: &Scope) -> String {
+    format!(
+        "SELECT duration AS seconds, toUInt64(count()) AS visits
+FROM
+(
+{units}
+)
+WHERE kind = 0 AND ts >= {from} AND ts < {to}
+GROUP BY seconds",
+        units = units(s),
+        from = datetime(s.from),
+        to = datetime(s.to),
+    )
+}
+
+/// Days of `site` rolled up between two local dates (inclusive), as `YYYY-MM-DD` strings.
+pub fn rolled_days(database: &str, site: &str, first: jiff::civil::Date, last: jiff::civil::Date) -> String {
+    format!(
+        "SELECT DISTINCT toString(day) AS day FROM {database}.rollup_days FINAL
+WHERE site = {} AND day >= toDate({}) AND day <= toDate({})",
+        lit(site),
+        lit(&first.to_string()),
+        lit(&last.to_string())
+    )
+}
+
+/// How a dimension is read from `rollup_daily`: the row kind (`dimension` column) and the
+/// value expression over `day` and `value`. `None`: not answerable from rollups.
+fn rollup_dimension(d: Dimension, first: jiff::civil::Date) -> Option<(&'static str, String)> {
+    Some(match d {
+        Dimension::Day => ("", "toString(day)".into()),
+        Dimension::Week => (
+            "",
+            format!(
+                "toString(greatest(toMonday(day), toDate({})))",
+                lit(&first.to_string())
+            ),
+        ),
+        Dimension::Month => ("", "toString(toStartOfMonth(day))".into()),
+        Dimension::Weekday => ("", "toString(toDayOfWeek(day))".into()),
+        Dimension::Hour => ("time:hour", "concat(toString(day), ' ', value, ':00:00')".into()),
+        Dimension::HourOfDay => ("time:hour", "toString(toUInt8(toUInt32OrZero(value)))".into()),
+        d if ROLLED_UP.contains(&d) => (d.name(), "value".into()),
+        _ => return None,
+    })
+}
+
+/// The grouped query over rollups for whole local days `first..=last`, in the same shape as
+/// [`grouped`] (percentile components are 0; they come from [`rollup_durations`]). `None` when
+/// the dimensions cannot be answered from rollups.
+pub fn rollup_grouped(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+    dimensions: &[Dimension],
+) -> Option<String> {
+    let mut kind = "";
+    let mut exprs = Vec::new();
+    for d in dimensions {
+        let (k, e) = rollup_dimension(*d, first)?;
+        exprs.push(e);
+        if !k.is_empty() {
+            if !kind.is_empty() && kind != k {
+                return None;
+            }
+            kind = k;
+        }
+    }
+    // Weekday alone reads whole-site rows; with hour of day it reads the hourly rows.
+    if dimensions.len() > 1
+        && !(dimensions.contains(&Dimension::Weekday) && dimensions.contains(&Dimension::HourOfDay)
+            && dimensions.len() == 2)
+    {
+        return None;
+    }
+    let comps: Vec<String> = ROLLUP_COLUMNS
+        .iter()
+        .map(|c| format!("toFloat64(sum({c}))"))
+        .chain(std::iter::repeat_n("toFloat64(0)".to_string(), 3))
+        .collect();
+    let group = if exprs.is_empty() { "" } else { "\nGROUP BY dims" };
+    Some(format!(
+        "SELECT [{dims}] AS dims, [{comps}] AS comps
+FROM {database}.rollup_daily FINAL
+WHERE site = {site} AND day >= toDate({first}) AND day <= toDate({last}) AND dimension = {kind}{group}",
+        dims = exprs.join(", "),
+        comps = comps.join(", "),
+        site = lit(site),
+        first = lit(&first.to_string()),
+        last = lit(&last.to_string()),
+        kind = lit(kind),
+    ))
+}
+
+/// Visits per second of duration over rolled-up days (`seconds`, `visits`).
+pub fn rollup_durations(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+) -> String {
+    format!(
+        "SELECT seconds, toUInt64(sum(visits)) AS visits FROM {database}.rollup_durations FINAL
+WHERE site = {} AND day >= toDate({}) AND day <= toDate({})
+GROUP BY seconds",
+        lit(site),
+        lit(&first.to_string()),
+        lit(&last.to_string())
     )
 }
 
@@ -370,6 +591,7 @@ mod tests {
             timeout_seconds: 1800,
             bounce_ms: 10_000,
             first_date: "2026-03-29".parse().unwrap(),
+            pages_grouped: false,
         };
         let f = Filter::Or(vec![
             Filter::Leaf {
@@ -410,6 +632,7 @@ pub fn catalogue(database: &str) -> Vec<(String, String)> {
         timeout_seconds: 1800,
         bounce_ms: 10_000,
         first_date: "2026-03-29".parse().unwrap(),
+        pages_grouped: false,
     };
     let leaf = |op, dimension, value: &str| Filter::Leaf {
         op,
