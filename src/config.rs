@@ -33,6 +33,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     #[serde(default)]
     pub visits: VisitsConfig,
+    #[serde(default)]
+    pub rollups: RollupsConfig,
     #[serde(default, rename = "sites")]
     pub sites: Vec<SiteConfig>,
     /// Bearer tokens for the stats API.
@@ -155,6 +157,24 @@ pub struct PrivacyConfig {
     /// MaxMind-format country database; none means an empty country.
     #[serde(default)]
     pub country_database: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupsConfig {
+    /// Roll complete days up into hash-free tables and answer reports from them.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for RollupsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -33,6 +33,11 @@ enum Command {
     },
     /// Parse and validate a config file; print the effective settings (never the password).
     CheckConfig { config: PathBuf },
+    /// Roll up every complete day not yet rolled up (the server also does this every 5 minutes).
+    Rollup {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Make a new stats API token; prints it once, and the config lines that accept it.
     Token {
         /// Who will hold the token (shown in the config).
@@ -45,7 +50,8 @@ fn main() -> anyhow::Result<()> {
     let path = match &cli.command {
         Command::Serve { config }
         | Command::Migrate { config }
-        | Command::CheckConfig { config } => config,
+        | Command::CheckConfig { config }
+        | Command::Rollup { config } => config,
         Command::Token { name } => {
             let (token, toml) = tally::stats::access::new_token(name);
             println!(
@@ -75,6 +81,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
+        Command::Rollup { .. } => runtime.block_on(async {
+            tally::storage::migrate(&config.clickhouse).await?;
+            let job = tally::rollup::RollupJob::new(
+                &config,
+                tally::storage::client(&config.clickhouse),
+                Arc::new(tally::metrics::Metrics::new()),
+            );
+            let now = jiff::Timestamp::now();
+            let mut total = 0;
+            loop {
+                let n = job.run_once(now, tally::rollup::MAX_DAYS_PER_RUN).await?;
+                total += n;
+                if n == 0 {
+                    break;
+                }
+            }
+            println!("{total} site-day(s) rolled up");
+            Ok(())
+        }),
         Command::Token { .. } => unreachable!("handled before the config is read"),
     }
 }

@@ -28,6 +28,18 @@ pub struct Metrics {
     pub insert_failures: Counter,
     pub insert_seconds: Histogram,
     pub queue_depth: Gauge,
+    /// Local days rolled up (per site and day).
+    pub rollup_days: Counter,
+    pub rollup_failures: Counter,
+    /// Unix time of the last rollup run that finished without error.
+    pub rollup_last_success: Gauge,
+    /// Stats queries answered, by where the numbers came from (`rollup`, `raw`).
+    pub stats_queries: Family<Source, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Source {
+    pub source: &'static str,
 }
 
 impl Default for Metrics {
@@ -48,6 +60,10 @@ impl Metrics {
             insert_failures: Counter::default(),
             insert_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             queue_depth: Gauge::default(),
+            rollup_days: Counter::default(),
+            rollup_failures: Counter::default(),
+            rollup_last_success: Gauge::default(),
+            stats_queries: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -89,6 +105,22 @@ impl Metrics {
             "queue_depth",
             "Events waiting for the writer",
             m.queue_depth.clone(),
+        );
+        r.register("rollup_days", "Site-days rolled up", m.rollup_days.clone());
+        r.register(
+            "rollup_failures",
+            "Rollup runs that failed",
+            m.rollup_failures.clone(),
+        );
+        r.register(
+            "rollup_last_success_timestamp_seconds",
+            "When the last rollup run finished without error",
+            m.rollup_last_success.clone(),
+        );
+        r.register(
+            "stats_queries",
+            "Stats API queries, by where the numbers came from",
+            m.stats_queries.clone(),
         );
         m
     }

@@ -23,6 +23,7 @@ use crate::geo::CountryDb;
 use crate::http::App;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::rollup::RollupJob;
 use crate::salt::{Clock, SaltBook, SaltStore};
 use crate::storage;
 use crate::tracker::Tracker;
@@ -44,6 +45,7 @@ pub struct Prepared {
     writer: Writer,
     salts: SaltStore,
     client: clickhouse::Client,
+    rollup: Option<RollupJob>,
     grace: Duration,
 }
 
@@ -75,6 +77,11 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         },
         metrics.clone(),
     );
+    let rollup = config
+        .rollups
+        .enabled
+        .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
+    let stats = crate::stats::Stats::new(config, client.clone(), metrics.clone());
     let ingest = Ingest::new(
         config,
         countries,
@@ -88,7 +95,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         ingest,
         tracker: Tracker::new(),
         max_body_bytes: config.server.max_body_bytes,
-        stats: crate::stats::Stats::new(config, client.clone()),
+        stats,
         ready: true.into(),
     });
     Ok(Prepared {
@@ -96,6 +103,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         writer,
         salts,
         client,
+        rollup,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     })
 }
@@ -107,12 +115,20 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         writer,
         salts,
         client,
+        rollup,
         grace,
     } = prepared;
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(salt_maintenance(app.clone(), salts)),
         tokio::spawn(readiness(app.clone(), client)),
     ];
+    if let Some(job) = rollup {
+        // Aborting it mid-day at shutdown is safe: the day is not marked done and is redone.
+        background.push(tokio::spawn(crate::rollup::maintain(
+            job,
+            app.ingest.clock.clone(),
+        )));
+    }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_events_source.sql",
         sql: include_str!("../schema/0003_events_source.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_rollups.sql",
+        sql: include_str!("../schema/0004_rollups.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

@@ -10,7 +10,8 @@ pub mod period;
 pub mod query;
 pub mod sql;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clickhouse::Client;
@@ -21,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::error::StatsError;
+use crate::metrics::{Metrics, Source};
 use access::Access;
 use period::Period;
 use query::{Comparison, Dimension, Direction, Metric, OrderKey, Query};
@@ -33,6 +35,9 @@ struct SiteStats {
 /// The stats service shared by the HTTP handlers.
 pub struct Stats {
     client: Client,
+    metrics: Arc<Metrics>,
+    /// Read complete days from the rollup tables (else every query sessionizes raw events).
+    use_rollups: bool,
     database: String,
     sites: HashMap<String, SiteStats>,
     pub access: Access,
@@ -59,7 +64,7 @@ struct Row {
 }
 
 impl Stats {
-    pub fn new(config: &Config, client: Client) -> Stats {
+    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> Stats {
         let sites = config
             .sites
             .iter()
@@ -76,6 +81,8 @@ impl Stats {
             .collect();
         Stats {
             client,
+            metrics,
+            use_rollups: config.rollups.enabled,
             database: config.clickhouse.database.clone(),
             sites,
             access: Access::from_config(config),
@@ -209,26 +216,13 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
     ) -> Result<Vec<Row>, StatsError> {
-        let scope = sql::Scope {
-            database: &self.database,
-            site: &q.site_id,
-            tz: &site.tz_name,
-            from: period.from,
-            to: period.to,
-            timeout_seconds: self.timeout_seconds,
-            bounce_ms: self.bounce_ms,
-            pages_grouped: false,
-            first_date: period.from.to_zoned(period.tz.clone()).date(),
-        };
         let median = q.metrics.contains(&Metric::TimeOnPageMedian);
-        let grouped = self
-            .fetch(&sql::grouped(&scope, dims, &q.filters, median))
-            .await?;
+        let grouped = self.groups(q, site, period, dims, median).await?;
         let total_visitors = if q.metrics.contains(&Metric::Percentage) {
             if dims.is_empty() {
                 grouped.first().map(|r| r.comps[1])
             } else {
-                self.fetch(&sql::grouped(&scope, &[], &q.filters, false))
+                self.groups(q, site, period, &[], false)
                     .await?
                     .first()
                     .map(|r| r.comps[1])
@@ -262,6 +256,151 @@ impl Stats {
         Ok(rows)
     }
 
+    fn scope<'a>(&'a self, q: &'a Query, site: &'a SiteStats, period: &Period) -> sql::Scope<'a> {
+        sql::Scope {
+            database: &self.database,
+            site: &q.site_id,
+            tz: &site.tz_name,
+            from: period.from,
+            to: period.to,
+            timeout_seconds: self.timeout_seconds,
+            bounce_ms: self.bounce_ms,
+            pages_grouped: false,
+            first_date: period.from.to_zoned(period.tz.clone()).date(),
+        }
+    }
+
+    /// The metric components per group: from rollups where they can answer, else raw events.
+    async fn groups(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        median: bool,
+    ) -> Result<Vec<GroupRow>, StatsError> {
+        if let Some(rows) = self.rollup_groups(q, site, period, dims, median).await? {
+            self.count_query("rollup");
+            return Ok(rows);
+        }
+        self.count_query("raw");
+        let scope = self.scope(q, site, period);
+        self.fetch(&sql::grouped(&scope, dims, &q.filters, median))
+            .await
+    }
+
+    fn count_query(&self, source: &'static str) {
+        self.metrics
+            .stats_queries
+            .get_or_create(&Source { source })
+            .inc();
+    }
+
+    /// Rollups answer when there is no filter, the dimensions are rolled up, the period is whole
+    /// days and its first days are rolled up; the days after the last rolled-up one (today,
+    /// typically) are read from raw events and added, as every component is a sum over days.
+    async fn rollup_groups(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        median: bool,
+    ) -> Result<Option<Vec<GroupRow>>, StatsError> {
+        let percentiles = q.metrics.iter().any(|m| {
+            matches!(
+                m,
+                Metric::VisitDurationMedian | Metric::VisitDurationP75 | Metric::VisitDurationP90
+            )
+        });
+        if !self.use_rollups || !q.filters.is_empty() || median || (percentiles && !dims.is_empty())
+        {
+            return Ok(None);
+        }
+        let Some((first, last)) = period.whole_days() else {
+            return Ok(None);
+        };
+        if sql::rollup_grouped(&self.database, &q.site_id, first, last, dims).is_none() {
+            return Ok(None);
+        }
+        #[derive(Deserialize, clickhouse::Row)]
+        struct DayRow {
+            day_text: String,
+        }
+        let rolled: HashSet<String> = self
+            .client
+            .query_raw(&sql::rolled_days(&self.database, &q.site_id, first, last))
+            .fetch_all::<DayRow>()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(|r| r.day_text)
+            .collect();
+        let mut rolled_until = None;
+        let mut d = first;
+        while d <= last && rolled.contains(&d.to_string()) {
+            rolled_until = Some(d);
+            d = match d.tomorrow() {
+                Ok(n) => n,
+                Err(_) => break,
+            };
+        }
+        let Some(until) = rolled_until else {
+            return Ok(None);
+        };
+        let rollup_sql = sql::rollup_grouped(&self.database, &q.site_id, first, until, dims)
+            .ok_or(StatsError::Unavailable)?;
+        let mut rows = self.fetch(&rollup_sql).await?;
+        let mut histogram = BTreeMap::new();
+        if percentiles {
+            let sql = sql::rollup_durations(&self.database, &q.site_id, first, until);
+            self.add_durations(&sql, &mut histogram).await?;
+        }
+        if until < last {
+            let rest_first = until.tomorrow().map_err(|_| StatsError::Unavailable)?;
+            let rest = Period::days(rest_first, last, &period.tz)?;
+            let mut scope = self.scope(q, site, &rest);
+            // Week labels do not start before the whole period's first day, not the rest's.
+            scope.first_date = first;
+            let raw = self.fetch(&sql::grouped(&scope, dims, &[], false)).await?;
+            add_rows(&mut rows, raw);
+            if percentiles {
+                self.add_durations(&sql::durations(&scope), &mut histogram)
+                    .await?;
+            }
+        }
+        if percentiles {
+            if let Some(row) = rows.first_mut() {
+                for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
+                    row.comps[i] = percentile(&histogram, q);
+                }
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    async fn add_durations(
+        &self,
+        sql: &str,
+        histogram: &mut BTreeMap<u32, u64>,
+    ) -> Result<(), StatsError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Bucket {
+            seconds: u32,
+            visits: u64,
+        }
+        let buckets: Vec<Bucket> = self
+            .client
+            .query_raw(sql)
+            .fetch_all()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        for b in buckets {
+            *histogram.entry(b.seconds).or_default() += b.visits;
+        }
+        Ok(())
+    }
+
     async fn fetch(&self, sql: &str) -> Result<Vec<GroupRow>, StatsError> {
         tracing::trace!(sql, "stats sql");
         self.client
@@ -270,6 +409,45 @@ impl Stats {
             .await
             .map_err(|e| unavailable(&e))
     }
+}
+
+/// Adds `more` into `rows`, summing the components of rows with the same dimension values.
+fn add_rows(rows: &mut Vec<GroupRow>, more: Vec<GroupRow>) {
+    let mut index: HashMap<Vec<String>, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.dims.clone(), i))
+        .collect();
+    for r in more {
+        match index.get(&r.dims) {
+            Some(&i) => {
+                for (a, b) in rows[i].comps.iter_mut().zip(&r.comps) {
+                    *a += b;
+                }
+            }
+            None => {
+                index.insert(r.dims.clone(), rows.len());
+                rows.push(r);
+            }
+        }
+    }
+}
+
+/// The value at 0-based position ⌊q·n⌋ of the sorted durations (ClickHouse's quantileExact).
+fn percentile(histogram: &BTreeMap<u32, u64>, q: f64) -> f64 {
+    let n: u64 = histogram.values().sum();
+    if n == 0 {
+        return 0.0;
+    }
+    let position = ((q * n as f64).floor() as u64).min(n - 1);
+    let mut seen = 0;
+    for (seconds, count) in histogram {
+        seen += count;
+        if seen > position {
+            return f64::from(*seconds);
+        }
+    }
+    0.0
 }
 
 fn unavailable(e: &clickhouse::error::Error) -> StatsError {

@@ -250,7 +250,11 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
             let on = |expr: &str| leaf(*op, expr, values, *case_sensitive);
             match d {
                 Dimension::Page | Dimension::Hostname if s.pages_grouped => {
-                    on(if *d == Dimension::Page { "path" } else { "host" })
+                    on(if *d == Dimension::Page {
+                        "path"
+                    } else {
+                        "host"
+                    })
                 }
                 Dimension::Page | Dimension::Hostname => {
                     let (col, elem) = if *d == Dimension::Page {
@@ -447,6 +451,42 @@ WHERE site = {site} AND {period}",
     ]
 }
 
+/// Local days (as `day_text`) on which `site` has events, between two instants.
+pub fn days_with_events(
+    database: &str,
+    site: &str,
+    tz: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> String {
+    format!(
+        "SELECT DISTINCT toString(toDate(ts, {tz})) AS day_text FROM {database}.events
+WHERE site = {site} AND ts >= {from} AND ts < {to}",
+        tz = lit(tz),
+        site = lit(site),
+        from = datetime(from),
+        to = datetime(to),
+    )
+}
+
+/// Marks days as rolled up without rows (days without events).
+pub fn mark_days(database: &str, site: &str, days: &[jiff::civil::Date], version: u32) -> String {
+    let rows: Vec<String> = days
+        .iter()
+        .map(|d| {
+            format!(
+                "({}, toDate({}), now(), 0, {version})",
+                lit(site),
+                lit(&d.to_string())
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO {database}.rollup_days (site, day, computed, events, version) VALUES {}",
+        rows.join(", ")
+    )
+}
+
 /// Visits per whole second of duration in the period, from raw events (`seconds`, `visits`).
 pub fn durations(s: &Scope) -> String {
     format!(
@@ -464,9 +504,14 @@ GROUP BY seconds",
 }
 
 /// Days of `site` rolled up between two local dates (inclusive), as `YYYY-MM-DD` strings.
-pub fn rolled_days(database: &str, site: &str, first: jiff::civil::Date, last: jiff::civil::Date) -> String {
+pub fn rolled_days(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+) -> String {
     format!(
-        "SELECT DISTINCT toString(day) AS day FROM {database}.rollup_days FINAL
+        "SELECT DISTINCT toString(day) AS day_text FROM {database}.rollup_days FINAL
 WHERE site = {} AND day >= toDate({}) AND day <= toDate({})",
         lit(site),
         lit(&first.to_string()),
@@ -488,8 +533,14 @@ fn rollup_dimension(d: Dimension, first: jiff::civil::Date) -> Option<(&'static 
         ),
         Dimension::Month => ("", "toString(toStartOfMonth(day))".into()),
         Dimension::Weekday => ("", "toString(toDayOfWeek(day))".into()),
-        Dimension::Hour => ("time:hour", "concat(toString(day), ' ', value, ':00:00')".into()),
-        Dimension::HourOfDay => ("time:hour", "toString(toUInt8(toUInt32OrZero(value)))".into()),
+        Dimension::Hour => (
+            "time:hour",
+            "concat(toString(day), ' ', value, ':00:00')".into(),
+        ),
+        Dimension::HourOfDay => (
+            "time:hour",
+            "toString(toUInt8(toUInt32OrZero(value)))".into(),
+        ),
         d if ROLLED_UP.contains(&d) => (d.name(), "value".into()),
         _ => return None,
     })
@@ -519,7 +570,8 @@ pub fn rollup_grouped(
     }
     // Weekday alone reads whole-site rows; with hour of day it reads the hourly rows.
     if dimensions.len() > 1
-        && !(dimensions.contains(&Dimension::Weekday) && dimensions.contains(&Dimension::HourOfDay)
+        && !(dimensions.contains(&Dimension::Weekday)
+            && dimensions.contains(&Dimension::HourOfDay)
             && dimensions.len() == 2)
     {
         return None;
@@ -529,7 +581,11 @@ pub fn rollup_grouped(
         .map(|c| format!("toFloat64(sum({c}))"))
         .chain(std::iter::repeat_n("toFloat64(0)".to_string(), 3))
         .collect();
-    let group = if exprs.is_empty() { "" } else { "\nGROUP BY dims" };
+    let group = if exprs.is_empty() {
+        ""
+    } else {
+        "\nGROUP BY dims"
+    };
     Some(format!(
         "SELECT [{dims}] AS dims, [{comps}] AS comps
 FROM {database}.rollup_daily FINAL
@@ -566,6 +622,56 @@ pub fn first_event(database: &str, site: &str) -> String {
         "SELECT toUInt32(min(ts)) AS t, count() AS n FROM {database}.events WHERE site = {}",
         lit(site)
     )
+}
+
+/// One query per dimension and per filter kind, for checking the SQL on other ClickHouse
+/// versions (`tests/it/schema.rs` runs them on current ClickHouse via chDB).
+pub fn catalogue(database: &str) -> Vec<(String, String)> {
+    let scope = Scope {
+        database,
+        site: "a.example",
+        tz: "Europe/Amsterdam",
+        from: "2026-03-28T23:00:00Z".parse().unwrap(),
+        to: "2026-03-29T22:00:00Z".parse().unwrap(),
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        first_date: "2026-03-29".parse().unwrap(),
+        pages_grouped: false,
+    };
+    let leaf = |op, dimension, value: &str| Filter::Leaf {
+        op,
+        dimension,
+        values: vec![value.to_string()],
+        case_sensitive: true,
+    };
+    let mut out = vec![("aggregate".to_string(), grouped(&scope, &[], &[], true))];
+    for d in Dimension::ALL {
+        out.push((d.name().to_string(), grouped(&scope, &[d], &[], false)));
+    }
+    let filters = vec![
+        leaf(Op::Is, Dimension::Country, "NL"),
+        leaf(Op::ContainsNot, Dimension::Page, "/admin"),
+        leaf(Op::Matches, Dimension::Hostname, "^a\\."),
+        Filter::Not(Box::new(Filter::Or(vec![
+            leaf(Op::IsNot, Dimension::Source, "Direct / None"),
+            Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::UtmCampaign,
+                values: vec!["Spring".into(), "fall".into()],
+                case_sensitive: false,
+            },
+        ]))),
+    ];
+    out.push((
+        "filters".to_string(),
+        grouped(
+            &scope,
+            &[Dimension::Weekday, Dimension::HourOfDay],
+            &filters,
+            true,
+        ),
+    ));
+    out
 }
 
 #[cfg(test)]
@@ -618,54 +724,4 @@ mod tests {
         );
         assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
     }
-}
-
-/// One query per dimension and per filter kind, for checking the SQL on other ClickHouse
-/// versions (`tests/it/schema.rs` runs them on current ClickHouse via chDB).
-pub fn catalogue(database: &str) -> Vec<(String, String)> {
-    let scope = Scope {
-        database,
-        site: "a.example",
-        tz: "Europe/Amsterdam",
-        from: "2026-03-28T23:00:00Z".parse().unwrap(),
-        to: "2026-03-29T22:00:00Z".parse().unwrap(),
-        timeout_seconds: 1800,
-        bounce_ms: 10_000,
-        first_date: "2026-03-29".parse().unwrap(),
-        pages_grouped: false,
-    };
-    let leaf = |op, dimension, value: &str| Filter::Leaf {
-        op,
-        dimension,
-        values: vec![value.to_string()],
-        case_sensitive: true,
-    };
-    let mut out = vec![("aggregate".to_string(), grouped(&scope, &[], &[], true))];
-    for d in Dimension::ALL {
-        out.push((d.name().to_string(), grouped(&scope, &[d], &[], false)));
-    }
-    let filters = vec![
-        leaf(Op::Is, Dimension::Country, "NL"),
-        leaf(Op::ContainsNot, Dimension::Page, "/admin"),
-        leaf(Op::Matches, Dimension::Hostname, "^a\\."),
-        Filter::Not(Box::new(Filter::Or(vec![
-            leaf(Op::IsNot, Dimension::Source, "Direct / None"),
-            Filter::Leaf {
-                op: Op::Contains,
-                dimension: Dimension::UtmCampaign,
-                values: vec!["Spring".into(), "fall".into()],
-                case_sensitive: false,
-            },
-        ]))),
-    ];
-    out.push((
-        "filters".to_string(),
-        grouped(
-            &scope,
-            &[Dimension::Weekday, Dimension::HourOfDay],
-            &filters,
-            true,
-        ),
-    ));
-    out
 }

@@ -6,5 +6,6 @@ mod ingest;
 mod lifecycle;
 mod privacy;
 mod reports;
+mod rollups;
 mod schema;
 mod support;

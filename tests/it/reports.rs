@@ -60,7 +60,7 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// Two sites (a private one in Amsterdam time, a public one in UTC) and two tokens.
-fn config() -> String {
+pub fn config() -> String {
     format!(
         r#"
 [[api_tokens]]
@@ -86,14 +86,14 @@ public = true
     )
 }
 
-fn fixture(file: &str) -> PathBuf {
+pub fn fixture(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it/fixtures/reports")
         .join(file)
 }
 
 /// The bearer secret for a case's `token` name (`null`: no header).
-fn secret(name: &Value) -> Option<&'static str> {
+pub fn secret(name: &Value) -> Option<&'static str> {
     match name {
         Value::Null => None,
         Value::String(s) => Some(match s.as_str() {
@@ -118,7 +118,7 @@ fn utc_seconds(ts: &str) -> i64 {
 }
 
 /// Inserts `events.jsonl` into `{db}.events`; returns the number of rows.
-async fn load_events(db: &str) -> u64 {
+pub async fn load_events(db: &str) -> u64 {
     let text = std::fs::read_to_string(fixture("events.jsonl")).unwrap();
     let mut sql = format!("INSERT INTO {db}.events FORMAT JSONEachRow\n");
     let mut n = 0;
@@ -135,7 +135,7 @@ async fn load_events(db: &str) -> u64 {
     n
 }
 
-async fn post_query(base: &str, token: Option<&str>, body: &Value) -> (u16, String) {
+pub async fn post_query(base: &str, token: Option<&str>, body: &Value) -> (u16, String) {
     let mut req = reqwest::Client::new()
         .post(format!("{base}/api/v2/query"))
         .json(body);

@@ -1,0 +1,81 @@
+//! Rollups and raw events agree: every query of the reports fixture gives the same answer from a
+//! tally reading raw events only and from one reading the rollup tables (`tally rollup`).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::reports::{config, fixture, load_events, post_query, secret};
+use crate::support::{metric, Setup};
+
+#[tokio::test]
+async fn rollup_and_raw_event_queries_agree() {
+    let raw_setup = Setup::new("rollups")
+        .with(&config())
+        .with("[rollups]\nenabled = false\n");
+    let raw = raw_setup.start().await;
+    load_events(&raw_setup.db).await;
+
+    let mut rolled_setup = Setup::new("rollups").with(&config());
+    rolled_setup.db = raw_setup.db.clone();
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["rollup", "--config"])
+        .arg(rolled_setup.config_path())
+        .output()
+        .expect("tally rollup runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tally rollup failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let days: u64 = stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // Both sites, from their first fixture day (26 March) up to the last complete day.
+    assert!(days > 2 * 200, "site-days rolled up: {stdout}");
+    let rolled = rolled_setup.start().await;
+
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).unwrap()).unwrap();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for case in cases.iter().filter(|c| c["expect_status"] == 200) {
+        let token = secret(&case["token"]);
+        let (s1, a) = post_query(&raw.base, token, &case["query"]).await;
+        let (s2, b) = post_query(&rolled.base, token, &case["query"]).await;
+        let a: Value = serde_json::from_str(&a).unwrap();
+        let b: Value = serde_json::from_str(&b).unwrap();
+        if s1 != 200 || s2 != 200 || a["results"] != b["results"] || a["meta"] != b["meta"] {
+            failures.push(format!(
+                "{}:\n  raw    ({s1}) {}\n  rollup ({s2}) {}",
+                case["name"], a["results"], b["results"]
+            ));
+        }
+        compared += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} queries differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The comparison means something only if rollups really answered.
+    let raw_metrics = raw.metrics().await;
+    let rolled_metrics = rolled.metrics().await;
+    let from_rollups = metric(
+        &rolled_metrics,
+        "tally_stats_queries_total{source=\"rollup\"}",
+    );
+    assert_eq!(
+        metric(&raw_metrics, "tally_stats_queries_total{source=\"rollup\"}"),
+        0.0
+    );
+    assert!(
+        from_rollups >= 20.0,
+        "only {from_rollups} of {compared} queries were answered from rollups"
+    );
+    println!("{compared} queries agree; {from_rollups} answered from rollups");
+}
