@@ -96,17 +96,24 @@ fn datetime(t: Timestamp) -> String {
     format!("toDateTime({}, 'UTC')", t.as_second())
 }
 
-/// Step 1–3: the unit rows of the visits that touch the period.
-fn units(s: &Scope) -> String {
+/// The events read for a period: from the lookahead before it to the lookahead after it.
+fn window(s: &Scope) -> (Timestamp, Timestamp) {
     let lo = s
         .from
-        .checked_sub(jiff::SignedDuration::from_secs(i64::from(
-            s.timeout_seconds,
-        )))
+        .checked_sub(jiff::SignedDuration::from_secs(
+            LOOKAHEAD_SECONDS.max(i64::from(s.timeout_seconds)),
+        ))
         .unwrap_or(s.from);
     let hi =
         s.to.checked_add(jiff::SignedDuration::from_secs(LOOKAHEAD_SECONDS))
             .unwrap_or(s.to);
+    (lo, hi)
+}
+
+/// Step 1–3: the unit rows of the visits that touch the period. `narrow` is an extra condition
+/// on the events read (see [`prefilter`]); it may only drop visitors whose visits cannot match.
+fn units(s: &Scope, narrow: &str) -> String {
+    let (lo, hi) = window(s);
     format!(
         "SELECT
     r.1 AS kind, r.2 AS ts, visitor, r.3 AS path, r.4 AS host,
@@ -174,7 +181,7 @@ FROM
                 arrayCumSum(arrayMap(d -> d > {timeout},
                     arrayDifference(arrayMap(x -> toUInt32(x.1), evs)))) AS vnos
             FROM {db}.events
-            WHERE site = {site} AND ts >= {lo} AND ts < {hi}
+            WHERE site = {site} AND ts >= {lo} AND ts < {hi}{narrow}
             GROUP BY visitor
         )
         ARRAY JOIN evs AS e, vnos AS vno
@@ -190,6 +197,63 @@ ARRAY JOIN units AS r",
         lo = datetime(lo),
         hi = datetime(hi),
     )
+}
+
+/// A dimension's value computed from `events` columns, for the filters [`prefilter`] can use.
+fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
+    Some(match d {
+        Dimension::Page | Dimension::EntryPage | Dimension::ExitPage => "path".into(),
+        Dimension::Referrer => dimension(d, s).replace("referrer", "referrer_host"),
+        Dimension::Device => dimension(d, s).replace("device", "if(screen != '', screen, device)"),
+        Dimension::Hostname
+        | Dimension::Source
+        | Dimension::UtmSource
+        | Dimension::UtmMedium
+        | Dimension::UtmCampaign
+        | Dimension::UtmContent
+        | Dimension::UtmTerm
+        | Dimension::Country
+        | Dimension::Browser
+        | Dimension::Os => dimension(d, s),
+        _ => return None,
+    })
+}
+
+/// Narrows the events read to visitors that have at least one event matching each positive
+/// top-level filter (`is`, `contains`, `matches`): a visit, or a pageview, can only match if
+/// one of its visitor's events does. Exact filtering still happens on the unit rows; this only
+/// skips sessionizing visitors that cannot match, which makes selective filters cheap.
+fn prefilter(filters: &[Filter], s: &Scope) -> String {
+    let (lo, hi) = window(s);
+    let mut out = String::new();
+    for f in filters {
+        let Filter::Leaf {
+            op,
+            dimension: d,
+            values,
+            case_sensitive,
+        } = f
+        else {
+            continue;
+        };
+        if !matches!(op, Op::Is | Op::Contains | Op::Matches) {
+            continue;
+        }
+        let Some(expr) = event_dimension(*d, s) else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "\n                AND visitor IN (SELECT visitor FROM {db}.events WHERE site = {site} \
+             AND ts >= {lo} AND ts < {hi} AND {cond})",
+            db = s.database,
+            site = lit(s.site),
+            lo = datetime(lo),
+            hi = datetime(hi),
+            cond = leaf(*op, &expr, values, *case_sensitive),
+        );
+    }
+    out
 }
 
 /// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
@@ -354,7 +418,7 @@ pub fn grouped(
             .collect::<Vec<_>>()
             .join(", "),
         comps = comps.join(", "),
-        units = units(s),
+        units = units(s, &prefilter(filters, s)),
         wheres = wheres.join(" AND "),
     )
 }
@@ -424,7 +488,7 @@ GROUP BY dv.1, dv.2",
             cols = ROLLUP_COLUMNS.join(", "),
             site = lit(s.site),
             comps = comps.join(", "),
-            units = units(s),
+            units = units(s, ""),
             pairs = pairs.join(", "),
         ),
         format!(
@@ -438,7 +502,7 @@ WHERE kind = 0 AND {period}
 GROUP BY duration",
             db = s.database,
             site = lit(s.site),
-            units = units(s),
+            units = units(s, ""),
         ),
         format!(
             "INSERT INTO {db}.rollup_days (site, day, computed, events, version)
@@ -497,7 +561,7 @@ FROM
 )
 WHERE kind = 0 AND ts >= {from} AND ts < {to}
 GROUP BY seconds",
-        units = units(s),
+        units = units(s, ""),
         from = datetime(s.from),
         to = datetime(s.to),
     )
