@@ -9,3 +9,4 @@ mod reports;
 mod rollups;
 mod schema;
 mod support;
+mod visits;
