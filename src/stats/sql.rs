@@ -128,20 +128,25 @@ FROM
         toUInt32(toUInt32(max(ts)) - toUInt32(start)) AS duration,
         toUInt32(countIf(pv)) AS vpageviews,
         toUInt8(vpageviews = 1 AND sumIf(engaged_ms, name = 'engagement') < {bounce_ms}) AS bounce,
-        argMinIf(path, (ts, event_id), pv) AS entry,
-        argMinIf(host, (ts, event_id), pv) AS entry_host,
-        argMaxIf(path, (ts, event_id), pv) AS exit,
-        argMinIf(source, (ts, event_id), pv) AS source,
-        argMinIf(referrer_host, (ts, event_id), pv) AS referrer,
-        argMinIf(utm_source, (ts, event_id), pv) AS utm_source,
-        argMinIf(utm_medium, (ts, event_id), pv) AS utm_medium,
-        argMinIf(utm_campaign, (ts, event_id), pv) AS utm_campaign,
-        argMinIf(utm_content, (ts, event_id), pv) AS utm_content,
-        argMinIf(utm_term, (ts, event_id), pv) AS utm_term,
-        argMinIf(country, (ts, event_id), pv) AS country,
-        argMinIf(device, (ts, event_id), pv) AS device,
-        argMinIf(browser, (ts, event_id), pv) AS browser,
-        argMinIf(os, (ts, event_id), pv) AS os,
+        -- One aggregate for all attributes of the first pageview; `ord` is the event's position
+        -- in its visitor's sorted events, a cheaper key than (ts, event_id).
+        argMinIf((path, host, ev_source, ev_referrer, ev_utm_source, ev_utm_medium,
+            ev_utm_campaign, ev_utm_content, ev_utm_term, ev_country, ev_device, ev_browser,
+            ev_os), ord, pv) AS first,
+        first.1 AS entry,
+        first.2 AS entry_host,
+        argMaxIf(path, ord, pv) AS exit,
+        first.3 AS source,
+        first.4 AS referrer,
+        first.5 AS utm_source,
+        first.6 AS utm_medium,
+        first.7 AS utm_campaign,
+        first.8 AS utm_content,
+        first.9 AS utm_term,
+        first.10 AS country,
+        first.11 AS device,
+        first.12 AS browser,
+        first.13 AS os,
         groupArrayIf((ts, path, host), pv) AS pvs,
         groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
         groupUniqArrayIf((path, host), pv) AS pages,
@@ -164,11 +169,12 @@ FROM
     FROM
     (
         SELECT
-            visitor, vno, e.1 AS ts, e.2 AS event_id, e.3 AS name, e.4 AS path,
+            visitor, vno, ord, e.1 AS ts, e.2 AS event_id, e.3 AS name, e.4 AS path,
             e.5 AS host,
-            e.6 AS engaged_ms, e.7 AS scroll_depth, e.8 AS source, e.9 AS referrer_host,
-            e.10 AS utm_source, e.11 AS utm_medium, e.12 AS utm_campaign, e.13 AS utm_content,
-            e.14 AS utm_term, e.15 AS country, e.16 AS device, e.17 AS browser, e.18 AS os,
+            e.6 AS engaged_ms, e.7 AS scroll_depth, e.8 AS ev_source, e.9 AS ev_referrer,
+            e.10 AS ev_utm_source, e.11 AS ev_utm_medium, e.12 AS ev_utm_campaign,
+            e.13 AS ev_utm_content, e.14 AS ev_utm_term, e.15 AS ev_country, e.16 AS ev_device,
+            e.17 AS ev_browser, e.18 AS ev_os,
             e.3 = 'pageview' AS pv
         FROM
         (
@@ -184,7 +190,7 @@ FROM
             WHERE site = {site} AND ts >= {lo} AND ts < {hi}{narrow}
             GROUP BY visitor
         )
-        ARRAY JOIN evs AS e, vnos AS vno
+        ARRAY JOIN evs AS e, vnos AS vno, arrayEnumerate(evs) AS ord
     )
     GROUP BY visitor, vno
     HAVING vpageviews > 0
