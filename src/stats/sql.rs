@@ -732,6 +732,43 @@ pub fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ]))),
     ];
+    let day: jiff::civil::Date = "2026-03-29".parse().unwrap();
+    for (i, statement) in rollup_day(&scope, day, 1).into_iter().enumerate() {
+        out.push((format!("rollup statement {i}"), statement));
+    }
+    out.push((
+        "mark days".into(),
+        mark_days(database, "a.example", &[day], 2),
+    ));
+    out.push((
+        "rolled days".into(),
+        rolled_days(database, "a.example", day, day),
+    ));
+    out.push((
+        "days with events".into(),
+        days_with_events(
+            database,
+            "a.example",
+            "Europe/Amsterdam",
+            scope.from,
+            scope.to,
+        ),
+    ));
+    out.push(("durations".into(), durations(&scope)));
+    out.push((
+        "rollup durations".into(),
+        rollup_durations(database, "a.example", day, day),
+    ));
+    for dims in [
+        vec![],
+        vec![Dimension::Page],
+        vec![Dimension::Week],
+        vec![Dimension::Hour],
+        vec![Dimension::Weekday, Dimension::HourOfDay],
+    ] {
+        let sql = rollup_grouped(database, "a.example", day, day, &dims).expect("rolled up");
+        out.push((format!("rollup read {dims:?}"), sql));
+    }
     out.push((
         "filters".to_string(),
         grouped(
