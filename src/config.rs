@@ -157,6 +157,12 @@ pub struct PrivacyConfig {
     /// MaxMind-format country database; none means an empty country.
     #[serde(default)]
     pub country_database: Option<PathBuf>,
+    /// Beacons sent with `DNT: 1` are not stored (only counted, without any attribute).
+    #[serde(default = "default_true")]
+    pub honor_dnt: bool,
+    /// Beacons sent with `Sec-GPC: 1` (Global Privacy Control) are not stored either.
+    #[serde(default = "default_true")]
+    pub honor_gpc: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +297,8 @@ impl Default for PrivacyConfig {
             salt_time_zone: default_time_zone(),
             query_allowlist: default_query_allowlist(),
             country_database: None,
+            honor_dnt: true,
+            honor_gpc: true,
         }
     }
 }

@@ -85,7 +85,7 @@ pub async fn handle(
 async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let cors = allowed_origin(app, req.headers());
     let mut response = match read_and_ingest(app, peer, req).await {
-        Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) => {
+        Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) | Ok(Outcome::NotTracked) => {
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::ACCEPTED;
             r

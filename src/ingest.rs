@@ -56,6 +56,8 @@ pub enum Outcome {
     Stored(usize),
     /// Judged a bot: answered 202, not stored.
     Bot,
+    /// The browser asked not to be tracked (DNT / GPC, when honoured): answered 202, not read.
+    NotTracked,
 }
 
 /// The request facts ingest needs besides the body.
@@ -67,6 +69,8 @@ pub struct RequestMeta<'a> {
 pub struct Ingest {
     pub sites: Vec<Site>,
     query_allowlist: Vec<String>,
+    honor_dnt: bool,
+    honor_gpc: bool,
     max_event_name_chars: usize,
     proxies: TrustedProxies,
     classifier: Classifier,
@@ -94,6 +98,8 @@ impl Ingest {
         Self {
             sites: config.sites.iter().map(Site::from_config).collect(),
             query_allowlist: config.privacy.query_allowlist.clone(),
+            honor_dnt: config.privacy.honor_dnt,
+            honor_gpc: config.privacy.honor_gpc,
             max_event_name_chars: config.ingest.max_event_name_chars,
             proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
             classifier: Classifier::new(),
@@ -108,6 +114,16 @@ impl Ingest {
     }
 
     /// The site whose host list contains `host`.
+    /// The request carries a do-not-track signal that the config honours.
+    fn not_tracked(&self, headers: &hyper::HeaderMap) -> bool {
+        let set = |name: &str| {
+            headers
+                .get(name)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+        };
+        (self.honor_dnt && set("dnt")) || (self.honor_gpc && set("sec-gpc"))
+    }
+
     pub fn site_for_host(&self, host: &str) -> Option<&Site> {
         self.sites
             .iter()
@@ -116,6 +132,11 @@ impl Ingest {
 
     /// Handles one beacon body. Errors are reasons for a 4xx (or 503 when the queue is full).
     pub async fn accept(&self, body: &[u8], meta: RequestMeta<'_>) -> Result<Outcome, Rejection> {
+        // Checked before the body is even parsed: nothing of such a request is looked at.
+        if self.not_tracked(meta.headers) {
+            self.metrics.not_tracked.inc();
+            return Ok(Outcome::NotTracked);
+        }
         let beacon = Beacon::parse(body)?;
         let name = beacon.name.as_deref().map(str::trim).unwrap_or("");
         let url = beacon.url.as_deref().map(str::trim).unwrap_or("");

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub beacons_rejected: Family<Reason, Counter>,
     /// Beacons from bots: answered 202, not stored.
     pub bots: Family<Reason, Counter>,
+    /// Beacons with DNT / GPC set (when honoured): answered 202, not read, not stored. No labels.
+    pub not_tracked: Counter,
     /// Events accepted but then lost, by reason (`insert_failed`).
     pub events_dropped: Family<Reason, Counter>,
     pub rows_inserted: Counter,
@@ -55,6 +57,7 @@ impl Metrics {
             events_accepted: Counter::default(),
             beacons_rejected: Family::default(),
             bots: Family::default(),
+            not_tracked: Counter::default(),
             events_dropped: Family::default(),
             rows_inserted: Counter::default(),
             insert_failures: Counter::default(),
@@ -80,6 +83,11 @@ impl Metrics {
             "bot_beacons",
             "Beacons from bots, answered 202 and not stored",
             m.bots.clone(),
+        );
+        r.register(
+            "beacons_not_tracked",
+            "Beacons with Do Not Track or Global Privacy Control set: not read, not stored",
+            m.not_tracked.clone(),
         );
         r.register(
             "events_dropped",

@@ -138,3 +138,64 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
         "{countries:?}"
     );
 }
+
+/// Do Not Track and Global Privacy Control: honoured by default, so such beacons are answered
+/// like any other (the page cannot tell) and nothing of them is stored; only a label-less count.
+#[tokio::test]
+async fn dnt_and_gpc_beacons_are_not_stored_unless_configured_otherwise() {
+    let body = r#"{"n":"pageview","u":"https://www.example.org/dnt","d":"www.example.org"}"#;
+    let send = |t: &Tally, header: &'static str| {
+        let base_body = body.to_string();
+        let t_base = t.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{t_base}/api/event"))
+                .header("content-type", "text/plain")
+                .header("user-agent", CHROME)
+                .header("x-forwarded-for", "193.0.6.139")
+                .header(header, "1")
+                .body(base_body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    let setup = Setup::new("dnt");
+    let t = setup.start().await;
+    assert_eq!(send(&t, "dnt").await, 202);
+    assert_eq!(send(&t, "sec-gpc").await, 202);
+    // A normal beacon after them: once it is stored, the earlier two would have been too.
+    assert_eq!(t.browser_beacon(body, CHROME, "8.8.8.8").await, 202);
+    assert_eq!(t.wait_rows(1).await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        ch_count(&format!("SELECT count() FROM {}.events", t.db)).await,
+        1
+    );
+    let metrics = t.metrics().await;
+    assert_eq!(metric(&metrics, "tally_beacons_not_tracked_total"), 2.0);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tally_beacons_not_tracked_total ")),
+        "the count has no labels:\n{metrics}"
+    );
+
+    let setup = Setup::new("dnt_off").with("[privacy]\nhonor_dnt = false\n");
+    let t = setup.start().await;
+    assert_eq!(send(&t, "dnt").await, 202);
+    assert_eq!(send(&t, "sec-gpc").await, 202);
+    assert_eq!(
+        t.wait_rows(1).await,
+        1,
+        "DNT not honoured: stored; GPC still honoured"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        ch_count(&format!("SELECT count() FROM {}.events", t.db)).await,
+        1
+    );
+}
