@@ -35,6 +35,8 @@ pub struct Config {
     pub visits: VisitsConfig,
     #[serde(default)]
     pub rollups: RollupsConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(default, rename = "sites")]
     pub sites: Vec<SiteConfig>,
     /// Bearer tokens for the stats API.
@@ -163,6 +165,33 @@ pub struct PrivacyConfig {
     /// Beacons sent with `Sec-GPC: 1` (Global Privacy Control) are not stored either.
     #[serde(default = "default_true")]
     pub honor_gpc: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Raw events (with the daily visitor hash) are deleted once they are this many days old.
+    #[serde(default = "default_raw_days")]
+    pub raw_days: u32,
+    /// Rollups (no hash) are deleted once they are this many months old.
+    #[serde(default = "default_rollup_months")]
+    pub rollup_months: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            raw_days: default_raw_days(),
+            rollup_months: default_rollup_months(),
+        }
+    }
+}
+
+fn default_raw_days() -> u32 {
+    30
+}
+fn default_rollup_months() -> u32 {
+    25
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -364,6 +393,14 @@ impl Config {
         }
         if !(1..=24 * 60).contains(&self.visits.timeout_minutes) {
             return bad("visits.timeout_minutes must be between 1 and 1440".into());
+        }
+        // A local day is rolled up up to a day and a half after its UTC start (time zones, visit
+        // lookahead, settling); its raw events must still be there then.
+        if !(3..=3650).contains(&self.retention.raw_days) {
+            return bad("retention.raw_days must be between 3 and 3650".into());
+        }
+        if !(1..=1200).contains(&self.retention.rollup_months) {
+            return bad("retention.rollup_months must be between 1 and 1200".into());
         }
         if self.visits.bounce_engaged_seconds > 24 * 3600 {
             return bad("visits.bounce_engaged_seconds must be at most 86400".into());

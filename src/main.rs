@@ -38,6 +38,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Delete raw events and rollups that reached their retention age (serve does it hourly).
+    Retention {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Make a new stats API token; prints it once, and the config lines that accept it.
     Token {
         /// Who will hold the token (shown in the config).
@@ -51,7 +59,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config }
         | Command::Migrate { config }
         | Command::CheckConfig { config }
-        | Command::Rollup { config } => config,
+        | Command::Rollup { config }
+        | Command::Retention { config, .. } => config,
         Command::Token { name } => {
             let (token, toml) = tally::stats::access::new_token(name);
             println!(
@@ -100,6 +109,33 @@ fn main() -> anyhow::Result<()> {
             println!("{total} site-day(s) rolled up");
             Ok(())
         }),
+        Command::Retention { dry_run, .. } => runtime.block_on(async {
+            tally::storage::migrate(&config.clickhouse).await?;
+            let job = tally::retention::Retention::new(
+                &config,
+                tally::storage::client(&config.clickhouse),
+                Arc::new(tally::metrics::Metrics::new()),
+            );
+            let now = jiff::Timestamp::now();
+            let list = if dry_run {
+                job.expired(now).await?
+            } else {
+                job.run_once(now).await?
+            };
+            let verb = if dry_run { "would drop" } else { "dropped" };
+            println!(
+                "raw events kept {} days, rollups {} months",
+                config.retention.raw_days, config.retention.rollup_months
+            );
+            for e in &list {
+                println!(
+                    "{verb} {}.{} partition {} ({} rows)",
+                    config.clickhouse.database, e.table, e.partition, e.rows
+                );
+            }
+            println!("{} partition(s) {verb}", list.len());
+            Ok(())
+        }),
         Command::Token { .. } => unreachable!("handled before the config is read"),
     }
 }
@@ -144,8 +180,10 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, never in files or journals.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

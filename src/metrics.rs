@@ -37,6 +37,17 @@ pub struct Metrics {
     pub rollup_last_success: Gauge,
     /// Stats queries answered, by where the numbers came from (`rollup`, `raw`).
     pub stats_queries: Family<Source, Counter>,
+    /// Partitions (and their rows) deleted by retention, by table.
+    pub retention_partitions: Family<Table, Counter>,
+    pub retention_rows: Family<Table, Counter>,
+    /// Unix time of the last retention run that finished without error.
+    pub retention_last_run: Gauge,
+    pub retention_failures: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Table {
+    pub table: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,6 +78,10 @@ impl Metrics {
             rollup_failures: Counter::default(),
             rollup_last_success: Gauge::default(),
             stats_queries: Family::default(),
+            retention_partitions: Family::default(),
+            retention_rows: Family::default(),
+            retention_last_run: Gauge::default(),
+            retention_failures: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -129,6 +144,26 @@ impl Metrics {
             "stats_queries",
             "Stats API queries, by where the numbers came from",
             m.stats_queries.clone(),
+        );
+        r.register(
+            "retention_partitions_dropped",
+            "Partitions deleted because they reached their retention age, by table",
+            m.retention_partitions.clone(),
+        );
+        r.register(
+            "retention_rows_dropped",
+            "Rows in those partitions, by table",
+            m.retention_rows.clone(),
+        );
+        r.register(
+            "retention_last_run_timestamp_seconds",
+            "When the last retention run finished without error",
+            m.retention_last_run.clone(),
+        );
+        r.register(
+            "retention_failures",
+            "Retention runs that failed",
+            m.retention_failures.clone(),
         );
         m
     }

@@ -23,6 +23,7 @@ use crate::geo::CountryDb;
 use crate::http::App;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::rollup::RollupJob;
 use crate::salt::{Clock, SaltBook, SaltStore};
 use crate::storage;
@@ -46,6 +47,7 @@ pub struct Prepared {
     salts: SaltStore,
     client: clickhouse::Client,
     rollup: Option<RollupJob>,
+    retention: Retention,
     grace: Duration,
 }
 
@@ -82,6 +84,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         .enabled
         .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
     let stats = crate::stats::Stats::new(config, client.clone(), metrics.clone());
+    let retention = Retention::new(config, client.clone(), metrics.clone());
     let ingest = Ingest::new(
         config,
         countries,
@@ -104,6 +107,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         salts,
         client,
         rollup,
+        retention,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     })
 }
@@ -116,12 +120,17 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         salts,
         client,
         rollup,
+        retention,
         grace,
     } = prepared;
     let mut background = vec![
         tokio::spawn(salt_maintenance(app.clone(), salts)),
         tokio::spawn(readiness(app.clone(), client)),
     ];
+    background.push(tokio::spawn(crate::retention::maintain(
+        retention,
+        app.ingest.clock.clone(),
+    )));
     if let Some(job) = rollup {
         // Aborting it mid-day at shutdown is safe: the day is not marked done and is redone.
         background.push(tokio::spawn(crate::rollup::maintain(

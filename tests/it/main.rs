@@ -6,6 +6,7 @@ mod ingest;
 mod lifecycle;
 mod privacy;
 mod reports;
+mod retention;
 mod rollups;
 mod schema;
 mod support;
