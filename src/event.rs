@@ -51,3 +51,40 @@ pub fn screen_class(width: Option<f64>) -> &'static str {
         Some(_) => "desktop",
     }
 }
+
+/// What each stored column is, where it comes from and how it was reduced: the source of the
+/// privacy report's field table (a unit test keeps it equal to the schema's columns).
+pub struct FieldDoc {
+    pub column: &'static str,
+    pub what: &'static str,
+    pub from: &'static str,
+    pub reduction: &'static str,
+}
+
+pub const FIELDS: &[FieldDoc] = &[
+    FieldDoc { column: "site", what: "the site's configured domain", from: "beacon `domain` or the page host", reduction: "only configured sites are accepted" },
+    FieldDoc { column: "ts", what: "time the beacon was received", from: "the server clock", reduction: "whole seconds" },
+    FieldDoc { column: "visitor", what: "daily visitor hash", from: "salt, site, IP address, user agent", reduction: "first 64 bits of SHA-256; the IP address and user agent are not kept; the salt is deleted after the day" },
+    FieldDoc { column: "name", what: "event name (pageview, engagement, custom)", from: "beacon `n`", reduction: "cut to ingest.max_event_name_chars" },
+    FieldDoc { column: "host", what: "page host name", from: "page URL", reduction: "host only" },
+    FieldDoc { column: "path", what: "page path", from: "page URL", reduction: "fragment dropped; cut to 512 characters" },
+    FieldDoc { column: "query", what: "allow-listed query parameters", from: "page URL", reduction: "every parameter not in privacy.query_allowlist dropped; values cut to 100 characters" },
+    FieldDoc { column: "utm_source", what: "campaign source", from: "page URL `utm_source`", reduction: "empty unless in the allow-list" },
+    FieldDoc { column: "utm_medium", what: "campaign medium", from: "page URL `utm_medium`", reduction: "empty unless in the allow-list" },
+    FieldDoc { column: "utm_campaign", what: "campaign name", from: "page URL `utm_campaign`", reduction: "empty unless in the allow-list" },
+    FieldDoc { column: "utm_content", what: "campaign content", from: "page URL `utm_content`", reduction: "empty unless in the allow-list" },
+    FieldDoc { column: "utm_term", what: "campaign term", from: "page URL `utm_term`", reduction: "empty unless in the allow-list" },
+    FieldDoc { column: "referrer_host", what: "referring site", from: "beacon `r`", reduction: "host only; empty when it is the site itself" },
+    FieldDoc { column: "source", what: "traffic source", from: "utm_source or referrer host", reduction: "search engines and social networks grouped by name" },
+    FieldDoc { column: "country", what: "country", from: "IP address, via the country database", reduction: "ISO country code only; nothing finer is read" },
+    FieldDoc { column: "device", what: "device class", from: "user agent", reduction: "desktop / mobile / tablet only" },
+    FieldDoc { column: "browser", what: "browser name", from: "user agent", reduction: "name only, no version" },
+    FieldDoc { column: "os", what: "operating system", from: "user agent", reduction: "name only, no version" },
+    FieldDoc { column: "screen", what: "screen class", from: "beacon `w` (window width)", reduction: "mobile / tablet / laptop / desktop; the width is not kept" },
+    FieldDoc { column: "engaged_ms", what: "visible time on the page", from: "beacon `e`", reduction: "capped at a day" },
+    FieldDoc { column: "scroll_depth", what: "deepest scroll, percent", from: "beacon `sd`", reduction: "0 – 100" },
+    FieldDoc { column: "interactive", what: "whether the event ends a bounce", from: "beacon `i`", reduction: "0 or 1" },
+    FieldDoc { column: "props_keys", what: "custom property names", from: "beacon `p`", reduction: "only keys in the site's props_allowlist" },
+    FieldDoc { column: "props_values", what: "custom property values", from: "beacon `p`", reduction: "only for allow-listed keys; cut to 200 characters" },
+    FieldDoc { column: "event_id", what: "random number per event", from: "the server's random generator", reduction: "identifies no one; for de-duplication" },
+];

@@ -34,6 +34,8 @@ pub struct App {
     pub tracker: Tracker,
     pub max_body_bytes: usize,
     pub stats: Stats,
+    /// The effective configuration, for the privacy report.
+    pub config: crate::config::Config,
     /// Set by the readiness task: ClickHouse reachable and schema current.
     pub ready: AtomicBool,
 }
@@ -49,6 +51,7 @@ pub async fn handle(
         (&Method::GET | &Method::HEAD, "/t.js") => app.tracker.response(req.headers()),
         (&Method::POST, "/api/v2/query") => stats_query(&app, req).await,
         (&Method::GET, "/api/v1/stats/realtime/visitors") => realtime(&app, &req).await,
+        (&Method::GET, "/privacy") => privacy(&app, &req),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => {
             if app.ready.load(Ordering::Relaxed) {
@@ -75,7 +78,8 @@ pub async fn handle(
             | "/readyz"
             | "/metrics"
             | "/api/v2/query"
-            | "/api/v1/stats/realtime/visitors",
+            | "/api/v1/stats/realtime/visitors"
+            | "/privacy",
         ) => reject(&app, Rejection::MethodNotAllowed),
         _ => reject(&app, Rejection::NotFound),
     };
@@ -205,6 +209,41 @@ async fn realtime(app: &App, req: &Request<Incoming>) -> Response<Body> {
         Ok(n) => json_response(StatusCode::OK, n.to_string()),
         Err(e) => stats_error(e),
     }
+}
+
+/// The privacy report, live: Markdown, or JSON when the client accepts `application/json`.
+fn privacy(app: &App, req: &Request<Incoming>) -> Response<Body> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = app.stats.access.check_any(authorization) {
+        return stats_error(e);
+    }
+    let report = crate::privacy_report::build(
+        &app.config,
+        &app.ingest.privacy_live(),
+        app.ingest.clock.now(),
+    );
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        let body = serde_json::to_string_pretty(&report).unwrap_or_default();
+        return json_response(StatusCode::OK, body);
+    }
+    let mut r = Response::new(Full::new(Bytes::from(crate::privacy_report::markdown(
+        &report,
+    ))));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// The one place a stats error becomes a response: its status and `{"error": message}`.

@@ -124,6 +124,19 @@ impl Ingest {
         (self.honor_dnt && set("dnt")) || (self.honor_gpc && set("sec-gpc"))
     }
 
+    /// What the privacy report shows about this collector right now.
+    pub fn privacy_live(&self) -> crate::privacy_report::Live {
+        let now = self.clock.now();
+        crate::privacy_report::Live {
+            salt_age_seconds: self.visitors.book.current_age(now).map(|a| a.as_secs()),
+            last_retention_run: Some(self.metrics.retention_last_run.get()).filter(|t| *t > 0),
+            country_database_type: self
+                .countries
+                .is_loaded()
+                .then(|| self.countries.database_type.clone()),
+        }
+    }
+
     pub fn site_for_host(&self, host: &str) -> Option<&Site> {
         self.sites
             .iter()

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod page_url;
+pub mod privacy_report;
 pub mod retention;
 pub mod rollup;
 pub mod salt;

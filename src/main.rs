@@ -46,6 +46,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print what the configuration collects, drops and keeps, and for how long.
+    PrivacyReport {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// `markdown` (for people) or `json` (for machines).
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+        format: String,
+    },
     /// Make a new stats API token; prints it once, and the config lines that accept it.
     Token {
         /// Who will hold the token (shown in the config).
@@ -60,7 +68,8 @@ fn main() -> anyhow::Result<()> {
         | Command::Migrate { config }
         | Command::CheckConfig { config }
         | Command::Rollup { config }
-        | Command::Retention { config, .. } => config,
+        | Command::Retention { config, .. }
+        | Command::PrivacyReport { config, .. } => config,
         Command::Token { name } => {
             let (token, toml) = tally::stats::access::new_token(name);
             println!(
@@ -134,6 +143,23 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             println!("{} partition(s) {verb}", list.len());
+            Ok(())
+        }),
+        Command::PrivacyReport { format, .. } => runtime.block_on(async {
+            let live = tally::privacy_report::Live {
+                salt_age_seconds: tally::salt::current_salt_age(&config).await,
+                last_retention_run: None,
+                country_database_type: match &config.privacy.country_database {
+                    Some(path) => Some(tally::geo::CountryDb::open(path)?.database_type),
+                    None => None,
+                },
+            };
+            let report = tally::privacy_report::build(&config, &live, jiff::Timestamp::now());
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", tally::privacy_report::markdown(&report));
+            }
             Ok(())
         }),
         Command::Token { .. } => unreachable!("handled before the config is read"),

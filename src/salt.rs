@@ -406,6 +406,25 @@ impl SaltStore {
     }
 }
 
+/// Seconds since today's agreed salt was created, read from storage (for the CLI privacy
+/// report); `None` when there is none yet or storage cannot be read. Only `created` is read.
+pub async fn current_salt_age(config: &crate::config::Config) -> Option<i64> {
+    #[derive(serde::Deserialize, clickhouse::Row)]
+    struct Created {
+        created: u32,
+        n: u64,
+    }
+    let now = Timestamp::now();
+    let today = now.to_zoned(config.salt_time_zone()).date().to_string();
+    let row: Created = crate::storage::client(&config.clickhouse)
+        .query("SELECT toUInt32(min(created)) AS created, count() AS n FROM salts WHERE day = toDate(?)")
+        .bind(today.as_str())
+        .fetch_one()
+        .await
+        .ok()?;
+    (row.n > 0).then(|| now.as_second() - i64::from(row.created))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

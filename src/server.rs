@@ -99,6 +99,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         tracker: Tracker::new(),
         max_body_bytes: config.server.max_body_bytes,
         stats,
+        config: config.clone(),
         ready: true.into(),
     });
     Ok(Prepared {

@@ -66,6 +66,24 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Ok when `authorization` holds any configured token (for site-independent pages such as
+    /// the privacy report).
+    pub fn check_any(&self, authorization: Option<&str>) -> Result<(), StatsError> {
+        let token = authorization
+            .and_then(|h| h.trim().strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(StatsError::Unauthorized)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.tokens.iter().any(|t| t.sha256 == digest) {
+            Ok(())
+        } else {
+            Err(StatsError::Unauthorized)
+        }
+    }
+}
+
 /// A new random token and the config lines that accept it.
 pub fn new_token(name: &str) -> (String, String) {
     use rand::TryRngCore;

@@ -199,3 +199,71 @@ async fn dnt_and_gpc_beacons_are_not_stored_unless_configured_otherwise() {
         1
     );
 }
+
+/// The privacy report at `GET /privacy`: token required; built from the live config; shows the
+/// salt's age and never the salt.
+#[tokio::test]
+async fn privacy_report_is_live_authenticated_and_never_shows_a_salt() {
+    use sha2::Digest;
+    let token = "officer-token";
+    let setup = Setup::new("report").with(&format!(
+        "[[api_tokens]]\nname = \"privacy officer\"\nsha256 = \"{}\"\n\
+         [privacy]\nquery_allowlist = [\"utm_source\", \"page\"]\n\
+         [[sites]]\ndomain = \"www.example.org\"\nprops_allowlist = [\"theme\"]\n",
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    ));
+    let t = setup.start().await;
+    let get = |auth: Option<&'static str>, accept: &'static str| {
+        let url = format!("{}/privacy", t.base);
+        async move {
+            let mut req = reqwest::Client::new().get(url).header("accept", accept);
+            if let Some(a) = auth {
+                req = req.bearer_auth(a);
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(None, "text/markdown").await.0, 401);
+    assert_eq!(get(Some("wrong"), "text/markdown").await.0, 401);
+
+    let (status, md) = get(Some(token), "text/markdown").await;
+    assert_eq!(status, 200, "{md}");
+    let flags = md.find("more than the defaults").expect("flags section");
+    assert!(
+        flags < md.find("What is stored per event").unwrap(),
+        "flags first"
+    );
+    assert!(
+        md.contains("keeps query parameters beyond the defaults: page"),
+        "{md}"
+    );
+    assert!(md.contains("stores custom properties: theme"), "{md}");
+    assert!(
+        md.contains("| `visitor` |") && md.contains("30 days"),
+        "{md}"
+    );
+    assert!(md.contains("Today's salt was created"), "{md}");
+
+    let (status, json) = get(Some(token), "application/json").await;
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        report["visitor_hash"]["current_salt_age_seconds"]
+            .as_i64()
+            .unwrap()
+            >= 0
+    );
+    assert_eq!(report["storage"]["database"], t.db.as_str());
+
+    // No salt, in any form the store holds it, appears in either answer.
+    let salts = ch_rows(&format!("SELECT salt FROM {}.salts", t.db)).await;
+    assert!(!salts.is_empty());
+    for s in salts {
+        let hex = s["salt"].as_str().unwrap();
+        assert!(
+            !md.contains(hex) && !json.contains(hex),
+            "a salt leaked into the report"
+        );
+    }
+}

@@ -1,0 +1,535 @@
+//! The privacy officer's report: what the running configuration collects, drops and keeps, and
+//! for how long; built from the effective config and the code's own constants, never from prose
+//! that could drift from them. `tally privacy-report` prints it; `GET /privacy` serves it live.
+
+use serde::Serialize;
+
+use crate::config::{Config, DEFAULT_QUERY_ALLOWLIST};
+use crate::event::FIELDS;
+use crate::retention;
+
+/// Values known only to a running collector (or read from storage by the CLI).
+#[derive(Default)]
+pub struct Live {
+    /// Seconds since today's salt was created (never the salt itself).
+    pub salt_age_seconds: Option<i64>,
+    /// Unix time of the last retention run of this process.
+    pub last_retention_run: Option<i64>,
+    /// `database_type` of the loaded country database.
+    pub country_database_type: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    /// Settings that collect or keep more than the defaults; shown first.
+    pub weaker_than_defaults: Vec<String>,
+    pub sites: Vec<SiteReport>,
+    pub stored_fields: Vec<Field>,
+    pub never_stored: Vec<&'static str>,
+    pub visitor_hash: HashScheme,
+    pub retention: Vec<TableRetention>,
+    pub location: Location,
+    pub trusted_proxies: Vec<String>,
+    pub do_not_track: DoNotTrack,
+    pub bots: &'static str,
+    pub storage: Storage,
+    pub access: Access,
+}
+
+#[derive(Serialize)]
+pub struct SiteReport {
+    pub domain: String,
+    pub aliases: Vec<String>,
+    pub time_zone: String,
+    pub stored_custom_properties: Vec<String>,
+    pub stats_public: bool,
+}
+
+#[derive(Serialize)]
+pub struct Field {
+    pub column: &'static str,
+    pub what: &'static str,
+    pub from: &'static str,
+    pub reduction: String,
+    pub kept: String,
+}
+
+#[derive(Serialize)]
+pub struct HashScheme {
+    pub algorithm: &'static str,
+    pub inputs: &'static str,
+    pub output_bits: u32,
+    pub salt: &'static str,
+    pub salt_rotates: String,
+    pub previous_salt_deleted: String,
+    pub salt_stored_in: &'static str,
+    pub current_salt_age_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct TableRetention {
+    pub table: &'static str,
+    pub holds: &'static str,
+    pub visitor_hash: bool,
+    pub kept: String,
+}
+
+#[derive(Serialize)]
+pub struct Location {
+    pub granularity: &'static str,
+    pub database: String,
+    pub ip_address: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct DoNotTrack {
+    pub dnt: &'static str,
+    pub gpc: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Storage {
+    pub clickhouse_host: String,
+    pub database: String,
+}
+
+#[derive(Serialize)]
+pub struct Access {
+    pub api_tokens: Vec<String>,
+    pub public_sites: Vec<String>,
+}
+
+/// Things tally never stores, whatever the configuration.
+pub const NEVER_STORED: [&str; 8] = [
+    "IP addresses (used in memory for the visitor hash and the country lookup, then dropped)",
+    "user agents (used in memory for the hash and the device/browser/OS classes, then dropped)",
+    "query parameters outside privacy.query_allowlist",
+    "URL fragments (#...)",
+    "full referrer URLs (only the host)",
+    "cookies or any client-side identifier (the tracker sets and reads none)",
+    "device identifiers, screen sizes, fingerprints",
+    "beacons from bots and, when honoured, with Do Not Track / Global Privacy Control",
+];
+
+pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
+    let raw_days = config.retention.raw_days;
+    let months = config.retention.rollup_months;
+    let timeout = config.visits.timeout_minutes;
+    let mut weaker = Vec::new();
+    let extra_params: Vec<&String> = config
+        .privacy
+        .query_allowlist
+        .iter()
+        .filter(|p| !DEFAULT_QUERY_ALLOWLIST.contains(&p.as_str()))
+        .collect();
+    if !extra_params.is_empty() {
+        weaker.push(format!(
+            "privacy.query_allowlist keeps query parameters beyond the defaults: {}",
+            join(&extra_params)
+        ));
+    }
+    for site in &config.sites {
+        if !site.props_allowlist.is_empty() {
+            weaker.push(format!(
+                "site {} stores custom properties: {}",
+                site.domain,
+                site.props_allowlist.join(", ")
+            ));
+        }
+    }
+    if !config.privacy.honor_dnt {
+        weaker.push("privacy.honor_dnt = false: beacons with Do Not Track are stored".into());
+    }
+    if !config.privacy.honor_gpc {
+        weaker.push(
+            "privacy.honor_gpc = false: beacons with Global Privacy Control are stored".into(),
+        );
+    }
+    if raw_days > 30 {
+        weaker.push(format!(
+            "retention.raw_days = {raw_days}: raw events (with the daily visitor hash) are kept longer than the default 30 days"
+        ));
+    }
+    if months > 25 {
+        weaker.push(format!(
+            "retention.rollup_months = {months}: rollups are kept longer than 25 months (the CNIL exemption's limit)"
+        ));
+    }
+    if timeout > 30 {
+        weaker.push(format!(
+            "visits.timeout_minutes = {timeout}: yesterday's salt lives {timeout} minutes after midnight (default 30)"
+        ));
+    }
+    for net in &config.server.trusted_proxies {
+        if net.prefix_len() == 0 {
+            weaker.push(format!(
+                "server.trusted_proxies contains {net}: any client can choose the address that is hashed and located"
+            ));
+        }
+    }
+    let host = clickhouse_host(&config.clickhouse.url);
+    let bare_host = url::Url::parse(&config.clickhouse.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let loopback = ["127.0.0.1", "localhost", "[::1]", "::1"].contains(&bare_host.as_str());
+    if !config.clickhouse.url.starts_with("https://") && !loopback {
+        weaker.push(format!(
+            "clickhouse.url is plain HTTP to {host}: events travel unencrypted to the database"
+        ));
+    }
+
+    let stored_fields = FIELDS
+        .iter()
+        .map(|f| Field {
+            column: f.column,
+            what: f.what,
+            from: f.from,
+            reduction: match f.column {
+                "query" => format!(
+                    "only {}; values cut to 100 characters",
+                    join(&config.privacy.query_allowlist)
+                ),
+                "name" => format!("cut to {} characters", config.ingest.max_event_name_chars),
+                "country" if config.privacy.country_database.is_none() => {
+                    "always empty: no country database is configured".into()
+                }
+                _ => f.reduction.to_string(),
+            },
+            kept: format!("{raw_days} days (raw events)"),
+        })
+        .collect();
+
+    Report {
+        generated_at: now.to_string(),
+        weaker_than_defaults: weaker,
+        sites: config
+            .sites
+            .iter()
+            .map(|s| SiteReport {
+                domain: s.domain.clone(),
+                aliases: s.aliases.clone(),
+                time_zone: s.time_zone.clone(),
+                stored_custom_properties: s.props_allowlist.clone(),
+                stats_public: s.public,
+            })
+            .collect(),
+        stored_fields,
+        never_stored: NEVER_STORED.to_vec(),
+        visitor_hash: HashScheme {
+            algorithm: "SHA-256, first 64 bits",
+            inputs: "daily salt ‖ site ‖ 0x00 ‖ IP address (16 bytes) ‖ user agent",
+            output_bits: 64,
+            salt: "32 random bytes from the operating system's CSPRNG, one per day",
+            salt_rotates: format!(
+                "at 00:00 in {} (tomorrow's salt is agreed a day ahead)",
+                config.privacy.salt_time_zone
+            ),
+            previous_salt_deleted: format!(
+                "{timeout} minutes after midnight (visits.timeout_minutes): wiped from memory and its partition dropped from the salts table"
+            ),
+            salt_stored_in: "ClickHouse table `salts` only (shared by all collectors)",
+            current_salt_age_seconds: live.salt_age_seconds,
+        },
+        retention: vec![
+            TableRetention {
+                table: "events",
+                holds: "one row per pageview, engagement or custom event (fields above)",
+                visitor_hash: true,
+                kept: format!("{raw_days} days; deleted a UTC day at a time once the day's start is {raw_days} days old{}", last_run(live)),
+            },
+            TableRetention {
+                table: "rollup_daily, rollup_durations, rollup_days",
+                holds: "counts per site, local day and page / source / country / device / browser / OS / hour, and visits per second of duration",
+                visitor_hash: false,
+                kept: format!("{months} months; deleted a month at a time once the month's start is {months} months old"),
+            },
+            TableRetention {
+                table: "salts",
+                holds: "today's and tomorrow's salt",
+                visitor_hash: false,
+                kept: format!("until {timeout} minutes after the end of their day"),
+            },
+        ],
+        location: Location {
+            granularity: "country (ISO 3166-1 alpha-2); no region, city or coordinates are read",
+            database: match (&config.privacy.country_database, &live.country_database_type) {
+                (None, _) => "none configured: country is always empty".into(),
+                (Some(p), Some(t)) => format!("{} ({t})", p.display()),
+                (Some(p), None) => p.display().to_string(),
+            },
+            ip_address: "looked up in memory, never stored or logged",
+        },
+        trusted_proxies: config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        do_not_track: DoNotTrack {
+            dnt: honoured(config.privacy.honor_dnt),
+            gpc: honoured(config.privacy.honor_gpc),
+        },
+        bots: "recognised bots are answered like browsers and not stored; only counted by reason",
+        storage: Storage {
+            clickhouse_host: host,
+            database: config.clickhouse.database.clone(),
+        },
+        access: Access {
+            api_tokens: config.api_tokens.iter().map(|t| t.name.clone()).collect(),
+            public_sites: config
+                .sites
+                .iter()
+                .filter(|s| s.public)
+                .map(|s| s.domain.clone())
+                .collect(),
+        },
+    }
+}
+
+fn honoured(on: bool) -> &'static str {
+    if on {
+        "honoured: such beacons are not read or stored, only counted (no labels)"
+    } else {
+        "ignored: such beacons are stored like others"
+    }
+}
+
+fn last_run(live: &Live) -> String {
+    match live
+        .last_retention_run
+        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+    {
+        Some(t) => format!("; last run {t}"),
+        None => String::new(),
+    }
+}
+
+fn join(items: &[impl AsRef<str>]) -> String {
+    items
+        .iter()
+        .map(|s| s.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Host (and port) of the ClickHouse URL, without scheme, credentials or path.
+fn clickhouse_host(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            }
+        }
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
+/// The report for people.
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let mut line = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    line("# Privacy report".into());
+    line(String::new());
+    line(format!(
+        "Generated {} from the running configuration by tally {}.",
+        r.generated_at,
+        env!("CARGO_PKG_VERSION")
+    ));
+    line(String::new());
+    line("## Settings that collect or keep more than the defaults".into());
+    line(String::new());
+    if r.weaker_than_defaults.is_empty() {
+        line("None: every privacy setting is at its default or stricter.".into());
+    }
+    for w in &r.weaker_than_defaults {
+        line(format!("- **{w}**"));
+    }
+    line(String::new());
+    line("## Sites".into());
+    line(String::new());
+    line(
+        "| site | also answers for | time zone | custom properties stored | stats public |".into(),
+    );
+    line("| --- | --- | --- | --- | --- |".into());
+    for site in &r.sites {
+        line(format!(
+            "| {} | {} | {} | {} | {} |",
+            site.domain,
+            or_none(&site.aliases.join(", ")),
+            site.time_zone,
+            or_none(&site.stored_custom_properties.join(", ")),
+            if site.stats_public { "yes" } else { "no" }
+        ));
+    }
+    line(String::new());
+    line("## What is stored per event".into());
+    line(String::new());
+    line("| field | what | from | reduced to | kept |".into());
+    line("| --- | --- | --- | --- | --- |".into());
+    for f in &r.stored_fields {
+        line(format!(
+            "| `{}` | {} | {} | {} | {} |",
+            f.column, f.what, f.from, f.reduction, f.kept
+        ));
+    }
+    line(String::new());
+    line("## Never stored".into());
+    line(String::new());
+    for n in &r.never_stored {
+        line(format!("- {n}"));
+    }
+    line(String::new());
+    line("## Visitor hash".into());
+    line(String::new());
+    let h = &r.visitor_hash;
+    line(format!("- Algorithm: {}, over {}.", h.algorithm, h.inputs));
+    line(format!("- Salt: {}; rotates {}.", h.salt, h.salt_rotates));
+    line(format!(
+        "- Previous salt deleted: {}.",
+        h.previous_salt_deleted
+    ));
+    line(format!("- Salts stored in: {}.", h.salt_stored_in));
+    line(match h.current_salt_age_seconds {
+        Some(a) => format!(
+            "- Today's salt was created {}h {}m ago (the salt itself is never shown).",
+            a / 3600,
+            (a % 3600) / 60
+        ),
+        None => "- Today's salt: not created yet.".into(),
+    });
+    line("- The same person gets a different hash on every site and every day, so visits cannot be linked across sites or days.".into());
+    line(String::new());
+    line("## Retention".into());
+    line(String::new());
+    line("| table | holds | visitor hash | kept |".into());
+    line("| --- | --- | --- | --- |".into());
+    for t in &r.retention {
+        line(format!(
+            "| `{}` | {} | {} | {} |",
+            t.table,
+            t.holds,
+            if t.visitor_hash { "yes" } else { "no" },
+            t.kept
+        ));
+    }
+    line(String::new());
+    line("## Location".into());
+    line(String::new());
+    line(format!("- Granularity: {}.", r.location.granularity));
+    line(format!("- Database: {}.", r.location.database));
+    line(format!("- IP address: {}.", r.location.ip_address));
+    line(format!(
+        "- Forwarded client addresses are believed only from: {}.",
+        or_none(&r.trusted_proxies.join(", "))
+    ));
+    line(String::new());
+    line("## Do Not Track and Global Privacy Control".into());
+    line(String::new());
+    line(format!("- `DNT: 1`: {}.", r.do_not_track.dnt));
+    line(format!("- `Sec-GPC: 1`: {}.", r.do_not_track.gpc));
+    line(format!("- Bots: {}.", r.bots));
+    line(String::new());
+    line("## Where the data lives".into());
+    line(String::new());
+    line(format!(
+        "- ClickHouse at `{}`, database `{}` (credentials not shown).",
+        r.storage.clickhouse_host, r.storage.database
+    ));
+    line(format!(
+        "- Stats API tokens: {}; sites readable without a token: {}.",
+        or_none(&r.access.api_tokens.join(", ")),
+        or_none(&r.access.public_sites.join(", "))
+    ));
+    line(format!(
+        "- Retention job: every {} minutes in each collector.",
+        retention::INTERVAL.as_secs() / 60
+    ));
+    s
+}
+
+fn or_none(s: &str) -> String {
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        Config::parse(&format!(
+            "{extra}\n[[sites]]\ndomain = \"www.example.org\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_flag_nothing_and_weaker_settings_are_flagged_first() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let r = build(&config(""), &Live::default(), now);
+        assert!(
+            r.weaker_than_defaults.is_empty(),
+            "{:?}",
+            r.weaker_than_defaults
+        );
+        let weak = config(
+            "[server]\ntrusted_proxies = [\"0.0.0.0/0\"]\n[clickhouse]\nurl = \"http://db.example.net:8123\"\n\
+             [privacy]\nquery_allowlist = [\"utm_source\", \"q\"]\nhonor_dnt = false\n\
+             [retention]\nraw_days = 90\nrollup_months = 36\n[visits]\ntimeout_minutes = 60\n",
+        );
+        let r = build(&weak, &Live::default(), now);
+        let text = r.weaker_than_defaults.join("\n");
+        for needle in [
+            "q",
+            "Do Not Track",
+            "90",
+            "36",
+            "60 minutes",
+            "0.0.0.0/0",
+            "unencrypted",
+        ] {
+            assert!(text.contains(needle), "{needle} not flagged in:\n{text}");
+        }
+        let md = markdown(&r);
+        let flags = md.find("more than the defaults").unwrap();
+        assert!(flags < md.find("What is stored").unwrap());
+        assert!(md.contains("db.example.net:8123") && !md.contains("http://db"));
+    }
+
+    #[test]
+    fn the_field_table_lists_exactly_the_events_columns() {
+        // Columns from the schema files, so the report cannot drift from what is stored.
+        let mut columns = Vec::new();
+        let create = include_str!("../schema/0001_events.sql");
+        let table = &create[create.find("CREATE TABLE").unwrap()..];
+        let body = &table[table.find("(\n").unwrap() + 1..table.find("\n)").unwrap()];
+        for line in body
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        {
+            columns.push(line.split_whitespace().next().unwrap().to_string());
+        }
+        for m in crate::storage::MIGRATIONS {
+            for stmt in crate::storage::statements(m.sql) {
+                if let Some(rest) = stmt.split("ADD COLUMN ").nth(1) {
+                    columns.push(rest.split_whitespace().next().unwrap().to_string());
+                }
+            }
+        }
+        let mut documented: Vec<String> = FIELDS.iter().map(|f| f.column.to_string()).collect();
+        columns.sort();
+        documented.sort();
+        assert_eq!(columns, documented);
+    }
+}
