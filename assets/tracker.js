@@ -20,9 +20,9 @@
  * pageview of an SPA navigation; only visible time counts, each interval is
  * reported once, and 0 ms is never sent.
  *
- * What it never does: set or read cookies, touch localStorage, sessionStorage
- * or IndexedDB, or fingerprint (no canvas, fonts, plugins, screen or hardware
- * probing). Nothing identifies the visitor on the client. It does not check
+ * What it never does: set or read cookies, touch sessionStorage or IndexedDB,
+ * use localStorage for anything but the visitor's own opt-out, or fingerprint
+ * (no canvas, fonts, plugins, screen or hardware probing). Nothing identifies the visitor on the client. It does not check
  * navigator.webdriver either: bot filtering is the server's job.
  *
  * Attributes on the <script> tag:
@@ -31,9 +31,12 @@
  *   data-hash             count hash changes as page changes
  *   data-allow-localhost  also track on localhost / 127.0.0.1 / [::1] (off by default)
  *
- * Opt-out: there is no storage to remember a choice in, so the page decides.
- * A page (or a browser extension) sets `window.tallyIgnore = true`; every
- * send checks it, so it can be set or cleared at any time.
+ * Opt-out: the site's privacy page offers a button that calls
+ * `tally.optOut()` (and `tally.optIn()` to undo; `tally.optedOut()` tells).
+ * The choice is remembered in this browser only, as localStorage key
+ * `tally_ignore` = "1": written only when the visitor opts out, read once per
+ * page load, never sent anywhere; tally stores nothing about it. A page (or an
+ * extension) can also set `window.tallyIgnore = true` for the current page.
  *
  * SPA navigation: history.pushState and popstate (plus hashchange with
  * data-hash) send a pageview when the URL changed. replaceState is not
@@ -55,6 +58,10 @@
   var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && attr('allow-localhost') == null ||
     l.protocol == 'file:';
 
+  var KEY = 'tally_ignore';
+  var store = function (f) { try { return f(w.localStorage); } catch (e) {} };
+  var optedOut = store(function (l) { return l.getItem(KEY) == '1'; }) || false;
+
   var lastKey; // URL (without hash unless data-hash) of the last pageview
   var lastUrl; // location.href of the last pageview; engagements report it
   var since = 0; // start of the current visible interval (not yet reported), or 0
@@ -62,7 +69,7 @@
   var gone = false; // pagehide seen; wait for pageshow before timing again
 
   function send(o) {
-    if (off || w.tallyIgnore) return;
+    if (off || optedOut || w.tallyIgnore) return;
     o.d = domain; // left out of the JSON when undefined
     var b = JSON.stringify(o);
     // sendBeacon returns false when the browser refuses to queue the beacon.
@@ -139,6 +146,15 @@
   w.tally = function (name, opts) {
     send({ n: name, u: l.href, p: opts && opts.props });
   };
+  w.tally.optOut = function () {
+    optedOut = true;
+    store(function (l) { l.setItem(KEY, '1'); });
+  };
+  w.tally.optIn = function () {
+    optedOut = false;
+    store(function (l) { l.removeItem(KEY); });
+  };
+  w.tally.optedOut = function () { return optedOut; };
   for (var i = 0; i < queue.length; i++) w.tally.apply(w, queue[i]);
 
   // A prerendered page is counted when it is shown, not when it is fetched.

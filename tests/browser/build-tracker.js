@@ -12,7 +12,7 @@ const assets = path.join(__dirname, '..', '..', 'assets');
 const src = path.join(assets, 'tracker.js');
 const out = path.join(assets, 'tracker.min.js');
 // Kept in the served file: what a site owner sees when they open /t.js.
-const BANNER = '/*! tally: no cookies, no storage, no fingerprinting */\n';
+const BANNER = '/*! tally: no cookies, no fingerprinting; localStorage only for your opt-out */\n';
 
 async function build() {
   const r = await minify(fs.readFileSync(src, 'utf8'), {

@@ -405,7 +405,7 @@ test('d. closing the page delivers the engagement (pagehide)', { timeout: TEST_T
   assert.deepEqual(diags.filter((x) => x.n === 'engagement').map((x) => x.during), ['pagehide']);
 });
 
-test('e. no cookies, no storage, no fingerprinting APIs', { timeout: TEST_TIMEOUT }, async (t) => {
+test('e. no cookies, no storage but the opt-out read, no fingerprinting APIs', { timeout: TEST_TIMEOUT }, async (t) => {
   const s = await session(t, {
     // Record any use of cookie, storage or typical fingerprinting APIs by the page.
     initScript: () => {
@@ -453,7 +453,8 @@ test('e. no cookies, no storage, no fingerprinting APIs', { timeout: TEST_TIMEOU
     'Storage.getItem', 'navigator.plugins', 'canvas.getContext', 'screen']) {
     assert.ok(spied.includes(k), `spy on ${k} installed (${spied})`);
   }
-  assert.deepEqual(touched, [], 'tracker used none of these APIs');
+  // The one storage access: reading the visitor's own opt-out flag, once, at load.
+  assert.deepEqual(touched, ['localStorage get', 'Storage.getItem'], 'tracker used none of these APIs but the opt-out read');
   assert.deepEqual(await s.context.cookies(), []);
   const st = await s.page.evaluate(() => ({
     cookie: document.cookie, local: localStorage.length, session: sessionStorage.length,
@@ -540,6 +541,34 @@ test('j. window.tallyIgnore = true stops all sending', { timeout: TEST_TIMEOUT }
   await setHidden(s.page, true);
   await sleep(1000);
   if (FAKE) assert.deepEqual(events.map((e) => e.body), []);
+  else s.checkLoaded();
+});
+
+test('m. tally.optOut() is remembered in this browser only; optIn() resumes', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const home = `${site()}/`;
+  await s.page.goto(home);
+  if (FAKE) await s.waitFor(isPv(home));
+  assert.equal(await s.page.evaluate(() => window.tally.optedOut()), false);
+  await s.page.evaluate(() => window.tally.optOut());
+  const before = events.length;
+  await s.page.click('#go');
+  await s.page.evaluate(() => window.tally('Signup'));
+  await s.page.reload();
+  await s.page.click('#go');
+  await setHidden(s.page, true);
+  await sleep(1000);
+  if (FAKE) assert.equal(events.length, before, JSON.stringify(events.slice(before).map((e) => e.body)));
+  // What is stored is the visitor's choice, on the visitor's device, and nothing else.
+  const stored = await s.page.evaluate(() => ({ ...localStorage }));
+  assert.deepEqual(stored, { tally_ignore: '1' });
+  assert.equal(await s.page.evaluate(() => window.tally.optedOut()), true);
+  assert.deepEqual(await s.context.cookies(), []);
+
+  await s.page.evaluate(() => window.tally.optIn());
+  assert.equal(await s.page.evaluate(() => localStorage.length), 0);
+  await s.page.reload();
+  if (FAKE) await s.waitFor(isPv(home), 1);
   else s.checkLoaded();
 });
 
