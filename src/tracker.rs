@@ -1,7 +1,7 @@
 //! The tracker script, embedded in the binary and served at `/t.js` (gzip when accepted).
 //!
 //! The source is `assets/tracker.js`; `assets/tracker.min.js` is what is served. It sets no
-//! cookie and uses no storage; see the header of `assets/tracker.js` for what it sends.
+//! cookie and no storage but the visitor's own opt-out flag; see the header of `assets/tracker.js`.
 
 use std::io::Write;
 
