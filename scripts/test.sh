@@ -41,6 +41,8 @@ rm -rf "$ch_dir"
 scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
 trap 'scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
 export TALLY_TEST_CLICKHOUSE_URL="http://127.0.0.1:$http_port"
+# Where that server keeps table files: the salt-deletion test looks into them.
+export TALLY_TEST_CLICKHOUSE_DATA="$ch_dir/data/data"
 
 step "preparing chDB (current ClickHouse) for the schema check"
 python3 scripts/chdb_check.py schema/

@@ -32,3 +32,11 @@ pub mod writer;
 pub use config::Config;
 pub use error::Error;
 pub use server::{prepare, run};
+
+/// Every heap allocation is wiped when it is freed, so that IP addresses, user agents and salts
+/// that passed through a buffer (ours or a dependency's: HTTP, ClickHouse client) do not linger
+/// in freed memory. The wrapper is 1Password's `zeroizing-alloc`; it keeps this crate free of
+/// `unsafe`. Any binary linking the library (the server, the tests) uses it.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);

@@ -259,7 +259,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 (Some(p), Some(t)) => format!("{} ({t})", p.display()),
                 (Some(p), None) => p.display().to_string(),
             },
-            ip_address: "looked up in memory, never stored or logged",
+            ip_address: "looked up in memory, never stored or logged; freed memory is wiped",
         },
         trusted_proxies: config
             .server

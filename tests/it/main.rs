@@ -8,6 +8,7 @@ mod privacy;
 mod reports;
 mod retention;
 mod rollups;
+mod salts;
 mod schema;
 mod support;
 mod visits;
