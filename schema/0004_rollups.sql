@@ -3,8 +3,10 @@
 -- once a day is complete, from the same visit SQL as raw-event reports (src/stats/sql.rs).
 -- Every count is additive over days ("visitors" are distinct visitors of that day, which is how
 -- the API defines visitors over several days), so a period's numbers are sums of its days.
--- ReplacingMergeTree on the full key with `version` = computation time: when two collectors roll
--- up the same day, or a day is recomputed, reads with FINAL see one row per key.
+-- Each computation of a day writes its rows under a random `version`, then a row in rollup_days
+-- naming that version; reads take, per day, the rows of the highest version named there. So a
+-- day appears whole or not at all, and two collectors rolling up the same day, or a
+-- recomputation, never double-count (and reads need no FINAL).
 CREATE TABLE IF NOT EXISTS {db}.rollup_daily
 (
     site String,
@@ -23,9 +25,9 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_daily
     page_ms_sum UInt64,
     scroll_count UInt64,
     scroll_sum UInt64,
-    version UInt32
+    version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, dimension, value);
 
@@ -37,21 +39,21 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_durations
     day Date,
     seconds UInt32,
     visits UInt64,
-    version UInt32
+    version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, seconds);
 
--- Which days are rolled up, and when; a day is rolled up once it is complete.
+-- Which days are rolled up, when, and under which version; a day is rolled up once complete.
 CREATE TABLE IF NOT EXISTS {db}.rollup_days
 (
     site String,
     day Date,
     computed DateTime('UTC'),
     events UInt64,
-    version UInt32
+    version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day);

@@ -4,8 +4,9 @@
 //!
 //! A day is complete when its last visit can no longer grow: after its local midnight plus the
 //! visit lookahead (`stats::sql::LOOKAHEAD_SECONDS`) plus [`SETTLE_SECONDS`] for beacons still in
-//! a writer's queue. Every collector runs the job; two computing the same day write identical
-//! rows, which the tables' ReplacingMergeTree engine folds into one (reads use FINAL). Days are
+//! a writer's queue. Every collector runs the job; each computation writes under a random
+//! version and names it in `rollup_days` last, and reads take one named version per day, so
+//! two collectors computing the same day never double-count and a half-written day is unseen. Days are
 //! computed oldest first, at most [`MAX_DAYS_PER_RUN`] per run, so a backfill spreads out.
 
 use std::sync::Arc;
@@ -94,13 +95,13 @@ impl RollupJob {
             let (due, empty): (Vec<Date>, Vec<Date>) =
                 due.into_iter().partition(|d| busy.contains(&d.to_string()));
             if !empty.is_empty() {
-                self.mark_empty(site, &empty, now).await?;
+                self.mark_empty(site, &empty).await?;
                 self.metrics.rollup_days.inc_by(empty.len() as u64);
                 marked += empty.len();
             }
             for day in due.into_iter().take(max_days - done) {
                 let started = std::time::Instant::now();
-                self.roll_up(site, day, now).await?;
+                self.roll_up(site, day).await?;
                 done += 1;
                 self.metrics.rollup_days.inc();
                 tracing::info!(
@@ -189,14 +190,13 @@ impl RollupJob {
         Ok(rows.into_iter().map(|r| r.day_text).collect())
     }
 
-    async fn mark_empty(&self, site: &Site, days: &[Date], now: Timestamp) -> Result<(), Error> {
-        let version = now.as_second().clamp(0, i64::from(u32::MAX)) as u32;
-        let sql = sql::mark_days(&self.database, &site.domain, days, version);
+    async fn mark_empty(&self, site: &Site, days: &[Date]) -> Result<(), Error> {
+        let sql = sql::mark_days(&self.database, &site.domain, days, new_version()?);
         self.client.query_raw(&sql).execute().await?;
         Ok(())
     }
 
-    async fn roll_up(&self, site: &Site, day: Date, now: Timestamp) -> Result<(), Error> {
+    async fn roll_up(&self, site: &Site, day: Date) -> Result<(), Error> {
         let from = start_of_day(day, &site.tz).map_err(|e| Error::Config(e.to_string()))?;
         let to = start_of_day(
             day.tomorrow()
@@ -215,12 +215,19 @@ impl RollupJob {
             pages_grouped: false,
             first_date: day,
         };
-        let version = now.as_second().clamp(0, i64::from(u32::MAX)) as u32;
-        for statement in sql::rollup_day(&scope, day, version) {
+        for statement in sql::rollup_day(&scope, day, new_version()?) {
             self.client.query_raw(&statement).execute().await?;
         }
         Ok(())
     }
+}
+
+/// A random version for one computation, so that concurrent computations never share one.
+fn new_version() -> Result<u64, Error> {
+    use rand::TryRngCore;
+    rand::rngs::OsRng
+        .try_next_u64()
+        .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))
 }
 
 /// UTC bounds of the local days `first..=last`.

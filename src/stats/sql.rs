@@ -465,8 +465,8 @@ const ROLLUP_COLUMNS: [&str; 10] = [
 ];
 
 /// The statements that roll up one local day (`s.from`..`s.to`) of one site, in order; the
-/// last one marks the day done. `version` orders recomputations (ReplacingMergeTree).
-pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u32) -> Vec<String> {
+/// last one marks the day done under `version` (random; see `schema/0004_rollups.sql`).
+pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64) -> Vec<String> {
     let tz = lit(s.tz);
     let mut pairs = vec!["('', '')".to_string()];
     for d in ROLLED_UP {
@@ -540,7 +540,7 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}",
 }
 
 /// Marks days as rolled up without rows (days without events).
-pub fn mark_days(database: &str, site: &str, days: &[jiff::civil::Date], version: u32) -> String {
+pub fn mark_days(database: &str, site: &str, days: &[jiff::civil::Date], version: u64) -> String {
     let rows: Vec<String> = days
         .iter()
         .map(|d| {
@@ -581,7 +581,7 @@ pub fn rolled_days(
     last: jiff::civil::Date,
 ) -> String {
     format!(
-        "SELECT DISTINCT toString(day) AS day_text FROM {database}.rollup_days FINAL
+        "SELECT DISTINCT toString(day) AS day_text FROM {database}.rollup_days
 WHERE site = {} AND day >= toDate({}) AND day <= toDate({})",
         lit(site),
         lit(&first.to_string()),
@@ -658,15 +658,33 @@ pub fn rollup_grouped(
     };
     Some(format!(
         "SELECT [{dims}] AS dims, [{comps}] AS comps
-FROM {database}.rollup_daily FINAL
-WHERE site = {site} AND day >= toDate({first}) AND day <= toDate({last}) AND dimension = {kind}{group}",
+FROM {database}.rollup_daily
+WHERE site = {site} AND day >= toDate({first}) AND day <= toDate({last}) AND dimension = {kind}
+    AND {current}{group}",
         dims = exprs.join(", "),
         comps = comps.join(", "),
         site = lit(site),
         first = lit(&first.to_string()),
         last = lit(&last.to_string()),
         kind = lit(kind),
+        current = current_versions(database, site, first, last),
     ))
+}
+
+/// Rows of the version each day's marker names (the highest if a day was computed twice).
+fn current_versions(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+) -> String {
+    format!(
+        "(day, version) IN (SELECT day, max(version) FROM {database}.rollup_days \
+         WHERE site = {} AND day >= toDate({}) AND day <= toDate({}) GROUP BY day)",
+        lit(site),
+        lit(&first.to_string()),
+        lit(&last.to_string())
+    )
 }
 
 /// Visits per second of duration over rolled-up days (`seconds`, `visits`).
@@ -677,12 +695,13 @@ pub fn rollup_durations(
     last: jiff::civil::Date,
 ) -> String {
     format!(
-        "SELECT seconds, toUInt64(sum(visits)) AS visits FROM {database}.rollup_durations FINAL
-WHERE site = {} AND day >= toDate({}) AND day <= toDate({})
+        "SELECT seconds, toUInt64(sum(visits)) AS visits FROM {database}.rollup_durations
+WHERE site = {} AND day >= toDate({}) AND day <= toDate({}) AND {}
 GROUP BY seconds",
         lit(site),
         lit(&first.to_string()),
-        lit(&last.to_string())
+        lit(&last.to_string()),
+        current_versions(database, site, first, last)
     )
 }
 

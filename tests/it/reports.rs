@@ -59,10 +59,14 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// Two sites (a private one in Amsterdam time, a public one in UTC) and two tokens.
+/// Two sites (a private one in Amsterdam time, a public one in UTC) and two tokens. The fixture
+/// lies in March 2026, so raw events are kept for ten years here (retention would drop them).
 pub fn config() -> String {
     format!(
         r#"
+[retention]
+raw_days = 3650
+
 [[api_tokens]]
 name = "fixture"
 sha256 = "{fixture}"
