@@ -34,6 +34,8 @@ scripts/install-deps.sh
 step "fetching real test corpora (country databases, user-agent lists)"
 export TALLY_TESTDATA="$cache/testdata"
 scripts/testdata.sh
+# Personal-data samples in real formats (Faker, fixed seed) for the URL scrubbing test.
+python3 scripts/pii_samples.py "$TALLY_TESTDATA/pii-samples.json"
 
 step "starting ClickHouse on 127.0.0.1:$http_port"
 scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true

@@ -240,6 +240,29 @@ pub struct SiteConfig {
     /// Anyone may read this site's stats without a token.
     #[serde(default)]
     pub public: bool,
+    /// Path rewrite rules, tried in order before the built-in scrubbing (`/zaken/*` → `/zaken/:id`).
+    #[serde(default)]
+    pub rewrite: Vec<RewriteRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteRule {
+    /// `*` is one path segment, a final `**` the rest.
+    pub pattern: String,
+    pub replacement: String,
+}
+
+impl SiteConfig {
+    /// The site's rewrite rules, parsed (validated when the config is loaded).
+    pub fn rewrite_rules(&self) -> Result<crate::scrub::Rules, String> {
+        let pairs: Vec<(String, String)> = self
+            .rewrite
+            .iter()
+            .map(|r| (r.pattern.clone(), r.replacement.clone()))
+            .collect();
+        crate::scrub::Rules::parse(&pairs)
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -367,6 +390,9 @@ impl Config {
         parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")?;
         let mut hosts = std::collections::HashSet::new();
         for site in &self.sites {
+            if let Err(e) = site.rewrite_rules() {
+                return bad(format!("site {}: {e}", site.domain));
+            }
             parse_time_zone(
                 &site.time_zone,
                 &format!("time_zone of site {}", site.domain),

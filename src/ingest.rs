@@ -33,6 +33,8 @@ pub struct Site {
     pub domain: String,
     pub hosts: Vec<String>,
     pub props_allowlist: Vec<String>,
+    /// Path rewrite rules (then the built-in scrubbing again).
+    pub rules: crate::scrub::Rules,
 }
 
 impl Site {
@@ -45,6 +47,8 @@ impl Site {
             domain: c.domain.clone(),
             hosts,
             props_allowlist: c.props_allowlist.clone(),
+            // Validated when the config was loaded.
+            rules: c.rewrite_rules().unwrap_or_default(),
         }
     }
 }
@@ -229,7 +233,7 @@ impl Ingest {
                 visitor,
                 name: name.clone(),
                 host: page.host.clone(),
-                path: page.path.clone(),
+                path: site.rules.apply(&page.path).into_owned(),
                 query: query.clone(),
                 utm_source: page.param("utm_source").to_string(),
                 utm_medium: page.param("utm_medium").to_string(),

@@ -20,6 +20,7 @@ pub mod privacy_report;
 pub mod retention;
 pub mod rollup;
 pub mod salt;
+pub mod scrub;
 pub mod server;
 pub mod source;
 pub mod stats;

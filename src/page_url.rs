@@ -1,12 +1,14 @@
 //! Page URL and referrer reduction: what of an address may be stored.
 //!
 //! A page URL becomes host + path (+ the allow-listed query parameters); the fragment and every
-//! other query parameter are dropped here, before the event is queued. A referrer becomes its
+//! other query parameter are dropped here, before the event is queued, and personal data in the
+//! path or the kept values is replaced by placeholders (`scrub`). A referrer becomes its
 //! host only, and none at all when it is the site itself. Parsing is the `url` crate's (WHATWG).
 
 use url::Url;
 
 use crate::error::Rejection;
+use crate::scrub;
 
 /// Longest page URL accepted, in bytes; longer ones are refused (a path that long is an attack
 /// or a bug, and would bloat the pages table).
@@ -68,12 +70,15 @@ pub fn reduce_page(raw: &str, allowlist: &[String], hash_mode: bool) -> Result<P
             }
         }
     }
+    // Personal data in the path or a kept value becomes a placeholder before anything is cut,
+    // so truncation cannot hide part of an e-mail address or token from the scrubber.
+    let mut path = scrub::scrub_path(&path).into_owned();
     truncate_chars(&mut path, MAX_PATH_CHARS);
     let query = url
         .query_pairs()
         .filter(|(k, _)| allowlist.iter().any(|a| a == k.as_ref()))
         .map(|(k, v)| {
-            let mut v = v.into_owned();
+            let mut v = scrub::scrub_value(&v).into_owned();
             truncate_chars(&mut v, MAX_QUERY_VALUE_CHARS);
             (k.into_owned(), v)
         })
@@ -91,6 +96,10 @@ pub fn reduce_referrer(raw: Option<&str>, site_hosts: &[String]) -> Option<Strin
     let host = url.host_str()?.to_ascii_lowercase();
     let host = host.trim_end_matches('.');
     if host.is_empty() || site_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return None;
+    }
+    // A host label that carries personal data (none expected) drops the whole referrer.
+    if scrub::host_is_personal(host) {
         return None;
     }
     Some(host.to_string())

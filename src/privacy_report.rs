@@ -44,6 +44,8 @@ pub struct SiteReport {
     pub time_zone: String,
     pub stored_custom_properties: Vec<String>,
     pub stats_public: bool,
+    /// `pattern -> replacement`, applied to paths before the built-in scrubbing.
+    pub rewrite_rules: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -213,6 +215,11 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 time_zone: s.time_zone.clone(),
                 stored_custom_properties: s.props_allowlist.clone(),
                 stats_public: s.public,
+                rewrite_rules: s
+                    .rewrite
+                    .iter()
+                    .map(|r| format!("{} -> {}", r.pattern, r.replacement))
+                    .collect(),
             })
             .collect(),
         stored_fields,

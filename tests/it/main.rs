@@ -10,5 +10,6 @@ mod retention;
 mod rollups;
 mod salts;
 mod schema;
+mod scrubbing;
 mod support;
 mod visits;
