@@ -81,6 +81,15 @@ fn main() -> anyhow::Result<()> {
     // The config is read and validated before anything else happens.
     let config = Config::load(path).with_context(|| format!("config {}", path.display()))?;
     init_logging(config.server.log_format);
+    // A panic message can quote the value that caused it (a header, a URL): only where it
+    // happened is logged, so no request data reaches the log even through a bug.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(%location, "internal error (panic); its message is withheld");
+    }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

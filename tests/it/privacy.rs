@@ -50,6 +50,10 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
             )
             .await;
         assert_eq!(s, 202);
+        // Personal data in the path itself, and in an allow-listed query value.
+        let pii = r#"{"n":"pageview","u":"https://www.example.org/burger/123456782/iban/NL91ABNA0417164300/bel/0612345678/mail/piet.pietersen%40example.nl?utm_campaign=piet.pietersen%40example.nl","d":"www.example.org"}"#;
+        assert_eq!(t.browser_beacon(pii, ua, ip).await, 202);
+        sent += 1;
         // Socket peer path too (no proxy header): the loopback address must not appear either.
         assert_eq!(t.beacon(pv, &[("user-agent", ua)]).await.0, 202);
         sent += 3;
@@ -81,6 +85,14 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
     needles.push("UAMARKER".into());
     needles.extend(SECRETS.iter().map(|s| s.to_string()));
     needles.push("jan.jansen%40example.nl".into());
+    for pii in [
+        "123456782",
+        "NL91ABNA0417164300",
+        "0612345678",
+        "piet.pietersen",
+    ] {
+        needles.push(pii.into());
+    }
 
     let tables = ch(&format!(
         "SELECT name FROM system.tables WHERE database = '{}'",
@@ -109,7 +121,10 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
             }
         }
     }
-    assert_eq!(searched, 3, "events, salts, schema_migrations");
+    assert_eq!(
+        searched, 6,
+        "events, salts, schema_migrations, rollup_daily, rollup_durations, rollup_days"
+    );
     for needle in needles.iter().chain(salts.iter()) {
         assert!(
             !logs.contains(needle.as_str()),
@@ -119,7 +134,7 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
 
     // What was kept: the allow-listed UTM source, the referrer host, the country.
     let kept = ch_rows(&format!(
-        "SELECT DISTINCT path, query, referrer_host, country FROM {}.events WHERE name = 'pageview' ORDER BY country",
+        "SELECT DISTINCT path, query, referrer_host, country FROM {}.events WHERE name = 'pageview' AND path = '/zoeken' ORDER BY country",
         setup.db
     ))
     .await;
@@ -129,6 +144,15 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
         "{kept:?}"
     );
     assert!(kept.iter().all(|r| r["referrer_host"] == "www.google.com"));
+    let scrubbed = ch(&format!(
+        "SELECT DISTINCT path, utm_campaign FROM {}.events WHERE path LIKE '/burger/%' FORMAT TSV",
+        setup.db
+    ))
+    .await;
+    assert_eq!(
+        scrubbed.trim(),
+        "/burger/:bsn/iban/:iban/bel/:phone/mail/:email\t:email"
+    );
     let countries: Vec<&str> = kept
         .iter()
         .map(|r| r["country"].as_str().unwrap())
