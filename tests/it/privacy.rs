@@ -291,3 +291,78 @@ async fn privacy_report_is_live_authenticated_and_never_shows_a_salt() {
         );
     }
 }
+
+/// The report follows the behaviour: with a weaker setting the report says so and the stored
+/// data changes accordingly; with the defaults, neither.
+#[tokio::test]
+async fn the_report_and_the_stored_data_follow_the_settings() {
+    use sha2::Digest;
+    let token = "report-token";
+    let tokens = format!(
+        "[[api_tokens]]\nname = \"officer\"\nsha256 = \"{}\"\n",
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    );
+    let weaker = "[privacy]\nquery_allowlist = [\"utm_source\", \"page\"]\nhonor_gpc = false\n\
+                  [retention]\nraw_days = 40\n";
+    let beacon = r#"{"n":"pageview","u":"https://www.example.org/lijst?page=2&utm_source=x","d":"www.example.org"}"#;
+    for (name, extra, weak) in [
+        ("report_default", "", false),
+        ("report_weaker", weaker, true),
+    ] {
+        let setup = Setup::new(name).with(&tokens).with(extra);
+        let t = setup.start().await;
+        let report = reqwest::Client::new()
+            .get(format!("{}/privacy", t.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let flagged = [
+            "keeps query parameters beyond the defaults: page",
+            "Global Privacy Control are stored",
+            "retention.raw_days = 40",
+        ];
+        for f in flagged {
+            assert_eq!(
+                report.contains(f),
+                weak,
+                "{name}: {f:?} in report:\n{report}"
+            );
+        }
+        assert_eq!(report.contains("| 40 days (raw events) |"), weak, "{name}");
+        // A plain beacon and one with GPC set.
+        assert_eq!(t.browser_beacon(beacon, CHROME, "193.0.6.139").await, 202);
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/event", t.base))
+            .header("user-agent", CHROME)
+            .header("x-forwarded-for", "8.8.8.8")
+            .header("sec-gpc", "1")
+            .body(beacon)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let expected_rows = if weak { 2 } else { 1 };
+        assert_eq!(t.wait_rows(expected_rows).await, expected_rows, "{name}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let queries = ch(&format!(
+            "SELECT DISTINCT query FROM {}.events FORMAT TSV",
+            t.db
+        ))
+        .await;
+        let want = if weak {
+            "page=2&utm_source=x"
+        } else {
+            "utm_source=x"
+        };
+        assert_eq!(queries.trim(), want, "{name}");
+        assert_eq!(
+            ch_count(&format!("SELECT count() FROM {}.events", t.db)).await,
+            expected_rows,
+            "{name}: GPC beacon stored only when not honoured"
+        );
+    }
+}
