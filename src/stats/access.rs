@@ -48,13 +48,7 @@ impl Access {
         if self.public_sites.iter().any(|s| s == site) {
             return Ok(());
         }
-        let token = authorization
-            .and_then(|h| h.trim().strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(StatsError::Unauthorized)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Comparing digests, not tokens: timing reveals nothing about a token's bytes.
+        let digest = bearer_digest(authorization)?;
         let ok = self.tokens.iter().any(|t| {
             t.sha256 == digest && (t.sites.is_empty() || t.sites.iter().any(|s| s == site))
         });
@@ -70,18 +64,24 @@ impl Access {
     /// Ok when `authorization` holds any configured token (for site-independent pages such as
     /// the privacy report).
     pub fn check_any(&self, authorization: Option<&str>) -> Result<(), StatsError> {
-        let token = authorization
-            .and_then(|h| h.trim().strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(StatsError::Unauthorized)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = bearer_digest(authorization)?;
         if self.tokens.iter().any(|t| t.sha256 == digest) {
             Ok(())
         } else {
             Err(StatsError::Unauthorized)
         }
     }
+}
+
+/// SHA-256 of the bearer token in an `Authorization` header. Digests, not tokens, are compared,
+/// so timing reveals nothing about a token's bytes.
+fn bearer_digest(authorization: Option<&str>) -> Result<[u8; 32], StatsError> {
+    let token = authorization
+        .and_then(|h| h.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(StatsError::Unauthorized)?;
+    Ok(Sha256::digest(token.as_bytes()).into())
 }
 
 /// A new random token and the config lines that accept it.
