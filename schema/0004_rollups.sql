@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS {db}.rollup_daily
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (site, day, dimension, value);
+-- Dimension before day: a report reads one dimension's rows over many days.
+ORDER BY (site, dimension, day, value);
 
 -- Visits per whole second of duration (started that day): exact duration percentiles over any
 -- period without keeping one row per visit.

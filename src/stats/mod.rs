@@ -336,8 +336,30 @@ impl Stats {
             .into_iter()
             .map(|r| r.day_text)
             .collect();
+        // Days before the site's first rolled-up day count as rolled up when no event falls in
+        // them: a "12mo" report on a site with three months of history must not fall back to
+        // raw events for all of it.
+        let Some(first_rolled) = rolled
+            .iter()
+            .filter_map(|d| d.parse::<jiff::civil::Date>().ok())
+            .min()
+        else {
+            return Ok(None);
+        };
+        if first_rolled > first {
+            let before = Period::days(
+                first,
+                first_rolled
+                    .yesterday()
+                    .map_err(|_| StatsError::Unavailable)?,
+                &period.tz,
+            )?;
+            if self.has_events(&q.site_id, &before).await? {
+                return Ok(None);
+            }
+        }
         let mut rolled_until = None;
-        let mut d = first;
+        let mut d = first_rolled;
         while d <= last && rolled.contains(&d.to_string()) {
             rolled_until = Some(d);
             d = match d.tomorrow() {
@@ -377,6 +399,26 @@ impl Stats {
             }
         }
         Ok(Some(rows))
+    }
+
+    /// Whether the site has any stored event in the period (a primary-key range read).
+    async fn has_events(&self, site: &str, period: &Period) -> Result<bool, StatsError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Count {
+            n: u64,
+        }
+        let row: Count = self
+            .client
+            .query_raw(&sql::count_events(
+                &self.database,
+                site,
+                period.from,
+                period.to,
+            ))
+            .fetch_one()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(row.n > 0)
     }
 
     async fn add_durations(

@@ -705,6 +705,16 @@ GROUP BY seconds",
     )
 }
 
+/// Events of a site between two instants (`n`).
+pub fn count_events(database: &str, site: &str, from: Timestamp, to: Timestamp) -> String {
+    format!(
+        "SELECT count() AS n FROM {database}.events WHERE site = {} AND ts >= {} AND ts < {}",
+        lit(site),
+        datetime(from),
+        datetime(to)
+    )
+}
+
 /// Earliest stored event of a site, for `date_range: "all"`.
 pub fn first_event(database: &str, site: &str) -> String {
     format!(
