@@ -16,7 +16,6 @@ use clickhouse::Client;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -44,17 +43,6 @@ pub struct RollupJob {
     timeout_seconds: u32,
     bounce_ms: u32,
     metrics: Arc<Metrics>,
-}
-
-#[derive(Deserialize, clickhouse::Row)]
-struct FirstEvent {
-    t: u32,
-    n: u64,
-}
-
-#[derive(Deserialize, clickhouse::Row)]
-struct DayRow {
-    day_text: String,
 }
 
 impl RollupJob {
@@ -133,7 +121,7 @@ impl RollupJob {
         let Some(last) = Self::last_complete_day(site, now) else {
             return Ok(Vec::new());
         };
-        let first: FirstEvent = self
+        let first: sql::FirstEvent = self
             .client
             .query_raw(&sql::first_event(&self.database, &site.domain))
             .fetch_one()
@@ -148,7 +136,7 @@ impl RollupJob {
         if first > last {
             return Ok(Vec::new());
         }
-        let rolled: Vec<DayRow> = self
+        let rolled: Vec<sql::DayRow> = self
             .client
             .query_raw(&sql::rolled_days(&self.database, &site.domain, first, last))
             .fetch_all()
@@ -176,7 +164,7 @@ impl RollupJob {
         last: Date,
     ) -> Result<std::collections::HashSet<String>, Error> {
         let (from, to) = local_days(site, first, last)?;
-        let rows: Vec<DayRow> = self
+        let rows: Vec<sql::DayRow> = self
             .client
             .query_raw(&sql::days_with_events(
                 &self.database,

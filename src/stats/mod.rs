@@ -51,12 +51,6 @@ struct GroupRow {
     comps: Vec<f64>,
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct FirstEvent {
-    t: u32,
-    n: u64,
-}
-
 /// One answer row before paging: dimension values and metric values (`None` = null).
 struct Row {
     dims: Vec<String>,
@@ -197,7 +191,7 @@ impl Stats {
     }
 
     async fn first_event(&self, site: &str) -> Result<Option<Timestamp>, StatsError> {
-        let row: FirstEvent = self
+        let row: sql::FirstEvent = self
             .client
             .query_raw(&sql::first_event(&self.database, site))
             .fetch_one()
@@ -323,14 +317,10 @@ impl Stats {
         if sql::rollup_grouped(&self.database, &q.site_id, first, last, dims).is_none() {
             return Ok(None);
         }
-        #[derive(Deserialize, clickhouse::Row)]
-        struct DayRow {
-            day_text: String,
-        }
         let rolled: HashSet<String> = self
             .client
             .query_raw(&sql::rolled_days(&self.database, &q.site_id, first, last))
-            .fetch_all::<DayRow>()
+            .fetch_all::<sql::DayRow>()
             .await
             .map_err(|e| unavailable(&e))?
             .into_iter()

@@ -705,6 +705,20 @@ GROUP BY seconds",
     )
 }
 
+/// A row of [`first_event`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct FirstEvent {
+    /// Unix seconds of the earliest event (0 when there is none).
+    pub t: u32,
+    pub n: u64,
+}
+
+/// A row of [`rolled_days`] and [`days_with_events`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct DayRow {
+    pub day_text: String,
+}
+
 /// Events of a site between two instants (`n`).
 pub fn count_events(database: &str, site: &str, from: Timestamp, to: Timestamp) -> String {
     format!(
