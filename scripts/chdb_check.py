@@ -14,30 +14,18 @@ chDB lives in a virtualenv, created on first use with `pip install chdb-core`:
     $TALLY_CACHE/chdb-venv  (TALLY_CACHE defaults to <repo>/.cache)
 and the script re-executes itself inside it.
 """
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 DB = "tally_chdb"
-REPO = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("TALLY_CACHE") or REPO / ".cache") / "chdb-venv"
-MARKER = VENV / ".chdb-core-installed"
 
 
 def ensure_venv():
-    """Re-exec inside the venv (creating it if needed) unless we already run there."""
-    if Path(sys.prefix).resolve() == VENV.resolve() and MARKER.exists():
-        return
-    py = VENV / "bin" / "python"
-    if not MARKER.exists():
-        print(f"creating chDB virtualenv in {VENV} (pip install chdb-core) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "chdb-core"], check=True)
-        MARKER.touch()
-    os.execv(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
+    """Re-exec inside the chDB virtualenv (created on first use) unless already there."""
+    from venv_bootstrap import reexec_in_venv
+
+    reexec_in_venv("chdb-venv", "chdb-core", __file__)
 
 
 def statements(path):

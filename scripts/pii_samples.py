@@ -6,33 +6,23 @@ Usage: python3 scripts/pii_samples.py OUT.json
 Faker's locale providers produce the formats real people have: Dutch BSNs that pass the
 11-proef, IBANs of several countries with valid check digits, phone numbers as written in those
 countries, e-mail addresses, UUIDs; plus real-looking path material that must survive (slugs,
-dates, postcodes, years). A fixed seed keeps runs comparable; the file is regenerated when
-missing. Faker lives in a virtualenv, $TALLY_CACHE/faker-venv (TALLY_CACHE defaults to
+dates, postcodes, years). Faker is seeded, so its samples are the same every run; the tokens come
+from `secrets` and differ each run, as real ones do. scripts/test.sh writes the file on every
+run. Faker lives in a virtualenv, $TALLY_CACHE/faker-venv (TALLY_CACHE defaults to
 <repo>/.cache), created on first use with `pip install faker`; the script re-executes itself there.
 """
 import json
-import os
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("TALLY_CACHE") or REPO / ".cache") / "faker-venv"
-MARKER = VENV / ".faker-installed"
 
 
 def ensure_venv():
-    if Path(sys.prefix).resolve() == VENV.resolve() and MARKER.exists():
-        return
-    py = VENV / "bin" / "python"
-    if not MARKER.exists():
-        print(f"creating Faker virtualenv in {VENV} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "faker"], check=True)
-        MARKER.touch()
-    os.execv(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]])
+    """Re-exec inside the Faker virtualenv (created on first use) unless already there."""
+    from venv_bootstrap import reexec_in_venv
+
+    reexec_in_venv("faker-venv", "faker", __file__)
 
 
 def phone_in_path(raw):
