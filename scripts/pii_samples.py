@@ -6,13 +6,14 @@ Usage: python3 scripts/pii_samples.py OUT.json
 Faker's locale providers produce the formats real people have: Dutch BSNs that pass the
 11-proef, IBANs of several countries with valid check digits, phone numbers as written in those
 countries, e-mail addresses, UUIDs; plus real-looking path material that must survive (slugs,
-dates, postcodes, years). Faker is seeded, so its samples are the same every run; the tokens come
-from `secrets` and differ each run, as real ones do. scripts/test.sh writes the file on every
-run. Faker lives in a virtualenv, $TALLY_CACHE/faker-venv (TALLY_CACHE defaults to
+dates, postcodes, years); tokens in the shapes session and reset tokens have (base64url, hex,
+SHA-256, MD5). Everything is seeded, so every run tests the same samples (a flaky privacy test
+helps no one); scripts/test.sh writes the file on every run. Faker lives in a virtualenv, $TALLY_CACHE/faker-venv (TALLY_CACHE defaults to
 <repo>/.cache), created on first use with `pip install faker`; the script re-executes itself there.
 """
+import base64
 import json
-import secrets
+import random
 import sys
 from pathlib import Path
 
@@ -56,9 +57,10 @@ def main(out):
         samples["number"].append(str(nl.random_number(digits=nl.random_int(6, 12), fix_len=True)))
         samples["keep"].append(nl.postcode().replace(" ", ""))
         samples["keep"].append(f"{nl.word()}-{nl.random_int(1, 999)}")
+    rng = random.Random(20261123)
     for _ in range(n // 4):
-        samples["token"].append(secrets.token_urlsafe(24))
-        samples["token"].append(secrets.token_hex(16))
+        samples["token"].append(base64.urlsafe_b64encode(rng.randbytes(24)).decode().rstrip("="))
+        samples["token"].append(rng.randbytes(16).hex())
         samples["token"].append(nl.sha256())
         samples["token"].append(nl.md5())
     Path(out).write_text(json.dumps(samples, indent=1, ensure_ascii=False))
