@@ -111,6 +111,9 @@ pub enum StatsError {
     /// ClickHouse failed; details are logged, not sent.
     #[error("the statistics store is unavailable; try again later")]
     Unavailable,
+    /// The query needed more time or memory than a report may take.
+    #[error("this query needs more time or memory than a report may use; ask for a shorter period or fewer filters")]
+    TooLarge,
 }
 
 impl StatsError {
@@ -119,6 +122,7 @@ impl StatsError {
             StatsError::Invalid(_) => StatusCode::BAD_REQUEST,
             StatsError::Unauthorized => StatusCode::UNAUTHORIZED,
             StatsError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            StatsError::TooLarge => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

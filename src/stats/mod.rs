@@ -437,6 +437,9 @@ impl Stats {
         tracing::trace!(sql, "stats sql");
         self.client
             .query_raw(sql)
+            // One report must not occupy ClickHouse for long: past this it is stopped there
+            // and the caller told to ask for less (a filtered report over a long period).
+            .with_setting("max_execution_time", MAX_QUERY_SECONDS.to_string())
             .fetch_all::<GroupRow>()
             .await
             .map_err(|e| unavailable(&e))
@@ -482,10 +485,18 @@ fn percentile(histogram: &BTreeMap<u32, u64>, q: f64) -> f64 {
     0.0
 }
 
+/// Longest a report query may run in ClickHouse.
+pub const MAX_QUERY_SECONDS: u32 = 30;
+
 fn unavailable(e: &clickhouse::error::Error) -> StatsError {
     // The SQL holds filter values from the request, never visitor data; still, log the code only.
-    tracing::warn!(error = %crate::storage::error_code(e), "stats query failed");
-    StatsError::Unavailable
+    let code = crate::storage::error_code(e);
+    tracing::warn!(error = %code, "stats query failed");
+    match code.as_str() {
+        // TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED: the query asks for too much, retrying won't help.
+        "Code: 159" | "Code: 241" => StatsError::TooLarge,
+        _ => StatsError::Unavailable,
+    }
 }
 
 fn round(x: f64, decimals: i32) -> f64 {
@@ -733,4 +744,41 @@ fn echo(q: &Query, period: &Period, dims: &[Dimension], order: &[(OrderKey, Dire
         "include": include,
         "pagination": {"offset": q.offset, "limit": q.limit},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_and_memory_limits_are_the_callers_too_large_query() {
+        let err = |text: &str| clickhouse::error::Error::BadResponse(text.to_string());
+        assert_eq!(
+            unavailable(&err(
+                "Code: 159, e.displayText() = DB::Exception: Timeout exceeded"
+            )),
+            StatsError::TooLarge
+        );
+        assert_eq!(
+            unavailable(&err(
+                "Code: 241, e.displayText() = DB::Exception: Memory limit"
+            )),
+            StatsError::TooLarge
+        );
+        assert_eq!(
+            unavailable(&err("Code: 210, e.displayText() = Connection refused")),
+            StatsError::Unavailable
+        );
+        assert_eq!(StatsError::TooLarge.status().as_u16(), 422);
+    }
+
+    #[test]
+    fn percentiles_follow_quantile_exact() {
+        // Durations 0, 10, 10, 30, 60: position ⌊q·5⌋ of the sorted list.
+        let h: BTreeMap<u32, u64> = [(0, 1), (10, 2), (30, 1), (60, 1)].into_iter().collect();
+        assert_eq!(percentile(&h, 0.5), 10.0);
+        assert_eq!(percentile(&h, 0.75), 30.0);
+        assert_eq!(percentile(&h, 0.9), 60.0);
+        assert_eq!(percentile(&BTreeMap::new(), 0.5), 0.0);
+    }
 }
