@@ -37,6 +37,9 @@ enum Command {
     Rollup {
         #[arg(long, short)]
         config: PathBuf,
+        /// Compute these days again even if rolled up: `--redo 2026-03-01 2026-03-31`.
+        #[arg(long, num_args = 2, value_names = ["FIRST", "LAST"])]
+        redo: Option<Vec<jiff::civil::Date>>,
     },
     /// Delete raw events and rollups that reached their retention age (serve does it hourly).
     Retention {
@@ -67,7 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config }
         | Command::Migrate { config }
         | Command::CheckConfig { config }
-        | Command::Rollup { config }
+        | Command::Rollup { config, .. }
         | Command::Retention { config, .. }
         | Command::PrivacyReport { config, .. } => config,
         Command::Token { name } => {
@@ -116,6 +119,14 @@ fn main() -> anyhow::Result<()> {
                 Arc::new(tally::metrics::Metrics::new()),
             );
             let now = jiff::Timestamp::now();
+            if let Command::Rollup {
+                redo: Some(days), ..
+            } = &cli.command
+            {
+                let n = job.redo(days[0], days[1], now).await?;
+                println!("{n} site-day(s) computed again");
+                return Ok(());
+            }
             let mut total = 0;
             loop {
                 let n = job.run_once(now, tally::rollup::MAX_DAYS_PER_RUN).await?;

@@ -104,6 +104,27 @@ impl RollupJob {
         Ok(done + marked)
     }
 
+    /// Computes the days `first..=last` again (those complete at `now`), for every site, e.g.
+    /// after events for them arrived late; the new version replaces the old in every read.
+    pub async fn redo(&self, first: Date, last: Date, now: Timestamp) -> Result<usize, Error> {
+        let mut done = 0;
+        for site in &self.sites {
+            let Some(complete) = Self::last_complete_day(site, now) else {
+                continue;
+            };
+            let mut day = first;
+            while day <= last.min(complete) {
+                self.roll_up(site, day).await?;
+                done += 1;
+                day = match day.tomorrow() {
+                    Ok(d) => d,
+                    Err(_) => break,
+                };
+            }
+        }
+        Ok(done)
+    }
+
     /// The last local day of `site` that is complete at `now`.
     fn last_complete_day(site: &Site, now: Timestamp) -> Option<Date> {
         let wait = (sql::LOOKAHEAD_SECONDS + SETTLE_SECONDS).seconds();
@@ -210,12 +231,15 @@ impl RollupJob {
     }
 }
 
-/// A random version for one computation, so that concurrent computations never share one.
+/// The version of one computation: its start second in the high half, so a recomputation wins
+/// over what it replaces, and random bits in the low half, so concurrent computations differ.
 fn new_version() -> Result<u64, Error> {
     use rand::TryRngCore;
-    rand::rngs::OsRng
-        .try_next_u64()
-        .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))
+    let now = u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
+    let random = rand::rngs::OsRng
+        .try_next_u32()
+        .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))?;
+    Ok((now << 32) | u64::from(random))
 }
 
 /// UTC bounds of the local days `first..=last`.

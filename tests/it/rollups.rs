@@ -139,4 +139,43 @@ async fn rollup_and_raw_event_queries_agree() {
         "a day computed twice is counted once"
     );
     assert!(results(&before).as_array().unwrap().len() > 3);
+
+    // An event that arrives for a day after it was rolled up (a late replay) is in raw answers
+    // at once, and in rollup answers after `tally rollup --redo`.
+    crate::support::ch(&format!(
+        "INSERT INTO {db}.events (site, ts, visitor, name, host, path, event_id) VALUES \
+         ('a.example', toDateTime('2026-03-30 10:00:00', 'UTC'), 424242, 'pageview', 'a.example', '/late', 999999)"
+    ))
+    .await;
+    let raw_late = results(
+        &post_query(&raw.base, secret(&Value::from("fixture")), &pages)
+            .await
+            .1,
+    );
+    let stale = results(
+        &post_query(&rolled.base, secret(&Value::from("fixture")), &pages)
+            .await
+            .1,
+    );
+    assert_ne!(
+        raw_late, stale,
+        "the rollup does not see the late event yet"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["rollup", "--redo", "2026-03-30", "2026-03-30", "--config"])
+        .arg(rolled_setup.config_path())
+        .output()
+        .expect("tally rollup --redo runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 site-day(s) computed again"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let redone = results(
+        &post_query(&rolled.base, secret(&Value::from("fixture")), &pages)
+            .await
+            .1,
+    );
+    assert_eq!(raw_late, redone, "after --redo the rollup has it");
 }
