@@ -23,6 +23,10 @@ cargo build --release --quiet
 scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
 trap 'scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
 
+# A stats API token for this demo (the config holds only its SHA-256).
+token="demo_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+token_sha256=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+
 config="$cache/demo.toml"
 cat >"$config" <<TOML
 # Demo configuration written by scripts/demo.sh; see README for every key.
@@ -36,6 +40,10 @@ database = "tally_demo"
 [privacy]
 country_database = "$cache/testdata/dbip-country.mmdb"
 
+[[api_tokens]]
+name = "demo"
+sha256 = "$token_sha256"
+
 [[sites]]
 domain = "$site"
 aliases = ["localhost", "127.0.0.1"]
@@ -45,5 +53,9 @@ echo
 echo "Rows arrive in ClickHouse; look at them with:"
 echo "  clickhouse-client --port $tcp_port -q 'SELECT ts, site, name, path, referrer_host, country, device, browser FROM tally_demo.events ORDER BY ts DESC LIMIT 20'"
 echo "Pages on localhost also need the attribute data-allow-localhost in the snippet."
+echo "Reports (most visited pages today) and the privacy report:"
+echo "  curl -s -H 'Authorization: Bearer $token' http://$listen/api/v2/query \\"
+echo "    -d '{\"site_id\": \"$site\", \"metrics\": [\"visitors\", \"pageviews\"], \"date_range\": \"day\", \"dimensions\": [\"event:page\"]}'"
+echo "  curl -s -H 'Authorization: Bearer $token' http://$listen/privacy"
 echo
 ./target/release/tally serve --config "$config"
