@@ -143,12 +143,15 @@ async fn read_and_ingest(
         .await
 }
 
-async fn stats_query(app: &App, req: Request<Incoming>) -> Response<Body> {
-    let authorization = req
-        .headers()
+/// The raw `Authorization` header, if it is text.
+fn authorization(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+}
+
+async fn stats_query(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let authorization = authorization(&req).map(str::to_string);
     let body = match Limited::new(req.into_body(), MAX_QUERY_BYTES)
         .collect()
         .await
@@ -162,7 +165,8 @@ async fn stats_query(app: &App, req: Request<Incoming>) -> Response<Body> {
     };
     let result = async {
         let query = Query::parse(&body)?;
-        app.stats.authorize(&query, authorization.as_deref())?;
+        app.stats
+            .authorize(&query.site_id, authorization.as_deref())?;
         app.stats.run(&query, app.ingest.clock.now()).await
     }
     .await;
@@ -185,24 +189,12 @@ async fn realtime(app: &App, req: &Request<Incoming>) -> Response<Body> {
                 .into(),
         ));
     };
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let probe = Query::parse(
-        serde_json::json!({"site_id": site, "metrics": ["visitors"], "date_range": "realtime"})
-            .to_string()
-            .as_bytes(),
-    );
-    let result = match probe {
-        Ok(q) => match app.stats.authorize(&q, authorization) {
-            Ok(()) => {
-                app.stats
-                    .realtime_visitors(&site, app.ingest.clock.now())
-                    .await
-            }
-            Err(e) => Err(e),
-        },
+    let result = match app.stats.authorize(&site, authorization(req)) {
+        Ok(()) => {
+            app.stats
+                .realtime_visitors(&site, app.ingest.clock.now())
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -213,11 +205,7 @@ async fn realtime(app: &App, req: &Request<Incoming>) -> Response<Body> {
 
 /// The privacy report, live: Markdown, or JSON when the client accepts `application/json`.
 fn privacy(app: &App, req: &Request<Incoming>) -> Response<Body> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if let Err(e) = app.stats.access.check_any(authorization) {
+    if let Err(e) = app.stats.access.check_any(authorization(req)) {
         return stats_error(e);
     }
     let report = crate::privacy_report::build(
@@ -234,16 +222,11 @@ fn privacy(app: &App, req: &Request<Incoming>) -> Response<Body> {
         let body = serde_json::to_string_pretty(&report).unwrap_or_default();
         return json_response(StatusCode::OK, body);
     }
-    let mut r = Response::new(Full::new(Bytes::from(crate::privacy_report::markdown(
-        &report,
-    ))));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/markdown; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    uncached(
+        StatusCode::OK,
+        "text/markdown; charset=utf-8",
+        crate::privacy_report::markdown(&report),
+    )
 }
 
 /// The one place a stats error becomes a response: its status and `{"error": message}`.
@@ -255,14 +238,16 @@ pub fn stats_error(e: StatsError) -> Response<Body> {
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    uncached(status, "application/json", body)
+}
+
+/// A response that no cache may keep (stats and reports change and may be private).
+fn uncached(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
