@@ -42,6 +42,9 @@ pub struct Config {
     /// Bearer tokens for the stats API.
     #[serde(default)]
     pub api_tokens: Vec<ApiToken>,
+    /// The built-in dashboard: users, sessions, share links.
+    #[serde(default)]
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 /// A stats API token. Only its SHA-256 is in the config, so the file does not hold the secret.
@@ -431,6 +434,7 @@ impl Config {
         if self.visits.bounce_engaged_seconds > 24 * 3600 {
             return bad("visits.bounce_engaged_seconds must be at most 86400".into());
         }
+        self.dashboard.validate(&self.sites)?;
         for token in &self.api_tokens {
             let hex_ok = token.sha256.len() == 64
                 && token

@@ -70,6 +70,7 @@ pub async fn handle(
             );
             r
         }
+        (_, path) if crate::dashboard::owns(path) => crate::dashboard::handle(&app, req).await,
         (
             _,
             "/api/event"

@@ -9,6 +9,7 @@
 pub mod beacon;
 pub mod client_ip;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod geo;

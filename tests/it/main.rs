@@ -2,6 +2,9 @@
 //! Run them with `scripts/test.sh`, which starts the ClickHouse server they need.
 
 mod corpora;
+mod dashboard;
+mod grafana;
+mod hostile;
 mod ingest;
 mod lifecycle;
 mod privacy;
