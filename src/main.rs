@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
         format: String,
     },
+    /// Hash a dashboard password read from standard input; prints the config lines for the user.
+    HashPassword {
+        /// The user name to log in with.
+        name: String,
+    },
     /// Make a new stats API token; prints it once, and the config lines that accept it.
     Token {
         /// Who will hold the token (shown in the config).
@@ -73,6 +78,16 @@ fn main() -> anyhow::Result<()> {
         | Command::Rollup { config, .. }
         | Command::Retention { config, .. }
         | Command::PrivacyReport { config, .. } => config,
+        Command::HashPassword { name } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let toml =
+                tally::dashboard::user_config(name, password.trim_end_matches(['\r', '\n']))?;
+            println!("add to the config:\n{toml}");
+            return Ok(());
+        }
         Command::Token { name } => {
             let (token, toml) = tally::stats::access::new_token(name);
             println!(
@@ -182,7 +197,9 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Token { .. } => unreachable!("handled before the config is read"),
+        Command::Token { .. } | Command::HashPassword { .. } => {
+            unreachable!("handled before the config is read")
+        }
     }
 }
 

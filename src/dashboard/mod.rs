@@ -21,6 +21,12 @@ impl DashboardConfig {
     }
 }
 
+/// The config lines for a dashboard user `name` with this password (hashed; used by
+/// `tally hash-password`).
+pub fn user_config(_name: &str, _password: &str) -> Result<String, Error> {
+    Err(Error::Config("dashboard users are not built yet".into()))
+}
+
 /// Whether `path` belongs to the dashboard (and so is handed to [`handle`]).
 pub fn owns(_path: &str) -> bool {
     false
