@@ -90,6 +90,21 @@ pub struct ServerConfig {
     /// The address pages load the tracker from (for the printed snippet); default `http://{listen}`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Open connections at most; more are closed at once (counted).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and the longest idle keep-alive.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in; then 408.
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes; larger gets 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Longest request target (path and query), in bytes; longer gets 414.
+    #[serde(default = "default_max_url_bytes")]
+    pub max_url_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -277,6 +292,21 @@ fn default_max_body_bytes() -> usize {
 fn default_shutdown_grace_secs() -> u64 {
     10
 }
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+fn default_request_timeout_secs() -> u64 {
+    10
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_url_bytes() -> usize {
+    4096
+}
 fn default_clickhouse_url() -> String {
     "http://127.0.0.1:8123".into()
 }
@@ -323,6 +353,11 @@ impl Default for ServerConfig {
             log_format: LogFormat::default(),
             shutdown_grace_secs: default_shutdown_grace_secs(),
             public_url: None,
+            max_connections: default_max_connections(),
+            header_timeout_secs: default_header_timeout_secs(),
+            request_timeout_secs: default_request_timeout_secs(),
+            max_header_bytes: default_max_header_bytes(),
+            max_url_bytes: default_max_url_bytes(),
         }
     }
 }
@@ -413,6 +448,25 @@ impl Config {
         }
         if !(256..=1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes must be between 256 and 1048576".into());
+        }
+        let server = &self.server;
+        if server.max_connections == 0 {
+            return bad("server.max_connections must be positive".into());
+        }
+        if !(1..=3600).contains(&server.header_timeout_secs)
+            || !(1..=3600).contains(&server.request_timeout_secs)
+        {
+            return bad(
+                "server.header_timeout_secs and server.request_timeout_secs must be between 1 and 3600"
+                    .into(),
+            );
+        }
+        // hyper needs room for one read buffer; below 8 KiB it refuses to start.
+        if !(8192..=1024 * 1024).contains(&server.max_header_bytes) {
+            return bad("server.max_header_bytes must be between 8192 and 1048576".into());
+        }
+        if !(256..=65_536).contains(&server.max_url_bytes) {
+            return bad("server.max_url_bytes must be between 256 and 65536".into());
         }
         if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
             return bad("ingest.batch_size and ingest.queue_capacity must be positive".into());

@@ -47,6 +47,12 @@ pub enum Rejection {
     MethodNotAllowed,
     /// The writer queue is full: the beacon was not accepted (counted).
     Overloaded,
+    /// The request target is longer than `server.max_url_bytes`.
+    UriTooLong,
+    /// The body did not arrive within `server.request_timeout_secs`.
+    RequestTimeout,
+    /// This client sent more beacons than `ingest.rate_limit_per_minute`.
+    RateLimited,
 }
 
 impl Rejection {
@@ -63,6 +69,9 @@ impl Rejection {
             Rejection::NotFound => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::UriTooLong => StatusCode::URI_TOO_LONG,
+            Rejection::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Rejection::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -80,10 +89,22 @@ impl Rejection {
             Rejection::NotFound => "not_found",
             Rejection::MethodNotAllowed => "method_not_allowed",
             Rejection::Overloaded => "overloaded",
+            Rejection::UriTooLong => "uri_too_long",
+            Rejection::RequestTimeout => "request_timeout",
+            Rejection::RateLimited => "rate_limited",
         }
     }
 
-    pub const ALL: [Rejection; 11] = [
+    /// Seconds a client should wait before sending again, for the refusals that are about load.
+    pub fn retry_after(self) -> Option<&'static str> {
+        match self {
+            Rejection::Overloaded => Some("5"),
+            Rejection::RateLimited => Some("60"),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Rejection; 14] = [
         Rejection::MalformedJson,
         Rejection::BodyTooLarge,
         Rejection::MissingField,
@@ -95,6 +116,9 @@ impl Rejection {
         Rejection::NotFound,
         Rejection::MethodNotAllowed,
         Rejection::Overloaded,
+        Rejection::UriTooLong,
+        Rejection::RequestTimeout,
+        Rejection::RateLimited,
     ];
 }
 

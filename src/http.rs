@@ -33,6 +33,10 @@ pub struct App {
     pub ingest: Ingest,
     pub tracker: Tracker,
     pub max_body_bytes: usize,
+    /// Longest request target accepted (`server.max_url_bytes`).
+    pub max_url_bytes: usize,
+    /// Time a body has to arrive once the headers are in (`server.request_timeout_secs`).
+    pub request_timeout: std::time::Duration,
     pub stats: Stats,
     /// The effective configuration, for the privacy report.
     pub config: crate::config::Config,
@@ -45,6 +49,11 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    // Checked before routing: nothing of an over-long target is looked at.
+    let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > app.max_url_bytes {
+        return Ok(reject(&app, Rejection::UriTooLong));
+    }
     let response = match (req.method(), req.uri().path()) {
         (&Method::POST, "/api/event") => event(&app, peer, req).await,
         (&Method::OPTIONS, "/api/event") => preflight(&app, &req),
@@ -120,19 +129,22 @@ async fn read_and_ingest(
         return Err(Rejection::BodyTooLarge);
     }
     let (parts, body) = req.into_parts();
-    let body = Limited::new(body, app.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Rejection::BodyTooLarge
-            } else {
-                Rejection::MalformedJson
-            }
-        })?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        app.request_timeout,
+        Limited::new(body, app.max_body_bytes).collect(),
+    )
+    .await
+    .map_err(|_| Rejection::RequestTimeout)?
+    .map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            Rejection::BodyTooLarge
+        } else {
+            Rejection::MalformedJson
+        }
+    })?
+    .to_bytes();
     app.ingest
         .accept(
             &body,
@@ -153,12 +165,19 @@ fn authorization(req: &Request<Incoming>) -> Option<&str> {
 
 async fn stats_query(app: &App, req: Request<Incoming>) -> Response<Body> {
     let authorization = authorization(&req).map(str::to_string);
-    let body = match Limited::new(req.into_body(), MAX_QUERY_BYTES)
-        .collect()
-        .await
+    let body = match tokio::time::timeout(
+        app.request_timeout,
+        Limited::new(req.into_body(), MAX_QUERY_BYTES).collect(),
+    )
+    .await
     {
-        Ok(b) => b.to_bytes(),
+        Ok(Ok(b)) => b.to_bytes(),
         Err(_) => {
+            return stats_error(StatsError::Invalid(
+                "#: the query did not arrive in time".into(),
+            ))
+        }
+        Ok(Err(_)) => {
             return stats_error(StatsError::Invalid(format!(
                 "#: the query is larger than {MAX_QUERY_BYTES} bytes"
             )))
@@ -312,9 +331,9 @@ pub fn reject(app: &App, rejection: Rejection) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if rejection == Rejection::Overloaded {
+    if let Some(secs) = rejection.retry_after() {
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
     }
     r
 }

@@ -43,6 +43,29 @@ pub struct Metrics {
     /// Unix time of the last retention run that finished without error.
     pub retention_last_run: Gauge,
     pub retention_failures: Counter,
+    /// Connections open now, and connections closed at once because `server.max_connections`
+    /// were open.
+    pub connections_open: Gauge,
+    pub connections_refused: Counter,
+    /// The spool: bytes and batches on disk now; rows written to it and replayed from it.
+    pub spool_bytes: Gauge,
+    pub spool_batches: Gauge,
+    pub rows_spooled: Counter,
+    pub rows_replayed: Counter,
+    /// Rows of a replayed batch that ClickHouse already had (an insert whose answer was lost).
+    pub replay_duplicates_skipped: Counter,
+    /// Rows ClickHouse refused for good (bad data, schema mismatch), kept aside, by error code.
+    pub rows_set_aside: Family<Code, Counter>,
+    /// Whether the last insert or replay reached ClickHouse (1) or not (0).
+    pub clickhouse_up: Gauge,
+    /// Page paths replaced by `/(other)` because the site had too many new paths this hour.
+    pub paths_capped: Counter,
+}
+
+/// A ClickHouse error code, as text (`"53"`), or `"client"` for errors before ClickHouse answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Code {
+    pub code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +105,16 @@ impl Metrics {
             retention_rows: Family::default(),
             retention_last_run: Gauge::default(),
             retention_failures: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            spool_bytes: Gauge::default(),
+            spool_batches: Gauge::default(),
+            rows_spooled: Counter::default(),
+            rows_replayed: Counter::default(),
+            replay_duplicates_skipped: Counter::default(),
+            rows_set_aside: Family::default(),
+            clickhouse_up: Gauge::default(),
+            paths_capped: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -164,6 +197,56 @@ impl Metrics {
             "retention_failures",
             "Retention runs that failed",
             m.retention_failures.clone(),
+        );
+        r.register(
+            "connections_open",
+            "HTTP connections open",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at once because server.max_connections were open",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "spool_bytes",
+            "Bytes of batches waiting in the spool",
+            m.spool_bytes.clone(),
+        );
+        r.register(
+            "spool_batches",
+            "Batches waiting in the spool",
+            m.spool_batches.clone(),
+        );
+        r.register(
+            "rows_spooled",
+            "Rows written to the spool because ClickHouse could not take them",
+            m.rows_spooled.clone(),
+        );
+        r.register(
+            "rows_replayed",
+            "Rows inserted into ClickHouse from the spool",
+            m.rows_replayed.clone(),
+        );
+        r.register(
+            "replay_duplicates_skipped",
+            "Spooled rows ClickHouse already had, not inserted again",
+            m.replay_duplicates_skipped.clone(),
+        );
+        r.register(
+            "rows_set_aside",
+            "Rows ClickHouse refused for good, kept in the spool's rejected folder, by error code",
+            m.rows_set_aside.clone(),
+        );
+        r.register(
+            "clickhouse_up",
+            "1 when the last insert reached ClickHouse, 0 when it did not",
+            m.clickhouse_up.clone(),
+        );
+        r.register(
+            "paths_capped",
+            "Page paths stored as /(other) because their site had too many new paths this hour",
+            m.paths_capped.clone(),
         );
         m
     }

@@ -31,8 +31,6 @@ use crate::tracker::Tracker;
 use crate::visitor::Visitors;
 use crate::writer::{self, Writer, WriterConfig};
 
-/// Longest wait for a request's headers (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the salt book is refreshed outside the grace after midnight.
 const SALT_REFRESH: Duration = Duration::from_secs(60);
 /// How often the cross-midnight carry set is refreshed inside the grace.
@@ -49,6 +47,15 @@ pub struct Prepared {
     rollup: Option<RollupJob>,
     retention: Retention,
     grace: Duration,
+    limits: ConnectionLimits,
+}
+
+/// What one connection may use (from `[server]`).
+#[derive(Clone, Copy)]
+struct ConnectionLimits {
+    max_connections: usize,
+    header_timeout: Duration,
+    max_header_bytes: usize,
 }
 
 impl Prepared {
@@ -98,6 +105,8 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         ingest,
         tracker: Tracker::new(),
         max_body_bytes: config.server.max_body_bytes,
+        max_url_bytes: config.server.max_url_bytes,
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         stats,
         config: config.clone(),
         ready: true.into(),
@@ -110,6 +119,11 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         rollup,
         retention,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        limits: ConnectionLimits {
+            max_connections: config.server.max_connections,
+            header_timeout: Duration::from_secs(config.server.header_timeout_secs),
+            max_header_bytes: config.server.max_header_bytes,
+        },
     })
 }
 
@@ -123,6 +137,7 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         rollup,
         retention,
         grace,
+        limits,
     } = prepared;
     let mut background = vec![
         tokio::spawn(salt_maintenance(app.clone(), salts)),
@@ -141,11 +156,22 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header timeout also bounds an idle keep-alive connection: hyper starts it when it
+    // waits for the next request (slow-loris guard).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(64 * 1024);
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(100);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .keep_alive_interval(limits.header_timeout)
+        .keep_alive_timeout(limits.header_timeout);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -160,7 +186,14 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
                         continue;
                     }
                 };
-                serve_connection(&builder, &graceful, app.clone(), stream, peer);
+                // Past the limit the connection is closed at once: cheaper than letting it wait,
+                // and the client sees a reset rather than a hang.
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    app.ingest.metrics.connections_refused.inc();
+                    drop(stream);
+                    continue;
+                };
+                serve_connection(&builder, &graceful, app.clone(), stream, peer, permit);
             }
             _ = &mut shutdown => break,
         }
@@ -190,17 +223,22 @@ fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    let open = app.ingest.metrics.connections_open.clone();
     let service = service_fn(move |req| crate::http::handle(app.clone(), peer, req));
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .into_owned();
     let conn = graceful.watch(conn);
+    open.inc();
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             // The peer address is deliberately not logged.
             tracing::debug!(error = %e, "connection ended with an error");
         }
+        open.dec();
+        drop(permit);
     });
 }
 
