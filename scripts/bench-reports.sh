@@ -98,6 +98,9 @@ listen = "$listen"
 url = "$ch_url"
 database = "$db"
 
+[ingest]
+spool_dir = "$work/spool"
+
 [rollups]
 enabled = true
 

@@ -37,6 +37,9 @@ listen = "$listen"
 url = "http://127.0.0.1:$http_port"
 database = "tally_demo"
 
+[ingest]
+spool_dir = "$cache/demo-spool"
+
 [privacy]
 country_database = "$cache/testdata/dbip-country.mmdb"
 

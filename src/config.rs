@@ -163,6 +163,12 @@ pub struct IngestConfig {
     /// Longest custom event name stored; longer names are cut at a character boundary.
     #[serde(default = "default_max_event_name_chars")]
     pub max_event_name_chars: usize,
+    /// Where batches wait while ClickHouse cannot take them (created, mode 0700).
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    /// Most bytes the spool may hold; when full (and ClickHouse down), beacons get 503.
+    #[serde(default = "default_spool_max_bytes")]
+    pub spool_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +328,12 @@ fn default_queue_capacity() -> usize {
 fn default_batch_size() -> usize {
     5_000
 }
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("/var/lib/tally/spool")
+}
+fn default_spool_max_bytes() -> u64 {
+    1024 * 1024 * 1024
+}
 fn default_flush_interval_ms() -> u64 {
     1_000
 }
@@ -378,6 +390,8 @@ impl Default for IngestConfig {
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
             max_event_name_chars: default_max_event_name_chars(),
+            spool_dir: default_spool_dir(),
+            spool_max_bytes: default_spool_max_bytes(),
         }
     }
 }
@@ -470,6 +484,9 @@ impl Config {
         }
         if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
             return bad("ingest.batch_size and ingest.queue_capacity must be positive".into());
+        }
+        if self.ingest.spool_max_bytes < 1024 * 1024 {
+            return bad("ingest.spool_max_bytes must be at least 1048576 (1 MiB)".into());
         }
         if self.ingest.flush_interval_ms == 0 {
             return bad("ingest.flush_interval_ms must be positive".into());

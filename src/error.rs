@@ -20,6 +20,10 @@ pub enum Error {
     Salt(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("spool: {0}")]
+    Spool(String),
+    #[error("spool full: {bytes} of {max} bytes used")]
+    SpoolFull { bytes: u64, max: u64 },
 }
 
 /// Why a beacon was refused. Each has a short machine-readable reason sent as `{"error": reason}`.

@@ -3,9 +3,12 @@
 //! Everything in it is already reduced: there is no field that could hold an IP address, a
 //! user agent or an unscrubbed URL, so the type itself is the first privacy check.
 
-use serde::Serialize;
+use std::borrow::Cow;
 
-#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+use serde::{Deserialize, Serialize};
+
+/// Serialize for ClickHouse and the spool, Deserialize for reading the spool back.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct EventRow {
     pub site: String,
     /// Unix seconds (ClickHouse `DateTime('UTC')`).
@@ -26,12 +29,13 @@ pub struct EventRow {
     pub source: String,
     /// ISO 3166-1 alpha-2, or empty.
     pub country: String,
-    pub device: &'static str,
+    /// A class name from a fixed set (borrowed at ingest, owned when read back from the spool).
+    pub device: Cow<'static, str>,
     pub browser: String,
     pub os: String,
     /// Screen-size class from the reported width (`mobile` < 576 ≤ `tablet` < 992 ≤ `laptop`
     /// < 1440 ≤ `desktop`); the width itself is not stored.
-    pub screen: &'static str,
+    pub screen: Cow<'static, str>,
     pub engaged_ms: u32,
     pub scroll_depth: u8,
     pub interactive: u8,

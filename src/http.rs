@@ -40,7 +40,7 @@ pub struct App {
     pub stats: Stats,
     /// The effective configuration, for the privacy report.
     pub config: crate::config::Config,
-    /// Set by the readiness task: ClickHouse reachable and schema current.
+    /// False once shutdown has begun. `/readyz` also needs the writer to be taking batches.
     pub ready: AtomicBool,
 }
 
@@ -63,7 +63,7 @@ pub async fn handle(
         (&Method::GET, "/privacy") => privacy(&app, &req),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => {
-            if app.ready.load(Ordering::Relaxed) {
+            if app.ready.load(Ordering::Relaxed) && app.ingest.accepting() {
                 text(StatusCode::OK, "ready")
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "not ready")

@@ -117,6 +117,11 @@ impl Ingest {
         }
     }
 
+    /// Whether beacons can be taken without loss (see `writer::Queue::accepting`).
+    pub fn accepting(&self) -> bool {
+        self.queue.accepting()
+    }
+
     /// The site whose host list contains `host`.
     /// The request carries a do-not-track signal that the config honours.
     fn not_tracked(&self, headers: &hyper::HeaderMap) -> bool {
@@ -243,10 +248,10 @@ impl Ingest {
                 source: crate::source::source(page.param("utm_source"), &referrer_host),
                 referrer_host: referrer_host.clone(),
                 country: country.clone(),
-                device: classes.device,
+                device: classes.device.into(),
                 browser: classes.browser.clone(),
                 os: classes.os.clone(),
-                screen,
+                screen: screen.into(),
                 engaged_ms: if kind == Kind::Engagement {
                     engaged_ms
                 } else {

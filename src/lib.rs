@@ -18,12 +18,16 @@ pub mod ingest;
 pub mod metrics;
 pub mod page_url;
 pub mod privacy_report;
+pub mod replay;
 pub mod retention;
+pub mod retry;
 pub mod rollup;
 pub mod salt;
 pub mod scrub;
 pub mod server;
+pub mod sink;
 pub mod source;
+pub mod spool;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
@@ -38,7 +42,9 @@ pub use server::{prepare, run};
 /// Every heap allocation is wiped when it is freed, so that IP addresses, user agents and salts
 /// that passed through a buffer (ours or a dependency's: HTTP, ClickHouse client) do not linger
 /// in freed memory. The wrapper is 1Password's `zeroizing-alloc`; it keeps this crate free of
-/// `unsafe`. Any binary linking the library (the server, the tests) uses it.
+/// `unsafe`. Any binary linking the library (the server, the tests) uses it. The `plain-alloc`
+/// feature turns it off, only so that the ingest benchmark can measure what it costs.
+#[cfg(not(feature = "plain-alloc"))]
 #[global_allocator]
 static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);

@@ -26,6 +26,8 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::rollup::RollupJob;
 use crate::salt::{Clock, SaltBook, SaltStore};
+use crate::sink::Sink;
+use crate::spool::Spool;
 use crate::storage;
 use crate::tracker::Tracker;
 use crate::visitor::Visitors;
@@ -35,15 +37,14 @@ use crate::writer::{self, Writer, WriterConfig};
 const SALT_REFRESH: Duration = Duration::from_secs(60);
 /// How often the cross-midnight carry set is refreshed inside the grace.
 const CARRY_REFRESH: Duration = Duration::from_secs(5);
-/// How often readiness (ClickHouse reachable, schema current) is checked.
-const READY_CHECK: Duration = Duration::from_secs(5);
 
 /// Everything built from the config, before the port is bound.
 pub struct Prepared {
     app: Arc<App>,
     writer: Writer,
+    sink: Arc<Sink>,
+    spooled: Arc<tokio::sync::Notify>,
     salts: SaltStore,
-    client: clickhouse::Client,
     rollup: Option<RollupJob>,
     retention: Retention,
     grace: Duration,
@@ -77,14 +78,34 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     book.refresh(&salts, clock.now()).await?;
 
     let metrics = Arc::new(Metrics::new());
+    let spool = Arc::new(Spool::open(
+        &config.ingest.spool_dir,
+        config.ingest.spool_max_bytes,
+        metrics.clone(),
+    )?);
+    let (bytes, batches) = spool.usage();
+    if batches > 0 {
+        tracing::info!(
+            batches,
+            bytes,
+            "spool holds batches from before; replaying them"
+        );
+    }
+    let sink = Arc::new(Sink {
+        client: client.clone(),
+        spool,
+        metrics: metrics.clone(),
+    });
+    let spooled = Arc::new(tokio::sync::Notify::new());
     let (queue, writer) = writer::spawn(
-        client.clone(),
+        sink.clone(),
         WriterConfig {
             capacity: config.ingest.queue_capacity,
             batch_size: config.ingest.batch_size,
             flush_interval: config.flush_interval(),
+            shutdown_patience: Duration::from_secs(config.server.shutdown_grace_secs),
         },
-        metrics.clone(),
+        spooled.clone(),
     );
     let rollup = config
         .rollups
@@ -114,8 +135,9 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     Ok(Prepared {
         app,
         writer,
+        sink,
+        spooled,
         salts,
-        client,
         rollup,
         retention,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
@@ -132,8 +154,9 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     let Prepared {
         app,
         writer,
+        sink,
+        spooled,
         salts,
-        client,
         rollup,
         retention,
         grace,
@@ -141,7 +164,8 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     } = prepared;
     let mut background = vec![
         tokio::spawn(salt_maintenance(app.clone(), salts)),
-        tokio::spawn(readiness(app.clone(), client)),
+        // Replays the spool (a previous run's too) beside new traffic.
+        tokio::spawn(crate::replay::run(sink, spooled)),
     ];
     background.push(tokio::spawn(crate::retention::maintain(
         retention,
@@ -207,10 +231,11 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("grace period over with connections still open"),
     }
-    // 3. Flush what was accepted.
+    // 3. Flush what was accepted: to ClickHouse, or to the spool for the next start.
     app.ready.store(false, Ordering::Relaxed);
     writer.drain().await;
-    // 4. Stop background work.
+    // 4. Stop background work. The replayer may be mid-batch: that batch stays on disk and
+    //    its rows are checked for duplicates when the next start replays it.
     for task in background {
         task.abort();
     }
@@ -272,15 +297,5 @@ async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
         } else {
             ingest.visitors.clear_carry_after_grace(now);
         }
-    }
-}
-
-async fn readiness(app: Arc<App>, client: clickhouse::Client) {
-    loop {
-        let ready = storage::is_ready(&client).await;
-        if app.ready.swap(ready, Ordering::Relaxed) != ready {
-            tracing::info!(ready, "readiness changed");
-        }
-        tokio::time::sleep(READY_CHECK).await;
     }
 }

@@ -1,33 +1,39 @@
-//! The writer: a bounded queue from the HTTP handlers to one task that inserts in batches.
+//! The writer: a bounded queue from the HTTP handlers to one task that places batches in
+//! ClickHouse, or in the spool when ClickHouse cannot take them.
 //!
 //! Handlers never wait on ClickHouse: they `try_send` into the queue and answer 503 when it is
 //! full (counted as `beacons_rejected{reason="overloaded"}`). The writer flushes at
-//! `ingest.batch_size` rows or every `ingest.flush_interval_ms`, whichever comes first. A failed
-//! insert is retried with backoff; rows it still cannot write are counted as dropped and logged
-//! (by count, never by content). On shutdown the queue is closed, drained and flushed.
+//! `ingest.batch_size` rows or every `ingest.flush_interval_ms`, whichever comes first. A batch
+//! goes to ClickHouse directly only while the spool is empty, so spooled batches are replayed
+//! (by `replay`) before anything newer: order is kept. When neither ClickHouse nor the spool
+//! can take a batch (spool full, disk full), the writer holds it and retries; the queue then
+//! fills, beacons get 503 with `Retry-After`, and `/readyz` says not ready, so nothing accepted
+//! is dropped. On shutdown the queue is closed and drained; what ClickHouse cannot take then
+//! is spooled for the next start.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clickhouse::Client;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::Rejection;
 use crate::event::EventRow;
 use crate::metrics::{Metrics, Reason};
+use crate::retry::Backoff;
+use crate::sink::Sink;
 
-/// Backoff between insert attempts; one attempt more than there are entries.
-const RETRY_BACKOFF: [Duration; 3] = [
-    Duration::from_millis(200),
-    Duration::from_secs(1),
-    Duration::from_secs(3),
-];
+/// Readiness turns false when the queue is fuller than this fraction: a load balancer should
+/// move traffic before beacons start getting 503.
+const READY_QUEUE_FRACTION: f64 = 0.9;
 
 /// The sending side, held by the HTTP handlers.
 #[derive(Clone)]
 pub struct Queue {
     tx: mpsc::Sender<EventRow>,
     metrics: Arc<Metrics>,
+    /// Set while the writer holds a batch that neither ClickHouse nor the spool would take.
+    blocked: Arc<AtomicBool>,
 }
 
 impl Queue {
@@ -45,6 +51,12 @@ impl Queue {
     pub fn capacity(&self) -> usize {
         self.tx.capacity()
     }
+
+    /// Whether beacons can be taken without loss: the writer is not stuck and the queue has room.
+    pub fn accepting(&self) -> bool {
+        let free = self.tx.capacity() as f64 / self.tx.max_capacity() as f64;
+        !self.blocked.load(Ordering::Relaxed) && free > 1.0 - READY_QUEUE_FRACTION
+    }
 }
 
 /// The writer task's handle: ask it to drain and wait until it has.
@@ -54,7 +66,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Closes the queue, writes what is in it, and returns when the last batch is done.
+    /// Closes the queue, places what is in it (ClickHouse or spool), and returns when done.
     pub async fn drain(mut self) {
         if let Some(close) = self.close.take() {
             let _ = close.send(());
@@ -67,15 +79,31 @@ pub struct WriterConfig {
     pub capacity: usize,
     pub batch_size: usize,
     pub flush_interval: Duration,
+    /// How long a batch may wait for room at shutdown before it is counted as lost.
+    pub shutdown_patience: Duration,
 }
 
-/// Starts the writer task.
-pub fn spawn(client: Client, config: WriterConfig, metrics: Arc<Metrics>) -> (Queue, Writer) {
+/// Starts the writer task. `spooled` is notified whenever a batch is written to the spool.
+pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Queue, Writer) {
     let (tx, rx) = mpsc::channel(config.capacity);
     let (close_tx, close_rx) = oneshot::channel();
-    let task = tokio::spawn(run(client, rx, close_rx, config, metrics.clone()));
+    let blocked = Arc::new(AtomicBool::new(false));
+    let metrics = sink.metrics.clone();
+    let task = tokio::spawn(
+        Task {
+            sink,
+            config,
+            spooled,
+            blocked: blocked.clone(),
+        }
+        .run(rx, close_rx),
+    );
     (
-        Queue { tx, metrics },
+        Queue {
+            tx,
+            metrics,
+            blocked,
+        },
         Writer {
             close: Some(close_tx),
             task,
@@ -83,84 +111,100 @@ pub fn spawn(client: Client, config: WriterConfig, metrics: Arc<Metrics>) -> (Qu
     )
 }
 
-async fn run(
-    client: Client,
-    mut rx: mpsc::Receiver<EventRow>,
-    mut close: oneshot::Receiver<()>,
+struct Task {
+    sink: Arc<Sink>,
     config: WriterConfig,
-    metrics: Arc<Metrics>,
-) {
-    let mut batch: Vec<EventRow> = Vec::with_capacity(config.batch_size);
-    let mut ticker = tokio::time::interval(config.flush_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            row = rx.recv() => match row {
-                Some(row) => {
-                    metrics.queue_depth.dec();
-                    batch.push(row);
-                    if batch.len() >= config.batch_size {
-                        flush(&client, &mut batch, &metrics).await;
+    spooled: Arc<Notify>,
+    blocked: Arc<AtomicBool>,
+}
+
+impl Task {
+    async fn run(self, mut rx: mpsc::Receiver<EventRow>, mut close: oneshot::Receiver<()>) {
+        let metrics = self.sink.metrics.clone();
+        let mut batch: Vec<EventRow> = Vec::with_capacity(self.config.batch_size);
+        let mut ticker = tokio::time::interval(self.config.flush_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                row = rx.recv() => match row {
+                    Some(row) => {
+                        metrics.queue_depth.dec();
+                        batch.push(row);
+                        if batch.len() >= self.config.batch_size {
+                            self.place(std::mem::take(&mut batch), None).await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    if !batch.is_empty() {
+                        self.place(std::mem::take(&mut batch), None).await;
                     }
                 }
-                None => break,
-            },
-            _ = ticker.tick() => {
-                if !batch.is_empty() {
-                    flush(&client, &mut batch, &metrics).await;
-                }
-            }
-            _ = &mut close, if !closing => {
-                // No new rows from now on; `recv` yields what is queued, then `None`.
-                closing = true;
-                rx.close();
-            }
-        }
-    }
-    if !batch.is_empty() {
-        flush(&client, &mut batch, &metrics).await;
-    }
-    tracing::info!("writer drained");
-}
-
-async fn flush(client: &Client, batch: &mut Vec<EventRow>, metrics: &Metrics) {
-    let rows = batch.len();
-    for attempt in 0..=RETRY_BACKOFF.len() {
-        let started = Instant::now();
-        match insert(client, batch).await {
-            Ok(()) => {
-                metrics
-                    .insert_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.rows_inserted.inc_by(rows as u64);
-                tracing::debug!(rows, "inserted batch");
-                batch.clear();
-                return;
-            }
-            Err(e) => {
-                metrics.insert_failures.inc();
-                tracing::warn!(rows, attempt, error = %e, "insert failed");
-                if let Some(wait) = RETRY_BACKOFF.get(attempt) {
-                    tokio::time::sleep(*wait).await;
+                _ = &mut close, if !closing => {
+                    // No new rows from now on; `recv` yields what is queued, then `None`.
+                    closing = true;
+                    rx.close();
                 }
             }
         }
+        if !batch.is_empty() {
+            let deadline = Instant::now() + self.config.shutdown_patience;
+            self.place(batch, Some(deadline)).await;
+        }
+        tracing::info!("writer drained");
     }
-    metrics
-        .events_dropped
-        .get_or_create(&Reason {
-            reason: "insert_failed",
-        })
-        .inc_by(rows as u64);
-    tracing::error!(rows, "dropping batch after repeated insert failures");
-    batch.clear();
-}
 
-async fn insert(client: &Client, batch: &[EventRow]) -> Result<(), clickhouse::error::Error> {
-    let mut insert = client.insert::<EventRow>("events").await?;
-    for row in batch {
-        insert.write(row).await?;
+    /// Puts a batch in ClickHouse (when nothing older waits in the spool) or in the spool.
+    /// Holds on to it, retrying, until one of them takes it; gives up only at `deadline`.
+    async fn place(&self, batch: Vec<EventRow>, deadline: Option<Instant>) {
+        let spool = &self.sink.spool;
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        loop {
+            if spool.is_empty() && self.sink.store(&batch).await.is_ok() {
+                break;
+            }
+            let to_spool = batch.clone();
+            let spool_for_task = spool.clone();
+            // File writes and fsync block: keep them off the async workers.
+            let written = tokio::task::spawn_blocking(move || spool_for_task.append(&to_spool))
+                .await
+                .unwrap_or_else(|e| Err(crate::Error::Spool(format!("writer task: {e}"))));
+            match written {
+                Ok(()) => {
+                    tracing::debug!(rows = batch.len(), "batch spooled");
+                    self.spooled.notify_one();
+                    break;
+                }
+                Err(e) => {
+                    if !self.blocked.swap(true, Ordering::Relaxed) {
+                        tracing::error!(
+                            rows = batch.len(),
+                            error = %e,
+                            "neither ClickHouse nor the spool takes batches; holding them and refusing new beacons (503) until one does"
+                        );
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.sink
+                            .metrics
+                            .events_dropped
+                            .get_or_create(&Reason {
+                                reason: "shutdown_with_spool_full",
+                            })
+                            .inc_by(batch.len() as u64);
+                        tracing::error!(
+                            rows = batch.len(),
+                            "shutting down with nowhere to put a batch; its rows are lost"
+                        );
+                        break;
+                    }
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+            }
+        }
+        if self.blocked.swap(false, Ordering::Relaxed) {
+            tracing::info!("batches are being taken again");
+        }
     }
-    insert.end().await
 }

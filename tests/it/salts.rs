@@ -99,10 +99,13 @@ async fn issue_6_the_old_salt_is_gone_from_storage_and_memory() {
         "TALLY_TEST_CLICKHOUSE_DATA (the ClickHouse data folder) is set by scripts/test.sh",
     );
     let db = fresh_db("salts");
+    let spool = tempfile::tempdir().unwrap();
     let config = tally::config::Config::parse(&format!(
         "[clickhouse]\nurl = \"{}\"\ndatabase = \"{db}\"\n[ingest]\nflush_interval_ms = 50\n\
+         spool_dir = \"{}\"\n\
          [rollups]\nenabled = false\n[[sites]]\ndomain = \"www.example.org\"\n",
-        clickhouse_url()
+        clickhouse_url(),
+        spool.path().display()
     ))
     .unwrap();
     // 10:00 in Amsterdam on 23 November; the salt of that day is created now.

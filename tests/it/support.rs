@@ -112,11 +112,12 @@ impl Setup {
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\nshutdown_grace_secs = 5\n\n\
              [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n\n\
-             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\n\n",
+             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\nspool_dir = \"{spool}\"\n\n",
             port = self.port,
             url = clickhouse_url(),
             db = self.db,
             flush = self.flush_ms,
+            spool = self.spool_dir().display(),
         );
         if !self.extra.contains("[[sites]]") {
             text.push_str(
@@ -125,6 +126,11 @@ impl Setup {
         }
         text.push_str(&self.extra);
         text
+    }
+
+    /// Where this run's tally keeps its spool.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("spool")
     }
 
     pub fn config_path(&self) -> PathBuf {

@@ -1,0 +1,192 @@
+//! The sink: how a batch of event rows reaches ClickHouse, or the spool when it cannot.
+//!
+//! Two callers use it: the writer (fresh batches) and the replayer (spooled batches). An insert
+//! that fails with a retriable error leaves the batch for the spool; one that fails for good is
+//! split until the refused rows are found, and those are kept aside in the spool's `rejected/`
+//! folder with a log line (count and code, never content) and a metric.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clickhouse::Client;
+
+use crate::event::EventRow;
+use crate::metrics::Metrics;
+use crate::retry::{classify, Failure};
+use crate::spool::Spool;
+
+/// Longest an insert may take before it is treated as failed (and its batch spooled). The
+/// batch may still have been written: the replayer checks before inserting it again.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Halvings tried to find the refused rows of a batch; after that, the remaining part (at most
+/// a batch / 2^6) is kept aside whole, so one systematic error cannot cost thousands of inserts.
+const MAX_SPLITS: u32 = 6;
+/// Event ids per duplicate check (keeps the query text well below ClickHouse's 256 KiB limit).
+const CHECK_CHUNK: usize = 5_000;
+
+pub struct Sink {
+    pub client: Client,
+    pub spool: Arc<Spool>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Sink {
+    /// Inserts `rows`. `Ok` means they are in ClickHouse or (refused for good) kept aside;
+    /// `Err` means try again later.
+    pub async fn store(&self, rows: &[EventRow]) -> Result<(), ()> {
+        match self.insert(rows).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Retriable) => Err(()),
+            Err(Failure::Permanent { code, whole_batch }) => {
+                if whole_batch {
+                    self.keep_aside(rows, &code);
+                    Ok(())
+                } else {
+                    self.isolate(rows, code, 0).await
+                }
+            }
+        }
+    }
+
+    /// One insert attempt, timed and counted.
+    pub async fn insert(&self, rows: &[EventRow]) -> Result<(), Failure> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(INSERT_TIMEOUT, insert(&self.client, rows)).await {
+            Ok(r) => r,
+            Err(_) => Err(clickhouse::error::Error::TimedOut),
+        };
+        match result {
+            Ok(()) => {
+                self.metrics
+                    .insert_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics.rows_inserted.inc_by(rows.len() as u64);
+                self.metrics.clickhouse_up.set(1);
+                tracing::debug!(rows = rows.len(), "inserted batch");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.insert_failures.inc();
+                let failure = classify(&e);
+                if failure == Failure::Retriable {
+                    self.metrics.clickhouse_up.set(0);
+                }
+                // ClickHouse's message names columns and codes; the rows are anonymous anyway.
+                tracing::warn!(rows = rows.len(), error = %e, ?failure, "insert failed");
+                Err(failure)
+            }
+        }
+    }
+
+    /// Splits a batch refused for bad data until the refused rows are found; keeps those aside.
+    fn isolate<'a>(
+        &'a self,
+        rows: &'a [EventRow],
+        code: String,
+        depth: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send + 'a>> {
+        Box::pin(async move {
+            if rows.len() <= 1 || depth >= MAX_SPLITS {
+                self.keep_aside(rows, &code);
+                return Ok(());
+            }
+            let (left, right) = rows.split_at(rows.len() / 2);
+            for half in [left, right] {
+                match self.insert(half).await {
+                    Ok(()) => {}
+                    Err(Failure::Retriable) => return Err(()),
+                    Err(Failure::Permanent { code, .. }) => {
+                        self.isolate(half, code, depth + 1).await?
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn keep_aside(&self, rows: &[EventRow], code: &str) {
+        match self.spool.set_aside(rows, code) {
+            Ok(path) => tracing::error!(
+                rows = rows.len(),
+                code,
+                file = %path.display(),
+                "ClickHouse refused rows for good; kept aside for inspection"
+            ),
+            Err(e) => {
+                // Nowhere left to keep them: count them as lost, loudly.
+                self.metrics
+                    .events_dropped
+                    .get_or_create(&crate::metrics::Reason {
+                        reason: "refused_and_not_kept",
+                    })
+                    .inc_by(rows.len() as u64);
+                tracing::error!(rows = rows.len(), code, error = %e, "refused rows lost");
+            }
+        }
+    }
+
+    /// The rows of a spooled batch that ClickHouse does not have yet. A batch is spooled after
+    /// a failed or timed-out insert, which may have been written all the same; inserting only
+    /// the missing rows keeps a replay from counting a visit twice.
+    pub async fn missing(&self, rows: Vec<EventRow>) -> Result<Vec<EventRow>, Failure> {
+        let (Some(first), Some(last)) = (
+            rows.iter().map(|r| r.ts).min(),
+            rows.iter().map(|r| r.ts).max(),
+        ) else {
+            return Ok(rows);
+        };
+        let mut present = HashSet::new();
+        for chunk in rows.chunks(CHECK_CHUNK) {
+            let ids = chunk
+                .iter()
+                .map(|r| r.event_id.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            // The time range lets ClickHouse read only the partitions the batch can be in.
+            let sql = format!(
+                "SELECT event_id FROM events WHERE ts >= toDateTime(?, 'UTC') \
+                 AND ts <= toDateTime(?, 'UTC') AND event_id IN ({ids})"
+            );
+            let found: Vec<u64> = self
+                .client
+                .query(&sql)
+                .bind(first)
+                .bind(last)
+                .fetch_all()
+                .await
+                .map_err(|e| {
+                    self.metrics.clickhouse_up.set(0);
+                    tracing::warn!(error = %e, "duplicate check failed");
+                    classify(&e)
+                })?;
+            present.extend(found);
+        }
+        if present.is_empty() {
+            return Ok(rows);
+        }
+        let before = rows.len();
+        let rows: Vec<EventRow> = rows
+            .into_iter()
+            .filter(|r| !present.contains(&r.event_id))
+            .collect();
+        let skipped = (before - rows.len()) as u64;
+        self.metrics.replay_duplicates_skipped.inc_by(skipped);
+        tracing::info!(
+            rows = skipped,
+            "spooled rows were already in ClickHouse; not inserted again"
+        );
+        Ok(rows)
+    }
+}
+
+async fn insert(client: &Client, rows: &[EventRow]) -> Result<(), clickhouse::error::Error> {
+    let mut insert = client.insert::<EventRow>("events").await?;
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
+}
