@@ -14,5 +14,6 @@ mod rollups;
 mod salts;
 mod schema;
 mod scrubbing;
+mod spool;
 mod support;
 mod visits;

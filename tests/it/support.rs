@@ -84,6 +84,10 @@ pub struct Setup {
     pub flush_ms: u64,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// ClickHouse as tally should reach it (default: the test server itself).
+    pub clickhouse_url: Option<String>,
+    /// More `[ingest]` keys, one per line.
+    pub ingest_extra: String,
 }
 
 impl Setup {
@@ -94,6 +98,8 @@ impl Setup {
             flush_ms: 100,
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
+            clickhouse_url: None,
+            ingest_extra: String::new(),
         }
     }
 
@@ -112,9 +118,10 @@ impl Setup {
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\nshutdown_grace_secs = 5\n\n\
              [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n\n\
-             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\nspool_dir = \"{spool}\"\n\n",
+             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\nspool_dir = \"{spool}\"\n{ingest_extra}\n",
             port = self.port,
-            url = clickhouse_url(),
+            url = self.clickhouse_url.clone().unwrap_or_else(clickhouse_url),
+            ingest_extra = self.ingest_extra,
             db = self.db,
             flush = self.flush_ms,
             spool = self.spool_dir().display(),

@@ -1,0 +1,425 @@
+//! Issue 7: nothing accepted is lost. ClickHouse unreachable, answers lost, the spool full, a
+//! table that no longer fits the rows, and shutdowns while ClickHouse is away; all with the real
+//! binary and the real ClickHouse, reached through a TCP relay the test can cut.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::*;
+
+/// What the relay does with traffic between tally and ClickHouse.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Link {
+    /// Passes everything.
+    Up = 0,
+    /// Closes every connection at once: ClickHouse looks down.
+    Down = 1,
+    /// Passes requests, but cuts the connection when ClickHouse answers: the insert is
+    /// written, tally never hears so.
+    AnswersLost = 2,
+}
+
+/// A TCP relay in front of the test ClickHouse whose link can be cut and restored.
+struct Relay {
+    url: String,
+    link: Arc<AtomicU8>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        let upstream = clickhouse_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let link = Arc::new(AtomicU8::new(Link::Up as u8));
+        let l = link.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if l.load(Ordering::SeqCst) == Link::Down as u8 {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                tokio::spawn(pump(client, server, l.clone()));
+            }
+        });
+        Relay { url, link }
+    }
+
+    fn set(&self, link: Link) {
+        self.link.store(link as u8, Ordering::SeqCst);
+    }
+}
+
+async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = link.clone();
+    let to_server = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if up.load(Ordering::SeqCst) == Link::Down as u8
+                || sw.write_all(&buf[..n]).await.is_err()
+            {
+                return;
+            }
+        }
+    };
+    let to_client = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if link.load(Ordering::SeqCst) != Link::Up as u8
+                || cw.write_all(&buf[..n]).await.is_err()
+            {
+                return;
+            }
+        }
+    };
+    // Either side ending ends both (dropping the halves closes the sockets).
+    tokio::select! {
+        _ = to_server => {},
+        _ = to_client => {},
+    }
+}
+
+fn setup_through(relay: &Relay, name: &str) -> Setup {
+    let mut setup = Setup::new(name);
+    setup.clickhouse_url = Some(relay.url.clone());
+    setup
+}
+
+const UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0 SPOOLMARKER";
+const IP: &str = "198.51.100.77";
+
+async fn send_pages(t: &Tally, from: usize, n: usize) -> usize {
+    let mut accepted = 0;
+    for i in from..from + n {
+        let body = format!(
+            r#"{{"n":"pageview","u":"https://www.example.org/spool/{i}?email=jan@example.org","d":"www.example.org"}}"#
+        );
+        if t.browser_beacon(&body, UA, IP).await == 202 {
+            accepted += 1;
+        }
+    }
+    accepted
+}
+
+async fn wait_metric(t: &Tally, series: &str, at_least: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = metric(&t.metrics().await, series);
+        if v >= at_least || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn spool_files(setup: &Setup) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(setup.spool_dir())
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+async fn counts(db: &str) -> (u64, u64) {
+    let total = ch_count(&format!("SELECT count() FROM {db}.events")).await;
+    let distinct = ch_count(&format!("SELECT uniqExact(event_id) FROM {db}.events")).await;
+    (total, distinct)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_outage_spools_then_replays_in_order_without_duplicates() {
+    let relay = Relay::start().await;
+    let setup = setup_through(&relay, "spool_outage");
+    let t = setup.start().await;
+    assert_eq!(send_pages(&t, 0, 20).await, 20);
+    assert_eq!(t.wait_rows(20).await, 20);
+
+    // ClickHouse goes away: beacons are still accepted, and their batches land on disk.
+    relay.set(Link::Down);
+    assert_eq!(send_pages(&t, 20, 60).await, 60);
+    assert!(wait_metric(&t, "tally_rows_spooled_total", 60.0).await >= 60.0);
+    let files = spool_files(&setup);
+    assert!(
+        !files.is_empty(),
+        "batches are spooled while ClickHouse is down"
+    );
+    let m = t.metrics().await;
+    assert_eq!(metric(&m, "tally_clickhouse_up"), 0.0);
+    assert!(metric(&m, "tally_spool_bytes") > 0.0);
+    // Still ready: the spool has room, nothing is refused.
+    let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    // What is on disk is what the table would hold: no IP, no user agent, no unscrubbed URL.
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for secret in [
+            IP,
+            "SPOOLMARKER",
+            "Firefox/133",
+            "jan@example.org",
+            "email=",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret:?} found in spool file {}",
+                f.display()
+            );
+        }
+        assert!(text.contains("/spool/"), "the spool holds the rows");
+    }
+
+    // More beacons while the spool is not empty go behind the spooled ones.
+    relay.set(Link::Up);
+    assert_eq!(send_pages(&t, 80, 20).await, 20);
+    assert_eq!(t.wait_rows(100).await, 100);
+    let (total, distinct) = counts(&t.db).await;
+    assert_eq!((total, distinct), (100, 100), "every accepted beacon once");
+    assert!(wait_metric(&t, "tally_rows_replayed_total", 60.0).await >= 60.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !spool_files(&setup).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        spool_files(&setup).is_empty(),
+        "replayed batches are deleted"
+    );
+    let m = t.metrics().await;
+    assert_eq!(metric(&m, "tally_clickhouse_up"), 1.0);
+    assert_eq!(metric(&m, "tally_spool_batches"), 0.0);
+    let logs = t.logs();
+    assert!(logs.contains("insert failed"), "the outage is logged");
+    for secret in [IP, "SPOOLMARKER", "jan@example.org"] {
+        assert!(!logs.contains(secret), "{secret:?} in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
+    let relay = Relay::start().await;
+    let setup = setup_through(&relay, "spool_lost_answer");
+    let t = setup.start().await;
+    // The insert reaches ClickHouse and is written; tally sees the connection cut instead of
+    // the answer, so it spools the batch and the replayer finds its rows already there.
+    relay.set(Link::AnswersLost);
+    assert_eq!(send_pages(&t, 0, 30).await, 30);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&t.metrics().await, "tally_rows_spooled_total") < 30.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the batch is spooled:\n{}",
+            t.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.set(Link::Up);
+    // The first batch was written before its answer was cut; later ones went straight to the
+    // spool behind it (order is kept) and were never sent. All 30 end up stored once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (skipped, replayed) = loop {
+        let m = t.metrics().await;
+        let skipped = metric(&m, "tally_replay_duplicates_skipped_total");
+        let replayed = metric(&m, "tally_rows_replayed_total");
+        if skipped + replayed >= 30.0 || Instant::now() > deadline {
+            break (skipped, replayed);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        skipped >= 1.0,
+        "the replay found the written rows:\n{}",
+        t.logs()
+    );
+    assert_eq!(skipped + replayed, 30.0);
+    // Give a wrongly repeated insert time to show up before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counts(&t.db).await, (30, 30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_full_spool_means_503_and_not_ready_then_recovery() {
+    let relay = Relay::start().await;
+    let mut setup = setup_through(&relay, "spool_full").flush_ms(50);
+    // A 1 MiB spool (the smallest allowed) and a small queue, so both fill in a test.
+    setup.ingest_extra = "spool_max_bytes = 1048576\nqueue_capacity = 500\n".into();
+    let t = setup.start().await;
+    relay.set(Link::Down);
+
+    // Send until tally refuses: every refusal is a 503 with Retry-After, nothing in between.
+    let client = reqwest::Client::new();
+    let mut accepted = 0u64;
+    let mut refused = None;
+    for i in 0..20_000 {
+        let body = format!(
+            r#"{{"n":"pageview","u":"https://www.example.org/full/{i}/{}","d":"www.example.org"}}"#,
+            "x".repeat(200)
+        );
+        let r = client
+            .post(format!("{}/api/event", t.base))
+            .header("user-agent", CHROME)
+            .header("x-forwarded-for", IP)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            202 => accepted += 1,
+            503 => {
+                refused = Some((
+                    r.headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                    r.text().await.unwrap(),
+                ));
+                break;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    let (retry_after, body) = refused.expect("a full spool and queue refuse beacons");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body, r#"{"error":"overloaded"}"#);
+    let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready while nothing takes batches");
+    let m = t.metrics().await;
+    assert!(metric(&m, "tally_spool_bytes") > 900_000.0);
+    assert_eq!(
+        metric(&m, "tally_events_dropped_total{reason=\"insert_failed\"}"),
+        0.0
+    );
+    assert!(t
+        .logs()
+        .contains("neither ClickHouse nor the spool takes batches"));
+
+    // ClickHouse is back: the spool drains, readiness returns, and every 202 is a row.
+    relay.set(Link::Up);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ready again after recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(send_pages(&t, 0, 5).await, 5);
+    let want = accepted + 5;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ch_count(&format!("SELECT count() FROM {}.events", t.db)).await < want
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        counts(&t.db).await,
+        (want, want),
+        "all {accepted} accepted + 5 stored once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_rows_the_table_refuses_are_kept_aside_not_retried_forever() {
+    let setup = Setup::new("spool_schema");
+    let t = setup.start().await;
+    assert_eq!(send_pages(&t, 0, 3).await, 3);
+    assert_eq!(t.wait_rows(3).await, 3);
+    // Someone drops a column tally writes: no retry can succeed.
+    ch(&format!("ALTER TABLE {}.events DROP COLUMN utm_term", t.db)).await;
+    assert_eq!(send_pages(&t, 3, 4).await, 4);
+    let aside = wait_metric(&t, "tally_rows_set_aside_total{code=\"16\"}", 4.0).await;
+    assert_eq!(
+        aside,
+        4.0,
+        "refused with code 16 and kept aside:\n{}",
+        t.logs()
+    );
+    let rejected = setup.spool_dir().join("rejected");
+    let kept: String = std::fs::read_dir(&rejected)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(
+        kept.lines().count(),
+        4,
+        "the refused rows are there to inspect"
+    );
+    assert!(kept.contains("/spool/3") && kept.contains("/spool/6"));
+    // Not retried: one failed insert per batch (at most one per beacon), none later, and
+    // nothing waiting in the spool.
+    let failures = metric(&t.metrics().await, "tally_insert_failures_total");
+    assert!((1.0..=4.0).contains(&failures), "{failures} failed inserts");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = t.metrics().await;
+    assert_eq!(metric(&m, "tally_insert_failures_total"), failures);
+    assert_eq!(metric(&m, "tally_spool_batches"), 0.0);
+    assert!(t.logs().contains("kept aside for inspection"));
+
+    // Once the column is back, new beacons are stored as usual.
+    ch(&format!(
+        "ALTER TABLE {}.events ADD COLUMN utm_term String AFTER utm_content",
+        t.db
+    ))
+    .await;
+    assert_eq!(send_pages(&t, 7, 2).await, 2);
+    assert_eq!(t.wait_rows(5).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_sigterm_while_clickhouse_is_away_spools_and_the_next_start_replays() {
+    let relay = Relay::start().await;
+    let setup = setup_through(&relay, "spool_restart").flush_ms(60_000);
+    let t = setup.start().await;
+    relay.set(Link::Down);
+    // The flush interval is long: these rows are still in memory when SIGTERM comes.
+    assert_eq!(send_pages(&t, 0, 25).await, 25);
+    let (status, logs) = t.terminate();
+    assert!(status.success(), "clean exit:\n{logs}");
+    assert_eq!(
+        spool_files(&setup).len(),
+        1,
+        "the drained batch is on disk:\n{logs}"
+    );
+
+    // Next start, ClickHouse reachable: the spool is replayed beside new traffic.
+    relay.set(Link::Up);
+    let mut setup = setup;
+    setup.flush_ms = 100;
+    let t = setup.start().await;
+    assert!(t.logs().contains("spool holds batches from before"));
+    assert_eq!(send_pages(&t, 25, 5).await, 5);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while ch_count(&format!("SELECT count() FROM {}.events", t.db)).await < 30
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(counts(&t.db).await, (30, 30));
+}
