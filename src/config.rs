@@ -166,6 +166,14 @@ pub struct IngestConfig {
     /// Where batches wait while ClickHouse cannot take them (created, mode 0700).
     #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
+    /// Beacons per client (IP and user agent, hashed, in memory for a minute) per minute;
+    /// more get 429. 0 = no limit.
+    #[serde(default = "default_rate_limit_per_minute")]
+    pub rate_limit_per_minute: u32,
+    /// Paths not seen before admitted per site and hour; more are stored as `/(other)`.
+    /// 0 = no cap.
+    #[serde(default = "default_max_new_paths_per_hour")]
+    pub max_new_paths_per_hour: usize,
     /// Most bytes the spool may hold; when full (and ClickHouse down), beacons get 503.
     #[serde(default = "default_spool_max_bytes")]
     pub spool_max_bytes: u64,
@@ -328,6 +336,12 @@ fn default_queue_capacity() -> usize {
 fn default_batch_size() -> usize {
     5_000
 }
+fn default_rate_limit_per_minute() -> u32 {
+    600
+}
+fn default_max_new_paths_per_hour() -> usize {
+    1000
+}
 fn default_spool_dir() -> PathBuf {
     PathBuf::from("/var/lib/tally/spool")
 }
@@ -390,6 +404,8 @@ impl Default for IngestConfig {
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
             max_event_name_chars: default_max_event_name_chars(),
+            rate_limit_per_minute: default_rate_limit_per_minute(),
+            max_new_paths_per_hour: default_max_new_paths_per_hour(),
             spool_dir: default_spool_dir(),
             spool_max_bytes: default_spool_max_bytes(),
         }

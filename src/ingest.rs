@@ -85,6 +85,8 @@ pub struct Ingest {
     queue: Queue,
     /// For loading the cross-midnight carry set.
     client: clickhouse::Client,
+    rate_limit: crate::rate_limit::RateLimit,
+    pub paths: crate::path_budget::PathBudget,
     carry_loading: tokio::sync::Mutex<()>,
 }
 
@@ -114,6 +116,8 @@ impl Ingest {
             queue,
             client,
             carry_loading: tokio::sync::Mutex::new(()),
+            rate_limit: crate::rate_limit::RateLimit::new(config.ingest.rate_limit_per_minute),
+            paths: crate::path_budget::PathBudget::new(config.ingest.max_new_paths_per_hour),
         }
     }
 
@@ -159,6 +163,17 @@ impl Ingest {
             self.metrics.not_tracked.inc();
             return Ok(Outcome::NotTracked);
         }
+        let user_agent = meta
+            .headers
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let ip = self.proxies.client_ip(meta.peer, meta.headers);
+        let now = self.clock.now();
+        // Before any parsing: a flood costs a hash and a map lookup per beacon.
+        if !self.rate_limit.allow(ip, user_agent, now) {
+            return Err(Rejection::RateLimited);
+        }
         let beacon = Beacon::parse(body)?;
         let name = beacon.name.as_deref().map(str::trim).unwrap_or("");
         let url = beacon.url.as_deref().map(str::trim).unwrap_or("");
@@ -179,11 +194,6 @@ impl Ingest {
             return Err(Rejection::UnknownSite);
         }
 
-        let user_agent = meta
-            .headers
-            .get(hyper::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
         let classes = match self.classifier.inspect(user_agent, meta.headers) {
             Ok(classes) => classes,
             Err(reason) => {
@@ -201,9 +211,7 @@ impl Ingest {
         let mut name = name.to_string();
         truncate_chars(&mut name, self.max_event_name_chars);
 
-        let now = self.clock.now();
         self.ensure_carry(now).await;
-        let ip = self.proxies.client_ip(meta.peer, meta.headers);
         let country = self
             .countries
             .country(ip)
@@ -238,7 +246,15 @@ impl Ingest {
                 visitor,
                 name: name.clone(),
                 host: page.host.clone(),
-                path: site.rules.apply(&page.path).into_owned(),
+                path: {
+                    let path = site.rules.apply(&page.path);
+                    if self.paths.admit(&site.domain, &path, now) {
+                        path.into_owned()
+                    } else {
+                        self.metrics.paths_capped.inc();
+                        crate::path_budget::OTHER.to_string()
+                    }
+                },
                 query: query.clone(),
                 utm_source: page.param("utm_source").to_string(),
                 utm_medium: page.param("utm_medium").to_string(),

@@ -33,6 +33,9 @@ use crate::tracker::Tracker;
 use crate::visitor::Visitors;
 use crate::writer::{self, Writer, WriterConfig};
 
+/// Days of events whose paths the new-path budget treats as known at start.
+const KNOWN_PATH_DAYS: u32 = 7;
+const KNOWN_PATHS_PER_SITE: u32 = 100_000;
 /// How often the salt book is refreshed outside the grace after midnight.
 const SALT_REFRESH: Duration = Duration::from_secs(60);
 /// How often the cross-midnight carry set is refreshed inside the grace.
@@ -122,6 +125,12 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         queue,
         client.clone(),
     );
+    // The budget for new paths must know the paths sites already have, or a restart would
+    // count a big site's every page as new.
+    let known = storage::recent_paths(&client, KNOWN_PATH_DAYS, KNOWN_PATHS_PER_SITE).await?;
+    for (site, path) in &known {
+        ingest.paths.learn(site, [path.as_str()]);
+    }
     let app = Arc::new(App {
         ingest,
         tracker: Tracker::new(),

@@ -185,6 +185,31 @@ pub async fn recently_seen(client: &Client, since: i64) -> Result<Vec<(u64, i64)
         .collect())
 }
 
+#[derive(clickhouse::Row, Deserialize)]
+struct SitePath {
+    site: String,
+    path: String,
+}
+
+/// The most visited paths per site over the last `days` days (at most `per_site` each), so
+/// that the new-path budget does not count a site's existing pages as new after a restart.
+pub async fn recent_paths(
+    client: &Client,
+    days: u32,
+    per_site: u32,
+) -> Result<Vec<(String, String)>, Error> {
+    let rows: Vec<SitePath> = client
+        .query(
+            "SELECT site, path FROM events WHERE ts >= now() - ? * 86400 \
+             GROUP BY site, path ORDER BY site, count() DESC LIMIT ? BY site",
+        )
+        .bind(days)
+        .bind(per_site)
+        .fetch_all()
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.site, r.path)).collect())
+}
+
 /// `Code: N` from a ClickHouse error, or the error's kind when the server sent none.
 pub fn error_code(e: &clickhouse::error::Error) -> String {
     let text = e.to_string();
