@@ -3,7 +3,7 @@
 //! It runs beside new traffic from the start (a previous run's spool included). Each batch is
 //! first checked against ClickHouse for rows it already has (an insert that timed out may have
 //! been written), then inserted, then deleted from disk. A retriable failure waits with
-//! exponential backoff (up to `MAX_BACKOFF`) and tries the same batch again; a batch refused
+//! exponential backoff (up to `MAX_BACKOFF`, 5 s) and tries the same batch again; a batch refused
 //! for good is split and its refused rows kept aside (see `sink`).
 //!
 //! Guarantee: at least once. A row is deleted from the spool only after ClickHouse confirmed
@@ -19,7 +19,9 @@ use crate::retry::{Backoff, Failure};
 use crate::sink::Sink;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Short enough that a returning ClickHouse is noticed within seconds; a refused connection
+/// costs nothing to retry.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often an empty spool is looked at even without a notification.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 

@@ -2,6 +2,7 @@
 //! Run them with `scripts/test.sh`, which starts the ClickHouse server they need.
 
 mod corpora;
+mod faults;
 mod dashboard;
 mod grafana;
 mod hostile;

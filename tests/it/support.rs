@@ -69,7 +69,7 @@ pub async fn ch_count(sql: &str) -> u64 {
     ch(sql).await.trim().parse().expect("a number")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
