@@ -1,0 +1,604 @@
+//! Who may see the dashboard, and the defences of the two requests that change state.
+//!
+//! - **Users** from `[[dashboard.users]]` log in with a password checked against its argon2 PHC
+//!   hash. A login makes a **session**: a random 256-bit token in an `HttpOnly; SameSite=Strict`
+//!   cookie (`Secure` when served over TLS); only the token's SHA-256 is kept, in memory, with
+//!   an idle and an absolute expiry. Restarting tally logs everyone out.
+//! - A **trusted reverse proxy** may name the user in a header (`trusted_user_header`, for SSO);
+//!   the header is believed only when the connection comes from `server.trusted_proxies`.
+//! - A **share link** `/share/<secret>` shows one site read-only; the config holds the secret's
+//!   SHA-256 (`[[dashboard.share_links]]`).
+//! - **CSRF**: login and logout are POST forms carrying a token (login: the value of a
+//!   `SameSite=Strict` cookie set with the form, "double submit"; logout: the session's own
+//!   token), and their `Origin` (or `Referer`) must be this server.
+//! - **Throttling** is per user name, never per address: after [`MAX_FAILURES`] wrong passwords
+//!   within [`FAILURE_WINDOW`], that name is refused until the window ends.
+//!
+//! Passwords, tokens and cookies are never logged; user names are logged only when they are
+//! configured (a password typed into the name field must not reach the log).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params};
+use hyper::header::{self, HeaderMap, HeaderName};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+
+pub const SESSION_COOKIE: &str = "tally_session";
+/// The login form's CSRF nonce (double submit), scoped to `/login`.
+pub const LOGIN_COOKIE: &str = "tally_login";
+/// Wrong passwords for one name before it is refused for the rest of the window.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long a login form stays usable.
+pub const LOGIN_FORM_SECS: u64 = 3600;
+/// Bounds on what strangers can make us remember.
+const MAX_SESSIONS: usize = 10_000;
+const MAX_TRACKED_NAMES: usize = 10_000;
+
+struct User {
+    hash: Option<String>,
+    sites: Vec<String>,
+}
+
+struct Session {
+    user: String,
+    csrf: String,
+    created: Instant,
+    seen: Instant,
+}
+
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+/// Someone allowed in: a logged-in user, or a user named by the trusted proxy.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: String,
+    /// Empty: every site.
+    pub sites: Vec<String>,
+    /// The session's CSRF token (for the logout form); `None` when the proxy vouched.
+    pub csrf: Option<String>,
+}
+
+impl Viewer {
+    pub fn may_see(&self, site: &str) -> bool {
+        self.sites.is_empty() || self.sites.iter().any(|s| s == site)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginError {
+    /// Unknown name or wrong password (one answer for both).
+    Wrong,
+    /// Too many failures for this name; try again after this long.
+    Throttled(Duration),
+}
+
+pub struct Auth {
+    users: HashMap<String, User>,
+    shares: Vec<([u8; 32], String)>,
+    header: Option<HeaderName>,
+    proxies: Vec<IpNet>,
+    idle: Duration,
+    max: Duration,
+    public_https: bool,
+    /// `host[:port]` of `server.public_url`, an origin the forms may come from.
+    public_host: Option<String>,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    failures: Mutex<HashMap<String, Failures>>,
+    /// A hash checked for unknown names, so that they take as long as known ones (made with
+    /// the first user's parameters).
+    dummy: OnceLock<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Random bytes from the OS, as hex.
+pub fn random_hex(n: usize) -> String {
+    use rand::TryRngCore;
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the OS random number generator works");
+    hex::encode(bytes)
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// Equal without an early exit, so timing tells nothing about where two secrets differ.
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An argon2 PHC string for `password` (default parameters: Argon2id, 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing failed: {e}"))
+}
+
+/// A hash of `password` with the same parameters as `template` (so checking it costs the same).
+fn hash_like(template: Option<&str>, password: &str) -> String {
+    let params = template
+        .and_then(|t| PasswordHash::new(t).ok())
+        .and_then(|h| Params::try_from(&h).ok())
+        .unwrap_or_default();
+    Argon2::from(params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `hash` is a PHC string of an argon2 variant.
+pub fn valid_hash(hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn host_port(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
+impl Auth {
+    pub fn new(config: &Config) -> Auth {
+        let d = &config.dashboard;
+        Auth {
+            users: d
+                .users
+                .iter()
+                .map(|u| {
+                    (
+                        u.name.clone(),
+                        User {
+                            hash: u.password_hash.clone(),
+                            sites: u.sites.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            shares: d
+                .share_links
+                .iter()
+                .filter_map(|s| {
+                    let bytes: [u8; 32] = hex::decode(&s.sha256).ok()?.try_into().ok()?;
+                    Some((bytes, s.site.clone()))
+                })
+                .collect(),
+            header: d
+                .trusted_user_header
+                .as_deref()
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            proxies: config.server.trusted_proxies.clone(),
+            idle: Duration::from_secs(d.session_idle_secs),
+            max: Duration::from_secs(d.session_max_secs),
+            public_https: config.public_url().starts_with("https://"),
+            public_host: config.server.public_url.as_deref().and_then(host_port),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            dummy: OnceLock::new(),
+        }
+    }
+
+    fn trusted(&self, peer: Option<SocketAddr>) -> bool {
+        peer.is_some_and(|p| {
+            let ip = crate::client_ip::canonical(p.ip());
+            self.proxies.iter().any(|n| n.contains(&ip))
+        })
+    }
+
+    /// Whether the browser reached us over TLS: the public URL is https, or a trusted proxy says
+    /// so (`X-Forwarded-Proto` / `Forwarded: proto=`).
+    pub fn is_secure(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> bool {
+        if self.public_https {
+            return true;
+        }
+        if !self.trusted(peer) {
+            return false;
+        }
+        let xfp = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        let fwd = headers
+            .get("forwarded")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split([';', ','])
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .any(|(k, v)| {
+                        k.eq_ignore_ascii_case("proto")
+                            && v.trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+            });
+        xfp || fwd
+    }
+
+    /// Whether a form post comes from a page of this server: its `Origin` (else its `Referer`)
+    /// names the host the request was sent to, or the public URL's host. Neither header: no.
+    pub fn same_origin(&self, headers: &HeaderMap) -> bool {
+        let from = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| *o != "null")
+            .or_else(|| headers.get(header::REFERER).and_then(|v| v.to_str().ok()))
+            .and_then(host_port);
+        let Some(from) = from else {
+            return false;
+        };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(|h| h.to_ascii_lowercase());
+        host.as_deref() == Some(from.as_str()) || self.public_host.as_deref() == Some(&from)
+    }
+
+    /// Who is asking: the user a trusted proxy names, else the user of a live session cookie.
+    pub fn viewer(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Viewer> {
+        if let Some(h) = &self.header {
+            if self.trusted(peer) {
+                if let Some(name) = headers.get(h).and_then(|v| v.to_str().ok()) {
+                    let name = name.trim();
+                    return match self.users.get(name) {
+                        Some(u) => Some(Viewer {
+                            user: name.to_string(),
+                            sites: u.sites.clone(),
+                            csrf: None,
+                        }),
+                        None => {
+                            tracing::info!(
+                                "dashboard: the proxy named a user who is not in [[dashboard.users]]"
+                            );
+                            None
+                        }
+                    };
+                }
+            }
+        }
+        let token = cookie(headers, SESSION_COOKIE)?;
+        let key = digest(token);
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let s = sessions.get_mut(&key)?;
+        if now.duration_since(s.seen) > self.idle || now.duration_since(s.created) > self.max {
+            sessions.remove(&key);
+            return None;
+        }
+        s.seen = now;
+        let user = self.users.get(&s.user)?;
+        Some(Viewer {
+            user: s.user.clone(),
+            sites: user.sites.clone(),
+            csrf: Some(s.csrf.clone()),
+        })
+    }
+
+    /// Checks a name and password; on success returns a new session token (for the cookie).
+    pub async fn login(&self, name: &str, password: &str) -> Result<String, LoginError> {
+        let name = name.trim();
+        let known = self.users.contains_key(name);
+        // The attempt is counted before the (slow) check, so that parallel guesses cannot
+        // slip past the limit.
+        {
+            let mut failures = lock(&self.failures);
+            let now = Instant::now();
+            if !failures.contains_key(name) && failures.len() >= MAX_TRACKED_NAMES {
+                failures.retain(|_, f| now.duration_since(f.since) < FAILURE_WINDOW);
+            }
+            if known || failures.contains_key(name) || failures.len() < MAX_TRACKED_NAMES {
+                let f = failures.entry(name.to_string()).or_insert(Failures {
+                    count: 0,
+                    since: now,
+                });
+                if now.duration_since(f.since) >= FAILURE_WINDOW {
+                    *f = Failures {
+                        count: 0,
+                        since: now,
+                    };
+                }
+                if f.count >= MAX_FAILURES {
+                    let left = FAILURE_WINDOW.saturating_sub(now.duration_since(f.since));
+                    if known {
+                        tracing::warn!(user = name, "dashboard login refused: too many failures");
+                    }
+                    return Err(LoginError::Throttled(left));
+                }
+                f.count += 1;
+            }
+        }
+        let hash = match self.users.get(name).and_then(|u| u.hash.clone()) {
+            Some(h) => h,
+            None => self
+                .dummy
+                .get_or_init(|| {
+                    let template = self.users.values().find_map(|u| u.hash.as_deref());
+                    hash_like(template, &random_hex(16))
+                })
+                .clone(),
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+            .await
+            .unwrap_or(false)
+            && self.users.get(name).is_some_and(|u| u.hash.is_some());
+        if !ok {
+            if known {
+                tracing::info!(user = name, "dashboard login failed: wrong password");
+            } else {
+                tracing::info!("dashboard login failed: unknown name");
+            }
+            return Err(LoginError::Wrong);
+        }
+        lock(&self.failures).remove(name);
+        tracing::info!(user = name, "dashboard login");
+        Ok(self.create_session(name))
+    }
+
+    fn create_session(&self, user: &str) -> String {
+        let token = random_hex(32);
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= MAX_SESSIONS {
+            let (idle, max) = (self.idle, self.max);
+            sessions.retain(|_, s| {
+                now.duration_since(s.seen) <= idle && now.duration_since(s.created) <= max
+            });
+            if sessions.len() >= MAX_SESSIONS {
+                if let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.created)
+                    .map(|(k, _)| *k)
+                {
+                    sessions.remove(&oldest);
+                }
+            }
+        }
+        sessions.insert(
+            digest(&token),
+            Session {
+                user: user.to_string(),
+                csrf: random_hex(16),
+                created: now,
+                seen: now,
+            },
+        );
+        token
+    }
+
+    /// Ends the session of this request's cookie, if its CSRF token matches.
+    pub fn logout(&self, headers: &HeaderMap, csrf: &str) -> bool {
+        let Some(token) = cookie(headers, SESSION_COOKIE) else {
+            return false;
+        };
+        let key = digest(token);
+        let mut sessions = lock(&self.sessions);
+        let Some(s) = sessions.get(&key) else {
+            return false;
+        };
+        if !same(s.csrf.as_bytes(), csrf.as_bytes()) {
+            return false;
+        }
+        let user = s.user.clone();
+        sessions.remove(&key);
+        tracing::info!(user = %user, "dashboard logout");
+        true
+    }
+
+    /// The site a share secret opens, if any.
+    pub fn share_site(&self, secret: &str) -> Option<&str> {
+        if secret.is_empty() {
+            return None;
+        }
+        let d = digest(secret);
+        self.shares
+            .iter()
+            .find(|(h, _)| same(h, &d))
+            .map(|(_, site)| site.as_str())
+    }
+
+    pub fn session_cookie(&self, token: &str, secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            self.max.as_secs(),
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    pub fn clear_session_cookie(secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    pub fn login_cookie(nonce: &str, secure: bool) -> String {
+        format!(
+            "{LOGIN_COOKIE}={nonce}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_FORM_SECS}{}",
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// Whether any way in is configured (else the login page says how to add a user).
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cheap parameters: these tests are about the flow, not the cost (debug builds are slow).
+    fn cheap_hash(password: &str) -> String {
+        let params = Params::new(256, 1, 1, None).unwrap();
+        Argon2::from(params)
+            .hash_password(password.as_bytes())
+            .unwrap()
+            .to_string()
+    }
+
+    fn auth(extra: &str) -> Auth {
+        let hash = cheap_hash("correct horse");
+        let config = Config::parse(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [dashboard]\nsession_idle_secs = 60\n{extra}\n\
+             [[dashboard.users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n\
+             [[dashboard.users]]\nname = \"bob\"\nsites = [\"b.example\"]\n\
+             [[dashboard.share_links]]\nsite = \"b.example\"\nsha256 = \"{}\"\n\
+             [[sites]]\ndomain = \"a.example\"\n[[sites]]\ndomain = \"b.example\"\n",
+            hex::encode(digest("s3cret"))
+        ))
+        .unwrap();
+        Auth::new(&config)
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn login_session_logout() {
+        let a = auth("");
+        assert_eq!(a.login("alice", "wrong").await, Err(LoginError::Wrong));
+        assert_eq!(a.login("nobody", "x").await, Err(LoginError::Wrong));
+        // A user without a password hash cannot log in with a password.
+        assert_eq!(a.login("bob", "").await, Err(LoginError::Wrong));
+        let token = a.login("alice", "correct horse").await.unwrap();
+        assert_eq!(token.len(), 64);
+        let h = headers(&[("cookie", &format!("x=1; {SESSION_COOKIE}={token}"))]);
+        let v = a.viewer(&h, None).unwrap();
+        assert_eq!(v.user, "alice");
+        assert!(v.may_see("a.example") && v.may_see("b.example"));
+        // Only the token's hash is kept.
+        assert!(!lock(&a.sessions).contains_key(token.as_bytes()));
+        assert!(!a.logout(&h, "not the token"));
+        assert!(a.viewer(&h, None).is_some());
+        let csrf = v.csrf.unwrap();
+        assert!(a.logout(&h, &csrf));
+        assert!(a.viewer(&h, None).is_none());
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_the_name_not_others() {
+        let a = auth("");
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(a.login("alice", "guess").await, Err(LoginError::Wrong));
+        }
+        assert!(matches!(
+            a.login("alice", "correct horse").await,
+            Err(LoginError::Throttled(_))
+        ));
+        // Unknown names are throttled the same way, so the lock does not tell who exists.
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(a.login("mallory", "guess").await, Err(LoginError::Wrong));
+        }
+        assert!(matches!(
+            a.login("mallory", "guess").await,
+            Err(LoginError::Throttled(_))
+        ));
+    }
+
+    #[test]
+    fn proxy_header_only_from_trusted_peers() {
+        let a = auth("trusted_user_header = \"X-Remote-User\"");
+        let h = headers(&[("x-remote-user", "bob")]);
+        let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let v = a.viewer(&h, Some(proxy)).unwrap();
+        assert_eq!(v.user, "bob");
+        assert!(v.may_see("b.example") && !v.may_see("a.example"));
+        assert!(a.viewer(&h, Some(stranger)).is_none());
+        assert!(a.viewer(&h, None).is_none());
+        let unknown = headers(&[("x-remote-user", "carol")]);
+        assert!(a.viewer(&unknown, Some(proxy)).is_none());
+    }
+
+    #[test]
+    fn origins_tls_and_shares() {
+        let a = auth("");
+        let post = |o: &str| headers(&[("host", "stats.example.org:8080"), ("origin", o)]);
+        assert!(a.same_origin(&post("http://stats.example.org:8080")));
+        assert!(!a.same_origin(&post("http://evil.example:8080")));
+        assert!(!a.same_origin(&post("null")));
+        assert!(!a.same_origin(&headers(&[("host", "stats.example.org:8080")])));
+        assert!(a.same_origin(&headers(&[
+            ("host", "stats.example.org:8080"),
+            ("referer", "http://stats.example.org:8080/login?next=/")
+        ])));
+
+        let proxy: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let stranger: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let https = headers(&[("x-forwarded-proto", "https")]);
+        assert!(a.is_secure(&https, Some(proxy)));
+        assert!(!a.is_secure(&https, Some(stranger)));
+        assert!(!a.is_secure(&HeaderMap::new(), Some(proxy)));
+        assert!(a.is_secure(
+            &headers(&[("forwarded", "for=1.2.3.4;proto=https")]),
+            Some(proxy)
+        ));
+
+        assert_eq!(a.share_site("s3cret"), Some("b.example"));
+        assert_eq!(a.share_site("s3cre"), None);
+        assert_eq!(a.share_site(""), None);
+    }
+
+    #[test]
+    fn hashes_are_argon2_phc_strings() {
+        let h = hash_password("pw").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        // The dummy for unknown names costs what the configured hashes cost.
+        assert!(hash_like(Some(&cheap_hash("x")), "y").starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
+        assert!(hash_like(None, "y").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(valid_hash(&h));
+        assert!(verify(&h, "pw") && !verify(&h, "pW"));
+        assert!(!valid_hash(
+            "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+        ));
+        assert!(!valid_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA"));
+    }
+}

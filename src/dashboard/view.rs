@@ -1,0 +1,397 @@
+//! The state of one dashboard view, all of it in the URL (so a view can be bookmarked or shared):
+//! site (in the path), `period`, `from`/`to` for a custom period, `compare`, and one query
+//! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`).
+//!
+//! It also turns the state into the stats API's `date_range`, `filters` and comparison, and
+//! builds the links that change one part of it.
+
+use jiff::civil::Date;
+use serde_json::{json, Value};
+
+/// The periods offered in the picker, and how each is asked of the stats API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Period {
+    Today,
+    Yesterday,
+    Days7,
+    Days30,
+    Month,
+    Custom(Date, Date),
+}
+
+impl Period {
+    /// The picker's choices other than custom, with their URL value and label.
+    pub const CHOICES: [(Period, &'static str, &'static str); 5] = [
+        (Period::Today, "today", "Today"),
+        (Period::Yesterday, "yesterday", "Yesterday"),
+        (Period::Days7, "7d", "Last 7 days"),
+        (Period::Days30, "30d", "Last 30 days"),
+        (Period::Month, "month", "This month"),
+    ];
+
+    pub fn param(&self) -> &'static str {
+        match self {
+            Period::Custom(..) => "custom",
+            p => Period::CHOICES
+                .iter()
+                .find(|(c, _, _)| c == p)
+                .map(|(_, v, _)| *v)
+                .unwrap_or("30d"),
+        }
+    }
+
+    /// The stats API's `date_range`.
+    pub fn date_range(&self) -> Value {
+        match self {
+            Period::Today => json!("day"),
+            Period::Yesterday => json!("yesterday"),
+            Period::Days7 => json!("7d"),
+            Period::Days30 => json!("30d"),
+            Period::Month => json!("month"),
+            Period::Custom(a, b) => json!([a.to_string(), b.to_string()]),
+        }
+    }
+}
+
+/// Comparison with an earlier period (on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    PreviousPeriod,
+    YearOverYear,
+    Off,
+}
+
+impl Compare {
+    pub const CHOICES: [(Compare, &'static str, &'static str); 3] = [
+        (
+            Compare::PreviousPeriod,
+            "previous_period",
+            "previous period",
+        ),
+        (
+            Compare::YearOverYear,
+            "year_over_year",
+            "same period last year",
+        ),
+        (Compare::Off, "off", "no comparison"),
+    ];
+
+    pub fn param(self) -> &'static str {
+        Compare::CHOICES
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map(|(_, v, _)| *v)
+            .unwrap_or("previous_period")
+    }
+
+    /// The stats API's `include.comparisons`, if any.
+    pub fn include(self) -> Option<Value> {
+        match self {
+            Compare::Off => None,
+            c => Some(json!({ "mode": c.param() })),
+        }
+    }
+}
+
+/// A dimension the dashboard filters by when a row is clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterDim {
+    /// The URL parameter.
+    pub param: &'static str,
+    /// The stats API dimension.
+    pub dimension: &'static str,
+    /// What people read.
+    pub label: &'static str,
+}
+
+/// Every filterable dimension, in the order filters are written in URLs and shown.
+pub const FILTERS: [FilterDim; 7] = [
+    FilterDim {
+        param: "page",
+        dimension: "event:page",
+        label: "Page",
+    },
+    FilterDim {
+        param: "source",
+        dimension: "visit:source",
+        label: "Source",
+    },
+    FilterDim {
+        param: "utm_campaign",
+        dimension: "visit:utm_campaign",
+        label: "Campaign",
+    },
+    FilterDim {
+        param: "country",
+        dimension: "visit:country",
+        label: "Country",
+    },
+    FilterDim {
+        param: "device",
+        dimension: "visit:device",
+        label: "Device",
+    },
+    FilterDim {
+        param: "browser",
+        dimension: "visit:browser",
+        label: "Browser",
+    },
+    FilterDim {
+        param: "os",
+        dimension: "visit:os",
+        label: "Operating system",
+    },
+];
+
+pub fn filter_dim(param: &str) -> Option<FilterDim> {
+    FILTERS.iter().copied().find(|f| f.param == param)
+}
+
+/// Longest filter value taken from a URL (paths are at most 2048 bytes at ingest).
+const MAX_FILTER_VALUE: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Where this view lives: `/dashboard/<site>` or `/share/<secret>`.
+    pub base: String,
+    pub site: String,
+    pub period: Period,
+    pub compare: Compare,
+    /// At most one value per dimension, in [`FILTERS`] order.
+    pub filters: Vec<(FilterDim, String)>,
+}
+
+impl View {
+    /// Reads the state from the query string. Missing parts take their defaults (last 30 days,
+    /// compared with the previous period, no filter); a value that is present but wrong is an
+    /// error that says what to change, rather than a silently different view.
+    pub fn parse(base: String, site: String, query: Option<&str>) -> Result<View, String> {
+        let mut period = None;
+        let (mut from, mut to) = (None, None);
+        let mut compare = Compare::PreviousPeriod;
+        let mut filters: Vec<(FilterDim, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "period" => period = Some(v.into_owned()),
+                "from" => from = Some(v.into_owned()),
+                "to" => to = Some(v.into_owned()),
+                "compare" => {
+                    compare = Compare::CHOICES
+                        .iter()
+                        .find(|(_, p, _)| *p == v)
+                        .map(|(c, _, _)| *c)
+                        .ok_or_else(|| {
+                            format!(
+                                "compare must be previous_period, year_over_year or off, not {v:?}"
+                            )
+                        })?
+                }
+                k => {
+                    if let Some(dim) = filter_dim(k) {
+                        if v.is_empty() {
+                            continue;
+                        }
+                        if v.len() > MAX_FILTER_VALUE {
+                            return Err(format!("the {k} filter is too long"));
+                        }
+                        filters.retain(|(d, _)| *d != dim);
+                        filters.push((dim, v.into_owned()));
+                    }
+                    // Other parameters are ignored, so that links with tracking or cache-busting
+                    // parameters still open.
+                }
+            }
+        }
+        filters.sort_by_key(|(d, _)| FILTERS.iter().position(|f| f == d));
+        let date = |s: Option<String>, name: &str| -> Result<Date, String> {
+            let s = s.unwrap_or_default();
+            s.parse::<Date>()
+                .map_err(|_| format!("{name} must be a date (YYYY-MM-DD), not {s:?}"))
+        };
+        let period = match period.as_deref() {
+            None | Some("") => Period::Days30,
+            Some("custom") => {
+                let a = date(from, "from")?;
+                let b = date(to, "to")?;
+                if b < a {
+                    return Err(format!("the period ends ({b}) before it starts ({a})"));
+                }
+                Period::Custom(a, b)
+            }
+            Some(p) => Period::CHOICES
+                .iter()
+                .find(|(_, v, _)| *v == p)
+                .map(|(c, _, _)| c.clone())
+                .ok_or_else(|| {
+                    format!("period must be today, yesterday, 7d, 30d, month or custom, not {p:?}")
+                })?,
+        };
+        Ok(View {
+            base,
+            site,
+            period,
+            compare,
+            filters,
+        })
+    }
+
+    /// The stats API's `filters`.
+    pub fn filters_json(&self) -> Value {
+        Value::Array(
+            self.filters
+                .iter()
+                .map(|(d, v)| json!(["is", d.dimension, [v]]))
+                .collect(),
+        )
+    }
+
+    /// The query string of this state (defaults left out), without `?`.
+    pub fn query_string(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("period", self.period.param());
+        if let Period::Custom(a, b) = &self.period {
+            q.append_pair("from", &a.to_string());
+            q.append_pair("to", &b.to_string());
+        }
+        if self.compare != Compare::PreviousPeriod {
+            q.append_pair("compare", self.compare.param());
+        }
+        for (d, v) in &self.filters {
+            q.append_pair(d.param, v);
+        }
+        q.finish()
+    }
+
+    /// The URL of this state.
+    pub fn href(&self) -> String {
+        format!("{}?{}", self.base, self.query_string())
+    }
+
+    pub fn with_period(&self, period: Period) -> View {
+        View {
+            period,
+            ..self.clone()
+        }
+    }
+
+    pub fn with_compare(&self, compare: Compare) -> View {
+        View {
+            compare,
+            ..self.clone()
+        }
+    }
+
+    /// This view filtered to `value` of `dim` (replacing a filter on the same dimension).
+    pub fn with_filter(&self, dim: FilterDim, value: &str) -> View {
+        let mut v = self.clone();
+        v.filters.retain(|(d, _)| *d != dim);
+        v.filters.push((dim, value.to_string()));
+        v.filters
+            .sort_by_key(|(d, _)| FILTERS.iter().position(|f| *f == *d));
+        v
+    }
+
+    pub fn without_filter(&self, dim: FilterDim) -> View {
+        let mut v = self.clone();
+        v.filters.retain(|(d, _)| *d != dim);
+        v
+    }
+
+    /// The same period and comparison on another site; filters name one site's pages and
+    /// campaigns, so they are dropped.
+    pub fn for_site(&self, base: String, site: &str) -> View {
+        View {
+            base,
+            site: site.to_string(),
+            filters: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    pub fn filter_value(&self, dim: FilterDim) -> Option<&str> {
+        self.filters
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> Result<View, String> {
+        View::parse("/dashboard/a.example".into(), "a.example".into(), Some(q))
+    }
+
+    #[test]
+    fn defaults_and_round_trip() {
+        let v = parse("").unwrap();
+        assert_eq!(v.period, Period::Days30);
+        assert_eq!(v.compare, Compare::PreviousPeriod);
+        assert!(v.filters.is_empty());
+        assert_eq!(v.href(), "/dashboard/a.example?period=30d");
+
+        let q =
+            "period=custom&from=2026-03-26&to=2026-03-31&compare=off&country=NL&page=%2Fblog%2Fa+b";
+        let v = parse(q).unwrap();
+        assert_eq!(
+            v.period,
+            Period::Custom("2026-03-26".parse().unwrap(), "2026-03-31".parse().unwrap())
+        );
+        assert_eq!(v.compare, Compare::Off);
+        // Filters come out in the fixed order (page before country), values encoded.
+        assert_eq!(
+            v.query_string(),
+            "period=custom&from=2026-03-26&to=2026-03-31&compare=off&page=%2Fblog%2Fa+b&country=NL"
+        );
+        assert_eq!(parse(&v.query_string()).unwrap(), v);
+        assert_eq!(
+            v.filters_json(),
+            json!([
+                ["is", "event:page", ["/blog/a b"]],
+                ["is", "visit:country", ["NL"]]
+            ])
+        );
+        assert_eq!(v.period.date_range(), json!(["2026-03-26", "2026-03-31"]));
+    }
+
+    #[test]
+    fn links_change_one_thing() {
+        let v = parse("period=7d&country=NL").unwrap();
+        let country = filter_dim("country").unwrap();
+        let device = filter_dim("device").unwrap();
+        assert_eq!(
+            v.with_filter(device, "Mobile").query_string(),
+            "period=7d&country=NL&device=Mobile"
+        );
+        assert_eq!(
+            v.with_filter(country, "DE").query_string(),
+            "period=7d&country=DE"
+        );
+        assert_eq!(v.without_filter(country).query_string(), "period=7d");
+        assert_eq!(
+            v.with_period(Period::Today).query_string(),
+            "period=today&country=NL"
+        );
+        assert_eq!(
+            v.for_site("/dashboard/b.example".into(), "b.example")
+                .href(),
+            "/dashboard/b.example?period=7d"
+        );
+    }
+
+    #[test]
+    fn wrong_values_are_errors_not_other_views() {
+        assert!(parse("period=week").unwrap_err().contains("period must be"));
+        assert!(parse("period=custom&from=2026-03-31&to=2026-03-01")
+            .unwrap_err()
+            .contains("before it starts"));
+        assert!(parse("period=custom&from=yesterday&to=2026-03-01")
+            .unwrap_err()
+            .contains("from must be a date"));
+        assert!(parse("compare=yes").is_err());
+        // Unknown parameters and empty filters are ignored.
+        assert_eq!(parse("utm_source=mail&country=").unwrap().filters, vec![]);
+    }
+}
