@@ -82,6 +82,7 @@ pub struct Location {
     pub granularity: &'static str,
     pub database: String,
     pub ip_address: &'static str,
+    pub rate_limit: String,
 }
 
 #[derive(Serialize)]
@@ -253,6 +254,22 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 kept: format!("{months} months; deleted a month at a time once the month's start is {months} months old"),
             },
             TableRetention {
+                table: "spool (local disk)",
+                holds: "batches of event rows (fields above) while ClickHouse cannot take them",
+                visitor_hash: true,
+                kept: format!(
+                    "until ClickHouse has them (replayed, then deleted); at most {} MiB in {}",
+                    config.ingest.spool_max_bytes / (1024 * 1024),
+                    config.ingest.spool_dir.display()
+                ),
+            },
+            TableRetention {
+                table: retention::REJECTED_FILES,
+                holds: "rows ClickHouse refused for good (schema or data errors), for an operator to inspect",
+                visitor_hash: true,
+                kept: format!("{raw_days} days, like raw events; deleted by the retention job"),
+            },
+            TableRetention {
                 table: "salts",
                 holds: "today's and tomorrow's salt",
                 visitor_hash: false,
@@ -267,6 +284,12 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 (Some(p), None) => p.display().to_string(),
             },
             ip_address: "looked up in memory, never stored or logged; freed memory is wiped",
+            rate_limit: match config.ingest.rate_limit_per_minute {
+                0 => "off".into(),
+                n => format!(
+                    "{n} beacons per client per minute; the client is a keyed hash of IP address and user agent, held in memory only and forgotten when its minute ends"
+                ),
+            },
         },
         trusted_proxies: config
             .server
@@ -432,6 +455,7 @@ pub fn markdown(r: &Report) -> String {
     line(format!("- Granularity: {}.", r.location.granularity));
     line(format!("- Database: {}.", r.location.database));
     line(format!("- IP address: {}.", r.location.ip_address));
+    line(format!("- Rate limit: {}.", r.location.rate_limit));
     line(format!(
         "- Forwarded client addresses are believed only from: {}.",
         or_none(&r.trusted_proxies.join(", "))

@@ -6,7 +6,8 @@
 //! Rollups (no hash) are partitioned by month; a month is dropped once its first day is
 //! `retention.rollup_months` months old, so nothing is kept longer than that either (CNIL's
 //! audience-measurement exemption allows 25 months). Salts have their own, shorter, life (see
-//! `salt`).
+//! `salt`). Rows ClickHouse refused and the spool kept aside (`spool/rejected/`) are raw rows
+//! too: their files are deleted once they are `raw_days` old.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,10 @@ pub enum Granularity {
     Month,
 }
 
-/// A partition that is (or would be) dropped.
+/// The name under which kept-aside spool files appear in the retention log and metrics.
+pub const REJECTED_FILES: &str = "spool/rejected";
+
+/// A partition (or kept-aside spool file) that is (or would be) dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
     pub table: &'static str,
@@ -51,6 +55,8 @@ pub struct Retention {
     database: String,
     raw_days: u32,
     rollup_months: u32,
+    /// The spool's folder of rows ClickHouse refused.
+    rejected_dir: std::path::PathBuf,
     metrics: Arc<Metrics>,
 }
 
@@ -67,8 +73,36 @@ impl Retention {
             database: config.clickhouse.database.clone(),
             raw_days: config.retention.raw_days,
             rollup_months: config.retention.rollup_months,
+            rejected_dir: config.ingest.spool_dir.join(crate::spool::REJECTED),
             metrics,
         }
+    }
+
+    /// Kept-aside spool files last written `raw_days` or more before `now`.
+    fn expired_rejected(&self, now: Timestamp) -> Vec<Expired> {
+        let Ok(entries) = std::fs::read_dir(&self.rejected_dir) else {
+            return Vec::new();
+        };
+        let limit = std::time::Duration::from_secs(u64::from(self.raw_days) * 86_400);
+        let now =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_second().max(0) as u64);
+        let mut out: Vec<Expired> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= limit))
+            })
+            .map(|e| Expired {
+                table: REJECTED_FILES,
+                partition: e.file_name().to_string_lossy().into_owned(),
+                rows: std::fs::read_to_string(e.path())
+                    .map(|t| t.lines().count() as u64)
+                    .unwrap_or(0),
+            })
+            .collect();
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        out
     }
 
     /// The partitions that have reached their age at `now`, oldest first.
@@ -98,6 +132,7 @@ impl Retention {
                 }
             }
         }
+        out.extend(self.expired_rejected(now));
         Ok(out)
     }
 
@@ -133,13 +168,17 @@ impl Retention {
     pub async fn run_once(&self, now: Timestamp) -> Result<Vec<Expired>, Error> {
         let expired = self.expired(now).await?;
         for e in &expired {
-            self.client
-                .query(&format!(
-                    "ALTER TABLE {}.{} DROP PARTITION ID '{}'",
-                    self.database, e.table, e.partition
-                ))
-                .execute()
-                .await?;
+            if e.table == REJECTED_FILES {
+                std::fs::remove_file(self.rejected_dir.join(&e.partition))?;
+            } else {
+                self.client
+                    .query(&format!(
+                        "ALTER TABLE {}.{} DROP PARTITION ID '{}'",
+                        self.database, e.table, e.partition
+                    ))
+                    .execute()
+                    .await?;
+            }
             tracing::info!(
                 table = e.table,
                 partition = %e.partition,
@@ -186,6 +225,7 @@ mod tests {
             database: "t".into(),
             raw_days,
             rollup_months,
+            rejected_dir: std::path::PathBuf::from("/nonexistent"),
             metrics: Arc::new(Metrics::new()),
         }
     }
@@ -202,5 +242,23 @@ mod tests {
         let j = job(1, 1);
         assert_eq!(j.first_kept(Granularity::Day, now), "20261123");
         assert_eq!(j.first_kept(Granularity::Month, now), "202611");
+    }
+
+    #[test]
+    fn kept_aside_spool_files_go_when_they_reach_the_raw_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = job(3, 25);
+        j.rejected_dir = dir.path().to_path_buf();
+        std::fs::write(
+            dir.path().join("00000000000000000001-code-16.jsonl"),
+            "{}\n{}\n",
+        )
+        .unwrap();
+        let now = Timestamp::now();
+        assert!(j.expired_rejected(now).is_empty(), "a new file is kept");
+        let later = now.checked_add((3 * 24).hours().seconds(1)).unwrap();
+        let gone = j.expired_rejected(later);
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].table, gone[0].rows), (REJECTED_FILES, 2));
     }
 }
