@@ -1,1 +1,752 @@
-//! (placeholder: filled by the issue that owns it)
+//! The dashboard's doors, against the real binary over real HTTP: no data without a login or a
+//! share link, wrong passwords and the per-name throttle, session expiry, CSRF refusals, cookie
+//! attributes, user and share-link scope, and that the numbers shown are the stats API's.
+//! (What the pages look like and do in a browser: `tests/browser/dashboard.test.js`.)
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::reports::{config, load_events, post_query};
+use crate::support::*;
+
+const ALICE_PASSWORD: &str = "correct horse battery staple";
+const BOB_PASSWORD: &str = "bob's long passphrase";
+const SHARE_SECRET: &str = "share-secret-for-a-example-0123456789";
+/// A custom period over the fixture's days (the reports fixture lies in March 2026).
+const FIXTURE_VIEW: &str = "period=custom&from=2026-03-26&to=2026-03-31";
+
+/// The config lines for a user, made by the real `tally hash-password` command.
+fn user_lines(name: &str, password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["hash-password", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tally runs");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "hash-password: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(password), "the password is not printed back");
+    let lines = text
+        .split_once("add to the config:\n")
+        .expect("hash-password prints config lines")
+        .1
+        .to_string();
+    assert!(lines.contains("password_hash = \"$argon2id$"), "{lines}");
+    lines
+}
+
+/// alice sees every site, bob only b.example; a.example has a share link.
+fn dashboard_config(extra: &str) -> String {
+    format!(
+        "{}\n[dashboard]\n{extra}\n{}\n{}sites = [\"b.example\"]\n\n[[dashboard.share_links]]\nsite = \"a.example\"\nsha256 = \"{}\"\nname = \"press\"\n",
+        config(),
+        user_lines("alice", ALICE_PASSWORD),
+        user_lines("bob", BOB_PASSWORD).replace("# sites = [\"www.example.org\"]  # default: all sites\n", ""),
+        hex::encode(Sha256::digest(SHARE_SECRET.as_bytes())),
+    )
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value of cookie `name` among `Set-Cookie` headers.
+fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies.iter().find_map(|c| {
+        c.split(';')
+            .next()?
+            .trim()
+            .strip_prefix(&format!("{name}="))
+            .map(str::to_string)
+    })
+}
+
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in:\n{html}"))
+        + marker.len();
+    html[start..][..html[start..].find('"').unwrap()].to_string()
+}
+
+/// A login form as a browser gets it: the CSRF nonce and its cookie.
+async fn login_form(base: &str) -> (String, String) {
+    let r = client().get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let nonce_cookie =
+        cookie_value(&set_cookies(r.headers()), "tally_login").expect("nonce cookie");
+    let html = r.text().await.unwrap();
+    let field = hidden_field(&html, "csrf");
+    assert_eq!(field, nonce_cookie, "double submit: form and cookie agree");
+    (field, nonce_cookie)
+}
+
+struct Posted {
+    status: u16,
+    location: Option<String>,
+    cookies: Vec<String>,
+    body: String,
+}
+
+async fn post_form(
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> Posted {
+    let mut req = client().post(format!("{base}{path}")).form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let r = req.send().await.unwrap();
+    Posted {
+        status: r.status().as_u16(),
+        location: r
+            .headers()
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_string()),
+        cookies: set_cookies(r.headers()),
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// Logs in as a browser would; returns the session cookie (`tally_session=…`) and the
+/// `Set-Cookie` line it came in.
+async fn login(base: &str, name: &str, password: &str) -> (String, String) {
+    let (csrf, nonce) = login_form(base).await;
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={nonce}")),
+        Some(base),
+        &[
+            ("csrf", &csrf),
+            ("name", name),
+            ("password", password),
+            ("next", "/dashboard/a.example?period=7d"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "login of {name}: {}", p.body);
+    let line = p
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("tally_session="))
+        .expect("a session cookie")
+        .clone();
+    let token = cookie_value(&p.cookies, "tally_session").unwrap();
+    (format!("tally_session={token}"), line)
+}
+
+async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+    let mut req = client().get(format!("{base}{path}"));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, location, r.text().await.unwrap())
+}
+
+/// `data-value` of the headline number for `metric` in a dashboard page.
+fn headline_value(html: &str, metric: &str) -> f64 {
+    let marker = format!("data-metric=\"{metric}\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {metric} headline in the page"));
+    let rest = &html[at..];
+    let v = rest.find("data-value=\"").unwrap() + "data-value=\"".len();
+    rest[v..][..rest[v..].find('"').unwrap()].parse().unwrap()
+}
+
+#[tokio::test]
+async fn no_data_without_a_login_or_a_share_link() {
+    let setup = Setup::new("dash_noauth").with(&dashboard_config(""));
+    let t = setup.start().await;
+    load_events(&t.db).await;
+    let base = &t.base;
+
+    let (s, loc, _) = get(base, "/", None).await;
+    assert_eq!((s, loc.as_deref()), (303, Some("/dashboard")));
+    let (s, loc, _) = get(base, "/dashboard", None).await;
+    assert_eq!((s, loc.as_deref()), (303, Some("/login")));
+    let (s, loc, body) = get(base, &format!("/dashboard/a.example?{FIXTURE_VIEW}"), None).await;
+    assert_eq!(s, 303);
+    assert_eq!(
+        loc.as_deref(),
+        Some("/login?next=%2Fdashboard%2Fa.example%3Fperiod%3Dcustom%26from%3D2026-03-26%26to%3D2026-03-31")
+    );
+    assert!(body.is_empty());
+    // The script's JSON endpoint too; and a forged or stale cookie is no login.
+    let (s, _, body) = get(base, "/dashboard/a.example/realtime", None).await;
+    assert_eq!(s, 401, "{body}");
+    let forged = format!("tally_session={}", "ab".repeat(32));
+    let (s, _, _) = get(
+        base,
+        &format!("/dashboard/a.example?{FIXTURE_VIEW}"),
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(s, 303);
+    // A share secret that is not configured, and the API without a token.
+    let (s, _, body) = get(base, "/share/not-a-configured-secret", None).await;
+    assert_eq!(s, 404);
+    assert!(!body.contains("data-value"), "no numbers on the 404 page");
+    let (s, _) = post_query(
+        base,
+        None,
+        &json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "all"}),
+    )
+    .await;
+    assert_eq!(s, 401);
+
+    // The login page itself carries no numbers, and says nothing about the sites.
+    let (s, _, body) = get(base, "/login", None).await;
+    assert_eq!(s, 200);
+    assert!(!body.contains("a.example") && !body.contains("data-value"));
+    // Assets are public (no data in them) and cacheable under their version.
+    let (s, _, css) = get(base, "/assets/dashboard.css", None).await;
+    assert_eq!(s, 200);
+    assert!(css.contains("--s1"));
+}
+
+#[tokio::test]
+async fn wrong_password_throttle_and_the_cookie() {
+    let setup = Setup::new("dash_login").with(&dashboard_config(""));
+    let t = setup.start().await;
+    load_events(&t.db).await;
+    let base = &t.base;
+
+    // Wrong password: 401, the form again, no session.
+    let (csrf, nonce) = login_form(base).await;
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={nonce}")),
+        Some(base),
+        &[
+            ("csrf", &csrf),
+            ("name", "alice"),
+            ("password", "Correct horse battery staple"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("Wrong name or password"));
+    assert!(cookie_value(&p.cookies, "tally_session").is_none());
+    // An unknown name gets the same answer.
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={nonce}")),
+        Some(base),
+        &[
+            ("csrf", &csrf),
+            ("name", "mallory"),
+            ("password", ALICE_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("Wrong name or password"));
+
+    // The right password: a session cookie with the promised attributes, and the way back to
+    // where the user was going.
+    let (csrf, nonce) = login_form(base).await;
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={nonce}")),
+        Some(base),
+        &[
+            ("csrf", &csrf),
+            ("name", "alice"),
+            ("password", ALICE_PASSWORD),
+            ("next", &format!("/dashboard/a.example?{FIXTURE_VIEW}")),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(
+        p.location.as_deref(),
+        Some(&*format!("/dashboard/a.example?{FIXTURE_VIEW}"))
+    );
+    let line = p
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("tally_session="))
+        .unwrap();
+    let attrs: Vec<&str> = line.split(';').map(str::trim).collect();
+    for a in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attrs.contains(&a), "{a} in {line}");
+    }
+    assert!(!attrs.contains(&"Secure"), "plain http: no Secure ({line})");
+    let token = cookie_value(&p.cookies, "tally_session").unwrap();
+    assert_eq!(token.len(), 64, "256 random bits, hex");
+    let session = format!("tally_session={token}");
+
+    // Logged in: the page's numbers are the stats API's.
+    let (s, _, html) = get(
+        base,
+        &format!("/dashboard/a.example?{FIXTURE_VIEW}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, api) = post_query(
+        base,
+        Some("fixture-token"),
+        &json!({"site_id": "a.example", "metrics": ["visitors", "visits", "pageviews", "visit_duration_median", "bounce_rate"],
+                "date_range": ["2026-03-26", "2026-03-31"]}),
+    )
+    .await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let m = &api["results"][0]["metrics"];
+    for (i, name) in [
+        "visitors",
+        "visits",
+        "pageviews",
+        "visit_duration_median",
+        "bounce_rate",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            headline_value(&html, name),
+            m[i].as_f64().unwrap(),
+            "{name}: page vs API"
+        );
+    }
+    assert!(
+        m[0].as_f64().unwrap() > 0.0,
+        "the fixture has visitors in the period"
+    );
+
+    // Five wrong passwords lock the name for a while, even for the right password; the other
+    // user is not affected.
+    for _ in 0..5 {
+        let (csrf, nonce) = login_form(base).await;
+        let p = post_form(
+            base,
+            "/login",
+            Some(&format!("tally_login={nonce}")),
+            Some(base),
+            &[("csrf", &csrf), ("name", "alice"), ("password", "guess")],
+        )
+        .await;
+        assert_eq!(p.status, 401);
+    }
+    let (csrf, nonce) = login_form(base).await;
+    let r = client()
+        .post(format!("{base}/login"))
+        .header("cookie", format!("tally_login={nonce}"))
+        .header("origin", base.as_str())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "alice"),
+            ("password", ALICE_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 15 * 60, "Retry-After {retry}");
+    assert!(cookie_value(&set_cookies(r.headers()), "tally_session").is_none());
+    login(base, "bob", BOB_PASSWORD).await;
+    // The existing session is not ended by the lock.
+    let (s, _, _) = get(base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200);
+
+    // Nothing secret reached the log: passwords, the session token, the CSRF nonce.
+    let logs = t.logs();
+    for secret in [
+        ALICE_PASSWORD,
+        BOB_PASSWORD,
+        "guess",
+        token.as_str(),
+        nonce.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} in the log");
+    }
+    assert!(
+        logs.contains("dashboard login"),
+        "logins are logged (by user name)"
+    );
+}
+
+#[tokio::test]
+async fn csrf_and_cross_site_posts_are_refused() {
+    let setup = Setup::new("dash_csrf").with(&dashboard_config(""));
+    let t = setup.start().await;
+    let base = &t.base;
+    let (csrf, nonce) = login_form(base).await;
+    let cookie = format!("tally_login={nonce}");
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("name", "alice"),
+        ("password", ALICE_PASSWORD),
+    ];
+
+    // No token, a token without its cookie, a token from another form.
+    let p = post_form(base, "/login", Some(&cookie), Some(base), &good[1..]).await;
+    assert_eq!(p.status, 403);
+    let p = post_form(base, "/login", None, Some(base), &good).await;
+    assert_eq!(p.status, 403);
+    let (_, other_nonce) = login_form(base).await;
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={other_nonce}")),
+        Some(base),
+        &good,
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    // The right token, posted from another site, or without Origin and Referer.
+    let p = post_form(
+        base,
+        "/login",
+        Some(&cookie),
+        Some("http://evil.example"),
+        &good,
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    assert!(cookie_value(&p.cookies, "tally_session").is_none());
+    let p = post_form(base, "/login", Some(&cookie), None, &good).await;
+    assert_eq!(p.status, 403);
+    // A Referer from this server is enough when there is no Origin.
+    let r = client()
+        .post(format!("{base}/login"))
+        .header("cookie", &cookie)
+        .header("referer", format!("{base}/login"))
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Logout needs the session's own token and our origin; a refused logout leaves the session.
+    let (session, _) = login(base, "alice", ALICE_PASSWORD).await;
+    let (_, _, html) = get(base, "/dashboard/a.example", Some(&session)).await;
+    let logout_csrf = hidden_field(&html, "csrf");
+    let p = post_form(
+        base,
+        "/logout",
+        Some(&session),
+        Some(base),
+        &[("csrf", "wrong")],
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    let p = post_form(
+        base,
+        "/logout",
+        Some(&session),
+        Some("http://evil.example"),
+        &[("csrf", &logout_csrf)],
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    let (s, _, _) = get(base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200, "still logged in after refused logouts");
+    // GET does not log out.
+    let (s, _, _) = get(base, "/logout", Some(&session)).await;
+    assert_eq!(s, 405);
+    let p = post_form(
+        base,
+        "/logout",
+        Some(&session),
+        Some(base),
+        &[("csrf", &logout_csrf)],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    assert_eq!(p.location.as_deref(), Some("/login"));
+    let cleared = p
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("tally_session="))
+        .unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (s, loc, _) = get(base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 303, "the old cookie no longer works");
+    assert!(loc.unwrap().starts_with("/login"));
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_at_their_maximum_age() {
+    let setup = Setup::new("dash_expiry").with(&dashboard_config(
+        "session_idle_secs = 2\nsession_max_secs = 5",
+    ));
+    let t = setup.start().await;
+    let base = &t.base;
+
+    // Idle: 3 s without a request ends a 2 s idle session.
+    let (session, line) = login(base, "alice", ALICE_PASSWORD).await;
+    assert!(line.contains("Max-Age=5"), "{line}");
+    let (s, _, _) = get(base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (s, loc, _) = get(base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 303, "idle session expired");
+    assert!(loc.unwrap().starts_with("/login"));
+
+    // Absolute: used every second, the session still ends 5 s after the login.
+    let (session, _) = login(base, "alice", ALICE_PASSWORD).await;
+    let started = std::time::Instant::now();
+    let mut last_ok = Duration::ZERO;
+    loop {
+        let (s, _, _) = get(base, "/dashboard/b.example/realtime", Some(&session)).await;
+        if s != 200 {
+            assert_eq!(s, 401);
+            break;
+        }
+        last_ok = started.elapsed();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "session outlived its maximum"
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    assert!(
+        last_ok >= Duration::from_secs(3),
+        "active session kept past the idle time: {last_ok:?}"
+    );
+}
+
+#[tokio::test]
+async fn share_links_and_user_sites_open_only_their_sites() {
+    let setup = Setup::new("dash_share").with(&dashboard_config(""));
+    let t = setup.start().await;
+    load_events(&t.db).await;
+    let base = &t.base;
+
+    // The share link shows a.example, read-only, with the same numbers as the API.
+    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}?{FIXTURE_VIEW}"), None).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("Shared, read-only view"));
+    assert!(
+        !html.contains("/logout") && !html.contains("b.example"),
+        "no other site, no account"
+    );
+    assert!(
+        !html.contains("/dashboard/"),
+        "no links into the logged-in dashboard"
+    );
+    let (_, api) = post_query(
+        base,
+        Some("fixture-token"),
+        &json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": ["2026-03-26", "2026-03-31"]}),
+    )
+    .await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(
+        headline_value(&html, "visitors"),
+        api["results"][0]["metrics"][0].as_f64().unwrap()
+    );
+    // Filter links stay inside the share link.
+    assert!(html.contains(&format!("href=\"/share/{SHARE_SECRET}?period=custom")));
+    let (s, _, body) = get(base, &format!("/share/{SHARE_SECRET}/realtime"), None).await;
+    assert_eq!(s, 200);
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["visitors"].is_number());
+
+    // It opens nothing else: not another site, not the logged-in dashboard, not the API.
+    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}?site=b.example"), None).await;
+    assert_eq!(s, 200);
+    assert!(!html.contains("b.example"));
+    for path in ["/dashboard/a.example", "/dashboard/b.example"] {
+        let (s, _, _) = get(base, path, Some(&format!("tally_session={SHARE_SECRET}"))).await;
+        assert_eq!(s, 303, "{path}");
+    }
+    let (s, _) = post_query(
+        base,
+        Some(SHARE_SECRET),
+        &json!({"site_id": "a.example", "metrics": ["visitors"], "date_range": "all"}),
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _, _) = get(base, &format!("/share/{}", &SHARE_SECRET[1..]), None).await;
+    assert_eq!(s, 404);
+
+    // bob may see b.example only: a.example is "not found" for him, as for an unknown site.
+    let (bob, _) = login(base, "bob", BOB_PASSWORD).await;
+    let (s, loc, _) = get(base, "/dashboard", Some(&bob)).await;
+    assert_eq!((s, loc.as_deref()), (303, Some("/dashboard/b.example")));
+    let (s, _, html) = get(base, "/dashboard/b.example", Some(&bob)).await;
+    assert_eq!(s, 200);
+    assert!(
+        !html.contains("a.example"),
+        "bob's site picker lists only his site"
+    );
+    let (s, _, _) = get(base, "/dashboard/a.example", Some(&bob)).await;
+    assert_eq!(s, 404);
+    let (s, _, _) = get(base, "/dashboard/nope.example", Some(&bob)).await;
+    assert_eq!(s, 404);
+    let (s, _, _) = get(base, "/dashboard/a.example/realtime", Some(&bob)).await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn share_links_are_off_by_default_and_tls_makes_cookies_secure() {
+    // No [[dashboard.share_links]]; served behind https (server.public_url).
+    let setup = Setup::new("dash_tls").with(&format!(
+        "{}\n{}",
+        config(),
+        user_lines("alice", ALICE_PASSWORD)
+    ));
+    let text = setup.config_text().replace(
+        "[server]\n",
+        "[server]\npublic_url = \"https://stats.example.org\"\n",
+    );
+    let t = OwnTally::start(&setup, &text).await;
+    let base = &t.base;
+    let (s, _, _) = get(base, &format!("/share/{SHARE_SECRET}"), None).await;
+    assert_eq!(s, 404, "share links are off unless configured");
+
+    let r = client().get(format!("{base}/login")).send().await.unwrap();
+    let nonce_line = set_cookies(r.headers())
+        .into_iter()
+        .find(|c| c.starts_with("tally_login="))
+        .unwrap();
+    assert!(nonce_line.contains("; Secure"), "{nonce_line}");
+    let html = r.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf");
+    // The browser is on the public https origin; the form is posted from there.
+    let p = post_form(
+        base,
+        "/login",
+        Some(&format!("tally_login={csrf}")),
+        Some("https://stats.example.org"),
+        &[
+            ("csrf", &csrf),
+            ("name", "alice"),
+            ("password", ALICE_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let line = p
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("tally_session="))
+        .unwrap();
+    assert!(line.split(';').any(|a| a.trim() == "Secure"), "{line}");
+}
+
+/// `tally serve` with a config text of our own (the shared setup writes `[server]` itself, and
+/// this test needs `public_url` in it).
+struct OwnTally {
+    child: std::process::Child,
+    base: String,
+}
+
+impl OwnTally {
+    async fn start(setup: &Setup, text: &str) -> OwnTally {
+        let path = setup.dir.path().join("own.toml");
+        std::fs::write(&path, text).unwrap();
+        let log = std::fs::File::create(setup.dir.path().join("own.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = OwnTally {
+            child,
+            base: format!("http://127.0.0.1:{}", setup.port),
+        };
+        for _ in 0..300 {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", t.base)).await {
+                if r.status() == 200 {
+                    return t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "tally not ready in 30 s: {}",
+            std::fs::read_to_string(setup.dir.path().join("own.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for OwnTally {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user header from a trusted proxy logs the user in without a password. tally's HTTP layer
+/// does not hand the connection's peer to the dashboard yet (requested), and without the peer
+/// the header is never believed; so this is ignored until then.
+#[tokio::test]
+#[ignore = "needs the peer address passed from src/http.rs to the dashboard"]
+async fn a_trusted_proxy_names_the_user() {
+    let setup =
+        Setup::new("dash_proxy").with(&dashboard_config("trusted_user_header = \"X-Remote-User\""));
+    let t = setup.start().await;
+    // The test's requests come from 127.0.0.1, which the test setup trusts as a proxy.
+    let r = client()
+        .get(format!("{}/dashboard/b.example", t.base))
+        .header("x-remote-user", "bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .get(format!("{}/dashboard/a.example", t.base))
+        .header("x-remote-user", "bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "bob's sites only");
+    let r = client()
+        .get(format!("{}/dashboard/a.example", t.base))
+        .header("x-remote-user", "carol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "an unknown name is no login");
+}
