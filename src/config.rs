@@ -197,6 +197,10 @@ pub struct PrivacyConfig {
     /// Beacons sent with `Sec-GPC: 1` (Global Privacy Control) are not stored either.
     #[serde(default = "default_true")]
     pub honor_gpc: bool,
+    /// Store no per-event rows and compute no visitor hash: only counts per day, page, source,
+    /// country, device and hour (reports that need visits are then unavailable).
+    #[serde(default)]
+    pub aggregate_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -419,6 +423,7 @@ impl Default for PrivacyConfig {
             country_database: None,
             honor_dnt: true,
             honor_gpc: true,
+            aggregate_only: false,
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Ingest {
     query_allowlist: Vec<String>,
     honor_dnt: bool,
     honor_gpc: bool,
+    /// `privacy.aggregate_only`: no visitor hash; `visitor` carries the entry flag instead.
+    aggregate_only: bool,
     max_event_name_chars: usize,
     proxies: TrustedProxies,
     classifier: Classifier,
@@ -106,6 +108,7 @@ impl Ingest {
             query_allowlist: config.privacy.query_allowlist.clone(),
             honor_dnt: config.privacy.honor_dnt,
             honor_gpc: config.privacy.honor_gpc,
+            aggregate_only: config.privacy.aggregate_only,
             max_event_name_chars: config.ingest.max_event_name_chars,
             proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
             classifier: Classifier::new(),
@@ -211,7 +214,9 @@ impl Ingest {
         let mut name = name.to_string();
         truncate_chars(&mut name, self.max_event_name_chars);
 
-        self.ensure_carry(now).await;
+        if !self.aggregate_only {
+            self.ensure_carry(now).await;
+        }
         let country = self
             .countries
             .country(ip)
@@ -224,11 +229,21 @@ impl Ingest {
             return Err(Rejection::Overloaded);
         }
         for site in &sites {
-            // No salt means storage was never reached and no local salt could be made.
-            let visitor = self
-                .visitors
-                .id(&site.domain, ip, user_agent, now)
-                .ok_or(Rejection::Overloaded)?;
+            let visitor = if self.aggregate_only {
+                // No hash at all: only whether the pageview came from outside the site.
+                let internal =
+                    crate::page_url::referrer_is_internal(beacon.referrer.as_deref(), &site.hosts);
+                if internal {
+                    0
+                } else {
+                    crate::aggregate::ENTRY
+                }
+            } else {
+                // No salt means storage was never reached and no local salt could be made.
+                self.visitors
+                    .id(&site.domain, ip, user_agent, now)
+                    .ok_or(Rejection::Overloaded)?
+            };
             let (props_keys, props_values) = props
                 .iter()
                 .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))

@@ -6,6 +6,7 @@
 //! `server` owns the lifecycle; `config` is read and validated before anything runs.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod beacon;
 pub mod client_ip;
 pub mod config;

@@ -127,6 +127,11 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
         Command::Rollup { .. } => runtime.block_on(async {
+            if config.privacy.aggregate_only {
+                // Its counts are written directly; a rollup of the (empty) events table would
+                // mark days with a newer version and hide them.
+                anyhow::bail!("privacy.aggregate_only is set: there are no raw events to roll up");
+            }
             tally::storage::migrate(&config.clickhouse).await?;
             let job = tally::rollup::RollupJob::new(
                 &config,

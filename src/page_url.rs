@@ -105,6 +105,16 @@ pub fn reduce_referrer(raw: Option<&str>, site_hosts: &[String]) -> Option<Strin
     Some(host.to_string())
 }
 
+/// Whether the referrer is one of the site's own pages (an internal navigation).
+pub fn referrer_is_internal(raw: Option<&str>, site_hosts: &[String]) -> bool {
+    raw.and_then(|r| Url::parse(r.trim()).ok())
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        })
+        .is_some_and(|h| site_hosts.iter().any(|s| s.eq_ignore_ascii_case(&h)))
+}
+
 /// Cuts a string to at most `max` characters, at a character boundary.
 pub fn truncate_chars(s: &mut String, max: usize) {
     if let Some((idx, _)) = s.char_indices().nth(max) {

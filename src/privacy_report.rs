@@ -27,7 +27,10 @@ pub struct Report {
     pub sites: Vec<SiteReport>,
     pub stored_fields: Vec<Field>,
     pub never_stored: Vec<&'static str>,
-    pub visitor_hash: HashScheme,
+    /// `privacy.aggregate_only`: what is kept instead of events, and which reports are lost.
+    pub aggregate_only: Option<AggregateOnly>,
+    /// None in aggregate-only mode: no hash is computed and no salt is made.
+    pub visitor_hash: Option<HashScheme>,
     pub retention: Vec<TableRetention>,
     pub location: Location,
     pub trusted_proxies: Vec<String>,
@@ -55,6 +58,14 @@ pub struct Field {
     pub from: &'static str,
     pub reduction: String,
     pub kept: String,
+}
+
+#[derive(Serialize)]
+pub struct AggregateOnly {
+    pub stored_instead: &'static str,
+    pub unavailable_metrics: Vec<&'static str>,
+    pub unavailable_dimensions: Vec<&'static str>,
+    pub unavailable_other: &'static str,
 }
 
 #[derive(Serialize)]
@@ -119,6 +130,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
     let raw_days = config.retention.raw_days;
     let months = config.retention.rollup_months;
     let timeout = config.visits.timeout_minutes;
+    let aggregate = config.privacy.aggregate_only;
     let mut weaker = Vec::new();
     let extra_params: Vec<&String> = config
         .privacy
@@ -223,9 +235,21 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                     .collect(),
             })
             .collect(),
-        stored_fields,
+        stored_fields: if aggregate { Vec::new() } else { stored_fields },
         never_stored: NEVER_STORED.to_vec(),
-        visitor_hash: HashScheme {
+        aggregate_only: aggregate.then(|| AggregateOnly {
+            stored_instead: "no row per event: each batch is added to counts per site, local day and one of page, host, local hour, country, device class, browser, OS, and (for pageviews arriving from outside the site) source, referrer host and UTM values; the counts are pageviews, engaged milliseconds, scroll reports and their sum",
+            unavailable_metrics: crate::aggregate::UNAVAILABLE_METRICS
+                .iter()
+                .map(|m| m.name())
+                .collect(),
+            unavailable_dimensions: crate::aggregate::UNAVAILABLE_DIMENSIONS
+                .iter()
+                .map(|d| d.name())
+                .collect(),
+            unavailable_other: "filters, combinations of dimensions (except weekday with hour of day), realtime visitors, the `all` date range, custom events (counted as dropped)",
+        }),
+        visitor_hash: (!aggregate).then(|| HashScheme {
             algorithm: "SHA-256, first 64 bits",
             inputs: "daily salt ‖ site ‖ 0x00 ‖ IP address (16 bytes) ‖ user agent",
             output_bits: 64,
@@ -239,12 +263,16 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             ),
             salt_stored_in: "ClickHouse table `salts` only (shared by all collectors)",
             current_salt_age_seconds: live.salt_age_seconds,
-        },
+        }),
         retention: vec![
             TableRetention {
                 table: "events",
-                holds: "one row per pageview, engagement or custom event (fields above)",
-                visitor_hash: true,
+                holds: if aggregate {
+                    "nothing: aggregate-only mode writes no row per event"
+                } else {
+                    "one row per pageview, engagement or custom event (fields above)"
+                },
+                visitor_hash: !aggregate,
                 kept: format!("{raw_days} days; deleted a UTC day at a time once the day's start is {raw_days} days old{}", last_run(live)),
             },
             TableRetention {
@@ -255,8 +283,8 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             },
             TableRetention {
                 table: "spool (local disk)",
-                holds: "batches of event rows (fields above) while ClickHouse cannot take them",
-                visitor_hash: true,
+                holds: "batches of event rows (fields above; no hash in aggregate-only mode) while ClickHouse cannot take them",
+                visitor_hash: !aggregate,
                 kept: format!(
                     "until ClickHouse has them (replayed, then deleted); at most {} MiB in {}",
                     config.ingest.spool_max_bytes / (1024 * 1024),
@@ -266,7 +294,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             TableRetention {
                 table: retention::REJECTED_FILES,
                 holds: "rows ClickHouse refused for good (schema or data errors), for an operator to inspect",
-                visitor_hash: true,
+                visitor_hash: !aggregate,
                 kept: format!("{raw_days} days, like raw events; deleted by the retention job"),
             },
             TableRetention {
@@ -399,10 +427,24 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     line(String::new());
-    line("## What is stored per event".into());
-    line(String::new());
-    line("| field | what | from | reduced to | kept |".into());
-    line("| --- | --- | --- | --- | --- |".into());
+    if let Some(a) = &r.aggregate_only {
+        line("## Aggregate-only mode".into());
+        line(String::new());
+        line(format!("- Stored: {}.", a.stored_instead));
+        line("- No visitor hash is computed; no salt is made or kept.".into());
+        line(format!(
+            "- Reports no longer available: metrics {}; dimensions {}; {}.",
+            a.unavailable_metrics.join(", "),
+            a.unavailable_dimensions.join(", "),
+            a.unavailable_other
+        ));
+        line(String::new());
+    } else {
+        line("## What is stored per event".into());
+        line(String::new());
+        line("| field | what | from | reduced to | kept |".into());
+        line("| --- | --- | --- | --- | --- |".into());
+    }
     for f in &r.stored_fields {
         line(format!(
             "| `{}` | {} | {} | {} | {} |",
@@ -418,23 +460,29 @@ pub fn markdown(r: &Report) -> String {
     line(String::new());
     line("## Visitor hash".into());
     line(String::new());
-    let h = &r.visitor_hash;
-    line(format!("- Algorithm: {}, over {}.", h.algorithm, h.inputs));
-    line(format!("- Salt: {}; rotates {}.", h.salt, h.salt_rotates));
-    line(format!(
-        "- Previous salt deleted: {}.",
-        h.previous_salt_deleted
-    ));
-    line(format!("- Salts stored in: {}.", h.salt_stored_in));
-    line(match h.current_salt_age_seconds {
-        Some(a) => format!(
-            "- Today's salt was created {}h {}m ago (the salt itself is never shown).",
-            a / 3600,
-            (a % 3600) / 60
-        ),
-        None => "- Today's salt: not created yet.".into(),
-    });
-    line("- The same person gets a different hash on every site and every day, so visits cannot be linked across sites or days.".into());
+    match &r.visitor_hash {
+        None => {
+            line("None: aggregate-only mode computes no visitor hash and makes no salt.".into())
+        }
+        Some(h) => {
+            line(format!("- Algorithm: {}, over {}.", h.algorithm, h.inputs));
+            line(format!("- Salt: {}; rotates {}.", h.salt, h.salt_rotates));
+            line(format!(
+                "- Previous salt deleted: {}.",
+                h.previous_salt_deleted
+            ));
+            line(format!("- Salts stored in: {}.", h.salt_stored_in));
+            line(match h.current_salt_age_seconds {
+                Some(a) => format!(
+                    "- Today's salt was created {}h {}m ago (the salt itself is never shown).",
+                    a / 3600,
+                    (a % 3600) / 60
+                ),
+                None => "- Today's salt: not created yet.".into(),
+            });
+            line("- The same person gets a different hash on every site and every day, so visits cannot be linked across sites or days.".into());
+        }
+    }
     line(String::new());
     line("## Retention".into());
     line(String::new());

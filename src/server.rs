@@ -52,6 +52,7 @@ pub struct Prepared {
     retention: Retention,
     grace: Duration,
     limits: ConnectionLimits,
+    aggregate_only: bool,
 }
 
 /// What one connection may use (from `[server]`).
@@ -78,7 +79,10 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     let client = storage::client(&config.clickhouse);
     let salts = SaltStore::ClickHouse(Box::new(client.clone()));
     let book = SaltBook::new(config.salt_time_zone(), config.visit_timeout());
-    book.refresh(&salts, clock.now()).await?;
+    // Aggregate-only mode hashes nothing, so it makes and keeps no salt at all.
+    if !config.privacy.aggregate_only {
+        book.refresh(&salts, clock.now()).await?;
+    }
 
     let metrics = Arc::new(Metrics::new());
     let spool = Arc::new(Spool::open(
@@ -98,6 +102,10 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         client: client.clone(),
         spool,
         metrics: metrics.clone(),
+        aggregate: config
+            .privacy
+            .aggregate_only
+            .then(|| crate::aggregate::Folder::new(config)),
     });
     let spooled = Arc::new(tokio::sync::Notify::new());
     let (queue, writer) = writer::spawn(
@@ -110,9 +118,8 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         },
         spooled.clone(),
     );
-    let rollup = config
-        .rollups
-        .enabled
+    // Aggregate-only mode writes counts directly; there are no raw events to roll up.
+    let rollup = (config.rollups.enabled && !config.privacy.aggregate_only)
         .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
     let stats = crate::stats::Stats::new(config, client.clone(), metrics.clone());
     let retention = Retention::new(config, client.clone(), metrics.clone());
@@ -150,6 +157,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         rollup,
         retention,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        aggregate_only: config.privacy.aggregate_only,
         limits: ConnectionLimits {
             max_connections: config.server.max_connections,
             header_timeout: Duration::from_secs(config.server.header_timeout_secs),
@@ -170,12 +178,13 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         retention,
         grace,
         limits,
+        aggregate_only,
     } = prepared;
-    let mut background = vec![
-        tokio::spawn(salt_maintenance(app.clone(), salts)),
-        // Replays the spool (a previous run's too) beside new traffic.
-        tokio::spawn(crate::replay::run(sink, spooled)),
-    ];
+    // Replays the spool (a previous run's too) beside new traffic.
+    let mut background = vec![tokio::spawn(crate::replay::run(sink, spooled))];
+    if !aggregate_only {
+        background.push(tokio::spawn(salt_maintenance(app.clone(), salts)));
+    }
     background.push(tokio::spawn(crate::retention::maintain(
         retention,
         app.ingest.clock.clone(),

@@ -29,6 +29,8 @@ pub struct Sink {
     pub client: Client,
     pub spool: Arc<Spool>,
     pub metrics: Arc<Metrics>,
+    /// Set in aggregate-only mode: batches are folded into rollup counts, never stored as rows.
+    pub aggregate: Option<crate::aggregate::Folder>,
 }
 
 impl Sink {
@@ -55,7 +57,13 @@ impl Sink {
             return Ok(());
         }
         let started = Instant::now();
-        let result = match tokio::time::timeout(INSERT_TIMEOUT, insert(&self.client, rows)).await {
+        let write = async {
+            match &self.aggregate {
+                Some(folder) => insert_folded(&self.client, folder, rows, &self.metrics).await,
+                None => insert(&self.client, rows).await,
+            }
+        };
+        let result = match tokio::time::timeout(INSERT_TIMEOUT, write).await {
             Ok(r) => r,
             Err(_) => Err(clickhouse::error::Error::TimedOut),
         };
@@ -133,6 +141,10 @@ impl Sink {
     /// a failed or timed-out insert, which may have been written all the same; inserting only
     /// the missing rows keeps a replay from counting a visit twice.
     pub async fn missing(&self, rows: Vec<EventRow>) -> Result<Vec<EventRow>, Failure> {
+        // Counts have no ids to check: in aggregate-only mode a replay is at least once.
+        if self.aggregate.is_some() {
+            return Ok(rows);
+        }
         let (Some(first), Some(last)) = (
             rows.iter().map(|r| r.ts).min(),
             rows.iter().map(|r| r.ts).max(),
@@ -189,4 +201,39 @@ async fn insert(client: &Client, rows: &[EventRow]) -> Result<(), clickhouse::er
         insert.write(row).await?;
     }
     insert.end().await
+}
+
+/// Aggregate-only mode: the batch's counts are added to the rollups; the day markers go last so
+/// a reader never names a day whose rows are not written (they are additive, so an earlier
+/// marker of the same day already covers them).
+async fn insert_folded(
+    client: &Client,
+    folder: &crate::aggregate::Folder,
+    rows: &[EventRow],
+    metrics: &Metrics,
+) -> Result<(), clickhouse::error::Error> {
+    let (daily, marks, skipped) = folder.fold(rows, jiff::Timestamp::now());
+    let mut insert = client
+        .insert::<crate::aggregate::DailyRow>("rollup_daily")
+        .await?;
+    for row in &daily {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    let mut insert = client
+        .insert::<crate::aggregate::DayMark>("rollup_days")
+        .await?;
+    for mark in &marks {
+        insert.write(mark).await?;
+    }
+    insert.end().await?;
+    if skipped > 0 {
+        metrics
+            .events_dropped
+            .get_or_create(&crate::metrics::Reason {
+                reason: "custom_event_in_aggregate_mode",
+            })
+            .inc_by(skipped);
+    }
+    Ok(())
 }

@@ -43,6 +43,8 @@ pub struct Stats {
     pub access: Access,
     timeout_seconds: u32,
     bounce_ms: u32,
+    /// `privacy.aggregate_only`: every number comes from the folded counts in the rollups.
+    aggregate_only: bool,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -82,6 +84,7 @@ impl Stats {
             access: Access::from_config(config),
             timeout_seconds: config.visits.timeout_minutes * 60,
             bounce_ms: config.visits.bounce_engaged_seconds * 1000,
+            aggregate_only: config.privacy.aggregate_only,
         }
     }
 
@@ -97,6 +100,9 @@ impl Stats {
     pub async fn run(&self, q: &Query, now: Timestamp) -> Result<Value, StatsError> {
         let started = Instant::now();
         let site = self.sites.get(&q.site_id).ok_or(StatsError::Unauthorized)?;
+        if self.aggregate_only {
+            aggregate_supports(q)?;
+        }
         let first = if q.date_range == query::DateRange::All {
             self.first_event(&q.site_id).await?
         } else {
@@ -273,6 +279,10 @@ impl Stats {
         dims: &[Dimension],
         median: bool,
     ) -> Result<Vec<GroupRow>, StatsError> {
+        if self.aggregate_only {
+            self.count_query("rollup");
+            return self.aggregate_groups(q, period, dims).await;
+        }
         if let Some(rows) = self.rollup_groups(q, site, period, dims, median).await? {
             self.count_query("rollup");
             return Ok(rows);
@@ -391,6 +401,33 @@ impl Stats {
         Ok(Some(rows))
     }
 
+    /// Aggregate-only mode: the local days the period touches, read from the folded counts
+    /// (a period that starts or ends inside a day reads that whole day: counts have no time
+    /// finer than the local hour).
+    async fn aggregate_groups(
+        &self,
+        q: &Query,
+        period: &Period,
+        dims: &[Dimension],
+    ) -> Result<Vec<GroupRow>, StatsError> {
+        let first = period.from.to_zoned(period.tz.clone()).date();
+        let end = period
+            .to
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(period.to);
+        let last = end.to_zoned(period.tz.clone()).date().max(first);
+        let sql = sql::rollup_grouped(&self.database, &q.site_id, first, last, dims).ok_or_else(
+            || {
+                StatsError::Invalid(format!(
+                    "#/dimensions: this combination is not kept in aggregate-only mode \
+                     (privacy.aggregate_only); ask for one dimension at a time{}",
+                    AGGREGATE_HINT
+                ))
+            },
+        )?;
+        self.fetch(&sql).await
+    }
+
     /// Whether the site has any stored event in the period (a primary-key range read).
     async fn has_events(&self, site: &str, period: &Period) -> Result<bool, StatsError> {
         #[derive(Deserialize, clickhouse::Row)]
@@ -444,6 +481,44 @@ impl Stats {
             .await
             .map_err(|e| unavailable(&e))
     }
+}
+
+const AGGREGATE_HINT: &str =
+    " (available: pageviews, time_on_page, scroll_depth by page, host, source, referrer, UTM, \
+     country, device, browser, OS, time, hour of day and weekday; see GET /privacy)";
+
+/// Aggregate-only mode keeps no visits: refuse what needs them, saying what is available.
+fn aggregate_supports(q: &Query) -> Result<(), StatsError> {
+    let refuse = |what: String| {
+        Err(StatsError::Invalid(format!(
+            "{what} needs individual events, which this tally does not store: it runs in \
+             aggregate-only mode (privacy.aggregate_only){AGGREGATE_HINT}"
+        )))
+    };
+    if let Some(m) = q
+        .metrics
+        .iter()
+        .find(|m| crate::aggregate::UNAVAILABLE_METRICS.contains(m))
+    {
+        return refuse(format!("#/metrics: {}", m.name()));
+    }
+    if let Some(d) = q
+        .dimensions
+        .iter()
+        .find(|d| crate::aggregate::UNAVAILABLE_DIMENSIONS.contains(d))
+    {
+        return refuse(format!("#/dimensions: {}", d.name()));
+    }
+    if !q.filters.is_empty() {
+        return refuse("#/filters: filtering".into());
+    }
+    if matches!(
+        q.date_range,
+        query::DateRange::All | query::DateRange::Realtime
+    ) {
+        return refuse("#/date_range: this date range".into());
+    }
+    Ok(())
 }
 
 /// Adds `more` into `rows`, summing the components of rows with the same dimension values.

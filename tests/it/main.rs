@@ -1,6 +1,7 @@
 //! Integration tests: the real `tally` binary, a real ClickHouse, a real HTTP client.
 //! Run them with `scripts/test.sh`, which starts the ClickHouse server they need.
 
+mod aggregate;
 mod corpora;
 mod faults;
 mod dashboard;

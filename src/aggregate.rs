@@ -1,0 +1,294 @@
+//! Aggregate-only mode (`privacy.aggregate_only`): no per-event row and no visitor hash is ever
+//! written to ClickHouse; each batch is folded into counts per site, local day, dimension and
+//! value, and added to the rollup tables the reports already read.
+//!
+//! Without a hash there are no visits, so the reports that need them are refused (see
+//! [`UNAVAILABLE_METRICS`] and [`UNAVAILABLE_DIMENSIONS`]); what remains is per pageview: views
+//! per page, host, hour, weekday, country, device, browser and OS; time on page and scroll
+//! depth as averages over engagement beacons; and sources, referrers and campaigns counted over
+//! the pageviews that arrived from outside the site (there is no visit to attribute the rest to).
+//!
+//! The rows are written under version [`VERSION`] and each day they touch is marked with it in
+//! `rollup_days`, so the rollup readers (`stats::sql::current_versions`) sum them; the rollup
+//! job does not run in this mode (there are no raw events to roll up).
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::event::EventRow;
+use crate::stats::query::{Dimension, Metric};
+
+/// Version of every aggregate row and day marker (additive: all rows of a day are summed).
+pub const VERSION: u64 = 0;
+
+/// In this mode `EventRow::visitor` holds no hash: it is [`ENTRY`] when the pageview arrived from
+/// outside the site (no referrer, or another site's), 0 when it came from one of the site's own
+/// pages. Sources are counted over entries only.
+pub const ENTRY: u64 = 1;
+
+/// Metrics that need visits (a visitor hash) and so are refused in this mode.
+pub const UNAVAILABLE_METRICS: [Metric; 12] = [
+    Metric::Visitors,
+    Metric::Visits,
+    Metric::ViewsPerVisit,
+    Metric::BounceRate,
+    Metric::VisitDuration,
+    Metric::Percentage,
+    Metric::VisitDurationMedian,
+    Metric::VisitDurationP75,
+    Metric::VisitDurationP90,
+    Metric::Bounces,
+    Metric::Entries,
+    Metric::TimeOnPageMedian,
+];
+
+/// Dimensions that need visits, refused in this mode.
+pub const UNAVAILABLE_DIMENSIONS: [Dimension; 3] = [
+    Dimension::EntryPage,
+    Dimension::ExitPage,
+    Dimension::DurationBucket,
+];
+
+/// One row of `rollup_daily` (the columns the fold fills; the visit columns stay 0).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct DailyRow {
+    pub site: String,
+    /// Days since 1970-01-01 (ClickHouse `Date`).
+    pub day: u16,
+    pub dimension: &'static str,
+    pub value: String,
+    pub pageviews: u64,
+    pub visitors: u64,
+    pub visits: u64,
+    pub bounces: u64,
+    pub duration_sum: u64,
+    pub visit_pageviews: u64,
+    pub page_visits: u64,
+    pub page_ms_sum: u64,
+    pub scroll_count: u64,
+    pub scroll_sum: u64,
+    pub version: u64,
+}
+
+/// One row of `rollup_days`: the day is (also) made of aggregate rows.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct DayMark {
+    pub site: String,
+    pub day: u16,
+    pub computed: u32,
+    pub events: u64,
+    pub version: u64,
+}
+
+/// Folds batches into rollup rows, in each site's time zone.
+pub struct Folder {
+    zones: HashMap<String, TimeZone>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    pageviews: u64,
+    page_ms_sum: u64,
+    scroll_count: u64,
+    scroll_sum: u64,
+}
+
+impl Folder {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            zones: config
+                .sites
+                .iter()
+                .map(|s| {
+                    let tz = TimeZone::get(&s.time_zone).unwrap_or(TimeZone::UTC);
+                    (s.domain.clone(), tz)
+                })
+                .collect(),
+        }
+    }
+
+    /// The rows to add for `batch`, and the day markers. Custom events are not folded (the
+    /// reports have no dimension for them); their count is returned as the third value.
+    pub fn fold(&self, batch: &[EventRow], now: Timestamp) -> (Vec<DailyRow>, Vec<DayMark>, u64) {
+        let mut sums: HashMap<(String, u16, &'static str, String), Sums> = HashMap::new();
+        let mut days: HashMap<(String, u16), u64> = HashMap::new();
+        let mut skipped = 0;
+        for e in batch {
+            let pageview = e.name == "pageview";
+            if !pageview && e.name != "engagement" {
+                skipped += 1;
+                continue;
+            }
+            let tz = self.zones.get(&e.site).cloned().unwrap_or(TimeZone::UTC);
+            let local = Timestamp::from_second(i64::from(e.ts))
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+                .to_zoned(tz);
+            let day = (local.date() - jiff::civil::date(1970, 1, 1)).get_days();
+            let day = u16::try_from(day).unwrap_or(0);
+            *days.entry((e.site.clone(), day)).or_default() += 1;
+            let add = Sums {
+                pageviews: u64::from(pageview),
+                page_ms_sum: u64::from(e.engaged_ms),
+                scroll_count: u64::from(!pageview && e.scroll_depth > 0),
+                scroll_sum: if pageview {
+                    0
+                } else {
+                    u64::from(e.scroll_depth)
+                },
+            };
+            let mut dims: Vec<(&'static str, String)> = vec![
+                ("", String::new()),
+                ("event:page", e.path.clone()),
+                ("event:hostname", e.host.clone()),
+                ("visit:country", e.country.clone()),
+                ("visit:device", e.device.to_string()),
+                ("visit:browser", e.browser.clone()),
+                ("visit:os", e.os.clone()),
+                ("time:hour", format!("{:02}", local.hour())),
+            ];
+            if pageview && e.visitor == ENTRY {
+                dims.extend([
+                    ("visit:source", e.source.clone()),
+                    ("visit:referrer", e.referrer_host.clone()),
+                    ("visit:utm_source", e.utm_source.clone()),
+                    ("visit:utm_medium", e.utm_medium.clone()),
+                    ("visit:utm_campaign", e.utm_campaign.clone()),
+                    ("visit:utm_content", e.utm_content.clone()),
+                    ("visit:utm_term", e.utm_term.clone()),
+                ]);
+            }
+            for (dimension, value) in dims {
+                let s = sums
+                    .entry((e.site.clone(), day, dimension, value))
+                    .or_default();
+                s.pageviews += add.pageviews;
+                s.page_ms_sum += add.page_ms_sum;
+                s.scroll_count += add.scroll_count;
+                s.scroll_sum += add.scroll_sum;
+            }
+        }
+        let rows = sums
+            .into_iter()
+            .map(|((site, day, dimension, value), s)| DailyRow {
+                site,
+                day,
+                dimension,
+                value,
+                pageviews: s.pageviews,
+                visitors: 0,
+                visits: 0,
+                bounces: 0,
+                duration_sum: 0,
+                visit_pageviews: 0,
+                // Time on page is engaged time per pageview here (no page visits without a hash).
+                page_visits: s.pageviews,
+                page_ms_sum: s.page_ms_sum,
+                scroll_count: s.scroll_count,
+                scroll_sum: s.scroll_sum,
+                version: VERSION,
+            })
+            .collect();
+        let computed = u32::try_from(now.as_second()).unwrap_or(0);
+        let marks = days
+            .into_iter()
+            .map(|((site, day), events)| DayMark {
+                site,
+                day,
+                computed,
+                events,
+                version: VERSION,
+            })
+            .collect();
+        (rows, marks, skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, path: &str, ts: &str, entry: bool) -> EventRow {
+        EventRow {
+            site: "www.example.org".into(),
+            ts: ts.parse::<Timestamp>().unwrap().as_second() as u32,
+            visitor: if entry { ENTRY } else { 0 },
+            name: name.into(),
+            host: "www.example.org".into(),
+            path: path.into(),
+            query: String::new(),
+            utm_source: String::new(),
+            utm_medium: String::new(),
+            utm_campaign: String::new(),
+            utm_content: String::new(),
+            utm_term: String::new(),
+            referrer_host: if entry {
+                "duckduckgo.com".into()
+            } else {
+                String::new()
+            },
+            source: if entry {
+                "DuckDuckGo".into()
+            } else {
+                String::new()
+            },
+            country: "NL".into(),
+            device: "desktop".into(),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            screen: "laptop".into(),
+            engaged_ms: if name == "engagement" { 30_000 } else { 0 },
+            scroll_depth: if name == "engagement" { 80 } else { 0 },
+            interactive: 1,
+            props_keys: vec![],
+            props_values: vec![],
+            event_id: 1,
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse("[[sites]]\ndomain = \"www.example.org\"\ntime_zone = \"Europe/Amsterdam\"\n")
+            .unwrap()
+    }
+
+    #[test]
+    fn pageviews_fold_by_local_day_and_hour_and_sources_count_entries_only() {
+        let folder = Folder::new(&config());
+        // 23:30 UTC on the 22nd is 00:30 on the 23rd in Amsterdam.
+        let batch = [
+            event("pageview", "/a", "2026-11-22T23:30:00Z", true),
+            event("pageview", "/b", "2026-11-22T23:31:00Z", false),
+            event("engagement", "/b", "2026-11-22T23:32:00Z", false),
+            event("signup", "/b", "2026-11-22T23:33:00Z", false),
+        ];
+        let (rows, marks, skipped) = folder.fold(&batch, Timestamp::UNIX_EPOCH);
+        assert_eq!(skipped, 1, "custom events are not folded");
+        let day = (jiff::civil::date(2026, 11, 23) - jiff::civil::date(1970, 1, 1)).get_days();
+        let get = |dim: &str, value: &str| {
+            rows.iter()
+                .find(|r| r.dimension == dim && r.value == value)
+                .unwrap_or_else(|| panic!("no row {dim}={value}"))
+        };
+        let site = get("", "");
+        assert_eq!((site.day as i32, site.pageviews), (day, 2));
+        assert_eq!(
+            (site.page_ms_sum, site.scroll_count, site.scroll_sum),
+            (30_000, 1, 80)
+        );
+        assert_eq!(get("time:hour", "00").pageviews, 2);
+        assert_eq!(get("event:page", "/b").page_ms_sum, 30_000);
+        assert_eq!(get("visit:source", "DuckDuckGo").pageviews, 1);
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.dimension == "visit:source" && r.value.is_empty()),
+            "internal navigation is no source"
+        );
+        assert!(rows.iter().all(|r| r.visitors == 0 && r.visits == 0));
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].events, 3);
+    }
+}
