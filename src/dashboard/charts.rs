@@ -290,8 +290,9 @@ pub fn heatmap(cells: &[[f64; 24]; 7], metric: &str) -> String {
         for (h, v) in row.iter().enumerate() {
             let _ = write!(
                 s,
-                r#"<td class="h{}" title="{} {h:02}:00–{h:02}:59: {} {}"><span class="sr">{}</span></td>"#,
+                r#"<td class="h{}" data-weekday="{}" data-hour="{h}" data-value="{v}" title="{} {h:02}:00–{h:02}:59: {} {}"><span class="sr">{}</span></td>"#,
                 heat_level(*v, max),
+                d + 1,
                 LONG[d],
                 super::html::count(*v),
                 esc(metric),

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Browser tests for the tracker script. Works on a fresh Debian 12 machine:
+# Browser tests: the tracker script (tracker.test.js, against a fake collector or TALLY_URL),
+# and, against the real `tally serve` and ClickHouse, the tracker end to end
+# (e2e-tracker.test.js) and the built-in dashboard (dashboard.test.js). The last two need
+# TALLY_TEST_CLICKHOUSE_URL (scripts/test.sh sets it) and target/debug/tally (cargo build, or
+# TALLY_BIN); without them they are skipped, saying why. Works on a fresh Debian 12 machine:
 # installs chromium (and node/npm) with apt-get if missing, the node packages
 # with `npm ci` (from package-lock.json) if missing or outdated, then runs the
 # tests with node's built-in runner.
@@ -35,4 +39,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-exec node --test "$@" tracker.test.js
+# Dashboard screenshots are written to target/screenshots/dashboard/ (the test prints it).
+exec node --test "$@" tracker.test.js e2e-tracker.test.js dashboard.test.js

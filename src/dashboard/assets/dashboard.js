@@ -3,6 +3,7 @@
 // outside click. Same origin only (Content-Security-Policy: default-src 'self').
 'use strict';
 (function () {
+  document.documentElement.classList.add('js');
   var el = document.querySelector('[data-realtime-url]');
   if (el && window.fetch) {
     var url = el.getAttribute('data-realtime-url');
