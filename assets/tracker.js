@@ -4,7 +4,9 @@
  *   <script defer src="https://stats.example.org/t.js"
  *           data-domain="www.example.org"></script>
  *
- * What it sends (JSON as text/plain, via navigator.sendBeacon, else fetch):
+ * What it sends (JSON as text/plain; while the page stays, with fetch keepalive,
+ * whose answer it reads; when the page is hidden or left, with
+ * navigator.sendBeacon, which the browser delivers after the page is gone):
  *   pageview    {"n":"pageview","u":location.href,"d":data-domain,
  *                "r":document.referrer or null,"w":window.innerWidth}
  *   engagement  {"n":"engagement","u":url of the page measured,"d":...,
@@ -43,6 +45,11 @@
  * wrapped (routers use it for query/state updates and redirects); like
  * Plausible, only pushState navigations count.
  *
+ * Backing off: when tally answers 503 (overloaded) or 429 (rate limited), the
+ * tracker sends nothing until the Retry-After time has passed (30 s if it
+ * cannot read it), keeps up to 20 beacons meanwhile (the refused one first)
+ * and sends them then. Beacons sent as the page is left cannot be held.
+ *
  * Hand-written ES5; assets/tracker.min.js is built from this file with
  * tests/browser/build-tracker.js (terser) and is what /t.js serves.
  */
@@ -68,18 +75,44 @@
   var depth = 0; // max scroll depth percent of the current page
   var gone = false; // pagehide seen; wait for pageshow before timing again
 
-  function send(o) {
-    if (off || optedOut || w.tallyIgnore) return;
-    o.d = domain; // left out of the JSON when undefined
-    var b = JSON.stringify(o);
+  var pause = 0; // tally asked to wait until this time (ms)
+  var held = []; // beacons waiting for the pause to end
+  var timer = 0;
+
+  function hold(b) {
+    if (held.length < 20) held.push(b);
+    if (!timer) {
+      timer = setTimeout(function () {
+        timer = 0;
+        var q = held;
+        held = [];
+        for (var i = 0; i < q.length; i++) post(q[i]);
+      }, pause - Date.now());
+    }
+  }
+
+  function post(b, leaving) {
+    if (Date.now() < pause) return leaving || hold(b);
     // sendBeacon returns false when the browser refuses to queue the beacon.
-    if (navigator.sendBeacon && navigator.sendBeacon(api, b)) return;
+    if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return;
     if (w.fetch) {
       fetch(api, {
         method: 'POST', body: b, keepalive: true,
         headers: { 'Content-Type': 'text/plain' }
+      }).then(function (r) {
+        if (r.status == 503 || r.status == 429) {
+          pause = Date.now() + (parseInt(r.headers.get('Retry-After'), 10) || 30) * 1e3;
+          hold(b); // not accepted: send it again after the pause
+        }
       })['catch'](function () {});
-    }
+    } else if (!leaving && navigator.sendBeacon) navigator.sendBeacon(api, b);
+  }
+
+  // `leaving`: the page is being hidden or left, so the beacon must go now.
+  function send(o, leaving) {
+    if (off || optedOut || w.tallyIgnore) return;
+    o.d = domain; // left out of the JSON when undefined
+    post(JSON.stringify(o), leaving);
   }
 
   function scroll() {
@@ -94,11 +127,11 @@
 
   // Report the visible time since the last report and stop the clock (every
   // pause is a report, so one interval never counts twice); callers restart it.
-  function engage() {
+  function engage(leaving) {
     scroll(); // pushState/popstate: the DOM is still the previous page's
     var e = since && Date.now() - since;
     since = 0;
-    if (lastUrl && e > 0) send({ n: 'engagement', u: lastUrl, e: e, sd: depth });
+    if (lastUrl && e > 0) send({ n: 'engagement', u: lastUrl, e: e, sd: depth }, leaving);
   }
 
   function page() {
@@ -118,10 +151,10 @@
   var on = function (t, f, o) { (o || w).addEventListener(t, f); };
   on('scroll', scroll);
   on('visibilitychange', function () {
-    d.hidden ? engage() : start();
+    d.hidden ? engage(1) : start();
   }, d);
   on('pagehide', function () {
-    engage();
+    engage(1);
     gone = true;
   });
   // Back/forward cache restore: the page is shown again, count a new view.

@@ -110,6 +110,11 @@ async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // The tracker reads it to back off after a 503 or 429.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     response
 }

@@ -43,6 +43,8 @@ let port;
 let events = []; // every POST .../api/event seen by the fake: {host, path, ct, cookie, body}
 let preflights = []; // every OPTIONS request (the tracker must never cause one)
 let diags = []; // POST /diag from the test's own sendBeacon spy (see spyBeacon)
+let refuseNext = 0; // the fake answers this many beacons with 503 + Retry-After: 2
+let refused = []; // bodies it refused
 
 const site = () => `http://${DOMAIN}:${port}`;
 const statsOrigin = () => TALLY_URL || `http://stats.example.org:${port}`;
@@ -118,6 +120,13 @@ function startServer() {
         const raw = Buffer.concat(chunks).toString('utf8');
         let body;
         try { body = JSON.parse(raw); } catch { body = { unparsable: raw }; }
+        if (refuseNext > 0) {
+          // Overloaded: not accepted (not recorded), come back after Retry-After.
+          refuseNext -= 1;
+          refused.push(body);
+          res.writeHead(503, { ...cors, 'Retry-After': '2', 'Access-Control-Expose-Headers': 'Retry-After' });
+          return res.end('{"error":"overloaded"}');
+        }
         events.push({
           host, path: p, ct: req.headers['content-type'] || '', cookie: req.headers.cookie,
           ua: req.headers['user-agent'] || '', raw, body,
@@ -189,6 +198,8 @@ async function session(t, { initScript, inBrowser = browser } = {}) {
   events = [];
   preflights = [];
   diags = [];
+  refuseNext = 0;
+  refused = [];
   const context = await inBrowser.newContext({ userAgent, viewport: { width: 1280, height: 720 } });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
@@ -226,18 +237,29 @@ async function session(t, { initScript, inBrowser = browser } = {}) {
   };
 }
 
-// Init script: log each sendBeacon call in the page (window.__sent, in call
-// order) and report which DOM event was being dispatched when it was made to
-// POST /diag on the test server (readable even after the page has closed).
+// Init script: log each beacon the tracker hands to the browser, by sendBeacon
+// or fetch (window.__sent, in call order, with window.__via), and report which
+// DOM event was being dispatched when a sendBeacon call was made to POST /diag
+// on the test server (readable even after the page has closed).
 function spyBeacon() {
   window.__sent = [];
+  window.__via = [];
   const orig = navigator.sendBeacon.bind(navigator);
   navigator.sendBeacon = (url, data) => {
     const body = JSON.parse(data);
     window.__sent.push(body);
+    window.__via.push('beacon');
     const during = window.event ? window.event.type : null;
     orig(`${location.origin}/diag`, JSON.stringify({ during, n: body.n, u: body.u }));
     return orig(url, data);
+  };
+  const origFetch = window.fetch.bind(window);
+  window.fetch = (url, opts) => {
+    if (String(url).endsWith('/api/event')) {
+      window.__sent.push(JSON.parse(opts.body));
+      window.__via.push('fetch');
+    }
+    return origFetch(url, opts);
   };
 }
 
@@ -622,4 +644,31 @@ test('l. back/forward cache: leaving sends the engagement, coming back is a new 
   await setHidden(s.page, true);
   const engs = await s.waitFor(isEng(home), 2);
   assert.ok(engs[1].body.e >= 400, `e=${engs[1].body.e}`);
+});
+
+test('m. a 503 with Retry-After: the tracker waits, then sends the held beacons (the refused one first)', { timeout: TEST_TIMEOUT }, async (t) => {
+  if (!FAKE) return; // needs the fake collector to answer 503
+  const s = await session(t, { initScript: spyBeacon });
+  const home = `${site()}/`;
+  const other = `${site()}/spa/other`;
+  refuseNext = 1;
+  const t0 = Date.now();
+  await s.page.goto(home);
+  while (refused.length === 0) await sleep(20);
+  assert.deepEqual(refused.map((b) => [b.n, b.u]), [['pageview', home]]);
+  // Within the pause an SPA navigation makes an engagement and a pageview: held, not sent.
+  await sleep(300);
+  await s.page.click('#go');
+  await sleep(500);
+  assert.equal(events.length, 0, `nothing sent during the pause: ${JSON.stringify(events.map((e) => e.body))}`);
+  await s.waitFor(isPv(), 2);
+  await s.waitFor(isEng(home));
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 1900, `sent again only after Retry-After (2 s): ${waited} ms`);
+  assert.deepEqual(events.map((e) => [e.body.n, e.body.u]), [
+    ['pageview', home], ['engagement', home], ['pageview', other],
+  ], 'the refused pageview first, then the held ones, in order');
+  for (const e of events) checkCommon(e);
+  // Only fetch was used while the page stayed (its answer is what tells the tracker to wait).
+  assert.ok((await s.page.evaluate(() => window.__via)).every((v) => v === 'fetch'));
 });
