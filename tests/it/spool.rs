@@ -269,10 +269,72 @@ async fn issue_7_full_spool_means_503_and_not_ready_then_recovery() {
     let relay = Relay::start().await;
     let mut setup = setup_through(&relay, "spool_full").flush_ms(50);
     // A 1 MiB spool (the smallest allowed) and a small queue, so both fill in a test.
-    setup.ingest_extra = "spool_max_bytes = 1048576\nqueue_capacity = 500\n".into();
+    setup.ingest_extra =
+        "spool_max_bytes = 1048576\nqueue_capacity = 500\nrate_limit_per_minute = 0\n".into();
     let t = setup.start().await;
-    relay.set(Link::Down);
+    fill_then_recover(&t, &relay, "spool full", 900_000.0).await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_disk_full_means_503_and_not_ready_then_recovery() {
+    let relay = Relay::start().await;
+    let mut setup = setup_through(&relay, "spool_disk_full").flush_ms(50);
+    setup.ingest_extra = "queue_capacity = 500\nrate_limit_per_minute = 0\n".into();
+    // A real full disk: the spool on a 1 MiB tmpfs, its byte limit (1 GiB) never reached.
+    let disk = TinyDisk::mount(&setup.spool_dir());
+    let t = setup.start().await;
+    fill_then_recover(&t, &relay, "No space left on device", 500_000.0).await;
+    drop(t);
+    drop(disk);
+}
+
+/// A 1 MiB tmpfs mounted for one test (needs root or password-less sudo, as `scripts/test.sh`
+/// does for its installs); unmounted when dropped.
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: &std::path::Path) -> TinyDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let args = ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"];
+        let direct = std::process::Command::new("mount")
+            .args(args)
+            .arg(dir)
+            .status();
+        let ok = direct.is_ok_and(|s| s.success())
+            || std::process::Command::new("sudo")
+                .args(["-n", "mount"])
+                .args(args)
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "mounting a tmpfs needs root or password-less sudo (as scripts/test.sh)"
+        );
+        TinyDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("sudo")
+                .args(["-n", "umount"])
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+/// With ClickHouse cut off, sends until tally refuses: every refusal must be a 503 with
+/// `Retry-After` and `/readyz` must say not ready, with `cause` in the log. Then restores
+/// ClickHouse and checks that tally recovers by itself and every 202 is stored once.
+async fn fill_then_recover(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) {
+    relay.set(Link::Down);
     // Send until tally refuses: every refusal is a 503 with Retry-After, nothing in between.
     let client = reqwest::Client::new();
     let mut accepted = 0u64;
@@ -310,14 +372,22 @@ async fn issue_7_full_spool_means_503_and_not_ready_then_recovery() {
     let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
     assert_eq!(ready.status(), 503, "not ready while nothing takes batches");
     let m = t.metrics().await;
-    assert!(metric(&m, "tally_spool_bytes") > 900_000.0);
+    assert!(metric(&m, "tally_spool_bytes") > min_spool_bytes, "{m}");
     assert_eq!(
         metric(&m, "tally_events_dropped_total{reason=\"insert_failed\"}"),
         0.0
     );
-    assert!(t
-        .logs()
-        .contains("neither ClickHouse nor the spool takes batches"));
+    let logs = t.logs();
+    assert!(
+        logs.contains("neither ClickHouse nor the spool takes batches") && logs.contains(cause)
+    );
+    // Still alive and answering while refusing.
+    assert!(
+        metric(
+            &t.metrics().await,
+            "tally_beacons_rejected_total{reason=\"overloaded\"}"
+        ) >= 1.0
+    );
 
     // ClickHouse is back: the spool drains, readiness returns, and every 202 is a row.
     relay.set(Link::Up);
@@ -330,7 +400,7 @@ async fn issue_7_full_spool_means_503_and_not_ready_then_recovery() {
         assert!(Instant::now() < deadline, "ready again after recovery");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(send_pages(&t, 0, 5).await, 5);
+    assert_eq!(send_pages(t, 0, 5).await, 5);
     let want = accepted + 5;
     let deadline = Instant::now() + Duration::from_secs(60);
     while ch_count(&format!("SELECT count() FROM {}.events", t.db)).await < want
