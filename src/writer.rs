@@ -62,12 +62,16 @@ impl Queue {
 /// The writer task's handle: ask it to drain and wait until it has.
 pub struct Writer {
     close: Option<oneshot::Sender<()>>,
+    closing: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Writer {
     /// Closes the queue, places what is in it (ClickHouse or spool), and returns when done.
     pub async fn drain(mut self) {
+        // Also seen by a batch the writer is holding right now (spool full, ClickHouse away):
+        // from here on it waits at most `shutdown_patience`.
+        self.closing.store(true, Ordering::Relaxed);
         if let Some(close) = self.close.take() {
             let _ = close.send(());
         }
@@ -88,6 +92,7 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
     let (tx, rx) = mpsc::channel(config.capacity);
     let (close_tx, close_rx) = oneshot::channel();
     let blocked = Arc::new(AtomicBool::new(false));
+    let closing = Arc::new(AtomicBool::new(false));
     let metrics = sink.metrics.clone();
     let task = tokio::spawn(
         Task {
@@ -95,6 +100,7 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
             config,
             spooled,
             blocked: blocked.clone(),
+            closing: closing.clone(),
         }
         .run(rx, close_rx),
     );
@@ -106,6 +112,7 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
         },
         Writer {
             close: Some(close_tx),
+            closing,
             task,
         },
     )
@@ -116,6 +123,7 @@ struct Task {
     config: WriterConfig,
     spooled: Arc<Notify>,
     blocked: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
 }
 
 impl Task {
@@ -132,14 +140,14 @@ impl Task {
                         metrics.queue_depth.dec();
                         batch.push(row);
                         if batch.len() >= self.config.batch_size {
-                            self.place(std::mem::take(&mut batch), None).await;
+                            self.place(std::mem::take(&mut batch)).await;
                         }
                     }
                     None => break,
                 },
                 _ = ticker.tick() => {
                     if !batch.is_empty() {
-                        self.place(std::mem::take(&mut batch), None).await;
+                        self.place(std::mem::take(&mut batch)).await;
                     }
                 }
                 _ = &mut close, if !closing => {
@@ -150,18 +158,22 @@ impl Task {
             }
         }
         if !batch.is_empty() {
-            let deadline = Instant::now() + self.config.shutdown_patience;
-            self.place(batch, Some(deadline)).await;
+            self.place(batch).await;
         }
         tracing::info!("writer drained");
     }
 
     /// Puts a batch in ClickHouse (when nothing older waits in the spool) or in the spool.
-    /// Holds on to it, retrying, until one of them takes it; gives up only at `deadline`.
-    async fn place(&self, batch: Vec<EventRow>, deadline: Option<Instant>) {
+    /// Holds on to it, retrying, until one of them takes it; gives up only once shutdown has
+    /// waited `shutdown_patience` for room.
+    async fn place(&self, batch: Vec<EventRow>) {
         let spool = &self.sink.spool;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let mut deadline: Option<Instant> = None;
         loop {
+            if deadline.is_none() && self.closing.load(Ordering::Relaxed) {
+                deadline = Some(Instant::now() + self.config.shutdown_patience);
+            }
             if spool.is_empty() && self.sink.store(&batch).await.is_ok() {
                 break;
             }

@@ -276,6 +276,28 @@ async fn issue_7_full_spool_means_503_and_not_ready_then_recovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_sigterm_with_nowhere_to_put_a_batch_still_exits_and_says_what_is_lost() {
+    let relay = Relay::start().await;
+    let mut setup = setup_through(&relay, "spool_full_sigterm").flush_ms(50);
+    setup.ingest_extra =
+        "spool_max_bytes = 1048576\nqueue_capacity = 500\nrate_limit_per_minute = 0\n".into();
+    let t = setup.start().await;
+    fill(&t, &relay, "spool full", 900_000.0).await;
+    // The writer holds a batch it cannot place; SIGTERM must not wait for it forever: after
+    // shutdown_grace_secs (5 s here) the rows are counted as lost and logged.
+    let started = Instant::now();
+    let (status, logs) = tokio::task::spawn_blocking(move || t.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{logs}");
+    assert!(started.elapsed() < Duration::from_secs(25));
+    assert!(
+        logs.contains("shutting down with nowhere to put a batch"),
+        "the loss is logged:\n{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_7_disk_full_means_503_and_not_ready_then_recovery() {
     let relay = Relay::start().await;
     let mut setup = setup_through(&relay, "spool_disk_full").flush_ms(50);
@@ -334,6 +356,13 @@ impl Drop for TinyDisk {
 /// `Retry-After` and `/readyz` must say not ready, with `cause` in the log. Then restores
 /// ClickHouse and checks that tally recovers by itself and every 202 is stored once.
 async fn fill_then_recover(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) {
+    let accepted = fill(t, relay, cause, min_spool_bytes).await;
+    recover(t, relay, accepted).await;
+}
+
+/// Cuts ClickHouse off and sends until tally refuses (see [`fill_then_recover`]); returns the
+/// number of beacons accepted.
+async fn fill(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) -> u64 {
     relay.set(Link::Down);
     // Send until tally refuses: every refusal is a 503 with Retry-After, nothing in between.
     let client = reqwest::Client::new();
@@ -389,7 +418,11 @@ async fn fill_then_recover(t: &Tally, relay: &Relay, cause: &str, min_spool_byte
         ) >= 1.0
     );
 
-    // ClickHouse is back: the spool drains, readiness returns, and every 202 is a row.
+    accepted
+}
+
+/// ClickHouse is back: the spool drains, readiness returns, and every 202 is a row.
+async fn recover(t: &Tally, relay: &Relay, accepted: u64) {
     relay.set(Link::Up);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
