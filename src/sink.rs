@@ -16,9 +16,11 @@ use crate::metrics::Metrics;
 use crate::retry::{classify, Failure};
 use crate::spool::Spool;
 
-/// Longest an insert may take before it is treated as failed (and its batch spooled). The
-/// batch may still have been written: the replayer checks before inserting it again.
-const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an insert may take before it is treated as failed (and its batch spooled). A slow
+/// ClickHouse must not hold the writer long, or the queue fills and beacons get 503 while the
+/// spool has room; a normal batch takes well under a second. The batch may still have been
+/// written: the replayer checks before inserting it again.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Halvings tried to find the refused rows of a batch; after that, the remaining part (at most
 /// a batch / 2^6) is kept aside whole, so one systematic error cannot cost thousands of inserts.
 const MAX_SPLITS: u32 = 6;
