@@ -722,8 +722,15 @@ async fn dashboard(
             )
         }
     };
-    let data = panels::load(app, &view, app.ingest.clock.now()).await;
-    if let Err(StatsError::Invalid(message)) = &data.headline {
+    let mode = if app.config.privacy.aggregate_only {
+        panels::Mode::Aggregate
+    } else {
+        panels::Mode::Visits
+    };
+    let data = panels::load(app, &view, mode, app.ingest.clock.now()).await;
+    // The period is what the engine refuses for every panel (filters in aggregate-only mode
+    // are refused per panel, and say why there).
+    if let (Err(StatsError::Invalid(message)), true) = (&data.headline, view.filters.is_empty()) {
         return html(
             StatusCode::BAD_REQUEST,
             page::error(
@@ -765,6 +772,12 @@ async fn dashboard(
 
 /// `{"visitors": n}`: the realtime number, for the page's script.
 async fn realtime(app: &App, site: &str) -> Response<Body> {
+    if app.config.privacy.aggregate_only {
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":"no realtime numbers in aggregate-only mode"}"#.into(),
+        );
+    }
     let body = serde_json::json!({
         "site_id": site,
         "metrics": ["visitors"],

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use super::auth::Viewer;
 use super::charts::{self, Bar, Series};
 use super::html::{count, duration, esc, percent};
-use super::panels::{Answer, Data, Panel, DURATION_BUCKETS, HEADLINE};
-use super::view::{filter_dim, Compare, FilterDim, Period, View, FILTERS};
+use super::panels::{self, Answer, Breakdown, Data, Fmt, Mode, Panel, DURATION_BUCKETS};
+use super::view::{filter_dim, Compare, Period, View};
 use super::{asset_href, Asset};
 use crate::error::StatsError;
 
@@ -166,13 +166,6 @@ fn panel_error(e: &StatsError) -> String {
     )
 }
 
-#[derive(Clone, Copy)]
-enum Fmt {
-    Count,
-    Duration,
-    Percent,
-}
-
 fn fmt(v: Option<f64>, f: Fmt) -> String {
     match (v, f) {
         (None, _) => "–".into(),
@@ -186,32 +179,16 @@ fn raw(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())
 }
 
-struct Column {
-    /// Index of the metric in the panel's query.
-    metric: usize,
-    /// The API's metric name (for `data-metric`).
-    name: &'static str,
-    header: &'static str,
-    fmt: Fmt,
-}
-
 /// A breakdown table: one row per dimension value with its metrics; the value links to the
 /// view filtered by it (or, when already filtered by it, back to the unfiltered view).
-#[allow(clippy::too_many_arguments)]
-fn breakdown(
-    out: &mut String,
-    panel_id: &str,
-    title: &str,
-    dim_header: &str,
-    panel: &Panel,
-    filter: Option<FilterDim>,
-    columns: &[Column],
-    view: &View,
-    hide: Option<&str>,
-) {
+/// Rows are links only where the engine can filter (not in aggregate-only mode).
+fn breakdown(out: &mut String, b: &Breakdown, panel: &Panel, view: &View, links: bool) {
+    let panel_id = b.id;
+    let filter = b.filter.and_then(filter_dim).filter(|_| links);
+    let hide = b.hide;
     let _ = write!(out, r#"<div class="breakdown" id="{panel_id}">"#);
-    if !title.is_empty() {
-        let _ = write!(out, "<h3>{}</h3>", esc(title));
+    if !b.title.is_empty() {
+        let _ = write!(out, "<h3>{}</h3>", esc(b.title));
     }
     let answer = match panel {
         Ok(a) => a,
@@ -235,10 +212,10 @@ fn breakdown(
     let _ = write!(
         out,
         r#"<div class="scroll"><table class="data" data-panel="{panel_id}"><thead><tr><th scope="col">{}</th>"#,
-        esc(dim_header)
+        esc(b.header)
     );
-    for c in columns {
-        let _ = write!(out, r#"<th scope="col" class="num">{}</th>"#, esc(c.header));
+    for c in &b.cols {
+        let _ = write!(out, r#"<th scope="col" class="num">{}</th>"#, esc(c.label));
     }
     out.push_str("</tr></thead><tbody>");
     for r in rows {
@@ -277,12 +254,12 @@ fn breakdown(
             0.0
         }));
         out.push_str("</td>");
-        for c in columns {
-            let v = r.metrics.get(c.metric).copied().flatten();
+        for (i, c) in b.cols.iter().enumerate() {
+            let v = r.metrics.get(i).copied().flatten();
             let _ = write!(
                 out,
                 r#"<td class="num" data-metric="{}" data-value="{}">{}</td>"#,
-                c.name,
+                c.metric,
                 raw(v),
                 fmt(v, c.fmt)
             );
@@ -445,27 +422,23 @@ fn filters_bar(out: &mut String, view: &View) {
     );
 }
 
-fn headline(out: &mut String, data: &Data, view: &View, ctx: &Context<'_>) {
+fn headline(out: &mut String, data: &Data, ctx: &Context<'_>) {
     out.push_str(r#"<section class="headline" aria-label="Headline numbers">"#);
-    const LABELS: [(&str, Fmt, bool, bool); 5] = [
-        // label, format, change in points, lower is better
-        ("Visitors", Fmt::Count, false, false),
-        ("Visits", Fmt::Count, false, false),
-        ("Pageviews", Fmt::Count, false, false),
-        ("Median visit", Fmt::Duration, false, false),
-        ("Bounce rate", Fmt::Percent, true, true),
-    ];
+    let cols = panels::headline(data.mode);
     match &data.headline {
         Ok(a) => {
             let row = a.rows.first();
-            for (i, (label, f, points, lower_better)) in LABELS.iter().enumerate() {
+            for (i, c) in cols.iter().enumerate() {
+                // Rates change in points, and less is better for the bounce rate.
+                let (points, lower_better) = (c.fmt == Fmt::Percent, c.metric == "bounce_rate");
                 let v = row.and_then(|r| r.metrics.get(i).copied().flatten());
                 let _ = write!(
                     out,
-                    r#"<div class="stat" data-metric="{}"><h2>{label}</h2><p class="value" data-value="{}">{}</p>"#,
-                    HEADLINE[i],
+                    r#"<div class="stat" data-metric="{}"><h2>{}</h2><p class="value" data-value="{}">{}</p>"#,
+                    c.metric,
+                    esc(c.label),
                     raw(v),
-                    fmt(v, *f)
+                    fmt(v, c.fmt)
                 );
                 let change = row
                     .and_then(|r| r.change.as_ref())
@@ -477,7 +450,7 @@ fn headline(out: &mut String, data: &Data, view: &View, ctx: &Context<'_>) {
                     out.push_str(r#"<p class="change same">no earlier data</p>"#);
                 }
                 if let Some(c) = change {
-                    let good = if *lower_better { c < 0.0 } else { c > 0.0 };
+                    let good = if lower_better { c < 0.0 } else { c > 0.0 };
                     let class = if c == 0.0 {
                         "same"
                     } else if good {
@@ -488,8 +461,8 @@ fn headline(out: &mut String, data: &Data, view: &View, ctx: &Context<'_>) {
                     let _ = write!(
                         out,
                         r#"<p class="change {class}" data-change="{c}">{}<span class="was"> (was {})</span></p>"#,
-                        super::html::change(c, *points),
-                        fmt(prev, *f)
+                        super::html::change(c, points),
+                        fmt(prev, cols[i].fmt)
                     );
                 }
                 out.push_str("</div>");
@@ -497,19 +470,25 @@ fn headline(out: &mut String, data: &Data, view: &View, ctx: &Context<'_>) {
         }
         Err(e) => out.push_str(&panel_error(e)),
     }
-    // Who is here now: the script refreshes this every 30 s; without it, reload the page.
-    let now = match &data.realtime {
-        Ok(a) => a.rows.first().map(|r| r.metric(0)).unwrap_or(0.0),
-        Err(_) => 0.0,
-    };
-    let _ = write!(
-        out,
-        r#"<div class="stat realtime" data-metric="realtime"><h2><span class="dot" aria-hidden="true"></span>Now</h2><p class="value" data-value="{now}" data-realtime-url="{}">{}</p><p class="change same">visitors in the last 5 minutes</p></div>"#,
-        esc(&ctx.realtime_url),
-        count(now)
-    );
+    match &data.realtime {
+        // Who is here now: the script refreshes this every 30 s; without it, reload the page.
+        Some(realtime) => {
+            let now = match realtime {
+                Ok(a) => a.rows.first().map(|r| r.metric(0)).unwrap_or(0.0),
+                Err(_) => 0.0,
+            };
+            let _ = write!(
+                out,
+                r#"<div class="stat realtime" data-metric="realtime"><h2><span class="dot" aria-hidden="true"></span>Now</h2><p class="value" data-value="{now}" data-realtime-url="{}">{}</p><p class="change same">visitors in the last 5 minutes</p></div>"#,
+                esc(&ctx.realtime_url),
+                count(now)
+            );
+        }
+        None => out.push_str(
+            r#"<div class="stat wide-note"><h2>Aggregate-only mode</h2><p class="note">This tally keeps daily counts only (<code>privacy.aggregate_only</code>): no visitors, visits, durations, bounce rates, filters or realtime. See <code>GET /privacy</code>.</p></div>"#,
+        ),
+    }
     out.push_str("</section>");
-    let _ = view;
 }
 
 fn over_time(out: &mut String, data: &Data) {
@@ -538,61 +517,81 @@ fn over_time(out: &mut String, data: &Data) {
             .map(|r| r.metric(i))
             .unwrap_or(0.0)
     };
-    let visitors: Vec<f64> = labels.iter().map(|l| value(l, 0)).collect();
-    let views: Vec<f64> = labels.iter().map(|l| value(l, 1)).collect();
+    // The series in the order asked (see `panels::Queries`), with their line styles.
+    let names: &[(&str, &str, &str)] = match data.mode {
+        Mode::Visits => &[
+            ("visitors", "Visitors", "s1"),
+            ("pageviews", "Pageviews", "s2"),
+        ],
+        Mode::Aggregate => &[("pageviews", "Pageviews", "s1")],
+    };
+    let values: Vec<Vec<f64>> = (0..names.len())
+        .map(|i| labels.iter().map(|l| value(l, i)).collect())
+        .collect();
     let (axis, tips): (Vec<String>, Vec<String>) = labels
         .iter()
         .enumerate()
         .map(|(i, l)| {
             let (short, long) = bucket_label(l, dim);
-            (
-                short,
-                format!(
-                    "{long}: {} visitors, {} pageviews",
-                    count(visitors[i]),
-                    count(views[i])
-                ),
-            )
+            let parts: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(k, (_, label, _))| {
+                    format!("{} {}", count(values[k][i]), label.to_lowercase())
+                })
+                .collect();
+            (short, format!("{long}: {}", parts.join(", ")))
         })
         .unzip();
-    out.push_str(r#"<p class="legend"><span class="key-line s1" aria-hidden="true"></span>Visitors <span class="key-line s2" aria-hidden="true"></span>Pageviews</p>"#);
-    out.push_str(&charts::line_chart(
-        &axis,
-        &tips,
-        &[
-            Series {
-                name: "Visitors",
-                values: visitors.clone(),
-                class: "s1",
-            },
-            Series {
-                name: "Pageviews",
-                values: views.clone(),
-                class: "s2",
-            },
-        ],
-        240.0,
-    ));
-    out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="over-time"><thead><tr><th scope="col">Time</th><th scope="col" class="num">Visitors</th><th scope="col" class="num">Pageviews</th></tr></thead><tbody>"#);
+    out.push_str(r#"<p class="legend">"#);
+    for (_, label, class) in names {
+        let _ = write!(
+            out,
+            r#"<span class="key-line {class}" aria-hidden="true"></span>{label} "#
+        );
+    }
+    out.push_str("</p>");
+    let series: Vec<Series<'_>> = names
+        .iter()
+        .zip(&values)
+        .map(|((_, label, class), v)| Series {
+            name: label,
+            values: v.clone(),
+            class,
+        })
+        .collect();
+    out.push_str(&charts::line_chart(&axis, &tips, &series, 240.0));
+    out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="over-time"><thead><tr><th scope="col">Time</th>"#);
+    for (_, label, _) in names {
+        let _ = write!(out, r#"<th scope="col" class="num">{label}</th>"#);
+    }
+    out.push_str("</tr></thead><tbody>");
     for (i, l) in labels.iter().enumerate() {
         let _ = write!(
             out,
-            r#"<tr data-dimension="{}"><td>{}</td><td class="num" data-metric="visitors" data-value="{}">{}</td><td class="num" data-metric="pageviews" data-value="{}">{}</td></tr>"#,
+            r#"<tr data-dimension="{}"><td>{}</td>"#,
             esc(l),
-            esc(&bucket_label(l, dim).1),
-            visitors[i],
-            count(visitors[i]),
-            views[i],
-            count(views[i])
+            esc(&bucket_label(l, dim).1)
         );
+        for (k, (metric, _, _)) in names.iter().enumerate() {
+            let _ = write!(
+                out,
+                r#"<td class="num" data-metric="{metric}" data-value="{}">{}</td>"#,
+                values[k][i],
+                count(values[k][i])
+            );
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div></details></section>");
 }
 
 fn peak_hours(out: &mut String, data: &Data, ctx: &Context<'_>) {
+    let people = panels::people(data.mode);
     let _ = write!(
         out,
-        r#"<section class="panel" id="peak-hours" aria-labelledby="peak-h"><h2 id="peak-h">Peak hours</h2><p class="note">Visitors by local time ({}).</p>"#,
+        r#"<section class="panel" id="peak-hours" aria-labelledby="peak-h"><h2 id="peak-h">Peak hours</h2><p class="note">{} by local time ({}).</p>"#,
+        people.label,
         esc(ctx.time_zone)
     );
     match &data.heatmap {
@@ -606,42 +605,58 @@ fn peak_hours(out: &mut String, data: &Data, ctx: &Context<'_>) {
                 }
             }
             out.push_str(r#"<h3>Weekday × hour</h3>"#);
-            out.push_str(&charts::heatmap(&cells, "visitors"));
+            out.push_str(&charts::heatmap(&cells, &people.label.to_lowercase()));
         }
         Err(e) => out.push_str(&panel_error(e)),
     }
     out.push_str("<h3>Hour of the day</h3>");
+    // The metrics asked for hours (see `panels::Queries`); bars show the first.
+    let names: &[(&str, &str)] = match data.mode {
+        Mode::Visits => &[("visitors", "Visitors"), ("pageviews", "Pageviews")],
+        Mode::Aggregate => &[("pageviews", "Pageviews")],
+    };
     match &data.hours {
         Ok(a) => {
-            let mut hours = [(0.0f64, 0.0f64); 24];
+            let mut hours = [[0.0f64; 2]; 24];
             for r in &a.rows {
                 if let Some(h @ 0..=23) = r.dims.first().and_then(|d| d.parse::<usize>().ok()) {
-                    hours[h] = (r.metric(0), r.metric(1));
+                    hours[h] = [r.metric(0), r.metric(1)];
                 }
             }
             let bars: Vec<Bar> = hours
                 .iter()
                 .enumerate()
-                .map(|(h, (v, p))| Bar {
-                    label: format!("{h:02}"),
-                    value: *v,
-                    tip: format!(
-                        "{h:02}:00–{h:02}:59: {} visitors, {} pageviews",
-                        count(*v),
-                        count(*p)
-                    ),
-                    show_label: h % 3 == 0,
+                .map(|(h, v)| {
+                    let parts: Vec<String> = names
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (_, label))| format!("{} {}", count(v[k]), label.to_lowercase()))
+                        .collect();
+                    Bar {
+                        label: format!("{h:02}"),
+                        value: v[0],
+                        tip: format!("{h:02}:00–{h:02}:59: {}", parts.join(", ")),
+                        show_label: h % 3 == 0,
+                    }
                 })
                 .collect();
             out.push_str(&charts::bar_chart(&bars, 150.0, "hours", false));
-            out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="hours"><thead><tr><th scope="col">Hour</th><th scope="col" class="num">Visitors</th><th scope="col" class="num">Pageviews</th></tr></thead><tbody>"#);
-            for (h, (v, p)) in hours.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    r#"<tr data-dimension="{h}"><td>{h:02}:00</td><td class="num" data-metric="visitors" data-value="{v}">{}</td><td class="num" data-metric="pageviews" data-value="{p}">{}</td></tr>"#,
-                    count(*v),
-                    count(*p)
-                );
+            out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="hours"><thead><tr><th scope="col">Hour</th>"#);
+            for (_, label) in names {
+                let _ = write!(out, r#"<th scope="col" class="num">{label}</th>"#);
+            }
+            out.push_str("</tr></thead><tbody>");
+            for (h, v) in hours.iter().enumerate() {
+                let _ = write!(out, r#"<tr data-dimension="{h}"><td>{h:02}:00</td>"#);
+                for (k, (metric, _)) in names.iter().enumerate() {
+                    let _ = write!(
+                        out,
+                        r#"<td class="num" data-metric="{metric}" data-value="{}">{}</td>"#,
+                        v[k],
+                        count(v[k])
+                    );
+                }
+                out.push_str("</tr>");
             }
             out.push_str("</tbody></table></div></details>");
         }
@@ -651,6 +666,9 @@ fn peak_hours(out: &mut String, data: &Data, ctx: &Context<'_>) {
 }
 
 fn durations(out: &mut String, data: &Data) {
+    let Some(durations) = &data.durations else {
+        return;
+    };
     out.push_str(r#"<section class="panel" id="durations" aria-labelledby="durations-h"><h2 id="durations-h">Visit duration</h2>"#);
     if let Ok(a) = &data.headline {
         if let Some(r) = a.rows.first() {
@@ -669,7 +687,7 @@ fn durations(out: &mut String, data: &Data) {
             );
         }
     }
-    match &data.durations {
+    match durations {
         Ok(a) => {
             let visits = |b: &str| {
                 a.rows
@@ -716,15 +734,6 @@ fn durations(out: &mut String, data: &Data) {
     out.push_str("</section>");
 }
 
-fn col(metric: usize, name: &'static str, header: &'static str, fmt: Fmt) -> Column {
-    Column {
-        metric,
-        name,
-        header,
-        fmt,
-    }
-}
-
 /// The dashboard page of one view.
 pub fn dashboard(view: &View, data: &Data, ctx: &Context<'_>) -> String {
     let mut b = String::with_capacity(64 * 1024);
@@ -747,102 +756,40 @@ pub fn dashboard(view: &View, data: &Data, ctx: &Context<'_>) -> String {
         esc(ctx.time_zone)
     );
     filters_bar(&mut b, view);
-    headline(&mut b, data, view, ctx);
+    headline(&mut b, data, ctx);
     over_time(&mut b, data);
     b.push_str(r#"<div class="grid">"#);
 
-    let f = |p: &str| filter_dim(p);
-    b.push_str(r#"<section class="panel" id="pages-panel" aria-labelledby="pages-h"><h2 id="pages-h">Most visited pages</h2>"#);
-    breakdown(
-        &mut b,
-        "pages",
-        "",
-        "Page",
-        &data.pages,
-        f("page"),
-        &[
-            col(0, "pageviews", "Views", Fmt::Count),
-            col(1, "visitors", "Visitors", Fmt::Count),
-            col(2, "time_on_page", "Time on page", Fmt::Duration),
-            col(3, "bounce_rate", "Bounce rate", Fmt::Percent),
-        ],
-        view,
-        None,
-    );
-    b.push_str(r#"<p class="note">Bounce rate of visits that entered on the page; time on page is the mean visible time.</p></section>"#);
-
-    b.push_str(r#"<section class="panel" id="sources-panel" aria-labelledby="sources-h"><h2 id="sources-h">Sources and campaigns</h2>"#);
-    breakdown(
-        &mut b,
-        "sources",
-        "Sources",
-        "Source",
-        &data.sources,
-        f("source"),
-        &[
-            col(0, "visitors", "Visitors", Fmt::Count),
-            col(1, "visits", "Visits", Fmt::Count),
-            col(2, "bounce_rate", "Bounce rate", Fmt::Percent),
-        ],
-        view,
-        None,
-    );
-    breakdown(
-        &mut b,
-        "campaigns",
-        "Campaigns (utm_campaign)",
-        "Campaign",
-        &data.campaigns,
-        f("utm_campaign"),
-        &[
-            col(0, "visitors", "Visitors", Fmt::Count),
-            col(1, "visits", "Visits", Fmt::Count),
-        ],
-        view,
-        Some("(not set)"),
-    );
-    b.push_str("</section>");
-
-    b.push_str(r#"<section class="panel" id="countries-panel" aria-labelledby="countries-h"><h2 id="countries-h">Countries</h2>"#);
-    breakdown(
-        &mut b,
-        "countries",
-        "",
-        "Country",
-        &data.countries,
-        f("country"),
-        &[
-            col(0, "visitors", "Visitors", Fmt::Count),
-            col(1, "percentage", "Share", Fmt::Percent),
-        ],
-        view,
-        None,
-    );
-    b.push_str("</section>");
-
-    b.push_str(r#"<section class="panel" id="devices-panel" aria-labelledby="devices-h"><h2 id="devices-h">Devices, browsers, operating systems</h2>"#);
-    for (id, title, head, panel, param) in [
-        ("devices", "Devices", "Device", &data.devices, "device"),
-        ("browsers", "Browsers", "Browser", &data.browsers, "browser"),
-        ("oses", "Operating systems", "OS", &data.oses, "os"),
-    ] {
-        breakdown(
-            &mut b,
-            id,
-            title,
-            head,
-            panel,
-            f(param),
-            &[
-                col(0, "visitors", "Visitors", Fmt::Count),
-                col(1, "percentage", "Share", Fmt::Percent),
-            ],
-            view,
-            None,
+    // Breakdown tables, grouped into their panels.
+    let links = data.mode == Mode::Visits;
+    let tables = panels::breakdowns(data.mode);
+    let sections: [(&str, &str, &str); 4] = [
+        ("pages", "Most visited pages", match data.mode {
+            Mode::Visits => "Bounce rate of visits that entered on the page; time on page is the mean visible time.",
+            Mode::Aggregate => "Time on page is the mean visible time.",
+        }),
+        ("sources", "Sources and campaigns", match data.mode {
+            Mode::Visits => "",
+            Mode::Aggregate => "Pageviews that arrived from outside the site.",
+        }),
+        ("countries", "Countries", ""),
+        ("devices", "Devices, browsers, operating systems", ""),
+    ];
+    for (section, title, note) in sections {
+        let _ = write!(
+            b,
+            r#"<section class="panel" id="{section}-panel" aria-labelledby="{section}-h"><h2 id="{section}-h">{title}</h2>"#
         );
+        for (spec, panel) in tables.iter().zip(&data.tables) {
+            if spec.section == section {
+                breakdown(&mut b, spec, panel, view, links);
+            }
+        }
+        if !note.is_empty() {
+            let _ = write!(b, r#"<p class="note">{note}</p>"#);
+        }
+        b.push_str("</section>");
     }
-    b.push_str("</section>");
-
     peak_hours(&mut b, data, ctx);
     durations(&mut b, data);
     b.push_str("</div>");
@@ -851,8 +798,6 @@ pub fn dashboard(view: &View, data: &Data, ctx: &Context<'_>) -> String {
         r#"<footer><p>Every number here comes from tally's stats API (<code>POST /api/v2/query</code>), the same answers scripts get. Visitors are counted per day: someone who came on three days counts three times (no tracking across days, by design). Times in {}.</p></footer></main>"#,
         esc(ctx.time_zone)
     );
-    // Filterable dimensions are listed once here, so a change to FILTERS shows up in review.
-    debug_assert!(FILTERS.iter().all(|d| filter_dim(d.param).is_some()));
     let title = format!(
         "{} · {} · tally",
         view.site,

@@ -14,19 +14,210 @@ use super::view::View;
 /// Rows shown in the breakdown tables.
 pub const TABLE_ROWS: usize = 10;
 
-/// The headline metrics, in the order shown; the API names them so.
-pub const HEADLINE: [&str; 5] = [
-    "visitors",
-    "visits",
-    "pageviews",
-    "visit_duration_median",
-    "bounce_rate",
-];
-
 /// `visit:duration_bucket` values in their natural order (the API orders rows by count).
 pub const DURATION_BUCKETS: [&str; 7] = [
     "0-10s", "10-30s", "30s-1m", "1-3m", "3-10m", "10-30m", "30m+",
 ];
+
+/// How a number is written for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fmt {
+    Count,
+    Duration,
+    Percent,
+}
+
+/// A metric as the dashboard shows it: the API's name, a label, and its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Col {
+    pub metric: &'static str,
+    pub label: &'static str,
+    pub fmt: Fmt,
+}
+
+const fn col(metric: &'static str, label: &'static str, fmt: Fmt) -> Col {
+    Col { metric, label, fmt }
+}
+
+/// A breakdown table: one dimension, its metrics, and the filter a click on a row adds.
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    /// `data-panel` and element id.
+    pub id: &'static str,
+    /// The panel (`<section>`) it sits in, and its heading inside that panel ("" for none).
+    pub section: &'static str,
+    pub title: &'static str,
+    pub dimension: &'static str,
+    pub header: &'static str,
+    /// The URL parameter of the filter a click adds (see `view::FILTERS`).
+    pub filter: Option<&'static str>,
+    pub cols: Vec<Col>,
+    /// A row not shown (campaigns: visits without one).
+    pub hide: Option<&'static str>,
+}
+
+/// Which numbers this tally keeps: visits (the normal case), or only aggregate counts
+/// (`privacy.aggregate_only`: no visitors, visits, durations, filters or realtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Visits,
+    Aggregate,
+}
+
+/// The headline metrics, in the order shown.
+pub fn headline(mode: Mode) -> Vec<Col> {
+    match mode {
+        Mode::Visits => vec![
+            col("visitors", "Visitors", Fmt::Count),
+            col("visits", "Visits", Fmt::Count),
+            col("pageviews", "Pageviews", Fmt::Count),
+            col("visit_duration_median", "Median visit", Fmt::Duration),
+            col("bounce_rate", "Bounce rate", Fmt::Percent),
+        ],
+        Mode::Aggregate => vec![col("pageviews", "Pageviews", Fmt::Count)],
+    }
+}
+
+/// Asked with the headline, shown in the visit-duration panel.
+pub const DURATION_SUMMARY: [&str; 3] = [
+    "visit_duration_p75",
+    "visit_duration_p90",
+    "views_per_visit",
+];
+
+/// The metric counted per time bucket, hour and weekday: people where visits are kept.
+pub fn people(mode: Mode) -> Col {
+    match mode {
+        Mode::Visits => col("visitors", "Visitors", Fmt::Count),
+        Mode::Aggregate => col("pageviews", "Pageviews", Fmt::Count),
+    }
+}
+
+/// Every breakdown table of the page, in order.
+pub fn breakdowns(mode: Mode) -> Vec<Breakdown> {
+    let (people, share) = match mode {
+        Mode::Visits => (
+            vec![col("visitors", "Visitors", Fmt::Count)],
+            vec![
+                col("visitors", "Visitors", Fmt::Count),
+                col("percentage", "Share", Fmt::Percent),
+            ],
+        ),
+        Mode::Aggregate => (
+            vec![col("pageviews", "Pageviews", Fmt::Count)],
+            vec![col("pageviews", "Pageviews", Fmt::Count)],
+        ),
+    };
+    let pages = match mode {
+        Mode::Visits => vec![
+            col("pageviews", "Views", Fmt::Count),
+            col("visitors", "Visitors", Fmt::Count),
+            col("time_on_page", "Time on page", Fmt::Duration),
+            col("bounce_rate", "Bounce rate", Fmt::Percent),
+        ],
+        Mode::Aggregate => vec![
+            col("pageviews", "Views", Fmt::Count),
+            col("time_on_page", "Time on page", Fmt::Duration),
+        ],
+    };
+    let sources = match mode {
+        Mode::Visits => vec![
+            col("visitors", "Visitors", Fmt::Count),
+            col("visits", "Visits", Fmt::Count),
+            col("bounce_rate", "Bounce rate", Fmt::Percent),
+        ],
+        Mode::Aggregate => people.clone(),
+    };
+    let campaigns = match mode {
+        Mode::Visits => vec![
+            col("visitors", "Visitors", Fmt::Count),
+            col("visits", "Visits", Fmt::Count),
+        ],
+        Mode::Aggregate => people.clone(),
+    };
+    let b = |id, section, title, dimension, header, filter, cols, hide| Breakdown {
+        id,
+        section,
+        title,
+        dimension,
+        header,
+        filter,
+        cols,
+        hide,
+    };
+    vec![
+        b(
+            "pages",
+            "pages",
+            "",
+            "event:page",
+            "Page",
+            Some("page"),
+            pages,
+            None,
+        ),
+        b(
+            "sources",
+            "sources",
+            "Sources",
+            "visit:source",
+            "Source",
+            Some("source"),
+            sources,
+            None,
+        ),
+        b(
+            "campaigns",
+            "sources",
+            "Campaigns (utm_campaign)",
+            "visit:utm_campaign",
+            "Campaign",
+            Some("utm_campaign"),
+            campaigns,
+            Some("(not set)"),
+        ),
+        b(
+            "countries",
+            "countries",
+            "",
+            "visit:country",
+            "Country",
+            Some("country"),
+            share.clone(),
+            None,
+        ),
+        b(
+            "devices",
+            "devices",
+            "Devices",
+            "visit:device",
+            "Device",
+            Some("device"),
+            share.clone(),
+            None,
+        ),
+        b(
+            "browsers",
+            "devices",
+            "Browsers",
+            "visit:browser",
+            "Browser",
+            Some("browser"),
+            share.clone(),
+            None,
+        ),
+        b(
+            "oses",
+            "devices",
+            "Operating systems",
+            "visit:os",
+            "OS",
+            Some("os"),
+            share,
+            None,
+        ),
+    ]
+}
 
 /// A stats answer's row: dimension values as text, metric values (`None` for null).
 #[derive(Debug, Clone)]
@@ -58,42 +249,33 @@ pub struct Answer {
 
 pub type Panel = Result<Answer, StatsError>;
 
-/// Everything one dashboard page shows.
-pub struct Data {
-    pub headline: Panel,
-    pub series: Panel,
-    pub pages: Panel,
-    pub sources: Panel,
-    pub campaigns: Panel,
-    pub countries: Panel,
-    pub devices: Panel,
-    pub browsers: Panel,
-    pub oses: Panel,
-    pub heatmap: Panel,
-    pub hours: Panel,
-    pub durations: Panel,
-    pub realtime: Panel,
-}
-
-/// The query bodies of a view, each as the API would receive it.
+/// The query bodies of a view, each as the API would receive it. `None`: the panel is not
+/// shown in this mode.
 pub struct Queries {
     pub headline: Value,
     pub series: Value,
-    pub pages: Value,
-    pub sources: Value,
-    pub campaigns: Value,
-    pub countries: Value,
-    pub devices: Value,
-    pub browsers: Value,
-    pub oses: Value,
+    pub tables: Vec<Value>,
     pub heatmap: Value,
     pub hours: Value,
-    pub durations: Value,
-    pub realtime: Value,
+    pub durations: Option<Value>,
+    pub realtime: Option<Value>,
+}
+
+/// Everything one dashboard page shows (the same shape as [`Queries`]).
+pub struct Data {
+    pub mode: Mode,
+    pub headline: Panel,
+    pub series: Panel,
+    /// In the order of [`breakdowns`].
+    pub tables: Vec<Panel>,
+    pub heatmap: Panel,
+    pub hours: Panel,
+    pub durations: Option<Panel>,
+    pub realtime: Option<Panel>,
 }
 
 impl Queries {
-    pub fn of(view: &View) -> Queries {
+    pub fn of(view: &View, mode: Mode) -> Queries {
         let base = |metrics: &[&str], dims: &[&str]| -> Value {
             json!({
                 "site_id": view.site,
@@ -103,63 +285,53 @@ impl Queries {
                 "filters": view.filters_json(),
             })
         };
-        let top = |metrics: &[&str], dim: &str, limit: usize| -> Value {
-            let mut q = base(metrics, &[dim]);
-            q["pagination"] = json!({ "limit": limit });
-            q["include"] = json!({ "total_rows": true });
-            q
-        };
-        let mut headline = base(
-            &[
-                HEADLINE[0],
-                HEADLINE[1],
-                HEADLINE[2],
-                HEADLINE[3],
-                HEADLINE[4],
-                "visit_duration_p75",
-                "visit_duration_p90",
-                "views_per_visit",
-            ],
-            &[],
-        );
+        let names = |cols: &[Col]| -> Vec<&'static str> { cols.iter().map(|c| c.metric).collect() };
+        let mut head = names(&headline(mode));
+        if mode == Mode::Visits {
+            head.extend(DURATION_SUMMARY);
+        }
+        let mut headline = base(&head, &[]);
         if let Some(c) = view.compare.include() {
             headline["include"] = json!({ "comparisons": c });
         }
-        let mut series = base(&["visitors", "pageviews"], &["time"]);
+        let people = people(mode).metric;
+        let mut series = match mode {
+            Mode::Visits => base(&["visitors", "pageviews"], &["time"]),
+            Mode::Aggregate => base(&["pageviews"], &["time"]),
+        };
         series["include"] = json!({ "time_labels": true });
-        let mut heatmap = base(&["visitors"], &["time:weekday", "time:hour_of_day"]);
+        let tables = breakdowns(mode)
+            .iter()
+            .map(|b| {
+                let mut q = base(&names(&b.cols), &[b.dimension]);
+                // One more than shown when a row is hidden.
+                let limit = TABLE_ROWS + usize::from(b.hide.is_some());
+                q["pagination"] = json!({ "limit": limit });
+                q["include"] = json!({ "total_rows": true });
+                q
+            })
+            .collect();
+        let mut heatmap = base(&[people], &["time:weekday", "time:hour_of_day"]);
         heatmap["pagination"] = json!({ "limit": 7 * 24 });
+        let hours = match mode {
+            Mode::Visits => base(&["visitors", "pageviews"], &["time:hour_of_day"]),
+            Mode::Aggregate => base(&["pageviews"], &["time:hour_of_day"]),
+        };
         Queries {
             headline,
             series,
-            pages: top(
-                &["pageviews", "visitors", "time_on_page", "bounce_rate"],
-                "event:page",
-                TABLE_ROWS,
-            ),
-            sources: top(
-                &["visitors", "visits", "bounce_rate"],
-                "visit:source",
-                TABLE_ROWS,
-            ),
-            // One more than shown: the `(not set)` row of visits without a campaign is dropped.
-            campaigns: top(
-                &["visitors", "visits"],
-                "visit:utm_campaign",
-                TABLE_ROWS + 1,
-            ),
-            countries: top(&["visitors", "percentage"], "visit:country", TABLE_ROWS),
-            devices: top(&["visitors", "percentage"], "visit:device", TABLE_ROWS),
-            browsers: top(&["visitors", "percentage"], "visit:browser", TABLE_ROWS),
-            oses: top(&["visitors", "percentage"], "visit:os", TABLE_ROWS),
+            tables,
             heatmap,
-            hours: base(&["visitors", "pageviews"], &["time:hour_of_day"]),
-            durations: base(&["visits"], &["visit:duration_bucket"]),
+            hours,
+            durations: (mode == Mode::Visits)
+                .then(|| base(&["visits"], &["visit:duration_bucket"])),
             // Who is on the site now, whatever the period and filters.
-            realtime: json!({
-                "site_id": view.site,
-                "metrics": ["visitors"],
-                "date_range": "realtime",
+            realtime: (mode == Mode::Visits).then(|| {
+                json!({
+                    "site_id": view.site,
+                    "metrics": ["visitors"],
+                    "date_range": "realtime",
+                })
             }),
         }
     }
@@ -172,53 +344,71 @@ pub async fn run(app: &App, body: &Value, now: Timestamp) -> Panel {
     Ok(parse_answer(&answer))
 }
 
+async fn maybe(app: &App, body: &Option<Value>, now: Timestamp) -> Option<Panel> {
+    match body {
+        Some(b) => Some(run(app, b, now).await),
+        None => None,
+    }
+}
+
 /// All panels of a view, concurrently.
-pub async fn load(app: &App, view: &View, now: Timestamp) -> Data {
-    let q = Queries::of(view);
-    let (
-        headline,
-        series,
-        pages,
-        sources,
-        campaigns,
-        countries,
-        devices,
-        browsers,
-        oses,
-        heatmap,
-        hours,
-        durations,
-        realtime,
-    ) = tokio::join!(
+pub async fn load(app: &App, view: &View, mode: Mode, now: Timestamp) -> Data {
+    let q = Queries::of(view, mode);
+    let tables = futures_join(app, &q.tables, now);
+    let (headline, series, tables, heatmap, hours, durations, realtime) = tokio::join!(
         run(app, &q.headline, now),
         run(app, &q.series, now),
-        run(app, &q.pages, now),
-        run(app, &q.sources, now),
-        run(app, &q.campaigns, now),
-        run(app, &q.countries, now),
-        run(app, &q.devices, now),
-        run(app, &q.browsers, now),
-        run(app, &q.oses, now),
+        tables,
         run(app, &q.heatmap, now),
         run(app, &q.hours, now),
-        run(app, &q.durations, now),
-        run(app, &q.realtime, now),
+        maybe(app, &q.durations, now),
+        maybe(app, &q.realtime, now),
     );
     Data {
+        mode,
         headline,
         series,
-        pages,
-        sources,
-        campaigns,
-        countries,
-        devices,
-        browsers,
-        oses,
+        tables,
         heatmap,
         hours,
         durations,
         realtime,
     }
+}
+
+/// The breakdown queries, concurrently, answers in order.
+async fn futures_join(app: &App, bodies: &[Value], now: Timestamp) -> Vec<Panel> {
+    let mut set = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        set.push(run(app, b, now));
+    }
+    join_all(set).await
+}
+
+/// Polls the futures together (a small `join_all`: no dependency for one loop).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futures.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
 
 fn numbers(v: &Value) -> Vec<Option<f64>> {
@@ -292,26 +482,43 @@ mod tests {
             "period=custom&from=2026-01-01&to=2026-03-31&compare=year_over_year&country=NL&device=Mobile&os=iOS&browser=Safari&source=Google&utm_campaign=spring",
         ] {
             let view = View::parse("/d".into(), "a.example".into(), Some(q)).unwrap();
-            let qs = Queries::of(&view);
-            for body in [
-                &qs.headline,
-                &qs.series,
-                &qs.pages,
-                &qs.sources,
-                &qs.campaigns,
-                &qs.countries,
-                &qs.devices,
-                &qs.browsers,
-                &qs.oses,
-                &qs.heatmap,
-                &qs.hours,
-                &qs.durations,
-                &qs.realtime,
-            ] {
-                let parsed = Query::parse(body.to_string().as_bytes());
-                assert!(parsed.is_ok(), "{body}: {parsed:?}");
+            for mode in [Mode::Visits, Mode::Aggregate] {
+                let qs = Queries::of(&view, mode);
+                assert_eq!(qs.tables.len(), breakdowns(mode).len());
+                let bodies = [&qs.headline, &qs.series, &qs.heatmap, &qs.hours]
+                    .into_iter()
+                    .chain(&qs.tables)
+                    .chain(qs.durations.iter())
+                    .chain(qs.realtime.iter());
+                for body in bodies {
+                    let parsed = Query::parse(body.to_string().as_bytes());
+                    assert!(parsed.is_ok(), "{body}: {parsed:?}");
+                }
             }
         }
+    }
+
+    /// Aggregate-only mode asks only for what it keeps (the engine refuses the rest).
+    #[test]
+    fn aggregate_mode_asks_for_no_visit_metric() {
+        let view = View::parse("/d".into(), "a.example".into(), None).unwrap();
+        let qs = Queries::of(&view, Mode::Aggregate);
+        let mut all = vec![&qs.headline, &qs.series, &qs.heatmap, &qs.hours];
+        all.extend(&qs.tables);
+        for body in all {
+            let q = Query::parse(body.to_string().as_bytes()).unwrap();
+            for m in &q.metrics {
+                assert!(
+                    !crate::aggregate::UNAVAILABLE_METRICS.contains(m),
+                    "{} in {body}",
+                    m.name()
+                );
+            }
+            for d in &q.dimensions {
+                assert!(!crate::aggregate::UNAVAILABLE_DIMENSIONS.contains(d));
+            }
+        }
+        assert!(qs.durations.is_none() && qs.realtime.is_none());
     }
 
     #[test]

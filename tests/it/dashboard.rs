@@ -750,3 +750,67 @@ async fn a_trusted_proxy_names_the_user() {
         .unwrap();
     assert_eq!(r.status(), 303, "an unknown name is no login");
 }
+
+/// With `privacy.aggregate_only` the dashboard shows what is kept (pageviews, time on page;
+/// pages, sources, countries …; hours) with the API's numbers, and says what is not.
+#[tokio::test]
+async fn aggregate_only_mode_shows_what_is_kept() {
+    let setup = Setup::new("dash_aggregate")
+        .with(&format!(
+            "[[api_tokens]]\nname = \"t\"\nsha256 = \"{}\"\n",
+            hex::encode(Sha256::digest(b"agg-token"))
+        ))
+        .with(&user_lines("alice", ALICE_PASSWORD))
+        .with("[privacy]\naggregate_only = true\n");
+    let t = setup.start().await;
+    for (i, path) in ["/a", "/a", "/b"].iter().enumerate() {
+        let body = format!(
+            r#"{{"n":"pageview","u":"https://www.example.org{path}","r":"https://www.google.com/","d":"www.example.org"}}"#
+        );
+        let ip = format!("203.0.113.{}", i + 1);
+        assert_eq!(t.browser_beacon(&body, CHROME, &ip).await, 202);
+    }
+    let today =
+        json!({"site_id": "www.example.org", "metrics": ["pageviews"], "date_range": "day"});
+    let mut folded = 0.0;
+    for _ in 0..100 {
+        let (_, a) = post_query(&t.base, Some("agg-token"), &today).await;
+        folded = serde_json::from_str::<Value>(&a).unwrap()["results"][0]["metrics"][0]
+            .as_f64()
+            .unwrap_or(0.0);
+        if folded >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(folded, 3.0, "the beacons were folded into counts");
+
+    let (session, _) = login(&t.base, "alice", ALICE_PASSWORD).await;
+    let (s, _, html) = get(
+        &t.base,
+        "/dashboard/www.example.org?period=today",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(headline_value(&html, "pageviews"), 3.0);
+    assert!(html.contains("Aggregate-only mode"));
+    assert!(
+        !html.contains("Could not load"),
+        "no panel asks for what is not kept"
+    );
+    assert!(!html.contains("data-metric=\"visitors\""));
+    // The pages table: /a twice, /b once, as the API says; rows are not filter links.
+    assert!(
+        html.contains(r#"<tr data-dimension="/a"><td class="label">/a"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-metric="pageviews" data-value="2""#));
+    let (s, _, _) = get(
+        &t.base,
+        "/dashboard/www.example.org/realtime",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(s, 404, "no realtime numbers are kept");
+}
