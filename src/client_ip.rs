@@ -6,8 +6,12 @@
 
 use std::net::IpAddr;
 
+use hyper::header::{HeaderName, FORWARDED};
 use hyper::HeaderMap;
 use ipnet::IpNet;
+
+/// As a constant: looking a header up by `&str` parses the name on every request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
@@ -29,42 +33,45 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let mut chain: Vec<IpAddr> = Vec::new();
-        // RFC 7239 `Forwarded` takes precedence when present; `X-Forwarded-For` otherwise.
-        for value in headers.get_all("forwarded") {
-            let Ok(value) = value.to_str() else { continue };
-            for element in value.split(',') {
-                for pair in element.split(';') {
-                    let Some((k, v)) = pair.trim().split_once('=') else {
-                        continue;
-                    };
-                    if k.trim().eq_ignore_ascii_case("for") {
-                        if let Some(ip) = parse_forwarded_node(v.trim()) {
-                            chain.push(ip);
-                        }
-                    }
-                }
-            }
-        }
-        if chain.is_empty() {
-            for value in headers.get_all("x-forwarded-for") {
-                let Ok(value) = value.to_str() else { continue };
-                chain.extend(
-                    value
-                        .split(',')
-                        .filter_map(|s| parse_forwarded_node(s.trim())),
-                );
-            }
-        }
-        chain
+        // RFC 7239 `Forwarded` takes precedence when it names any hop; `X-Forwarded-For`
+        // otherwise. Both are walked from the right (the hop nearest to us) without collecting.
+        let forwarded = headers
+            .get_all(FORWARDED)
             .iter()
             .rev()
-            .copied()
-            .map(canonical)
-            .find(|ip| !self.trusts(*ip))
-            // Every hop trusted: the leftmost is as close to the client as we can get.
-            .or_else(|| chain.first().copied().map(canonical))
-            .unwrap_or(peer)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.rsplit(','))
+            .flat_map(|element| element.rsplit(';'))
+            .filter_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_forwarded_node(v.trim()))?
+            });
+        if let Some(ip) = self.client_of_chain(forwarded) {
+            return ip;
+        }
+        let forwarded_for = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .rev()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.rsplit(','))
+            .filter_map(|s| parse_forwarded_node(s.trim()));
+        self.client_of_chain(forwarded_for).unwrap_or(peer)
+    }
+
+    /// Given a forwarding chain from right to left: the first address not trusted; when every
+    /// hop is trusted, the leftmost (as close to the client as we can get); `None` when empty.
+    fn client_of_chain(&self, right_to_left: impl Iterator<Item = IpAddr>) -> Option<IpAddr> {
+        let mut leftmost = None;
+        for ip in right_to_left.map(canonical) {
+            if !self.trusts(ip) {
+                return Some(ip);
+            }
+            leftmost = Some(ip);
+        }
+        leftmost
     }
 }
 
@@ -142,6 +149,32 @@ mod tests {
         assert_eq!(
             proxies().client_ip("10.1.1.1".parse().unwrap(), &h),
             "192.0.2.60".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn several_header_lines_are_one_chain_and_all_trusted_gives_the_leftmost() {
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.1, 203.0.113.9"),
+            ("x-forwarded-for", "10.0.0.5, 10.0.0.6"),
+        ]);
+        assert_eq!(
+            proxies().client_ip("10.0.0.1".parse().unwrap(), &h),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let h = headers(&[("x-forwarded-for", "10.0.0.7, 10.0.0.5")]);
+        assert_eq!(
+            proxies().client_ip("10.0.0.1".parse().unwrap(), &h),
+            "10.0.0.7".parse::<IpAddr>().unwrap()
+        );
+        // A Forwarded header without any `for=` leaves the decision to X-Forwarded-For.
+        let h = headers(&[
+            ("forwarded", "proto=https;by=10.0.0.2"),
+            ("x-forwarded-for", "203.0.113.10"),
+        ]);
+        assert_eq!(
+            proxies().client_ip("10.0.0.1".parse().unwrap(), &h),
+            "203.0.113.10".parse::<IpAddr>().unwrap()
         );
     }
 

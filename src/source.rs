@@ -65,16 +65,27 @@ pub fn source(utm_source: &str, referrer_host: &str) -> String {
 
 /// The group name of a referrer host, if it is one we know.
 pub fn group(host: &str) -> Option<&'static str> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    // Referrer hosts arrive lower-cased (`page_url`); only others pay for a lower-case copy.
+    let lower;
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = host.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        host
+    };
     SOURCES
         .iter()
-        .find(|(_, patterns)| patterns.iter().any(|p| matches(&host, p)))
+        .find(|(_, patterns)| patterns.iter().any(|p| matches(host, p)))
         .map(|(name, _)| *name)
 }
 
 fn matches(host: &str, pattern: &str) -> bool {
     match pattern.strip_suffix(".*") {
-        None => host == pattern || host.ends_with(&format!(".{pattern}")),
+        // The host, or a subdomain of it: `….pattern` (compared in place, no copy per pattern).
+        None => host
+            .strip_suffix(pattern)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with('.')),
         Some(base) => {
             // Find `base.` at the start or after a dot, followed only by a TLD (or two labels).
             let mut start = 0;
@@ -84,11 +95,13 @@ fn matches(host: &str, pattern: &str) -> bool {
                 let rest = &host[at + base.len()..];
                 if before_ok {
                     if let Some(tld) = rest.strip_prefix('.') {
-                        let labels: Vec<&str> = tld.split('.').collect();
-                        let ok = match labels.as_slice() {
-                            [tld] => is_label(tld),
-                            [second, tld] => SECOND_LEVEL.contains(second) && is_label(tld),
-                            _ => false,
+                        let ok = match tld.split_once('.') {
+                            None => is_label(tld),
+                            Some((second, tld)) => {
+                                !tld.contains('.')
+                                    && SECOND_LEVEL.contains(&second)
+                                    && is_label(tld)
+                            }
                         };
                         if ok {
                             return true;
@@ -129,6 +142,8 @@ mod tests {
         assert_eq!(group("t.co"), Some("X"));
         assert_eq!(group("out.reddit.com"), Some("Reddit"));
         assert_eq!(group("nl.m.wikipedia.org"), Some("Wikipedia"));
+        assert_eq!(group("WWW.Google.NL."), Some("Google"));
+        assert_eq!(group("bing.com"), Some("Bing"));
     }
 
     #[test]
@@ -139,6 +154,9 @@ mod tests {
             "mygoogle.nl",
             "facebook.com.evil.net",
             "tt.co",
+            "xbing.com",
+            "google.co.uk.example",
+            "google.a.b",
             "amsterdam.nl",
             "www.rijksoverheid.nl",
         ] {

@@ -3,8 +3,26 @@
 //! Classification is woothee's (a maintained, table-driven parser shared across languages);
 //! bot detection is the `isbot` pattern list, plus woothee's crawler category, an empty user
 //! agent, and browser prefetch/preview headers. The only outputs are coarse classes.
+//!
+//! Both are regular-expression and substring work over the whole agent, the largest part of
+//! ingest's own cost (about a fifth of a beacon's instructions, see BENCHMARKS.md "Ingest"),
+//! while traffic repeats a few hundred agents. So the verdict for an agent is remembered in
+//! [`Verdicts`], under a keyed 64-bit hash of it: the agent itself is not stored, the key is
+//! random and lives only in this process, and the whole table is dropped (and its memory wiped
+//! by the allocator) after an hour or 4,096 agents, whichever comes first.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hyper::header::HeaderName;
 use hyper::HeaderMap;
+
+/// Most agents remembered at once; the table starts over when it is full.
+const MAX_VERDICTS: usize = 4096;
+/// Longest a table (and its hash key) is kept before it starts over.
+const MAX_VERDICT_AGE: Duration = Duration::from_secs(3600);
 
 /// What tally keeps of a user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +60,60 @@ impl BotReason {
 pub struct Classifier {
     bots: isbot::Bots,
     parser: woothee::parser::Parser,
+    verdicts: Verdicts,
+}
+
+/// What [`Classifier::inspect`] answers for an agent, whatever the request's other headers.
+type Verdict = Result<Classes, BotReason>;
+
+/// Recent verdicts by keyed hash of the user agent (see the module docs).
+struct Verdicts {
+    table: Mutex<VerdictTable>,
+}
+
+struct VerdictTable {
+    /// SipHash with random keys (std's `RandomState`); new keys with every new table.
+    key: RandomState,
+    by_hash: HashMap<u64, Verdict>,
+    born: Instant,
+}
+
+impl VerdictTable {
+    fn new() -> Self {
+        Self {
+            key: RandomState::new(),
+            by_hash: HashMap::new(),
+            born: Instant::now(),
+        }
+    }
+}
+
+impl Verdicts {
+    fn new() -> Self {
+        Self {
+            table: Mutex::new(VerdictTable::new()),
+        }
+    }
+
+    /// The remembered verdict for `user_agent`, or `decide`'s, remembered.
+    fn get_or_insert(&self, user_agent: &str, decide: impl FnOnce() -> Verdict) -> Verdict {
+        {
+            let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = table.by_hash.get(&table.key.hash_one(user_agent)) {
+                return v.clone();
+            }
+        }
+        // Decided outside the lock: other beacons do not wait for the regular expressions.
+        let verdict = decide();
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if table.by_hash.len() >= MAX_VERDICTS || table.born.elapsed() > MAX_VERDICT_AGE {
+            *table = VerdictTable::new();
+        }
+        // Hashed again: the table (and its key) may have been replaced meanwhile.
+        let hash = table.key.hash_one(user_agent);
+        table.by_hash.insert(hash, verdict.clone());
+        verdict
+    }
 }
 
 impl Default for Classifier {
@@ -58,6 +130,7 @@ impl Classifier {
         Self {
             bots,
             parser: woothee::parser::Parser::new(),
+            verdicts: Verdicts::new(),
         }
     }
 
@@ -70,6 +143,12 @@ impl Classifier {
         if user_agent.trim().is_empty() {
             return Err(BotReason::EmptyUserAgent);
         }
+        self.verdicts
+            .get_or_insert(user_agent, || self.decide(user_agent))
+    }
+
+    /// The verdict from the agent alone: bot lists first, then what the parser makes of it.
+    fn decide(&self, user_agent: &str) -> Verdict {
         if self.bots.is_bot(user_agent) {
             return Err(BotReason::KnownPattern);
         }
@@ -161,17 +240,23 @@ fn os_family(os: &str) -> String {
 }
 
 /// Chromium's `Sec-Purpose`/`Purpose` and Firefox's `X-Moz` mark speculative loads that no one saw.
+/// (Names as constants: looking a header up by `&str` parses the name on every request.)
+const PREFETCH_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("sec-purpose"),
+    HeaderName::from_static("purpose"),
+    HeaderName::from_static("x-purpose"),
+    HeaderName::from_static("x-moz"),
+];
+
 fn is_prefetch(headers: &HeaderMap) -> bool {
-    ["sec-purpose", "purpose", "x-purpose", "x-moz"]
-        .iter()
-        .any(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.contains("prefetch") || v.contains("preview") || v.contains("prerender")
-                })
-        })
+    PREFETCH_HEADERS.iter().any(|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.contains("prefetch") || v.contains("preview") || v.contains("prerender")
+            })
+    })
 }
 
 #[cfg(test)]
@@ -235,11 +320,37 @@ mod tests {
         ] {
             assert_eq!(c.bot_reason(ua, &h), None, "{ua}");
         }
+        // Asked again, from the remembered verdicts: the same answers.
+        assert_eq!(c.bot_reason(HEADLESS, &h), Some(BotReason::KnownPattern));
+        assert_eq!(c.bot_reason(IPHONE, &h), None);
         let mut prefetch = HeaderMap::new();
         prefetch.insert("sec-purpose", "prefetch;prerender".parse().unwrap());
         assert_eq!(
             c.bot_reason(CHROME_WIN, &prefetch),
             Some(BotReason::Prefetch)
         );
+    }
+
+    #[test]
+    fn remembered_verdicts_equal_fresh_ones_and_the_table_is_bounded() {
+        let c = Classifier::new();
+        let h = HeaderMap::new();
+        let agents: Vec<String> = (0..MAX_VERDICTS + 10)
+            .map(|i| match i % 3 {
+                0 => format!("{CHROME_WIN} x{i}"),
+                1 => format!("curl/8.{i}.0"),
+                _ => {
+                    format!("Mozilla/5.0 (iPad; CPU OS 16_{i} like Mac OS X) AppleWebKit/605.1.15")
+                }
+            })
+            .collect();
+        for round in 0..2 {
+            for ua in &agents {
+                assert_eq!(c.inspect(ua, &h), c.decide(ua), "round {round}: {ua}");
+            }
+        }
+        let table = c.verdicts.table.lock().unwrap();
+        assert!(table.by_hash.len() <= MAX_VERDICTS);
+        assert!(!table.by_hash.is_empty());
     }
 }
