@@ -2,6 +2,7 @@
 //! Run them with `scripts/test.sh`, which starts the ClickHouse server they need.
 
 mod aggregate;
+mod audit;
 mod corpora;
 mod faults;
 mod dashboard;
