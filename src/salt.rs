@@ -192,12 +192,10 @@ impl SaltBook {
             stored = store.load(yesterday).await?;
         }
 
-        // Storage: anything older than yesterday always goes; yesterday once the grace is over.
-        let mut expired: Vec<Date> = stored
-            .iter()
-            .map(|s| s.day)
-            .filter(|d| *d < yesterday)
-            .collect();
+        // Storage: anything older than yesterday always goes (also days no refresh saw as
+        // yesterday: all collectors down for a day, or storage away past the grace), and
+        // yesterday once the grace is over. Old days are listed without reading their salts.
+        let mut expired: Vec<Date> = store.days_before(yesterday).await?;
         if grace_over && stored.iter().any(|s| s.day == yesterday) {
             expired.push(yesterday);
         }
@@ -349,6 +347,27 @@ impl SaltStore {
                             .unwrap_or(Timestamp::UNIX_EPOCH),
                     })
                     .collect())
+            }
+        }
+    }
+
+    /// Days before `day` that still have a salt stored (the salts themselves are not read).
+    pub async fn days_before(&self, day: Date) -> Result<Vec<Date>, Error> {
+        match self {
+            SaltStore::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|s| s.day)
+                .filter(|d| *d < day)
+                .collect()),
+            SaltStore::ClickHouse(client) => {
+                let days: Vec<u16> = client
+                    .query("SELECT DISTINCT day FROM salts WHERE day < toDate(?)")
+                    .bind(day.to_string())
+                    .fetch_all()
+                    .await?;
+                Ok(days.into_iter().map(days_to_date).collect())
             }
         }
     }

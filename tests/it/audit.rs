@@ -1177,7 +1177,6 @@ async fn scenario(logs: LogBuffer) {
 /// events may still be in `events` (raw_days), and with their salt the hashes could be matched
 /// to candidate addresses and user agents again.
 #[tokio::test]
-#[ignore = "src/salt.rs: refresh loads salts from yesterday on, so older ones are never deleted"]
 async fn issue_6_salts_older_than_yesterday_are_deleted_after_a_day_without_refresh() {
     let db = fresh_db("audit_salt_gap");
     let config = tally::config::Config::parse(&format!(
