@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use tally::salt::{Clock, ManualClock, SaltStore};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::reports::post_query;
 use crate::support::*;
@@ -137,49 +137,6 @@ impl std::io::Write for LogBuffer {
 thread_local! {
     /// The runtime threads' log subscriber, set when each starts and dropped when it stops.
     static LOG_GUARD: RefCell<Option<tracing::dispatcher::DefaultGuard>> = const { RefCell::new(None) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A TCP relay in front of the test ClickHouse that the test can cut.
-
-struct Relay {
-    url: String,
-    up: tokio::sync::watch::Sender<bool>,
-}
-
-impl Relay {
-    async fn start() -> Relay {
-        let upstream = clickhouse_url()
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (up, watch) = tokio::sync::watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !*watch.borrow() {
-                    continue; // dropped: ClickHouse looks down
-                }
-                let (upstream, mut watch) = (upstream.clone(), watch.clone());
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    // Cutting the link also cuts the connections tally keeps in its pool.
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watch.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Relay { url, up }
-    }
-
-    fn set(&self, up: bool) {
-        self.up.send_replace(up);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,7 +722,7 @@ async fn scenario(logs: LogBuffer) {
     // ClickHouse cut off: the batches wait in the spool, then are replayed.
     clock.set(at("2026-11-20T10:00:00Z"));
     let spooled_before = metric(&metrics_text(), "tally_rows_spooled_total");
-    relay.set(false);
+    relay.set(Link::Down);
     let outage = 8;
     for (k, (class, value)) in data.iter().take(outage).enumerate() {
         let v = &VISITORS[k % VISITORS.len()];
@@ -777,7 +734,7 @@ async fn scenario(logs: LogBuffer) {
     .await;
     let batches = run.snapshot_spool(&spool_dir, "while ClickHouse is cut off");
     assert!(batches >= 1, "batches are spooled");
-    relay.set(true);
+    relay.set(Link::Up);
     run.wait_rows().await;
     wait_for("the spool to be replayed", async || {
         files_under(&spool_dir).is_empty()

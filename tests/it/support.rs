@@ -4,8 +4,12 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 pub const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1";
@@ -293,4 +297,95 @@ pub fn metric(text: &str, series: &str) -> f64 {
         })
         .map(|v| v.trim().parse().unwrap())
         .unwrap_or(0.0)
+}
+
+/// What the relay does with traffic between tally and ClickHouse.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Link {
+    /// Passes everything.
+    Up = 0,
+    /// Closes every connection at once: ClickHouse looks down.
+    Down = 1,
+    /// Passes requests, but cuts the connection when ClickHouse answers: the insert is
+    /// written, tally never hears so.
+    AnswersLost = 2,
+}
+
+/// A TCP relay in front of the test ClickHouse whose link can be cut and restored.
+pub struct Relay {
+    pub url: String,
+    link: Arc<AtomicU8>,
+}
+
+impl Relay {
+    pub async fn start() -> Relay {
+        let upstream = clickhouse_url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let link = Arc::new(AtomicU8::new(Link::Up as u8));
+        let l = link.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if l.load(Ordering::SeqCst) == Link::Down as u8 {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                tokio::spawn(pump(client, server, l.clone()));
+            }
+        });
+        Relay { url, link }
+    }
+
+    pub fn set(&self, link: Link) {
+        self.link.store(link as u8, Ordering::SeqCst);
+    }
+}
+
+async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = link.clone();
+    let to_server = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if up.load(Ordering::SeqCst) == Link::Down as u8
+                || sw.write_all(&buf[..n]).await.is_err()
+            {
+                return;
+            }
+        }
+    };
+    let to_client = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if link.load(Ordering::SeqCst) != Link::Up as u8
+                || cw.write_all(&buf[..n]).await.is_err()
+            {
+                return;
+            }
+        }
+    };
+    // Either side ending ends both (dropping the halves closes the sockets).
+    tokio::select! {
+        _ = to_server => {},
+        _ = to_client => {},
+    }
 }
