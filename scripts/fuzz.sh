@@ -8,8 +8,9 @@
 # Needs the nightly toolchain (libFuzzer and the address sanitizer need it); installs cargo-fuzz
 # when it is missing. The corpus lives in fuzz/corpus/<target>/: the committed seed-* files are
 # real-looking inputs, everything libFuzzer adds there is kept between runs but not committed.
-# A crash stops the run; its input is saved under fuzz/artifacts/<target>/ and the script exits
-# non-zero (reproduce it with `cargo +nightly fuzz run <target> <file>`).
+# fuzz/dicts/<target>.dict lists the tokens libFuzzer splices in. A crash stops the run; its
+# input is saved under fuzz/artifacts/<target>/ and the script exits non-zero (reproduce it
+# with `cargo +nightly fuzz run <target> <file>`).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,8 +42,10 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "fuzz/artifacts/$target"
   before=$(find "$corpus" -type f | wc -l)
   printf '\n== %s: %s s, corpus %s files\n' "$target" "$seconds" "$before"
-  # Debug assertions on, so integer overflow panics instead of wrapping silently.
+  # Debug assertions on, so integer overflow panics instead of wrapping silently. The
+  # dictionary gives libFuzzer the format's keys and the shapes of personal data.
   cargo +nightly fuzz run --debug-assertions "$target" "$corpus" -- \
+    -dict="fuzz/dicts/$target.dict" \
     -max_total_time="$seconds" \
     -max_len="$(max_len "$target")" \
     -timeout=10 \

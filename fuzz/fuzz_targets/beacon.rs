@@ -35,7 +35,10 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| Fixture {
-        allowlist: DEFAULT_QUERY_ALLOWLIST.iter().map(|s| s.to_string()).collect(),
+        allowlist: DEFAULT_QUERY_ALLOWLIST
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         site_hosts: vec!["www.example.org".into(), "example.org".into()],
         rules: Rules::parse(&[
             ("/users/*/**".into(), "/users/:id/**".into()),
@@ -59,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         (beacon.screen_width, 100_000.0),
     ] {
         if let Ok(Some(v)) = bounded(value, max) {
-            assert!(v.is_finite() && (0.0..=max).contains(&v), "{v} outside 0..={max}");
+            assert!(
+                v.is_finite() && (0.0..=max).contains(&v),
+                "{v} outside 0..={max}"
+            );
         }
     }
 
@@ -75,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(page) = reduce_page(url.trim(), &f.allowlist, beacon.hash_mode()) {
             assert!(!page.host.is_empty());
             assert_eq!(page.host, page.host.to_ascii_lowercase());
-            assert!(page.path.chars().count() <= MAX_PATH_CHARS, "{:?}", page.path);
+            assert!(
+                page.path.chars().count() <= MAX_PATH_CHARS,
+                "{:?}",
+                page.path
+            );
             for (k, v) in &page.query {
                 assert!(f.allowlist.contains(k), "{k:?} kept");
                 assert!(v.chars().count() <= MAX_QUERY_VALUE_CHARS);
@@ -90,7 +100,13 @@ fuzz_target!(|data: &[u8]| {
     if let Some(host) = reduce_referrer(beacon.referrer.as_deref(), &f.site_hosts) {
         assert!(!host.is_empty());
         assert_eq!(host, host.to_ascii_lowercase());
-        assert!(!f.site_hosts.contains(&host), "own host {host:?} kept as referrer");
-        assert!(!scrub::host_is_personal(&host), "personal host {host:?} kept");
+        assert!(
+            !f.site_hosts.contains(&host),
+            "own host {host:?} kept as referrer"
+        );
+        assert!(
+            !scrub::host_is_personal(&host),
+            "personal host {host:?} kept"
+        );
     }
 });
