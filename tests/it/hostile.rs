@@ -1,6 +1,6 @@
 //! Hostile input against the real binary over real TCP: every `[server]` limit (body, URL,
 //! headers, connections, header/idle and body timeouts), bodies that are not beacons, request
-//! smuggling, HTTP/2 garbage, memory after a burst, the coming rate limit and path cap. Each test
+//! smuggling, HTTP/2 garbage, memory after a burst, the rate limit and the path cap. Each test
 //! checks the status and reason, that the server still stores another visitor's beacon
 //! afterwards, the metric where there is one, and that no test input reached the logs.
 //!
@@ -1103,7 +1103,6 @@ async fn memory_stays_bounded_after_a_burst_of_large_hostile_requests() {
 }
 
 #[tokio::test]
-#[ignore = "waits for rate limit / path cap"]
 async fn a_client_over_the_rate_limit_gets_429_with_retry_after() {
     let mut s = Server::start("h_rate", "", "rate_limit_per_minute = 5").await;
     let send = |ip: &'static str, path: String| {
@@ -1168,7 +1167,6 @@ async fn a_client_over_the_rate_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
-#[ignore = "waits for rate limit / path cap"]
 async fn new_paths_past_the_hourly_cap_are_stored_as_other() {
     let mut s = Server::start("h_paths", "", "max_new_paths_per_hour = 3").await;
     let db = s.setup.db.clone();
