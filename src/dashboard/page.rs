@@ -762,7 +762,7 @@ pub fn dashboard(view: &View, data: &Data, ctx: &Context<'_>) -> String {
 
     // Breakdown tables, grouped into their panels.
     let links = data.mode == Mode::Visits;
-    let tables = panels::breakdowns(data.mode);
+    let tables = &data.breakdowns;
     let sections: [(&str, &str, &str); 4] = [
         ("pages", "Most visited pages", match data.mode {
             Mode::Visits => "Bounce rate of visits that entered on the page; time on page is the mean visible time.",

@@ -172,13 +172,15 @@ async function checkPage(p, view, label) {
     assert.equal(head[m].change, row.comparison.change[i], `${label}: change of ${m}`);
   });
 
+  // A filtered view has no share column (see src/dashboard/panels.rs, breakdowns).
+  const share = Object.keys(view.filters || {}).length ? ['visitors'] : ['visitors', 'percentage'];
   const tables = [
     ['pages', 'event:page', ['pageviews', 'visitors', 'time_on_page', 'bounce_rate']],
     ['sources', 'visit:source', ['visitors', 'visits', 'bounce_rate']],
-    ['countries', 'visit:country', ['visitors', 'percentage']],
-    ['devices', 'visit:device', ['visitors', 'percentage']],
-    ['browsers', 'visit:browser', ['visitors', 'percentage']],
-    ['oses', 'visit:os', ['visitors', 'percentage']],
+    ['countries', 'visit:country', share],
+    ['devices', 'visit:device', share],
+    ['browsers', 'visit:browser', share],
+    ['oses', 'visit:os', share],
   ];
   for (const [panel, dim, metrics] of tables) {
     const a = await api(query(view, metrics, [dim], { pagination: { limit: 10 } }));
