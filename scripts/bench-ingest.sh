@@ -22,11 +22,12 @@
 #   scripts/bench-ingest.sh --callgrind  instructions per beacon of tally's request path under
 #                                        valgrind (20,000 beacons), instead of the timing
 #   TALLY_BENCH_KEEP=1 ...               leave ClickHouse running afterwards
+#   TALLY_BENCH_TALLY=path ...           measure that tally binary instead of the fresh build
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #
 # Ports: ClickHouse HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP; the
-# tests use 18123, the demo 18124, the reports benchmark 18125), tally 127.0.0.1:18996 and
-# tally-bare 127.0.0.1:18997 (TALLY_BENCH_LISTEN / TALLY_BENCH_BARE_LISTEN).
+# tests use 18123, the demo 18124, the reports benchmark 18125), tally 127.0.0.1:18986 and
+# tally-bare 127.0.0.1:18987 (TALLY_BENCH_LISTEN / TALLY_BENCH_BARE_LISTEN).
 # Data: .cache/clickhouse-bench-ingest (the database is dropped at each tally start);
 # results in .cache/bench-ingest/ (TALLY_CACHE moves .cache).
 set -euo pipefail
@@ -36,8 +37,8 @@ cd "$repo"
 cache="${TALLY_CACHE:-$repo/.cache}"
 http_port="${TALLY_BENCH_CH_HTTP:-18126}"
 tcp_port="${TALLY_BENCH_CH_TCP:-19003}"
-listen="${TALLY_BENCH_LISTEN:-127.0.0.1:18996}"
-bare_listen="${TALLY_BENCH_BARE_LISTEN:-127.0.0.1:18997}"
+listen="${TALLY_BENCH_LISTEN:-127.0.0.1:18986}"
+bare_listen="${TALLY_BENCH_BARE_LISTEN:-127.0.0.1:18987}"
 ch_dir="$cache/clickhouse-bench-ingest"
 ch_url="http://127.0.0.1:$http_port"
 work="$cache/bench-ingest"
@@ -50,7 +51,7 @@ for arg in "$@"; do
     --quick) mode=quick ;;
     --callgrind) mode=callgrind ;;
     --no-markdown) markdown=0 ;;
-    -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,11 +82,17 @@ cargo build --release --quiet --bin tally --features plain-alloc
 cp target/release/tally "$work/tally-plain-alloc"
 cargo build --release --quiet --bin tally
 cp target/release/tally "$work/tally"
+if [[ -n ${TALLY_BENCH_TALLY:-} ]]; then
+  # Measure another build (an older commit's, say) in place of the fresh one.
+  cp "$TALLY_BENCH_TALLY" "$work/tally"
+  built_note=" (measured: $TALLY_BENCH_TALLY)"
+fi
 cargo build --release --quiet -p tally-bench
 built_from=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock bench 2>/dev/null; then
   built_from+=" with uncommitted changes under src/ or bench/"
 fi
+built_from+=${built_note:-}
 
 step "starting ClickHouse on 127.0.0.1:$http_port (data in $ch_dir)"
 scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
@@ -106,7 +113,8 @@ export BENCH_MODE=$mode BENCH_MARKDOWN=$markdown BENCH_WORK=$work BENCH_CH_URL=$
   BENCH_TESTDATA=$testdata BENCH_COMMAND=$command_line BENCH_BUILT_FROM=$built_from
 python3 - <<'PY'
 """Runs the phases, reads the counters, prints the results and writes the Markdown block."""
-import datetime, json, os, platform, re, signal, subprocess, sys, threading, time, urllib.request
+import datetime, json, os, platform, re, signal, socket, subprocess, sys, threading, time
+import urllib.error, urllib.request
 
 E = os.environ
 MODE, WORK, CH_URL = E["BENCH_MODE"], E["BENCH_WORK"], E["BENCH_CH_URL"]
@@ -179,7 +187,18 @@ def machine_ticks():
     return total, total - fields[3] - fields[4]
 
 
+def port_taken(addr):
+    host, port = addr.rsplit(":", 1)
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, int(port))) == 0
+
+
 def start_server(argv, addr, env_extra=None, log=None):
+    # Another server on the port would answer in ours' place (a shared machine): refuse.
+    if port_taken(addr):
+        sys.exit(f"{addr} is already in use by another process; choose another port "
+                 "(TALLY_BENCH_LISTEN / TALLY_BENCH_BARE_LISTEN)")
     env = dict(E, TOKIO_WORKER_THREADS="1", **(env_extra or {}))
     out = open(log, "w") if log else subprocess.DEVNULL
     p = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, env=env, stdout=out, stderr=out)
@@ -188,11 +207,13 @@ def start_server(argv, addr, env_extra=None, log=None):
             sys.exit(f"{argv[0]} exited with {p.returncode}" + (f"; see {log}" if log else ""))
         try:
             http_get(addr, "/readyz", timeout=1)
-            return p
-        except Exception as e:  # not listening yet, or (bare) any answer
-            if isinstance(e, urllib.error.HTTPError):
-                return p
+        except urllib.error.HTTPError:
+            pass  # tally-bare answers every path: it is up
+        except Exception:  # not listening yet
             time.sleep(0.1)
+            continue
+        if p.poll() is None:
+            return p
     p.kill()
     sys.exit(f"{argv[0]} did not come up on {addr}")
 
@@ -258,6 +279,14 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
           f"{r['generator_core_share']:.0%} of a core; other processes {r['machine']['others']:.0%} of the machine",
           flush=True)
     return r
+
+
+def half_of(result):
+    """Half of a closed-loop phase's accepted/s, the rate of the next phase."""
+    rate = round(result["measured"]["accepted_per_s"] / 2)
+    if rate < 1:
+        sys.exit(f"phase {result['label']} accepted nothing ({result['measured']['statuses']}); see {WORK}")
+    return rate
 
 
 def write_config(path, listen):
@@ -453,7 +482,7 @@ def main():
     bare = start_server(["target/release/tally-bare", "--listen", BARE], BARE)
     try:
         res["bare_max"] = load("bare-max", BARE, bare.pid, "--max", connections=MAX_CONNECTIONS)
-        half = round(res["bare_max"]["measured"]["accepted_per_s"] / 2)
+        half = half_of(res["bare_max"])
         res["bare_half"] = load("bare-half", BARE, bare.pid, "--rate", str(half), connections=RATE_CONNECTIONS)
     finally:
         stop_server(bare)
@@ -462,12 +491,12 @@ def main():
         yield "steady", ("--rate", str(STEADY_RATE)), dict(connections=RATE_CONNECTIONS, seconds=STEADY_SECONDS)
         results["steady_hwm_mib"] = results["steady"]["server"]["vm_hwm_mib"]
         yield "max", ("--max",), dict(connections=MAX_CONNECTIONS)
-        half = round(results["max"]["measured"]["accepted_per_s"] / 2)
+        half = half_of(results["max"])
         yield "half", ("--rate", str(half)), dict(connections=RATE_CONNECTIONS)
 
     def short_phases(results):
         yield "max", ("--max",), dict(connections=MAX_CONNECTIONS)
-        half = round(results["max"]["measured"]["accepted_per_s"] / 2)
+        half = half_of(results["max"])
         yield "half", ("--rate", str(half)), dict(connections=RATE_CONNECTIONS)
 
     print("\n== tally serve (zero-on-free allocator, as shipped) on CPU 1", flush=True)
