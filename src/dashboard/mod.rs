@@ -552,7 +552,7 @@ fn login_form(
     let secure = st.auth.is_secure(req.headers(), peer);
     let mut r = html(
         status,
-        page::login(&nonce, next, message, st.auth.has_users()),
+        page::login(&nonce, next, "", message, st.auth.has_users()),
     );
     set_cookie(&mut r, &Auth::login_cookie(&nonce, secure));
     r
@@ -612,6 +612,7 @@ async fn login(
             page::login(
                 &nonce,
                 &safe_next(field(&fields, "next")),
+                field(&fields, "name").trim(),
                 Some(message),
                 st.auth.has_users(),
             ),

@@ -45,7 +45,14 @@ pub fn layout(title: &str, body_class: &str, body: &str) -> String {
 }
 
 /// The login form. `nonce` is the CSRF value also set as the `tally_login` cookie.
-pub fn login(nonce: &str, next: &str, message: Option<&str>, has_users: bool) -> String {
+/// `name` is filled in again after a failed attempt.
+pub fn login(
+    nonce: &str,
+    next: &str,
+    name: &str,
+    message: Option<&str>,
+    has_users: bool,
+) -> String {
     let mut b = String::from(
         r#"<main class="login" id="main"><h1><span class="brand">tally</span> dashboard</h1>"#,
     );
@@ -63,13 +70,16 @@ pub fn login(nonce: &str, next: &str, message: Option<&str>, has_users: bool) ->
 <input type="hidden" name="csrf" value="{nonce}">
 <input type="hidden" name="next" value="{next}">
 <label for="name">Name</label>
-<input id="name" name="name" autocomplete="username" required autofocus>
+<input id="name" name="name" value="{name}" autocomplete="username" required{focus_name}>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required{focus_password}>
 <button type="submit">Log in</button>
 </form></main>"#,
         nonce = esc(nonce),
         next = esc(next),
+        name = esc(name),
+        focus_name = if name.is_empty() { " autofocus" } else { "" },
+        focus_password = if name.is_empty() { "" } else { " autofocus" },
     );
     layout("Log in · tally", "login-page", &b)
 }

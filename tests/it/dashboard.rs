@@ -265,6 +265,11 @@ async fn wrong_password_throttle_and_the_cookie() {
     .await;
     assert_eq!(p.status, 401);
     assert!(p.body.contains("Wrong name or password"));
+    assert!(
+        p.body.contains(r#"name="name" value="alice""#),
+        "the name is kept"
+    );
+    assert!(!p.body.contains("Correct horse"), "the password is not");
     assert!(cookie_value(&p.cookies, "tally_session").is_none());
     // An unknown name gets the same answer.
     let p = post_form(
