@@ -24,6 +24,7 @@
 #   TALLY_BENCH_KEEP=1 ...               leave ClickHouse running afterwards
 #   TALLY_BENCH_TALLY=path ...           measure that tally binary instead of the fresh build
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
+#   --report                             write the last full run's results into BENCHMARKS.md again
 #
 # Ports: ClickHouse HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP; the
 # tests use 18123, the demo 18124, the reports benchmark 18125), tally 127.0.0.1:18986 and
@@ -51,12 +52,20 @@ for arg in "$@"; do
     --quick) mode=quick ;;
     --callgrind) mode=callgrind ;;
     --no-markdown) markdown=0 ;;
-    -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --report) mode=report ;;
+    -h | --help) sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 # --quick and --callgrind are not the benchmark: they never touch BENCHMARKS.md.
-[[ $mode == full ]] || markdown=0
+[[ $mode == full || $mode == report ]] || markdown=0
+if [[ $mode == report ]]; then
+  # Render the last full run's results (.cache/bench-ingest/results.json) again, nothing else.
+  export BENCH_MODE=report BENCH_MARKDOWN=$markdown BENCH_WORK=$work BENCH_CH_URL=$ch_url BENCH_CH_PID=0 \
+    BENCH_LISTEN=$listen BENCH_BARE_LISTEN=$bare_listen BENCH_TESTDATA=x BENCH_BUILT_FROM=x
+  export BENCH_COMMAND=scripts/bench-ingest.sh
+fi
+if [[ $mode != report ]]; then
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -108,7 +117,8 @@ trap cleanup EXIT
 # starts later inherit the mask.
 taskset -a -cp 0 "$(cat "$ch_dir/clickhouse.pid")" >/dev/null
 
-export BENCH_MODE=$mode BENCH_MARKDOWN=$markdown BENCH_WORK=$work BENCH_CH_URL=$ch_url \
+fi  # (not --report)
+[[ $mode == report ]] || export BENCH_MODE=$mode BENCH_MARKDOWN=$markdown BENCH_WORK=$work BENCH_CH_URL=$ch_url \
   BENCH_CH_PID="$(cat "$ch_dir/clickhouse.pid")" BENCH_LISTEN=$listen BENCH_BARE_LISTEN=$bare_listen \
   BENCH_TESTDATA=$testdata BENCH_COMMAND=$command_line BENCH_BUILT_FROM=$built_from
 python3 - <<'PY'
@@ -476,6 +486,14 @@ def main():
     if MODE == "callgrind":
         callgrind()
         return
+    if MODE == "report":
+        with open(f"{WORK}/results.json") as f:
+            res = json.load(f)
+        md = markdown(res)
+        print(md)
+        if E["BENCH_MARKDOWN"] == "1":
+            write_markdown(md)
+        return
     started = datetime.datetime.now(datetime.timezone.utc)
     res = {}
     print("\n== tally-bare (the HTTP stack's limit) on CPU 1", flush=True)
@@ -505,6 +523,7 @@ def main():
     res["plain"] = tally_phases("tally-plain-alloc", f"{WORK}/tally-plain-alloc", short_phases)
     res["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     res["clickhouse_version"] = ch("SELECT version()")
+    res["command"], res["built_from"], res["machine_text"] = E["BENCH_COMMAND"], E["BENCH_BUILT_FROM"], machine()
     with open(f"{WORK}/results.json", "w") as f:
         json.dump(res, f, indent=1)
     md = markdown(res)
@@ -531,11 +550,11 @@ def markdown(res):
     machines = [x["machine"] for x in (b, res["bare_half"], steady, t["max"], half, p["max"], p["half"])]
     pool = b["pool"]
     lines = []
-    lines.append(f"Run of {res['started']}: `{E['BENCH_COMMAND']}`  ")
-    lines.append(f"Machine: {machine()}. Other processes used {min(m['others'] for m in machines):.0%}–"
+    lines.append(f"Run of {res['started']}: `{res.get('command', E['BENCH_COMMAND'])}`  ")
+    lines.append(f"Machine: {res.get('machine_text') or machine()}. Other processes used {min(m['others'] for m in machines):.0%}–"
                  f"{max(m['others'] for m in machines):.0%} of the machine's CPU time during the phases "
                  f"(last column).  ")
-    lines.append(f"tally `{E['BENCH_BUILT_FROM']}`, release build; ClickHouse {res['clickhouse_version']} "
+    lines.append(f"tally `{res.get('built_from', E['BENCH_BUILT_FROM'])}`, release build; ClickHouse {res['clickhouse_version']} "
                  f"(`scripts/clickhouse.sh` settings), default `[ingest]` settings (batches of 5,000 rows or "
                  f"1 s, queue of 50,000), DB-IP country database.  ")
     lines.append(f"Each server on CPU 1 with `TOKIO_WORKER_THREADS=1`; load generator and ClickHouse on "
@@ -567,6 +586,15 @@ def markdown(res):
                  f"the shipped allocator's throughput is {tm / pm:.0%} of the plain one's, at "
                  f"{t['max']['server']['cpu_ms_per_1k']:.0f} vs {p['max']['server']['cpu_ms_per_1k']:.0f} "
                  f"ms CPU per 1k beacons.  ")
+    # What each would take with a core to itself: the measured CPU per request, inverted. On a
+    # machine where other processes take part of the server's core, this is the figure that
+    # compares; accepted/s above is what the server got done with the share it was given.
+    cap = lambda r: 1e6 / r["server"]["cpu_ms_per_1k"] if r["server"]["cpu_ms_per_1k"] else 0
+    tc, pc, bc = cap(t["max"]), cap(p["max"]), cap(b)
+    lines.append(f"Per core-second of the server's own CPU at maximum load (1,000 ÷ CPU ms per 1k): "
+                 f"tally-bare {bc:,.0f}, tally {tc:,.0f}, `plain-alloc` {pc:,.0f} requests: **tally / bare "
+                 f"{tc / bc:.0%} by CPU cost**; the server's share of its core in that phase was "
+                 f"{b['server']['core_share']:.0%} (bare) and {t['max']['server']['core_share']:.0%} (tally).  ")
     qmax = max(steady.get("samples") or [0])
     ok_all = True
     rec = []
