@@ -79,7 +79,12 @@ pub async fn handle(
             );
             r
         }
-        (_, path) if crate::dashboard::owns(path) => crate::dashboard::handle(&app, req).await,
+        (_, path) if crate::dashboard::owns(path) => {
+            // The dashboard believes a proxy's user header only from a trusted peer.
+            let mut req = req;
+            req.extensions_mut().insert(peer);
+            crate::dashboard::handle(&app, req).await
+        }
         (
             _,
             "/api/event"

@@ -62,6 +62,12 @@ enum Command {
         /// The user name to log in with.
         name: String,
     },
+    /// Make a read-only share link for one site's dashboard; prints the secret once, and the
+    /// config lines that enable it.
+    ShareLink {
+        /// The site (its `domain`).
+        site: String,
+    },
     /// Make a new stats API token; prints it once, and the config lines that accept it.
     Token {
         /// Who will hold the token (shown in the config).
@@ -86,6 +92,11 @@ fn main() -> anyhow::Result<()> {
             let toml =
                 tally::dashboard::user_config(name, password.trim_end_matches(['\r', '\n']))?;
             println!("add to the config:\n{toml}");
+            return Ok(());
+        }
+        Command::ShareLink { site } => {
+            let (secret, toml) = tally::dashboard::share_link_config(site);
+            println!("share link (shown once): /share/{secret}\n\nadd to the config:\n{toml}");
             return Ok(());
         }
         Command::Token { name } => {
@@ -202,7 +213,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Token { .. } | Command::HashPassword { .. } => {
+        Command::Token { .. } | Command::HashPassword { .. } | Command::ShareLink { .. } => {
             unreachable!("handled before the config is read")
         }
     }

@@ -723,11 +723,9 @@ impl Drop for OwnTally {
     }
 }
 
-/// A user header from a trusted proxy logs the user in without a password. tally's HTTP layer
-/// does not hand the connection's peer to the dashboard yet (requested), and without the peer
-/// the header is never believed; so this is ignored until then.
+/// A user header from a trusted proxy logs the user in without a password (the HTTP layer hands
+/// the connection's peer to the dashboard; from any other peer the header is ignored).
 #[tokio::test]
-#[ignore = "needs the peer address passed from src/http.rs to the dashboard"]
 async fn a_trusted_proxy_names_the_user() {
     let setup =
         Setup::new("dash_proxy").with(&dashboard_config("trusted_user_header = \"X-Remote-User\""));
