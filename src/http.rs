@@ -302,9 +302,25 @@ fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), Rejection> {
 /// The `Origin` header echoed back when its host is one of the configured sites.
 fn allowed_origin(app: &App, headers: &hyper::HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(header::ORIGIN)?;
-    let url = url::Url::parse(origin.to_str().ok()?).ok()?;
-    app.ingest.site_for_host(url.host_str()?)?;
+    app.ingest
+        .site_for_host(origin_host(origin.to_str().ok()?)?)?;
     Some(origin.clone())
+}
+
+/// The host of an `Origin` header, which is only ever `scheme://host[:port]` (RFC 6454), read
+/// without a full URL parse (that was a twentieth of a beacon's cost). Anything else, `null`
+/// and IPv6 literals included (no site can be one), has no host here.
+fn origin_host(origin: &str) -> Option<&str> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    let host = match rest.split_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return None,
+        None => rest,
+    };
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+    (!host.is_empty() && host.bytes().all(plain)).then_some(host)
 }
 
 fn preflight(app: &App, req: &Request<Incoming>) -> Response<Body> {
@@ -361,6 +377,27 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_hosts_are_read_without_a_url_parser() {
+        assert_eq!(
+            origin_host("https://www.example.org"),
+            Some("www.example.org")
+        );
+        assert_eq!(origin_host("http://example.org:8080"), Some("example.org"));
+        for bad in [
+            "null",
+            "ftp://example.org",
+            "https://",
+            "https://example.org/path",
+            "https://example.org:",
+            "https://example.org:80x",
+            "https://[::1]:8080",
+            "https://user@example.org",
+        ] {
+            assert_eq!(origin_host(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn content_types() {

@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hyper::header::HeaderName;
 use hyper::HeaderMap;
 use jiff::Timestamp;
 
@@ -132,12 +133,15 @@ impl Ingest {
     /// The site whose host list contains `host`.
     /// The request carries a do-not-track signal that the config honours.
     fn not_tracked(&self, headers: &hyper::HeaderMap) -> bool {
-        let set = |name: &str| {
+        // Names as constants: a lookup by `&str` parses the name on every request.
+        const DNT: HeaderName = HeaderName::from_static("dnt");
+        const GPC: HeaderName = HeaderName::from_static("sec-gpc");
+        let set = |name: &HeaderName| {
             headers
                 .get(name)
                 .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
         };
-        (self.honor_dnt && set("dnt")) || (self.honor_gpc && set("sec-gpc"))
+        (self.honor_dnt && set(&DNT)) || (self.honor_gpc && set(&GPC))
     }
 
     /// What the privacy report shows about this collector right now.

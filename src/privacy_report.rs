@@ -117,7 +117,7 @@ pub struct Access {
 /// Things tally never stores, whatever the configuration.
 pub const NEVER_STORED: [&str; 8] = [
     "IP addresses (used in memory for the visitor hash and the country lookup, then dropped)",
-    "user agents (used in memory for the hash and the device/browser/OS classes, then dropped)",
+    "user agents (used in memory for the hash and the device/browser/OS classes, then dropped; to classify repeat agents faster, a keyed hash of each recently seen agent, never the agent, is kept in memory for at most an hour)",
     "query parameters outside privacy.query_allowlist",
     "URL fragments (#...)",
     "full referrer URLs (only the host)",
