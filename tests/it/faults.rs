@@ -15,8 +15,8 @@ use crate::support::*;
 
 /// Beacons per second offered (the test checks counts, not the rate; the reached rate is
 /// printed).
-const RATE: u64 = 2_000;
-const WORKERS: u64 = 20;
+const RATE: u64 = 3_000;
+const WORKERS: u64 = 30;
 const LOAD: Duration = Duration::from_secs(60);
 const KILL_AT: Duration = Duration::from_secs(10);
 const DOWN_FOR: Duration = Duration::from_secs(20);
