@@ -7,9 +7,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -235,7 +235,7 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
                     drop(stream);
                     continue;
                 };
-                serve_connection(&builder, &graceful, app.clone(), stream, peer, permit);
+                serve_connection(&builder, &graceful, app.clone(), stream, peer, permit, limits.header_timeout);
             }
             _ = &mut shutdown => break,
         }
@@ -267,22 +267,93 @@ fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
+    idle_limit: Duration,
 ) {
     let open = app.ingest.metrics.connections_open.clone();
-    let service = service_fn(move |req| crate::http::handle(app.clone(), peer, req));
+    let activity = Arc::new(Activity::new());
+    let seen = activity.clone();
+    let service = service_fn(move |req| {
+        let busy = seen.begin();
+        let response = crate::http::handle(app.clone(), peer, req);
+        async move {
+            let r = response.await;
+            drop(busy);
+            r
+        }
+    });
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .into_owned();
     let conn = graceful.watch(conn);
     open.inc();
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        tokio::pin!(conn);
+        // hyper's header timeout starts only once HTTP/1 is chosen, and HTTP/2 has no idle
+        // timeout at all: a connection with no request in flight for `idle_limit` is dropped
+        // here (silent, stuck in protocol detection, or idle HTTP/2). Nothing is in flight, so
+        // nothing is lost.
+        let result = loop {
+            tokio::select! {
+                r = conn.as_mut() => break r,
+                _ = tokio::time::sleep(idle_limit) => {
+                    if activity.idle_for(idle_limit) {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
             // The peer address is deliberately not logged.
             tracing::debug!(error = %e, "connection ended with an error");
         }
         open.dec();
         drop(permit);
     });
+}
+
+/// Requests in flight on one connection and when the last one began or ended.
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            in_flight: 0.into(),
+            last_ms: 0.into(),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Busy(self.clone())
+    }
+
+    /// No request in flight, and none began or ended within `limit`.
+    fn idle_for(&self, limit: Duration) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && now.saturating_sub(self.last_ms.load(Ordering::Relaxed)) >= limit.as_millis() as u64
+    }
+}
+
+/// One request in flight; ends when dropped.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
 }
 
 /// Keeps the salt book current: refresh every minute and at each midnight and end of grace;

@@ -531,7 +531,6 @@ async fn idle_keep_alive_connections_are_closed() {
 /// by hyper-util's protocol detection (`auto::Builder` reads up to 24 bytes before choosing
 /// HTTP/1 or HTTP/2), where no header timeout runs yet: enough of them take every connection.
 #[tokio::test]
-#[ignore = "hyper-util auto::Builder's version detection has no timeout: silent connections are never closed (needs a first-byte deadline in src/server.rs)"]
 async fn silent_connections_are_closed_after_the_header_timeout() {
     let mut s = Server::start("h_silent", "header_timeout_secs = 2", "").await;
     let mut silent = TcpStream::connect(&s.addr).await.unwrap();
@@ -566,7 +565,6 @@ async fn silent_connections_are_closed_after_the_header_timeout() {
 /// idle timeout (only the ping, which a live client answers), so such connections are held for
 /// good and add up against `server.max_connections`.
 #[tokio::test]
-#[ignore = "HTTP/2 connections have no idle timeout: one that answers pings is never closed (needs an idle deadline in src/server.rs)"]
 async fn idle_http2_connections_are_closed() {
     let mut s = Server::start("h_h2idle", "header_timeout_secs = 2", "").await;
     let mut c = TcpStream::connect(&s.addr).await.unwrap();
