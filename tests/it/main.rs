@@ -4,8 +4,8 @@
 mod aggregate;
 mod audit;
 mod corpora;
-mod faults;
 mod dashboard;
+mod faults;
 mod grafana;
 mod hostile;
 mod ingest;
