@@ -304,12 +304,6 @@ async fn fill(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) -> u6
     assert_eq!(body, r#"{"error":"overloaded"}"#);
     let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
     assert_eq!(ready.status(), 503, "not ready while nothing takes batches");
-    let m = t.metrics().await;
-    assert!(metric(&m, "tally_spool_bytes") > min_spool_bytes, "{m}");
-    assert_eq!(
-        metric(&m, "tally_events_dropped_total{reason=\"insert_failed\"}"),
-        0.0
-    );
     // The first 503 may come while the writer is still moving the queue into the spool (a slow
     // disk): the queue is full either way. What is queued then fills the spool, and the writer
     // must say it holds a batch nowhere takes.
@@ -325,6 +319,12 @@ async fn fill(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) -> u6
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let m = t.metrics().await;
+    assert!(metric(&m, "tally_spool_bytes") > min_spool_bytes, "{m}");
+    assert_eq!(
+        metric(&m, "tally_events_dropped_total{reason=\"insert_failed\"}"),
+        0.0
+    );
     // Still alive and answering while refusing.
     assert!(
         metric(
