@@ -212,19 +212,11 @@ mod tests {
     use super::*;
 
     fn event(name: &str, path: &str, ts: &str, entry: bool) -> EventRow {
+        let engagement = name == "engagement";
         EventRow {
-            site: "www.example.org".into(),
             ts: ts.parse::<Timestamp>().unwrap().as_second() as u32,
             visitor: if entry { ENTRY } else { 0 },
             name: name.into(),
-            host: "www.example.org".into(),
-            path: path.into(),
-            query: String::new(),
-            utm_source: String::new(),
-            utm_medium: String::new(),
-            utm_campaign: String::new(),
-            utm_content: String::new(),
-            utm_term: String::new(),
             referrer_host: if entry {
                 "duckduckgo.com".into()
             } else {
@@ -235,17 +227,9 @@ mod tests {
             } else {
                 String::new()
             },
-            country: "NL".into(),
-            device: "desktop".into(),
-            browser: "Firefox".into(),
-            os: "Linux".into(),
-            screen: "laptop".into(),
-            engaged_ms: if name == "engagement" { 30_000 } else { 0 },
-            scroll_depth: if name == "engagement" { 80 } else { 0 },
-            interactive: 1,
-            props_keys: vec![],
-            props_values: vec![],
-            event_id: 1,
+            engaged_ms: if engagement { 30_000 } else { 0 },
+            scroll_depth: if engagement { 80 } else { 0 },
+            ..EventRow::example(path)
         }
     }
 

@@ -45,6 +45,41 @@ pub struct EventRow {
     pub event_id: u64,
 }
 
+#[cfg(test)]
+impl EventRow {
+    /// A plausible pageview of `path` on www.example.org, for the unit tests of the modules that
+    /// move rows around (spool, aggregate).
+    pub(crate) fn example(path: &str) -> EventRow {
+        EventRow {
+            site: "www.example.org".into(),
+            ts: 1_790_000_000,
+            visitor: 42,
+            name: "pageview".into(),
+            host: "www.example.org".into(),
+            path: path.into(),
+            query: String::new(),
+            utm_source: String::new(),
+            utm_medium: String::new(),
+            utm_campaign: String::new(),
+            utm_content: String::new(),
+            utm_term: String::new(),
+            referrer_host: String::new(),
+            source: String::new(),
+            country: "NL".into(),
+            device: "desktop".into(),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            screen: "laptop".into(),
+            engaged_ms: 0,
+            scroll_depth: 0,
+            interactive: 1,
+            props_keys: vec![],
+            props_values: vec![],
+            event_id: 7,
+        }
+    }
+}
+
 /// Screen-size class of a CSS pixel width (Plausible's buckets, so numbers compare).
 pub fn screen_class(width: Option<f64>) -> &'static str {
     match width {

@@ -267,33 +267,7 @@ mod tests {
     use super::*;
 
     fn row(path: &str) -> EventRow {
-        EventRow {
-            site: "www.example.org".into(),
-            ts: 1_790_000_000,
-            visitor: 42,
-            name: "pageview".into(),
-            host: "www.example.org".into(),
-            path: path.into(),
-            query: String::new(),
-            utm_source: String::new(),
-            utm_medium: String::new(),
-            utm_campaign: String::new(),
-            utm_content: String::new(),
-            utm_term: String::new(),
-            referrer_host: String::new(),
-            source: String::new(),
-            country: "NL".into(),
-            device: "desktop".into(),
-            browser: "Firefox".into(),
-            os: "Linux".into(),
-            screen: "laptop".into(),
-            engaged_ms: 0,
-            scroll_depth: 0,
-            interactive: 1,
-            props_keys: vec![],
-            props_values: vec![],
-            event_id: 7,
-        }
+        EventRow::example(path)
     }
 
     #[test]
