@@ -27,6 +27,10 @@ trap 'scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
 token="demo_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 token_sha256=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 
+# A dashboard user for the demo; tally keeps only the argon2 hash.
+password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+user_toml=$(printf '%s\n' "$password" | ./target/release/tally hash-password demo | sed '1d')
+
 config="$cache/demo.toml"
 cat >"$config" <<TOML
 # Demo configuration written by scripts/demo.sh; see README for every key.
@@ -50,6 +54,8 @@ sha256 = "$token_sha256"
 [[sites]]
 domain = "$site"
 aliases = ["localhost", "127.0.0.1"]
+
+$user_toml
 TOML
 
 echo
@@ -60,5 +66,6 @@ echo "Reports (most visited pages today) and the privacy report:"
 echo "  curl -s -H 'Authorization: Bearer $token' http://$listen/api/v2/query \\"
 echo "    -d '{\"site_id\": \"$site\", \"metrics\": [\"visitors\", \"pageviews\"], \"date_range\": \"day\", \"dimensions\": [\"event:page\"]}'"
 echo "  curl -s -H 'Authorization: Bearer $token' http://$listen/privacy"
+echo "The dashboard: http://$listen/ (user demo, password $password)"
 echo
 ./target/release/tally serve --config "$config"
