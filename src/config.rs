@@ -14,6 +14,13 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+/// Whether `s` is a SHA-256 digest as the config holds secrets: 64 lower-case hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
 pub const PASSWORD_ENV: &str = "TALLY_CLICKHOUSE_PASSWORD";
 
@@ -528,12 +535,7 @@ impl Config {
         }
         self.dashboard.validate(&self.sites)?;
         for token in &self.api_tokens {
-            let hex_ok = token.sha256.len() == 64
-                && token
-                    .sha256
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-            if !hex_ok {
+            if !is_sha256_hex(&token.sha256) {
                 return bad(format!(
                     "api_tokens {:?}: sha256 must be 64 lower-case hex digits",
                     token.name

@@ -169,11 +169,7 @@ impl DashboardConfig {
             if !known(&l.site) {
                 return bad(format!("share link: site {:?} is not configured", l.site));
             }
-            let hex_ok = l.sha256.len() == 64
-                && l.sha256
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-            if !hex_ok {
+            if !crate::config::is_sha256_hex(&l.sha256) {
                 return bad(format!(
                     "share link for {:?}: sha256 must be 64 lower-case hex digits",
                     l.site
