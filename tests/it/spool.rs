@@ -268,11 +268,17 @@ async fn fill_then_recover(t: &Tally, relay: &Relay, cause: &str, min_spool_byte
 /// number of beacons accepted.
 async fn fill(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) -> u64 {
     relay.set(Link::Down);
-    // Send until tally refuses: every refusal is a 503 with Retry-After, nothing in between.
+    // Send until the writer holds a batch that neither ClickHouse nor the spool takes. A 503 can
+    // come earlier, while a slow disk still takes the queue (the queue is full either way); then
+    // keep sending. Every refusal is a 503 with Retry-After, nothing else.
+    let stuck = |logs: &str| {
+        logs.contains("neither ClickHouse nor the spool takes batches") && logs.contains(cause)
+    };
     let client = reqwest::Client::new();
     let mut accepted = 0u64;
     let mut refused = None;
-    for i in 0..20_000 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for i in 0.. {
         let body = format!(
             r#"{{"n":"pageview","u":"https://www.example.org/full/{i}/{}","d":"www.example.org"}}"#,
             "x".repeat(200)
@@ -294,31 +300,24 @@ async fn fill(t: &Tally, relay: &Relay, cause: &str, min_spool_bytes: f64) -> u6
                         .map(|v| v.to_str().unwrap().to_string()),
                     r.text().await.unwrap(),
                 ));
-                break;
+                if stuck(&t.logs()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             s => panic!("unexpected status {s}"),
         }
+        assert!(
+            Instant::now() < deadline,
+            "the writer reports it is stuck:\n{}",
+            t.logs()
+        );
     }
     let (retry_after, body) = refused.expect("a full spool and queue refuse beacons");
     assert_eq!(retry_after.as_deref(), Some("5"));
     assert_eq!(body, r#"{"error":"overloaded"}"#);
     let ready = reqwest::get(format!("{}/readyz", t.base)).await.unwrap();
     assert_eq!(ready.status(), 503, "not ready while nothing takes batches");
-    // The first 503 may come while the writer is still moving the queue into the spool (a slow
-    // disk): the queue is full either way. What is queued then fills the spool, and the writer
-    // must say it holds a batch nowhere takes.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let logs = t.logs();
-        if logs.contains("neither ClickHouse nor the spool takes batches") && logs.contains(cause) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the writer reports it is stuck:\n{logs}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let m = t.metrics().await;
     assert!(metric(&m, "tally_spool_bytes") > min_spool_bytes, "{m}");
     assert_eq!(
