@@ -3,7 +3,7 @@
 //! value, and added to the rollup tables the reports already read.
 //!
 //! Without a hash there are no visits, so the reports that need them are refused (see
-//! [`UNAVAILABLE_METRICS`] and [`UNAVAILABLE_DIMENSIONS`]); what remains is per pageview: views
+//! `stats::aggregate_mode`); what remains is per pageview: views
 //! per page, host, hour, weekday, country, device, browser and OS; time on page and scroll
 //! depth as averages over engagement beacons; and sources, referrers and campaigns counted over
 //! the pageviews that arrived from outside the site (there is no visit to attribute the rest to).
@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::event::EventRow;
-use crate::stats::query::{Dimension, Metric};
 
 /// Version of every aggregate row and day marker (additive: all rows of a day are summed).
 pub const VERSION: u64 = 0;
@@ -29,29 +28,6 @@ pub const VERSION: u64 = 0;
 /// outside the site (no referrer, or another site's), 0 when it came from one of the site's own
 /// pages. Sources are counted over entries only.
 pub const ENTRY: u64 = 1;
-
-/// Metrics that need visits (a visitor hash) and so are refused in this mode.
-pub const UNAVAILABLE_METRICS: [Metric; 12] = [
-    Metric::Visitors,
-    Metric::Visits,
-    Metric::ViewsPerVisit,
-    Metric::BounceRate,
-    Metric::VisitDuration,
-    Metric::Percentage,
-    Metric::VisitDurationMedian,
-    Metric::VisitDurationP75,
-    Metric::VisitDurationP90,
-    Metric::Bounces,
-    Metric::Entries,
-    Metric::TimeOnPageMedian,
-];
-
-/// Dimensions that need visits, refused in this mode.
-pub const UNAVAILABLE_DIMENSIONS: [Dimension; 3] = [
-    Dimension::EntryPage,
-    Dimension::ExitPage,
-    Dimension::DurationBucket,
-];
 
 /// One row of `rollup_daily` (the columns the fold fills; the visit columns stay 0).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
@@ -103,10 +79,7 @@ impl Folder {
             zones: config
                 .sites
                 .iter()
-                .map(|s| {
-                    let tz = TimeZone::get(&s.time_zone).unwrap_or(TimeZone::UTC);
-                    (s.domain.clone(), tz)
-                })
+                .map(|s| (s.domain.clone(), s.time_zone.clone()))
                 .collect(),
         }
     }

@@ -12,14 +12,14 @@ use hyper::HeaderMap;
 use jiff::Timestamp;
 
 use crate::beacon::{bounded, Beacon, Kind};
-use crate::client_ip::TrustedProxies;
+use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
 use crate::error::Rejection;
 use crate::event::{screen_class, EventRow};
 use crate::geo::CountryDb;
 use crate::metrics::{Metrics, Reason};
 use crate::page_url::{reduce_page, reduce_referrer, truncate_chars};
-use crate::salt::Clock;
+use crate::trusted_proxy::TrustedProxies;
 use crate::user_agent::Classifier;
 use crate::visitor::Visitors;
 use crate::writer::Queue;
@@ -28,31 +28,6 @@ use crate::writer::Queue;
 pub const MAX_ENGAGED_MS: f64 = 86_400_000.0;
 /// Longest stored custom property value, in characters.
 pub const MAX_PROP_VALUE_CHARS: usize = 200;
-
-/// A configured site, with every host name it answers to (lower case).
-pub struct Site {
-    pub domain: String,
-    pub hosts: Vec<String>,
-    pub props_allowlist: Vec<String>,
-    /// Path rewrite rules (then the built-in scrubbing again).
-    pub rules: crate::scrub::Rules,
-}
-
-impl Site {
-    fn from_config(c: &SiteConfig) -> Self {
-        let hosts = std::iter::once(&c.domain)
-            .chain(&c.aliases)
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        Self {
-            domain: c.domain.clone(),
-            hosts,
-            props_allowlist: c.props_allowlist.clone(),
-            // Validated when the config was loaded.
-            rules: c.rewrite_rules().unwrap_or_default(),
-        }
-    }
-}
 
 /// What became of a beacon that was not refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,7 +47,7 @@ pub struct RequestMeta<'a> {
 }
 
 pub struct Ingest {
-    pub sites: Vec<Site>,
+    pub sites: Vec<SiteConfig>,
     query_allowlist: Vec<String>,
     honor_dnt: bool,
     honor_gpc: bool,
@@ -105,13 +80,13 @@ impl Ingest {
         client: clickhouse::Client,
     ) -> Self {
         Self {
-            sites: config.sites.iter().map(Site::from_config).collect(),
+            sites: config.sites.clone(),
             query_allowlist: config.privacy.query_allowlist.clone(),
             honor_dnt: config.privacy.honor_dnt,
             honor_gpc: config.privacy.honor_gpc,
             aggregate_only: config.privacy.aggregate_only,
             max_event_name_chars: config.ingest.max_event_name_chars,
-            proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+            proxies: config.server.trusted_proxies.clone(),
             classifier: Classifier::new(),
             countries,
             visitors,
@@ -130,7 +105,6 @@ impl Ingest {
         self.queue.accepting()
     }
 
-    /// The site whose host list contains `host`.
     /// The request carries a do-not-track signal that the config honours.
     fn not_tracked(&self, headers: &hyper::HeaderMap) -> bool {
         // Names as constants: a lookup by `&str` parses the name on every request.
@@ -144,20 +118,20 @@ impl Ingest {
         (self.honor_dnt && set(&DNT)) || (self.honor_gpc && set(&GPC))
     }
 
-    /// What the privacy report shows about this collector right now.
-    pub fn privacy_live(&self) -> crate::privacy_report::Live {
-        let now = self.clock.now();
-        crate::privacy_report::Live {
-            salt_age_seconds: self.visitors.book.current_age(now).map(|a| a.as_secs()),
-            last_retention_run: Some(self.metrics.retention_last_run.get()).filter(|t| *t > 0),
-            country_database_type: self
-                .countries
-                .is_loaded()
-                .then(|| self.countries.database_type.clone()),
-        }
+    /// How old today's salt is (never the salt itself), for the privacy report.
+    pub fn salt_age(&self, now: Timestamp) -> Option<jiff::SignedDuration> {
+        self.visitors.book.current_age(now)
     }
 
-    pub fn site_for_host(&self, host: &str) -> Option<&Site> {
+    /// `database_type` of the loaded country database, for the privacy report.
+    pub fn country_database_type(&self) -> Option<String> {
+        self.countries
+            .is_loaded()
+            .then(|| self.countries.database_type.clone())
+    }
+
+    /// The site whose host list contains `host`.
+    pub fn site_for_host(&self, host: &str) -> Option<&SiteConfig> {
         self.sites
             .iter()
             .find(|s| s.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
@@ -190,7 +164,7 @@ impl Ingest {
         let page = reduce_page(url, &self.query_allowlist, beacon.hash_mode())?;
 
         // The site: Plausible's `domain` (comma-separated for several sites), else the page host.
-        let sites: Vec<&Site> = match beacon.domain.as_deref().map(str::trim) {
+        let sites: Vec<&SiteConfig> = match beacon.domain.as_deref().map(str::trim) {
             Some(d) if !d.is_empty() => d
                 .split(',')
                 .filter_map(|d| self.site_for_host(d.trim()))

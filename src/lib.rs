@@ -7,9 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod app;
 pub mod beacon;
-pub mod client_ip;
+pub mod clickhouse_code;
+pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod dashboard;
 pub mod error;
 pub mod event;
@@ -18,10 +21,12 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod page_url;
+pub mod password;
 pub mod path_budget;
 pub mod privacy_report;
 pub mod rate_limit;
 pub mod replay;
+pub mod response;
 pub mod retention;
 pub mod retry;
 pub mod rollup;
@@ -34,6 +39,7 @@ pub mod spool;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
+pub mod trusted_proxy;
 pub mod user_agent;
 pub mod visitor;
 pub mod writer;

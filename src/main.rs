@@ -90,17 +90,17 @@ fn main() -> anyhow::Result<()> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let toml =
-                tally::dashboard::user_config(name, password.trim_end_matches(['\r', '\n']))?;
+                tally::credentials::user_lines(name, password.trim_end_matches(['\r', '\n']))?;
             println!("add to the config:\n{toml}");
             return Ok(());
         }
         Command::ShareLink { site } => {
-            let (secret, toml) = tally::dashboard::share_link_config(site);
+            let (secret, toml) = tally::credentials::new_share_link(site);
             println!("share link (shown once): /share/{secret}\n\nadd to the config:\n{toml}");
             return Ok(());
         }
         Command::Token { name } => {
-            let (token, toml) = tally::stats::access::new_token(name);
+            let (token, toml) = tally::credentials::new_api_token(name);
             println!(
                 "token (shown once; give it to {name}):\n  {token}\n\nadd to the config:\n{toml}"
             );
@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::CheckConfig { .. } => {
-            println!("{config:#?}");
+            println!("{:#?}", config.file);
             println!("config ok: {} site(s)", config.sites.len());
             Ok(())
         }
@@ -220,13 +220,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let prepared = tally::prepare(&config, Arc::new(tally::salt::SystemClock))
+    let prepared = tally::prepare(&config, Arc::new(tally::clock::SystemClock))
         .await
         .context("preparing the collector")?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
-    let public = config.public_url();
+    let public = &config.server.public_url;
     tracing::info!(listen = %config.server.listen, tracker_gzip_bytes = prepared.app().tracker.gzipped_len(), "tally is collecting");
     for site in &config.sites {
         println!(

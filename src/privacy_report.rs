@@ -129,7 +129,7 @@ pub const NEVER_STORED: [&str; 8] = [
 pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
     let raw_days = config.retention.raw_days;
     let months = config.retention.rollup_months;
-    let timeout = config.visits.timeout_minutes;
+    let timeout = config.visits.timeout.as_secs() / 60;
     let aggregate = config.privacy.aggregate_only;
     let mut weaker = Vec::new();
     let extra_params: Vec<&String> = config
@@ -176,7 +176,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             "visits.timeout_minutes = {timeout}: yesterday's salt lives {timeout} minutes after midnight (default 30)"
         ));
     }
-    for net in &config.server.trusted_proxies {
+    for net in config.server.trusted_proxies.nets() {
         if net.prefix_len() == 0 {
             weaker.push(format!(
                 "server.trusted_proxies contains {net}: any client can choose the address that is hashed and located"
@@ -225,7 +225,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             .map(|s| SiteReport {
                 domain: s.domain.clone(),
                 aliases: s.aliases.clone(),
-                time_zone: s.time_zone.clone(),
+                time_zone: s.time_zone_name().to_string(),
                 stored_custom_properties: s.props_allowlist.clone(),
                 stats_public: s.public,
                 rewrite_rules: s
@@ -239,11 +239,11 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
         never_stored: NEVER_STORED.to_vec(),
         aggregate_only: aggregate.then(|| AggregateOnly {
             stored_instead: "no row per event: each batch is added to counts per site, local day and one of page, host, local hour, country, device class, browser, OS, and (for pageviews arriving from outside the site) source, referrer host and UTM values; the counts are pageviews, engaged milliseconds, scroll reports and their sum",
-            unavailable_metrics: crate::aggregate::UNAVAILABLE_METRICS
+            unavailable_metrics: crate::stats::aggregate_mode::UNAVAILABLE_METRICS
                 .iter()
                 .map(|m| m.name())
                 .collect(),
-            unavailable_dimensions: crate::aggregate::UNAVAILABLE_DIMENSIONS
+            unavailable_dimensions: crate::stats::aggregate_mode::UNAVAILABLE_DIMENSIONS
                 .iter()
                 .map(|d| d.name())
                 .collect(),
@@ -256,7 +256,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             salt: "32 random bytes from the operating system's CSPRNG, one per day",
             salt_rotates: format!(
                 "at 00:00 in {} (tomorrow's salt is agreed a day ahead)",
-                config.privacy.salt_time_zone
+                config.privacy.salt_time_zone.iana_name().unwrap_or("UTC")
             ),
             previous_salt_deleted: format!(
                 "{timeout} minutes after midnight (visits.timeout_minutes): wiped from memory and its partition dropped from the salts table"
@@ -322,6 +322,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
         trusted_proxies: config
             .server
             .trusted_proxies
+            .nets()
             .iter()
             .map(|n| n.to_string())
             .collect(),

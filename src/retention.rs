@@ -201,11 +201,11 @@ impl Retention {
 }
 
 /// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown).
-pub async fn maintain(job: Retention, clock: Arc<dyn crate::salt::Clock>) {
+pub async fn maintain(job: Retention, clock: Arc<dyn crate::clock::Clock>) {
     loop {
         if let Err(e) = job.run_once(clock.now()).await {
             let detail = match &e {
-                Error::ClickHouse(ch) => crate::storage::error_code(ch),
+                Error::ClickHouse(ch) => crate::clickhouse_code::describe(ch),
                 other => other.to_string(),
             };
             job.metrics.retention_failures.inc();

@@ -56,7 +56,7 @@ const DATA_CODES: &[u32] = &[
 pub fn classify(error: &clickhouse::error::Error) -> Failure {
     use clickhouse::error::Error as E;
     match error {
-        E::BadResponse(message) => match code(message) {
+        E::BadResponse(message) => match crate::clickhouse_code::in_message(message) {
             Some(c) if SCHEMA_CODES.contains(&c) => Failure::Permanent {
                 code: c.to_string(),
                 whole_batch: true,
@@ -76,15 +76,6 @@ pub fn classify(error: &clickhouse::error::Error) -> Failure {
         }
         _ => Failure::Retriable,
     }
-}
-
-/// The code in a ClickHouse error message: `Code: 16. DB::Exception: …` (or just `Code: 16`).
-pub fn code(message: &str) -> Option<u32> {
-    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..digits].parse().ok()
 }
 
 /// Exponential backoff between retries: `first`, doubling, never above `max`.
@@ -120,16 +111,6 @@ impl Backoff {
 mod tests {
     use super::*;
     use clickhouse::error::Error as E;
-
-    #[test]
-    fn codes_are_read_from_clickhouse_messages() {
-        assert_eq!(
-            code("Code: 16. DB::Exception: No such column utm_term in table events"),
-            Some(16)
-        );
-        assert_eq!(code("Code: 241"), Some(241));
-        assert_eq!(code("bad response: 502 Bad Gateway"), None);
-    }
 
     #[test]
     fn schema_and_data_errors_are_permanent_the_rest_is_retried() {

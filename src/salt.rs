@@ -22,42 +22,6 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 
-/// The source of "now", injectable so that rotation can be tested at any hour.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Timestamp;
-}
-
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
-/// A clock that only moves when told to (tests).
-pub struct ManualClock(Mutex<Timestamp>);
-
-impl ManualClock {
-    pub fn new(at: Timestamp) -> Self {
-        Self(Mutex::new(at))
-    }
-    pub fn set(&self, at: Timestamp) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
-    }
-    pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t = t.checked_add(by).unwrap_or(*t);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// A salt as stored: the day it belongs to, its bytes in hex, and when it was proposed.
 #[derive(Clone)]
 pub struct StoredSalt {
@@ -397,7 +361,7 @@ impl SaltStore {
                 result.map_err(|e| {
                     Error::Salt(format!(
                         "inserting a salt failed ({})",
-                        crate::storage::error_code(&e)
+                        crate::clickhouse_code::describe(&e)
                     ))
                 })
             }
@@ -434,7 +398,10 @@ pub async fn current_salt_age(config: &crate::config::Config) -> Option<i64> {
         n: u64,
     }
     let now = Timestamp::now();
-    let today = now.to_zoned(config.salt_time_zone()).date().to_string();
+    let today = now
+        .to_zoned(config.privacy.salt_time_zone.clone())
+        .date()
+        .to_string();
     let row: Created = crate::storage::client(&config.clickhouse)
         .query("SELECT toUInt32(min(created)) AS created, count() AS n FROM salts WHERE day = toDate(?)")
         .bind(today.as_str())
@@ -447,16 +414,6 @@ pub async fn current_salt_age(config: &crate::config::Config) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::error_code;
-
-    #[test]
-    fn error_code_keeps_the_code_and_drops_quoted_input() {
-        let e = clickhouse::error::Error::BadResponse(
-            "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected x before: 0f3a9c".into(),
-        );
-        assert_eq!(error_code(&e), "Code: 27");
-        assert_eq!(error_code(&clickhouse::error::Error::TimedOut), "timed out");
-    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

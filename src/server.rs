@@ -17,15 +17,17 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::app::App;
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::error::Error;
 use crate::geo::CountryDb;
-use crate::http::App;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::rollup::RollupJob;
-use crate::salt::{Clock, SaltBook, SaltStore};
+use crate::salt::{SaltBook, SaltStore};
 use crate::sink::Sink;
 use crate::spool::Spool;
 use crate::storage;
@@ -78,7 +80,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     storage::migrate(&config.clickhouse).await?;
     let client = storage::client(&config.clickhouse);
     let salts = SaltStore::ClickHouse(Box::new(client.clone()));
-    let book = SaltBook::new(config.salt_time_zone(), config.visit_timeout());
+    let book = SaltBook::new(config.privacy.salt_time_zone.clone(), config.visits.timeout);
     // Aggregate-only mode hashes nothing, so it makes and keeps no salt at all.
     if !config.privacy.aggregate_only {
         book.refresh(&salts, clock.now()).await?;
@@ -113,22 +115,26 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         WriterConfig {
             capacity: config.ingest.queue_capacity,
             batch_size: config.ingest.batch_size,
-            flush_interval: config.flush_interval(),
-            shutdown_patience: Duration::from_secs(config.server.shutdown_grace_secs),
+            flush_interval: config.ingest.flush_interval,
+            shutdown_patience: config.server.shutdown_grace,
         },
         spooled.clone(),
     );
     // Aggregate-only mode writes counts directly; there are no raw events to roll up.
     let rollup = (config.rollups.enabled && !config.privacy.aggregate_only)
         .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
-    let stats = crate::stats::Stats::new(config, client.clone(), metrics.clone());
+    let stats = Arc::new(crate::stats::Stats::new(
+        config,
+        client.clone(),
+        metrics.clone(),
+    ));
     let retention = Retention::new(config, client.clone(), metrics.clone());
     let ingest = Ingest::new(
         config,
         countries,
         Visitors::new(book),
-        clock,
-        metrics,
+        clock.clone(),
+        metrics.clone(),
         queue,
         client.clone(),
     );
@@ -139,13 +145,13 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         ingest.paths.learn(site, [path.as_str()]);
     }
     let app = Arc::new(App {
+        config: Arc::new(config.clone()),
+        dashboard: Dashboard::new(config, stats.clone(), clock.clone()),
+        clock,
+        metrics,
         ingest,
-        tracker: Tracker::new(),
-        max_body_bytes: config.server.max_body_bytes,
-        max_url_bytes: config.server.max_url_bytes,
-        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         stats,
-        config: config.clone(),
+        tracker: Tracker::new(),
         ready: true.into(),
     });
     Ok(Prepared {
@@ -156,11 +162,11 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         salts,
         rollup,
         retention,
-        grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        grace: config.server.shutdown_grace,
         aggregate_only: config.privacy.aggregate_only,
         limits: ConnectionLimits {
             max_connections: config.server.max_connections,
-            header_timeout: Duration::from_secs(config.server.header_timeout_secs),
+            header_timeout: config.server.header_timeout,
             max_header_bytes: config.server.max_header_bytes,
         },
     })
@@ -187,13 +193,13 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     }
     background.push(tokio::spawn(crate::retention::maintain(
         retention,
-        app.ingest.clock.clone(),
+        app.clock.clone(),
     )));
     if let Some(job) = rollup {
         // Aborting it mid-day at shutdown is safe: the day is not marked done and is redone.
         background.push(tokio::spawn(crate::rollup::maintain(
             job,
-            app.ingest.clock.clone(),
+            app.clock.clone(),
         )));
     }
 
@@ -231,7 +237,7 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
                 // Past the limit the connection is closed at once: cheaper than letting it wait,
                 // and the client sees a reset rather than a hang.
                 let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    app.ingest.metrics.connections_refused.inc();
+                    app.metrics.connections_refused.inc();
                     drop(stream);
                     continue;
                 };
@@ -269,7 +275,7 @@ fn serve_connection(
     permit: tokio::sync::OwnedSemaphorePermit,
     idle_limit: Duration,
 ) {
-    let open = app.ingest.metrics.connections_open.clone();
+    let open = app.metrics.connections_open.clone();
     let activity = Arc::new(Activity::new());
     let seen = activity.clone();
     let service = service_fn(move |req| {
@@ -361,7 +367,7 @@ impl Drop for Busy {
 async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
     let ingest = &app.ingest;
     loop {
-        let now = ingest.clock.now();
+        let now = app.clock.now();
         let book = &ingest.visitors.book;
         let step = if book.in_grace(now).is_some() {
             CARRY_REFRESH
@@ -373,7 +379,7 @@ async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
         let sleep = step.min(until_boundary + Duration::from_millis(10));
         tokio::time::sleep(sleep).await;
 
-        let now = ingest.clock.now();
+        let now = app.clock.now();
         if let Err(e) = book.refresh(&store, now).await {
             tracing::warn!(error = %e, "salt refresh failed");
             book.forget_expired(now);

@@ -8,6 +8,8 @@
 use clickhouse::Client;
 use serde::Deserialize;
 
+use secrecy::ExposeSecret;
+
 use crate::config::ClickHouseConfig;
 use crate::error::Error;
 
@@ -58,8 +60,9 @@ fn server_client(config: &ClickHouseConfig) -> Client {
         .with_url(&config.url)
         .with_user(&config.user)
         .with_validation(false);
-    if !config.password.is_empty() {
-        c = c.with_password(&config.password);
+    let password = config.password.expose_secret();
+    if !password.is_empty() {
+        c = c.with_password(password);
     }
     c
 }
@@ -208,22 +211,6 @@ pub async fn recent_paths(
         .fetch_all()
         .await?;
     Ok(rows.into_iter().map(|r| (r.site, r.path)).collect())
-}
-
-/// `Code: N` from a ClickHouse error, or the error's kind when the server sent none.
-pub fn error_code(e: &clickhouse::error::Error) -> String {
-    let text = e.to_string();
-    match text.find("Code: ") {
-        Some(i) => text[i..]
-            .chars()
-            .take_while(|c| *c != ',' && *c != '.')
-            .collect(),
-        None => match e {
-            clickhouse::error::Error::Network(_) => "network error".into(),
-            clickhouse::error::Error::TimedOut => "timed out".into(),
-            _ => "no error code".into(),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Which address is the visitor's: the socket peer, or a forwarded address from a trusted proxy.
+//! What a trusted reverse proxy may tell us: the visitor's address and whether the browser came
+//! over TLS. Nothing else in tally reads forwarding headers.
 //!
 //! Forwarding headers are believed only when the direct peer is in `server.trusted_proxies`;
 //! then the chain is walked from the right, skipping trusted hops, and the first untrusted
@@ -10,9 +11,12 @@ use hyper::header::{HeaderName, FORWARDED};
 use hyper::HeaderMap;
 use ipnet::IpNet;
 
-/// As a constant: looking a header up by `&str` parses the name on every request.
+/// As constants: looking a header up by `&str` parses the name on every request.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
+/// The `server.trusted_proxies` CIDR blocks.
+#[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
 }
@@ -22,9 +26,40 @@ impl TrustedProxies {
         Self { nets }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// The configured blocks (for the privacy report).
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether a trusted proxy says the browser reached it over TLS (`X-Forwarded-Proto`, or
+    /// `proto=` in `Forwarded`). From any other peer: no.
+    pub fn forwarded_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        if !self.trusts(peer) {
+            return false;
+        }
+        let xfp = headers
+            .get(X_FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        let fwd = headers
+            .get(FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split([';', ','])
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .any(|(k, v)| {
+                        k.eq_ignore_ascii_case("proto")
+                            && v.trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+            });
+        xfp || fwd
     }
 
     /// The visitor's address for a request from `peer`.

@@ -1,596 +1,741 @@
-//! The configuration file: parsed, defaulted and validated before anything runs.
+//! The configuration, in two stages: the file as written ([`file`]), then the validated
+//! settings everything else reads ([`Config`]), built before anything runs.
 //!
-//! Every key is documented in the README's configuration table with its default; the
-//! defaults live here, in one place, as the `default_*` functions. Unknown keys are
-//! rejected so that a typo in a privacy setting cannot silently fall back to a default.
+//! [`Config::from_file`] checks every value and converts it once: time zones are
+//! [`TimeZone`]s, rewrite rules are parsed [`Rules`], durations are [`Duration`]s, proxies are
+//! [`TrustedProxies`], secrets are digests. Code downstream never parses or falls back. The only
+//! environment override is the ClickHouse password ([`PASSWORD_ENV`]).
+
+pub mod file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use hyper::header::HeaderName;
 use jiff::tz::TimeZone;
-use serde::Deserialize;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::credentials::SecretDigest;
 use crate::error::Error;
+use crate::scrub::Rules;
+use crate::trusted_proxy::TrustedProxies;
 
-/// Whether `s` is a SHA-256 digest as the config holds secrets: 64 lower-case hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
+pub use file::{ConfigFile, LogFormat, RewriteRule, DEFAULT_QUERY_ALLOWLIST};
 
 /// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
 pub const PASSWORD_ENV: &str = "TALLY_CLICKHOUSE_PASSWORD";
 
-/// Query parameters kept on page URLs when the config does not say otherwise.
-pub const DEFAULT_QUERY_ALLOWLIST: [&str; 4] = ["utm_source", "utm_medium", "utm_campaign", "ref"];
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The validated settings. Build it with [`Config::load`] or [`Config::parse`].
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[serde(default)]
     pub server: ServerConfig,
-    #[serde(default)]
     pub clickhouse: ClickHouseConfig,
-    #[serde(default)]
     pub ingest: IngestConfig,
-    #[serde(default)]
     pub privacy: PrivacyConfig,
-    #[serde(default)]
     pub visits: VisitsConfig,
-    #[serde(default)]
     pub rollups: RollupsConfig,
-    #[serde(default)]
     pub retention: RetentionConfig,
-    #[serde(default, rename = "sites")]
+    /// In the file's order.
     pub sites: Vec<SiteConfig>,
-    /// Bearer tokens for the stats API.
-    #[serde(default)]
     pub api_tokens: Vec<ApiToken>,
-    /// The built-in dashboard: users, sessions, share links.
-    #[serde(default)]
-    pub dashboard: crate::dashboard::DashboardConfig,
+    pub dashboard: DashboardConfig,
+    /// The file as read (secrets redacted in its `Debug`), for `tally check-config`.
+    pub file: ConfigFile,
 }
 
-/// A stats API token. Only its SHA-256 is in the config, so the file does not hold the secret.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiToken {
-    /// Who holds it (for people reading the config and the privacy report).
-    pub name: String,
-    /// Lower-case hex SHA-256 of the token (`tally token` prints a token and this line).
-    pub sha256: String,
-    /// Sites it may read; empty means all sites.
-    #[serde(default)]
-    pub sites: Vec<String>,
-}
-
-impl std::fmt::Debug for ApiToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiToken")
-            .field("name", &self.name)
-            .field("sites", &self.sites)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Address the HTTP endpoint binds to.
-    #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Largest beacon body accepted, in bytes; larger ones get 413.
-    #[serde(default = "default_max_body_bytes")]
+    /// Where pages reach this collector, without a trailing `/` (`http://{listen}` unless set).
+    pub public_url: String,
+    /// `host[:port]` of a configured `server.public_url` (lower case): forms may come from it.
+    pub public_host: Option<String>,
     pub max_body_bytes: usize,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR blocks).
-    #[serde(default)]
-    pub trusted_proxies: Vec<IpNet>,
-    /// `human` or `json`.
-    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
     pub log_format: LogFormat,
-    /// Seconds in-flight requests get to finish after a shutdown signal.
-    #[serde(default = "default_shutdown_grace_secs")]
-    pub shutdown_grace_secs: u64,
-    /// The address pages load the tracker from (for the printed snippet); default `http://{listen}`.
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// Open connections at most; more are closed at once (counted).
-    #[serde(default = "default_max_connections")]
+    pub shutdown_grace: Duration,
     pub max_connections: usize,
-    /// Seconds a client has to send a request's headers, and the longest idle keep-alive.
-    #[serde(default = "default_header_timeout_secs")]
-    pub header_timeout_secs: u64,
-    /// Seconds a client has to send a request's body once its headers are in; then 408.
-    #[serde(default = "default_request_timeout_secs")]
-    pub request_timeout_secs: u64,
-    /// Largest request head (request line and headers), in bytes; larger gets 431.
-    #[serde(default = "default_max_header_bytes")]
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
     pub max_header_bytes: usize,
-    /// Longest request target (path and query), in bytes; longer gets 414.
-    #[serde(default = "default_max_url_bytes")]
     pub max_url_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Human,
-    Json,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ClickHouseConfig {
-    #[serde(default = "default_clickhouse_url")]
     pub url: String,
-    #[serde(default = "default_database")]
+    /// Letters, digits and `_` only (it is written into SQL).
     pub database: String,
-    #[serde(default = "default_user")]
     pub user: String,
-    /// Prefer the `TALLY_CLICKHOUSE_PASSWORD` environment variable.
-    #[serde(default)]
-    pub password: String,
+    pub password: SecretString,
 }
 
-// Hand-written so that the password can never reach a log line through `{:?}`.
-impl std::fmt::Debug for ClickHouseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseConfig")
-            .field("url", &self.url)
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .field(
-                "password",
-                &if self.password.is_empty() {
-                    ""
-                } else {
-                    "<set>"
-                },
-            )
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct IngestConfig {
-    /// Events waiting for the writer; when full, beacons get 503 and the drop is counted.
-    #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
-    /// Rows per ClickHouse insert.
-    #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Longest time an accepted event waits before it is inserted, in milliseconds.
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
-    /// Longest custom event name stored; longer names are cut at a character boundary.
-    #[serde(default = "default_max_event_name_chars")]
+    pub flush_interval: Duration,
     pub max_event_name_chars: usize,
-    /// Where batches wait while ClickHouse cannot take them (created, mode 0700).
-    #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
-    /// Beacons per client (IP and user agent, hashed, in memory for a minute) per minute;
-    /// more get 429. 0 = no limit.
-    #[serde(default = "default_rate_limit_per_minute")]
-    pub rate_limit_per_minute: u32,
-    /// Paths not seen before admitted per site and hour; more are stored as `/(other)`.
-    /// 0 = no cap.
-    #[serde(default = "default_max_new_paths_per_hour")]
-    pub max_new_paths_per_hour: usize,
-    /// Most bytes the spool may hold; when full (and ClickHouse down), beacons get 503.
-    #[serde(default = "default_spool_max_bytes")]
     pub spool_max_bytes: u64,
+    /// 0 = no limit.
+    pub rate_limit_per_minute: u32,
+    /// 0 = no cap.
+    pub max_new_paths_per_hour: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct PrivacyConfig {
-    /// The daily salt rotates at 00:00 in this IANA time zone.
-    #[serde(default = "default_time_zone")]
-    pub salt_time_zone: String,
-    /// Query parameters kept on page URLs (all others are dropped).
-    #[serde(default = "default_query_allowlist")]
+    pub salt_time_zone: TimeZone,
     pub query_allowlist: Vec<String>,
-    /// MaxMind-format country database; none means an empty country.
-    #[serde(default)]
+    /// An existing file; opened (and so checked) when the collector is prepared.
     pub country_database: Option<PathBuf>,
-    /// Beacons sent with `DNT: 1` are not stored (only counted, without any attribute).
-    #[serde(default = "default_true")]
     pub honor_dnt: bool,
-    /// Beacons sent with `Sec-GPC: 1` (Global Privacy Control) are not stored either.
-    #[serde(default = "default_true")]
     pub honor_gpc: bool,
-    /// Store no per-event rows and compute no visitor hash: only counts per day, page, source,
-    /// country, device and hour (reports that need visits are then unavailable).
-    #[serde(default)]
     pub aggregate_only: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Raw events (with the daily visitor hash) are deleted once they are this many days old.
-    #[serde(default = "default_raw_days")]
-    pub raw_days: u32,
-    /// Rollups (no hash) are deleted once they are this many months old.
-    #[serde(default = "default_rollup_months")]
-    pub rollup_months: u32,
+#[derive(Debug, Clone)]
+pub struct VisitsConfig {
+    /// A gap longer than this ends a visit; whole minutes, 1 minute to 1 day.
+    pub timeout: Duration,
+    /// A one-page visit with less engaged time than this is a bounce; whole seconds.
+    pub bounce_engaged: Duration,
 }
 
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        Self {
-            raw_days: default_raw_days(),
-            rollup_months: default_rollup_months(),
-        }
-    }
-}
-
-fn default_raw_days() -> u32 {
-    30
-}
-fn default_rollup_months() -> u32 {
-    25
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RollupsConfig {
-    /// Roll complete days up into hash-free tables and answer reports from them.
-    #[serde(default = "default_true")]
     pub enabled: bool,
 }
 
-impl Default for RollupsConfig {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    pub raw_days: u32,
+    pub rollup_months: u32,
 }
 
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VisitsConfig {
-    /// A gap longer than this ends a visit; also how long yesterday's salt lives after midnight.
-    #[serde(default = "default_visit_timeout_minutes")]
-    pub timeout_minutes: u32,
-    /// A one-page visit with less engaged time than this is a bounce.
-    #[serde(default = "default_bounce_engaged_seconds")]
-    pub bounce_engaged_seconds: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SiteConfig {
-    /// The site's id and main host name, as sent in Plausible's `domain` field.
     pub domain: String,
-    /// Other host names whose pages count for this site.
-    #[serde(default)]
     pub aliases: Vec<String>,
-    /// The site's own time zone, for reports.
-    #[serde(default = "default_time_zone")]
-    pub time_zone: String,
-    /// Custom-event property keys that may be stored (default: none).
-    #[serde(default)]
+    /// The domain and the aliases, lower case: the hosts whose pages count for the site.
+    pub hosts: Vec<String>,
+    pub time_zone: TimeZone,
     pub props_allowlist: Vec<String>,
-    /// Anyone may read this site's stats without a token.
-    #[serde(default)]
     pub public: bool,
-    /// Path rewrite rules, tried in order before the built-in scrubbing (`/zaken/*` → `/zaken/:id`).
-    #[serde(default)]
+    /// The rules as written (for the privacy report).
     pub rewrite: Vec<RewriteRule>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RewriteRule {
-    /// `*` is one path segment, a final `**` the rest.
-    pub pattern: String,
-    pub replacement: String,
+    /// The same rules, parsed.
+    pub rules: Rules,
 }
 
 impl SiteConfig {
-    /// The site's rewrite rules, parsed (validated when the config is loaded).
-    pub fn rewrite_rules(&self) -> Result<crate::scrub::Rules, String> {
-        let pairs: Vec<(String, String)> = self
+    /// The site's IANA time zone name (as configured).
+    pub fn time_zone_name(&self) -> &str {
+        self.time_zone.iana_name().unwrap_or("UTC")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: SecretDigest,
+    /// Empty: every site.
+    pub sites: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    pub users: Vec<DashboardUser>,
+    pub share_links: Vec<ShareLink>,
+    pub trusted_user_header: Option<HeaderName>,
+    pub session_idle: Duration,
+    pub session_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DashboardUser {
+    pub name: String,
+    /// An argon2 PHC string; `None`: only through the trusted user header.
+    pub password_hash: Option<SecretString>,
+    /// Empty: every site.
+    pub sites: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShareLink {
+    pub site: String,
+    pub sha256: SecretDigest,
+    pub name: Option<String>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file, then applies the environment override.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut file = Self::read(&text)?;
+        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+            file.clickhouse.password = SecretString::from(password);
+        }
+        Self::from_file(file)
+    }
+
+    /// Parses and validates config text (no environment override).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::from_file(Self::read(text)?)
+    }
+
+    fn read(text: &str) -> Result<ConfigFile, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Validates the file's values and converts them into settings.
+    pub fn from_file(file: ConfigFile) -> Result<Self, Error> {
+        let sites = sites(&file.sites)?;
+        let known = |s: &str| sites.iter().any(|c| c.domain == s);
+        let api_tokens = file
+            .api_tokens
+            .iter()
+            .map(|t| api_token(t, &known))
+            .collect::<Result<_, _>>()?;
+        Ok(Config {
+            server: server(&file.server)?,
+            clickhouse: clickhouse(&file.clickhouse)?,
+            ingest: ingest(&file.ingest)?,
+            privacy: privacy(&file.privacy)?,
+            visits: visits(&file.visits)?,
+            rollups: RollupsConfig {
+                enabled: file.rollups.enabled,
+            },
+            retention: retention(&file.retention)?,
+            dashboard: dashboard(&file.dashboard, &known)?,
+            api_tokens,
+            sites,
+            file,
+        })
+    }
+}
+
+fn bad<T>(message: impl Into<String>) -> Result<T, Error> {
+    Err(Error::Config(message.into()))
+}
+
+fn time_zone(name: &str, key: &str) -> Result<TimeZone, Error> {
+    TimeZone::get(name).map_err(|_| Error::Config(format!("{key}: unknown time zone {name:?}")))
+}
+
+fn seconds(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn server(f: &file::Server) -> Result<ServerConfig, Error> {
+    if !(256..=1024 * 1024).contains(&f.max_body_bytes) {
+        return bad("server.max_body_bytes must be between 256 and 1048576");
+    }
+    if f.max_connections == 0 {
+        return bad("server.max_connections must be positive");
+    }
+    if !(1..=3600).contains(&f.header_timeout_secs) || !(1..=3600).contains(&f.request_timeout_secs)
+    {
+        return bad(
+            "server.header_timeout_secs and server.request_timeout_secs must be between 1 and 3600",
+        );
+    }
+    // hyper needs room for one read buffer; below 8 KiB it refuses to start.
+    if !(8192..=1024 * 1024).contains(&f.max_header_bytes) {
+        return bad("server.max_header_bytes must be between 8192 and 1048576");
+    }
+    if !(256..=65_536).contains(&f.max_url_bytes) {
+        return bad("server.max_url_bytes must be between 256 and 65536");
+    }
+    let (public_url, public_host) = match &f.public_url {
+        Some(u) => {
+            let parsed = url::Url::parse(u)
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https"));
+            let Some(host) = parsed.as_ref().and_then(|p| p.host_str()) else {
+                return bad(format!(
+                    "server.public_url {u:?} must be an absolute http(s) URL"
+                ));
+            };
+            let host = host.to_ascii_lowercase();
+            let host_port = match parsed.as_ref().and_then(url::Url::port) {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            };
+            (u.trim_end_matches('/').to_string(), Some(host_port))
+        }
+        None => (format!("http://{}", f.listen), None),
+    };
+    Ok(ServerConfig {
+        listen: f.listen,
+        public_url,
+        public_host,
+        max_body_bytes: f.max_body_bytes,
+        trusted_proxies: TrustedProxies::new(f.trusted_proxies.clone()),
+        log_format: f.log_format,
+        shutdown_grace: seconds(f.shutdown_grace_secs),
+        max_connections: f.max_connections,
+        header_timeout: seconds(f.header_timeout_secs),
+        request_timeout: seconds(f.request_timeout_secs),
+        max_header_bytes: f.max_header_bytes,
+        max_url_bytes: f.max_url_bytes,
+    })
+}
+
+fn clickhouse(f: &file::ClickHouse) -> Result<ClickHouseConfig, Error> {
+    let db = &f.database;
+    if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return bad("clickhouse.database may hold only letters, digits and _");
+    }
+    Ok(ClickHouseConfig {
+        url: f.url.clone(),
+        database: f.database.clone(),
+        user: f.user.clone(),
+        password: f.password.clone(),
+    })
+}
+
+fn ingest(f: &file::Ingest) -> Result<IngestConfig, Error> {
+    if f.batch_size == 0 || f.queue_capacity == 0 {
+        return bad("ingest.batch_size and ingest.queue_capacity must be positive");
+    }
+    if f.spool_max_bytes < 1024 * 1024 {
+        return bad("ingest.spool_max_bytes must be at least 1048576 (1 MiB)");
+    }
+    if f.flush_interval_ms == 0 {
+        return bad("ingest.flush_interval_ms must be positive");
+    }
+    if f.max_event_name_chars == 0 {
+        return bad("ingest.max_event_name_chars must be positive");
+    }
+    Ok(IngestConfig {
+        queue_capacity: f.queue_capacity,
+        batch_size: f.batch_size,
+        flush_interval: Duration::from_millis(f.flush_interval_ms),
+        max_event_name_chars: f.max_event_name_chars,
+        spool_dir: f.spool_dir.clone(),
+        spool_max_bytes: f.spool_max_bytes,
+        rate_limit_per_minute: f.rate_limit_per_minute,
+        max_new_paths_per_hour: f.max_new_paths_per_hour,
+    })
+}
+
+fn privacy(f: &file::Privacy) -> Result<PrivacyConfig, Error> {
+    if let Some(db) = &f.country_database {
+        if !db.is_file() {
+            return bad(format!(
+                "privacy.country_database {} is not a file",
+                db.display()
+            ));
+        }
+    }
+    Ok(PrivacyConfig {
+        salt_time_zone: time_zone(&f.salt_time_zone, "privacy.salt_time_zone")?,
+        query_allowlist: f.query_allowlist.clone(),
+        country_database: f.country_database.clone(),
+        honor_dnt: f.honor_dnt,
+        honor_gpc: f.honor_gpc,
+        aggregate_only: f.aggregate_only,
+    })
+}
+
+fn visits(f: &file::Visits) -> Result<VisitsConfig, Error> {
+    if !(1..=24 * 60).contains(&f.timeout_minutes) {
+        return bad("visits.timeout_minutes must be between 1 and 1440");
+    }
+    if f.bounce_engaged_seconds > 24 * 3600 {
+        return bad("visits.bounce_engaged_seconds must be at most 86400");
+    }
+    Ok(VisitsConfig {
+        timeout: seconds(u64::from(f.timeout_minutes) * 60),
+        bounce_engaged: seconds(u64::from(f.bounce_engaged_seconds)),
+    })
+}
+
+fn retention(f: &file::Retention) -> Result<RetentionConfig, Error> {
+    // A local day is rolled up up to a day and a half after its UTC start (time zones, visit
+    // lookahead, settling); its raw events must still be there then.
+    if !(3..=3650).contains(&f.raw_days) {
+        return bad("retention.raw_days must be between 3 and 3650");
+    }
+    if !(1..=1200).contains(&f.rollup_months) {
+        return bad("retention.rollup_months must be between 1 and 1200");
+    }
+    Ok(RetentionConfig {
+        raw_days: f.raw_days,
+        rollup_months: f.rollup_months,
+    })
+}
+
+fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
+    if list.is_empty() {
+        return bad("at least one [[sites]] entry is required");
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut sites = Vec::with_capacity(list.len());
+    for f in list {
+        let pairs: Vec<(String, String)> = f
             .rewrite
             .iter()
             .map(|r| (r.pattern.clone(), r.replacement.clone()))
             .collect();
-        crate::scrub::Rules::parse(&pairs)
-    }
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_max_body_bytes() -> usize {
-    8 * 1024
-}
-fn default_shutdown_grace_secs() -> u64 {
-    10
-}
-fn default_max_connections() -> usize {
-    4096
-}
-fn default_header_timeout_secs() -> u64 {
-    10
-}
-fn default_request_timeout_secs() -> u64 {
-    10
-}
-fn default_max_header_bytes() -> usize {
-    16 * 1024
-}
-fn default_max_url_bytes() -> usize {
-    4096
-}
-fn default_clickhouse_url() -> String {
-    "http://127.0.0.1:8123".into()
-}
-fn default_database() -> String {
-    "tally".into()
-}
-fn default_user() -> String {
-    "default".into()
-}
-fn default_queue_capacity() -> usize {
-    50_000
-}
-fn default_batch_size() -> usize {
-    5_000
-}
-fn default_rate_limit_per_minute() -> u32 {
-    600
-}
-fn default_max_new_paths_per_hour() -> usize {
-    1000
-}
-fn default_spool_dir() -> PathBuf {
-    PathBuf::from("/var/lib/tally/spool")
-}
-fn default_spool_max_bytes() -> u64 {
-    1024 * 1024 * 1024
-}
-fn default_flush_interval_ms() -> u64 {
-    1_000
-}
-fn default_max_event_name_chars() -> usize {
-    120
-}
-fn default_time_zone() -> String {
-    "Europe/Amsterdam".into()
-}
-fn default_query_allowlist() -> Vec<String> {
-    DEFAULT_QUERY_ALLOWLIST
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-fn default_visit_timeout_minutes() -> u32 {
-    30
-}
-fn default_bounce_engaged_seconds() -> u32 {
-    10
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            max_body_bytes: default_max_body_bytes(),
-            trusted_proxies: Vec::new(),
-            log_format: LogFormat::default(),
-            shutdown_grace_secs: default_shutdown_grace_secs(),
-            public_url: None,
-            max_connections: default_max_connections(),
-            header_timeout_secs: default_header_timeout_secs(),
-            request_timeout_secs: default_request_timeout_secs(),
-            max_header_bytes: default_max_header_bytes(),
-            max_url_bytes: default_max_url_bytes(),
-        }
-    }
-}
-impl Default for ClickHouseConfig {
-    fn default() -> Self {
-        Self {
-            url: default_clickhouse_url(),
-            database: default_database(),
-            user: default_user(),
-            password: String::new(),
-        }
-    }
-}
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            queue_capacity: default_queue_capacity(),
-            batch_size: default_batch_size(),
-            flush_interval_ms: default_flush_interval_ms(),
-            max_event_name_chars: default_max_event_name_chars(),
-            rate_limit_per_minute: default_rate_limit_per_minute(),
-            max_new_paths_per_hour: default_max_new_paths_per_hour(),
-            spool_dir: default_spool_dir(),
-            spool_max_bytes: default_spool_max_bytes(),
-        }
-    }
-}
-impl Default for PrivacyConfig {
-    fn default() -> Self {
-        Self {
-            salt_time_zone: default_time_zone(),
-            query_allowlist: default_query_allowlist(),
-            country_database: None,
-            honor_dnt: true,
-            honor_gpc: true,
-            aggregate_only: false,
-        }
-    }
-}
-impl Default for VisitsConfig {
-    fn default() -> Self {
-        Self {
-            timeout_minutes: default_visit_timeout_minutes(),
-            bounce_engaged_seconds: default_bounce_engaged_seconds(),
-        }
-    }
-}
-
-impl Config {
-    /// Reads, parses and validates a config file, then applies environment overrides.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let mut config = Self::parse(&text)?;
-        if let Ok(password) = std::env::var(PASSWORD_ENV) {
-            config.clickhouse.password = password;
-        }
-        Ok(config)
-    }
-
-    /// Parses and validates config text (no environment overrides).
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        let bad = |msg: String| Err(Error::Config(msg));
-        if self.sites.is_empty() {
-            return bad("at least one [[sites]] entry is required".into());
-        }
-        parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")?;
-        let mut hosts = std::collections::HashSet::new();
-        for site in &self.sites {
-            if let Err(e) = site.rewrite_rules() {
-                return bad(format!("site {}: {e}", site.domain));
+        let rules = match Rules::parse(&pairs) {
+            Ok(rules) => rules,
+            Err(e) => return bad(format!("site {}: {e}", f.domain)),
+        };
+        let time_zone = time_zone(&f.time_zone, &format!("time_zone of site {}", f.domain))?;
+        let mut hosts = Vec::new();
+        for host in std::iter::once(&f.domain).chain(&f.aliases) {
+            if host.is_empty() || host.contains(['/', ' ', ':']) {
+                return bad(format!("site host {host:?} must be a bare host name"));
             }
-            parse_time_zone(
-                &site.time_zone,
-                &format!("time_zone of site {}", site.domain),
-            )?;
-            for host in std::iter::once(&site.domain).chain(&site.aliases) {
-                if host.is_empty() || host.contains(['/', ' ', ':']) {
-                    return bad(format!("site host {host:?} must be a bare host name"));
-                }
-                if !hosts.insert(host.to_ascii_lowercase()) {
-                    return bad(format!(
-                        "host {host:?} is configured for more than one site"
-                    ));
-                }
-            }
-        }
-        if !(256..=1024 * 1024).contains(&self.server.max_body_bytes) {
-            return bad("server.max_body_bytes must be between 256 and 1048576".into());
-        }
-        let server = &self.server;
-        if server.max_connections == 0 {
-            return bad("server.max_connections must be positive".into());
-        }
-        if !(1..=3600).contains(&server.header_timeout_secs)
-            || !(1..=3600).contains(&server.request_timeout_secs)
-        {
-            return bad(
-                "server.header_timeout_secs and server.request_timeout_secs must be between 1 and 3600"
-                    .into(),
-            );
-        }
-        // hyper needs room for one read buffer; below 8 KiB it refuses to start.
-        if !(8192..=1024 * 1024).contains(&server.max_header_bytes) {
-            return bad("server.max_header_bytes must be between 8192 and 1048576".into());
-        }
-        if !(256..=65_536).contains(&server.max_url_bytes) {
-            return bad("server.max_url_bytes must be between 256 and 65536".into());
-        }
-        if self.ingest.batch_size == 0 || self.ingest.queue_capacity == 0 {
-            return bad("ingest.batch_size and ingest.queue_capacity must be positive".into());
-        }
-        if self.ingest.spool_max_bytes < 1024 * 1024 {
-            return bad("ingest.spool_max_bytes must be at least 1048576 (1 MiB)".into());
-        }
-        if self.ingest.flush_interval_ms == 0 {
-            return bad("ingest.flush_interval_ms must be positive".into());
-        }
-        if !(1..=24 * 60).contains(&self.visits.timeout_minutes) {
-            return bad("visits.timeout_minutes must be between 1 and 1440".into());
-        }
-        // A local day is rolled up up to a day and a half after its UTC start (time zones, visit
-        // lookahead, settling); its raw events must still be there then.
-        if !(3..=3650).contains(&self.retention.raw_days) {
-            return bad("retention.raw_days must be between 3 and 3650".into());
-        }
-        if !(1..=1200).contains(&self.retention.rollup_months) {
-            return bad("retention.rollup_months must be between 1 and 1200".into());
-        }
-        if self.visits.bounce_engaged_seconds > 24 * 3600 {
-            return bad("visits.bounce_engaged_seconds must be at most 86400".into());
-        }
-        self.dashboard.validate(&self.sites)?;
-        for token in &self.api_tokens {
-            if !is_sha256_hex(&token.sha256) {
+            let lower = host.to_ascii_lowercase();
+            if !seen.insert(lower.clone()) {
                 return bad(format!(
-                    "api_tokens {:?}: sha256 must be 64 lower-case hex digits",
-                    token.name
+                    "host {host:?} is configured for more than one site"
                 ));
             }
-            for site in &token.sites {
-                if !self.sites.iter().any(|s| &s.domain == site) {
-                    return bad(format!(
-                        "api_tokens {:?}: site {site:?} is not configured",
-                        token.name
-                    ));
-                }
-            }
+            hosts.push(lower);
         }
-        if self.ingest.max_event_name_chars == 0 {
-            return bad("ingest.max_event_name_chars must be positive".into());
+        sites.push(SiteConfig {
+            domain: f.domain.clone(),
+            aliases: f.aliases.clone(),
+            hosts,
+            time_zone,
+            props_allowlist: f.props_allowlist.clone(),
+            public: f.public,
+            rewrite: f.rewrite.clone(),
+            rules,
+        });
+    }
+    Ok(sites)
+}
+
+fn api_token(f: &file::ApiToken, known: &impl Fn(&str) -> bool) -> Result<ApiToken, Error> {
+    let Some(sha256) = SecretDigest::from_hex(f.sha256.expose_secret()) else {
+        return bad(format!(
+            "api_tokens {:?}: sha256 must be 64 lower-case hex digits",
+            f.name
+        ));
+    };
+    if let Some(site) = f.sites.iter().find(|s| !known(s)) {
+        return bad(format!(
+            "api_tokens {:?}: site {site:?} is not configured",
+            f.name
+        ));
+    }
+    Ok(ApiToken {
+        name: f.name.clone(),
+        sha256,
+        sites: f.sites.clone(),
+    })
+}
+
+fn dashboard(f: &file::Dashboard, known: &impl Fn(&str) -> bool) -> Result<DashboardConfig, Error> {
+    let bad = |m: String| Err(Error::Config(format!("dashboard: {m}")));
+    let mut names = std::collections::HashSet::new();
+    let mut users = Vec::with_capacity(f.users.len());
+    for u in &f.users {
+        if let Err(e) = crate::credentials::check_user_name(&u.name) {
+            return bad(e);
         }
-        if let Some(db) = &self.privacy.country_database {
-            if !db.is_file() {
+        if !names.insert(u.name.as_str()) {
+            return bad(format!("user {:?} is listed twice", u.name));
+        }
+        if let Some(h) = &u.password_hash {
+            if !crate::password::is_argon2(h.expose_secret()) {
                 return bad(format!(
-                    "privacy.country_database {} is not a file",
-                    db.display()
+                    "user {:?}: password_hash must be an argon2 PHC string ($argon2id$…); `tally hash-password` prints one",
+                    u.name
                 ));
             }
         }
-        let db = &self.clickhouse.database;
-        if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return bad("clickhouse.database may hold only letters, digits and _".into());
+        if let Some(s) = u.sites.iter().find(|s| !known(s)) {
+            return bad(format!("user {:?}: site {s:?} is not configured", u.name));
         }
-        Ok(())
+        users.push(DashboardUser {
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            sites: u.sites.clone(),
+        });
     }
-
-    /// Where pages reach this collector.
-    pub fn public_url(&self) -> String {
-        match &self.server.public_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.server.listen),
+    let mut share_links: Vec<ShareLink> = Vec::with_capacity(f.share_links.len());
+    for l in &f.share_links {
+        if !known(&l.site) {
+            return bad(format!("share link: site {:?} is not configured", l.site));
         }
+        let Some(sha256) = SecretDigest::from_hex(l.sha256.expose_secret()) else {
+            return bad(format!(
+                "share link for {:?}: sha256 must be 64 lower-case hex digits",
+                l.site
+            ));
+        };
+        if share_links.iter().any(|o| o.sha256.same(&sha256)) {
+            return bad("two share links have the same secret".into());
+        }
+        share_links.push(ShareLink {
+            site: l.site.clone(),
+            sha256,
+            name: l.name.clone(),
+        });
     }
-
-    pub fn flush_interval(&self) -> Duration {
-        Duration::from_millis(self.ingest.flush_interval_ms)
+    let trusted_user_header = match &f.trusted_user_header {
+        Some(h) => match HeaderName::from_bytes(h.as_bytes()) {
+            Ok(name) => Some(name),
+            Err(_) => return bad(format!("trusted_user_header {h:?} is not a header name")),
+        },
+        None => None,
+    };
+    if !(1..=366 * 24 * 3600).contains(&f.session_max_secs) {
+        return bad("session_max_secs must be between 1 and 31622400 (a year)".into());
     }
-
-    pub fn visit_timeout(&self) -> Duration {
-        Duration::from_secs(u64::from(self.visits.timeout_minutes) * 60)
+    if !(1..=f.session_max_secs).contains(&f.session_idle_secs) {
+        return bad("session_idle_secs must be between 1 and session_max_secs".into());
     }
-
-    pub fn salt_time_zone(&self) -> TimeZone {
-        // Validated in `validate`, so this cannot fail for a loaded config.
-        parse_time_zone(&self.privacy.salt_time_zone, "privacy.salt_time_zone")
-            .unwrap_or(TimeZone::UTC)
-    }
+    Ok(DashboardConfig {
+        users,
+        share_links,
+        trusted_user_header,
+        session_idle: seconds(f.session_idle_secs),
+        session_max: seconds(f.session_max_secs),
+    })
 }
 
-fn parse_time_zone(name: &str, key: &str) -> Result<TimeZone, Error> {
-    TimeZone::get(name).map_err(|_| Error::Config(format!("{key}: unknown time zone {name:?}")))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<Config, Error> {
+        Config::parse(&format!("{extra}\n[[sites]]\ndomain = \"a.example\"\n"))
+    }
+
+    fn message(extra: &str) -> String {
+        match parse(extra) {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a config error for {extra:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_are_converted_once() {
+        let c = Config::parse(
+            "[server]\npublic_url = \"https://Stats.Example.org:8443/\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             header_timeout_secs = 7\n[visits]\ntimeout_minutes = 45\nbounce_engaged_seconds = 12\n\
+             [privacy]\nsalt_time_zone = \"Asia/Tokyo\"\n\
+             [[sites]]\ndomain = \"A.example\"\naliases = [\"WWW.a.example\"]\ntime_zone = \"America/New_York\"\n\
+             rewrite = [{ pattern = \"/zaken/*\", replacement = \"/zaken/:id\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.public_url, "https://Stats.Example.org:8443");
+        assert_eq!(
+            c.server.public_host.as_deref(),
+            Some("stats.example.org:8443")
+        );
+        assert!(c.server.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+        assert_eq!(c.server.header_timeout, Duration::from_secs(7));
+        assert_eq!(c.visits.timeout, Duration::from_secs(45 * 60));
+        assert_eq!(c.visits.bounce_engaged, Duration::from_secs(12));
+        assert_eq!(c.privacy.salt_time_zone.iana_name(), Some("Asia/Tokyo"));
+        let site = &c.sites[0];
+        assert_eq!(site.time_zone_name(), "America/New_York");
+        assert_eq!(site.hosts, vec!["a.example", "www.a.example"]);
+        assert_eq!(site.rules.apply("/zaken/123abc"), "/zaken/:id");
+        // Without a public URL, pages reach the listen address.
+        let c = parse("").unwrap();
+        assert_eq!(c.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.server.public_host, None);
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_name_the_key() {
+        for (extra, expected) in [
+            ("[server]\nmax_body_bytes = 10", "server.max_body_bytes"),
+            ("[server]\npublic_url = \"stats.example.org\"", "server.public_url"),
+            ("[server]\nmax_header_bytes = 100", "server.max_header_bytes"),
+            ("[ingest]\nbatch_size = 0", "ingest.batch_size"),
+            ("[ingest]\nspool_max_bytes = 5", "ingest.spool_max_bytes"),
+            ("[visits]\ntimeout_minutes = 0", "visits.timeout_minutes"),
+            ("[retention]\nraw_days = 2", "retention.raw_days"),
+            ("[privacy]\nsalt_time_zone = \"Mars/Olympus\"", "unknown time zone"),
+            ("[privacy]\ncountry_database = \"/nonexistent.mmdb\"", "privacy.country_database"),
+            ("[clickhouse]\ndatabase = \"a;b\"", "clickhouse.database"),
+            ("[[api_tokens]]\nname = \"x\"\nsha256 = \"abc\"", "sha256"),
+            ("[[api_tokens]]\nname = \"x\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nsites = [\"b.example\"]", "not configured"),
+            ("[server]\nlisten_port = 1", "unknown field"),
+        ] {
+            let m = message(extra);
+            assert!(m.contains(expected), "{extra:?}: {m}");
+        }
+        let m = match Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\n[[sites]]\ndomain = \"A.EXAMPLE\"\n",
+        ) {
+            Err(Error::Config(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(m.contains("more than one site"), "{m}");
+        let m = match Config::parse("[[sites]]\ndomain = \"a.example\"\nrewrite = [{ pattern = \"zaken\", replacement = \"x\" }]\n") {
+            Err(Error::Config(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(m.contains("site a.example"), "{m}");
+    }
+
+    #[test]
+    fn user_lines_parse_back_into_a_valid_config() {
+        let lines = crate::credentials::user_lines("web \"team\"", "long enough secret").unwrap();
+        let config =
+            Config::parse(&format!("{lines}\n[[sites]]\ndomain = \"a.example\"\n")).unwrap();
+        let u = &config.dashboard.users[0];
+        assert_eq!(u.name, "web \"team\"");
+        assert!(u
+            .password_hash
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .starts_with("$argon2id$"));
+        assert!(crate::credentials::user_lines("alice", "short").is_err());
+        assert!(crate::credentials::user_lines(" alice", "long enough secret").is_err());
+        // Debug output (check-config) shows no hash.
+        assert!(!format!("{config:?}").contains("$argon2"));
+
+        let (secret, toml) = crate::credentials::new_share_link("a.example");
+        let config =
+            Config::parse(&format!("{toml}\n[[sites]]\ndomain = \"a.example\"\n")).unwrap();
+        assert!(config.dashboard.share_links[0].sha256.matches(&secret));
+        assert!(!config.dashboard.share_links[0]
+            .sha256
+            .matches("another secret"));
+
+        let (token, toml) = crate::credentials::new_api_token("web \"team\"");
+        let config =
+            Config::parse(&format!("{toml}\n[[sites]]\ndomain = \"a.example\"\n")).unwrap();
+        assert_eq!(config.api_tokens[0].name, "web \"team\"");
+        assert!(config.api_tokens[0].sha256.matches(&token));
+    }
+
+    #[test]
+    fn config_is_checked() {
+        assert!(parse("").is_ok());
+        let d = parse("").unwrap().dashboard;
+        assert_eq!(
+            (d.session_idle.as_secs(), d.session_max.as_secs()),
+            (259_200, 1_209_600)
+        );
+        assert!(parse("[[dashboard.users]]\nname = \"a\"\npassword_hash = \"plain\"").is_err());
+        assert!(parse("[[dashboard.users]]\nname = \"a\"\nsites = [\"nope.example\"]").is_err());
+        assert!(
+            parse("[[dashboard.users]]\nname = \"a\"\n[[dashboard.users]]\nname = \"a\"").is_err()
+        );
+        assert!(parse(&format!(
+            "[[dashboard.share_links]]\nsite = \"a.example\"\nsha256 = \"{}\"",
+            "A".repeat(64)
+        ))
+        .is_err());
+        assert!(parse("[dashboard]\nsession_idle_secs = 10\nsession_max_secs = 5").is_err());
+        assert!(parse("[dashboard]\ntrusted_user_header = \"bad header\"").is_err());
+        assert!(parse("[dashboard]\nsessions = 1").is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = Config::parse(&format!(
+            "[clickhouse]\npassword = \"hunter2\"\n\
+             [[api_tokens]]\nname = \"t\"\nsha256 = \"{d}\"\n\
+             [[dashboard.share_links]]\nsite = \"a.example\"\nsha256 = \"{d}\"\n\
+             [[dashboard.users]]\nname = \"u\"\npassword_hash = \"$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\n\
+             [[sites]]\ndomain = \"a.example\"\n",
+            d = "ab".repeat(32)
+        ))
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hunter2", "abab", "$argon2", "aGFzaGhh"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("a.example"));
+    }
+
+    /// The defaults in `docs/configuration.md` are the code's: every key of the file has a row,
+    /// and every row's default is what the code fills in.
+    #[test]
+    fn documented_defaults_equal_the_code() {
+        let doc = include_str!("../../docs/configuration.md");
+        let mut rows = std::collections::BTreeMap::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let key = cells[0].trim_start_matches("| ").trim_matches('`');
+            rows.insert(key.to_string(), cells[1].to_string());
+        }
+        // The code's defaults, flattened to `section.key` (and `[[array]] key` for entries).
+        let mut code = std::collections::BTreeMap::new();
+        let defaults = toml::Value::try_from(ConfigFile::default()).unwrap();
+        for (section, table) in defaults.as_table().unwrap() {
+            let Some(table) = table.as_table() else {
+                continue;
+            };
+            for (key, value) in table {
+                // `[dashboard]`'s arrays of tables are listed by their entries' keys below.
+                if !(section == "dashboard" && ["users", "share_links"].contains(&key.as_str())) {
+                    code.insert(format!("{section}.{key}"), Some(value.clone()));
+                }
+            }
+        }
+        // Entries of the arrays of tables: their required keys and the defaults of the rest.
+        let entries = ConfigFile::default_entries();
+        for (array, entry) in &entries {
+            for (key, value) in entry.as_table().unwrap() {
+                code.insert(format!("[[{array}]] {key}"), Some(value.clone()));
+            }
+        }
+        // Keys without a value by default (not serialized): documented as "none" or "required".
+        for key in [
+            "[[sites]] domain",
+            "[[api_tokens]] name",
+            "[[dashboard.users]] name",
+            "[[dashboard.share_links]] site",
+            "server.public_url",
+            "clickhouse.password",
+            "privacy.country_database",
+            "dashboard.trusted_user_header",
+            "[[api_tokens]] sha256",
+            "[[dashboard.users]] password_hash",
+            "[[dashboard.share_links]] sha256",
+            "[[dashboard.share_links]] name",
+        ] {
+            code.entry(key.to_string()).or_insert(None);
+        }
+        let documented: Vec<&String> = rows.keys().collect();
+        let known: Vec<&String> = code.keys().collect();
+        assert_eq!(
+            documented, known,
+            "keys in docs/configuration.md vs the code"
+        );
+        for (key, default) in &rows {
+            let shown = default
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_default();
+            match code[key].as_ref() {
+                Some(toml::Value::String(s)) if s.is_empty() => {
+                    assert!(default.contains("empty"), "{key}: {default}")
+                }
+                Some(toml::Value::String(s)) => assert_eq!(&shown, s, "{key}"),
+                Some(toml::Value::Array(a)) => {
+                    let list: Vec<String> = a.iter().map(|v| v.to_string()).collect();
+                    assert_eq!(shown, format!("[{}]", list.join(", ")), "{key}");
+                }
+                Some(v) => assert_eq!(shown, v.to_string(), "{key}"),
+                None if key == "server.public_url" => assert_eq!(shown, "http://{listen}"),
+                None => assert!(
+                    ["none", "required", "empty"]
+                        .iter()
+                        .any(|w| default.starts_with(w)),
+                    "{key}: {default}"
+                ),
+            }
+        }
+    }
 }

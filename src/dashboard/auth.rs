@@ -22,13 +22,14 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier};
-use argon2::{Argon2, Params};
+use cookie::{Cookie, SameSite};
 use hyper::header::{self, HeaderMap, HeaderName};
-use ipnet::IpNet;
-use sha2::{Digest, Sha256};
+use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::credentials::{random_hex, same, SecretDigest};
+use crate::password;
+use crate::trusted_proxy::TrustedProxies;
 
 pub const SESSION_COOKIE: &str = "tally_session";
 /// The login form's CSRF nonce (double submit), scoped to `/login`.
@@ -85,9 +86,9 @@ pub enum LoginError {
 
 pub struct Auth {
     users: HashMap<String, User>,
-    shares: Vec<([u8; 32], String)>,
+    shares: Vec<(SecretDigest, String)>,
     header: Option<HeaderName>,
-    proxies: Vec<IpNet>,
+    proxies: TrustedProxies,
     idle: Duration,
     max: Duration,
     public_https: bool,
@@ -96,7 +97,7 @@ pub struct Auth {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     failures: Mutex<HashMap<String, Failures>>,
     /// A hash checked for unknown names, so that they take as long as known ones (made with
-    /// the first user's parameters).
+    /// the first user's parameters, on the first unknown name).
     dummy: OnceLock<String>,
 }
 
@@ -104,56 +105,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Random bytes from the OS, as hex.
-pub fn random_hex(n: usize) -> String {
-    use rand::TryRngCore;
-    let mut bytes = vec![0u8; n];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the OS random number generator works");
-    hex::encode(bytes)
-}
-
+/// The key a session is kept under: the SHA-256 of its token (the token itself is not kept).
 fn digest(s: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
     Sha256::digest(s.as_bytes()).into()
-}
-
-/// Equal without an early exit, so timing tells nothing about where two secrets differ.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// An argon2 PHC string for `password` (default parameters: Argon2id, 19 MiB, 2 passes).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| format!("hashing failed: {e}"))
-}
-
-/// A hash of `password` with the same parameters as `template` (so checking it costs the same).
-fn hash_like(template: Option<&str>, password: &str) -> String {
-    let params = template
-        .and_then(|t| PasswordHash::new(t).ok())
-        .and_then(|h| Params::try_from(&h).ok())
-        .unwrap_or_default();
-    Argon2::from(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-}
-
-/// Whether `hash` is a PHC string of an argon2 variant.
-pub fn valid_hash(hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
-}
-
-fn verify(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
 }
 
 /// The value of cookie `name` in the request.
@@ -162,10 +117,25 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, on `path`, kept `max_age` seconds
+/// (0: removed), `Secure` over TLS.
+fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> String {
+    Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .secure(secure)
+        .build()
+        .to_string()
 }
 
 fn host_port(url: &str) -> Option<String> {
@@ -188,7 +158,10 @@ impl Auth {
                     (
                         u.name.clone(),
                         User {
-                            hash: u.password_hash.clone(),
+                            hash: u
+                                .password_hash
+                                .as_ref()
+                                .map(|h| h.expose_secret().to_string()),
                             sites: u.sites.clone(),
                         },
                     )
@@ -197,20 +170,14 @@ impl Auth {
             shares: d
                 .share_links
                 .iter()
-                .filter_map(|s| {
-                    let bytes: [u8; 32] = hex::decode(&s.sha256).ok()?.try_into().ok()?;
-                    Some((bytes, s.site.clone()))
-                })
+                .map(|s| (s.sha256.clone(), s.site.clone()))
                 .collect(),
-            header: d
-                .trusted_user_header
-                .as_deref()
-                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            header: d.trusted_user_header.clone(),
             proxies: config.server.trusted_proxies.clone(),
-            idle: Duration::from_secs(d.session_idle_secs),
-            max: Duration::from_secs(d.session_max_secs),
-            public_https: config.public_url().starts_with("https://"),
-            public_host: config.server.public_url.as_deref().and_then(host_port),
+            idle: d.session_idle,
+            max: d.session_max,
+            public_https: config.server.public_url.starts_with("https://"),
+            public_host: config.server.public_host.clone(),
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             dummy: OnceLock::new(),
@@ -218,38 +185,13 @@ impl Auth {
     }
 
     fn trusted(&self, peer: Option<SocketAddr>) -> bool {
-        peer.is_some_and(|p| {
-            let ip = crate::client_ip::canonical(p.ip());
-            self.proxies.iter().any(|n| n.contains(&ip))
-        })
+        peer.is_some_and(|p| self.proxies.trusts(p.ip()))
     }
 
     /// Whether the browser reached us over TLS: the public URL is https, or a trusted proxy says
     /// so (`X-Forwarded-Proto` / `Forwarded: proto=`).
     pub fn is_secure(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> bool {
-        if self.public_https {
-            return true;
-        }
-        if !self.trusted(peer) {
-            return false;
-        }
-        let xfp = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-        let fwd = headers
-            .get("forwarded")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split([';', ','])
-                    .filter_map(|kv| kv.trim().split_once('='))
-                    .any(|(k, v)| {
-                        k.eq_ignore_ascii_case("proto")
-                            && v.trim_matches('"').eq_ignore_ascii_case("https")
-                    })
-            });
-        xfp || fwd
+        self.public_https || peer.is_some_and(|p| self.proxies.forwarded_https(p.ip(), headers))
     }
 
     /// Whether a form post comes from a page of this server: its `Origin` (else its `Referer`)
@@ -350,12 +292,12 @@ impl Auth {
                 .dummy
                 .get_or_init(|| {
                     let template = self.users.values().find_map(|u| u.hash.as_deref());
-                    hash_like(template, &random_hex(16))
+                    password::hash_like(template, &random_hex(16))
                 })
                 .clone(),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+        let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &password))
             .await
             .unwrap_or(false)
             && self.users.get(name).is_some_and(|u| u.hash.is_some());
@@ -427,33 +369,26 @@ impl Auth {
         if secret.is_empty() {
             return None;
         }
-        let d = digest(secret);
         self.shares
             .iter()
-            .find(|(h, _)| same(h, &d))
+            .find(|(h, _)| h.matches(secret))
             .map(|(_, site)| site.as_str())
     }
 
     pub fn session_cookie(&self, token: &str, secure: bool) -> String {
-        format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-            self.max.as_secs(),
-            if secure { "; Secure" } else { "" }
-        )
+        set_cookie(SESSION_COOKIE, token, "/", self.max.as_secs(), secure)
     }
 
     pub fn clear_session_cookie(secure: bool) -> String {
-        format!(
-            "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
-            if secure { "; Secure" } else { "" }
-        )
+        set_cookie(SESSION_COOKIE, "", "/", 0, secure)
     }
 
     pub fn login_cookie(nonce: &str, secure: bool) -> String {
-        format!(
-            "{LOGIN_COOKIE}={nonce}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_FORM_SECS}{}",
-            if secure { "; Secure" } else { "" }
-        )
+        set_cookie(LOGIN_COOKIE, nonce, "/login", LOGIN_FORM_SECS, secure)
+    }
+
+    pub fn clear_login_cookie(secure: bool) -> String {
+        set_cookie(LOGIN_COOKIE, "", "/login", 0, secure)
     }
 
     /// Whether any way in is configured (else the login page says how to add a user).
@@ -468,8 +403,9 @@ mod tests {
 
     /// Cheap parameters: these tests are about the flow, not the cost (debug builds are slow).
     fn cheap_hash(password: &str) -> String {
-        let params = Params::new(256, 1, 1, None).unwrap();
-        Argon2::from(params)
+        use argon2::password_hash::PasswordHasher;
+        let params = argon2::Params::new(256, 1, 1, None).unwrap();
+        argon2::Argon2::from(params)
             .hash_password(password.as_bytes())
             .unwrap()
             .to_string()
@@ -585,20 +521,5 @@ mod tests {
         assert_eq!(a.share_site("s3cret"), Some("b.example"));
         assert_eq!(a.share_site("s3cre"), None);
         assert_eq!(a.share_site(""), None);
-    }
-
-    #[test]
-    fn hashes_are_argon2_phc_strings() {
-        let h = hash_password("pw").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        // The dummy for unknown names costs what the configured hashes cost.
-        assert!(hash_like(Some(&cheap_hash("x")), "y").starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
-        assert!(hash_like(None, "y").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(valid_hash(&h));
-        assert!(verify(&h, "pw") && !verify(&h, "pW"));
-        assert!(!valid_hash(
-            "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
-        ));
-        assert!(!valid_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA"));
     }
 }

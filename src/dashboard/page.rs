@@ -5,12 +5,12 @@
 
 use std::fmt::Write;
 
+use super::assets::Asset;
 use super::auth::Viewer;
 use super::charts::{self, Bar, Series};
 use super::html::{count, duration, esc, percent};
 use super::panels::{self, Answer, Breakdown, Data, Fmt, Mode, Panel, DURATION_BUCKETS};
 use super::view::{filter_dim, Compare, Period, View};
-use super::{asset_href, Asset};
 use crate::error::StatsError;
 
 const MONTHS: [&str; 12] = [
@@ -38,9 +38,9 @@ pub fn layout(title: &str, body_class: &str, body: &str) -> String {
 </html>
 "#,
         title = esc(title),
-        css = asset_href(Asset::Css),
-        icon = asset_href(Asset::Icon),
-        js = asset_href(Asset::Js),
+        css = Asset::Css.href(),
+        icon = Asset::Icon.href(),
+        js = Asset::Js.href(),
     )
 }
 
@@ -269,7 +269,7 @@ fn breakdown(out: &mut String, b: &Breakdown, panel: &Panel, view: &View, links:
             let _ = write!(
                 out,
                 r#"<td class="num" data-metric="{}" data-value="{}">{}</td>"#,
-                c.metric,
+                c.metric.name(),
                 raw(v),
                 fmt(v, c.fmt)
             );
@@ -440,12 +440,15 @@ fn headline(out: &mut String, data: &Data, ctx: &Context<'_>) {
             let row = a.rows.first();
             for (i, c) in cols.iter().enumerate() {
                 // Rates change in points, and less is better for the bounce rate.
-                let (points, lower_better) = (c.fmt == Fmt::Percent, c.metric == "bounce_rate");
+                let (points, lower_better) = (
+                    c.fmt == Fmt::Percent,
+                    c.metric == crate::stats::Metric::BounceRate,
+                );
                 let v = row.and_then(|r| r.metrics.get(i).copied().flatten());
                 let _ = write!(
                     out,
                     r#"<div class="stat" data-metric="{}"><h2>{}</h2><p class="value" data-value="{}">{}</p>"#,
-                    c.metric,
+                    c.metric.name(),
                     esc(c.label),
                     raw(v),
                     fmt(v, c.fmt)

@@ -1,15 +1,18 @@
-//! The numbers behind each dashboard panel, asked of the stats engine in-process with the same
-//! [`Query`] the stats API (`POST /api/v2/query`) parses, so a panel and the API cannot
-//! disagree: there is no dashboard SQL. The panel queries run concurrently.
+//! The numbers behind each dashboard panel, asked of the report engine in-process with the
+//! same typed [`Query`] the stats API (`POST /api/v2/query`) parses its JSON into, so a panel
+//! and the API cannot disagree: there is no dashboard SQL. The panel queries run concurrently,
+//! at most [`MAX_CONCURRENT_RUNS`] at once over all pages.
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use crate::error::StatsError;
-use crate::http::App;
-use crate::stats::query::Query;
+use crate::stats::query::{Comparison, DateRange, Dimension, Metric, Query};
+use crate::stats::Stats;
 
-use super::view::View;
+use super::view::{Compare, View};
 
 /// Rows shown in the breakdown tables.
 pub const TABLE_ROWS: usize = 10;
@@ -30,12 +33,12 @@ pub enum Fmt {
 /// A metric as the dashboard shows it: the API's name, a label, and its format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Col {
-    pub metric: &'static str,
+    pub metric: Metric,
     pub label: &'static str,
     pub fmt: Fmt,
 }
 
-const fn col(metric: &'static str, label: &'static str, fmt: Fmt) -> Col {
+const fn col(metric: Metric, label: &'static str, fmt: Fmt) -> Col {
     Col { metric, label, fmt }
 }
 
@@ -47,7 +50,7 @@ pub struct Breakdown {
     /// The panel (`<section>`) it sits in, and its heading inside that panel ("" for none).
     pub section: &'static str,
     pub title: &'static str,
-    pub dimension: &'static str,
+    pub dimension: Dimension,
     pub header: &'static str,
     /// The URL parameter of the filter a click adds (see `view::FILTERS`).
     pub filter: Option<&'static str>,
@@ -68,28 +71,28 @@ pub enum Mode {
 pub fn headline(mode: Mode) -> Vec<Col> {
     match mode {
         Mode::Visits => vec![
-            col("visitors", "Visitors", Fmt::Count),
-            col("visits", "Visits", Fmt::Count),
-            col("pageviews", "Pageviews", Fmt::Count),
-            col("visit_duration_median", "Median visit", Fmt::Duration),
-            col("bounce_rate", "Bounce rate", Fmt::Percent),
+            col(Metric::Visitors, "Visitors", Fmt::Count),
+            col(Metric::Visits, "Visits", Fmt::Count),
+            col(Metric::Pageviews, "Pageviews", Fmt::Count),
+            col(Metric::VisitDurationMedian, "Median visit", Fmt::Duration),
+            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
         ],
-        Mode::Aggregate => vec![col("pageviews", "Pageviews", Fmt::Count)],
+        Mode::Aggregate => vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
     }
 }
 
 /// Asked with the headline, shown in the visit-duration panel.
-pub const DURATION_SUMMARY: [&str; 3] = [
-    "visit_duration_p75",
-    "visit_duration_p90",
-    "views_per_visit",
+pub const DURATION_SUMMARY: [Metric; 3] = [
+    Metric::VisitDurationP75,
+    Metric::VisitDurationP90,
+    Metric::ViewsPerVisit,
 ];
 
 /// The metric counted per time bucket, hour and weekday: people where visits are kept.
 pub fn people(mode: Mode) -> Col {
     match mode {
-        Mode::Visits => col("visitors", "Visitors", Fmt::Count),
-        Mode::Aggregate => col("pageviews", "Pageviews", Fmt::Count),
+        Mode::Visits => col(Metric::Visitors, "Visitors", Fmt::Count),
+        Mode::Aggregate => col(Metric::Pageviews, "Pageviews", Fmt::Count),
     }
 }
 
@@ -99,45 +102,45 @@ pub fn people(mode: Mode) -> Col {
 pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
     let (people, share) = match mode {
         Mode::Visits if filtered => (
-            vec![col("visitors", "Visitors", Fmt::Count)],
-            vec![col("visitors", "Visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
         ),
         Mode::Visits => (
-            vec![col("visitors", "Visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
             vec![
-                col("visitors", "Visitors", Fmt::Count),
-                col("percentage", "Share", Fmt::Percent),
+                col(Metric::Visitors, "Visitors", Fmt::Count),
+                col(Metric::Percentage, "Share", Fmt::Percent),
             ],
         ),
         Mode::Aggregate => (
-            vec![col("pageviews", "Pageviews", Fmt::Count)],
-            vec![col("pageviews", "Pageviews", Fmt::Count)],
+            vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
+            vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
         ),
     };
     let pages = match mode {
         Mode::Visits => vec![
-            col("pageviews", "Views", Fmt::Count),
-            col("visitors", "Visitors", Fmt::Count),
-            col("time_on_page", "Time on page", Fmt::Duration),
-            col("bounce_rate", "Bounce rate", Fmt::Percent),
+            col(Metric::Pageviews, "Views", Fmt::Count),
+            col(Metric::Visitors, "Visitors", Fmt::Count),
+            col(Metric::TimeOnPage, "Time on page", Fmt::Duration),
+            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
         ],
         Mode::Aggregate => vec![
-            col("pageviews", "Views", Fmt::Count),
-            col("time_on_page", "Time on page", Fmt::Duration),
+            col(Metric::Pageviews, "Views", Fmt::Count),
+            col(Metric::TimeOnPage, "Time on page", Fmt::Duration),
         ],
     };
     let sources = match mode {
         Mode::Visits => vec![
-            col("visitors", "Visitors", Fmt::Count),
-            col("visits", "Visits", Fmt::Count),
-            col("bounce_rate", "Bounce rate", Fmt::Percent),
+            col(Metric::Visitors, "Visitors", Fmt::Count),
+            col(Metric::Visits, "Visits", Fmt::Count),
+            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
         ],
         Mode::Aggregate => people.clone(),
     };
     let campaigns = match mode {
         Mode::Visits => vec![
-            col("visitors", "Visitors", Fmt::Count),
-            col("visits", "Visits", Fmt::Count),
+            col(Metric::Visitors, "Visitors", Fmt::Count),
+            col(Metric::Visits, "Visits", Fmt::Count),
         ],
         Mode::Aggregate => people.clone(),
     };
@@ -156,7 +159,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "pages",
             "pages",
             "",
-            "event:page",
+            Dimension::Page,
             "Page",
             Some("page"),
             pages,
@@ -166,7 +169,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "sources",
             "sources",
             "Sources",
-            "visit:source",
+            Dimension::Source,
             "Source",
             Some("source"),
             sources,
@@ -176,7 +179,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "campaigns",
             "sources",
             "Campaigns (utm_campaign)",
-            "visit:utm_campaign",
+            Dimension::UtmCampaign,
             "Campaign",
             Some("utm_campaign"),
             campaigns,
@@ -186,7 +189,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "countries",
             "countries",
             "",
-            "visit:country",
+            Dimension::Country,
             "Country",
             Some("country"),
             share.clone(),
@@ -196,7 +199,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "devices",
             "devices",
             "Devices",
-            "visit:device",
+            Dimension::Device,
             "Device",
             Some("device"),
             share.clone(),
@@ -206,7 +209,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "browsers",
             "devices",
             "Browsers",
-            "visit:browser",
+            Dimension::Browser,
             "Browser",
             Some("browser"),
             share.clone(),
@@ -216,7 +219,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "oses",
             "devices",
             "Operating systems",
-            "visit:os",
+            Dimension::Os,
             "OS",
             Some("os"),
             share,
@@ -225,12 +228,12 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
     ]
 }
 
-/// A stats answer's row: dimension values as text, metric values (`None` for null).
+/// A stats answer's row as the page shows it: dimension values as text, metric values (`None`
+/// for null), and with a comparison the earlier period's values and the change.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub dims: Vec<String>,
     pub metrics: Vec<Option<f64>>,
-    /// With a comparison: the earlier period's values and the change.
     pub previous: Option<Vec<Option<f64>>>,
     pub change: Option<Vec<Option<f64>>>,
 }
@@ -253,20 +256,43 @@ pub struct Answer {
     pub time_dimension: Option<String>,
 }
 
+impl Answer {
+    fn of(query: &Query, a: crate::stats::Answer) -> Answer {
+        let [from, to] = a.period.echo();
+        Answer {
+            time_dimension: a.time_dimension().map(|d| d.name().to_string()),
+            total_rows: query.total_rows.then_some(a.total_rows as u64),
+            time_labels: a.time_labels.unwrap_or_default(),
+            period: Some((from, to)),
+            rows: a
+                .rows
+                .into_iter()
+                .map(|r| Row {
+                    previous: r.compared.as_ref().map(|c| c.metrics.clone()),
+                    change: r
+                        .compared
+                        .map(|c| c.change.into_iter().map(|x| x.map(|v| v as f64)).collect()),
+                    dims: r.dims,
+                    metrics: r.metrics,
+                })
+                .collect(),
+        }
+    }
+}
+
 pub type Panel = Result<Answer, StatsError>;
 
-/// The query bodies of a view, each as the API would receive it. `None`: the panel is not
-/// shown in this mode.
+/// The queries of a view. `None`: the panel is not shown in this mode.
 pub struct Queries {
     /// The breakdown tables of this view, in the order of `tables`.
     pub breakdowns: Vec<Breakdown>,
-    pub headline: Value,
-    pub series: Value,
-    pub tables: Vec<Value>,
-    pub heatmap: Value,
-    pub hours: Value,
-    pub durations: Option<Value>,
-    pub realtime: Option<Value>,
+    pub headline: Query,
+    pub series: Query,
+    pub tables: Vec<Query>,
+    pub heatmap: Query,
+    pub hours: Query,
+    pub durations: Option<Query>,
+    pub realtime: Option<Query>,
 }
 
 /// Everything one dashboard page shows (the same shape as [`Queries`]).
@@ -285,47 +311,47 @@ pub struct Data {
 
 impl Queries {
     pub fn of(view: &View, mode: Mode) -> Queries {
-        let base = |metrics: &[&str], dims: &[&str]| -> Value {
-            json!({
-                "site_id": view.site,
-                "metrics": metrics,
-                "date_range": view.period.date_range(),
-                "dimensions": dims,
-                "filters": view.filters_json(),
-            })
+        let base = |metrics: &[Metric], dims: &[Dimension]| -> Query {
+            Query::new(&view.site, metrics, view.period.date_range())
+                .by(dims)
+                .filtered(view.filters())
         };
-        let names = |cols: &[Col]| -> Vec<&'static str> { cols.iter().map(|c| c.metric).collect() };
+        let names = |cols: &[Col]| -> Vec<Metric> { cols.iter().map(|c| c.metric).collect() };
         let mut head = names(&headline(mode));
         if mode == Mode::Visits {
             head.extend(DURATION_SUMMARY);
         }
         let mut headline = base(&head, &[]);
-        if let Some(c) = view.compare.include() {
-            headline["include"] = json!({ "comparisons": c });
-        }
+        headline.comparison = match view.compare {
+            Compare::Off => None,
+            Compare::PreviousPeriod => Some(Comparison::PreviousPeriod),
+            Compare::YearOverYear => Some(Comparison::YearOverYear),
+        };
         let people = people(mode).metric;
         let mut series = match mode {
-            Mode::Visits => base(&["visitors", "pageviews"], &["time"]),
-            Mode::Aggregate => base(&["pageviews"], &["time"]),
+            Mode::Visits => base(&[Metric::Visitors, Metric::Pageviews], &[Dimension::Time]),
+            Mode::Aggregate => base(&[Metric::Pageviews], &[Dimension::Time]),
         };
-        series["include"] = json!({ "time_labels": true });
+        series.time_labels = true;
         let breakdowns = breakdowns(mode, !view.filters.is_empty());
         let tables = breakdowns
             .iter()
             .map(|b| {
                 let mut q = base(&names(&b.cols), &[b.dimension]);
                 // One more than shown when a row is hidden.
-                let limit = TABLE_ROWS + usize::from(b.hide.is_some());
-                q["pagination"] = json!({ "limit": limit });
-                q["include"] = json!({ "total_rows": true });
+                q.limit = TABLE_ROWS + usize::from(b.hide.is_some());
+                q.total_rows = true;
                 q
             })
             .collect();
-        let mut heatmap = base(&[people], &["time:weekday", "time:hour_of_day"]);
-        heatmap["pagination"] = json!({ "limit": 7 * 24 });
+        let mut heatmap = base(&[people], &[Dimension::Weekday, Dimension::HourOfDay]);
+        heatmap.limit = 7 * 24;
         let hours = match mode {
-            Mode::Visits => base(&["visitors", "pageviews"], &["time:hour_of_day"]),
-            Mode::Aggregate => base(&["pageviews"], &["time:hour_of_day"]),
+            Mode::Visits => base(
+                &[Metric::Visitors, Metric::Pageviews],
+                &[Dimension::HourOfDay],
+            ),
+            Mode::Aggregate => base(&[Metric::Pageviews], &[Dimension::HourOfDay]),
         };
         Queries {
             breakdowns,
@@ -335,15 +361,10 @@ impl Queries {
             heatmap,
             hours,
             durations: (mode == Mode::Visits)
-                .then(|| base(&["visits"], &["visit:duration_bucket"])),
+                .then(|| base(&[Metric::Visits], &[Dimension::DurationBucket])),
             // Who is on the site now, whatever the period and filters.
-            realtime: (mode == Mode::Visits).then(|| {
-                json!({
-                    "site_id": view.site,
-                    "metrics": ["visitors"],
-                    "date_range": "realtime",
-                })
-            }),
+            realtime: (mode == Mode::Visits)
+                .then(|| Query::new(&view.site, &[Metric::Visitors], DateRange::Realtime)),
         }
     }
 }
@@ -353,144 +374,62 @@ impl Queries {
 /// scans that slow each other past the 30 s limit. Measured on the reports benchmark's data
 /// (10M events, 2 cores, servers with 6 and unbounded taking turns): 30-day page 0.48–0.67 s
 /// vs 0.50–0.62 s, today's (raw events) 4.1–7.5 s vs 4.3–7.9 s: no slower.
-const MAX_CONCURRENT_RUNS: usize = 6;
+pub const MAX_CONCURRENT_RUNS: usize = 6;
 
-/// Runs one query body through the stats engine as the API would.
-pub async fn run(app: &App, body: &Value, now: Timestamp) -> Panel {
-    let query = Query::parse(body.to_string().as_bytes())?;
-    static RUNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
-    let _permit = RUNS
-        .get_or_init(|| tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS))
-        .acquire()
-        .await;
-    let answer = app.stats.run(&query, now).await?;
-    Ok(parse_answer(&answer))
+/// The dashboard's share of the report engine: the engine, and the permits that bound how many
+/// of its runs the dashboard starts at once.
+pub struct Reports {
+    stats: Arc<Stats>,
+    runs: Semaphore,
 }
 
-async fn maybe(app: &App, body: &Option<Value>, now: Timestamp) -> Option<Panel> {
-    match body {
-        Some(b) => Some(run(app, b, now).await),
-        None => None,
-    }
-}
-
-/// All panels of a view, concurrently.
-pub async fn load(app: &App, view: &View, mode: Mode, now: Timestamp) -> Data {
-    let q = Queries::of(view, mode);
-    let tables = futures_join(app, &q.tables, now);
-    let (headline, series, tables, heatmap, hours, durations, realtime) = tokio::join!(
-        run(app, &q.headline, now),
-        run(app, &q.series, now),
-        tables,
-        run(app, &q.heatmap, now),
-        run(app, &q.hours, now),
-        maybe(app, &q.durations, now),
-        maybe(app, &q.realtime, now),
-    );
-    Data {
-        mode,
-        breakdowns: q.breakdowns,
-        headline,
-        series,
-        tables,
-        heatmap,
-        hours,
-        durations,
-        realtime,
-    }
-}
-
-/// The breakdown queries, concurrently, answers in order.
-async fn futures_join(app: &App, bodies: &[Value], now: Timestamp) -> Vec<Panel> {
-    let mut set = Vec::with_capacity(bodies.len());
-    for b in bodies {
-        set.push(run(app, b, now));
-    }
-    join_all(set).await
-}
-
-/// Polls the futures together (a small `join_all`: no dependency for one loop).
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futures.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
+impl Reports {
+    pub fn new(stats: Arc<Stats>) -> Reports {
+        Reports {
+            stats,
+            runs: Semaphore::new(MAX_CONCURRENT_RUNS),
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
-}
-
-fn numbers(v: &Value) -> Vec<Option<f64>> {
-    v.as_array()
-        .map(|a| a.iter().map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
-}
 
-/// The API's JSON answer as rows (the same JSON a client of `/api/v2/query` receives).
-pub fn parse_answer(answer: &Value) -> Answer {
-    let rows = answer["results"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| Row {
-                    dims: r["dimensions"]
-                        .as_array()
-                        .map(|d| d.iter().map(text).collect())
-                        .unwrap_or_default(),
-                    metrics: numbers(&r["metrics"]),
-                    previous: r.get("comparison").map(|c| numbers(&c["metrics"])),
-                    change: r.get("comparison").map(|c| numbers(&c["change"])),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let period = answer["query"]["date_range"].as_array().and_then(|a| {
-        Some((
-            a.first()?.as_str()?.to_string(),
-            a.get(1)?.as_str()?.to_string(),
-        ))
-    });
-    let time_dimension = answer["query"]["dimensions"]
-        .as_array()
-        .and_then(|d| {
-            d.iter()
-                .filter_map(Value::as_str)
-                .find(|d| d.starts_with("time"))
-        })
-        .map(str::to_string);
-    Answer {
-        rows,
-        period,
-        time_labels: answer["meta"]["time_labels"]
-            .as_array()
-            .map(|a| a.iter().map(text).collect())
-            .unwrap_or_default(),
-        total_rows: answer["meta"]["total_rows"].as_u64(),
-        time_dimension,
+    /// Runs one query through the engine as the API would.
+    pub async fn run(&self, query: &Query, now: Timestamp) -> Panel {
+        // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
+        let _permit = self.runs.acquire().await;
+        let answer = self.stats.run(query, now).await?;
+        Ok(Answer::of(query, answer))
+    }
+
+    async fn maybe(&self, query: &Option<Query>, now: Timestamp) -> Option<Panel> {
+        match query {
+            Some(q) => Some(self.run(q, now).await),
+            None => None,
+        }
+    }
+
+    /// All panels of a view, concurrently.
+    pub async fn load(&self, view: &View, mode: Mode, now: Timestamp) -> Data {
+        let q = Queries::of(view, mode);
+        let tables = futures_util::future::join_all(q.tables.iter().map(|t| self.run(t, now)));
+        let (headline, series, tables, heatmap, hours, durations, realtime) = tokio::join!(
+            self.run(&q.headline, now),
+            self.run(&q.series, now),
+            tables,
+            self.run(&q.heatmap, now),
+            self.run(&q.hours, now),
+            self.maybe(&q.durations, now),
+            self.maybe(&q.realtime, now),
+        );
+        Data {
+            mode,
+            breakdowns: q.breakdowns,
+            headline,
+            series,
+            tables,
+            heatmap,
+            hours,
+            durations,
+            realtime,
+        }
     }
 }
 
@@ -498,6 +437,8 @@ pub fn parse_answer(answer: &Value) -> Answer {
 mod tests {
     use super::*;
     use crate::dashboard::view::View;
+    use crate::stats::aggregate_mode::{UNAVAILABLE_DIMENSIONS, UNAVAILABLE_METRICS};
+    use crate::stats::api::{query_json, Request};
 
     #[test]
     fn every_panel_query_is_a_valid_stats_api_query() {
@@ -510,14 +451,17 @@ mod tests {
             for mode in [Mode::Visits, Mode::Aggregate] {
                 let qs = Queries::of(&view, mode);
                 assert_eq!(qs.tables.len(), qs.breakdowns.len());
-                let bodies = [&qs.headline, &qs.series, &qs.heatmap, &qs.hours]
+                let queries = [&qs.headline, &qs.series, &qs.heatmap, &qs.hours]
                     .into_iter()
                     .chain(&qs.tables)
                     .chain(qs.durations.iter())
                     .chain(qs.realtime.iter());
-                for body in bodies {
-                    let parsed = Query::parse(body.to_string().as_bytes());
+                for query in queries {
+                    // Written as the API's JSON and parsed back: valid, and the same question.
+                    let body = query_json(query);
+                    let parsed = Request::parse(body.to_string().as_bytes());
                     assert!(parsed.is_ok(), "{body}: {parsed:?}");
+                    assert_eq!(query_json(&parsed.unwrap().query), body);
                 }
             }
         }
@@ -530,17 +474,12 @@ mod tests {
         let qs = Queries::of(&view, Mode::Aggregate);
         let mut all = vec![&qs.headline, &qs.series, &qs.heatmap, &qs.hours];
         all.extend(&qs.tables);
-        for body in all {
-            let q = Query::parse(body.to_string().as_bytes()).unwrap();
+        for q in all {
             for m in &q.metrics {
-                assert!(
-                    !crate::aggregate::UNAVAILABLE_METRICS.contains(m),
-                    "{} in {body}",
-                    m.name()
-                );
+                assert!(!UNAVAILABLE_METRICS.contains(m), "{} in {:?}", m.name(), q);
             }
             for d in &q.dimensions {
-                assert!(!crate::aggregate::UNAVAILABLE_DIMENSIONS.contains(d));
+                assert!(!UNAVAILABLE_DIMENSIONS.contains(d));
             }
         }
         assert!(qs.durations.is_none() && qs.realtime.is_none());
@@ -548,18 +487,40 @@ mod tests {
 
     #[test]
     fn answers_become_rows() {
-        let a = parse_answer(&json!({
-            "results": [
-                {"metrics": [3, null], "dimensions": ["/a", 7],
-                 "comparison": {"dimensions": ["/a", 7], "metrics": [2, 1.5], "change": [50, null]}}
-            ],
-            "meta": {"time_labels": ["2026-03-01"], "total_rows": 12},
-            "query": {"date_range": ["2026-03-01T00:00:00+01:00", "2026-03-01T23:59:59+01:00"],
-                      "dimensions": ["time:day"]}
-        }));
+        use crate::stats::{answer, Compared};
+        let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap();
+        let day: jiff::civil::Date = "2026-03-01".parse().unwrap();
+        let period = crate::stats::period::Period::days(day, day, &tz).unwrap();
+        let mut q = Query::new(
+            "a.example",
+            &[Metric::Visitors, Metric::TimeOnPage],
+            DateRange::Dates(day, day),
+        )
+        .by(&[Dimension::Page, Dimension::HourOfDay]);
+        q.total_rows = true;
+        let a = Answer::of(
+            &q,
+            crate::stats::Answer {
+                rows: vec![answer::Row {
+                    dims: vec!["/a".into(), "7".into()],
+                    metrics: vec![Some(3.0), None],
+                    compared: Some(Compared {
+                        dims: vec!["/a".into(), "7".into()],
+                        metrics: vec![Some(2.0), Some(1.5)],
+                        change: vec![Some(50), None],
+                    }),
+                }],
+                total_rows: 12,
+                time_labels: Some(vec!["2026-03-01".into()]),
+                period,
+                dimensions: vec![Dimension::Day],
+                order: Vec::new(),
+            },
+        );
         assert_eq!(a.rows[0].dims, vec!["/a", "7"]);
         assert_eq!(a.rows[0].metrics, vec![Some(3.0), None]);
         assert_eq!(a.rows[0].change.as_ref().unwrap()[0], Some(50.0));
+        assert_eq!(a.rows[0].previous.as_ref().unwrap()[1], Some(1.5));
         assert_eq!(a.total_rows, Some(12));
         assert_eq!(a.time_labels, vec!["2026-03-01"]);
         assert_eq!(a.time_dimension.as_deref(), Some("time:day"));

@@ -6,7 +6,8 @@
 //! builds the links that change one part of it.
 
 use jiff::civil::Date;
-use serde_json::{json, Value};
+
+use crate::stats::query::{DateRange, Dimension, Filter, Op};
 
 /// The periods offered in the picker, and how each is asked of the stats API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +42,14 @@ impl Period {
     }
 
     /// The stats API's `date_range`.
-    pub fn date_range(&self) -> Value {
+    pub fn date_range(&self) -> DateRange {
         match self {
-            Period::Today => json!("day"),
-            Period::Yesterday => json!("yesterday"),
-            Period::Days7 => json!("7d"),
-            Period::Days30 => json!("30d"),
-            Period::Month => json!("month"),
-            Period::Custom(a, b) => json!([a.to_string(), b.to_string()]),
+            Period::Today => DateRange::Day,
+            Period::Yesterday => DateRange::Yesterday,
+            Period::Days7 => DateRange::LastDays(7),
+            Period::Days30 => DateRange::LastDays(30),
+            Period::Month => DateRange::Month,
+            Period::Custom(a, b) => DateRange::Dates(*a, *b),
         }
     }
 }
@@ -83,14 +84,6 @@ impl Compare {
             .map(|(_, v, _)| *v)
             .unwrap_or("previous_period")
     }
-
-    /// The stats API's `include.comparisons`, if any.
-    pub fn include(self) -> Option<Value> {
-        match self {
-            Compare::Off => None,
-            c => Some(json!({ "mode": c.param() })),
-        }
-    }
 }
 
 /// A dimension the dashboard filters by when a row is clicked.
@@ -99,7 +92,7 @@ pub struct FilterDim {
     /// The URL parameter.
     pub param: &'static str,
     /// The stats API dimension.
-    pub dimension: &'static str,
+    pub dimension: Dimension,
     /// What people read.
     pub label: &'static str,
 }
@@ -108,37 +101,37 @@ pub struct FilterDim {
 pub const FILTERS: [FilterDim; 7] = [
     FilterDim {
         param: "page",
-        dimension: "event:page",
+        dimension: Dimension::Page,
         label: "Page",
     },
     FilterDim {
         param: "source",
-        dimension: "visit:source",
+        dimension: Dimension::Source,
         label: "Source",
     },
     FilterDim {
         param: "utm_campaign",
-        dimension: "visit:utm_campaign",
+        dimension: Dimension::UtmCampaign,
         label: "Campaign",
     },
     FilterDim {
         param: "country",
-        dimension: "visit:country",
+        dimension: Dimension::Country,
         label: "Country",
     },
     FilterDim {
         param: "device",
-        dimension: "visit:device",
+        dimension: Dimension::Device,
         label: "Device",
     },
     FilterDim {
         param: "browser",
-        dimension: "visit:browser",
+        dimension: Dimension::Browser,
         label: "Browser",
     },
     FilterDim {
         param: "os",
-        dimension: "visit:os",
+        dimension: Dimension::Os,
         label: "Operating system",
     },
 ];
@@ -235,14 +228,17 @@ impl View {
         })
     }
 
-    /// The stats API's `filters`.
-    pub fn filters_json(&self) -> Value {
-        Value::Array(
-            self.filters
-                .iter()
-                .map(|(d, v)| json!(["is", d.dimension, [v]]))
-                .collect(),
-        )
+    /// The stats API's `filters`: each dimension `is` its value.
+    pub fn filters(&self) -> Vec<Filter> {
+        self.filters
+            .iter()
+            .map(|(d, v)| Filter::Leaf {
+                op: Op::Is,
+                dimension: d.dimension,
+                values: vec![v.clone()],
+                case_sensitive: true,
+            })
+            .collect()
     }
 
     /// The query string of this state (defaults left out), without `?`.
@@ -346,14 +342,23 @@ mod tests {
             "period=custom&from=2026-03-26&to=2026-03-31&compare=off&page=%2Fblog%2Fa+b&country=NL"
         );
         assert_eq!(parse(&v.query_string()).unwrap(), v);
+        let is = |dimension, value: &str| Filter::Leaf {
+            op: Op::Is,
+            dimension,
+            values: vec![value.to_string()],
+            case_sensitive: true,
+        };
         assert_eq!(
-            v.filters_json(),
-            json!([
-                ["is", "event:page", ["/blog/a b"]],
-                ["is", "visit:country", ["NL"]]
-            ])
+            v.filters(),
+            vec![
+                is(Dimension::Page, "/blog/a b"),
+                is(Dimension::Country, "NL")
+            ]
         );
-        assert_eq!(v.period.date_range(), json!(["2026-03-26", "2026-03-31"]));
+        assert_eq!(
+            v.period.date_range(),
+            DateRange::Dates("2026-03-26".parse().unwrap(), "2026-03-31".parse().unwrap())
+        );
     }
 
     #[test]

@@ -1,13 +1,12 @@
-//! Who may read a site's stats: bearer tokens from the config (compared by SHA-256), or anyone
-//! for a site marked `public`.
-
-use sha2::{Digest, Sha256};
+//! Who may read a site's stats: bearer tokens from the config (compared by SHA-256, in constant
+//! time), or anyone for a site marked `public`.
 
 use crate::config::Config;
+use crate::credentials::SecretDigest;
 use crate::error::StatsError;
 
 struct Token {
-    sha256: [u8; 32],
+    sha256: SecretDigest,
     /// Empty: every site.
     sites: Vec<String>,
 }
@@ -22,12 +21,9 @@ impl Access {
         let tokens = config
             .api_tokens
             .iter()
-            .filter_map(|t| {
-                let bytes = hex::decode(&t.sha256).ok()?;
-                Some(Token {
-                    sha256: bytes.try_into().ok()?,
-                    sites: t.sites.clone(),
-                })
+            .map(|t| Token {
+                sha256: t.sha256.clone(),
+                sites: t.sites.clone(),
             })
             .collect();
         let public_sites = config
@@ -50,7 +46,7 @@ impl Access {
         }
         let digest = bearer_digest(authorization)?;
         let ok = self.tokens.iter().any(|t| {
-            t.sha256 == digest && (t.sites.is_empty() || t.sites.iter().any(|s| s == site))
+            t.sha256.same(&digest) && (t.sites.is_empty() || t.sites.iter().any(|s| s == site))
         });
         if ok {
             Ok(())
@@ -65,7 +61,7 @@ impl Access {
     /// the privacy report).
     pub fn check_any(&self, authorization: Option<&str>) -> Result<(), StatsError> {
         let digest = bearer_digest(authorization)?;
-        if self.tokens.iter().any(|t| t.sha256 == digest) {
+        if self.tokens.iter().any(|t| t.sha256.same(&digest)) {
             Ok(())
         } else {
             Err(StatsError::Unauthorized)
@@ -75,35 +71,23 @@ impl Access {
 
 /// SHA-256 of the bearer token in an `Authorization` header. Digests, not tokens, are compared,
 /// so timing reveals nothing about a token's bytes.
-fn bearer_digest(authorization: Option<&str>) -> Result<[u8; 32], StatsError> {
+fn bearer_digest(authorization: Option<&str>) -> Result<SecretDigest, StatsError> {
     let token = authorization
         .and_then(|h| h.trim().strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(StatsError::Unauthorized)?;
-    Ok(Sha256::digest(token.as_bytes()).into())
-}
-
-/// A new random token and the config lines that accept it.
-pub fn new_token(name: &str) -> (String, String) {
-    use rand::TryRngCore;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the OS random number generator works");
-    let token = format!("tly_{}", hex::encode(bytes));
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    let toml = format!("[[api_tokens]]\nname = {name:?}\nsha256 = \"{hash}\"\n# sites = [\"www.example.org\"]  # default: all sites\n");
-    (token, toml)
+    Ok(SecretDigest::of(token))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn tokens_are_checked_by_hash_and_site() {
-        let (token, toml) = new_token("web team");
+        let (token, toml) = crate::credentials::new_api_token("web team");
         let config = Config::parse(&format!(
             "{toml}\n[[api_tokens]]\nname = \"b only\"\nsha256 = \"{}\"\nsites = [\"b.example\"]\n\
              [[sites]]\ndomain = \"a.example\"\n[[sites]]\ndomain = \"b.example\"\n\

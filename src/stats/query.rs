@@ -1,12 +1,6 @@
-//! The request of `POST /api/v2/query`: parsed from JSON and validated into a [`Query`].
-//!
-//! Parsing is strict, as in Plausible: unknown keys, metrics and dimensions are a 400 with a
-//! message that names the offending item, so a script learns what tally does not store (such as
-//! `visit:city`) instead of receiving an empty answer.
-
-use serde_json::Value;
-
-use crate::error::StatsError;
+//! A report question, typed: which site, metrics, period, dimensions, filters, order, page and
+//! comparison. The stats API parses JSON into it (`api`); the dashboard and the Grafana
+//! generator build it directly. Metric and dimension names are the stats API's.
 
 /// Most rows one request may ask for (Plausible's limit too).
 pub const MAX_LIMIT: usize = 10_000;
@@ -71,7 +65,8 @@ impl Metric {
         }
     }
 
-    fn parse(s: &str) -> Option<Metric> {
+    /// The metric of an API name.
+    pub fn from_name(s: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == s)
     }
 }
@@ -160,7 +155,8 @@ impl Dimension {
         }
     }
 
-    fn parse(s: &str) -> Option<Dimension> {
+    /// The dimension of an API name.
+    pub fn from_name(s: &str) -> Option<Dimension> {
         Dimension::ALL.into_iter().find(|d| d.name() == s)
     }
 
@@ -254,8 +250,6 @@ pub struct Query {
     pub date_range: DateRange,
     pub dimensions: Vec<Dimension>,
     pub filters: Vec<Filter>,
-    /// The filters as sent, echoed back in the answer.
-    pub filters_json: Value,
     /// Empty means the default order.
     pub order_by: Vec<(OrderKey, Direction)>,
     pub time_labels: bool,
@@ -265,491 +259,34 @@ pub struct Query {
     pub offset: usize,
 }
 
-fn bad<T>(msg: impl Into<String>) -> Result<T, StatsError> {
-    Err(StatsError::Invalid(msg.into()))
-}
-
 impl Query {
-    /// Parses and validates a request body.
-    pub fn parse(body: &[u8]) -> Result<Query, StatsError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| StatsError::Invalid(format!("#: invalid JSON ({e})")))?;
-        let Value::Object(obj) = v else {
-            return bad("#: the query must be a JSON object");
-        };
-        const KEYS: [&str; 8] = [
-            "site_id",
-            "metrics",
-            "date_range",
-            "dimensions",
-            "filters",
-            "order_by",
-            "include",
-            "pagination",
-        ];
-        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return bad(format!("#: unknown property {k:?}"));
-        }
-        let site_id = match obj.get("site_id") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => return bad(
-                "Missing site ID. Please provide the required site_id parameter with your request.",
-            ),
-        };
-        let metrics = parse_metrics(obj.get("metrics"))?;
-        let date_range = parse_date_range(obj.get("date_range"))?;
-        let dimensions = parse_dimensions(obj.get("dimensions"))?;
-        let filters = match obj.get("filters") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, f)| parse_filter(f, &format!("#/filters/{i}"), 0))
-                .collect::<Result<_, _>>()?,
-            Some(_) => return bad("#/filters: must be an array"),
-        };
-        let order_by = parse_order_by(obj.get("order_by"), &metrics, &dimensions)?;
-        let (time_labels, total_rows, comparison) = parse_include(obj.get("include"))?;
-        if time_labels && !dimensions.iter().any(|d| d.is_time_series()) {
-            return bad("Invalid include.time_labels: requires a time dimension.");
-        }
-        let (limit, offset) = parse_pagination(obj.get("pagination"))?;
-        Ok(Query {
-            site_id,
-            metrics,
+    /// A query for `metrics` of `site_id` over `date_range`: no dimension, filter or
+    /// comparison, the default order, the first [`MAX_LIMIT`] rows.
+    pub fn new(site_id: &str, metrics: &[Metric], date_range: DateRange) -> Query {
+        Query {
+            site_id: site_id.to_string(),
+            metrics: metrics.to_vec(),
             date_range,
-            dimensions,
-            filters,
-            filters_json: obj
-                .get("filters")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new())),
-            order_by,
-            time_labels,
-            total_rows,
-            comparison,
-            limit,
-            offset,
-        })
-    }
-}
-
-fn parse_metrics(v: Option<&Value>) -> Result<Vec<Metric>, StatsError> {
-    let Some(Value::Array(items)) = v else {
-        return bad("#/metrics: required, a non-empty array of metric names");
-    };
-    if items.is_empty() {
-        return bad("#/metrics: required, a non-empty array of metric names");
-    }
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let name = item.as_str().unwrap_or_default();
-        let Some(m) = Metric::parse(name) else {
-            return bad(format!("#/metrics/{i}: Invalid metric {item}"));
-        };
-        if out.contains(&m) {
-            return bad("#/metrics: Expected items to be unique but they were not.");
-        }
-        out.push(m);
-    }
-    Ok(out)
-}
-
-fn parse_dimensions(v: Option<&Value>) -> Result<Vec<Dimension>, StatsError> {
-    let items = match v {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return bad("#/dimensions: must be an array"),
-    };
-    if items.len() > MAX_DIMENSIONS {
-        return bad(format!("#/dimensions: at most {MAX_DIMENSIONS} dimensions"));
-    }
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let name = item.as_str().unwrap_or_default();
-        let Some(d) = Dimension::parse(name) else {
-            return bad(format!(
-                "#/dimensions/{i}: Invalid dimension {item}{}",
-                not_stored_hint(name)
-            ));
-        };
-        if out.contains(&d) {
-            return bad("#/dimensions: Expected items to be unique but they were not.");
-        }
-        out.push(d);
-    }
-    if out.iter().filter(|d| d.is_time_series()).count() > 1 {
-        return bad(
-            "#/dimensions: at most one of time, time:hour, time:day, time:week, time:month",
-        );
-    }
-    Ok(out)
-}
-
-/// Says why a Plausible dimension is refused when tally deliberately does not store it.
-fn not_stored_hint(name: &str) -> &'static str {
-    match name {
-        "visit:city" | "visit:city_name" | "visit:region" | "visit:region_name" => {
-            ": tally stores the country only (location no finer than the country, by design)"
-        }
-        "visit:browser_version" | "visit:os_version" | "visit:screen" => {
-            ": tally stores browser, OS and device classes only"
-        }
-        "event:goal"
-        | "event:name"
-        | "visit:channel"
-        | "visit:country_name"
-        | "visit:entry_page_hostname"
-        | "visit:exit_page_hostname" => ": not supported by tally",
-        n if n.starts_with("event:props:") => ": custom properties are not reported yet",
-        _ => "",
-    }
-}
-
-fn parse_date_range(v: Option<&Value>) -> Result<DateRange, StatsError> {
-    let invalid = |v: &Value| StatsError::Invalid(format!("#/date_range: Invalid date range {v}"));
-    match v {
-        None => bad("#/date_range: required"),
-        Some(Value::String(s)) => {
-            let r = match s.as_str() {
-                "day" | "today" => DateRange::Day,
-                "yesterday" => DateRange::Yesterday,
-                "month" => DateRange::Month,
-                "year" => DateRange::Year,
-                "all" => DateRange::All,
-                "realtime" => DateRange::Realtime,
-                other => {
-                    let n = |suffix: &str, max: u32| {
-                        other
-                            .strip_suffix(suffix)
-                            .and_then(|n| n.parse::<u32>().ok())
-                            .filter(|n| (1..=max).contains(n))
-                    };
-                    if let Some(n) = n("mo", 100) {
-                        DateRange::LastMonths(n)
-                    } else if let Some(n) = n("d", 5000) {
-                        DateRange::LastDays(n)
-                    } else {
-                        return Err(invalid(v.unwrap()));
-                    }
-                }
-            };
-            Ok(r)
-        }
-        Some(Value::Array(items)) if items.len() == 2 => {
-            let a = items[0].as_str().ok_or_else(|| invalid(v.unwrap()))?;
-            let b = items[1].as_str().ok_or_else(|| invalid(v.unwrap()))?;
-            // jiff would read the date out of a datetime too, so only bare dates count as dates.
-            let date = |s: &str| {
-                (s.len() == 10)
-                    .then(|| s.parse::<jiff::civil::Date>().ok())
-                    .flatten()
-            };
-            if let (Some(a), Some(b)) = (date(a), date(b)) {
-                if a > b {
-                    return bad("#/date_range: the first date is after the last");
-                }
-                return Ok(DateRange::Dates(a, b));
-            }
-            match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
-                (Ok(a), Ok(b)) if a <= b => Ok(DateRange::Instants(a, b)),
-                (Ok(_), Ok(_)) => bad("#/date_range: the first datetime is after the last"),
-                _ => Err(invalid(v.unwrap())),
-            }
-        }
-        Some(other) => Err(invalid(other)),
-    }
-}
-
-/// Filters nest at most this deep, so a hostile query cannot build a huge SQL expression.
-const MAX_FILTER_DEPTH: usize = 5;
-/// Values per filter leaf.
-const MAX_FILTER_VALUES: usize = 100;
-
-fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError> {
-    if depth > MAX_FILTER_DEPTH {
-        return bad(format!(
-            "{at}: filters nest at most {MAX_FILTER_DEPTH} deep"
-        ));
-    }
-    let invalid = || StatsError::Invalid(format!("{at}: Invalid filter {v}"));
-    let Value::Array(items) = v else {
-        return Err(invalid());
-    };
-    let op = items.first().and_then(Value::as_str).ok_or_else(invalid)?;
-    match op {
-        "and" | "or" => {
-            let Some(Value::Array(children)) = items.get(1) else {
-                return Err(invalid());
-            };
-            if items.len() != 2 || children.is_empty() {
-                return Err(invalid());
-            }
-            let children = children
-                .iter()
-                .enumerate()
-                .map(|(i, c)| parse_filter(c, &format!("{at}/1/{i}"), depth + 1))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(if op == "and" {
-                Filter::And(children)
-            } else {
-                Filter::Or(children)
-            })
-        }
-        "not" => {
-            if items.len() != 2 {
-                return Err(invalid());
-            }
-            Ok(Filter::Not(Box::new(parse_filter(
-                &items[1],
-                &format!("{at}/1"),
-                depth + 1,
-            )?)))
-        }
-        "is" | "is_not" | "contains" | "contains_not" | "matches" | "matches_not" => {
-            let op = match op {
-                "is" => Op::Is,
-                "is_not" => Op::IsNot,
-                "contains" => Op::Contains,
-                "contains_not" => Op::ContainsNot,
-                "matches" => Op::Matches,
-                _ => Op::MatchesNot,
-            };
-            if !(3..=4).contains(&items.len()) {
-                return Err(invalid());
-            }
-            let name = items[1].as_str().ok_or_else(invalid)?;
-            let Some(dimension) = Dimension::parse(name) else {
-                return bad(format!(
-                    "{at}: Invalid filter dimension {name:?}{}",
-                    not_stored_hint(name)
-                ));
-            };
-            if dimension.is_time() {
-                return bad(format!("{at}: time dimensions cannot be filtered"));
-            }
-            let Value::Array(raw) = &items[2] else {
-                return Err(invalid());
-            };
-            if raw.is_empty() || raw.len() > MAX_FILTER_VALUES {
-                return bad(format!(
-                    "{at}: a filter takes 1 to {MAX_FILTER_VALUES} values"
-                ));
-            }
-            let values = raw
-                .iter()
-                .map(|x| x.as_str().map(str::to_string).ok_or_else(invalid))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut case_sensitive = true;
-            if let Some(m) = items.get(3) {
-                if matches!(op, Op::Matches | Op::MatchesNot) {
-                    return bad(format!("{at}: matches filters take no modifiers"));
-                }
-                let Value::Object(m) = m else {
-                    return Err(invalid());
-                };
-                for (k, v) in m {
-                    match (k.as_str(), v) {
-                        ("case_sensitive", Value::Bool(b)) => case_sensitive = *b,
-                        _ => return bad(format!("{at}: unknown filter modifier {k:?}")),
-                    }
-                }
-            }
-            if matches!(op, Op::Matches | Op::MatchesNot) {
-                for value in &values {
-                    regex_syntax::Parser::new().parse(value).map_err(|_| {
-                        StatsError::Invalid(format!("{at}: invalid regex {value:?}"))
-                    })?;
-                }
-            }
-            Ok(Filter::Leaf {
-                op,
-                dimension,
-                values,
-                case_sensitive,
-            })
-        }
-        _ => Err(invalid()),
-    }
-}
-
-fn parse_order_by(
-    v: Option<&Value>,
-    metrics: &[Metric],
-    dimensions: &[Dimension],
-) -> Result<Vec<(OrderKey, Direction)>, StatsError> {
-    let items = match v {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return bad("#/order_by: must be an array"),
-    };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let pair = item.as_array().filter(|p| p.len() == 2);
-        let (Some(name), Some(dir)) = (
-            pair.and_then(|p| p[0].as_str()),
-            pair.and_then(|p| p[1].as_str()),
-        ) else {
-            return bad(format!("#/order_by/{i}: Invalid value in order_by {item}"));
-        };
-        let dir = match dir {
-            "asc" => Direction::Asc,
-            "desc" => Direction::Desc,
-            _ => return bad(format!("#/order_by/{i}: Invalid value in order_by {item}")),
-        };
-        let key = if let Some(m) = Metric::parse(name).filter(|m| metrics.contains(m)) {
-            OrderKey::Metric(m)
-        } else if let Some(d) = Dimension::parse(name).filter(|d| dimensions.contains(d)) {
-            OrderKey::Dimension(d)
-        } else {
-            return bad(format!(
-                "Invalid order_by entry {item}. Entry is not a queried metric or dimension."
-            ));
-        };
-        out.push((key, dir));
-    }
-    Ok(out)
-}
-
-fn parse_include(v: Option<&Value>) -> Result<(bool, bool, Option<Comparison>), StatsError> {
-    let obj = match v {
-        None => return Ok((false, false, None)),
-        Some(Value::Object(o)) => o,
-        Some(_) => return bad("#/include: must be an object"),
-    };
-    let (mut labels, mut total, mut cmp) = (false, false, None);
-    for (k, v) in obj {
-        match (k.as_str(), v) {
-            ("time_labels", Value::Bool(b)) => labels = *b,
-            ("total_rows", Value::Bool(b)) => total = *b,
-            // Imported data does not exist in tally; accepted so Plausible scripts run unchanged.
-            ("imports", Value::Bool(_)) => {}
-            ("comparisons", Value::Null) => {}
-            ("comparisons", Value::Object(c)) => {
-                cmp =
-                    match c.get("mode").and_then(Value::as_str) {
-                        Some("previous_period") => Some(Comparison::PreviousPeriod),
-                        Some("year_over_year") => Some(Comparison::YearOverYear),
-                        _ => return bad(
-                            "#/include/comparisons: mode must be previous_period or year_over_year",
-                        ),
-                    };
-            }
-            _ => return bad(format!("#/include: invalid property {k:?}")),
-        }
-    }
-    Ok((labels, total, cmp))
-}
-
-fn parse_pagination(v: Option<&Value>) -> Result<(usize, usize), StatsError> {
-    let obj = match v {
-        None => return Ok((MAX_LIMIT, 0)),
-        Some(Value::Object(o)) => o,
-        Some(_) => return bad("#/pagination: must be an object"),
-    };
-    let mut limit = MAX_LIMIT;
-    let mut offset = 0;
-    for (k, v) in obj {
-        let n = v.as_u64();
-        match (k.as_str(), n) {
-            ("limit", Some(n)) if (1..=MAX_LIMIT as u64).contains(&n) => limit = n as usize,
-            ("offset", Some(n)) if n <= 1_000_000 => offset = n as usize,
-            _ => {
-                return bad(format!(
-                    "#/pagination: {k:?} must be a number (limit 1 to {MAX_LIMIT}, offset 0 to 1000000)"
-                ))
-            }
-        }
-    }
-    Ok((limit, offset))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(body: &str) -> String {
-        match Query::parse(body.as_bytes()) {
-            Err(StatsError::Invalid(m)) => m,
-            other => panic!("expected an error for {body}, got {other:?}"),
+            dimensions: Vec::new(),
+            filters: Vec::new(),
+            order_by: Vec::new(),
+            time_labels: false,
+            total_rows: false,
+            comparison: None,
+            limit: MAX_LIMIT,
+            offset: 0,
         }
     }
 
-    #[test]
-    fn a_plausible_query_parses() {
-        let q = Query::parse(
-            br#"{"site_id":"a.example","metrics":["visitors","bounce_rate"],"date_range":"7d",
-                "dimensions":["event:page"],"filters":[["is","visit:country",["NL","BE"]],
-                ["not",["contains","event:page",["/admin"],{"case_sensitive":false}]]],
-                "order_by":[["visitors","desc"]],"include":{"total_rows":true},
-                "pagination":{"limit":10,"offset":20}}"#,
-        )
-        .unwrap();
-        assert_eq!(q.metrics, vec![Metric::Visitors, Metric::BounceRate]);
-        assert_eq!(q.date_range, DateRange::LastDays(7));
-        assert_eq!(q.dimensions, vec![Dimension::Page]);
-        assert_eq!(q.filters.len(), 2);
-        assert!(q.total_rows);
-        assert_eq!((q.limit, q.offset), (10, 20));
+    /// The same query grouped by `dimensions`.
+    pub fn by(mut self, dimensions: &[Dimension]) -> Query {
+        self.dimensions = dimensions.to_vec();
+        self
     }
 
-    #[test]
-    fn what_tally_does_not_store_is_a_clear_error() {
-        let m = err(
-            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","dimensions":["visit:city"]}"#,
-        );
-        assert!(
-            m.contains("visit:city") && m.contains("country only"),
-            "{m}"
-        );
-        let m = err(r#"{"site_id":"a","metrics":["events_per_cat"],"date_range":"day"}"#);
-        assert!(m.contains("Invalid metric"), "{m}");
-        let m = err(r#"{"site_id":"a","metrics":["visitors"],"date_range":"fortnight"}"#);
-        assert!(m.contains("date_range"), "{m}");
-        let m = err(r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","colour":1}"#);
-        assert!(m.contains("colour"), "{m}");
-        let m = err(
-            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","filters":[["matches","event:page",["("]]]}"#,
-        );
-        assert!(m.contains("regex"), "{m}");
-        let m = err(
-            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","order_by":[["pageviews","desc"]]}"#,
-        );
-        assert!(m.contains("not a queried metric"), "{m}");
-    }
-
-    #[test]
-    fn date_ranges() {
-        let p = |s: &str| {
-            Query::parse(
-                format!(r#"{{"site_id":"a","metrics":["visitors"],"date_range":{s}}}"#).as_bytes(),
-            )
-            .map(|q| q.date_range)
-        };
-        assert_eq!(p(r#""30d""#).unwrap(), DateRange::LastDays(30));
-        assert_eq!(p(r#""6mo""#).unwrap(), DateRange::LastMonths(6));
-        assert_eq!(p(r#""today""#).unwrap(), DateRange::Day);
-        assert!(matches!(
-            p(r#"["2026-03-01","2026-03-31"]"#).unwrap(),
-            DateRange::Dates(..)
-        ));
-        assert!(matches!(
-            p(r#"["2026-03-01T10:00:00+01:00","2026-03-01T12:00:00+01:00"]"#).unwrap(),
-            DateRange::Instants(..)
-        ));
-        assert!(p(r#"["2026-03-31","2026-03-01"]"#).is_err());
-        assert!(p(r#""0d""#).is_err());
-    }
-
-    #[test]
-    fn deep_filters_are_refused() {
-        let mut f = r#"["is","visit:country",["NL"]]"#.to_string();
-        for _ in 0..10 {
-            f = format!(r#"["not",{f}]"#);
-        }
-        let m = err(&format!(
-            r#"{{"site_id":"a","metrics":["visitors"],"date_range":"day","filters":[{f}]}}"#
-        ));
-        assert!(m.contains("nest"), "{m}");
+    /// The same query with these filters (all must match).
+    pub fn filtered(mut self, filters: Vec<Filter>) -> Query {
+        self.filters = filters;
+        self
     }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use tally::salt::{Clock, ManualClock, SaltStore};
+use tally::clock::{Clock, ManualClock};
+use tally::salt::SaltStore;
 use tokio::net::TcpListener;
 
 use crate::reports::post_query;
@@ -1143,7 +1144,8 @@ async fn issue_6_salts_older_than_yesterday_are_deleted_after_a_day_without_refr
     .unwrap();
     tally::storage::migrate(&config.clickhouse).await.unwrap();
     let store = SaltStore::ClickHouse(Box::new(tally::storage::client(&config.clickhouse)));
-    let book = || tally::salt::SaltBook::new(config.salt_time_zone(), config.visit_timeout());
+    let book =
+        || tally::salt::SaltBook::new(config.privacy.salt_time_zone.clone(), config.visits.timeout);
     // Running on the 21st (salts of the 21st and 22nd), then down until the 23rd.
     book()
         .refresh(&store, at("2026-11-21T09:00:00Z"))

@@ -9,7 +9,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use tally::salt::{Clock, ManualClock, SaltStore};
+use tally::clock::{Clock, ManualClock};
+use tally::salt::SaltStore;
 
 use crate::support::*;
 

@@ -2,6 +2,12 @@
 
 use std::process::Command;
 
+use tally::rollup::sql::{days_with_events, mark_days, rollup_day};
+use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
+use tally::stats::sql::visits::{durations, grouped};
+use tally::stats::sql::Scope;
+use tally::stats::{Dimension, Filter, Op};
+
 #[test]
 fn schema_files_run_on_current_clickhouse() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -38,7 +44,7 @@ fn stats_queries_run_on_current_clickhouse() {
          ('a.example', '2026-03-29 08:01:00', 1, 'pageview', 'a.example', '/b', 0, 0, '', 'NL', 'desktop', 'laptop', 3), \
          ('a.example', '2026-03-29 09:00:00', 2, 'pageview', 'a.example', '/', 0, 0, '', 'DE', 'mobile', '', 4);\n",
     );
-    let catalogue = tally::stats::sql::catalogue("{db}");
+    let catalogue = catalogue("{db}");
     for (_, query) in &catalogue {
         sql.push_str(query);
         sql.push_str(";\n");
@@ -62,4 +68,90 @@ fn stats_queries_run_on_current_clickhouse() {
         stdout.contains(&format!("({} statements)", catalogue.len() + 1)),
         "every stats query ran:\n{stdout}"
     );
+}
+
+/// One query per dimension and per filter kind, for checking the SQL on current ClickHouse.
+fn catalogue(database: &str) -> Vec<(String, String)> {
+    let scope = Scope {
+        database,
+        site: "a.example",
+        tz: "Europe/Amsterdam",
+        from: "2026-03-28T23:00:00Z".parse().unwrap(),
+        to: "2026-03-29T22:00:00Z".parse().unwrap(),
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        first_date: "2026-03-29".parse().unwrap(),
+        pages_grouped: false,
+    };
+    let leaf = |op, dimension, value: &str| Filter::Leaf {
+        op,
+        dimension,
+        values: vec![value.to_string()],
+        case_sensitive: true,
+    };
+    let mut out = vec![("aggregate".to_string(), grouped(&scope, &[], &[], true))];
+    for d in Dimension::ALL {
+        out.push((d.name().to_string(), grouped(&scope, &[d], &[], false)));
+    }
+    let filters = vec![
+        leaf(Op::Is, Dimension::Country, "NL"),
+        leaf(Op::ContainsNot, Dimension::Page, "/admin"),
+        leaf(Op::Matches, Dimension::Hostname, "^a\\."),
+        Filter::Not(Box::new(Filter::Or(vec![
+            leaf(Op::IsNot, Dimension::Source, "Direct / None"),
+            Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::UtmCampaign,
+                values: vec!["Spring".into(), "fall".into()],
+                case_sensitive: false,
+            },
+        ]))),
+    ];
+    let day: jiff::civil::Date = "2026-03-29".parse().unwrap();
+    for (i, statement) in rollup_day(&scope, day, 1).into_iter().enumerate() {
+        out.push((format!("rollup statement {i}"), statement));
+    }
+    out.push((
+        "mark days".into(),
+        mark_days(database, "a.example", &[day], 2),
+    ));
+    out.push((
+        "rolled days".into(),
+        rolled_days(database, "a.example", day, day),
+    ));
+    out.push((
+        "days with events".into(),
+        days_with_events(
+            database,
+            "a.example",
+            "Europe/Amsterdam",
+            scope.from,
+            scope.to,
+        ),
+    ));
+    out.push(("durations".into(), durations(&scope)));
+    out.push((
+        "rollup durations".into(),
+        rollup_durations(database, "a.example", day, day),
+    ));
+    for dims in [
+        vec![],
+        vec![Dimension::Page],
+        vec![Dimension::Week],
+        vec![Dimension::Hour],
+        vec![Dimension::Weekday, Dimension::HourOfDay],
+    ] {
+        let sql = rollup_grouped(database, "a.example", day, day, &dims).expect("rolled up");
+        out.push((format!("rollup read {dims:?}"), sql));
+    }
+    out.push((
+        "filters".to_string(),
+        grouped(
+            &scope,
+            &[Dimension::Weekday, Dimension::HourOfDay],
+            &filters,
+            true,
+        ),
+    ));
+    out
 }

@@ -3,7 +3,7 @@
 //! of sessionizing millions of events.
 //!
 //! A day is complete when its last visit can no longer grow: after its local midnight plus the
-//! visit lookahead (`stats::sql::LOOKAHEAD_SECONDS`) plus [`SETTLE_SECONDS`] for beacons still in
+//! visit lookahead (`stats::LOOKAHEAD_SECONDS`) plus [`SETTLE_SECONDS`] for beacons still in
 //! a writer's queue. Every collector runs the job; each computation writes under a random
 //! version and names it in `rollup_days` last, and reads take one named version per day, so
 //! two collectors computing the same day never double-count and a half-written day is unseen. Days are
@@ -21,7 +21,11 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::stats::period::start_of_day;
-use crate::stats::sql;
+use crate::stats::sql::rollups::{rolled_days, DayRow};
+use crate::stats::sql::visits::{first_event, FirstEvent};
+use crate::stats::sql::{Scope, LOOKAHEAD_SECONDS};
+
+pub mod sql;
 
 /// Margin after the lookahead for events accepted but not yet inserted.
 pub const SETTLE_SECONDS: i64 = 10 * 60;
@@ -55,12 +59,12 @@ impl RollupJob {
                 .iter()
                 .map(|s| Site {
                     domain: s.domain.clone(),
-                    tz: TimeZone::get(&s.time_zone).unwrap_or(TimeZone::UTC),
-                    tz_name: s.time_zone.clone(),
+                    tz: s.time_zone.clone(),
+                    tz_name: s.time_zone_name().to_string(),
                 })
                 .collect(),
-            timeout_seconds: config.visits.timeout_minutes * 60,
-            bounce_ms: config.visits.bounce_engaged_seconds * 1000,
+            timeout_seconds: config.visits.timeout.as_secs() as u32,
+            bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
             metrics,
         }
     }
@@ -127,7 +131,7 @@ impl RollupJob {
 
     /// The last local day of `site` that is complete at `now`.
     fn last_complete_day(site: &Site, now: Timestamp) -> Option<Date> {
-        let wait = (sql::LOOKAHEAD_SECONDS + SETTLE_SECONDS).seconds();
+        let wait = (LOOKAHEAD_SECONDS + SETTLE_SECONDS).seconds();
         let mut day = now.to_zoned(site.tz.clone()).date().yesterday().ok()?;
         loop {
             let end = start_of_day(day.tomorrow().ok()?, &site.tz).ok()?;
@@ -142,9 +146,9 @@ impl RollupJob {
         let Some(last) = Self::last_complete_day(site, now) else {
             return Ok(Vec::new());
         };
-        let first: sql::FirstEvent = self
+        let first: FirstEvent = self
             .client
-            .query_raw(&sql::first_event(&self.database, &site.domain))
+            .query_raw(&first_event(&self.database, &site.domain))
             .fetch_one()
             .await?;
         if first.n == 0 {
@@ -157,9 +161,9 @@ impl RollupJob {
         if first > last {
             return Ok(Vec::new());
         }
-        let rolled: Vec<sql::DayRow> = self
+        let rolled: Vec<DayRow> = self
             .client
-            .query_raw(&sql::rolled_days(&self.database, &site.domain, first, last))
+            .query_raw(&rolled_days(&self.database, &site.domain, first, last))
             .fetch_all()
             .await?;
         let rolled: std::collections::HashSet<String> =
@@ -185,7 +189,7 @@ impl RollupJob {
         last: Date,
     ) -> Result<std::collections::HashSet<String>, Error> {
         let (from, to) = local_days(site, first, last)?;
-        let rows: Vec<sql::DayRow> = self
+        let rows: Vec<DayRow> = self
             .client
             .query_raw(&sql::days_with_events(
                 &self.database,
@@ -213,7 +217,7 @@ impl RollupJob {
             &site.tz,
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        let scope = sql::Scope {
+        let scope = Scope {
             database: &self.database,
             site: &site.domain,
             tz: &site.tz_name,
@@ -254,14 +258,14 @@ fn local_days(site: &Site, first: Date, last: Date) -> Result<(Timestamp, Timest
 }
 
 /// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown).
-pub async fn maintain(job: RollupJob, clock: Arc<dyn crate::salt::Clock>) {
+pub async fn maintain(job: RollupJob, clock: Arc<dyn crate::clock::Clock>) {
     loop {
         match job.run_once(clock.now(), MAX_DAYS_PER_RUN).await {
             Ok(_) => {}
             Err(e) => {
                 job.metrics.rollup_failures.inc();
                 let detail = match &e {
-                    Error::ClickHouse(ch) => crate::storage::error_code(ch),
+                    Error::ClickHouse(ch) => crate::clickhouse_code::describe(ch),
                     other => other.to_string(),
                 };
                 tracing::warn!(error = %detail, "rollup run failed; retried next run");

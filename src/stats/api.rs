@@ -1,0 +1,732 @@
+//! The stats API's JSON (`POST /api/v2/query`): a request body parsed and validated into a
+//! typed [`Query`], and a typed [`Answer`] written back as Plausible-v2-shaped JSON. This is the
+//! only place stats JSON is read or written; everything behind it is typed.
+//!
+//! Parsing is strict, as in Plausible: unknown keys, metrics and dimensions are a 400 with a
+//! message that names the offending item, so a script learns what tally does not store (such as
+//! `visit:city`) instead of receiving an empty answer.
+
+use serde_json::{json, Map, Value};
+
+use super::answer::Answer;
+use super::period::Period;
+use super::query::{
+    Comparison, DateRange, Dimension, Direction, Filter, Metric, Op, OrderKey, Query,
+    MAX_DIMENSIONS, MAX_LIMIT,
+};
+use crate::error::StatsError;
+
+/// A parsed request: the typed query, and its filters as sent (echoed back in the answer).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub query: Query,
+    pub filters_json: Value,
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T, StatsError> {
+    Err(StatsError::Invalid(msg.into()))
+}
+
+impl Request {
+    /// Parses and validates a request body.
+    pub fn parse(body: &[u8]) -> Result<Request, StatsError> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| StatsError::Invalid(format!("#: invalid JSON ({e})")))?;
+        let Value::Object(obj) = v else {
+            return bad("#: the query must be a JSON object");
+        };
+        const KEYS: [&str; 8] = [
+            "site_id",
+            "metrics",
+            "date_range",
+            "dimensions",
+            "filters",
+            "order_by",
+            "include",
+            "pagination",
+        ];
+        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return bad(format!("#: unknown property {k:?}"));
+        }
+        let site_id = match obj.get("site_id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return bad(
+                "Missing site ID. Please provide the required site_id parameter with your request.",
+            ),
+        };
+        let metrics = parse_metrics(obj.get("metrics"))?;
+        let date_range = parse_date_range(obj.get("date_range"))?;
+        let dimensions = parse_dimensions(obj.get("dimensions"))?;
+        let filters = match obj.get("filters") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, f)| parse_filter(f, &format!("#/filters/{i}"), 0))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return bad("#/filters: must be an array"),
+        };
+        let order_by = parse_order_by(obj.get("order_by"), &metrics, &dimensions)?;
+        let (time_labels, total_rows, comparison) = parse_include(obj.get("include"))?;
+        if time_labels && !dimensions.iter().any(|d| d.is_time_series()) {
+            return bad("Invalid include.time_labels: requires a time dimension.");
+        }
+        let (limit, offset) = parse_pagination(obj.get("pagination"))?;
+        let query = Query {
+            site_id,
+            metrics,
+            date_range,
+            dimensions,
+            filters,
+            order_by,
+            time_labels,
+            total_rows,
+            comparison,
+            limit,
+            offset,
+        };
+        Ok(Request {
+            query,
+            filters_json: obj
+                .get("filters")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new())),
+        })
+    }
+}
+
+fn parse_metrics(v: Option<&Value>) -> Result<Vec<Metric>, StatsError> {
+    let Some(Value::Array(items)) = v else {
+        return bad("#/metrics: required, a non-empty array of metric names");
+    };
+    if items.is_empty() {
+        return bad("#/metrics: required, a non-empty array of metric names");
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = item.as_str().unwrap_or_default();
+        let Some(m) = Metric::from_name(name) else {
+            return bad(format!("#/metrics/{i}: Invalid metric {item}"));
+        };
+        if out.contains(&m) {
+            return bad("#/metrics: Expected items to be unique but they were not.");
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+fn parse_dimensions(v: Option<&Value>) -> Result<Vec<Dimension>, StatsError> {
+    let items = match v {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return bad("#/dimensions: must be an array"),
+    };
+    if items.len() > MAX_DIMENSIONS {
+        return bad(format!("#/dimensions: at most {MAX_DIMENSIONS} dimensions"));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let name = item.as_str().unwrap_or_default();
+        let Some(d) = Dimension::from_name(name) else {
+            return bad(format!(
+                "#/dimensions/{i}: Invalid dimension {item}{}",
+                not_stored_hint(name)
+            ));
+        };
+        if out.contains(&d) {
+            return bad("#/dimensions: Expected items to be unique but they were not.");
+        }
+        out.push(d);
+    }
+    if out.iter().filter(|d| d.is_time_series()).count() > 1 {
+        return bad(
+            "#/dimensions: at most one of time, time:hour, time:day, time:week, time:month",
+        );
+    }
+    Ok(out)
+}
+
+/// Says why a Plausible dimension is refused when tally deliberately does not store it.
+fn not_stored_hint(name: &str) -> &'static str {
+    match name {
+        "visit:city" | "visit:city_name" | "visit:region" | "visit:region_name" => {
+            ": tally stores the country only (location no finer than the country, by design)"
+        }
+        "visit:browser_version" | "visit:os_version" | "visit:screen" => {
+            ": tally stores browser, OS and device classes only"
+        }
+        "event:goal"
+        | "event:name"
+        | "visit:channel"
+        | "visit:country_name"
+        | "visit:entry_page_hostname"
+        | "visit:exit_page_hostname" => ": not supported by tally",
+        n if n.starts_with("event:props:") => ": custom properties are not reported yet",
+        _ => "",
+    }
+}
+
+fn parse_date_range(v: Option<&Value>) -> Result<DateRange, StatsError> {
+    let invalid = |v: &Value| StatsError::Invalid(format!("#/date_range: Invalid date range {v}"));
+    match v {
+        None => bad("#/date_range: required"),
+        Some(Value::String(s)) => {
+            let r = match s.as_str() {
+                "day" | "today" => DateRange::Day,
+                "yesterday" => DateRange::Yesterday,
+                "month" => DateRange::Month,
+                "year" => DateRange::Year,
+                "all" => DateRange::All,
+                "realtime" => DateRange::Realtime,
+                other => {
+                    let n = |suffix: &str, max: u32| {
+                        other
+                            .strip_suffix(suffix)
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .filter(|n| (1..=max).contains(n))
+                    };
+                    if let Some(n) = n("mo", 100) {
+                        DateRange::LastMonths(n)
+                    } else if let Some(n) = n("d", 5000) {
+                        DateRange::LastDays(n)
+                    } else {
+                        return Err(invalid(v.unwrap()));
+                    }
+                }
+            };
+            Ok(r)
+        }
+        Some(Value::Array(items)) if items.len() == 2 => {
+            let a = items[0].as_str().ok_or_else(|| invalid(v.unwrap()))?;
+            let b = items[1].as_str().ok_or_else(|| invalid(v.unwrap()))?;
+            // jiff would read the date out of a datetime too, so only bare dates count as dates.
+            let date = |s: &str| {
+                (s.len() == 10)
+                    .then(|| s.parse::<jiff::civil::Date>().ok())
+                    .flatten()
+            };
+            if let (Some(a), Some(b)) = (date(a), date(b)) {
+                if a > b {
+                    return bad("#/date_range: the first date is after the last");
+                }
+                return Ok(DateRange::Dates(a, b));
+            }
+            match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+                (Ok(a), Ok(b)) if a <= b => Ok(DateRange::Instants(a, b)),
+                (Ok(_), Ok(_)) => bad("#/date_range: the first datetime is after the last"),
+                _ => Err(invalid(v.unwrap())),
+            }
+        }
+        Some(other) => Err(invalid(other)),
+    }
+}
+
+/// Filters nest at most this deep, so a hostile query cannot build a huge SQL expression.
+const MAX_FILTER_DEPTH: usize = 5;
+/// Values per filter leaf.
+const MAX_FILTER_VALUES: usize = 100;
+
+fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError> {
+    if depth > MAX_FILTER_DEPTH {
+        return bad(format!(
+            "{at}: filters nest at most {MAX_FILTER_DEPTH} deep"
+        ));
+    }
+    let invalid = || StatsError::Invalid(format!("{at}: Invalid filter {v}"));
+    let Value::Array(items) = v else {
+        return Err(invalid());
+    };
+    let op = items.first().and_then(Value::as_str).ok_or_else(invalid)?;
+    match op {
+        "and" | "or" => {
+            let Some(Value::Array(children)) = items.get(1) else {
+                return Err(invalid());
+            };
+            if items.len() != 2 || children.is_empty() {
+                return Err(invalid());
+            }
+            let children = children
+                .iter()
+                .enumerate()
+                .map(|(i, c)| parse_filter(c, &format!("{at}/1/{i}"), depth + 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(if op == "and" {
+                Filter::And(children)
+            } else {
+                Filter::Or(children)
+            })
+        }
+        "not" => {
+            if items.len() != 2 {
+                return Err(invalid());
+            }
+            Ok(Filter::Not(Box::new(parse_filter(
+                &items[1],
+                &format!("{at}/1"),
+                depth + 1,
+            )?)))
+        }
+        "is" | "is_not" | "contains" | "contains_not" | "matches" | "matches_not" => {
+            let op = match op {
+                "is" => Op::Is,
+                "is_not" => Op::IsNot,
+                "contains" => Op::Contains,
+                "contains_not" => Op::ContainsNot,
+                "matches" => Op::Matches,
+                _ => Op::MatchesNot,
+            };
+            if !(3..=4).contains(&items.len()) {
+                return Err(invalid());
+            }
+            let name = items[1].as_str().ok_or_else(invalid)?;
+            let Some(dimension) = Dimension::from_name(name) else {
+                return bad(format!(
+                    "{at}: Invalid filter dimension {name:?}{}",
+                    not_stored_hint(name)
+                ));
+            };
+            if dimension.is_time() {
+                return bad(format!("{at}: time dimensions cannot be filtered"));
+            }
+            let Value::Array(raw) = &items[2] else {
+                return Err(invalid());
+            };
+            if raw.is_empty() || raw.len() > MAX_FILTER_VALUES {
+                return bad(format!(
+                    "{at}: a filter takes 1 to {MAX_FILTER_VALUES} values"
+                ));
+            }
+            let values = raw
+                .iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(invalid))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut case_sensitive = true;
+            if let Some(m) = items.get(3) {
+                if matches!(op, Op::Matches | Op::MatchesNot) {
+                    return bad(format!("{at}: matches filters take no modifiers"));
+                }
+                let Value::Object(m) = m else {
+                    return Err(invalid());
+                };
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("case_sensitive", Value::Bool(b)) => case_sensitive = *b,
+                        _ => return bad(format!("{at}: unknown filter modifier {k:?}")),
+                    }
+                }
+            }
+            if matches!(op, Op::Matches | Op::MatchesNot) {
+                for value in &values {
+                    regex_syntax::Parser::new().parse(value).map_err(|_| {
+                        StatsError::Invalid(format!("{at}: invalid regex {value:?}"))
+                    })?;
+                }
+            }
+            Ok(Filter::Leaf {
+                op,
+                dimension,
+                values,
+                case_sensitive,
+            })
+        }
+        _ => Err(invalid()),
+    }
+}
+
+fn parse_order_by(
+    v: Option<&Value>,
+    metrics: &[Metric],
+    dimensions: &[Dimension],
+) -> Result<Vec<(OrderKey, Direction)>, StatsError> {
+    let items = match v {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return bad("#/order_by: must be an array"),
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let pair = item.as_array().filter(|p| p.len() == 2);
+        let (Some(name), Some(dir)) = (
+            pair.and_then(|p| p[0].as_str()),
+            pair.and_then(|p| p[1].as_str()),
+        ) else {
+            return bad(format!("#/order_by/{i}: Invalid value in order_by {item}"));
+        };
+        let dir = match dir {
+            "asc" => Direction::Asc,
+            "desc" => Direction::Desc,
+            _ => return bad(format!("#/order_by/{i}: Invalid value in order_by {item}")),
+        };
+        let key = if let Some(m) = Metric::from_name(name).filter(|m| metrics.contains(m)) {
+            OrderKey::Metric(m)
+        } else if let Some(d) = Dimension::from_name(name).filter(|d| dimensions.contains(d)) {
+            OrderKey::Dimension(d)
+        } else {
+            return bad(format!(
+                "Invalid order_by entry {item}. Entry is not a queried metric or dimension."
+            ));
+        };
+        out.push((key, dir));
+    }
+    Ok(out)
+}
+
+fn parse_include(v: Option<&Value>) -> Result<(bool, bool, Option<Comparison>), StatsError> {
+    let obj = match v {
+        None => return Ok((false, false, None)),
+        Some(Value::Object(o)) => o,
+        Some(_) => return bad("#/include: must be an object"),
+    };
+    let (mut labels, mut total, mut cmp) = (false, false, None);
+    for (k, v) in obj {
+        match (k.as_str(), v) {
+            ("time_labels", Value::Bool(b)) => labels = *b,
+            ("total_rows", Value::Bool(b)) => total = *b,
+            // Imported data does not exist in tally; accepted so Plausible scripts run unchanged.
+            ("imports", Value::Bool(_)) => {}
+            ("comparisons", Value::Null) => {}
+            ("comparisons", Value::Object(c)) => {
+                cmp =
+                    match c.get("mode").and_then(Value::as_str) {
+                        Some("previous_period") => Some(Comparison::PreviousPeriod),
+                        Some("year_over_year") => Some(Comparison::YearOverYear),
+                        _ => return bad(
+                            "#/include/comparisons: mode must be previous_period or year_over_year",
+                        ),
+                    };
+            }
+            _ => return bad(format!("#/include: invalid property {k:?}")),
+        }
+    }
+    Ok((labels, total, cmp))
+}
+
+fn parse_pagination(v: Option<&Value>) -> Result<(usize, usize), StatsError> {
+    let obj = match v {
+        None => return Ok((MAX_LIMIT, 0)),
+        Some(Value::Object(o)) => o,
+        Some(_) => return bad("#/pagination: must be an object"),
+    };
+    let mut limit = MAX_LIMIT;
+    let mut offset = 0;
+    for (k, v) in obj {
+        let n = v.as_u64();
+        match (k.as_str(), n) {
+            ("limit", Some(n)) if (1..=MAX_LIMIT as u64).contains(&n) => limit = n as usize,
+            ("offset", Some(n)) if n <= 1_000_000 => offset = n as usize,
+            _ => {
+                return bad(format!(
+                    "#/pagination: {k:?} must be a number (limit 1 to {MAX_LIMIT}, offset 0 to 1000000)"
+                ))
+            }
+        }
+    }
+    Ok((limit, offset))
+}
+
+impl Request {
+    /// The answer as the stats API writes it: `results` (metrics and dimensions in the order
+    /// asked, a `comparison` per row when asked), `meta` (time labels and row count when asked)
+    /// and `query`, the request as run.
+    pub fn answer_json(&self, a: &Answer) -> Value {
+        let q = &self.query;
+        let results: Vec<Value> = a
+            .rows
+            .iter()
+            .map(|row| {
+                let mut r = Map::new();
+                r.insert("metrics".into(), metric_values(&q.metrics, &row.metrics));
+                r.insert(
+                    "dimensions".into(),
+                    dimension_values(&a.dimensions, &row.dims),
+                );
+                if let Some(c) = &row.compared {
+                    r.insert(
+                        "comparison".into(),
+                        json!({
+                            "dimensions": dimension_values(&a.dimensions, &c.dims),
+                            "metrics": metric_values(&q.metrics, &c.metrics),
+                            "change": c.change,
+                        }),
+                    );
+                }
+                Value::Object(r)
+            })
+            .collect();
+        let mut meta = Map::new();
+        if let Some(labels) = &a.time_labels {
+            meta.insert("time_labels".into(), json!(labels));
+        }
+        if q.total_rows {
+            meta.insert("total_rows".into(), json!(a.total_rows));
+        }
+        json!({
+            "results": results,
+            "meta": meta,
+            "query": echo(q, &self.filters_json, &a.period, &a.dimensions, &a.order),
+        })
+    }
+}
+
+/// A typed query as the stats API would receive it (the inverse of [`Request::parse`]): for
+/// clients that keep queries as JSON, and for checking that typed callers ask valid questions.
+pub fn query_json(q: &Query) -> Value {
+    let date_range = match &q.date_range {
+        DateRange::Day => json!("day"),
+        DateRange::Yesterday => json!("yesterday"),
+        DateRange::LastDays(n) => json!(format!("{n}d")),
+        DateRange::LastMonths(n) => json!(format!("{n}mo")),
+        DateRange::Month => json!("month"),
+        DateRange::Year => json!("year"),
+        DateRange::All => json!("all"),
+        DateRange::Realtime => json!("realtime"),
+        DateRange::Dates(a, b) => json!([a.to_string(), b.to_string()]),
+        DateRange::Instants(a, b) => json!([a.to_string(), b.to_string()]),
+    };
+    let mut body = json!({
+        "site_id": q.site_id,
+        "metrics": q.metrics.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "date_range": date_range,
+    });
+    if !q.dimensions.is_empty() {
+        body["dimensions"] = json!(q.dimensions.iter().map(|d| d.name()).collect::<Vec<_>>());
+    }
+    if !q.filters.is_empty() {
+        body["filters"] = Value::Array(q.filters.iter().map(filter_json).collect());
+    }
+    if !q.order_by.is_empty() {
+        body["order_by"] = q
+            .order_by
+            .iter()
+            .map(|(k, d)| {
+                let name = match k {
+                    OrderKey::Metric(m) => m.name(),
+                    OrderKey::Dimension(d) => d.name(),
+                };
+                json!([name, if *d == Direction::Asc { "asc" } else { "desc" }])
+            })
+            .collect();
+    }
+    let mut include = Map::new();
+    if q.time_labels {
+        include.insert("time_labels".into(), json!(true));
+    }
+    if q.total_rows {
+        include.insert("total_rows".into(), json!(true));
+    }
+    if let Some(c) = q.comparison {
+        let mode = match c {
+            Comparison::PreviousPeriod => "previous_period",
+            Comparison::YearOverYear => "year_over_year",
+        };
+        include.insert("comparisons".into(), json!({ "mode": mode }));
+    }
+    if !include.is_empty() {
+        body["include"] = Value::Object(include);
+    }
+    if (q.limit, q.offset) != (MAX_LIMIT, 0) {
+        body["pagination"] = json!({"limit": q.limit, "offset": q.offset});
+    }
+    body
+}
+
+fn filter_json(f: &Filter) -> Value {
+    match f {
+        Filter::Leaf {
+            op,
+            dimension,
+            values,
+            case_sensitive,
+        } => {
+            let op = match op {
+                Op::Is => "is",
+                Op::IsNot => "is_not",
+                Op::Contains => "contains",
+                Op::ContainsNot => "contains_not",
+                Op::Matches => "matches",
+                Op::MatchesNot => "matches_not",
+            };
+            let mut leaf = vec![json!(op), json!(dimension.name()), json!(values)];
+            if !case_sensitive {
+                leaf.push(json!({"case_sensitive": false}));
+            }
+            Value::Array(leaf)
+        }
+        Filter::And(children) => {
+            json!(["and", children.iter().map(filter_json).collect::<Vec<_>>()])
+        }
+        Filter::Or(children) => json!(["or", children.iter().map(filter_json).collect::<Vec<_>>()]),
+        Filter::Not(child) => json!(["not", filter_json(child)]),
+    }
+}
+
+fn number(m: Option<Metric>, v: Option<f64>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(x)
+            if x.fract() == 0.0
+                && m != Some(Metric::ViewsPerVisit)
+                && m != Some(Metric::Percentage) =>
+        {
+            json!(x as i64)
+        }
+        Some(x) => json!(x),
+    }
+}
+
+fn metric_values(metrics: &[Metric], values: &[Option<f64>]) -> Value {
+    Value::Array(
+        metrics
+            .iter()
+            .zip(values)
+            .map(|(m, v)| number(Some(*m), *v))
+            .collect(),
+    )
+}
+
+fn dimension_values(dims: &[Dimension], values: &[String]) -> Value {
+    Value::Array(
+        dims.iter()
+            .zip(values)
+            .map(|(d, v)| match (d.is_numeric(), v.parse::<i64>()) {
+                (true, Ok(n)) => json!(n),
+                _ => json!(v),
+            })
+            .collect(),
+    )
+}
+
+fn echo(
+    q: &Query,
+    filters_json: &Value,
+    period: &Period,
+    dims: &[Dimension],
+    order: &[(OrderKey, Direction)],
+) -> Value {
+    let mut include = Map::new();
+    if q.time_labels {
+        include.insert("time_labels".into(), json!(true));
+    }
+    if q.total_rows {
+        include.insert("total_rows".into(), json!(true));
+    }
+    if let Some(c) = q.comparison {
+        let mode = match c {
+            Comparison::PreviousPeriod => "previous_period",
+            Comparison::YearOverYear => "year_over_year",
+        };
+        include.insert("comparisons".into(), json!({ "mode": mode }));
+    }
+    let order: Vec<Value> = order
+        .iter()
+        .map(|(k, d)| {
+            let name = match k {
+                OrderKey::Metric(m) => m.name(),
+                OrderKey::Dimension(d) => d.name(),
+            };
+            json!([name, if *d == Direction::Asc { "asc" } else { "desc" }])
+        })
+        .collect();
+    json!({
+        "site_id": q.site_id,
+        "metrics": q.metrics.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "date_range": period.echo(),
+        "filters": filters_json,
+        "dimensions": dims.iter().map(|d| d.name()).collect::<Vec<_>>(),
+        "order_by": order,
+        "include": include,
+        "pagination": {"offset": q.offset, "limit": q.limit},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> String {
+        match Request::parse(body.as_bytes()) {
+            Err(StatsError::Invalid(m)) => m,
+            other => panic!("expected an error for {body}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plausible_query_parses() {
+        let q = Request::parse(
+            br#"{"site_id":"a.example","metrics":["visitors","bounce_rate"],"date_range":"7d",
+                "dimensions":["event:page"],"filters":[["is","visit:country",["NL","BE"]],
+                ["not",["contains","event:page",["/admin"],{"case_sensitive":false}]]],
+                "order_by":[["visitors","desc"]],"include":{"total_rows":true},
+                "pagination":{"limit":10,"offset":20}}"#,
+        )
+        .unwrap()
+        .query;
+        assert_eq!(q.metrics, vec![Metric::Visitors, Metric::BounceRate]);
+        assert_eq!(q.date_range, DateRange::LastDays(7));
+        assert_eq!(q.dimensions, vec![Dimension::Page]);
+        assert_eq!(q.filters.len(), 2);
+        assert!(q.total_rows);
+        assert_eq!((q.limit, q.offset), (10, 20));
+    }
+
+    #[test]
+    fn what_tally_does_not_store_is_a_clear_error() {
+        let m = err(
+            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","dimensions":["visit:city"]}"#,
+        );
+        assert!(
+            m.contains("visit:city") && m.contains("country only"),
+            "{m}"
+        );
+        let m = err(r#"{"site_id":"a","metrics":["events_per_cat"],"date_range":"day"}"#);
+        assert!(m.contains("Invalid metric"), "{m}");
+        let m = err(r#"{"site_id":"a","metrics":["visitors"],"date_range":"fortnight"}"#);
+        assert!(m.contains("date_range"), "{m}");
+        let m = err(r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","colour":1}"#);
+        assert!(m.contains("colour"), "{m}");
+        let m = err(
+            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","filters":[["matches","event:page",["("]]]}"#,
+        );
+        assert!(m.contains("regex"), "{m}");
+        let m = err(
+            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","order_by":[["pageviews","desc"]]}"#,
+        );
+        assert!(m.contains("not a queried metric"), "{m}");
+    }
+
+    #[test]
+    fn date_ranges() {
+        let p = |s: &str| {
+            Request::parse(
+                format!(r#"{{"site_id":"a","metrics":["visitors"],"date_range":{s}}}"#).as_bytes(),
+            )
+            .map(|r| r.query.date_range)
+        };
+        assert_eq!(p(r#""30d""#).unwrap(), DateRange::LastDays(30));
+        assert_eq!(p(r#""6mo""#).unwrap(), DateRange::LastMonths(6));
+        assert_eq!(p(r#""today""#).unwrap(), DateRange::Day);
+        assert!(matches!(
+            p(r#"["2026-03-01","2026-03-31"]"#).unwrap(),
+            DateRange::Dates(..)
+        ));
+        assert!(matches!(
+            p(r#"["2026-03-01T10:00:00+01:00","2026-03-01T12:00:00+01:00"]"#).unwrap(),
+            DateRange::Instants(..)
+        ));
+        assert!(p(r#"["2026-03-31","2026-03-01"]"#).is_err());
+        assert!(p(r#""0d""#).is_err());
+    }
+
+    #[test]
+    fn deep_filters_are_refused() {
+        let mut f = r#"["is","visit:country",["NL"]]"#.to_string();
+        for _ in 0..10 {
+            f = format!(r#"["not",{f}]"#);
+        }
+        let m = err(&format!(
+            r#"{{"site_id":"a","metrics":["visitors"],"date_range":"day","filters":[{f}]}}"#
+        ));
+        assert!(m.contains("nest"), "{m}");
+    }
+}

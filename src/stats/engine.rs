@@ -1,0 +1,551 @@
+//! The report engine: a typed [`Query`] in, a typed [`Answer`] out, for the stats API, the
+//! dashboard and the Grafana generator alike.
+//!
+//! It resolves the period in the site's time zone, reads the per-group metric components from
+//! the rollups where they can answer (whole, rolled-up days without filters) and from raw events
+//! otherwise, then shapes them (`answer`). Metric definitions are in `docs/http-api.md`
+//! ("Definitions"); the rounding is Rust's (half away from zero).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clickhouse::Client;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::access::Access;
+use super::aggregate_mode;
+use super::answer::{compare, effective_order, metric, sort, Answer, Row};
+use super::period::Period;
+use super::query::{self, Dimension, Metric, Query};
+use super::sql;
+use crate::config::Config;
+use crate::error::StatsError;
+use crate::metrics::{Metrics, Source};
+
+struct SiteStats {
+    tz: TimeZone,
+    tz_name: String,
+}
+
+/// The stats service shared by the HTTP handlers.
+pub struct Stats {
+    client: Client,
+    metrics: Arc<Metrics>,
+    /// Read complete days from the rollup tables (else every query sessionizes raw events).
+    use_rollups: bool,
+    database: String,
+    sites: HashMap<String, SiteStats>,
+    pub access: Access,
+    timeout_seconds: u32,
+    bounce_ms: u32,
+    /// `privacy.aggregate_only`: every number comes from the folded counts in the rollups.
+    aggregate_only: bool,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct GroupRow {
+    dims: Vec<String>,
+    comps: Vec<f64>,
+}
+
+impl Stats {
+    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> Stats {
+        let sites = config
+            .sites
+            .iter()
+            .map(|s| {
+                (
+                    s.domain.clone(),
+                    SiteStats {
+                        tz: s.time_zone.clone(),
+                        tz_name: s.time_zone_name().to_string(),
+                    },
+                )
+            })
+            .collect();
+        Stats {
+            client,
+            metrics,
+            use_rollups: config.rollups.enabled,
+            database: config.clickhouse.database.clone(),
+            sites,
+            access: Access::from_config(config),
+            timeout_seconds: config.visits.timeout.as_secs() as u32,
+            bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
+            aggregate_only: config.privacy.aggregate_only,
+        }
+    }
+
+    /// Checks access to the query's site: unknown sites and refused tokens look the same.
+    pub fn authorize(&self, site_id: &str, authorization: Option<&str>) -> Result<(), StatsError> {
+        if !self.sites.contains_key(site_id) {
+            return Err(StatsError::Unauthorized);
+        }
+        self.access.check(site_id, authorization)
+    }
+
+    /// Runs an authorized query at `now`.    /// Runs an authorized query at `now`.
+    pub async fn run(&self, q: &Query, now: Timestamp) -> Result<Answer, StatsError> {
+        let started = Instant::now();
+        let site = self.sites.get(&q.site_id).ok_or(StatsError::Unauthorized)?;
+        if self.aggregate_only {
+            aggregate_mode::supports(q)?;
+        }
+        let first = if q.date_range == query::DateRange::All {
+            self.first_event(&q.site_id).await?
+        } else {
+            None
+        };
+        let period = Period::resolve(&q.date_range, &site.tz, now, first)?;
+        let dims: Vec<Dimension> = q
+            .dimensions
+            .iter()
+            .map(|d| {
+                if *d == Dimension::Time {
+                    period.time_dimension()
+                } else {
+                    *d
+                }
+            })
+            .collect();
+        let order = effective_order(q, &dims);
+
+        let mut rows = self.rows(q, site, &period, &dims).await?;
+        sort(&mut rows, &order, q, &dims);
+        let total_rows = rows.len();
+        let mut page: Vec<Row> = rows.into_iter().skip(q.offset).take(q.limit).collect();
+
+        if let Some(mode) = q.comparison {
+            let prev = period.compared(mode)?;
+            let prev_rows = self.rows(q, site, &prev, &dims).await?;
+            for row in &mut page {
+                row.compared = Some(compare(row, &dims, &period, &prev, &prev_rows, &q.metrics));
+            }
+        }
+        let time_labels = if q.time_labels {
+            dims.iter()
+                .find(|d| d.is_time_series())
+                .map(|d| period.labels(*d))
+        } else {
+            None
+        };
+        tracing::debug!(
+            site = %q.site_id,
+            rows = total_rows,
+            ms = started.elapsed().as_millis() as u64,
+            "stats query"
+        );
+        Ok(Answer {
+            rows: page,
+            total_rows,
+            time_labels,
+            period,
+            dimensions: dims,
+            order,
+        })
+    }
+
+    /// Distinct visitors with a pageview in the last 5 minutes (Plausible's v1 realtime number).
+    pub async fn realtime_visitors(
+        &self,
+        site_id: &str,
+        now: Timestamp,
+    ) -> Result<u64, StatsError> {
+        let mut q = Query::new(site_id, &[Metric::Visitors], query::DateRange::Realtime);
+        q.limit = 1;
+        let answer = self.run(&q, now).await?;
+        Ok(answer
+            .rows
+            .first()
+            .and_then(|r| r.metrics.first().copied().flatten())
+            .unwrap_or(0.0) as u64)
+    }
+
+    async fn first_event(&self, site: &str) -> Result<Option<Timestamp>, StatsError> {
+        let row: sql::visits::FirstEvent = self
+            .client
+            .query_raw(&sql::visits::first_event(&self.database, site))
+            .fetch_one()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok((row.n > 0)
+            .then(|| Timestamp::from_second(i64::from(row.t)).ok())
+            .flatten())
+    }
+
+    /// All groups of the period with their metrics (before ordering and paging).
+    async fn rows(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+    ) -> Result<Vec<Row>, StatsError> {
+        let median = q.metrics.contains(&Metric::TimeOnPageMedian);
+        let grouped = self.groups(q, site, period, dims, median).await?;
+        let total_visitors = if q.metrics.contains(&Metric::Percentage) {
+            if dims.is_empty() {
+                grouped.first().map(|r| r.comps[1])
+            } else {
+                self.groups(q, site, period, &[], false)
+                    .await?
+                    .first()
+                    .map(|r| r.comps[1])
+            }
+        } else {
+            None
+        };
+        let mut rows: Vec<Row> = grouped
+            .into_iter()
+            .map(|g| Row {
+                metrics: q
+                    .metrics
+                    .iter()
+                    .map(|m| metric(*m, &g.comps, total_visitors))
+                    .collect(),
+                dims: g.dims,
+                compared: None,
+            })
+            .collect();
+        // An aggregate over an empty period still answers one row of zeros, as Plausible does.
+        if dims.is_empty() && rows.is_empty() {
+            let zeros = vec![0.0; sql::COMPONENTS.len() + 1];
+            rows.push(Row {
+                dims: Vec::new(),
+                compared: None,
+                metrics: q
+                    .metrics
+                    .iter()
+                    .map(|m| metric(*m, &zeros, total_visitors))
+                    .collect(),
+            });
+        }
+        Ok(rows)
+    }
+
+    fn scope<'a>(&'a self, q: &'a Query, site: &'a SiteStats, period: &Period) -> sql::Scope<'a> {
+        sql::Scope {
+            database: &self.database,
+            site: &q.site_id,
+            tz: &site.tz_name,
+            from: period.from,
+            to: period.to,
+            timeout_seconds: self.timeout_seconds,
+            bounce_ms: self.bounce_ms,
+            pages_grouped: false,
+            first_date: period.from.to_zoned(period.tz.clone()).date(),
+        }
+    }
+
+    /// The metric components per group: from rollups where they can answer, else raw events.
+    async fn groups(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        median: bool,
+    ) -> Result<Vec<GroupRow>, StatsError> {
+        if self.aggregate_only {
+            self.count_query("rollup");
+            return self.aggregate_groups(q, period, dims).await;
+        }
+        if let Some(rows) = self.rollup_groups(q, site, period, dims, median).await? {
+            self.count_query("rollup");
+            return Ok(rows);
+        }
+        self.count_query("raw");
+        let scope = self.scope(q, site, period);
+        self.fetch(&sql::visits::grouped(&scope, dims, &q.filters, median))
+            .await
+    }
+
+    fn count_query(&self, source: &'static str) {
+        self.metrics
+            .stats_queries
+            .get_or_create(&Source { source })
+            .inc();
+    }
+
+    /// Rollups answer when there is no filter, the dimensions are rolled up, the period is whole
+    /// days and its first days are rolled up; the days after the last rolled-up one (today,
+    /// typically) are read from raw events and added, as every component is a sum over days.
+    async fn rollup_groups(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        median: bool,
+    ) -> Result<Option<Vec<GroupRow>>, StatsError> {
+        let percentiles = q.metrics.iter().any(|m| {
+            matches!(
+                m,
+                Metric::VisitDurationMedian | Metric::VisitDurationP75 | Metric::VisitDurationP90
+            )
+        });
+        if !self.use_rollups || !q.filters.is_empty() || median || (percentiles && !dims.is_empty())
+        {
+            return Ok(None);
+        }
+        let Some((first, last)) = period.whole_days() else {
+            return Ok(None);
+        };
+        if sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims).is_none() {
+            return Ok(None);
+        }
+        let rolled: HashSet<String> = self
+            .client
+            .query_raw(&sql::rollups::rolled_days(
+                &self.database,
+                &q.site_id,
+                first,
+                last,
+            ))
+            .fetch_all::<sql::rollups::DayRow>()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(|r| r.day_text)
+            .collect();
+        // Days before the site's first rolled-up day count as rolled up when no event falls in
+        // them: a "12mo" report on a site with three months of history must not fall back to
+        // raw events for all of it.
+        let Some(first_rolled) = rolled
+            .iter()
+            .filter_map(|d| d.parse::<jiff::civil::Date>().ok())
+            .min()
+        else {
+            return Ok(None);
+        };
+        if first_rolled > first {
+            let before = Period::days(
+                first,
+                first_rolled
+                    .yesterday()
+                    .map_err(|_| StatsError::Unavailable)?,
+                &period.tz,
+            )?;
+            if self.has_events(&q.site_id, &before).await? {
+                return Ok(None);
+            }
+        }
+        let mut rolled_until = None;
+        let mut d = first_rolled;
+        while d <= last && rolled.contains(&d.to_string()) {
+            rolled_until = Some(d);
+            d = match d.tomorrow() {
+                Ok(n) => n,
+                Err(_) => break,
+            };
+        }
+        let Some(until) = rolled_until else {
+            return Ok(None);
+        };
+        let rollup_sql =
+            sql::rollups::rollup_grouped(&self.database, &q.site_id, first, until, dims)
+                .ok_or(StatsError::Unavailable)?;
+        let mut rows = self.fetch(&rollup_sql).await?;
+        let mut histogram = BTreeMap::new();
+        if percentiles {
+            let sql = sql::rollups::rollup_durations(&self.database, &q.site_id, first, until);
+            self.add_durations(&sql, &mut histogram).await?;
+        }
+        if until < last {
+            let rest_first = until.tomorrow().map_err(|_| StatsError::Unavailable)?;
+            let rest = Period::days(rest_first, last, &period.tz)?;
+            let mut scope = self.scope(q, site, &rest);
+            // Week labels do not start before the whole period's first day, not the rest's.
+            scope.first_date = first;
+            let raw = self
+                .fetch(&sql::visits::grouped(&scope, dims, &[], false))
+                .await?;
+            add_rows(&mut rows, raw);
+            if percentiles {
+                self.add_durations(&sql::visits::durations(&scope), &mut histogram)
+                    .await?;
+            }
+        }
+        if percentiles {
+            if let Some(row) = rows.first_mut() {
+                for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
+                    row.comps[i] = percentile(&histogram, q);
+                }
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// Aggregate-only mode: the local days the period touches, read from the folded counts
+    /// (a period that starts or ends inside a day reads that whole day: counts have no time
+    /// finer than the local hour).
+    async fn aggregate_groups(
+        &self,
+        q: &Query,
+        period: &Period,
+        dims: &[Dimension],
+    ) -> Result<Vec<GroupRow>, StatsError> {
+        let first = period.from.to_zoned(period.tz.clone()).date();
+        let end = period
+            .to
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(period.to);
+        let last = end.to_zoned(period.tz.clone()).date().max(first);
+        let sql = sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims)
+            .ok_or_else(|| {
+                StatsError::Invalid(format!(
+                    "#/dimensions: this combination is not kept in aggregate-only mode \
+                     (privacy.aggregate_only); ask for one dimension at a time{}",
+                    aggregate_mode::HINT
+                ))
+            })?;
+        self.fetch(&sql).await
+    }
+
+    /// Whether the site has any stored event in the period (a primary-key range read).
+    async fn has_events(&self, site: &str, period: &Period) -> Result<bool, StatsError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Count {
+            n: u64,
+        }
+        let row: Count = self
+            .client
+            .query_raw(&sql::visits::count_events(
+                &self.database,
+                site,
+                period.from,
+                period.to,
+            ))
+            .fetch_one()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(row.n > 0)
+    }
+
+    async fn add_durations(
+        &self,
+        sql: &str,
+        histogram: &mut BTreeMap<u32, u64>,
+    ) -> Result<(), StatsError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Bucket {
+            seconds: u32,
+            visits: u64,
+        }
+        let buckets: Vec<Bucket> = self
+            .client
+            .query_raw(sql)
+            .fetch_all()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        for b in buckets {
+            *histogram.entry(b.seconds).or_default() += b.visits;
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, sql: &str) -> Result<Vec<GroupRow>, StatsError> {
+        tracing::trace!(sql, "stats sql");
+        self.client
+            .query_raw(sql)
+            // One report must not occupy ClickHouse for long: past this it is stopped there
+            // and the caller told to ask for less (a filtered report over a long period).
+            .with_setting("max_execution_time", MAX_QUERY_SECONDS.to_string())
+            .fetch_all::<GroupRow>()
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+}
+
+/// Adds `more` into `rows`, summing the components of rows with the same dimension values.
+fn add_rows(rows: &mut Vec<GroupRow>, more: Vec<GroupRow>) {
+    let mut index: HashMap<Vec<String>, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.dims.clone(), i))
+        .collect();
+    for r in more {
+        match index.get(&r.dims) {
+            Some(&i) => {
+                for (a, b) in rows[i].comps.iter_mut().zip(&r.comps) {
+                    *a += b;
+                }
+            }
+            None => {
+                index.insert(r.dims.clone(), rows.len());
+                rows.push(r);
+            }
+        }
+    }
+}
+
+/// The value at 0-based position ⌊q·n⌋ of the sorted durations (ClickHouse's quantileExact).
+fn percentile(histogram: &BTreeMap<u32, u64>, q: f64) -> f64 {
+    let n: u64 = histogram.values().sum();
+    if n == 0 {
+        return 0.0;
+    }
+    let position = ((q * n as f64).floor() as u64).min(n - 1);
+    let mut seen = 0;
+    for (seconds, count) in histogram {
+        seen += count;
+        if seen > position {
+            return f64::from(*seconds);
+        }
+    }
+    0.0
+}
+
+/// Longest a report query may run in ClickHouse.
+pub const MAX_QUERY_SECONDS: u32 = 30;
+
+fn unavailable(e: &clickhouse::error::Error) -> StatsError {
+    // The SQL holds filter values from the request, never visitor data; still, log the code only.
+    use crate::clickhouse_code::{describe, of, MEMORY_LIMIT_EXCEEDED, TIMEOUT_EXCEEDED};
+    tracing::warn!(error = %describe(e), "stats query failed");
+    match of(e) {
+        // The query asks for too much; retrying won't help.
+        Some(TIMEOUT_EXCEEDED | MEMORY_LIMIT_EXCEEDED) => StatsError::TooLarge,
+        _ => StatsError::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_and_memory_limits_are_the_callers_too_large_query() {
+        let err = |text: &str| clickhouse::error::Error::BadResponse(text.to_string());
+        assert_eq!(
+            unavailable(&err(
+                "Code: 159, e.displayText() = DB::Exception: Timeout exceeded"
+            )),
+            StatsError::TooLarge
+        );
+        assert_eq!(
+            unavailable(&err(
+                "Code: 241, e.displayText() = DB::Exception: Memory limit"
+            )),
+            StatsError::TooLarge
+        );
+        assert_eq!(
+            unavailable(&err("Code: 210, e.displayText() = Connection refused")),
+            StatsError::Unavailable
+        );
+        assert_eq!(StatsError::TooLarge.status().as_u16(), 422);
+    }
+
+    #[test]
+    fn percentiles_follow_quantile_exact() {
+        // Durations 0, 10, 10, 30, 60: position ⌊q·5⌋ of the sorted list.
+        let h: BTreeMap<u32, u64> = [(0, 1), (10, 2), (30, 1), (60, 1)].into_iter().collect();
+        assert_eq!(percentile(&h, 0.5), 10.0);
+        assert_eq!(percentile(&h, 0.75), 30.0);
+        assert_eq!(percentile(&h, 0.9), 60.0);
+        assert_eq!(percentile(&BTreeMap::new(), 0.5), 0.0);
+    }
+}
