@@ -6,7 +6,7 @@
 //! share-link` and `tally hash-password` commands print a new secret once, with the config lines
 //! that accept it.
 
-use rand::TryRngCore;
+use rand::TryRng;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
@@ -64,7 +64,7 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
 /// `n` random bytes from the operating system, as hex.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    rand::rngs::OsRng
+    rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
         .expect("the OS random number generator works");
     hex::encode(bytes)

@@ -17,7 +17,7 @@ use std::time::Duration;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use rand::TryRngCore;
+use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -257,7 +257,7 @@ impl SaltBook {
 /// 32 bytes from the operating system's CSPRNG.
 fn fresh_salt() -> Result<Zeroizing<[u8; 32]>, Error> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng
+    rand::rngs::SysRng
         .try_fill_bytes(&mut *bytes)
         .map_err(|e| Error::Salt(format!("operating system RNG failed: {e}")))?;
     Ok(bytes)

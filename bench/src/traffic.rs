@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 
 /// The sites of the benchmark, with their share of the traffic (percent).

@@ -238,9 +238,9 @@ impl RollupJob {
 /// The version of one computation: its start second in the high half, so a recomputation wins
 /// over what it replaces, and random bits in the low half, so concurrent computations differ.
 fn new_version() -> Result<u64, Error> {
-    use rand::TryRngCore;
+    use rand::TryRng;
     let now = u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
-    let random = rand::rngs::OsRng
+    let random = rand::rngs::SysRng
         .try_next_u32()
         .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))?;
     Ok((now << 32) | u64::from(random))

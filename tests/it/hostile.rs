@@ -9,8 +9,6 @@
 //! `support::Setup::start`, because these tests set `[server]` and `[ingest]` keys that the
 //! shared config text already opens as tables, and they need the child's pid for its memory.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,9 +24,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// `tally serve` with extra keys in its `[server]` and `[ingest]` tables.
 struct Server {
-    child: Child,
+    /// Declared before `setup`: the process stops before its folder is removed.
+    tally: Tally,
     setup: Setup,
-    log: PathBuf,
     addr: String,
     base: String,
     /// Page paths of the ordinary visitors sent between hostile requests; all must be stored.
@@ -42,48 +40,19 @@ impl Server {
             .config_text()
             .replacen("[server]\n", &format!("[server]\n{server_keys}\n"), 1)
             .replacen("[ingest]\n", &format!("[ingest]\n{ingest_keys}\n"), 1);
-        let config = setup.dir.path().join("hostile.toml");
-        std::fs::write(&config, text).unwrap();
-        let log = setup.dir.path().join("hostile.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tally"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            // Every level, so the check for test input in the logs covers trace lines too.
-            .env("TALLY_LOG", "trace")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("tally binary runs");
+        let tally = setup.start_with_config(&text).await;
         let addr = format!("127.0.0.1:{}", setup.port);
-        let mut s = Server {
-            child,
+        Server {
             base: format!("http://{addr}"),
+            tally,
             addr,
             setup,
-            log,
             visitors: Vec::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = s.child.try_wait().unwrap() {
-                panic!("tally exited early ({status}):\n{}", s.logs());
-            }
-            if let Ok(r) = reqwest::get(format!("{}/readyz", s.base)).await {
-                if r.status() == 200 {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", s.logs());
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     fn logs(&self) -> String {
-        std::fs::read(&self.log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        self.tally.logs()
     }
 
     async fn metrics(&self) -> String {
@@ -122,7 +91,7 @@ impl Server {
 
     /// Resident memory of the server process in KiB: now (`VmRSS`) or at its peak (`VmHWM`).
     fn memory_kib(&self, which: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.tally.pid()))
             .expect("the server's /proc status");
         status
             .lines()
@@ -165,13 +134,6 @@ impl Server {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,8 +1,6 @@
 //! Start, restart and shutdown: migrations are idempotent, a restart keeps the day's visitor ids,
 //! two collectors on one database agree, and a graceful shutdown loses no accepted beacon.
 
-use std::process::Command;
-
 use crate::support::*;
 
 #[tokio::test]
@@ -14,11 +12,7 @@ async fn migrate_is_idempotent_and_recorded() {
         format!("{all} migration(s) applied now"),
         "0 migration(s) applied now".to_string(),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-            .args(["migrate", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
+        let out = tally_command(&["migrate", "--config", &config.to_string_lossy()]);
         assert!(
             out.status.success(),
             "{}",
@@ -73,11 +67,7 @@ async fn check_config_rejects_unknown_keys_and_bad_values() {
     for (text, expected) in cases {
         let p = dir.path().join("c.toml");
         std::fs::write(&p, text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-            .arg("check-config")
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = tally_command(&["check-config", &p.to_string_lossy()]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "expected {expected:?} in {err}");
@@ -88,11 +78,7 @@ async fn check_config_rejects_unknown_keys_and_bad_values() {
         "[clickhouse]\npassword = \"hunter2\"\n[[sites]]\ndomain = \"a.nl\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .arg("check-config")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = tally_command(&["check-config", &p.to_string_lossy()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

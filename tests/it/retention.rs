@@ -1,19 +1,13 @@
 //! Retention (issue 6): partitions are deleted when they reach their age, each deletion is
 //! listed, logged and counted; `--dry-run` deletes nothing; younger data is untouched.
 
-use std::process::Command;
-
 use jiff::{Timestamp, ToSpan};
 
 use crate::support::*;
 
 fn tally(args: &[&str], config: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("tally runs");
+    let config = config.to_string_lossy();
+    let out = tally_command(&[args, &["--config", &config]].concat());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -1,12 +1,10 @@
 //! Rollups and raw events agree: every query of the reports fixture gives the same answer from a
 //! tally reading raw events only and from one reading the rollup tables (`tally rollup`).
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::reports::{config, fixture, load_events, post_query, secret};
-use crate::support::{metric, Setup};
+use crate::support::{metric, tally_command, Setup};
 
 #[tokio::test]
 async fn rollup_and_raw_event_queries_agree() {
@@ -18,11 +16,8 @@ async fn rollup_and_raw_event_queries_agree() {
 
     let mut rolled_setup = Setup::new("rollups").with(&config());
     rolled_setup.db = raw_setup.db.clone();
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["rollup", "--config"])
-        .arg(rolled_setup.config_path())
-        .output()
-        .expect("tally rollup runs");
+    let config = rolled_setup.config_path();
+    let out = tally_command(&["rollup", "--config", &config.to_string_lossy()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -161,11 +156,15 @@ async fn rollup_and_raw_event_queries_agree() {
         raw_late, stale,
         "the rollup does not see the late event yet"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["rollup", "--redo", "2026-03-30", "2026-03-30", "--config"])
-        .arg(rolled_setup.config_path())
-        .output()
-        .expect("tally rollup --redo runs");
+    let config = rolled_setup.config_path();
+    let out = tally_command(&[
+        "rollup",
+        "--redo",
+        "2026-03-30",
+        "2026-03-30",
+        "--config",
+        &config.to_string_lossy(),
+    ]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("2 site-day(s) computed again"),
         "{}{}",

@@ -152,8 +152,36 @@ impl Setup {
 
     /// Starts `tally serve` with this config; returns when `/readyz` answers 200.
     pub async fn start(&self) -> Tally {
-        Tally::start(self).await
+        Tally::start(self, &self.config_text()).await
     }
+
+    /// Starts `tally serve` with a config text of the caller's own (in this setup's folder and
+    /// on its port); returns when `/readyz` answers 200.
+    pub async fn start_with_config(&self, text: &str) -> Tally {
+        Tally::start(self, text).await
+    }
+}
+
+/// Runs a one-shot `tally` command (`migrate`, `rollup`, `hash-password`, …) to its end.
+pub fn tally_command(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .output()
+        .expect("tally runs")
+}
+
+/// Runs a one-shot `tally` command with `input` on its standard input.
+pub fn tally_command_with_input(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tally runs");
+    writeln!(child.stdin.take().expect("stdin is piped"), "{input}").expect("tally reads stdin");
+    child.wait_with_output().expect("tally ends")
 }
 
 /// A running `tally serve` child process; its combined output goes to a file we can search.
@@ -165,9 +193,10 @@ pub struct Tally {
 }
 
 impl Tally {
-    async fn start(setup: &Setup) -> Tally {
-        let config = setup.config_path();
+    async fn start(setup: &Setup, text: &str) -> Tally {
         let n = std::fs::read_dir(setup.dir.path()).unwrap().count();
+        let config = setup.dir.path().join(format!("tally-{n}.toml"));
+        std::fs::write(&config, text).unwrap();
         let log = setup.dir.path().join(format!("tally-{n}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tally"))
@@ -203,6 +232,11 @@ impl Tally {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The child's process id (for reading its `/proc` status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn logs(&self) -> String {
