@@ -33,7 +33,7 @@ user_toml=$(printf '%s\n' "$password" | ./target/release/tally hash-password dem
 
 config="$cache/demo.toml"
 cat >"$config" <<TOML
-# Demo configuration written by scripts/demo.sh; see README for every key.
+# Demo configuration written by scripts/demo.sh; docs/configuration.md lists every key.
 [server]
 listen = "$listen"
 

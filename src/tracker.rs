@@ -35,7 +35,7 @@ impl Tracker {
         }
     }
 
-    /// Size in bytes of the gzipped script (for the README and the startup log).
+    /// Size in bytes of the gzipped script (for docs/tracker.md and the startup log).
     pub fn gzipped_len(&self) -> usize {
         self.gzip.len()
     }

@@ -31,7 +31,7 @@ struct Fixture {
     rules: Rules,
 }
 
-/// The defaults ingest runs with, plus rewrite rules of the shapes the README documents.
+/// The defaults ingest runs with, plus rewrite rules of the shapes docs/configuration.md documents.
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| Fixture {

@@ -1,5 +1,5 @@
-//! The stats API (`POST /api/v2/query`) against expectations computed by hand from the README's
-//! definitions ("Stats API"), written before the implementation existed.
+//! The stats API (`POST /api/v2/query`) against expectations computed by hand from the
+//! definitions in `docs/http-api.md` ("Definitions"), written before the implementation existed.
 //!
 //! `fixtures/reports/events.jsonl` holds rows for `events` (ts in UTC); `fixtures/reports/cases.json`
 //! the queries, the expected answers and, per case, a note with the arithmetic. The visits of the
@@ -40,7 +40,7 @@
 //!
 //! Scroll depths and exact engagement timestamps are in the JSONL. Results are compared exactly:
 //! row order, dimensions, and numbers as f64 within 1e-9 (`null` only equals `null`). A dimension
-//! expected as a string also accepts the same number (the README writes hour of day and weekday
+//! expected as a string also accepts the same number (`docs/http-api.md` writes hour of day and weekday
 //! as `0` … `23` and `1` … `7` without saying whether they are strings).
 
 use std::path::PathBuf;
