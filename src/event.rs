@@ -1,4 +1,4 @@
-//! The stored event row: exactly the columns of `events` (`schema/0001_events.sql` + `0003`), nothing more.
+//! The stored event row: exactly the columns of `events` (`schema/0001_events.sql`, `0003`, `0005`), nothing more.
 //!
 //! Everything in it is already reduced: there is no field that could hold an IP address, a
 //! user agent or an unscrubbed URL, so the type itself is the first privacy check.
@@ -13,6 +13,10 @@ pub struct EventRow {
     pub site: String,
     /// Unix seconds (ClickHouse `DateTime('UTC')`).
     pub ts: u32,
+    /// The microsecond within that second: keeps the order of a visit's events within a second.
+    /// Rows spooled before the column existed read back as 0.
+    #[serde(default)]
+    pub micros: u32,
     pub visitor: u64,
     pub name: String,
     pub host: String,
@@ -53,6 +57,7 @@ impl EventRow {
         EventRow {
             site: "www.example.org".into(),
             ts: 1_790_000_000,
+            micros: 0,
             visitor: 42,
             name: "pageview".into(),
             host: "www.example.org".into(),
@@ -103,6 +108,7 @@ pub struct FieldDoc {
 pub const FIELDS: &[FieldDoc] = &[
     FieldDoc { column: "site", what: "the site's configured domain", from: "beacon `domain` or the page host", reduction: "only configured sites are accepted" },
     FieldDoc { column: "ts", what: "time the beacon was received", from: "the server clock", reduction: "whole seconds" },
+    FieldDoc { column: "micros", what: "microsecond within that second", from: "the server clock", reduction: "orders a visit's events within a second; nothing else" },
     FieldDoc { column: "visitor", what: "daily visitor hash", from: "salt, site, IP address, user agent", reduction: "first 64 bits of SHA-256; the IP address and user agent are not kept; the salt is deleted after the day" },
     FieldDoc { column: "name", what: "event name (pageview, engagement, custom)", from: "beacon `n`", reduction: "cut to ingest.max_event_name_chars" },
     FieldDoc { column: "host", what: "page host name", from: "page URL", reduction: "host only" },

@@ -201,6 +201,7 @@ impl Ingest {
             .map(|c| String::from_utf8_lossy(&c).into_owned())
             .unwrap_or_default();
         let ts = u32::try_from(now.as_second()).unwrap_or(0);
+        let micros = u32::try_from(now.subsec_microsecond()).unwrap_or(0);
         let query = page.query_string();
 
         if self.queue.capacity() < sites.len() {
@@ -236,6 +237,7 @@ impl Ingest {
             let row = EventRow {
                 site: site.domain.clone(),
                 ts,
+                micros,
                 visitor,
                 name: name.clone(),
                 host: page.host.clone(),

@@ -36,12 +36,14 @@ pub mod server;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod sql_text;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
 pub mod trusted_proxy;
 pub mod user_agent;
 pub mod visitor;
+pub mod visits;
 pub mod writer;
 
 pub use config::Config;

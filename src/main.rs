@@ -33,6 +33,12 @@ enum Command {
     },
     /// Parse and validate a config file; print the effective settings (never the password).
     CheckConfig { config: PathBuf },
+    /// Store every ended visit not yet stored, and compute again those that changed (the server
+    /// also does this every minute); after an upgrade this backfills from the raw events kept.
+    Visits {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Roll up every complete day not yet rolled up (the server also does this every 5 minutes).
     Rollup {
         #[arg(long, short)]
@@ -81,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config }
         | Command::Migrate { config }
         | Command::CheckConfig { config }
+        | Command::Visits { config }
         | Command::Rollup { config, .. }
         | Command::Retention { config, .. }
         | Command::PrivacyReport { config, .. } => config,
@@ -137,6 +144,24 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
+        Command::Visits { .. } => runtime.block_on(async {
+            if config.privacy.aggregate_only {
+                anyhow::bail!("privacy.aggregate_only is set: no visits are built");
+            }
+            tally::storage::migrate(&config.clickhouse).await?;
+            let job = tally::visits::VisitJob::new(
+                &config,
+                tally::storage::client(&config.clickhouse),
+                Arc::new(tally::metrics::Metrics::new()),
+            );
+            let done = job
+                .run_until_done(jiff::Timestamp::now(), |done, of| {
+                    eprintln!("visits: {done} of {of} hour(s) stored");
+                })
+                .await?;
+            println!("{done} hour(s) of visits stored");
+            Ok(())
+        }),
         Command::Rollup { .. } => runtime.block_on(async {
             if config.privacy.aggregate_only {
                 // Its counts are written directly; a rollup of the (empty) events table would
@@ -160,6 +185,8 @@ fn main() -> anyhow::Result<()> {
             }
             let mut total = 0;
             loop {
+                // The time of each run: a day redone is judged against what changed until then.
+                let now = jiff::Timestamp::now();
                 let n = job.run_once(now, tally::rollup::MAX_DAYS_PER_RUN).await?;
                 total += n;
                 if n == 0 {

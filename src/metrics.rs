@@ -30,6 +30,14 @@ pub struct Metrics {
     pub insert_failures: Counter,
     pub insert_seconds: Histogram,
     pub queue_depth: Gauge,
+    /// Slices of visits stored (a UTC hour of one site), and slices computed again because
+    /// events arrived late; failed runs of the visit job; when one last succeeded; slices due
+    /// and not yet stored after the last run.
+    pub visit_slices_stored: Counter,
+    pub visit_slices_recomputed: Counter,
+    pub visit_job_failures: Counter,
+    pub visit_job_last_success: Gauge,
+    pub visit_slices_pending: Gauge,
     /// Local days rolled up (per site and day).
     pub rollup_days: Counter,
     pub rollup_failures: Counter,
@@ -97,6 +105,11 @@ impl Metrics {
             insert_failures: Counter::default(),
             insert_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             queue_depth: Gauge::default(),
+            visit_slices_stored: Counter::default(),
+            visit_slices_recomputed: Counter::default(),
+            visit_job_failures: Counter::default(),
+            visit_job_last_success: Gauge::default(),
+            visit_slices_pending: Gauge::default(),
             rollup_days: Counter::default(),
             rollup_failures: Counter::default(),
             rollup_last_success: Gauge::default(),
@@ -161,6 +174,31 @@ impl Metrics {
             "queue_depth",
             "Events waiting for the writer",
             m.queue_depth.clone(),
+        );
+        r.register(
+            "visit_slices_stored",
+            "Hours of a site's visits stored without the visitor hash",
+            m.visit_slices_stored.clone(),
+        );
+        r.register(
+            "visit_slices_recomputed",
+            "Stored hours of visits computed again because events arrived late",
+            m.visit_slices_recomputed.clone(),
+        );
+        r.register(
+            "visit_job_failures",
+            "Visit job runs that failed (retried next run)",
+            m.visit_job_failures.clone(),
+        );
+        r.register(
+            "visit_job_last_success_timestamp_seconds",
+            "When the last visit job run finished without error",
+            m.visit_job_last_success.clone(),
+        );
+        r.register(
+            "visit_slices_pending",
+            "Hours of visits due to be stored and not yet stored after the last run",
+            m.visit_slices_pending.clone(),
         );
         r.register("rollup_days", "Site-days rolled up", m.rollup_days.clone());
         r.register(

@@ -1,11 +1,11 @@
-//! Retention: raw events and rollups are deleted when they reach their configured age, a whole
-//! partition at a time (no row rewrites), and every deletion is logged and counted.
+//! Retention: raw events, stored visits and rollups are deleted when they reach their configured
+//! age, a whole partition at a time (no row rewrites), and every deletion is logged and counted.
 //!
 //! Raw events (which carry the daily visitor hash) are partitioned by UTC day; a day is dropped
 //! once its first second is `retention.raw_days` days old, so nothing is kept longer than that.
-//! Rollups (no hash) are partitioned by month; a month is dropped once its first day is
-//! `retention.rollup_months` months old, so nothing is kept longer than that either (CNIL's
-//! audience-measurement exemption allows 25 months). Salts have their own, shorter, life (see
+//! Stored visits and rollups (no hash) are partitioned by month; a month is dropped once its
+//! first day is `retention.rollup_months` months old, so nothing is kept longer than that either
+//! (CNIL's audience-measurement exemption allows 25 months). Salts have their own, shorter, life (see
 //! `salt`). Rows ClickHouse refused and the spool kept aside (`spool/rejected/`) are raw rows
 //! too: their files are deleted once they are `raw_days` old.
 
@@ -24,8 +24,10 @@ use crate::metrics::{Metrics, Table};
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Tables under retention: name, partition granularity, and which limit applies.
-pub const TABLES: [(&str, Granularity); 4] = [
+pub const TABLES: [(&str, Granularity); 6] = [
     ("events", Granularity::Day),
+    ("visits", Granularity::Month),
+    ("visit_slices", Granularity::Month),
     ("rollup_daily", Granularity::Month),
     ("rollup_durations", Granularity::Month),
     ("rollup_days", Granularity::Month),
@@ -201,7 +203,24 @@ impl Retention {
 }
 
 /// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown).
-pub async fn maintain(job: Retention, clock: Arc<dyn crate::clock::Clock>) {
+/// Longest the first run waits for the visit job to catch up (see [`maintain`]).
+pub const BACKFILL_WAIT: Duration = Duration::from_secs(3600);
+
+/// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown). The first run
+/// waits until `caught_up` resolves (the visit job has stored every due hour: after an upgrade,
+/// the raw events a shorter `raw_days` would drop are stored as visits first), at most
+/// [`BACKFILL_WAIT`].
+pub async fn maintain(
+    job: Retention,
+    clock: Arc<dyn crate::clock::Clock>,
+    caught_up: impl std::future::Future<Output = ()>,
+) {
+    if tokio::time::timeout(BACKFILL_WAIT, caught_up)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the visit job has not caught up within an hour; retention runs anyway");
+    }
     loop {
         if let Err(e) = job.run_once(clock.now()).await {
             let detail = match &e {

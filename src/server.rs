@@ -33,6 +33,7 @@ use crate::spool::Spool;
 use crate::storage;
 use crate::tracker::Tracker;
 use crate::visitor::Visitors;
+use crate::visits::VisitJob;
 use crate::writer::{self, Writer, WriterConfig};
 
 /// Days of events whose paths the new-path budget treats as known at start.
@@ -50,6 +51,7 @@ pub struct Prepared {
     sink: Arc<Sink>,
     spooled: Arc<tokio::sync::Notify>,
     salts: SaltStore,
+    visits: Option<VisitJob>,
     rollup: Option<RollupJob>,
     retention: Retention,
     grace: Duration,
@@ -120,8 +122,12 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         },
         spooled.clone(),
     );
-    // Aggregate-only mode writes counts directly; there are no raw events to roll up.
-    let rollup = (config.rollups.enabled && !config.privacy.aggregate_only)
+    // Aggregate-only mode writes counts directly; there are no raw events to build visits from
+    // or roll up.
+    let build_visits = config.visits.store && !config.privacy.aggregate_only;
+    let visits = build_visits.then(|| VisitJob::new(config, client.clone(), metrics.clone()));
+    // Rollups are summed from stored visits.
+    let rollup = (config.rollups.enabled && build_visits)
         .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
     let stats = Arc::new(crate::stats::Stats::new(
         config,
@@ -160,6 +166,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         sink,
         spooled,
         salts,
+        visits,
         rollup,
         retention,
         grace: config.server.shutdown_grace,
@@ -180,6 +187,7 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         sink,
         spooled,
         salts,
+        visits,
         rollup,
         retention,
         grace,
@@ -191,10 +199,29 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     if !aggregate_only {
         background.push(tokio::spawn(salt_maintenance(app.clone(), salts)));
     }
+    // Retention waits until the visit job has stored what raw events it needs (after an upgrade
+    // to a shorter raw_days, the backfill first).
+    let (caught_up, visits_caught_up) = tokio::sync::oneshot::channel();
+    match visits {
+        Some(job) => {
+            // Aborting it mid-slice at shutdown is safe: the slice is not marked done and is redone.
+            background.push(tokio::spawn(crate::visits::maintain(
+                job,
+                app.clock.clone(),
+                caught_up,
+            )));
+        }
+        None => drop(caught_up),
+    }
     background.push(tokio::spawn(crate::retention::maintain(
         retention,
         app.clock.clone(),
+        async move {
+            // A dropped sender (no visit job) resolves at once.
+            let _ = visits_caught_up.await;
+        },
     )));
+
     if let Some(job) = rollup {
         // Aborting it mid-day at shutdown is safe: the day is not marked done and is redone.
         background.push(tokio::spawn(crate::rollup::maintain(

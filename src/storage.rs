@@ -42,6 +42,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_rollups.sql",
         sql: include_str!("../schema/0004_rollups.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_events_micros.sql",
+        sql: include_str!("../schema/0005_events_micros.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_visits.sql",
+        sql: include_str!("../schema/0006_visits.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {
@@ -211,6 +221,18 @@ pub async fn recent_paths(
         .fetch_all()
         .await?;
     Ok(rows.into_iter().map(|r| (r.site, r.path)).collect())
+}
+
+/// The version of one computation of derived rows (visits, rollups): its start second in the
+/// high half, so a recomputation wins over what it replaces, and random bits in the low half, so
+/// concurrent computations differ. Readers take the highest version marked done.
+pub fn new_version() -> Result<u64, Error> {
+    use rand::TryRng;
+    let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
+    let random = rand::rngs::SysRng
+        .try_next_u32()
+        .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))?;
+    Ok((now << 32) | u64::from(random))
 }
 
 #[cfg(test)]

@@ -190,6 +190,9 @@ pub struct Visits {
     pub timeout_minutes: u32,
     /// A one-page visit with less engaged time than this is a bounce.
     pub bounce_engaged_seconds: u32,
+    /// Store visits without the hash once they have ended (reports read them). Off: every
+    /// report builds its visits from raw events, as far back as they are kept (for checking).
+    pub store: bool,
 }
 
 impl Default for Visits {
@@ -197,6 +200,7 @@ impl Default for Visits {
         Self {
             timeout_minutes: 30,
             bounce_engaged_seconds: 10,
+            store: true,
         }
     }
 }
@@ -226,7 +230,7 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Self {
-            raw_days: 30,
+            raw_days: 3,
             rollup_months: 25,
         }
     }

@@ -102,6 +102,8 @@ pub struct VisitsConfig {
     pub timeout: Duration,
     /// A one-page visit with less engaged time than this is a bounce; whole seconds.
     pub bounce_engaged: Duration,
+    /// The visit job stores ended visits (and rollups are summed from them).
+    pub store: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -352,12 +354,15 @@ fn visits(f: &file::Visits) -> Result<VisitsConfig, Error> {
     Ok(VisitsConfig {
         timeout: seconds(u64::from(f.timeout_minutes) * 60),
         bounce_engaged: seconds(u64::from(f.bounce_engaged_seconds)),
+        store: f.store,
     })
 }
 
 fn retention(f: &file::Retention) -> Result<RetentionConfig, Error> {
-    // A local day is rolled up up to a day and a half after its UTC start (time zones, visit
-    // lookahead, settling); its raw events must still be there then.
+    // Raw events are dropped a whole UTC day at a time; a visit is built from events up to a
+    // salt day and its grace back, and becomes final up to an hour and a half after that salt
+    // day ends (its last hour, the timeout, settling). Three days keep every event at least a
+    // day past the moment its visit is stored, for late events to land in.
     if !(3..=3650).contains(&f.raw_days) {
         return bad("retention.raw_days must be between 3 and 3650");
     }

@@ -165,9 +165,10 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             "privacy.honor_gpc = false: beacons with Global Privacy Control are stored".into(),
         );
     }
-    if raw_days > 30 {
+    let default_raw_days = crate::config::file::Retention::default().raw_days;
+    if raw_days > default_raw_days {
         weaker.push(format!(
-            "retention.raw_days = {raw_days}: raw events (with the daily visitor hash) are kept longer than the default 30 days"
+            "retention.raw_days = {raw_days}: raw events (with the daily visitor hash) are kept longer than the default {default_raw_days} days"
         ));
     }
     if months > 25 {
@@ -278,6 +279,16 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 },
                 visitor_hash: !aggregate,
                 kept: format!("{raw_days} days; deleted a UTC day at a time once the day's start is {raw_days} days old{}", last_run(live)),
+            },
+            TableRetention {
+                table: "visits, visit_slices",
+                holds: if aggregate || !config.visits.store {
+                    "nothing: visits are not stored in this configuration"
+                } else {
+                    "visits that have ended, without the visitor hash: one record per visit (start, duration, pageviews, bounce, entry and exit page, the pages viewed, source, referrer, UTM values, country, device, browser, OS), one per pageview (page, engaged time, scroll depth) and one per custom event (name, allow-listed properties), each with its visit's attributes; `day_visitor`, a one-way hash of the visitor hash and the site's local date, counts distinct visitors per day and is never the same for one person on two days; no record links two visits on different days. visit_slices: which hours of visits are stored and when"
+                },
+                visitor_hash: false,
+                kept: format!("{months} months; deleted a month at a time once the month's start is {months} months old"),
             },
             TableRetention {
                 table: "rollup_daily, rollup_durations, rollup_days",

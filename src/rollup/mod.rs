@@ -1,38 +1,44 @@
-//! The rollup job: once a site's local day is complete, its report numbers are summed into
-//! hash-free rollup tables, so that reports over long periods read a few rows per day instead
-//! of sessionizing millions of events.
+//! The rollup job: once a site's local day is complete, its report numbers are summed from its
+//! stored visits (see `visits`) into hash-free rollup tables, so that reports over long periods
+//! read a few rows per day.
 //!
-//! A day is complete when its last visit can no longer grow: after its local midnight plus the
-//! visit lookahead (`stats::LOOKAHEAD_SECONDS`) plus [`SETTLE_SECONDS`] for beacons still in
-//! a writer's queue. Every collector runs the job; each computation writes under a random
-//! version and names it in `rollup_days` last, and reads take one named version per day, so
-//! two collectors computing the same day never double-count and a half-written day is unseen. Days are
-//! computed oldest first, at most [`MAX_DAYS_PER_RUN`] per run, so a backfill spreads out.
+//! A day is complete once the visits that started on it have ended and are stored: after its
+//! local midnight, the hour the last of them can end in, the visit timeout and
+//! [`SETTLE_SECONDS`], and when the visit job has stored every hour with events up to then. A
+//! visit that runs on for hours, or events that arrive late, are stored later: when a slice of
+//! visits is stored after a day's rollup and holds visits that started on that day, the day is
+//! computed again (redone) by itself. Every collector runs the job; each computation writes
+//! under a new version and names it in `rollup_days` last, and reads take one named version per
+//! day, so two collectors computing the same day never double-count and a half-written day is
+//! unseen. Days are computed oldest first, at most [`MAX_DAYS_PER_RUN`] per run, so a backfill
+//! spreads out.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::stats::period::start_of_day;
-use crate::stats::sql::rollups::{rolled_days, DayRow};
-use crate::stats::sql::visits::{first_event, FirstEvent};
-use crate::stats::sql::{Scope, LOOKAHEAD_SECONDS};
+use crate::stats::sql::rollups::DayRow;
+use crate::stats::sql::Scope;
+use crate::visits::units::MAX_VISIT_SECONDS;
 
 pub mod sql;
 
-/// Margin after the lookahead for events accepted but not yet inserted.
-pub const SETTLE_SECONDS: i64 = 10 * 60;
+pub use crate::visits::SETTLE_SECONDS;
 /// Most site-days one run computes.
 pub const MAX_DAYS_PER_RUN: usize = 31;
 /// How often the job looks for complete days.
 pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How far back stored slices are looked at for days to redo.
+const REDO_WINDOW_DAYS: i64 = 7;
 
 struct Site {
     domain: String,
@@ -48,6 +54,16 @@ pub struct RollupJob {
     bounce_ms: u32,
     metrics: Arc<Metrics>,
 }
+
+/// Why a day is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Complete,
+    Changed,
+}
+
+/// A day to compute, and why.
+type Due = (Date, Why);
 
 impl RollupJob {
     pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> RollupJob {
@@ -69,8 +85,9 @@ impl RollupJob {
         }
     }
 
-    /// Rolls up complete days not yet rolled up (at most `max_days` with events); returns how
-    /// many site-days it marked rolled up, days without events included.
+    /// Rolls up complete days not yet rolled up and redoes days whose visits changed (at most
+    /// `max_days` with visits); returns how many site-days it computed or marked, days without
+    /// visits included.
     pub async fn run_once(&self, now: Timestamp, max_days: usize) -> Result<usize, Error> {
         let mut done = 0;
         let mut marked = 0;
@@ -78,27 +95,30 @@ impl RollupJob {
             if done >= max_days {
                 break;
             }
-            let due = self.due_days(site, now).await?;
-            let (Some(first), Some(last)) = (due.first(), due.last()) else {
+            let work = self.due_days(site, now).await?;
+            let (Some(first), Some(last)) = (work.first(), work.last()) else {
                 continue;
             };
-            // Days without events of their own have no visit and no pageview: marked at once.
-            let busy = self.days_with_events(site, *first, *last).await?;
-            let (due, empty): (Vec<Date>, Vec<Date>) =
-                due.into_iter().partition(|d| busy.contains(&d.to_string()));
+            // Days without stored visits have no visit and no pageview: marked at once.
+            let busy = self.days_with_visits(site, first.0, last.0).await?;
+            let (work, empty): (Vec<Due>, Vec<Due>) = work
+                .into_iter()
+                .partition(|(d, _)| busy.contains(&d.to_string()));
             if !empty.is_empty() {
-                self.mark_empty(site, &empty).await?;
-                self.metrics.rollup_days.inc_by(empty.len() as u64);
-                marked += empty.len();
+                let days: Vec<Date> = empty.iter().map(|(d, _)| *d).collect();
+                self.mark_empty(site, &days, now).await?;
+                self.metrics.rollup_days.inc_by(days.len() as u64);
+                marked += days.len();
             }
-            for day in due.into_iter().take(max_days - done) {
+            for (day, why) in work.into_iter().take(max_days - done) {
                 let started = std::time::Instant::now();
-                self.roll_up(site, day).await?;
+                self.roll_up(site, day, now).await?;
                 done += 1;
                 self.metrics.rollup_days.inc();
                 tracing::info!(
                     site = %site.domain,
                     %day,
+                    redone = why == Why::Changed,
                     ms = started.elapsed().as_millis() as u64,
                     "day rolled up"
                 );
@@ -108,17 +128,16 @@ impl RollupJob {
         Ok(done + marked)
     }
 
-    /// Computes the days `first..=last` again (those complete at `now`), for every site, e.g.
-    /// after events for them arrived late; the new version replaces the old in every read.
+    /// Computes the days `first..=last` again (those complete at `now`), for every site.
     pub async fn redo(&self, first: Date, last: Date, now: Timestamp) -> Result<usize, Error> {
         let mut done = 0;
         for site in &self.sites {
-            let Some(complete) = Self::last_complete_day(site, now) else {
+            let Some(complete) = self.last_complete_day(site, now) else {
                 continue;
             };
             let mut day = first;
             while day <= last.min(complete) {
-                self.roll_up(site, day).await?;
+                self.roll_up(site, day, now).await?;
                 done += 1;
                 day = match day.tomorrow() {
                     Ok(d) => d,
@@ -129,50 +148,105 @@ impl RollupJob {
         Ok(done)
     }
 
-    /// The last local day of `site` that is complete at `now`.
-    fn last_complete_day(site: &Site, now: Timestamp) -> Option<Date> {
-        let wait = (LOOKAHEAD_SECONDS + SETTLE_SECONDS).seconds();
+    /// How long after a day's local midnight its visits have ended and are stored, when none
+    /// runs on: the hour the last of them ends in, the timeout after it, and settling.
+    fn wait(&self) -> SignedDuration {
+        SignedDuration::from_secs(3600 + i64::from(self.timeout_seconds) + SETTLE_SECONDS)
+    }
+
+    /// The last local day of `site` that is complete at `now` (by the clock).
+    fn last_complete_day(&self, site: &Site, now: Timestamp) -> Option<Date> {
         let mut day = now.to_zoned(site.tz.clone()).date().yesterday().ok()?;
         loop {
             let end = start_of_day(day.tomorrow().ok()?, &site.tz).ok()?;
-            if end.checked_add(wait).ok()? <= now {
+            if end.checked_add(self.wait()).ok()? <= now {
                 return Some(day);
             }
             day = day.yesterday().ok()?;
         }
     }
 
-    async fn due_days(&self, site: &Site, now: Timestamp) -> Result<Vec<Date>, Error> {
-        let Some(last) = Self::last_complete_day(site, now) else {
+    /// The days to compute, oldest first: complete days not rolled up, and rolled-up days whose
+    /// stored visits changed since.
+    async fn due_days(&self, site: &Site, now: Timestamp) -> Result<Vec<Due>, Error> {
+        let Some(last) = self.last_complete_day(site, now) else {
             return Ok(Vec::new());
         };
-        let first: FirstEvent = self
+        let since: sql::StoredSince = self
             .client
-            .query_raw(&first_event(&self.database, &site.domain))
+            .query_raw(&sql::stored_since(&self.database, &site.domain))
             .fetch_one()
             .await?;
-        if first.n == 0 {
+        if since.n == 0 {
             return Ok(Vec::new());
         }
-        let Ok(first_ts) = Timestamp::from_second(i64::from(first.t)) else {
-            return Ok(Vec::new());
-        };
+        let first_ts =
+            Timestamp::from_second(i64::from(since.first)).unwrap_or(Timestamp::UNIX_EPOCH);
         let first = first_ts.to_zoned(site.tz.clone()).date();
-        if first > last {
-            return Ok(Vec::new());
-        }
-        let rolled: Vec<DayRow> = self
+        let rolled: HashMap<String, u32> = self
             .client
-            .query_raw(&rolled_days(&self.database, &site.domain, first, last))
+            .query_raw(&sql::rolled_since(
+                &self.database,
+                &site.domain,
+                first.yesterday().unwrap_or(first),
+            ))
+            .fetch_all::<sql::Rolled>()
+            .await?
+            .into_iter()
+            .map(|r| (r.day_text, r.computed))
+            .collect();
+        // Visits started from here on were built from every raw event they had. Before it (after
+        // an upgrade, the first day of the raw events still kept) they may lack events that
+        // retention had dropped: such days keep the rollup they had, computed from raw events.
+        let first_slice = i64::from(since.t);
+        let history_before = rolled.contains_key(&first.yesterday().unwrap_or(first).to_string());
+        let complete_from = if history_before {
+            first_slice + MAX_VISIT_SECONDS + i64::from(self.timeout_seconds)
+        } else {
+            // Nothing came before the first stored visits: they are all whole.
+            i64::MIN
+        };
+        let unstored: HashSet<i64> = self
+            .client
+            .query_raw(&sql::unstored_hours(&self.database, &site.domain))
+            .fetch_all::<sql::Hour>()
+            .await?
+            .into_iter()
+            .map(|h| i64::from(h.h))
+            .collect();
+        let changed: Vec<sql::DoneSlice> = self
+            .client
+            .query_raw(&sql::slices_done_since(
+                &self.database,
+                &site.domain,
+                now - SignedDuration::from_hours(24 * REDO_WINDOW_DAYS),
+            ))
             .fetch_all()
             .await?;
-        let rolled: std::collections::HashSet<String> =
-            rolled.into_iter().map(|r| r.day_text).collect();
         let mut due = Vec::new();
         let mut d = first;
         while d <= last {
-            if !rolled.contains(&d.to_string()) {
-                due.push(d);
+            let (from, to) = local_days(site, d, d)?;
+            let (from_s, to_s) = (from.as_second(), to.as_second());
+            // The visits that started on this day and ended in time are not all stored yet.
+            let ended_by = to_s + i64::from(self.timeout_seconds) + 3600;
+            let blocked = unstored.iter().any(|h| *h + 3600 > from_s && *h < ended_by);
+            if !blocked {
+                match rolled.get(&d.to_string()) {
+                    None => due.push((d, Why::Complete)),
+                    Some(computed) if from_s >= complete_from => {
+                        let newer = changed.iter().any(|c| {
+                            c.done_at > *computed
+                                && c.stored > 0
+                                && i64::from(c.slice) + 3600 > from_s
+                                && i64::from(c.first_visit) < to_s
+                        });
+                        if newer {
+                            due.push((d, Why::Changed));
+                        }
+                    }
+                    Some(_) => {}
+                }
             }
             match d.tomorrow() {
                 Ok(n) => d = n,
@@ -182,16 +256,16 @@ impl RollupJob {
         Ok(due)
     }
 
-    async fn days_with_events(
+    async fn days_with_visits(
         &self,
         site: &Site,
         first: Date,
         last: Date,
-    ) -> Result<std::collections::HashSet<String>, Error> {
+    ) -> Result<HashSet<String>, Error> {
         let (from, to) = local_days(site, first, last)?;
         let rows: Vec<DayRow> = self
             .client
-            .query_raw(&sql::days_with_events(
+            .query_raw(&sql::days_with_visits(
                 &self.database,
                 &site.domain,
                 &site.tz_name,
@@ -203,20 +277,20 @@ impl RollupJob {
         Ok(rows.into_iter().map(|r| r.day_text).collect())
     }
 
-    async fn mark_empty(&self, site: &Site, days: &[Date]) -> Result<(), Error> {
-        let sql = sql::mark_days(&self.database, &site.domain, days, new_version()?);
+    async fn mark_empty(&self, site: &Site, days: &[Date], now: Timestamp) -> Result<(), Error> {
+        let sql = sql::mark_days(
+            &self.database,
+            &site.domain,
+            days,
+            crate::storage::new_version()?,
+            now - SignedDuration::from_secs(1),
+        );
         self.client.query_raw(&sql).execute().await?;
         Ok(())
     }
 
-    async fn roll_up(&self, site: &Site, day: Date) -> Result<(), Error> {
-        let from = start_of_day(day, &site.tz).map_err(|e| Error::Config(e.to_string()))?;
-        let to = start_of_day(
-            day.tomorrow()
-                .map_err(|e| Error::Config(format!("day {day}: {e}")))?,
-            &site.tz,
-        )
-        .map_err(|e| Error::Config(e.to_string()))?;
+    async fn roll_up(&self, site: &Site, day: Date, now: Timestamp) -> Result<(), Error> {
+        let (from, to) = local_days(site, day, day)?;
         let scope = Scope {
             database: &self.database,
             site: &site.domain,
@@ -227,23 +301,16 @@ impl RollupJob {
             bounce_ms: self.bounce_ms,
             pages_grouped: false,
             first_date: day,
+            stored_visits: true,
         };
-        for statement in sql::rollup_day(&scope, day, new_version()?) {
+        // Recorded a second early: a slice of visits marked done in the same second as this
+        // computation may or may not be in it, so it counts as newer and the day is redone.
+        let computed = now - SignedDuration::from_secs(1);
+        for statement in sql::rollup_day(&scope, day, crate::storage::new_version()?, computed) {
             self.client.query_raw(&statement).execute().await?;
         }
         Ok(())
     }
-}
-
-/// The version of one computation: its start second in the high half, so a recomputation wins
-/// over what it replaces, and random bits in the low half, so concurrent computations differ.
-fn new_version() -> Result<u64, Error> {
-    use rand::TryRng;
-    let now = u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
-    let random = rand::rngs::SysRng
-        .try_next_u32()
-        .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))?;
-    Ok((now << 32) | u64::from(random))
 }
 
 /// UTC bounds of the local days `first..=last`.
@@ -280,20 +347,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_day_is_complete_after_midnight_plus_lookahead_and_settling() {
-        let site = Site {
-            domain: "a".into(),
-            tz: TimeZone::get("Europe/Amsterdam").unwrap(),
-            tz_name: "Europe/Amsterdam".into(),
-        };
-        // 2026-03-29 ends at 22:00 UTC (CEST); complete from 04:10 UTC on the 30th.
+    fn a_day_is_complete_after_midnight_its_last_hour_the_timeout_and_settling() {
+        let config = Config::parse("[[sites]]\ndomain = \"a\"\n").unwrap();
+        let job = RollupJob::new(&config, Client::default(), Arc::new(Metrics::new()));
+        // 2026-03-29 ends at 22:00 UTC (CEST); complete from 23:40 UTC (an hour for its last
+        // visits to end in, the 30-minute timeout, 10 minutes settling).
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         assert_eq!(
-            RollupJob::last_complete_day(&site, at("2026-03-30T04:10:00Z")),
+            job.last_complete_day(&job.sites[0], at("2026-03-29T23:40:00Z")),
             Some("2026-03-29".parse().unwrap())
         );
         assert_eq!(
-            RollupJob::last_complete_day(&site, at("2026-03-30T04:09:59Z")),
+            job.last_complete_day(&job.sites[0], at("2026-03-29T23:39:59Z")),
             Some("2026-03-28".parse().unwrap())
         );
     }

@@ -1,16 +1,27 @@
-//! The rollup job's SQL: the statements that compute one local day of one site into the rollup
-//! tables (visits built from raw events as the reports build them), and the day markers.
+//! The rollup job's SQL: the statements that sum one local day of one site's stored visits into
+//! the rollup tables, the day markers, and what the job decides with.
 
 use jiff::Timestamp;
 
+use crate::sql_text::{datetime, lit};
 use crate::stats::sql::rollups::{ROLLED_UP, ROLLUP_COLUMNS};
-use crate::stats::sql::visits::{dimension, units};
-use crate::stats::sql::{datetime, lit, Scope, COMPONENTS};
+use crate::stats::sql::visits::dimension;
+use crate::stats::sql::{Scope, COMPONENTS};
+use crate::visits::units::stored_units;
 
-/// The statements that roll up one local day (`s.from`..`s.to`) of one site, in order; the
-/// last one marks the day done under `version` (random; see `schema/0004_rollups.sql`).
-pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64) -> Vec<String> {
+/// The statements that roll up one local day (`s.from`..`s.to`) of one site from its stored
+/// visits, in order; the last one marks the day done under `version` (see
+/// `schema/0004_rollups.sql`), computed at `now`.
+pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64, now: Timestamp) -> Vec<String> {
     let tz = lit(s.tz);
+    let site = lit(s.site);
+    let units = stored_units(
+        s.database,
+        &site,
+        &datetime(s.from),
+        &datetime(s.to),
+        s.timeout_seconds,
+    );
     let mut pairs = vec!["('', '')".to_string()];
     for d in ROLLED_UP {
         pairs.push(format!("({}, {})", lit(d.name()), dimension(d, s)));
@@ -18,9 +29,8 @@ pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64) -> Vec<String
     pairs.push(format!("('time:hour', formatDateTime(ts, '%H', {tz}))"));
     let comps: Vec<String> = COMPONENTS[..ROLLUP_COLUMNS.len()]
         .iter()
-        .map(|c| format!("toUInt64({})", c.replace("{tz}", &tz)))
+        .map(|c| format!("toUInt64({c})"))
         .collect();
-    let period = format!("ts >= {} AND ts < {}", datetime(s.from), datetime(s.to));
     let day = lit(&day.to_string());
     vec![
         format!(
@@ -31,13 +41,10 @@ FROM
 {units}
 )
 ARRAY JOIN [{pairs}] AS dv
-WHERE {period}
 GROUP BY dv.1, dv.2",
             db = s.database,
             cols = ROLLUP_COLUMNS.join(", "),
-            site = lit(s.site),
             comps = comps.join(", "),
-            units = units(s, ""),
             pairs = pairs.join(", "),
         ),
         format!(
@@ -47,25 +54,26 @@ FROM
 (
 {units}
 )
-WHERE kind = 0 AND {period}
+WHERE kind = 0
 GROUP BY duration",
             db = s.database,
-            site = lit(s.site),
-            units = units(s, ""),
         ),
         format!(
             "INSERT INTO {db}.rollup_days (site, day, computed, events, version)
-SELECT {site}, toDate({day}), now(), count(), {version}
-FROM {db}.events
-WHERE site = {site} AND {period}",
+SELECT {site}, toDate({day}), {computed}, count(), {version}
+FROM
+(
+{units}
+)",
             db = s.database,
-            site = lit(s.site),
+            computed = datetime(now),
         ),
     ]
 }
 
-/// Local days (as `day_text`) on which `site` has events, between two instants.
-pub fn days_with_events(
+/// Local days (as `day_text`) on which `site` has stored visit records, between two instants
+/// (any version: a day without any is empty for sure).
+pub fn days_with_visits(
     database: &str,
     site: &str,
     tz: &str,
@@ -73,7 +81,7 @@ pub fn days_with_events(
     to: Timestamp,
 ) -> String {
     format!(
-        "SELECT DISTINCT toString(toDate(ts, {tz})) AS day_text FROM {database}.events
+        "SELECT DISTINCT toString(toDate(ts, {tz})) AS day_text FROM {database}.visits
 WHERE site = {site} AND ts >= {from} AND ts < {to}",
         tz = lit(tz),
         site = lit(site),
@@ -82,15 +90,22 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}",
     )
 }
 
-/// Marks days as rolled up without rows (days without events).
-pub fn mark_days(database: &str, site: &str, days: &[jiff::civil::Date], version: u64) -> String {
+/// Marks days as rolled up without rows (days without visits), computed at `now`.
+pub fn mark_days(
+    database: &str,
+    site: &str,
+    days: &[jiff::civil::Date],
+    version: u64,
+    now: Timestamp,
+) -> String {
     let rows: Vec<String> = days
         .iter()
         .map(|d| {
             format!(
-                "({}, toDate({}), now(), 0, {version})",
+                "({}, toDate({}), {}, 0, {version})",
                 lit(site),
-                lit(&d.to_string())
+                lit(&d.to_string()),
+                datetime(now)
             )
         })
         .collect();
@@ -98,4 +113,77 @@ pub fn mark_days(database: &str, site: &str, days: &[jiff::civil::Date], version
         "INSERT INTO {database}.rollup_days (site, day, computed, events, version) VALUES {}",
         rows.join(", ")
     )
+}
+
+/// UTC hours with raw events of `site` whose visits are not stored yet (`h`, unix seconds).
+pub fn unstored_hours(database: &str, site: &str) -> String {
+    format!(
+        "SELECT DISTINCT toUInt32(toStartOfHour(ts)) AS h FROM {database}.events
+WHERE site = {site} AND toStartOfHour(ts) NOT IN (
+    SELECT slice FROM {database}.visit_slices WHERE site = {site} AND done = 1)",
+        site = lit(site),
+    )
+}
+
+/// A row of [`unstored_hours`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Hour {
+    pub h: u32,
+}
+
+/// Stored slices of `site` finished since `since`: when, and the earliest visit start in them.
+pub fn slices_done_since(database: &str, site: &str, since: Timestamp) -> String {
+    format!(
+        "SELECT toUInt32(slice) AS slice, toUInt32(max(at)) AS done_at,
+    toUInt32(argMax(first_start, at)) AS first_visit, argMax(visits, at) AS stored
+FROM {database}.visit_slices
+WHERE site = {site} AND done = 1 AND at >= {since}
+GROUP BY slice",
+        site = lit(site),
+        since = datetime(since),
+    )
+}
+
+/// A row of [`slices_done_since`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct DoneSlice {
+    pub slice: u32,
+    pub done_at: u32,
+    pub first_visit: u32,
+    pub stored: u64,
+}
+
+/// When each rolled-up day of `site` from `first` on was last computed (`day_text`, `computed`).
+pub fn rolled_since(database: &str, site: &str, first: jiff::civil::Date) -> String {
+    format!(
+        "SELECT toString(day) AS day_text, toUInt32(max(computed)) AS computed
+FROM {database}.rollup_days WHERE site = {} AND day >= toDate({})
+GROUP BY day",
+        lit(site),
+        lit(&first.to_string())
+    )
+}
+
+/// A row of [`rolled_since`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Rolled {
+    pub day_text: String,
+    pub computed: u32,
+}
+
+/// The first stored slice of `site` (`t`, 0 when none) and the earliest stored visit (`first`).
+pub fn stored_since(database: &str, site: &str) -> String {
+    format!(
+        "SELECT toUInt32(min(slice)) AS t, toUInt32(min(first_start)) AS first, count() AS n
+FROM {database}.visit_slices WHERE site = {} AND done = 1 AND visits > 0",
+        lit(site)
+    )
+}
+
+/// A row of [`stored_since`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct StoredSince {
+    pub t: u32,
+    pub first: u32,
+    pub n: u64,
 }

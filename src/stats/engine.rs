@@ -43,6 +43,8 @@ pub struct Stats {
     bounce_ms: u32,
     /// `privacy.aggregate_only`: every number comes from the folded counts in the rollups.
     aggregate_only: bool,
+    /// `visits.store`: read stored visits (else build every visit from raw events).
+    stored_visits: bool,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -76,6 +78,7 @@ impl Stats {
             timeout_seconds: config.visits.timeout.as_secs() as u32,
             bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
             aggregate_only: config.privacy.aggregate_only,
+            stored_visits: config.visits.store,
         }
     }
 
@@ -237,6 +240,7 @@ impl Stats {
             bounce_ms: self.bounce_ms,
             pages_grouped: false,
             first_date: period.from.to_zoned(period.tz.clone()).date(),
+            stored_visits: self.stored_visits,
         }
     }
 
@@ -252,6 +256,15 @@ impl Stats {
         if self.aggregate_only {
             self.count_query("rollup");
             return self.aggregate_groups(q, period, dims).await;
+        }
+        if realtime_counts(q, dims, median) {
+            self.count_query("raw");
+            let scope = self.scope(q, site, period);
+            let mut rows = self.fetch(&sql::units::recent_pageviews(&scope)).await?;
+            for row in &mut rows {
+                row.comps.resize(sql::COMPONENTS.len(), 0.0);
+            }
+            return Ok(rows);
         }
         if let Some(rows) = self.rollup_groups(q, site, period, dims, median).await? {
             self.count_query("rollup");
@@ -458,6 +471,18 @@ impl Stats {
             .await
             .map_err(|e| unavailable(&e))
     }
+}
+
+/// Realtime visitors and pageviews without filters or dimensions: answered from raw events
+/// directly (the last minutes' visits are all still open anyway).
+fn realtime_counts(q: &Query, dims: &[Dimension], median: bool) -> bool {
+    q.date_range == query::DateRange::Realtime
+        && q.filters.is_empty()
+        && dims.is_empty()
+        && !median
+        && q.metrics
+            .iter()
+            .all(|m| matches!(m, Metric::Visitors | Metric::Pageviews))
 }
 
 /// Adds `more` into `rows`, summing the components of rows with the same dimension values.

@@ -165,6 +165,9 @@ enum Class {
     Loopback,
     /// A salt: expected in the `salts.salt` column while it lives, nowhere else ever.
     Salt,
+    /// A daily visitor hash: expected in the raw `events.visitor` column and in spool files
+    /// (rows on their way there), nowhere else: stored visits and rollups carry none.
+    Hash,
 }
 
 struct Needle {
@@ -852,8 +855,16 @@ async fn scenario(logs: LogBuffer) {
         );
     }
 
-    // Rollups of the 20th (complete since 05:10 UTC on the 21st).
+    // Visits stored without the hash, and rollups of the 20th summed from them (complete
+    // since 00:40 UTC on the 21st).
     clock.set(at("2026-11-21T09:30:00Z"));
+    let visits = tally::visits::VisitJob::new(
+        &config,
+        tally::storage::client(&config.clickhouse),
+        app.ingest.metrics.clone(),
+    );
+    assert!(visits.run_until_done(clock.now(), |_, _| {}).await.unwrap() >= 1);
+    assert!(ch_count(&format!("SELECT count() FROM {db}.visits")).await > 0);
     let rollups = tally::rollup::RollupJob::new(
         &config,
         tally::storage::client(&config.clickhouse),
@@ -912,6 +923,11 @@ async fn scenario(logs: LogBuffer) {
     run.request(reqwest::Method::GET, "/metrics", &[], String::new())
         .await;
     let (table_columns, table_rows_before) = run.snapshot_tables("before retention").await;
+    // Every daily visitor hash the raw events hold, to look for everywhere else.
+    let hashes = ch(&format!(
+        "SELECT DISTINCT toString(visitor) FROM {db}.events FORMAT TSV"
+    ))
+    .await;
 
     // Retention, on the injected clock. Two days on, nothing has reached raw_days = 3 yet.
     let retention = tally::retention::Retention::new(
@@ -1043,6 +1059,9 @@ async fn scenario(logs: LogBuffer) {
     for (day, salt) in &run.salts {
         add(&mut needles, &format!("salt of {day}"), salt, Class::Salt);
     }
+    for hash in hashes.lines() {
+        add(&mut needles, "visitor hash", hash, Class::Hash);
+    }
     let values_searched = needles.len();
 
     // The search.
@@ -1054,6 +1073,10 @@ async fn scenario(logs: LogBuffer) {
                 Class::Personal => false,
                 Class::Loopback => matches!(place.kind, Kind::Log | Kind::Http),
                 Class::Salt => place.name.starts_with("column salts.salt "),
+                Class::Hash => {
+                    place.name.starts_with("column events.visitor ")
+                        || matches!(place.kind, Kind::Spool)
+                }
             };
             if !skip && n.in_text(&hay) {
                 hits.push(format!("{} {:?} in {}", n.what, n.text, place.name));
@@ -1080,6 +1103,8 @@ async fn scenario(logs: LogBuffer) {
     assert!(holds(Kind::Table, "events.path (before", "/zaken/:id"));
     assert!(holds(Kind::Table, "events.utm_campaign (before", ":email"));
     assert!(holds(Kind::Table, "rollup_daily", ":email"));
+    assert!(holds(Kind::Table, "visits.path (before", ":email"));
+    assert!(holds(Kind::Table, "visits.path (before", "/zaken/:id"));
     assert!(holds(Kind::Spool, "while ClickHouse is cut off", CANARY));
     assert!(holds(Kind::Spool, "rejected", CANARY));
     assert!(holds(

@@ -33,7 +33,9 @@ async fn migrate_is_idempotent_and_recorded() {
             "rollup_days",
             "rollup_durations",
             "salts",
-            "schema_migrations"
+            "schema_migrations",
+            "visit_slices",
+            "visits"
         ]
     );
     assert_eq!(

@@ -18,5 +18,6 @@ mod salts;
 mod schema;
 mod scrubbing;
 mod spool;
+mod stored_visits;
 mod support;
 mod visits;

@@ -122,8 +122,9 @@ async fn no_ip_user_agent_salt_or_query_string_in_any_table_or_log() {
         }
     }
     assert_eq!(
-        searched, 6,
-        "events, salts, schema_migrations, rollup_daily, rollup_durations, rollup_days"
+        searched, 8,
+        "events, salts, schema_migrations, rollup_daily, rollup_durations, rollup_days, visits, \
+         visit_slices"
     );
     for needle in needles.iter().chain(salts.iter()) {
         assert!(
@@ -264,7 +265,7 @@ async fn privacy_report_is_live_authenticated_and_never_shows_a_salt() {
     );
     assert!(md.contains("stores custom properties: theme"), "{md}");
     assert!(
-        md.contains("| `visitor` |") && md.contains("30 days"),
+        md.contains("| `visitor` |") && md.contains("3 days"),
         "{md}"
     );
     assert!(md.contains("Today's salt was created"), "{md}");

@@ -266,11 +266,26 @@ async fn run_case(t: &Tally, case: &Value) -> Option<String> {
     None
 }
 
+/// The hand-computed cases of `cases.json`.
+pub fn cases() -> Vec<Value> {
+    serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).unwrap())
+        .expect("cases.json is a JSON array")
+}
+
+/// Runs every case against `t`; the reports of the failed ones.
+pub async fn run_fixture(t: &Tally, cases: &[Value]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for case in cases {
+        if let Some(report) = run_case(t, case).await {
+            failures.push(report);
+        }
+    }
+    failures
+}
+
 #[tokio::test]
 async fn stats_api_answers_the_hand_computed_fixture() {
-    let cases: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixture("cases.json")).unwrap())
-            .expect("cases.json is a JSON array");
+    let cases = cases();
     let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
     names.sort_unstable();
     names.dedup();
@@ -285,12 +300,7 @@ async fn stats_api_answers_the_hand_computed_fixture() {
         "fixture inserted"
     );
 
-    let mut failures = Vec::new();
-    for case in &cases {
-        if let Some(report) = run_case(&t, case).await {
-            failures.push(report);
-        }
-    }
+    let failures = run_fixture(&t, &cases).await;
     assert!(
         failures.is_empty(),
         "{} of {} stats API cases failed:\n\n{}",

@@ -2,11 +2,16 @@
 
 use std::process::Command;
 
-use tally::rollup::sql::{days_with_events, mark_days, rollup_day};
+use tally::rollup::sql::{
+    days_with_visits, mark_days, rolled_since, rollup_day, slices_done_since, stored_since,
+    unstored_hours,
+};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
-use tally::stats::sql::visits::{durations, grouped};
+use tally::stats::sql::units::recent_pageviews;
+use tally::stats::sql::visits::{count_events, durations, first_event, grouped};
 use tally::stats::sql::Scope;
 use tally::stats::{Dimension, Filter, Op};
+use tally::visits::sql as visit_sql;
 
 #[test]
 fn schema_files_run_on_current_clickhouse() {
@@ -82,6 +87,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         bounce_ms: 10_000,
         first_date: "2026-03-29".parse().unwrap(),
         pages_grouped: false,
+        stored_visits: true,
     };
     let leaf = |op, dimension, value: &str| Filter::Leaf {
         op,
@@ -108,20 +114,68 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         ]))),
     ];
     let day: jiff::civil::Date = "2026-03-29".parse().unwrap();
-    for (i, statement) in rollup_day(&scope, day, 1).into_iter().enumerate() {
+    let now: jiff::Timestamp = "2026-03-30T12:00:00Z".parse().unwrap();
+    let slice = visit_sql::Slice {
+        database,
+        site: "a.example",
+        tz: "Europe/Amsterdam",
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        hour: "2026-03-29T08:00:00Z".parse().unwrap(),
+    };
+    out.push(("store visits".into(), visit_sql::store(&slice, 1)));
+    out.push((
+        "mark visits".into(),
+        format!(
+            "INSERT INTO {database}.visit_slices (site, slice, version, done, at, events, visits, first_start) \
+             VALUES ('a.example', toDateTime('2026-03-29 08:00:00', 'UTC'), 1, 1, now(), 3, 1, toDateTime('2026-03-29 08:00:00', 'UTC'))"
+        ),
+    ));
+    out.push((
+        "minute counts".into(),
+        visit_sql::minute_counts(database, "a.example", scope.from, now),
+    ));
+    out.push((
+        "markers".into(),
+        visit_sql::markers(database, "a.example", scope.from),
+    ));
+    out.push((
+        "stored".into(),
+        visit_sql::stored(database, "a.example", slice.hour, 1),
+    ));
+    out.push(("realtime".into(), recent_pageviews(&scope)));
+    out.push((
+        "count events".into(),
+        count_events(database, "a.example", scope.from, scope.to),
+    ));
+    out.push(("first event".into(), first_event(database, "a.example")));
+    out.push((
+        "unstored hours".into(),
+        unstored_hours(database, "a.example"),
+    ));
+    out.push((
+        "slices done since".into(),
+        slices_done_since(database, "a.example", scope.from),
+    ));
+    out.push((
+        "rolled since".into(),
+        rolled_since(database, "a.example", day),
+    ));
+    out.push(("stored since".into(), stored_since(database, "a.example")));
+    for (i, statement) in rollup_day(&scope, day, 1, now).into_iter().enumerate() {
         out.push((format!("rollup statement {i}"), statement));
     }
     out.push((
         "mark days".into(),
-        mark_days(database, "a.example", &[day], 2),
+        mark_days(database, "a.example", &[day], 2, now),
     ));
     out.push((
         "rolled days".into(),
         rolled_days(database, "a.example", day, day),
     ));
     out.push((
-        "days with events".into(),
-        days_with_events(
+        "days with visits".into(),
+        days_with_visits(
             database,
             "a.example",
             "Europe/Amsterdam",
@@ -144,6 +198,14 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         let sql = rollup_grouped(database, "a.example", day, day, &dims).expect("rolled up");
         out.push((format!("rollup read {dims:?}"), sql));
     }
+    let raw_scope = Scope {
+        stored_visits: false,
+        ..scope
+    };
+    out.push((
+        "raw visits (visits.store = false)".to_string(),
+        grouped(&raw_scope, &[Dimension::Page], &filters, true),
+    ));
     out.push((
         "filters".to_string(),
         grouped(

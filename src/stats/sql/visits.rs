@@ -1,165 +1,11 @@
-//! Reports from raw events: visits are built at query time (steps 1–3 in `super`), then the
-//! caller's filters and the period select unit rows and one grouped aggregation computes the
-//! metric components.
-
-use std::fmt::Write as _;
+//! Reports over unit rows: dimension values and filters as SQL, and the grouped query that
+//! computes the metric components per dimension tuple from a period's units (`super::units`).
 
 use jiff::Timestamp;
 
-use super::{datetime, lit, window, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
+use super::units::units;
+use super::{datetime, lit, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter, Op};
-
-/// Step 1–3: the unit rows of the visits that touch the period. `narrow` is an extra condition
-/// on the events read (see [`prefilter`]); it may only drop visitors whose visits cannot match.
-pub fn units(s: &Scope, narrow: &str) -> String {
-    let (lo, hi) = window(s);
-    format!(
-        "SELECT
-    r.1 AS kind, r.2 AS ts, visitor, r.3 AS path, r.4 AS host,
-    pages, entry, exit, source, referrer, utm_source, utm_medium, utm_campaign, utm_content,
-    utm_term, country, device, browser, os, duration, vpageviews, bounce,
-    r.5 AS page_ms, r.6 AS page_sd, r.7 AS has_sd
-FROM
-(
-    SELECT
-        visitor,
-        minIf(ts, pv) AS start,
-        toUInt32(toUInt32(max(ts)) - toUInt32(start)) AS duration,
-        toUInt32(countIf(pv)) AS vpageviews,
-        toUInt8(vpageviews = 1 AND sumIf(engaged_ms, name = 'engagement') < {bounce_ms}) AS bounce,
-        -- One aggregate for all attributes of the first pageview; `ord` is the event's position
-        -- in its visitor's sorted events, a cheaper key than (ts, event_id).
-        argMinIf((path, host, ev_source, ev_referrer, ev_utm_source, ev_utm_medium,
-            ev_utm_campaign, ev_utm_content, ev_utm_term, ev_country, ev_device, ev_browser,
-            ev_os), ord, pv) AS first,
-        first.1 AS entry,
-        first.2 AS entry_host,
-        argMaxIf(path, ord, pv) AS exit,
-        first.3 AS source,
-        first.4 AS referrer,
-        first.5 AS utm_source,
-        first.6 AS utm_medium,
-        first.7 AS utm_campaign,
-        first.8 AS utm_content,
-        first.9 AS utm_term,
-        first.10 AS country,
-        first.11 AS device,
-        first.12 AS browser,
-        first.13 AS os,
-        groupArrayIf((ts, path, host), pv) AS pvs,
-        groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
-        groupUniqArrayIf((path, host), pv) AS pages,
-        arrayConcat(
-            [(toUInt8(0), start, entry, entry_host, toUInt32(0), toUInt8(0), toUInt8(0))],
-            arrayMap(p -> (toUInt8(1), p.1, p.2, p.3, toUInt32(0), toUInt8(0), toUInt8(0)), pvs),
-            arrayMap(pg -> (
-                toUInt8(2),
-                arrayReduce('min', arrayMap(p -> p.1, arrayFilter(p -> p.2 = pg.1 AND p.3 = pg.2, pvs))),
-                pg.1,
-                pg.2,
-                toUInt32(arraySum(arrayMap(x -> x.3, arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))),
-                toUInt8(arrayReduce('max', arrayMap(x -> x.4, arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))),
-                toUInt8(notEmpty(arrayFilter(x -> x.1 = pg.1 AND x.2 = pg.2, engs)))
-            ),
-            -- `engs` is named outside a lambda too: ClickHouse 18.16 prunes subquery columns
-            -- referenced only inside lambdas, which would drop `engs` and its source columns.
-            if(empty(engs), pages, pages))
-        ) AS units
-    FROM
-    (
-        SELECT
-            visitor, vno, ord, e.1 AS ts, e.2 AS event_id, e.3 AS name, e.4 AS path,
-            e.5 AS host,
-            e.6 AS engaged_ms, e.7 AS scroll_depth, e.8 AS ev_source, e.9 AS ev_referrer,
-            e.10 AS ev_utm_source, e.11 AS ev_utm_medium, e.12 AS ev_utm_campaign,
-            e.13 AS ev_utm_content, e.14 AS ev_utm_term, e.15 AS ev_country, e.16 AS ev_device,
-            e.17 AS ev_browser, e.18 AS ev_os,
-            e.3 = 'pageview' AS pv
-        FROM
-        (
-            SELECT
-                visitor,
-                arraySort(x -> (x.1, x.2), groupArray((ts, event_id, name, path, host,
-                    engaged_ms, scroll_depth, source, referrer_host, utm_source, utm_medium,
-                    utm_campaign, utm_content, utm_term, country,
-                    if(screen != '', screen, device), browser, os))) AS evs,
-                arrayCumSum(arrayMap(d -> d > {timeout},
-                    arrayDifference(arrayMap(x -> toUInt32(x.1), evs)))) AS vnos
-            FROM {db}.events
-            WHERE site = {site} AND ts >= {lo} AND ts < {hi}{narrow}
-            GROUP BY visitor
-        )
-        ARRAY JOIN evs AS e, vnos AS vno, arrayEnumerate(evs) AS ord
-    )
-    GROUP BY visitor, vno
-    HAVING vpageviews > 0
-)
-ARRAY JOIN units AS r",
-        bounce_ms = s.bounce_ms,
-        timeout = s.timeout_seconds,
-        db = s.database,
-        site = lit(s.site),
-        lo = datetime(lo),
-        hi = datetime(hi),
-    )
-}
-
-/// A dimension's value computed from `events` columns, for the filters [`prefilter`] can use.
-fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
-    Some(match d {
-        Dimension::Page | Dimension::EntryPage | Dimension::ExitPage => "path".into(),
-        Dimension::Referrer => dimension(d, s).replace("referrer", "referrer_host"),
-        Dimension::Device => dimension(d, s).replace("device", "if(screen != '', screen, device)"),
-        Dimension::Hostname
-        | Dimension::Source
-        | Dimension::UtmSource
-        | Dimension::UtmMedium
-        | Dimension::UtmCampaign
-        | Dimension::UtmContent
-        | Dimension::UtmTerm
-        | Dimension::Country
-        | Dimension::Browser
-        | Dimension::Os => dimension(d, s),
-        _ => return None,
-    })
-}
-
-/// Narrows the events read to visitors that have at least one event matching each positive
-/// top-level filter (`is`, `contains`, `matches`): a visit, or a pageview, can only match if
-/// one of its visitor's events does. Exact filtering still happens on the unit rows; this only
-/// skips sessionizing visitors that cannot match, which makes selective filters cheap.
-fn prefilter(filters: &[Filter], s: &Scope) -> String {
-    let (lo, hi) = window(s);
-    let mut out = String::new();
-    for f in filters {
-        let Filter::Leaf {
-            op,
-            dimension: d,
-            values,
-            case_sensitive,
-        } = f
-        else {
-            continue;
-        };
-        if !matches!(op, Op::Is | Op::Contains | Op::Matches) {
-            continue;
-        }
-        let Some(expr) = event_dimension(*d, s) else {
-            continue;
-        };
-        let _ = write!(
-            out,
-            "\n                AND visitor IN (SELECT visitor FROM {db}.events WHERE site = {site} \
-             AND ts >= {lo} AND ts < {hi} AND {cond})",
-            db = s.database,
-            site = lit(s.site),
-            lo = datetime(lo),
-            hi = datetime(hi),
-            cond = leaf(*op, &expr, values, *case_sensitive),
-        );
-    }
-    out
-}
 
 /// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
 pub fn dimension(d: Dimension, s: &Scope) -> String {
@@ -256,7 +102,7 @@ fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
     parts.join(sep)
 }
 
-fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> String {
+pub fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> String {
     let one = |v: &str| -> String {
         match op {
             Op::Is | Op::IsNot if case_sensitive => format!("{expr} = {}", lit(v)),
@@ -288,7 +134,6 @@ pub fn grouped(
     filters: &[Filter],
     with_time_on_page_median: bool,
 ) -> String {
-    let tz = lit(s.tz);
     let grouped_scope = Scope {
         pages_grouped: dimensions
             .iter()
@@ -299,7 +144,7 @@ pub fn grouped(
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
     let mut comps: Vec<String> = COMPONENTS
         .iter()
-        .map(|c| format!("toFloat64({})", c.replace("{tz}", &tz)))
+        .map(|c| format!("toFloat64({c})"))
         .collect();
     if with_time_on_page_median {
         comps.push(format!("toFloat64({TIME_ON_PAGE_MEDIAN})"));
@@ -323,7 +168,7 @@ pub fn grouped(
             .collect::<Vec<_>>()
             .join(", "),
         comps = comps.join(", "),
-        units = units(s, &prefilter(filters, s)),
+        units = units(s, filters),
         wheres = wheres.join(" AND "),
     )
 }
@@ -338,7 +183,7 @@ FROM
 )
 WHERE kind = 0 AND ts >= {from} AND ts < {to}
 GROUP BY seconds",
-        units = units(s, ""),
+        units = units(s, &[]),
         from = datetime(s.from),
         to = datetime(s.to),
     )
@@ -352,21 +197,24 @@ pub struct FirstEvent {
     pub n: u64,
 }
 
-/// Events of a site between two instants (`n`).
+/// Visits and raw events of a site between two instants (`n`): whether anything happened.
 pub fn count_events(database: &str, site: &str, from: Timestamp, to: Timestamp) -> String {
+    let (site, from, to) = (lit(site), datetime(from), datetime(to));
     format!(
-        "SELECT count() AS n FROM {database}.events WHERE site = {} AND ts >= {} AND ts < {}",
-        lit(site),
-        datetime(from),
-        datetime(to)
+        "SELECT (SELECT count() FROM {database}.events WHERE site = {site} AND ts >= {from} AND ts < {to})
+    + (SELECT count() FROM {database}.visits WHERE site = {site} AND ts >= {from} AND ts < {to} AND kind = 0) AS n"
     )
 }
 
-/// Earliest stored event of a site, for `date_range: "all"`.
+/// Earliest stored visit or raw event of a site, for `date_range: "all"` (`t`; `n` = 0: none).
 pub fn first_event(database: &str, site: &str) -> String {
+    let site = lit(site);
     format!(
-        "SELECT toUInt32(min(ts)) AS t, count() AS n FROM {database}.events WHERE site = {}",
-        lit(site)
+        "SELECT toUInt32(min(first)) AS t, toUInt64(sum(rows)) AS n FROM (
+    SELECT min(ts) AS first, count() AS rows FROM {database}.events WHERE site = {site}
+    UNION ALL
+    SELECT min(ts) AS first, count() AS rows FROM {database}.visits WHERE site = {site} AND kind = 0
+) WHERE rows > 0"
     )
 }
 
@@ -387,6 +235,7 @@ mod tests {
             bounce_ms: 10_000,
             first_date: "2026-03-29".parse().unwrap(),
             pages_grouped: false,
+            stored_visits: true,
         };
         let f = Filter::Or(vec![
             Filter::Leaf {

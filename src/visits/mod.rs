@@ -1,0 +1,449 @@
+//! The visit job: visits that have ended are stored without the visitor hash (table `visits`),
+//! so that reports read one row per visit and per pageview instead of building visits from raw
+//! events, for as long as rollups are kept; the hashed raw events are then needed only briefly.
+//!
+//! The unit of work is a *slice*: the visits of one site whose last event lies in one UTC hour.
+//! A slice is due once no event can extend its visits any more: after its hour, the visit
+//! timeout and [`SETTLE_SECONDS`] for beacons still on their way. Its visits are built from raw
+//! events by `units` (the same SQL the reports use for the still-open tail) and written under a
+//! new version; then a marker in `visit_slices` says that version is done. Readers take, per
+//! slice, the highest done version, so:
+//! - a slice appears whole or not at all (a job killed half-way leaves rows no reader takes);
+//! - every collector may run the job at once: a claim marker makes the others skip a slice for
+//!   [`CLAIM_SECONDS`], and if two compute it anyway, both versions are complete and one wins;
+//! - events that arrive late (a spool replay after an outage, a slow collector) change the count
+//!   of raw events in a stored slice's read range; the job recounts every run and computes such
+//!   a slice again, and the new version replaces the old; the rollup job then redoes the days
+//!   the slice's visits started on.
+//!
+//! No visit state lives in a collector's memory: everything the job decides with is in
+//! ClickHouse, so restarts and several collectors change nothing.
+
+pub mod sql;
+pub mod units;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickhouse::Client;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use sql::{Marker, MarkerRow, MinuteCount, Slice, Stored};
+
+/// Margin after a slice's hour and the visit timeout for events accepted but not yet inserted.
+pub const SETTLE_SECONDS: i64 = 10 * 60;
+/// How long a claim keeps other collectors off a slice (then its claimer is presumed gone).
+pub const CLAIM_SECONDS: i64 = 10 * 60;
+/// Most slices one run computes (a backfill spreads over runs).
+pub const MAX_SLICES_PER_RUN: usize = 48;
+/// How often the job runs.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+struct Site {
+    domain: String,
+    tz_name: String,
+}
+
+pub struct VisitJob {
+    client: Client,
+    database: String,
+    sites: Vec<Site>,
+    timeout_seconds: u32,
+    bounce_ms: u32,
+    raw_days: u32,
+    metrics: Arc<Metrics>,
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Slices stored for the first time.
+    pub stored: usize,
+    /// Slices computed again because their raw events changed.
+    pub recomputed: usize,
+    /// Slices due and still to do after this run.
+    pub pending: usize,
+}
+
+/// Why a slice is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    New,
+    Late,
+}
+
+impl VisitJob {
+    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> VisitJob {
+        VisitJob {
+            client,
+            database: config.clickhouse.database.clone(),
+            sites: config
+                .sites
+                .iter()
+                .map(|s| Site {
+                    domain: s.domain.clone(),
+                    tz_name: s.time_zone_name().to_string(),
+                })
+                .collect(),
+            timeout_seconds: config.visits.timeout.as_secs() as u32,
+            bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
+            raw_days: config.retention.raw_days,
+            metrics,
+        }
+    }
+
+    /// The last hour whose slice is due at `now`.
+    fn last_due_hour(&self, now: Timestamp) -> Timestamp {
+        let wait = 3600 + i64::from(self.timeout_seconds) + SETTLE_SECONDS;
+        let limit = now.as_second() - wait;
+        Timestamp::from_second(limit - limit.rem_euclid(3600)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// Raw events from here on are certainly all still stored: retention drops whole UTC days
+    /// once their first second is `raw_days` old, so the day after that is whole.
+    fn retained_from(&self, now: Timestamp) -> Timestamp {
+        let limit = now.as_second() - i64::from(self.raw_days) * 86_400;
+        let day = limit - limit.rem_euclid(86_400) + 86_400;
+        Timestamp::from_second(day).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// Stores due slices and recomputes changed ones, oldest first, at most `max_slices`;
+    /// slices another collector claimed recently are left to it.
+    pub async fn run_once(&self, now: Timestamp, max_slices: usize) -> Result<Progress, Error> {
+        self.run(now, max_slices, true).await
+    }
+
+    async fn run(
+        &self,
+        now: Timestamp,
+        max_slices: usize,
+        respect_claims: bool,
+    ) -> Result<Progress, Error> {
+        let mut total = Progress::default();
+        for site in &self.sites {
+            let budget = max_slices.saturating_sub(total.stored + total.recomputed);
+            let p = self.run_site(site, now, budget, respect_claims).await?;
+            total.stored += p.stored;
+            total.recomputed += p.recomputed;
+            total.pending += p.pending;
+        }
+        self.metrics.visit_slices_pending.set(total.pending as i64);
+        self.metrics.visit_job_last_success.set(now.as_second());
+        Ok(total)
+    }
+
+    /// Runs until no slice is due (`tally visits`), reporting progress after every run. Claims
+    /// are not respected: whoever asks for this wants every due slice stored now (a claim left
+    /// by a killed job would otherwise hold its slice back for [`CLAIM_SECONDS`]); a slice
+    /// computed twice at once is still counted once.
+    pub async fn run_until_done(
+        &self,
+        now: Timestamp,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<usize, Error> {
+        let mut done = 0;
+        loop {
+            let p = self.run(now, MAX_SLICES_PER_RUN, false).await?;
+            done += p.stored + p.recomputed;
+            progress(done, done + p.pending);
+            if p.stored + p.recomputed == 0 || p.pending == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
+    async fn run_site(
+        &self,
+        site: &Site,
+        now: Timestamp,
+        budget: usize,
+        respect_claims: bool,
+    ) -> Result<Progress, Error> {
+        let last_due = self.last_due_hour(now);
+        let timeout = SignedDuration::from_secs(i64::from(self.timeout_seconds));
+        // Every raw event of the site that a due slice can read.
+        // (Nothing older than a day before the retention limit is left, nor needed.)
+        let oldest = self.retained_from(now) - SignedDuration::from_hours(48);
+        let counts: Vec<MinuteCount> = self
+            .client
+            .query_raw(&sql::minute_counts(
+                &self.database,
+                &site.domain,
+                oldest,
+                last_due + SignedDuration::from_hours(1) + timeout,
+            ))
+            .fetch_all()
+            .await?;
+        let Some(first) = counts.first() else {
+            return Ok(Progress::default());
+        };
+        let first_hour = i64::from(first.minute) - i64::from(first.minute) % 3600;
+        let markers: HashMap<u32, MarkerRow> = self
+            .client
+            .query_raw(&sql::markers(
+                &self.database,
+                &site.domain,
+                Timestamp::from_second(first_hour).unwrap_or(Timestamp::UNIX_EPOCH),
+            ))
+            .fetch_all::<MarkerRow>()
+            .await?
+            .into_iter()
+            .map(|m| (m.slice, m))
+            .collect();
+        let retained_from = self.retained_from(now);
+        let mut due = Vec::new();
+        for hour in hours_with_events(&counts) {
+            let Ok(hour) = Timestamp::from_second(hour) else {
+                continue;
+            };
+            if hour > last_due {
+                break;
+            }
+            let slice = self.slice(site, hour);
+            let (lo, hi) = slice.read_range();
+            let events = sum_between(&counts, lo, hi);
+            let key = hour.as_second() as u32;
+            let marker = markers.get(&key);
+            let claimed = respect_claims
+                && marker.is_some_and(|m| {
+                    m.claimed_at > m.done_at
+                        && now.as_second() - i64::from(m.claimed_at) < CLAIM_SECONDS
+                });
+            let reason = match marker {
+                None => Some(Reason::New),
+                Some(m) if m.done_version == 0 => Some(Reason::New),
+                // More raw events than it was built from: some arrived late. Only while the
+                // whole read range is still kept (else retention dropped a day of it), and only
+                // for more events, never fewer: raw events removed by other means must not
+                // remove stored visits.
+                Some(m) if events > m.events && lo >= retained_from => Some(Reason::Late),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason.filter(|_| !claimed) {
+                due.push((hour, reason, events));
+            }
+        }
+        let mut progress = Progress {
+            pending: due.len(),
+            ..Progress::default()
+        };
+        for (hour, reason, events) in due.into_iter().take(budget) {
+            self.compute(site, hour, events, now).await?;
+            progress.pending -= 1;
+            match reason {
+                Reason::New => {
+                    progress.stored += 1;
+                    self.metrics.visit_slices_stored.inc();
+                }
+                Reason::Late => {
+                    progress.recomputed += 1;
+                    self.metrics.visit_slices_recomputed.inc();
+                    tracing::info!(site = %site.domain, slice = %hour, "visits computed again: events arrived late");
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    fn slice<'a>(&'a self, site: &'a Site, hour: Timestamp) -> Slice<'a> {
+        Slice {
+            database: &self.database,
+            site: &site.domain,
+            tz: &site.tz_name,
+            timeout_seconds: self.timeout_seconds,
+            bounce_ms: self.bounce_ms,
+            hour,
+        }
+    }
+
+    /// Claims, stores and marks done one slice. `events`: raw events in its read range now.
+    async fn compute(
+        &self,
+        site: &Site,
+        hour: Timestamp,
+        events: u64,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let version = crate::storage::new_version()?;
+        let marker = |done: u8, stored: &Stored| Marker {
+            site: site.domain.clone(),
+            slice: hour.as_second() as u32,
+            version,
+            done,
+            at: now.as_second() as u32,
+            events,
+            visits: stored.visits,
+            first_start: stored.first_start,
+        };
+        let none = Stored {
+            visits: 0,
+            first_start: 0,
+        };
+        self.mark(marker(0, &none)).await?;
+        let slice = self.slice(site, hour);
+        self.client
+            .query_raw(&sql::store(&slice, version))
+            .execute()
+            .await?;
+        let stored: Stored = self
+            .client
+            .query_raw(&sql::stored(&self.database, &site.domain, hour, version))
+            .fetch_one()
+            .await?;
+        self.mark(marker(1, &stored)).await?;
+        tracing::debug!(
+            site = %site.domain,
+            slice = %hour,
+            visits = stored.visits,
+            ms = started.elapsed().as_millis() as u64,
+            "visits stored"
+        );
+        Ok(())
+    }
+
+    async fn mark(&self, marker: Marker) -> Result<(), Error> {
+        let mut insert = self.client.insert::<Marker>("visit_slices").await?;
+        insert.write(&marker).await?;
+        insert.end().await?;
+        Ok(())
+    }
+}
+
+/// The start of every UTC hour with an event, in order.
+fn hours_with_events(counts: &[MinuteCount]) -> Vec<i64> {
+    let mut hours: Vec<i64> = counts
+        .iter()
+        .map(|c| i64::from(c.minute) - i64::from(c.minute) % 3600)
+        .collect();
+    hours.dedup();
+    hours
+}
+
+/// Events in `[lo, hi)`, from per-minute counts (both bounds are whole minutes).
+fn sum_between(counts: &[MinuteCount], lo: Timestamp, hi: Timestamp) -> u64 {
+    let (lo, hi) = (lo.as_second(), hi.as_second());
+    counts
+        .iter()
+        .filter(|c| (lo..hi).contains(&i64::from(c.minute)))
+        .map(|c| c.n)
+        .sum()
+}
+
+/// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown). `caught_up` is
+/// told the first time a run leaves nothing due (retention waits for it).
+pub async fn maintain(
+    job: VisitJob,
+    clock: Arc<dyn crate::clock::Clock>,
+    caught_up: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut caught_up = Some(caught_up);
+    loop {
+        let run = job.run_once(clock.now(), MAX_SLICES_PER_RUN).await;
+        if run.as_ref().is_ok_and(|p| p.pending == 0) {
+            if let Some(tell) = caught_up.take() {
+                let _ = tell.send(());
+            }
+        }
+        match run {
+            Ok(p) if p.pending > 0 => {
+                tracing::info!(
+                    stored = p.stored,
+                    recomputed = p.recomputed,
+                    pending = p.pending,
+                    "visits: storing the backlog"
+                );
+                // More to do: go on at once rather than after a whole interval.
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                job.metrics.visit_job_failures.inc();
+                let detail = match &e {
+                    Error::ClickHouse(ch) => crate::clickhouse_code::describe(ch),
+                    other => other.to_string(),
+                };
+                tracing::warn!(error = %detail, "visit job run failed; retried next run");
+            }
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(raw_days: u32) -> VisitJob {
+        let config = Config::parse(&format!(
+            "[retention]\nraw_days = {raw_days}\n[[sites]]\ndomain = \"a.example\"\n"
+        ))
+        .unwrap();
+        VisitJob::new(&config, Client::default(), Arc::new(Metrics::new()))
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_slice_is_due_after_its_hour_the_timeout_and_settling() {
+        let j = job(3);
+        // 10:00–11:00 is due from 11:40 (30 min timeout, 10 min settle).
+        assert_eq!(
+            j.last_due_hour(at("2026-03-29T11:40:00Z")),
+            at("2026-03-29T10:00:00Z")
+        );
+        assert_eq!(
+            j.last_due_hour(at("2026-03-29T11:39:59Z")),
+            at("2026-03-29T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn raw_events_are_whole_from_the_day_after_the_retention_limit() {
+        let j = job(3);
+        assert_eq!(
+            j.retained_from(at("2026-03-29T11:00:00Z")),
+            at("2026-03-27T00:00:00Z")
+        );
+        assert_eq!(
+            j.retained_from(at("2026-03-29T00:00:00Z")),
+            at("2026-03-27T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn counts_are_summed_per_read_range() {
+        let c = |minute: &str, n| MinuteCount {
+            minute: at(minute).as_second() as u32,
+            n,
+        };
+        let counts = vec![
+            c("2026-03-29T09:59:00Z", 1),
+            c("2026-03-29T10:00:00Z", 2),
+            c("2026-03-29T10:59:00Z", 3),
+            c("2026-03-29T12:00:00Z", 4),
+        ];
+        assert_eq!(
+            hours_with_events(&counts),
+            vec![
+                at("2026-03-29T09:00:00Z").as_second(),
+                at("2026-03-29T10:00:00Z").as_second(),
+                at("2026-03-29T12:00:00Z").as_second()
+            ]
+        );
+        assert_eq!(
+            sum_between(
+                &counts,
+                at("2026-03-29T10:00:00Z"),
+                at("2026-03-29T12:00:00Z")
+            ),
+            5
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! The visit job's SQL: the statement that stores one slice (the visits whose last event lies
+//! in one UTC hour), its markers, and the counts the job decides with.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::units::{raw_units, RawUnits, MAX_VISIT_SECONDS, UNIT_COLUMNS};
+use crate::sql_text::{datetime, lit};
+
+/// One slice to compute: the site, its time zone and visit settings, and the hour.
+pub struct Slice<'a> {
+    pub database: &'a str,
+    pub site: &'a str,
+    pub tz: &'a str,
+    pub timeout_seconds: u32,
+    pub bounce_ms: u32,
+    /// Start of the UTC hour.
+    pub hour: Timestamp,
+}
+
+impl Slice<'_> {
+    /// The events any visit ending in this hour is built from: from the earliest start such a
+    /// visit can have, to the end of the hour plus the timeout (an event there would have
+    /// continued it).
+    pub fn read_range(&self) -> (Timestamp, Timestamp) {
+        let timeout = SignedDuration::from_secs(i64::from(self.timeout_seconds));
+        let lo = self.hour - SignedDuration::from_secs(MAX_VISIT_SECONDS) - timeout;
+        let hi = self.hour + SignedDuration::from_hours(1) + timeout;
+        (lo, hi)
+    }
+}
+
+/// Stores the slice's visits under `version`: every visit of a visitor active in the hour whose
+/// last event lies in the hour.
+pub fn store(s: &Slice, version: u64) -> String {
+    let (lo, hi) = s.read_range();
+    let hour_end = s.hour + SignedDuration::from_hours(1);
+    let events = format!("{}.events", s.database);
+    let site = lit(s.site);
+    let narrow = format!(
+        "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
+         AND ts >= {from} AND ts < {to})",
+        from = datetime(s.hour),
+        to = datetime(hour_end),
+    );
+    let units = raw_units(&RawUnits {
+        events: &events,
+        site: &site,
+        tz: &lit(s.tz),
+        timeout_seconds: s.timeout_seconds,
+        bounce_ms: s.bounce_ms,
+        lo: &datetime(lo),
+        hi: &datetime(hi),
+        narrow: &narrow,
+    });
+    let columns = UNIT_COLUMNS.join(", ");
+    format!(
+        "INSERT INTO {db}.visits (site, slice, version, {columns})
+SELECT {site}, slice, {version}, {columns}
+FROM
+(
+{units}
+)
+WHERE slice = {hour}",
+        db = s.database,
+        hour = datetime(s.hour),
+    )
+}
+
+/// A marker row: `done` 0 claims the slice for this computation, 1 says its rows are written.
+#[derive(Debug, Clone, serde::Serialize, clickhouse::Row)]
+pub struct Marker {
+    pub site: String,
+    /// Unix seconds of the hour.
+    pub slice: u32,
+    pub version: u64,
+    pub done: u8,
+    /// Unix seconds when claimed or finished.
+    pub at: u32,
+    /// Raw events in the slice's read range when it was computed.
+    pub events: u64,
+    /// Visits stored.
+    pub visits: u64,
+    /// Unix seconds of the earliest visit start in the slice (for the rollup job).
+    pub first_start: u32,
+}
+
+/// Per UTC hour that has events of `site` in `[from, to)`: the hour and its event count, and per
+/// minute the counts the recount of read ranges is summed from.
+pub fn minute_counts(database: &str, site: &str, from: Timestamp, to: Timestamp) -> String {
+    format!(
+        "SELECT toUInt32(toStartOfMinute(ts)) AS minute, count() AS n FROM {database}.events
+WHERE site = {} AND ts >= {} AND ts < {}
+GROUP BY minute ORDER BY minute",
+        lit(site),
+        datetime(from),
+        datetime(to)
+    )
+}
+
+/// A row of [`minute_counts`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct MinuteCount {
+    pub minute: u32,
+    pub n: u64,
+}
+
+/// The markers of `site`'s slices from `from` on: per slice, the current (highest done)
+/// version with its counts, and the latest claim.
+pub fn markers(database: &str, site: &str, from: Timestamp) -> String {
+    format!(
+        "SELECT toUInt32(slice) AS slice,
+    maxIf(version, done = 1) AS done_version,
+    argMaxIf(events, version, done = 1) AS events,
+    toUInt32(maxIf(at, done = 0)) AS claimed_at,
+    toUInt32(maxIf(at, done = 1)) AS done_at
+FROM {database}.visit_slices
+WHERE site = {} AND slice >= {}
+GROUP BY slice",
+        lit(site),
+        datetime(from)
+    )
+}
+
+/// A row of [`markers`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct MarkerRow {
+    pub slice: u32,
+    /// 0: never done.
+    pub done_version: u64,
+    pub events: u64,
+    /// 0: never claimed.
+    pub claimed_at: u32,
+    pub done_at: u32,
+}
+
+/// Visits and their earliest start in a slice's rows of one version.
+pub fn stored(database: &str, site: &str, hour: Timestamp, version: u64) -> String {
+    format!(
+        "SELECT count() AS visits, toUInt32(min(ts)) AS first_start FROM {database}.visits
+WHERE site = {} AND slice = {} AND version = {version} AND kind = 0",
+        lit(site),
+        datetime(hour)
+    )
+}
+
+/// A row of [`stored`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Stored {
+    pub visits: u64,
+    pub first_start: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_reads_back_the_longest_visit_and_ahead_the_timeout() {
+        let s = Slice {
+            database: "db",
+            site: "a.example",
+            tz: "Europe/Amsterdam",
+            timeout_seconds: 1800,
+            bounce_ms: 10_000,
+            hour: "2026-03-29T10:00:00Z".parse().unwrap(),
+        };
+        let (lo, hi) = s.read_range();
+        assert_eq!(lo.to_string(), "2026-03-28T08:30:00Z");
+        assert_eq!(hi.to_string(), "2026-03-29T11:30:00Z");
+        let sql = store(&s, 7);
+        assert!(sql.starts_with("INSERT INTO db.visits (site, slice, version, kind, ts,"));
+        assert!(
+            sql.contains("WHERE slice = toDateTime(1774778400, 'UTC')"),
+            "{sql}"
+        );
+        assert!(sql.contains("'a.example'") && sql.contains("'Europe/Amsterdam'"));
+    }
+}
