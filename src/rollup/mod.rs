@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::stats::period::start_of_day;
 use crate::stats::sql::rollups::{rolled_days, DayRow};
 use crate::stats::sql::visits::{first_event, FirstEvent};
-use crate::stats::sql::{Scope, LOOKAHEAD_SECONDS};
+use crate::stats::sql::{Scope, ScopeValues, LOOKAHEAD_SECONDS};
 
 pub mod sql;
 
@@ -217,7 +217,7 @@ impl RollupJob {
             &site.tz,
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        let scope = Scope {
+        let scope = Scope::literal(ScopeValues {
             database: &self.database,
             site: &site.domain,
             tz: &site.tz_name,
@@ -225,9 +225,8 @@ impl RollupJob {
             to,
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
-            pages_grouped: false,
             first_date: day,
-        };
+        });
         for statement in sql::rollup_day(&scope, day, new_version()?) {
             self.client.query_raw(&statement).execute().await?;
         }

@@ -10,7 +10,7 @@ use crate::stats::sql::{datetime, lit, Scope, COMPONENTS};
 /// The statements that roll up one local day (`s.from`..`s.to`) of one site, in order; the
 /// last one marks the day done under `version` (random; see `schema/0004_rollups.sql`).
 pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64) -> Vec<String> {
-    let tz = lit(s.tz);
+    let tz = s.tz.as_str();
     let mut pairs = vec!["('', '')".to_string()];
     for d in ROLLED_UP {
         pairs.push(format!("({}, {})", lit(d.name()), dimension(d, s)));
@@ -18,9 +18,9 @@ pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64) -> Vec<String
     pairs.push(format!("('time:hour', formatDateTime(ts, '%H', {tz}))"));
     let comps: Vec<String> = COMPONENTS[..ROLLUP_COLUMNS.len()]
         .iter()
-        .map(|c| format!("toUInt64({})", c.replace("{tz}", &tz)))
+        .map(|c| format!("toUInt64({})", c.replace("{tz}", tz)))
         .collect();
-    let period = format!("ts >= {} AND ts < {}", datetime(s.from), datetime(s.to));
+    let period = format!("ts >= {} AND ts < {}", s.from, s.to);
     let day = lit(&day.to_string());
     vec![
         format!(
@@ -35,7 +35,7 @@ WHERE {period}
 GROUP BY dv.1, dv.2",
             db = s.database,
             cols = ROLLUP_COLUMNS.join(", "),
-            site = lit(s.site),
+            site = s.site,
             comps = comps.join(", "),
             units = units(s, ""),
             pairs = pairs.join(", "),
@@ -50,7 +50,7 @@ FROM
 WHERE kind = 0 AND {period}
 GROUP BY duration",
             db = s.database,
-            site = lit(s.site),
+            site = s.site,
             units = units(s, ""),
         ),
         format!(
@@ -59,7 +59,7 @@ SELECT {site}, toDate({day}), now(), count(), {version}
 FROM {db}.events
 WHERE site = {site} AND {period}",
             db = s.database,
-            site = lit(s.site),
+            site = s.site,
         ),
     ]
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 use tally::rollup::sql::{days_with_events, mark_days, rollup_day};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
 use tally::stats::sql::visits::{durations, grouped};
-use tally::stats::sql::Scope;
+use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
 
 #[test]
@@ -72,17 +72,18 @@ fn stats_queries_run_on_current_clickhouse() {
 
 /// One query per dimension and per filter kind, for checking the SQL on current ClickHouse.
 fn catalogue(database: &str) -> Vec<(String, String)> {
-    let scope = Scope {
+    let from: jiff::Timestamp = "2026-03-28T23:00:00Z".parse().unwrap();
+    let to: jiff::Timestamp = "2026-03-29T22:00:00Z".parse().unwrap();
+    let scope = Scope::literal(ScopeValues {
         database,
         site: "a.example",
         tz: "Europe/Amsterdam",
-        from: "2026-03-28T23:00:00Z".parse().unwrap(),
-        to: "2026-03-29T22:00:00Z".parse().unwrap(),
+        from,
+        to,
         timeout_seconds: 1800,
         bounce_ms: 10_000,
         first_date: "2026-03-29".parse().unwrap(),
-        pages_grouped: false,
-    };
+    });
     let leaf = |op, dimension, value: &str| Filter::Leaf {
         op,
         dimension,
@@ -121,13 +122,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     ));
     out.push((
         "days with events".into(),
-        days_with_events(
-            database,
-            "a.example",
-            "Europe/Amsterdam",
-            scope.from,
-            scope.to,
-        ),
+        days_with_events(database, "a.example", "Europe/Amsterdam", from, to),
     ));
     out.push(("durations".into(), durations(&scope)));
     out.push((

@@ -6,13 +6,29 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
-use super::{datetime, lit, window, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
+use super::{datetime, lit, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter, Op};
+
+/// Visit duration buckets of `visit:duration_bucket`: a visit of `d` seconds is in the first
+/// bucket whose bound is over `d` (lower bounds inclusive), or in the last.
+pub const DURATION_BUCKETS: [(&str, Option<u32>); 7] = [
+    ("0-10s", Some(10)),
+    ("10-30s", Some(30)),
+    ("30s-1m", Some(60)),
+    ("1-3m", Some(180)),
+    ("3-10m", Some(600)),
+    ("10-30m", Some(1800)),
+    ("30m+", None),
+];
 
 /// Step 1–3: the unit rows of the visits that touch the period. `narrow` is an extra condition
 /// on the events read (see [`prefilter`]); it may only drop visitors whose visits cannot match.
+/// The scope's `events_where` is added to it.
 pub fn units(s: &Scope, narrow: &str) -> String {
-    let (lo, hi) = window(s);
+    let extra = match &s.events_where {
+        Some(cond) => format!("\n                AND {cond}"),
+        None => String::new(),
+    };
     format!(
         "SELECT
     r.1 AS kind, r.2 AS ts, visitor, r.3 AS path, r.4 AS host,
@@ -85,8 +101,8 @@ FROM
                     if(screen != '', screen, device), browser, os))) AS evs,
                 arrayCumSum(arrayMap(d -> d > {timeout},
                     arrayDifference(arrayMap(x -> toUInt32(x.1), evs)))) AS vnos
-            FROM {db}.events
-            WHERE site = {site} AND ts >= {lo} AND ts < {hi}{narrow}
+            FROM {events}
+            WHERE site = {site} AND ts >= {lo} AND ts < {hi}{narrow}{extra}
             GROUP BY visitor
         )
         ARRAY JOIN evs AS e, vnos AS vno, arrayEnumerate(evs) AS ord
@@ -97,10 +113,10 @@ FROM
 ARRAY JOIN units AS r",
         bounce_ms = s.bounce_ms,
         timeout = s.timeout_seconds,
-        db = s.database,
-        site = lit(s.site),
-        lo = datetime(lo),
-        hi = datetime(hi),
+        events = s.table("events"),
+        site = s.site,
+        lo = s.lo,
+        hi = s.hi,
     )
 }
 
@@ -129,7 +145,6 @@ fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
 /// one of its visitor's events does. Exact filtering still happens on the unit rows; this only
 /// skips sessionizing visitors that cannot match, which makes selective filters cheap.
 fn prefilter(filters: &[Filter], s: &Scope) -> String {
-    let (lo, hi) = window(s);
     let mut out = String::new();
     for f in filters {
         let Filter::Leaf {
@@ -149,12 +164,12 @@ fn prefilter(filters: &[Filter], s: &Scope) -> String {
         };
         let _ = write!(
             out,
-            "\n                AND visitor IN (SELECT visitor FROM {db}.events WHERE site = {site} \
+            "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
              AND ts >= {lo} AND ts < {hi} AND {cond})",
-            db = s.database,
-            site = lit(s.site),
-            lo = datetime(lo),
-            hi = datetime(hi),
+            events = s.table("events"),
+            site = s.site,
+            lo = s.lo,
+            hi = s.hi,
             cond = leaf(*op, &expr, values, *case_sensitive),
         );
     }
@@ -163,7 +178,7 @@ fn prefilter(filters: &[Filter], s: &Scope) -> String {
 
 /// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
 pub fn dimension(d: Dimension, s: &Scope) -> String {
-    let tz = lit(s.tz);
+    let tz = &s.tz;
     let or = |col: &str, empty: &str| format!("if({col} = '', {}, {col})", lit(empty));
     match d {
         Dimension::Page => "path".into(),
@@ -188,16 +203,25 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         }
         Dimension::Day => format!("toString(toDate(ts, {tz}))"),
         Dimension::Week => format!(
-            "toString(greatest(toMonday(toDate(ts, {tz})), toDate({})))",
-            lit(&s.first_date.to_string())
+            "toString(greatest(toMonday(toDate(ts, {tz})), {}))",
+            s.first_date
         ),
         Dimension::Month => format!("toString(toStartOfMonth(toDate(ts, {tz})))"),
         Dimension::HourOfDay => format!("toString(toHour(ts, {tz}))"),
         Dimension::Weekday => format!("toString(toDayOfWeek(toDate(ts, {tz})))"),
-        Dimension::DurationBucket => "multiIf(duration < 10, '0-10s', duration < 30, '10-30s', \
-             duration < 60, '30s-1m', duration < 180, '1-3m', duration < 600, '3-10m', \
-             duration < 1800, '10-30m', '30m+')"
-            .into(),
+        Dimension::DurationBucket => {
+            let mut arms = String::new();
+            let mut last = "";
+            for (name, bound) in DURATION_BUCKETS {
+                match bound {
+                    Some(b) => {
+                        let _ = write!(arms, "duration < {b}, {}, ", lit(name));
+                    }
+                    None => last = name,
+                }
+            }
+            format!("multiIf({arms}{})", lit(last))
+        }
     }
 }
 
@@ -288,27 +312,22 @@ pub fn grouped(
     filters: &[Filter],
     with_time_on_page_median: bool,
 ) -> String {
-    let tz = lit(s.tz);
     let grouped_scope = Scope {
         pages_grouped: dimensions
             .iter()
             .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
-        ..*s
+        ..s.clone()
     };
     let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
     let mut comps: Vec<String> = COMPONENTS
         .iter()
-        .map(|c| format!("toFloat64({})", c.replace("{tz}", &tz)))
+        .map(|c| format!("toFloat64({})", c.replace("{tz}", s.tz.as_str())))
         .collect();
     if with_time_on_page_median {
         comps.push(format!("toFloat64({TIME_ON_PAGE_MEDIAN})"));
     }
-    let mut wheres = vec![format!(
-        "ts >= {} AND ts < {}",
-        datetime(s.from),
-        datetime(s.to)
-    )];
+    let mut wheres = vec![period(s)];
     wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
     let group = if dims.is_empty() {
         String::new()
@@ -336,12 +355,20 @@ FROM
 (
 {units}
 )
-WHERE kind = 0 AND ts >= {from} AND ts < {to}
+WHERE kind = 0 AND {period}
 GROUP BY seconds",
         units = units(s, ""),
-        from = datetime(s.from),
-        to = datetime(s.to),
+        period = period(s),
     )
+}
+
+/// The unit rows of the period (and of the scope's `units_where`).
+fn period(s: &Scope) -> String {
+    let mut out = format!("ts >= {} AND ts < {}", s.from, s.to);
+    if let Some(cond) = &s.units_where {
+        let _ = write!(out, " AND {cond}");
+    }
+    out
 }
 
 /// A row of [`first_event`].
@@ -373,11 +400,11 @@ pub fn first_event(database: &str, site: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::sql::Scope;
+    use crate::stats::sql::{Scope, ScopeValues};
 
     #[test]
     fn filters_compose() {
-        let s = Scope {
+        let s = Scope::literal(ScopeValues {
             database: "db",
             site: "a.example",
             tz: "Europe/Amsterdam",
@@ -386,8 +413,7 @@ mod tests {
             timeout_seconds: 1800,
             bounce_ms: 10_000,
             first_date: "2026-03-29".parse().unwrap(),
-            pages_grouped: false,
-        };
+        });
         let f = Filter::Or(vec![
             Filter::Leaf {
                 op: Op::Is,
