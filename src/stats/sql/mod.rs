@@ -249,6 +249,7 @@ pub fn datetime(t: Timestamp) -> String {
     format!("toDateTime({}, 'UTC')", t.as_second())
 }
 
+pub mod metrics;
 pub mod rollups;
 pub mod visits;
 
