@@ -250,6 +250,7 @@ pub fn datetime(t: Timestamp) -> String {
 }
 
 pub mod metrics;
+pub mod report;
 pub mod rollups;
 pub mod visits;
 
