@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod geo;
+pub mod grafana;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

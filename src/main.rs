@@ -73,6 +73,9 @@ enum Command {
         /// Who will hold the token (shown in the config).
         name: String,
     },
+    /// Print the Grafana dashboard (`dashboards/tally-overview.json`), its SQL written by the
+    /// report engine.
+    GrafanaDashboard,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,6 +107,10 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "token (shown once; give it to {name}):\n  {token}\n\nadd to the config:\n{toml}"
             );
+            return Ok(());
+        }
+        Command::GrafanaDashboard => {
+            print!("{}", tally::grafana::overview_json()?);
             return Ok(());
         }
     };
@@ -213,7 +220,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Token { .. } | Command::HashPassword { .. } | Command::ShareLink { .. } => {
+        Command::Token { .. }
+        | Command::HashPassword { .. }
+        | Command::ShareLink { .. }
+        | Command::GrafanaDashboard => {
             unreachable!("handled before the config is read")
         }
     }
