@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Run the Grafana dashboards' panel queries on a current ClickHouse, via chDB (embedded).
+"""Run the Grafana dashboards' panel queries (and the SQL metric formulas' check) on a current
+ClickHouse, via chDB (embedded).
 
 Usage:
     python3 scripts/grafana_chdb_check.py SCHEMA_DIR INPUT.json
 
 INPUT.json holds {"tables": {"events": "<JSONEachRow rows>", ...}, "queries": [{"name": ...,
 "sql": ...}, ...]}: the rows of tally's tables (dumped from the ClickHouse 18.16 test server) and
-panel queries whose Grafana variables and macros are already substituted (tests/it/grafana.rs
-does both). The schema files are applied as scripts/chdb_check.py does, into database
+panel queries whose Grafana variables and macros are already substituted, or any other query
+(tests/it/grafana.rs writes both: the panels, and the metric formulas over component values). The schema files are applied as scripts/chdb_check.py does, into database
 `tally_chdb`, which then becomes the session's default database, as the Grafana data source's
 default database is for the dashboards' unqualified table names. Each query runs with
 `FORMAT JSONCompact`.

@@ -1,9 +1,38 @@
 //! tally: website analytics that are anonymous by construction.
 //!
-//! A beacon comes in over HTTP (`http`), is parsed (`beacon`) and reduced at ingest (`ingest`:
-//! `client_ip`, `visitor` + `salt`, `geo`, `user_agent`, `page_url`) into an anonymous
-//! `event::EventRow`, queued and written to ClickHouse in batches (`writer`, `storage`).
-//! `server` owns the lifecycle; `config` is read and validated before anything runs.
+//! # Module map
+//!
+//! The beacon's path, downhill: `http` → `ingest` → `writer` → `sink` → ClickHouse or `spool`.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `server` | the lifecycle: `prepare` (before any port is bound), `run(listener, prepared, shutdown)`, the shutdown order, the background tasks |
+//! | `app` | the shared state one value holds: config, clock, metrics, ingest, report engine, dashboard |
+//! | `config` | the file as written (`config::file`, defaults stated once) and the validated settings |
+//! | `error` | the one error enum; beacon rejections and stats errors with their statuses |
+//! | `http` | routing; the beacon endpoint (`http::events`), the stats API and privacy report (`http::stats_api`) |
+//! | `response` | the response shapes every handler builds |
+//! | `beacon` | the wire format (tally's and Plausible's keys) |
+//! | `ingest` | a beacon and its request in, anonymous `event::EventRow`s out: where identifiers die |
+//! | `trusted_proxy` | what a trusted reverse proxy may tell: the client address, TLS |
+//! | `visitor`, `salt`, `clock` | the daily visitor hash, the salts it is made with, the time of day |
+//! | `geo`, `user_agent`, `page_url`, `scrub`, `source` | country, device and bot classes, page and referrer reduction, personal data out of paths, traffic sources |
+//! | `rate_limit`, `path_budget` | per-client beacon budget, new paths per site and hour |
+//! | `event` | the stored row and what each column is |
+//! | `writer`, `sink`, `retry`, `spool`, `replay` | the bounded queue and batches, inserts, ClickHouse error handling, the disk spool and its replay |
+//! | `clickhouse_code` | ClickHouse error codes, read in one place |
+//! | `aggregate` | aggregate-only mode: batches folded into daily counts |
+//! | `storage` | the ClickHouse client, migrations, versions of derived rows |
+//! | `sql_text` | literals and timestamps written into SQL |
+//! | `visits` | the visit job: ended visits stored without the hash (`visits::units` builds them) |
+//! | `rollup` | the rollup job: complete days summed from stored visits |
+//! | `retention` | the retention job: partitions past their age dropped |
+//! | `stats` | reports: typed queries (`stats::query`) answered by the engine (`stats::engine`), the JSON API (`stats::api`), the SQL (`stats::sql`) |
+//! | `dashboard` | the built-in dashboard: routes, login, sessions, panels, pages, assets |
+//! | `grafana` | the Grafana dashboard, its SQL written by the report engine |
+//! | `privacy_report` | what the configuration collects, drops and keeps, and for how long |
+//! | `credentials`, `password` | secrets people hold and what the config keeps of them |
+//! | `metrics`, `tracker` | Prometheus metrics; the embedded tracker script |
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
@@ -17,6 +46,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod geo;
+pub mod grafana;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

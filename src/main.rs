@@ -79,6 +79,9 @@ enum Command {
         /// Who will hold the token (shown in the config).
         name: String,
     },
+    /// Print the Grafana dashboard (`dashboards/tally-overview.json`), its SQL written by the
+    /// report engine.
+    GrafanaDashboard,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,6 +114,10 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "token (shown once; give it to {name}):\n  {token}\n\nadd to the config:\n{toml}"
             );
+            return Ok(());
+        }
+        Command::GrafanaDashboard => {
+            print!("{}", tally::grafana::overview_json()?);
             return Ok(());
         }
     };
@@ -240,7 +247,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Token { .. } | Command::HashPassword { .. } | Command::ShareLink { .. } => {
+        Command::Token { .. }
+        | Command::HashPassword { .. }
+        | Command::ShareLink { .. }
+        | Command::GrafanaDashboard => {
             unreachable!("handled before the config is read")
         }
     }

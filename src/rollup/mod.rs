@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::stats::period::start_of_day;
 use crate::stats::sql::rollups::DayRow;
-use crate::stats::sql::Scope;
+use crate::stats::sql::{Scope, ScopeValues};
 use crate::visits::units::MAX_VISIT_SECONDS;
 
 pub mod sql;
@@ -291,7 +291,7 @@ impl RollupJob {
 
     async fn roll_up(&self, site: &Site, day: Date, now: Timestamp) -> Result<(), Error> {
         let (from, to) = local_days(site, day, day)?;
-        let scope = Scope {
+        let scope = Scope::literal(ScopeValues {
             database: &self.database,
             site: &site.domain,
             tz: &site.tz_name,
@@ -299,10 +299,9 @@ impl RollupJob {
             to,
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
-            pages_grouped: false,
             first_date: day,
             stored_visits: true,
-        };
+        });
         // Recorded a second early: a slice of visits marked done in the same second as this
         // computation may or may not be in it, so it counts as newer and the day is redone.
         let computed = now - SignedDuration::from_secs(1);

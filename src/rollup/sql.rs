@@ -7,21 +7,23 @@ use crate::sql_text::{datetime, lit};
 use crate::stats::sql::rollups::{ROLLED_UP, ROLLUP_COLUMNS};
 use crate::stats::sql::visits::dimension;
 use crate::stats::sql::{Scope, COMPONENTS};
-use crate::visits::units::stored_units;
+use crate::visits::units::{stored_units, Stored};
 
 /// The statements that roll up one local day (`s.from`..`s.to`) of one site from its stored
 /// visits, in order; the last one marks the day done under `version` (see
 /// `schema/0004_rollups.sql`), computed at `now`.
 pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64, now: Timestamp) -> Vec<String> {
-    let tz = lit(s.tz);
-    let site = lit(s.site);
-    let units = stored_units(
-        s.database,
-        &site,
-        &datetime(s.from),
-        &datetime(s.to),
-        s.timeout_seconds,
-    );
+    let tz = &s.tz;
+    let site = &s.site;
+    let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
+    let units = stored_units(&Stored {
+        visits: &visits,
+        slices: &slices,
+        site: site.as_str(),
+        from: s.from.as_str(),
+        to: s.to.as_str(),
+        timeout_seconds: s.timeout_seconds.as_str(),
+    });
     let mut pairs = vec!["('', '')".to_string()];
     for d in ROLLED_UP {
         pairs.push(format!("({}, {})", lit(d.name()), dimension(d, s)));

@@ -230,7 +230,7 @@ impl Stats {
     }
 
     fn scope<'a>(&'a self, q: &'a Query, site: &'a SiteStats, period: &Period) -> sql::Scope<'a> {
-        sql::Scope {
+        sql::Scope::literal(sql::ScopeValues {
             database: &self.database,
             site: &q.site_id,
             tz: &site.tz_name,
@@ -238,10 +238,9 @@ impl Stats {
             to: period.to,
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
-            pages_grouped: false,
             first_date: period.from.to_zoned(period.tz.clone()).date(),
             stored_visits: self.stored_visits,
-        }
+        })
     }
 
     /// The metric components per group: from rollups where they can answer, else raw events.
@@ -372,7 +371,7 @@ impl Stats {
             let rest = Period::days(rest_first, last, &period.tz)?;
             let mut scope = self.scope(q, site, &rest);
             // Week labels do not start before the whole period's first day, not the rest's.
-            scope.first_date = first;
+            scope.first_date = sql::Sql::date(first);
             let raw = self
                 .fetch(&sql::visits::grouped(&scope, dims, &[], false))
                 .await?;

@@ -56,16 +56,18 @@ pub const UNIT_COLUMNS: [&str; 30] = [
 ];
 
 /// What one build reads. Every field is SQL text (literals built with `sql_text`, or
-/// expressions such as a dashboard's time-range macros).
+/// expressions such as a dashboard's time-range macros and variables).
 pub struct RawUnits<'a> {
-    /// `database.events`.
+    /// The events table (`database.events`, or unqualified).
     pub events: &'a str,
     /// The site, as a literal.
     pub site: &'a str,
     /// The site's time zone, as a literal: `day_visitor` is per local date.
     pub tz: &'a str,
-    pub timeout_seconds: u32,
-    pub bounce_ms: u32,
+    /// Seconds; a longer gap between a visitor's events starts a new visit.
+    pub timeout_seconds: &'a str,
+    /// Milliseconds; a one-page visit engaged for less is a bounce.
+    pub bounce_ms: &'a str,
     /// Events read: `ts >= lo AND ts < hi`.
     pub lo: &'a str,
     pub hi: &'a str,
@@ -185,27 +187,58 @@ ARRAY JOIN units AS r",
     )
 }
 
-/// The unit rows stored in `{database}.visits` for `site` (a literal) at `ts >= from AND ts < to`
-/// (SQL expressions), at each slice's current version, in [`UNIT_COLUMNS`] order followed by
-/// `pages`. A visit's records lie between its start and its last event, which ends its slice
-/// within [`MAX_VISIT_SECONDS`] plus the timeout: only those slices' markers are read.
-pub fn stored_units(
-    database: &str,
-    site: &str,
-    from: &str,
-    to: &str,
-    timeout_seconds: u32,
-) -> String {
+/// Where [`stored_units`] reads. Every field is SQL text.
+pub struct Stored<'a> {
+    /// The `visits` table (qualified or not).
+    pub visits: &'a str,
+    /// The `visit_slices` table.
+    pub slices: &'a str,
+    /// The site, as a literal.
+    pub site: &'a str,
+    /// Records at `ts >= from AND ts < to`.
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Seconds.
+    pub timeout_seconds: &'a str,
+}
+
+/// The stored unit rows of every version, in [`UNIT_COLUMNS`] order followed by `pages`,
+/// `slice` and `version`: for a reader that picks each slice's current version itself (see
+/// `stats::sql::units`).
+pub fn stored_rows(p: &Stored) -> String {
     let columns = UNIT_COLUMNS.join(", ");
-    let reach = MAX_VISIT_SECONDS + i64::from(timeout_seconds) + 3600;
+    format!(
+        "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages, slice, version
+FROM {visits}
+WHERE site = {site} AND ts >= {from} AND ts < {to}",
+        visits = p.visits,
+        site = p.site,
+        from = p.from,
+        to = p.to,
+    )
+}
+
+/// The stored unit rows, at each slice's current version, in [`UNIT_COLUMNS`] order followed
+/// by `pages`. A visit's records lie between its start and its last event, which ends its slice
+/// within [`MAX_VISIT_SECONDS`] plus the timeout: only those slices' markers are read.
+pub fn stored_units(p: &Stored) -> String {
+    let columns = UNIT_COLUMNS.join(", ");
     format!(
         "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages
-FROM {database}.visits
+FROM {visits}
 WHERE site = {site} AND ts >= {from} AND ts < {to}
     AND (slice, version) IN (
-        SELECT slice, max(version) FROM {database}.visit_slices
-        WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from}) AND slice < {to} + {reach}
+        SELECT slice, max(version) FROM {slices}
+        WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from})
+            AND slice < {to} + ({reach} + {timeout} + 3600)
         GROUP BY slice
-    )"
+    )",
+        visits = p.visits,
+        slices = p.slices,
+        site = p.site,
+        from = p.from,
+        to = p.to,
+        reach = MAX_VISIT_SECONDS,
+        timeout = p.timeout_seconds,
     )
 }

@@ -656,12 +656,9 @@ fn same_rows(want: &[Vec<Value>], got: &[Vec<Value>]) -> bool {
 fn tally(args: &[&str], db: &str, extra: &str) -> String {
     let mut setup = Setup::new("grafana").with(&config()).with(extra);
     setup.db = db.to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(args)
-        .arg("--config")
-        .arg(setup.config_path())
-        .output()
-        .expect("tally runs");
+    let config = setup.config_path();
+    let out =
+        crate::support::tally_command(&[args, &["--config", &config.to_string_lossy()]].concat());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -683,6 +680,8 @@ async fn columns(db: &str, table: &str) -> Vec<String> {
 }
 
 const TABLES: [&str; 4] = ["events", "rollup_daily", "rollup_durations", "rollup_days"];
+/// Stored visits and their markers (no `day` column: copied whole).
+const VISIT_TABLES: [&str; 2] = ["visits", "visit_slices"];
 
 /// Runs every panel of every dashboard on one database state and compares with the stats API.
 struct Checker {
@@ -741,10 +740,11 @@ impl Checker {
 
 #[tokio::test]
 async fn dashboard_queries_give_the_stats_api_numbers() {
-    // The API answers from raw events (so the comparison does not lean on rollups at all).
+    // The API answers from raw events (so the comparison does not lean on stored visits or
+    // rollups at all).
     let setup = Setup::new("grafana")
         .with(&config())
-        .with("[rollups]\nenabled = false\n");
+        .with("[rollups]\nenabled = false\n[visits]\nstore = false\n");
     let t = setup.start().await;
     load_events(&setup.db).await;
     let raw_db = setup.db.clone();
@@ -759,6 +759,9 @@ async fn dashboard_queries_give_the_stats_api_numbers() {
 
     c.state("raw events only", &raw_db, &RANGES, false).await;
 
+    // Visits stored, then rolled up from them.
+    let out = tally(&["visits"], &raw_db, "");
+    assert!(out.contains("hour(s) of visits stored"), "{out}");
     let out = tally(&["rollup"], &raw_db, "");
     assert!(out.contains("site-day(s) rolled up"), "{out}");
     c.state("every day rolled up", &raw_db, &RANGES, false)
@@ -783,11 +786,17 @@ async fn dashboard_queries_give_the_stats_api_numbers() {
         ))
         .await;
     }
+    for table in VISIT_TABLES {
+        ch(&format!(
+            "INSERT INTO {hybrid_db}.{table} SELECT * FROM {raw_db}.{table}"
+        ))
+        .await;
+    }
     c.state("days before 29 March rolled up", &hybrid_db, &RANGES, true)
         .await;
 
-    // No raw events (past retention); every day computed twice, and a third computation cut
-    // short before its marker: the highest named version is read, once.
+    // No raw events (past retention), visits stored; every day rolled up twice, and a third
+    // computation cut short before its marker: the highest named version is read, once.
     let rollup_db = fresh();
     for (bump, tables) in [(0, &TABLES[1..]), (1, &TABLES[1..]), (2, &TABLES[1..3])] {
         for table in tables {
@@ -808,6 +817,12 @@ async fn dashboard_queries_give_the_stats_api_numbers() {
             ))
             .await;
         }
+    }
+    for table in VISIT_TABLES {
+        ch(&format!(
+            "INSERT INTO {rollup_db}.{table} SELECT * FROM {raw_db}.{table}"
+        ))
+        .await;
     }
     let whole: Vec<Range> = RANGES.into_iter().filter(|r| r.whole_days).collect();
     c.state("rollups only, computed twice", &rollup_db, &whole, false)
@@ -940,4 +955,198 @@ async fn dashboard_queries_give_the_stats_api_numbers() {
         c.kept.len(),
         version
     );
+}
+
+/// The committed dashboard is what `tally grafana-dashboard` prints (its SQL written by the
+/// report engine's builders), so neither can change without the other.
+#[test]
+fn the_committed_dashboard_is_the_generators_output() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("grafana-dashboard")
+        .output()
+        .expect("tally runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/tally-overview.json");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    if let Some((i, (c, g))) = committed
+        .lines()
+        .zip(generated.lines())
+        .enumerate()
+        .find(|(_, (c, g))| c != g)
+    {
+        panic!(
+            "{} differs from `tally grafana-dashboard` at line {}:\n  committed: {c}\n  generated: {g}\n\
+             regenerate: cargo run -- grafana-dashboard > dashboards/tally-overview.json",
+            path.display(),
+            i + 1
+        );
+    }
+    assert_eq!(
+        committed.lines().count(),
+        generated.lines().count(),
+        "regenerate: cargo run -- grafana-dashboard > dashboards/tally-overview.json"
+    );
+    assert_eq!(committed, generated);
+}
+
+/// Component vectors for the metric formulas: edge cases (nothing, halves that round half away
+/// from zero where ClickHouse's `round` would round to even) and pseudo-random ones.
+fn component_cases() -> Vec<[f64; 15]> {
+    // pageviews, visitors, visits, bounces, duration sum, visit pageviews, page visits,
+    // page ms, scroll count, scroll sum, p50, p75, p90, time-on-page median; total visitors.
+    let mut cases = vec![
+        [0.0; 15],
+        [
+            1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ],
+        [
+            9.0, 7.0, 40.0, 7.0, 100.0, 5.0, 8.0, 20_000.0, 2.0, 45.0, 3.0, 9.0, 30.0, 2.0, 8.0,
+        ],
+        [
+            2.0, 1.0, 2.0, 1.0, 5.0, 3.0, 1.0, 2500.0, 1.0, 1.0, 0.0, 5.0, 5.0, 2.5, 3.0,
+        ],
+        [
+            8.0, 1.0, 8.0, 3.0, 1.0, 1.0, 3.0, 1500.0, 4.0, 2.0, 1.0, 1.0, 1.0, 0.0, 0.0,
+        ],
+        [
+            3.0, 1.0, 3.0, 1.0, 2.0, 1.0, 6.0, 3000.0, 3.0, 100.0, 0.0, 0.0, 2.0, 1.0, 6.0,
+        ],
+    ];
+    // A fixed linear congruential sequence: the same cases every run.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((x >> 33) % n) as f64
+    };
+    for _ in 0..300 {
+        let visits = next(200);
+        let page_visits = next(300);
+        let scrolls = next(page_visits as u64 + 1);
+        let visitors = next(visits as u64 + 1);
+        cases.push([
+            next(400),
+            visitors,
+            visits,
+            next(visits as u64 + 1),
+            next(50_000),
+            visits + next(300),
+            page_visits,
+            next(9_000_000),
+            scrolls,
+            next(scrolls as u64 * 100 + 1),
+            next(2000),
+            next(4000),
+            next(8000),
+            next(600),
+            visitors + next(50),
+        ]);
+    }
+    cases
+}
+
+/// Every metric's SQL formula (`stats::sql::metrics`) gives what the engine's `answer::metric`
+/// gives, for the same components, on ClickHouse 18.16 and on current ClickHouse (chDB).
+#[tokio::test]
+async fn metric_formulas_in_sql_equal_the_engines() {
+    use tally::stats::answer::metric;
+    use tally::stats::query::Metric;
+    use tally::stats::sql::metrics;
+
+    let cases = component_cases();
+    let rows: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let values: Vec<String> = c.iter().map(|v| format!("{v:?}")).collect();
+            format!("(toUInt32({i}), [{}])", values.join(", "))
+        })
+        .collect();
+    let c = |i: usize| format!("c[{}]", i + 1);
+    let columns: Vec<String> = Metric::ALL
+        .iter()
+        .map(|m| format!("{} AS {}", metrics::metric(*m, &c, Some("c[15]")), m.name()))
+        .collect();
+    let sql = format!(
+        "SELECT n, {}\nFROM (SELECT tupleElement(r, 1) AS n, \
+         arrayMap(x -> toFloat64(x), tupleElement(r, 2)) AS c \
+         FROM (SELECT arrayJoin([{}]) AS r))\nORDER BY n",
+        columns.join(",\n    "),
+        rows.join(", ")
+    );
+    let check = |server: &str, a: &Answer| {
+        assert_eq!(a.rows.len(), cases.len(), "{server}");
+        let mut wrong = Vec::new();
+        for (row, comps) in a.rows.iter().zip(&cases) {
+            for (j, m) in Metric::ALL.iter().enumerate() {
+                let want = metric(*m, &comps[..14], Some(comps[14]));
+                let got = row[j + 1].as_f64();
+                // Exactly equal: the formulas round as Rust does, not merely close to it.
+                if want != got {
+                    wrong.push(format!(
+                        "{} of {comps:?}: engine {want:?}, {server} {got:?}",
+                        m.name()
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} formula(s) differ:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    };
+    let a = run("system", &sql)
+        .await
+        .expect("formulas run on ClickHouse 18.16");
+    check("ClickHouse 18.16", &a);
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("formulas.json");
+    std::fs::write(
+        &input,
+        serde_json::to_string(
+            &json!({"tables": {}, "queries": [{"name": "formulas", "sql": sql}]}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("python3")
+        .arg(format!("{root}/scripts/grafana_chdb_check.py"))
+        .arg(format!("{root}/schema"))
+        .arg(&input)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "chDB check printed no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let res = &report["results"][0];
+    assert!(res["error"].is_null(), "chDB: {}", res["error"]);
+    let strings = |k: &str| -> Vec<String> {
+        res[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let b = Answer::new(
+        strings("columns"),
+        strings("types"),
+        res["rows"].as_array().unwrap(),
+    );
+    check(report["clickhouse"].as_str().unwrap_or("chDB"), &b);
 }

@@ -9,7 +9,7 @@ use tally::rollup::sql::{
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
 use tally::stats::sql::units::recent_pageviews;
 use tally::stats::sql::visits::{count_events, durations, first_event, grouped};
-use tally::stats::sql::Scope;
+use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
 use tally::visits::sql as visit_sql;
 
@@ -77,18 +77,19 @@ fn stats_queries_run_on_current_clickhouse() {
 
 /// One query per dimension and per filter kind, for checking the SQL on current ClickHouse.
 fn catalogue(database: &str) -> Vec<(String, String)> {
-    let scope = Scope {
+    let from: jiff::Timestamp = "2026-03-28T23:00:00Z".parse().unwrap();
+    let to: jiff::Timestamp = "2026-03-29T22:00:00Z".parse().unwrap();
+    let scope = Scope::literal(ScopeValues {
         database,
         site: "a.example",
         tz: "Europe/Amsterdam",
-        from: "2026-03-28T23:00:00Z".parse().unwrap(),
-        to: "2026-03-29T22:00:00Z".parse().unwrap(),
+        from,
+        to,
         timeout_seconds: 1800,
         bounce_ms: 10_000,
         first_date: "2026-03-29".parse().unwrap(),
-        pages_grouped: false,
         stored_visits: true,
-    };
+    });
     let leaf = |op, dimension, value: &str| Filter::Leaf {
         op,
         dimension,
@@ -133,11 +134,11 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     ));
     out.push((
         "minute counts".into(),
-        visit_sql::minute_counts(database, "a.example", scope.from, now),
+        visit_sql::minute_counts(database, "a.example", from, now),
     ));
     out.push((
         "markers".into(),
-        visit_sql::markers(database, "a.example", scope.from),
+        visit_sql::markers(database, "a.example", from),
     ));
     out.push((
         "stored".into(),
@@ -146,7 +147,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     out.push(("realtime".into(), recent_pageviews(&scope)));
     out.push((
         "count events".into(),
-        count_events(database, "a.example", scope.from, scope.to),
+        count_events(database, "a.example", from, to),
     ));
     out.push(("first event".into(), first_event(database, "a.example")));
     out.push((
@@ -155,7 +156,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     ));
     out.push((
         "slices done since".into(),
-        slices_done_since(database, "a.example", scope.from),
+        slices_done_since(database, "a.example", from),
     ));
     out.push((
         "rolled since".into(),
@@ -175,13 +176,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     ));
     out.push((
         "days with visits".into(),
-        days_with_visits(
-            database,
-            "a.example",
-            "Europe/Amsterdam",
-            scope.from,
-            scope.to,
-        ),
+        days_with_visits(database, "a.example", "Europe/Amsterdam", from, to),
     ));
     out.push(("durations".into(), durations(&scope)));
     out.push((
@@ -200,7 +195,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     }
     let raw_scope = Scope {
         stored_visits: false,
-        ..scope
+        ..scope.clone()
     };
     out.push((
         "raw visits (visits.store = false)".to_string(),

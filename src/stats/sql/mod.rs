@@ -1,7 +1,8 @@
 //! SQL for reports: the pieces every report query shares (the scope of a query, the metric
 //! components). `units` gives a period's unit rows (stored visits and the still-open tail built
 //! from raw events), `visits` groups them into the components per dimension, `rollups` reads the
-//! rollup tables.
+//! rollup tables, `metrics` holds the metric formulas in SQL, and `report` puts them together
+//! into one statement for readers that cannot run the engine's Rust (the Grafana dashboards).
 //!
 //! A report counts *unit rows* (see `visits::units`): one per visit (kind 0, at its start), per
 //! pageview (kind 1, at its time) and per custom event (kind 2), each carrying its visit's
@@ -10,15 +11,100 @@
 //! window functions) and on current ClickHouse.
 //!
 //! Every value from a request is written as an escaped string literal ([`lit`]); names of
-//! dimensions and metrics come from fixed tables, never from the request.
+//! dimensions and metrics come from fixed tables, never from the request. The values of a
+//! [`Scope`] are [`Sql`]: literals for the engine's own queries, or the reader's expressions
+//! (Grafana's variables and macros) for SQL that is stored and run elsewhere.
 
 use jiff::Timestamp;
 
 pub use crate::sql_text::{datetime, lit};
+use crate::visits::units::MAX_VISIT_SECONDS;
 
-/// What one query needs besides the filters and dimensions.
-#[derive(Clone, Copy)]
+/// A piece of SQL that is safe to paste into a statement: a literal escaped here, a number, or
+/// text written in this crate (never request data). The fields of a [`Scope`] are these, so a
+/// request's site or zone cannot reach the SQL unescaped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sql(String);
+
+impl Sql {
+    /// A string literal holding exactly `s` ([`lit`]).
+    pub fn lit(s: &str) -> Sql {
+        Sql(lit(s))
+    }
+
+    /// An instant, as the engine writes it ([`datetime`]).
+    pub fn datetime(t: Timestamp) -> Sql {
+        Sql(datetime(t))
+    }
+
+    /// A calendar date: `toDate('2026-03-01')`.
+    pub fn date(d: jiff::civil::Date) -> Sql {
+        Sql(format!("toDate({})", lit(&d.to_string())))
+    }
+
+    /// A whole number.
+    pub fn uint(n: u64) -> Sql {
+        Sql(n.to_string())
+    }
+
+    /// Fixed text of this crate, such as a Grafana macro (`$__fromTime`) or variable.
+    pub fn fixed(text: &'static str) -> Sql {
+        Sql(text.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Sql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one query needs besides the filters and dimensions, as SQL.
+///
+/// The engine and the rollup job build it from known values ([`Scope::literal`]): the events
+/// window is then computed in Rust and every value is a literal. The Grafana generator builds it
+/// from the dashboard's expressions ([`Scope::expressions`]): the window is computed in SQL.
+#[derive(Clone, Debug)]
 pub struct Scope<'a> {
+    /// Database that qualifies table names; empty: unqualified, so the reader's default database
+    /// is read (a Grafana data source's).
+    pub database: &'a str,
+    pub site: Sql,
+    /// The site's time zone (an IANA name), in which days and hours are cut.
+    pub tz: Sql,
+    /// The period `[from, to)`, DateTime expressions.
+    pub from: Sql,
+    pub to: Sql,
+    /// The raw events any visit with a unit row in the period is built from: `[lo, hi)`, the
+    /// period widened by the longest a visit can last (see `visits::units`).
+    pub lo: Sql,
+    pub hi: Sql,
+    /// A gap over this many seconds between a visitor's events starts a new visit.
+    pub timeout_seconds: Sql,
+    /// A visit of one pageview engaged for less than this many milliseconds is a bounce.
+    pub bounce_ms: Sql,
+    /// First day of the period (local; a Date expression), for week labels that do not start
+    /// before it.
+    pub first_date: Sql,
+    /// Rows are grouped by page or host: a page filter then keeps the rows of matching pages
+    /// only (visit rows by their entry page), so no non-matching page appears as a row.
+    pub pages_grouped: bool,
+    /// An extra condition on the events read. It may only drop events that cannot belong to a
+    /// visit whose unit rows the query selects (the engine sets none).
+    pub events_where: Option<Sql>,
+    /// An extra condition on the unit rows, besides the period (the engine sets none).
+    pub units_where: Option<Sql>,
+    /// Read stored visits and the open tail; `false` (`visits.store = false`): build every
+    /// visit from raw events.
+    pub stored_visits: bool,
+}
+
+/// The known values a [`Scope`] is made of for the engine's and the rollup job's queries.
+pub struct ScopeValues<'a> {
     pub database: &'a str,
     pub site: &'a str,
     pub tz: &'a str,
@@ -28,12 +114,80 @@ pub struct Scope<'a> {
     pub bounce_ms: u32,
     /// First day of the period (local), for week labels that do not start before it.
     pub first_date: jiff::civil::Date,
-    /// Rows are grouped by page or host: a page filter then keeps the rows of matching pages
-    /// only (visit rows by their entry page), so no non-matching page appears as a row.
-    pub pages_grouped: bool,
-    /// Read stored visits (and the open tail); `false` (`visits.store = false`): build every
-    /// visit from raw events.
+    /// Read stored visits (see [`Scope::stored_visits`]).
     pub stored_visits: bool,
+}
+
+impl<'a> Scope<'a> {
+    /// A scope of known values: every value a literal, the events window computed here.
+    pub fn literal(v: ScopeValues<'a>) -> Scope<'a> {
+        let reach =
+            jiff::SignedDuration::from_secs(MAX_VISIT_SECONDS + i64::from(v.timeout_seconds));
+        let lo = v.from.checked_sub(reach).unwrap_or(v.from);
+        let hi = v.to.checked_add(reach).unwrap_or(v.to);
+        Scope {
+            database: v.database,
+            site: Sql::lit(v.site),
+            tz: Sql::lit(v.tz),
+            from: Sql::datetime(v.from),
+            to: Sql::datetime(v.to),
+            lo: Sql::datetime(lo),
+            hi: Sql::datetime(hi),
+            timeout_seconds: Sql::uint(v.timeout_seconds.into()),
+            bounce_ms: Sql::uint(v.bounce_ms.into()),
+            first_date: Sql::date(v.first_date),
+            pages_grouped: false,
+            events_where: None,
+            units_where: None,
+            stored_visits: v.stored_visits,
+        }
+    }
+
+    /// A scope of expressions the reader evaluates (Grafana's macros and variables). `from` and
+    /// `to` are DateTime expressions of the period `[from, to)`; the events window and the first
+    /// day are computed in SQL from them, as [`Scope::literal`] computes them in Rust.
+    pub fn expressions(
+        database: &'a str,
+        site: Sql,
+        tz: Sql,
+        from: Sql,
+        to: Sql,
+        timeout_seconds: Sql,
+        bounce_ms: Sql,
+    ) -> Scope<'a> {
+        Scope {
+            database,
+            lo: Sql(format!(
+                "{from} - ({MAX_VISIT_SECONDS} + {timeout_seconds})"
+            )),
+            hi: Sql(format!("{to} + ({MAX_VISIT_SECONDS} + {timeout_seconds})")),
+            first_date: Sql(format!("toDate({from}, {tz})")),
+            site,
+            tz,
+            from,
+            to,
+            timeout_seconds,
+            bounce_ms,
+            pages_grouped: false,
+            events_where: None,
+            units_where: None,
+            stored_visits: true,
+        }
+    }
+
+    /// `table` in the scope's database.
+    pub fn table(&self, table: &str) -> String {
+        qualified(self.database, table)
+    }
+}
+
+/// `table` in `database`, or unqualified when `database` is empty.
+pub fn qualified(database: &str, table: &str) -> String {
+    if database.is_empty() {
+        table.to_string()
+    } else {
+        format!("{database}.{table}")
+    }
 }
 
 /// The per-group numbers every metric is derived from, in this order (see `answer::metric`).
@@ -67,6 +221,8 @@ pub const COMPONENTS: [&str; 13] = [
 pub const TIME_ON_PAGE_MEDIAN: &str =
     "quantileExactIf(0.5)(intDiv(page_ms, 1000), kind = 1 AND page_visit = 1)";
 
+pub mod metrics;
+pub mod report;
 pub mod rollups;
 pub mod units;
 pub mod visits;

@@ -1,14 +1,18 @@
 //! A report period's unit rows: the visits stored once they ended (`visits` table, each slice at
 //! its current version), and the still-open tail built from raw events: the visits whose
 //! slice (the hour of their last event) is not stored yet, because they may still go on or the
-//! visit job has not got to them. Every visit is in exactly one of the two.
+//! visit job has not got to them. Every visit is in exactly one of the two: both sides are
+//! kept or dropped by one read of the slices' current versions (a join), so a slice the visit
+//! job marks done while the query runs is counted once, on one side or the other.
 
 use std::fmt::Write as _;
 
 use super::visits::dimension;
-use super::{datetime, lit, Scope};
+use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
-use crate::visits::units::{raw_units, stored_units, RawUnits, MAX_VISIT_SECONDS, UNIT_COLUMNS};
+use crate::visits::units::{
+    raw_units, stored_rows, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
+};
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
 /// events when visits are not stored). `filters` only narrow the raw events read (the caller
@@ -17,46 +21,110 @@ pub fn units(s: &Scope, filters: &[Filter]) -> String {
     if !s.stored_visits {
         return raw_period_units(s, &narrow(filters, s));
     }
-    let site = lit(s.site);
-    let (from, to) = (datetime(s.from), datetime(s.to));
+    let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
+    let stored = stored_rows(&Stored {
+        visits: &visits,
+        slices: &slices,
+        site: s.site.as_str(),
+        from: s.from.as_str(),
+        to: s.to.as_str(),
+        timeout_seconds: s.timeout_seconds.as_str(),
+    });
+    let columns = UNIT_COLUMNS.join(", ");
+    // Stored rows of a slice's current version, tail rows (version 0) of slices with none.
     format!(
-        "{stored}\nUNION ALL\n{tail}",
-        stored = stored_units(s.database, &site, &from, &to, s.timeout_seconds),
+        "SELECT {columns}, pages
+FROM
+(
+{stored}
+UNION ALL
+{tail}
+) AS unit
+ANY LEFT JOIN
+(
+    SELECT slice, max(version) AS current FROM {slices}
+    WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from})
+    GROUP BY slice
+) AS done USING slice
+WHERE version = current",
         tail = tail_units(s, &narrow(filters, s)),
+        site = s.site,
+        from = s.from,
     )
 }
 
 /// The first UTC hour with raw events whose slice is not stored: the tail starts there (now, in
 /// effect, when every hour is stored).
 fn tail_from(s: &Scope) -> String {
-    let site = lit(s.site);
     format!(
         "(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(h)) FROM (
-            SELECT DISTINCT toStartOfHour(ts) AS h FROM {db}.events WHERE site = {site}
-        ) WHERE h NOT IN (SELECT slice FROM {db}.visit_slices WHERE site = {site} AND done = 1))",
-        db = s.database,
+            SELECT DISTINCT toStartOfHour(ts) AS h FROM {events} WHERE site = {site}
+        ) WHERE h NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1))",
+        events = s.table("events"),
+        slices = s.table("visit_slices"),
+        site = s.site,
     )
 }
 
 /// The tail: visits of visitors active since [`tail_from`], built from their raw events as far
 /// back as such a visit can start, kept when their slice is not stored.
 fn tail_units(s: &Scope, narrow: &str) -> String {
-    let site = lit(s.site);
     let from = tail_from(s);
-    let events = format!("{}.events", s.database);
-    let reach = MAX_VISIT_SECONDS + i64::from(s.timeout_seconds);
+    let events = s.table("events");
+    let site = s.site.as_str();
     let narrow = format!(
         "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
          AND ts >= {from}){narrow}"
     );
     let raw = raw_units(&RawUnits {
         events: &events,
-        site: &site,
-        tz: &lit(s.tz),
-        timeout_seconds: s.timeout_seconds,
-        bounce_ms: s.bounce_ms,
-        lo: &format!("{from} - {reach}"),
+        site,
+        tz: s.tz.as_str(),
+        timeout_seconds: s.timeout_seconds.as_str(),
+        bounce_ms: s.bounce_ms.as_str(),
+        lo: &format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds),
         hi: "toDateTime(4294967295, 'UTC')",
+        narrow: &narrow,
+    });
+    format!(
+        "SELECT {columns}, pages, slice, toUInt64(0) AS version
+FROM
+(
+{raw}
+)
+WHERE {period} AND slice >= {from}
+    AND slice NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1)",
+        columns = UNIT_COLUMNS.join(", "),
+        period = period(s),
+        slices = s.table("visit_slices"),
+    )
+}
+
+/// The unit rows of the period (and of the scope's `units_where`).
+fn period(s: &Scope) -> String {
+    let mut out = format!("ts >= {} AND ts < {}", s.from, s.to);
+    if let Some(cond) = &s.units_where {
+        let _ = write!(out, " AND {cond}");
+    }
+    out
+}
+
+/// Every visit with a record in the period, built from raw events: those from as far before
+/// the period as a visit can start, to as far after it as one can last.
+fn raw_period_units(s: &Scope, narrow: &str) -> String {
+    let events = s.table("events");
+    let narrow = match &s.events_where {
+        Some(cond) => format!("{narrow}\n                AND {cond}"),
+        None => narrow.to_string(),
+    };
+    let raw = raw_units(&RawUnits {
+        events: &events,
+        site: s.site.as_str(),
+        tz: s.tz.as_str(),
+        timeout_seconds: s.timeout_seconds.as_str(),
+        bounce_ms: s.bounce_ms.as_str(),
+        lo: s.lo.as_str(),
+        hi: s.hi.as_str(),
         narrow: &narrow,
     });
     format!(
@@ -65,41 +133,9 @@ FROM
 (
 {raw}
 )
-WHERE ts >= {lo} AND ts < {hi} AND slice >= {from}
-    AND slice NOT IN (SELECT slice FROM {db}.visit_slices WHERE site = {site} AND done = 1)",
+WHERE {period}",
         columns = UNIT_COLUMNS.join(", "),
-        lo = datetime(s.from),
-        hi = datetime(s.to),
-        db = s.database,
-    )
-}
-
-/// Every visit with a record in the period, built from raw events: those from as far before
-/// the period as a visit can start, to as far after it as one can last.
-fn raw_period_units(s: &Scope, narrow: &str) -> String {
-    let reach = jiff::SignedDuration::from_secs(MAX_VISIT_SECONDS + i64::from(s.timeout_seconds));
-    let site = lit(s.site);
-    let events = format!("{}.events", s.database);
-    let raw = raw_units(&RawUnits {
-        events: &events,
-        site: &site,
-        tz: &lit(s.tz),
-        timeout_seconds: s.timeout_seconds,
-        bounce_ms: s.bounce_ms,
-        lo: &datetime(s.from - reach),
-        hi: &datetime(s.to + reach),
-        narrow,
-    });
-    format!(
-        "SELECT {columns}, pages
-FROM
-(
-{raw}
-)
-WHERE ts >= {lo} AND ts < {hi}",
-        columns = UNIT_COLUMNS.join(", "),
-        lo = datetime(s.from),
-        hi = datetime(s.to),
+        period = period(s),
     )
 }
 
@@ -147,10 +183,10 @@ fn narrow(filters: &[Filter], s: &Scope) -> String {
         };
         let _ = write!(
             out,
-            "\n                AND visitor IN (SELECT visitor FROM {db}.events WHERE site = {site} \
+            "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
              AND {cond})",
-            db = s.database,
-            site = lit(s.site),
+            events = s.table("events"),
+            site = s.site,
             cond = super::visits::leaf(*op, &expr, values, *case_sensitive),
         );
     }
@@ -164,12 +200,12 @@ pub fn recent_pageviews(s: &Scope) -> String {
     format!(
         "SELECT CAST([] AS Array(String)) AS dims, [toFloat64(countIf(name = 'pageview')),
     toFloat64(uniqExactIf(sipHash64(visitor, toDate(ts, {tz})), name = 'pageview'))] AS comps
-FROM {db}.events
+FROM {events}
 WHERE site = {site} AND ts >= {from} AND ts < {to}",
-        tz = lit(s.tz),
-        db = s.database,
-        site = lit(s.site),
-        from = datetime(s.from),
-        to = datetime(s.to),
+        tz = s.tz,
+        events = s.table("events"),
+        site = s.site,
+        from = s.from,
+        to = s.to,
     )
 }

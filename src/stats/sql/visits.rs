@@ -1,15 +1,29 @@
 //! Reports over unit rows: dimension values and filters as SQL, and the grouped query that
 //! computes the metric components per dimension tuple from a period's units (`super::units`).
 
+use std::fmt::Write as _;
+
 use jiff::Timestamp;
 
 use super::units::units;
 use super::{datetime, lit, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter, Op};
 
+/// Visit duration buckets of `visit:duration_bucket`: a visit of `d` seconds is in the first
+/// bucket whose bound is over `d` (lower bounds inclusive), or in the last.
+pub const DURATION_BUCKETS: [(&str, Option<u32>); 7] = [
+    ("0-10s", Some(10)),
+    ("10-30s", Some(30)),
+    ("30s-1m", Some(60)),
+    ("1-3m", Some(180)),
+    ("3-10m", Some(600)),
+    ("10-30m", Some(1800)),
+    ("30m+", None),
+];
+
 /// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
 pub fn dimension(d: Dimension, s: &Scope) -> String {
-    let tz = lit(s.tz);
+    let tz = &s.tz;
     let or = |col: &str, empty: &str| format!("if({col} = '', {}, {col})", lit(empty));
     match d {
         Dimension::Page => "path".into(),
@@ -34,16 +48,25 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         }
         Dimension::Day => format!("toString(toDate(ts, {tz}))"),
         Dimension::Week => format!(
-            "toString(greatest(toMonday(toDate(ts, {tz})), toDate({})))",
-            lit(&s.first_date.to_string())
+            "toString(greatest(toMonday(toDate(ts, {tz})), {}))",
+            s.first_date
         ),
         Dimension::Month => format!("toString(toStartOfMonth(toDate(ts, {tz})))"),
         Dimension::HourOfDay => format!("toString(toHour(ts, {tz}))"),
         Dimension::Weekday => format!("toString(toDayOfWeek(toDate(ts, {tz})))"),
-        Dimension::DurationBucket => "multiIf(duration < 10, '0-10s', duration < 30, '10-30s', \
-             duration < 60, '30s-1m', duration < 180, '1-3m', duration < 600, '3-10m', \
-             duration < 1800, '10-30m', '30m+')"
-            .into(),
+        Dimension::DurationBucket => {
+            let mut arms = String::new();
+            let mut last = "";
+            for (name, bound) in DURATION_BUCKETS {
+                match bound {
+                    Some(b) => {
+                        let _ = write!(arms, "duration < {b}, {}, ", lit(name));
+                    }
+                    None => last = name,
+                }
+            }
+            format!("multiIf({arms}{})", lit(last))
+        }
     }
 }
 
@@ -138,7 +161,7 @@ pub fn grouped(
         pages_grouped: dimensions
             .iter()
             .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
-        ..*s
+        ..s.clone()
     };
     let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
@@ -149,11 +172,7 @@ pub fn grouped(
     if with_time_on_page_median {
         comps.push(format!("toFloat64({TIME_ON_PAGE_MEDIAN})"));
     }
-    let mut wheres = vec![format!(
-        "ts >= {} AND ts < {}",
-        datetime(s.from),
-        datetime(s.to)
-    )];
+    let mut wheres = vec![period(s)];
     wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
     let group = if dims.is_empty() {
         String::new()
@@ -181,12 +200,20 @@ FROM
 (
 {units}
 )
-WHERE kind = 0 AND ts >= {from} AND ts < {to}
+WHERE kind = 0 AND {period}
 GROUP BY seconds",
         units = units(s, &[]),
-        from = datetime(s.from),
-        to = datetime(s.to),
+        period = period(s),
     )
+}
+
+/// The unit rows of the period (and of the scope's `units_where`).
+fn period(s: &Scope) -> String {
+    let mut out = format!("ts >= {} AND ts < {}", s.from, s.to);
+    if let Some(cond) = &s.units_where {
+        let _ = write!(out, " AND {cond}");
+    }
+    out
 }
 
 /// A row of [`first_event`].
@@ -221,11 +248,11 @@ pub fn first_event(database: &str, site: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::sql::Scope;
+    use crate::stats::sql::{Scope, ScopeValues};
 
     #[test]
     fn filters_compose() {
-        let s = Scope {
+        let s = Scope::literal(ScopeValues {
             database: "db",
             site: "a.example",
             tz: "Europe/Amsterdam",
@@ -234,9 +261,8 @@ mod tests {
             timeout_seconds: 1800,
             bounce_ms: 10_000,
             first_date: "2026-03-29".parse().unwrap(),
-            pages_grouped: false,
             stored_visits: true,
-        };
+        });
         let f = Filter::Or(vec![
             Filter::Leaf {
                 op: Op::Is,
