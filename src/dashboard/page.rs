@@ -258,11 +258,7 @@ fn breakdown(out: &mut String, b: &Breakdown, panel: &Panel, view: &View, links:
             }
             None => out.push_str(&esc(&value)),
         }
-        out.push_str(&charts::meter(if max > 0.0 {
-            r.metric(0) / max
-        } else {
-            0.0
-        }));
+        out.push_str(&charts::meter(if max > 0.0 { r.metric(0) / max } else { 0.0 }).to_string());
         out.push_str("</td>");
         for (i, c) in b.cols.iter().enumerate() {
             let v = r.metrics.get(i).copied().flatten();
@@ -573,7 +569,7 @@ fn over_time(out: &mut String, data: &Data) {
             class,
         })
         .collect();
-    out.push_str(&charts::line_chart(&axis, &tips, &series, 240.0));
+    out.push_str(&charts::line_chart(&axis, &tips, &series, 240.0).to_string());
     out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="over-time"><thead><tr><th scope="col">Time</th>"#);
     for (_, label, _) in names {
         let _ = write!(out, r#"<th scope="col" class="num">{label}</th>"#);
@@ -618,7 +614,7 @@ fn peak_hours(out: &mut String, data: &Data, ctx: &Context<'_>) {
                 }
             }
             out.push_str(r#"<h3>Weekday × hour</h3>"#);
-            out.push_str(&charts::heatmap(&cells, &people.label.to_lowercase()));
+            out.push_str(&charts::heatmap(&cells, people.label.to_lowercase()).to_string());
         }
         Err(e) => out.push_str(&panel_error(e)),
     }
@@ -653,7 +649,7 @@ fn peak_hours(out: &mut String, data: &Data, ctx: &Context<'_>) {
                     }
                 })
                 .collect();
-            out.push_str(&charts::bar_chart(&bars, 150.0, "hours", false));
+            out.push_str(&charts::bar_chart(bars, 150.0, "hours", false).to_string());
             out.push_str(r#"<details class="as-table"><summary>As a table</summary><div class="scroll"><table class="data" data-panel="hours"><thead><tr><th scope="col">Hour</th>"#);
             for (_, label) in names {
                 let _ = write!(out, r#"<th scope="col" class="num">{label}</th>"#);
@@ -730,7 +726,7 @@ fn durations(out: &mut String, data: &Data) {
                     }
                 })
                 .collect();
-            out.push_str(&charts::bar_chart(&bars, 170.0, "durations", true));
+            out.push_str(&charts::bar_chart(bars, 170.0, "durations", true).to_string());
             out.push_str(r#"<details class="as-table"><summary>As a table</summary><table class="data" data-panel="durations"><thead><tr><th scope="col">Duration</th><th scope="col" class="num">Visits</th></tr></thead><tbody>"#);
             for b in DURATION_BUCKETS {
                 let v = visits(b);
