@@ -1,26 +1,11 @@
-//! Text for the dashboard's HTML: escaping (every value from the data or the URL goes through
-//! [`esc`]) and how numbers, durations and changes are written for people, and [`Figure`], a
-//! number as a page shows it (raw and written).
+//! How the dashboard writes numbers for people: counts, compact axis counts, durations,
+//! percentages and changes, and [`Figure`], a number as a page shows it (raw and written).
+//! Escaping is not done here: the templates (`templates/`, rendered by `page` and `charts`)
+//! escape every value they write.
 
 use std::fmt::Write;
 
 use super::panels::Fmt;
-
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A number as the page shows it: raw in a `data-value` attribute (for tests and scripts;
 /// `null` when the API gave none) and written for people in its format (`–` when missing).
@@ -137,14 +122,6 @@ pub fn change(v: f64, points: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn figures_raw_and_for_people() {
