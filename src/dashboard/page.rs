@@ -874,4 +874,214 @@ mod tests {
         assert_eq!(weekday("soon"), "");
         assert_eq!(bucket_label("2026-13-01", "time:month").0, " 2026");
     }
+
+    use crate::dashboard::panels::Row;
+
+    /// Markup, quotes and an ampersand: what a page path, campaign, filter value in the URL or
+    /// an engine message quoting the query may hold.
+    const HOSTILE: &str = r#"<script>alert("x&'y")</script>"#;
+    /// `HOSTILE` as the templates write it (askama writes numeric character references).
+    const ESCAPED: &str = "&#60;script&#62;alert(&#34;x&#38;&#39;y&#34;)&#60;/script&#62;";
+
+    fn row(dims: &[&str], metrics: &[f64]) -> Row {
+        Row {
+            dims: dims.iter().map(|d| d.to_string()).collect(),
+            metrics: metrics.iter().map(|m| Some(*m)).collect(),
+            previous: None,
+            change: None,
+        }
+    }
+
+    fn answer(rows: Vec<Row>) -> Answer {
+        Answer {
+            rows,
+            ..Answer::default()
+        }
+    }
+
+    /// Every panel answered, with `HOSTILE` wherever the data puts text on the page, or every
+    /// panel refused with `HOSTILE` as the engine's message.
+    fn data(view: &View, mode: Mode, refused: bool) -> Data {
+        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty());
+        let panel = |a: Answer| -> Panel {
+            if refused {
+                Err(StatsError::Invalid(HOSTILE.into()))
+            } else {
+                Ok(a)
+            }
+        };
+        let mut headline = row(&[], &[1.0; 8]);
+        headline.change = Some(vec![Some(10.0); 8]);
+        headline.previous = Some(vec![Some(2.0); 8]);
+        Data {
+            mode,
+            tables: breakdowns
+                .iter()
+                .map(|_| panel(answer(vec![row(&[HOSTILE], &[3.0; 4])])))
+                .collect(),
+            breakdowns,
+            headline: panel(Answer {
+                rows: vec![headline],
+                period: Some(("2026-03-01".into(), "2026-03-31".into())),
+                ..Answer::default()
+            }),
+            series: panel(Answer {
+                rows: vec![row(&[HOSTILE], &[5.0, 7.0])],
+                time_labels: vec![HOSTILE.into(), "2026-03-02".into()],
+                time_dimension: Some("time:day".into()),
+                ..Answer::default()
+            }),
+            heatmap: panel(answer(vec![row(&["1", "9"], &[4.0])])),
+            hours: panel(answer(vec![row(&["9"], &[4.0, 6.0])])),
+            durations: (mode == Mode::Visits).then(|| panel(answer(vec![row(&["1-3m"], &[2.0])]))),
+            realtime: (mode == Mode::Visits).then(|| panel(answer(vec![row(&[], &[1.0])]))),
+        }
+    }
+
+    /// A dashboard page where the site, the share path, the filter, the user, the CSRF token,
+    /// the time zone and the data all hold `HOSTILE`.
+    fn hostile_page(mode: Mode, refused: bool) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("page", HOSTILE)
+            .append_pair("source", HOSTILE)
+            .finish();
+        let base = format!("/share/{HOSTILE}");
+        let view = View::parse(base.clone(), HOSTILE.into(), Some(&query)).unwrap();
+        let viewer = Viewer {
+            user: HOSTILE.into(),
+            sites: Vec::new(),
+            csrf: Some(HOSTILE.into()),
+        };
+        let ctx = Context {
+            sites: vec![
+                (HOSTILE.into(), base.clone()),
+                ("b.example".into(), "/dashboard/b.example".into()),
+            ],
+            viewer: Some(&viewer),
+            time_zone: HOSTILE,
+            realtime_url: format!("{base}/realtime"),
+            shared: false,
+        };
+        dashboard(&view, &data(&view, mode, refused), &ctx)
+    }
+
+    /// `page` holds `HOSTILE` only escaped, and in each of `places` (a `{}` stands for it).
+    fn assert_escaped(page: &str, places: &[&str]) {
+        // The layout's own script tag is the only one.
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        assert!(!page.contains("x&'y"), "{page}");
+        for place in places {
+            let place = place.replace("{}", ESCAPED);
+            assert!(page.contains(&place), "{place} not in:\n{page}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_escapes_every_value_from_the_data_and_the_url() {
+        let escaped_path = format!("/share/{ESCAPED}");
+        assert_escaped(
+            &hostile_page(Mode::Visits, false),
+            &[
+                // Title, header, site picker, account and logout form.
+                "<title>{} · 1 Mar – 31 Mar 2026 · tally</title>",
+                r#"<span class="sr">Site: </span>{}</summary>"#,
+                r#"aria-current="page">{}</a></li>"#,
+                r#"<span class="user">{}</span>"#,
+                r#"<input type="hidden" name="csrf" value="{}">"#,
+                // The custom period form keeps the filters, and is sent to the view's path.
+                &format!(r#"<form method="get" action="{escaped_path}" class="card">"#),
+                r#"<input type="hidden" name="page" value="{}">"#,
+                // The period heading, the filters bar.
+                r#"<span class="sr">{} · </span>"#,
+                "<small>{}</small>",
+                "Page is <strong>{}</strong>",
+                // The realtime number's URL.
+                &format!(r#"data-realtime-url="{escaped_path}/realtime""#),
+                // The time series: chart labels and tooltips, the table.
+                r#"text-anchor="start">{}</text>"#,
+                // Not a date: the label is shown as it came, after an empty weekday.
+                "<title> {}: 5 visitors, 7 pageviews</title>",
+                r#"<tr data-dimension="{}"><td> {}</td>"#,
+                // Breakdown rows: the active filter, the rows that add one.
+                r#"<tr data-dimension="{}" class="active"><td class="label"><a href="#,
+                r#"aria-current="true" title="Remove this filter">{}</a>"#,
+                r#"title="Show only country: {}">{}</a>"#,
+                // Peak hours and the footer name the time zone.
+                "by local time ({}).",
+                "Times in {}.",
+            ],
+        );
+    }
+
+    #[test]
+    fn rows_without_links_and_refused_panels_are_escaped_too() {
+        // Aggregate-only mode: rows are plain text.
+        assert_escaped(
+            &hostile_page(Mode::Aggregate, false),
+            &[r#"<tr data-dimension="{}"><td class="label">{}<svg class="meter""#],
+        );
+        // The engine's message says why a panel is missing, and may quote what was asked.
+        let page = hostile_page(Mode::Visits, true);
+        assert_escaped(&page, &["Could not load this panel: {}</p>"]);
+        // Seven tables, headline, series, heatmap, hours, durations (realtime shows 0).
+        assert_eq!(page.matches("Could not load this panel").count(), 12);
+    }
+
+    #[test]
+    fn login_and_error_pages_escape_what_they_are_given() {
+        let page = login(HOSTILE, HOSTILE, HOSTILE, Some(HOSTILE), true);
+        assert_escaped(
+            &page,
+            &[
+                r#"<p class="error" role="alert">{}</p>"#,
+                r#"name="csrf" value="{}">"#,
+                r#"name="next" value="{}">"#,
+                r#"name="name" value="{}" autocomplete="username" required>"#,
+            ],
+        );
+        // A name filled in again moves the focus to the password.
+        assert!(page.contains(r#"autocomplete="current-password" required autofocus>"#));
+        let first = login("n", "/dashboard", "", None, false);
+        assert!(first.contains(r#"autocomplete="username" required autofocus>"#));
+        assert!(first.contains("No dashboard users are configured yet."));
+        assert!(!first.contains(r#"role="alert""#));
+
+        let page = error(HOSTILE, HOSTILE, Some((HOSTILE, HOSTILE)));
+        assert_escaped(
+            &page,
+            &[
+                "<title>{} · tally</title>",
+                "<h1>{}</h1><p>{}</p>",
+                r#"<p><a href="{}">{}</a></p>"#,
+            ],
+        );
+    }
+
+    #[test]
+    fn the_headline_says_how_each_number_changed() {
+        let view = View::parse("/d".into(), "a.example".into(), None).unwrap();
+        let mut d = data(&view, Mode::Visits, false);
+        let Ok(a) = &mut d.headline else {
+            unreachable!()
+        };
+        // Visitors up, visits without an earlier number, bounce rate up (which is bad).
+        a.rows[0].change = Some(vec![Some(12.0), None, Some(0.0), None, Some(4.0)]);
+        let viewer = None;
+        let ctx = Context {
+            sites: Vec::new(),
+            viewer,
+            time_zone: "UTC",
+            realtime_url: "/d/realtime".into(),
+            shared: true,
+        };
+        let page = dashboard(&view, &d, &ctx);
+        assert!(page.contains(r#"<p class="change good" data-change="12">▲ +12%<span class="was"> (was 2)</span></p>"#), "{page}");
+        assert!(page.contains(r#"<h2>Visits</h2><p class="value" data-value="1">1</p><p class="change same">no earlier data</p>"#));
+        assert!(page.contains(r#"<p class="change same" data-change="0">± 0%"#));
+        assert!(page.contains(
+            r#"<p class="change bad" data-change="4">▲ +4 pts<span class="was"> (was 2%)</span>"#
+        ));
+        assert!(page.contains(r#"<span class="account">Shared, read-only view</span>"#));
+        assert!(!page.contains("/logout"));
+    }
 }
