@@ -1,6 +1,8 @@
-//! The dashboard's charts, drawn here as inline SVG (and the heatmap as an HTML table): no chart
-//! library, no script, nothing to load. Each chart has a text alternative in the page (a table
-//! or the numbers themselves), and tooltips (`<title>`) per bucket.
+//! The dashboard's charts: inline SVG (and the heatmap as an HTML table), laid out here and
+//! written by the templates in `templates/charts/`. No chart library, no script, nothing to
+//! load. Each chart has a text alternative in the page (a table or the numbers themselves), and
+//! tooltips (`<title>`) per bucket. The templates escape every label and tooltip: SVG is XML,
+//! and these come from the data (page paths, campaign names).
 //!
 //! Charts scale to their container's width without stretching text: the outer SVG has no
 //! `viewBox` and places labels and bars in percentages of its width; only the line plot sits in
@@ -12,7 +14,10 @@
 
 use std::fmt::Write;
 
-use super::html::{esc, short_count};
+use askama::Template;
+use jiff::civil::Date;
+
+use super::html::{short_count, Figure};
 
 /// A series of a line chart: its legend name, values (one per label) and CSS class.
 pub struct Series<'a> {
@@ -40,14 +45,60 @@ pub fn nice_scale(max: f64) -> (f64, f64) {
 
 const PLOT_TOP: f64 = 14.0;
 
+/// A line chart, laid out (`templates/charts/line.svg`).
+#[derive(Template)]
+#[template(path = "charts/line.svg")]
+pub struct LineChart<'a> {
+    height: f64,
+    /// The series' names, for the chart's accessible name.
+    name: String,
+    grid: Vec<GridLine>,
+    plot_top: f64,
+    plot_h: f64,
+    /// One path per series.
+    lines: Vec<Line<'a>>,
+    ticks: Vec<XTick>,
+    tick_y: f64,
+    /// Hover targets: one column per bucket, titled with its numbers.
+    hits: Vec<Hit>,
+    hit_w: f64,
+}
+
+/// A gridline with its value written on top of the line, at the left edge.
+struct GridLine {
+    y: f64,
+    text_y: f64,
+    label: String,
+}
+
+struct Line<'a> {
+    class: &'a str,
+    /// The SVG path data, in the plot's 1000-wide coordinates.
+    d: String,
+}
+
+/// An x-axis label, at `x` percent of the width.
+struct XTick {
+    x: f64,
+    anchor: &'static str,
+    /// Every other label is marked, so that narrow screens can hide it (CSS).
+    alt: bool,
+    label: String,
+}
+
+struct Hit {
+    x: f64,
+    tip: String,
+}
+
 /// Lines over time. `labels` are the x positions (already formatted for people); `tips` the
 /// tooltip title of each position.
-pub fn line_chart(
+pub fn line_chart<'a>(
     labels: &[String],
     tips: &[String],
-    series: &[Series<'_>],
+    series: &[Series<'a>],
     height: f64,
-) -> String {
+) -> LineChart<'a> {
     let n = labels.len();
     let max = series
         .iter()
@@ -55,66 +106,51 @@ pub fn line_chart(
         .fold(0.0, f64::max);
     let (top, step) = nice_scale(max);
     let plot_h = height - PLOT_TOP - 24.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart line" width="100%" height="{height}" role="img" aria-label="{}">"#,
-        esc(&series
-            .iter()
-            .map(|s| s.name)
-            .collect::<Vec<_>>()
-            .join(" and "))
-    );
-    // Gridlines with their value written on top of the line, at the left edge.
+    let mut grid = Vec::new();
     let mut v = 0.0;
     while v <= top + 1e-9 {
         let y = PLOT_TOP + plot_h - v / top * plot_h;
-        let _ = write!(
-            s,
-            r#"<line class="grid" x1="0" x2="100%" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="0" y="{:.1}">{}</text>"#,
-            y - 3.0,
-            short_count(v)
-        );
+        grid.push(GridLine {
+            y,
+            text_y: y - 3.0,
+            label: short_count(v),
+        });
         v += step;
     }
-    let _ = write!(
-        s,
-        r#"<svg x="0" y="{PLOT_TOP}" width="100%" height="{plot_h:.1}" viewBox="0 0 1000 {plot_h:.1}" preserveAspectRatio="none">"#
-    );
-    for ser in series {
-        let mut d = String::new();
-        let points: Vec<(f64, f64)> = ser
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let x = if n > 1 {
-                    i as f64 / (n - 1) as f64 * 1000.0
-                } else {
-                    500.0
-                };
-                (x, plot_h - v / top * plot_h)
-            })
-            .collect();
-        if points.len() == 1 {
-            // One bucket: a level line across the plot.
-            let y = points[0].1;
-            let _ = write!(d, "M0 {y:.1}H1000");
-        } else {
-            for (i, (x, y)) in points.iter().enumerate() {
-                let _ = write!(d, "{}{x:.1} {y:.1}", if i == 0 { "M" } else { "L" });
+    let lines = series
+        .iter()
+        .map(|ser| {
+            let mut d = String::new();
+            let points: Vec<(f64, f64)> = ser
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let x = if n > 1 {
+                        i as f64 / (n - 1) as f64 * 1000.0
+                    } else {
+                        500.0
+                    };
+                    (x, plot_h - v / top * plot_h)
+                })
+                .collect();
+            if let [(_, y)] = points.as_slice() {
+                // One bucket: a level line across the plot.
+                let _ = write!(d, "M0 {y:.1}H1000");
+            } else {
+                for (i, (x, y)) in points.iter().enumerate() {
+                    let _ = write!(d, "{}{x:.1} {y:.1}", if i == 0 { "M" } else { "L" });
+                }
             }
-        }
-        let _ = write!(
-            s,
-            r#"<path class="{}" d="{d}" vector-effect="non-scaling-stroke"/>"#,
-            ser.class
-        );
-    }
-    s.push_str("</svg>");
+            Line {
+                class: ser.class,
+                d,
+            }
+        })
+        .collect();
     // x labels: at most 7, evenly spread, the first and last aligned to the edges.
     let every = n.div_ceil(7).max(1);
-    let mut shown = 0;
+    let mut ticks = Vec::new();
     for (i, label) in labels.iter().enumerate() {
         if i % every != 0 && i != n - 1 {
             continue;
@@ -137,38 +173,46 @@ pub fn line_chart(
         } else {
             "middle"
         };
-        // Every other label is marked, so that narrow screens can hide it (CSS).
-        let alt = if shown % 2 == 1 && i != n - 1 {
-            " alt"
-        } else {
-            ""
-        };
-        shown += 1;
-        let _ = write!(
-            s,
-            r#"<text class="tick{alt}" x="{x:.2}%" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
-            height - 6.0,
-            esc(label)
-        );
+        let alt = ticks.len() % 2 == 1 && i != n - 1;
+        ticks.push(XTick {
+            x,
+            anchor,
+            alt,
+            label: label.clone(),
+        });
     }
-    // Hover targets: one column per bucket, titled with its numbers.
-    if n > 0 {
-        let w = 100.0 / n as f64;
-        for (i, tip) in tips.iter().enumerate() {
-            let x = if n > 1 {
-                (i as f64 / (n - 1) as f64 * 100.0 - w / 2.0).clamp(0.0, 100.0 - w)
-            } else {
-                0.0
-            };
-            let _ = write!(
-                s,
-                r#"<rect class="hit" x="{x:.2}%" y="0" width="{w:.2}%" height="{height}"><title>{}</title></rect>"#,
-                esc(tip)
-            );
-        }
+    let hit_w = if n > 0 { 100.0 / n as f64 } else { 0.0 };
+    let hits = if n > 0 {
+        tips.iter()
+            .enumerate()
+            .map(|(i, tip)| Hit {
+                x: if n > 1 {
+                    (i as f64 / (n - 1) as f64 * 100.0 - hit_w / 2.0).clamp(0.0, 100.0 - hit_w)
+                } else {
+                    0.0
+                },
+                tip: tip.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    LineChart {
+        height,
+        name: series
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        grid,
+        plot_top: PLOT_TOP,
+        plot_h,
+        lines,
+        ticks,
+        tick_y: height - 6.0,
+        hits,
+        hit_w,
     }
-    s.push_str("</svg>");
-    s
 }
 
 /// A bar of a [`bar_chart`].
@@ -180,9 +224,37 @@ pub struct Bar {
     pub show_label: bool,
 }
 
+/// A bar chart, laid out (`templates/charts/bars.svg`).
+#[derive(Template)]
+#[template(path = "charts/bars.svg")]
+pub struct BarChart<'a> {
+    class: &'a str,
+    height: f64,
+    /// The baseline: bottom of the plot, under the values written on top.
+    base: f64,
+    /// Width of each bar's slot and of the bar in it, in percent.
+    slot: f64,
+    bar_w: f64,
+    label_y: f64,
+    bars: Vec<PlacedBar>,
+}
+
+struct PlacedBar {
+    tip: String,
+    slot_x: f64,
+    x: f64,
+    y: f64,
+    h: f64,
+    /// The bar's centre, where its value and label are written.
+    cx: f64,
+    /// The value written above the bar: its y and text.
+    value: Option<(f64, String)>,
+    label: Option<String>,
+}
+
 /// Vertical bars (hours of the day, visit durations). `values_on_top` writes each value above
 /// its bar (for a few wide bars).
-pub fn bar_chart(bars: &[Bar], height: f64, class: &str, values_on_top: bool) -> String {
+pub fn bar_chart(bars: Vec<Bar>, height: f64, class: &str, values_on_top: bool) -> BarChart<'_> {
     let n = bars.len().max(1);
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
     let top = if max > 0.0 { max } else { 1.0 };
@@ -191,56 +263,48 @@ pub fn bar_chart(bars: &[Bar], height: f64, class: &str, values_on_top: bool) ->
     let plot_h = height - label_h - value_h;
     let slot = 100.0 / n as f64;
     let gap = (slot * 0.18).min(2.0);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart bars {class}" width="100%" height="{height}" role="img" aria-label="bar chart">"#
-    );
-    let _ = write!(
-        s,
-        r#"<line class="axis" x1="0" x2="100%" y1="{0:.1}" y2="{0:.1}"/>"#,
-        value_h + plot_h
-    );
-    for (i, b) in bars.iter().enumerate() {
-        let h = (b.value / top * plot_h).max(if b.value > 0.0 { 1.0 } else { 0.0 });
-        let x = i as f64 * slot + gap / 2.0;
-        let y = value_h + plot_h - h;
-        let cx = i as f64 * slot + slot / 2.0;
-        let _ = write!(
-            s,
-            r#"<g><title>{}</title><rect class="hit" x="{:.2}%" y="0" width="{slot:.2}%" height="{}"/><rect class="bar" x="{x:.2}%" y="{y:.1}" width="{:.2}%" height="{h:.1}"/></g>"#,
-            esc(&b.tip),
-            i as f64 * slot,
-            value_h + plot_h,
-            slot - gap
-        );
-        if values_on_top {
-            let _ = write!(
-                s,
-                r#"<text class="value" x="{cx:.2}%" y="{:.1}" text-anchor="middle">{}</text>"#,
-                (y - 4.0).max(12.0),
-                short_count(b.value)
-            );
-        }
-        if b.show_label {
-            let _ = write!(
-                s,
-                r#"<text class="tick" x="{cx:.2}%" y="{:.1}" text-anchor="middle">{}</text>"#,
-                height - 5.0,
-                esc(&b.label)
-            );
-        }
+    let placed = bars
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let h = (b.value / top * plot_h).max(if b.value > 0.0 { 1.0 } else { 0.0 });
+            let y = value_h + plot_h - h;
+            PlacedBar {
+                tip: b.tip,
+                slot_x: i as f64 * slot,
+                x: i as f64 * slot + gap / 2.0,
+                y,
+                h,
+                cx: i as f64 * slot + slot / 2.0,
+                value: values_on_top.then(|| ((y - 4.0).max(12.0), short_count(b.value))),
+                label: b.show_label.then_some(b.label),
+            }
+        })
+        .collect();
+    BarChart {
+        class,
+        height,
+        base: value_h + plot_h,
+        slot,
+        bar_w: slot - gap,
+        label_y: height - 5.0,
+        bars: placed,
     }
-    s.push_str("</svg>");
-    s
 }
 
-/// A thin horizontal bar for a table row: `fraction` of the width (0 … 1).
-pub fn meter(fraction: f64) -> String {
-    let pct = (fraction.clamp(0.0, 1.0) * 100.0).max(if fraction > 0.0 { 0.5 } else { 0.0 });
-    format!(
-        r#"<svg class="meter" width="100%" height="6" aria-hidden="true" focusable="false"><rect class="track" width="100%" height="6" rx="2"/><rect class="fill" width="{pct:.1}%" height="6" rx="2"/></svg>"#
-    )
+/// A thin horizontal bar for a table row (`templates/charts/meter.svg`).
+#[derive(Template)]
+#[template(path = "charts/meter.svg")]
+pub struct Meter {
+    /// The filled width, in percent.
+    pct: f64,
+}
+
+/// A meter filled to `fraction` of the width (0 … 1); anything above 0 stays visible.
+pub fn meter(fraction: f64) -> Meter {
+    Meter {
+        pct: (fraction.clamp(0.0, 1.0) * 100.0).max(if fraction > 0.0 { 0.5 } else { 0.0 }),
+    }
 }
 
 /// Colour level (0 = none, 1 … 5) of a heatmap cell.
@@ -252,63 +316,68 @@ pub fn heat_level(v: f64, max: f64) -> u8 {
     }
 }
 
+/// The weekday × hour heatmap, laid out (`templates/charts/heatmap.html`).
+#[derive(Template)]
+#[template(path = "charts/heatmap.html")]
+pub struct Heatmap {
+    /// What is counted, in lower case (`visitors`).
+    metric: String,
+    days: Vec<HeatRow>,
+}
+
+struct HeatRow {
+    /// ISO weekday number: 1 = Monday.
+    weekday: usize,
+    /// `Mon`, and `Monday` for its tooltip.
+    short: String,
+    long: String,
+    cells: Vec<HeatCell>,
+}
+
+struct HeatCell {
+    hour: usize,
+    level: u8,
+    figure: Figure,
+}
+
+/// A Monday, from which the rows' weekday names are written (`%a`, `%A`).
+const A_MONDAY: Date = jiff::civil::date(2024, 1, 1);
+
 /// Weekday × hour heatmap as a table: a row per weekday (Monday first), a cell per local hour;
 /// each cell's number is in its text (visually hidden) and its tooltip.
-pub fn heatmap(cells: &[[f64; 24]; 7], metric: &str) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const LONG: [&str; 7] = [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
+pub fn heatmap(cells: &[[f64; 24]; 7], metric: String) -> Heatmap {
     let max = cells.iter().flatten().copied().fold(0.0, f64::max);
-    let mut s = String::from(r#"<div class="scroll"><table class="heat"><caption class="sr">"#);
-    let _ = write!(
-        s,
-        "{} by weekday and hour of the day</caption>",
-        esc(metric)
-    );
-    s.push_str(r#"<thead><tr><td></td>"#);
-    for h in 0..24 {
-        if h % 3 == 0 {
-            let _ = write!(s, r#"<th scope="col">{h:02}</th>"#);
-        } else {
-            let _ = write!(s, r#"<th scope="col"><span class="sr">{h:02}</span></th>"#);
-        }
-    }
-    s.push_str("</tr></thead><tbody>");
-    for (d, row) in cells.iter().enumerate() {
-        let _ = write!(
-            s,
-            r#"<tr><th scope="row"><abbr title="{}">{}</abbr></th>"#,
-            LONG[d], DAYS[d]
-        );
-        for (h, v) in row.iter().enumerate() {
-            let _ = write!(
-                s,
-                r#"<td class="h{}" data-weekday="{}" data-hour="{h}" data-value="{v}" title="{} {h:02}:00–{h:02}:59: {} {}"><span class="sr">{}</span></td>"#,
-                heat_level(*v, max),
-                d + 1,
-                LONG[d],
-                super::html::count(*v),
-                esc(metric),
-                super::html::count(*v)
-            );
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table></div>");
-    s.push_str(r#"<p class="legend" aria-hidden="true">fewer"#);
-    for l in 0..=5 {
-        let _ = write!(s, r#"<span class="key h{l}"></span>"#);
-    }
-    s.push_str(" more</p>");
-    s
+    let days = cells
+        .iter()
+        .enumerate()
+        .map(|(d, row)| {
+            let day = A_MONDAY
+                .checked_add(jiff::Span::new().days(d as i64))
+                .unwrap_or(A_MONDAY);
+            HeatRow {
+                weekday: d + 1,
+                short: day.strftime("%a").to_string(),
+                long: day.strftime("%A").to_string(),
+                cells: row
+                    .iter()
+                    .enumerate()
+                    .map(|(hour, v)| HeatCell {
+                        hour,
+                        level: heat_level(*v, max),
+                        figure: Figure::count(*v),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Heatmap { metric, days }
 }
+
+// Each chart is a template that escapes what it writes, so a page template writes it as is.
+impl askama::filters::HtmlSafe for LineChart<'_> {}
+impl askama::filters::HtmlSafe for BarChart<'_> {}
+impl askama::filters::HtmlSafe for Meter {}
+impl askama::filters::HtmlSafe for Heatmap {}
 
 #[cfg(test)]
 mod tests {
@@ -415,8 +484,8 @@ mod tests {
     }
 
     #[test]
-    fn charts_escape_labels_and_draw_every_bucket() {
-        let labels: Vec<String> = vec!["<a>".into(), "b".into(), "c".into()];
+    fn charts_draw_every_bucket() {
+        let labels: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
         let svg = line_chart(
             &labels,
             &labels,
@@ -426,12 +495,25 @@ mod tests {
                 class: "s1",
             }],
             200.0,
-        );
-        assert!(svg.contains("&lt;a&gt;") && !svg.contains("<a>"));
+        )
+        .to_string();
         assert_eq!(svg.matches("<title>").count(), 3);
         assert!(svg.contains("M0.0 ") && svg.contains("L500.0 "));
+        // One bucket: a level line across the plot.
+        let one = line_chart(
+            &labels[..1],
+            &labels[..1],
+            &[Series {
+                name: "visitors",
+                values: vec![3.0],
+                class: "s1",
+            }],
+            200.0,
+        )
+        .to_string();
+        assert!(one.contains(r#"d="M0 "#) && one.contains("H1000"), "{one}");
         let bars = bar_chart(
-            &[Bar {
+            vec![Bar {
                 label: "0".into(),
                 value: 2.0,
                 tip: "00:00 2 visitors".into(),
@@ -440,7 +522,91 @@ mod tests {
             100.0,
             "hours",
             true,
-        );
+        )
+        .to_string();
         assert!(bars.contains(r#"class="bar""#) && bars.contains("00:00 2 visitors"));
+        assert!(bars.contains(r#"<text class="value""#) && bars.contains(">2</text>"));
+        assert!(meter(0.001)
+            .to_string()
+            .contains(r#"class="fill" width="0.5%""#));
+    }
+
+    /// Markup, quotes and an ampersand, as a page path or campaign name may hold them.
+    const HOSTILE: &str = r#"<script>alert("x&'y")</script>"#;
+    /// `HOSTILE` as the templates write it.
+    const ESCAPED: &str = "&#60;script&#62;alert(&#34;x&#38;&#39;y&#34;)&#60;/script&#62;";
+
+    /// SVG is XML: labels and tooltips from the data are escaped there too.
+    #[test]
+    fn charts_escape_labels_and_tooltips() {
+        let labels = vec![HOSTILE.to_string(), "b".into()];
+        let svg = line_chart(
+            &labels,
+            &labels,
+            &[Series {
+                name: HOSTILE,
+                values: vec![1.0, 2.0],
+                class: "s1",
+            }],
+            200.0,
+        )
+        .to_string();
+        assert!(!svg.contains("<script") && !svg.contains("x&'y"), "{svg}");
+        assert!(svg.contains(&format!(r#"aria-label="{ESCAPED}""#)), "{svg}");
+        assert!(svg.contains(&format!(r#"text-anchor="start">{ESCAPED}</text>"#)));
+        assert!(svg.contains(&format!("<title>{ESCAPED}</title>")));
+
+        let bars = bar_chart(
+            vec![Bar {
+                label: HOSTILE.into(),
+                value: 2.0,
+                tip: HOSTILE.into(),
+                show_label: true,
+            }],
+            100.0,
+            "hours",
+            false,
+        )
+        .to_string();
+        assert!(
+            !bars.contains("<script") && !bars.contains("x&'y"),
+            "{bars}"
+        );
+        assert!(bars.contains(&format!("<g><title>{ESCAPED}</title>")));
+        assert!(bars.contains(&format!(r#"text-anchor="middle">{ESCAPED}</text>"#)));
+
+        let heat = heatmap(&[[1.0; 24]; 7], HOSTILE.into()).to_string();
+        assert!(!heat.contains("<script") && !heat.contains("x&'y"));
+        assert!(heat.contains(&format!(
+            "<caption class=\"sr\">{ESCAPED} by weekday and hour of the day</caption>"
+        )));
+        assert!(heat.contains(&format!(r#"title="Monday 00:00–00:59: 1 {ESCAPED}""#)));
+    }
+
+    #[test]
+    fn heatmap_rows_are_weekdays_from_monday() {
+        let mut cells = [[0.0; 24]; 7];
+        cells[6][23] = 4.0;
+        let heat = heatmap(&cells, "visitors".into()).to_string();
+        let days: Vec<&str> = heat
+            .split(r#"<abbr title=""#)
+            .skip(1)
+            .filter_map(|s| s.split_once("</abbr>"))
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(
+            days,
+            [
+                r#"Monday">Mon"#,
+                r#"Tuesday">Tue"#,
+                r#"Wednesday">Wed"#,
+                r#"Thursday">Thu"#,
+                r#"Friday">Fri"#,
+                r#"Saturday">Sat"#,
+                r#"Sunday">Sun"#
+            ]
+        );
+        assert!(heat.contains(r#"<td class="h5" data-weekday="7" data-hour="23" data-value="4""#));
+        assert_eq!(heat.matches("<td class=").count(), 7 * 24);
     }
 }

@@ -1,22 +1,46 @@
-//! Text for the dashboard's HTML: escaping (every value from the data or the URL goes through
-//! [`esc`]) and how numbers, durations and changes are written for people.
+//! How the dashboard writes numbers for people: counts, compact axis counts, durations,
+//! percentages and changes, and [`Figure`], a number as a page shows it (raw and written).
+//! Escaping is not done here: the templates (`templates/`, rendered by `page` and `charts`)
+//! escape every value they write.
 
 use std::fmt::Write;
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+use super::panels::Fmt;
+
+/// A number as the page shows it: raw in a `data-value` attribute (for tests and scripts;
+/// `null` when the API gave none) and written for people in its format (`–` when missing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    pub value: Option<f64>,
+    pub fmt: Fmt,
+}
+
+impl Figure {
+    pub fn new(value: Option<f64>, fmt: Fmt) -> Figure {
+        Figure { value, fmt }
+    }
+
+    /// A count that is always there (buckets, hours, cells).
+    pub fn count(value: f64) -> Figure {
+        Figure::new(Some(value), Fmt::Count)
+    }
+
+    /// For `data-value`: the number as Rust writes an `f64` (`12`, `12.5`), or `null`.
+    pub fn raw(&self) -> String {
+        self.value
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "null".into())
+    }
+
+    /// For people: `12,345`, `3m 02s`, `38%`, or `–` when there is no number.
+    pub fn text(&self) -> String {
+        match (self.value, self.fmt) {
+            (None, _) => "–".into(),
+            (Some(v), Fmt::Count) => count(v),
+            (Some(v), Fmt::Duration) => duration(v),
+            (Some(v), Fmt::Percent) => percent(v),
         }
     }
-    out
 }
 
 /// A count with thousands separators: `12,345`.
@@ -100,11 +124,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+    fn figures_raw_and_for_people() {
+        let f = Figure::new(Some(182.0), Fmt::Duration);
+        assert_eq!((f.raw(), f.text()), ("182".into(), "3m 02s".into()));
+        let f = Figure::new(Some(12.5), Fmt::Percent);
+        assert_eq!((f.raw(), f.text()), ("12.5".into(), "12.5%".into()));
+        let f = Figure::new(None, Fmt::Count);
+        assert_eq!((f.raw(), f.text()), ("null".into(), "–".into()));
+        assert_eq!(Figure::count(1234.0).text(), "1,234");
     }
 
     #[test]
