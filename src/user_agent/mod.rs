@@ -1,37 +1,42 @@
 //! User-agent reduction and bot detection: the full user agent is read here and never kept.
 //!
-//! Classification is woothee's (a maintained, table-driven parser shared across languages);
-//! bot detection is the `isbot` pattern list, plus woothee's crawler category, an empty user
-//! agent, and browser prefetch/preview headers. The only outputs are coarse classes.
+//! The verdict for an agent is a person's browser with its coarse classes, or the reason it is
+//! a program. Both come from maintained data shipped in `data/` (`docs/user-agents.md` says
+//! which, why, and how they are refreshed and measured):
+//! - bots: the npm `isbot` pattern list plus a few of tally's own (`bots`);
+//! - browser, OS and device: the ua-parser project's regexes, named as Plausible names them
+//!   (`classes`);
+//! - what neither recognises and that names no browser engine, and the text browsers that
+//!   cannot run the tracker, are "not a browser" (see [`Classifier::decide`]).
 //!
-//! Both are regular-expression and substring work over the whole agent, the largest part of
-//! ingest's own cost (about a fifth of a beacon's instructions, see BENCHMARKS.md "Ingest"),
-//! while traffic repeats a few hundred agents. So the verdict for an agent is remembered in
-//! [`Verdicts`], under a keyed 64-bit hash of it: the agent itself is not stored, the key is
-//! random and lives only in this process, and the whole table is dropped (and its memory wiped
-//! by the allocator) after an hour or 4,096 agents, whichever comes first.
+//! The rules are compiled once per process (about a tenth of a second, logged at start) and
+//! shared; the verdicts of recently seen agents are remembered under a keyed hash
+//! (`verdicts`), so an agent's regular-expression work is done once per hour at most.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+mod bots;
+mod classes;
+mod verdicts;
+
+use std::sync::LazyLock;
+use std::time::Instant;
 
 use hyper::header::HeaderName;
 use hyper::HeaderMap;
 
-/// Most agents remembered at once; the table starts over when it is full.
-const MAX_VERDICTS: usize = 4096;
-/// Longest a table (and its hash key) is kept before it starts over.
-const MAX_VERDICT_AGE: Duration = Duration::from_secs(3600);
+use bots::BotPatterns;
+use classes::{Parser, Reading};
+use verdicts::Verdicts;
 
 /// What tally keeps of a user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classes {
     /// `desktop`, `mobile`, `tablet`, `other` or empty when unknown.
     pub device: &'static str,
-    /// Browser family, e.g. `Chrome`, `Firefox`, `Safari`; empty when unknown.
+    /// Browser name as Plausible reports it, e.g. `Chrome`, `Safari`, `Microsoft Edge`,
+    /// `Samsung Browser`, `Mobile App` (in-app browsers); empty when unknown.
     pub browser: String,
-    /// Operating-system family, e.g. `Windows`, `Android`, `iOS`; empty when unknown.
+    /// Operating system as Plausible reports it, e.g. `Windows`, `Mac`, `iOS`, `Android`,
+    /// `GNU/Linux`; empty when unknown.
     pub os: String,
 }
 
@@ -39,8 +44,10 @@ pub struct Classes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotReason {
     EmptyUserAgent,
+    /// On the bot list (isbot's patterns and tally's additions).
     KnownPattern,
-    /// Not recognised as any browser: link previewers, HTTP libraries, monitors.
+    /// No browser: an agent nothing recognises and that names no browser engine, or a text
+    /// browser (which cannot run the tracker).
     NotABrowser,
     Prefetch,
 }
@@ -56,65 +63,55 @@ impl BotReason {
     }
 }
 
-/// The classifier: built once (the bot list compiles to one regular expression).
+/// The compiled data, shared by every classifier in the process.
+struct Rules {
+    bots: BotPatterns,
+    /// `None` only if the shipped regexes could not be read (tests prevent that): then agents
+    /// are judged by the bot list and engine tokens alone, with empty classes.
+    parser: Option<Parser>,
+}
+
+static RULES: LazyLock<Rules> = LazyLock::new(|| {
+    let started = Instant::now();
+    let rules = Rules::compile();
+    tracing::info!(
+        bot_patterns = rules.bots.count,
+        bot_patterns_left_out = rules.bots.skipped.len(),
+        class_rules = rules.parser.as_ref().map_or(0, |p| p.rules),
+        ms = started.elapsed().as_millis() as u64,
+        "user-agent rules compiled"
+    );
+    rules
+});
+
+impl Rules {
+    fn compile() -> Self {
+        let bots = BotPatterns::new();
+        let parser = Parser::new()
+            .inspect_err(|e| tracing::error!(error = %e, "data/uap-core-regexes.yaml could not be read: no browser, OS or device classes"))
+            .ok();
+        Rules { bots, parser }
+    }
+}
+
+/// How long compiling the rules takes (a fresh compilation, for the tests' report; the
+/// collector does it once, at start).
+pub fn rules_compile_time() -> std::time::Duration {
+    let started = Instant::now();
+    let rules = Rules::compile();
+    let elapsed = started.elapsed();
+    drop(rules);
+    elapsed
+}
+
+/// The classifier: the shared rules and this collector's remembered verdicts.
 pub struct Classifier {
-    bots: isbot::Bots,
-    parser: woothee::parser::Parser,
+    rules: &'static Rules,
     verdicts: Verdicts,
 }
 
 /// What [`Classifier::inspect`] answers for an agent, whatever the request's other headers.
 type Verdict = Result<Classes, BotReason>;
-
-/// Recent verdicts by keyed hash of the user agent (see the module docs).
-struct Verdicts {
-    table: Mutex<VerdictTable>,
-}
-
-struct VerdictTable {
-    /// SipHash with random keys (std's `RandomState`); new keys with every new table.
-    key: RandomState,
-    by_hash: HashMap<u64, Verdict>,
-    born: Instant,
-}
-
-impl VerdictTable {
-    fn new() -> Self {
-        Self {
-            key: RandomState::new(),
-            by_hash: HashMap::new(),
-            born: Instant::now(),
-        }
-    }
-}
-
-impl Verdicts {
-    fn new() -> Self {
-        Self {
-            table: Mutex::new(VerdictTable::new()),
-        }
-    }
-
-    /// The remembered verdict for `user_agent`, or `decide`'s, remembered.
-    fn get_or_insert(&self, user_agent: &str, decide: impl FnOnce() -> Verdict) -> Verdict {
-        {
-            let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(v) = table.by_hash.get(&table.key.hash_one(user_agent)) {
-                return v.clone();
-            }
-        }
-        // Decided outside the lock: other beacons do not wait for the regular expressions.
-        let verdict = decide();
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        if table.by_hash.len() >= MAX_VERDICTS || table.born.elapsed() > MAX_VERDICT_AGE {
-            *table = VerdictTable::new();
-        }
-        // Hashed again: the table (and its key) may have been replaced meanwhile.
-        let hash = table.key.hash_one(user_agent);
-        table.by_hash.insert(hash, verdict.clone());
-        verdict
-    }
-}
 
 impl Default for Classifier {
     fn default() -> Self {
@@ -123,13 +120,10 @@ impl Default for Classifier {
 }
 
 impl Classifier {
+    /// Compiles the rules if this process has not yet (at start, not at the first beacon).
     pub fn new() -> Self {
-        let mut bots = isbot::Bots::default();
-        // Automation and preview agents that are not in every list.
-        bots.append(&[r"headlesschrome", r"phantomjs", r"lighthouse", r"pagespeed"]);
         Self {
-            bots,
-            parser: woothee::parser::Parser::new(),
+            rules: &RULES,
             verdicts: Verdicts::new(),
         }
     }
@@ -147,22 +141,23 @@ impl Classifier {
             .get_or_insert(user_agent, || self.decide(user_agent))
     }
 
-    /// The verdict from the agent alone: bot lists first, then what the parser makes of it.
+    /// The verdict from the agent alone. The bot list first; then what the parser makes of it:
+    /// the tracker runs in a browser, and every browser, in-app browser and web view names
+    /// itself or its engine in a way the parser or [`names_an_engine`] knows. An agent that
+    /// does neither, and is not a mobile app's own HTTP stack (apps send events through the
+    /// Events API), is a program. Text browsers are known, but cannot run the tracker.
     fn decide(&self, user_agent: &str) -> Verdict {
-        if self.bots.is_bot(user_agent) {
+        if self.rules.bots.is_bot(user_agent) {
             return Err(BotReason::KnownPattern);
         }
-        let parsed = self.parser.parse(user_agent);
-        match &parsed {
-            Some(r) if r.category == "crawler" => Err(BotReason::KnownPattern),
-            // The tracker runs in a browser, and every browser names itself in a way the parser
-            // knows (webviews included: they carry their engine's tokens). A user agent that
-            // names no browser and no browser engine is a program, not a person.
-            Some(r) if r.name != woothee::woothee::VALUE_UNKNOWN => {
-                Ok(classes_of(parsed, user_agent))
-            }
-            _ if names_an_engine(user_agent) => Ok(classes_of(parsed, user_agent)),
-            _ => Err(BotReason::NotABrowser),
+        if is_text_browser(user_agent) {
+            return Err(BotReason::NotABrowser);
+        }
+        let reading = self.read(user_agent);
+        if reading.known || names_an_engine(user_agent) || is_app_http_stack(user_agent) {
+            Ok(reading.classes)
+        } else {
+            Err(BotReason::NotABrowser)
         }
     }
 
@@ -171,36 +166,31 @@ impl Classifier {
         self.inspect(user_agent, headers).err()
     }
 
+    /// The classes of an agent, whether or not it is a bot.
     pub fn classify(&self, user_agent: &str) -> Classes {
-        classes_of(self.parser.parse(user_agent), user_agent)
+        self.read(user_agent).classes
+    }
+
+    fn read(&self, user_agent: &str) -> Reading {
+        match &self.rules.parser {
+            Some(parser) => parser.read(user_agent),
+            None => Reading {
+                classes: Classes {
+                    device: "",
+                    browser: String::new(),
+                    os: String::new(),
+                },
+                known: false,
+            },
+        }
     }
 }
 
-fn classes_of(parsed: Option<woothee::parser::WootheeResult<'_>>, user_agent: &str) -> Classes {
-    let Some(r) = parsed else {
-        return Classes {
-            device: "",
-            browser: String::new(),
-            os: String::new(),
-        };
-    };
-    let device = match r.category {
-        "pc" => "desktop",
-        "smartphone" if is_tablet(r.os, user_agent) => "tablet",
-        "smartphone" | "mobilephone" => "mobile",
-        "appliance" => "other",
-        _ => "",
-    };
-    Classes {
-        device,
-        browser: known(r.name),
-        os: os_family(r.os),
-    }
-}
-
-/// Browser or engine tokens every real browser and webview carries, even ones the parser cannot name.
+/// Browser engine tokens every real browser and web view carries, even ones the parser
+/// cannot name.
 fn names_an_engine(user_agent: &str) -> bool {
     [
+        "Mozilla/",
         "AppleWebKit/",
         "Gecko/",
         "Trident/",
@@ -209,34 +199,31 @@ fn names_an_engine(user_agent: &str) -> bool {
         "Chrome/",
         "Firefox/",
         "Safari/",
+        "Opera/",
     ]
     .iter()
     .any(|t| user_agent.contains(t))
 }
 
-/// iPads say `iPad`; Android tablets leave out the `Mobile` token that Android phones carry.
-fn is_tablet(os: &str, user_agent: &str) -> bool {
-    os == "iPad" || (os == "Android" && !user_agent.contains("Mobile"))
+/// A mobile app's own HTTP stack (`MyApp/3 CFNetwork/1220.1 Darwin/20.3.0`, `Dalvik/2.1.0
+/// (Linux; U; Android 11; …)`): an app that reports its screens through the Events API.
+fn is_app_http_stack(user_agent: &str) -> bool {
+    let lower = user_agent.to_ascii_lowercase();
+    lower.contains("cfnetwork/") || lower.contains("dalvik/")
 }
 
-fn known(name: &str) -> String {
-    if name == woothee::woothee::VALUE_UNKNOWN {
-        String::new()
-    } else {
-        name.to_string()
-    }
-}
-
-/// Folds woothee's OS names (which carry versions such as `Windows 10`) into families.
-fn os_family(os: &str) -> String {
-    let family = match os {
-        _ if os.starts_with("Windows") => "Windows",
-        "iPhone" | "iPad" | "iPod" => "iOS",
-        "Mac OSX" => "macOS",
-        "ChromeOS" => "ChromeOS",
-        _ => return known(os),
-    };
-    family.to_string()
+/// Text-mode browsers: real people, but without JavaScript, so a beacon naming one did not
+/// come from the tracker (docs/user-agents.md, "Excluded on purpose").
+fn is_text_browser(user_agent: &str) -> bool {
+    let first = user_agent
+        .split(['/', ' ', '('])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "lynx" | "links" | "elinks" | "w3m" | "dillo" | "edbrowse"
+    )
 }
 
 /// Chromium's `Sec-Purpose`/`Purpose` and Firefox's `X-Moz` mark speculative loads that no one saw.
@@ -260,97 +247,4 @@ fn is_prefetch(headers: &HeaderMap) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1";
-    const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 16_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
-    const ANDROID_PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
-    const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-    const FIREFOX_LINUX: &str =
-        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-    const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
-
-    #[test]
-    fn classes() {
-        let c = Classifier::new();
-        let w = c.classify(CHROME_WIN);
-        assert_eq!(
-            (w.device, w.browser.as_str(), w.os.as_str()),
-            ("desktop", "Chrome", "Windows")
-        );
-        let i = c.classify(IPHONE);
-        assert_eq!(
-            (i.device, i.browser.as_str(), i.os.as_str()),
-            ("mobile", "Safari", "iOS")
-        );
-        assert_eq!(c.classify(IPAD).device, "tablet");
-        assert_eq!(c.classify(ANDROID_PHONE).device, "mobile");
-        assert_eq!(c.classify(ANDROID_TABLET).device, "tablet");
-        let f = c.classify(FIREFOX_LINUX);
-        assert_eq!(
-            (f.device, f.browser.as_str(), f.os.as_str()),
-            ("desktop", "Firefox", "Linux")
-        );
-        assert_eq!(c.classify("nonsense").device, "");
-    }
-
-    #[test]
-    fn bots() {
-        let c = Classifier::new();
-        let h = HeaderMap::new();
-        for ua in [
-            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-            "curl/8.5.0",
-            "python-requests/2.32.3",
-            HEADLESS,
-        ] {
-            assert_eq!(c.bot_reason(ua, &h), Some(BotReason::KnownPattern), "{ua}");
-        }
-        assert_eq!(c.bot_reason("", &h), Some(BotReason::EmptyUserAgent));
-        for ua in [
-            CHROME_WIN,
-            IPHONE,
-            IPAD,
-            ANDROID_PHONE,
-            ANDROID_TABLET,
-            FIREFOX_LINUX,
-        ] {
-            assert_eq!(c.bot_reason(ua, &h), None, "{ua}");
-        }
-        // Asked again, from the remembered verdicts: the same answers.
-        assert_eq!(c.bot_reason(HEADLESS, &h), Some(BotReason::KnownPattern));
-        assert_eq!(c.bot_reason(IPHONE, &h), None);
-        let mut prefetch = HeaderMap::new();
-        prefetch.insert("sec-purpose", "prefetch;prerender".parse().unwrap());
-        assert_eq!(
-            c.bot_reason(CHROME_WIN, &prefetch),
-            Some(BotReason::Prefetch)
-        );
-    }
-
-    #[test]
-    fn remembered_verdicts_equal_fresh_ones_and_the_table_is_bounded() {
-        let c = Classifier::new();
-        let h = HeaderMap::new();
-        let agents: Vec<String> = (0..MAX_VERDICTS + 10)
-            .map(|i| match i % 3 {
-                0 => format!("{CHROME_WIN} x{i}"),
-                1 => format!("curl/8.{i}.0"),
-                _ => {
-                    format!("Mozilla/5.0 (iPad; CPU OS 16_{i} like Mac OS X) AppleWebKit/605.1.15")
-                }
-            })
-            .collect();
-        for round in 0..2 {
-            for ua in &agents {
-                assert_eq!(c.inspect(ua, &h), c.decide(ua), "round {round}: {ua}");
-            }
-        }
-        let table = c.verdicts.table.lock().unwrap();
-        assert!(table.by_hash.len() <= MAX_VERDICTS);
-        assert!(!table.by_hash.is_empty());
-    }
-}
+mod tests;
