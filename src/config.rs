@@ -24,8 +24,10 @@ pub fn is_sha256_hex(s: &str) -> bool {
 /// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
 pub const PASSWORD_ENV: &str = "TALLY_CLICKHOUSE_PASSWORD";
 
-/// Query parameters kept on page URLs when the config does not say otherwise.
-pub const DEFAULT_QUERY_ALLOWLIST: [&str; 4] = ["utm_source", "utm_medium", "utm_campaign", "ref"];
+/// Query parameters kept on page URLs when the config does not say otherwise. `ref` and
+/// `source` name a traffic source as `utm_source` does (Plausible reads all three).
+pub const DEFAULT_QUERY_ALLOWLIST: [&str; 5] =
+    ["utm_source", "utm_medium", "utm_campaign", "ref", "source"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
