@@ -17,6 +17,8 @@ mod rollups;
 mod salts;
 mod schema;
 mod scrubbing;
+mod sources;
 mod spool;
 mod support;
+mod ua_data;
 mod visits;
