@@ -307,13 +307,13 @@ FROM
                      {pick(U(17), cumulative([w for _, w in SCREENS]))}) AS screen,
         if(screen IN ('mobile', 'tablet'), screen, 'desktop') AS device,
         if(device = 'desktop',
-           arrayElement(['Chrome', 'Firefox', 'Edge', 'Safari', 'Opera'],
+           arrayElement(['Chrome', 'Firefox', 'Microsoft Edge', 'Safari', 'Opera'],
                         {pick(U(18), cumulative([0.55, 0.15, 0.14, 0.14, 0.02]))}),
-           arrayElement(['Safari', 'Chrome', 'Samsung Internet', 'Firefox'],
+           arrayElement(['Safari', 'Chrome', 'Samsung Browser', 'Firefox'],
                         {pick(U(18), cumulative([0.50, 0.38, 0.08, 0.04]))})) AS browser,
         multiIf(device != 'desktop', if(browser = 'Safari', 'iOS', 'Android'),
-                browser = 'Safari', 'macOS',
-                arrayElement(['Windows', 'macOS', 'Linux', 'ChromeOS'],
+                browser = 'Safari', 'Mac',
+                arrayElement(['Windows', 'Mac', 'GNU/Linux', 'Chrome OS'],
                              {pick(U(19), cumulative([0.70, 0.18, 0.09, 0.03]))})) AS os
     FROM numbers({visits})
 )

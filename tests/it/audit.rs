@@ -24,14 +24,14 @@ use crate::reports::post_query;
 use crate::support::*;
 
 /// Browsers whose user agents carry a marker that could only come from the raw header.
-const UA_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.205 Safari/537.36 AUDITUA-Wq4r";
-const UA_ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AUDITUA-Kx7m) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.200 Mobile Safari/537.36";
-const UA_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/AUDITUA-Pz3n Safari/604.1";
+const UA_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.205 Safari/537.36 PRIVMUA-Wq4r";
+const UA_ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/PRIVMUA-Kx7m) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.200 Mobile Safari/537.36";
+const UA_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/PRIVMUA-Pz3n Safari/604.1";
 const UA_MAC: &str =
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0; AUDITUA-Lm8s) Gecko/20100101 Firefox/133.0";
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0; PRIVMUA-Lm8s) Gecko/20100101 Firefox/133.0";
 /// A crawler: answered 202, counted by reason, never stored.
 const UA_BOT: &str =
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) AUDITUA-Bt5v";
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) PRIVMUA-Bt5v";
 const USER_AGENTS: [&str; 5] = [UA_WINDOWS, UA_ANDROID, UA_IPHONE, UA_MAC, UA_BOT];
 
 /// A visitor: how its address reaches tally (a header from the trusted proxy, which is this
@@ -1036,13 +1036,13 @@ async fn scenario(logs: LogBuffer) {
     let addresses = needles.len() - personal;
     for ua in USER_AGENTS {
         add(&mut needles, "user agent", ua, Class::Personal);
-        let marker = &ua[ua.find("AUDITUA-").unwrap()..][..12];
+        let marker = &ua[ua.find("PRIVMUA-").unwrap()..][..12];
         add(&mut needles, "user-agent marker", marker, Class::Personal);
     }
     add(
         &mut needles,
         "user-agent marker",
-        "AUDITUA",
+        "PRIVMUA",
         Class::Personal,
     );
     let agents = needles.len() - personal - addresses;
