@@ -7,6 +7,19 @@ pub const TIMEOUT_EXCEEDED: u32 = 159;
 /// `MEMORY_LIMIT_EXCEEDED`: a query needed more memory than allowed.
 pub const MEMORY_LIMIT_EXCEEDED: u32 = 241;
 
+/// `ILLEGAL_COLUMN`: among others, "Cannot add column x: column with this name already exists".
+pub const ILLEGAL_COLUMN: u32 = 44;
+/// `TABLE_ALREADY_EXISTS`: a concurrent `CREATE TABLE IF NOT EXISTS` won.
+pub const TABLE_ALREADY_EXISTS: u32 = 57;
+/// `DATABASE_ALREADY_EXISTS`: a concurrent `CREATE DATABASE IF NOT EXISTS` won.
+pub const DATABASE_ALREADY_EXISTS: u32 = 82;
+/// `INCOMPATIBLE_COLUMNS`: a replica created with other columns than its table has in ZooKeeper.
+pub const INCOMPATIBLE_COLUMNS: u32 = 122;
+/// `REPLICA_IS_ALREADY_EXIST`: a concurrent `CREATE TABLE` of the same replica won.
+pub const REPLICA_IS_ALREADY_EXIST: u32 = 253;
+/// `UNFINISHED`: an `ALTER` of a replicated table done here; inactive replicas do it later.
+pub const UNFINISHED: u32 = 341;
+
 /// The code in a ClickHouse error message: `Code: 16. DB::Exception: …` (or just `Code: 16`).
 pub fn in_message(message: &str) -> Option<u32> {
     let rest = &message[message.find("Code: ")? + "Code: ".len()..];

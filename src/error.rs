@@ -13,7 +13,12 @@ pub enum Error {
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("migration {name}: {message}")]
-    Migration { name: String, message: String },
+    Migration {
+        name: String,
+        message: String,
+        /// The server did not answer (rather than refusing the statement).
+        unreachable: bool,
+    },
     #[error("country database: {0}")]
     CountryDatabase(String),
     #[error("salt store: {0}")]

@@ -22,7 +22,8 @@
 //! | `writer`, `sink`, `retry`, `spool`, `replay` | the bounded queue and batches, inserts, ClickHouse error handling, the disk spool and its replay |
 //! | `clickhouse_code` | ClickHouse error codes, read in one place |
 //! | `aggregate` | aggregate-only mode: batches folded into daily counts |
-//! | `storage` | the ClickHouse client, migrations, versions of derived rows |
+//! | `cluster` | the ClickHouse servers: one, or a cluster's shards and replicas, with failover |
+//! | `storage` | migrations applied per server (`ddl`: their cluster form, `layout`: checks), versions of derived rows |
 //! | `sql_text` | literals and timestamps written into SQL |
 //! | `visits` | the visit job: ended visits stored without the hash (`visits::units` builds them) |
 //! | `rollup` | the rollup job: complete days summed from stored visits |
@@ -40,6 +41,7 @@ pub mod app;
 pub mod beacon;
 pub mod clickhouse_code;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod dashboard;

@@ -93,12 +93,20 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouse {
+    /// The server's HTTP interface (single-server mode; unused when `cluster` is set).
     pub url: String,
     pub database: String,
     pub user: String,
     /// Prefer the `TALLY_CLICKHOUSE_PASSWORD` environment variable.
     #[serde(skip_serializing)]
     pub password: SecretString,
+    /// The cluster's name in the servers' `remote_servers`; empty: one server, plain tables.
+    pub cluster: String,
+    /// Cluster mode: every server's HTTP interface, shard by shard (the replicas of a shard in
+    /// one list), in the order of the cluster's shards in `remote_servers`.
+    pub shards: Vec<Vec<String>>,
+    /// Cluster mode: where replicated tables keep their state in ZooKeeper (or Keeper).
+    pub zookeeper_path: String,
 }
 
 impl Default for ClickHouse {
@@ -108,6 +116,9 @@ impl Default for ClickHouse {
             database: "tally".into(),
             user: "default".into(),
             password: SecretString::from(""),
+            cluster: String::new(),
+            shards: Vec::new(),
+            zookeeper_path: "/clickhouse/tables".into(),
         }
     }
 }

@@ -64,11 +64,36 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone)]
 pub struct ClickHouseConfig {
+    /// The one server's HTTP interface (unused in cluster mode).
     pub url: String,
     /// Letters, digits and `_` only (it is written into SQL).
     pub database: String,
     pub user: String,
     pub password: SecretString,
+    /// Cluster mode; `None`: one server at `url`, plain tables.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// A sharded, replicated ClickHouse (`clickhouse.cluster`), checked: a name of letters, digits,
+/// `_` and `-`; at least one shard of at least one replica; every server once; ZooKeeper path
+/// safe to write into SQL.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub name: String,
+    /// HTTP interfaces, shard by shard, each without a trailing slash.
+    pub shards: Vec<Vec<String>>,
+    /// Starts with `/`, no trailing `/`; letters, digits, `_`, `-`, `.` and `/` only.
+    pub zookeeper_path: String,
+}
+
+impl ClickHouseConfig {
+    /// The servers, shard by shard: one shard of one server when there is no cluster.
+    pub fn shards(&self) -> Vec<Vec<String>> {
+        match &self.cluster {
+            Some(c) => c.shards.clone(),
+            None => vec![vec![self.url.clone()]],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -293,11 +318,86 @@ fn clickhouse(f: &file::ClickHouse) -> Result<ClickHouseConfig, Error> {
         return bad("clickhouse.database may hold only letters, digits and _");
     }
     Ok(ClickHouseConfig {
-        url: f.url.clone(),
+        url: server_url(&f.url, "clickhouse.url")?,
         database: f.database.clone(),
         user: f.user.clone(),
         password: f.password.clone(),
+        cluster: cluster(f)?,
     })
+}
+
+/// A ClickHouse HTTP interface: `http(s)://host[:port]`, without credentials or a path (the
+/// user and password have their own keys, and the privacy report prints these addresses).
+fn server_url(u: &str, key: &str) -> Result<String, Error> {
+    let parsed = url::Url::parse(u).map_err(|e| Error::Config(format!("{key}: {u:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return bad(format!(
+            "{key}: {u:?} is not an http:// or https:// address"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return bad(format!(
+            "{key}: no user or password in the address; use clickhouse.user and clickhouse.password"
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return bad(format!("{key}: {u:?} must be scheme, host and port only"));
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
+fn cluster(f: &file::ClickHouse) -> Result<Option<ClusterConfig>, Error> {
+    if f.cluster.is_empty() {
+        if !f.shards.is_empty() {
+            return bad(
+                "clickhouse.shards is set but clickhouse.cluster (the cluster's name) is not",
+            );
+        }
+        return Ok(None);
+    }
+    let name = &f.cluster;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return bad("clickhouse.cluster may hold only letters, digits, _ and -");
+    }
+    if f.shards.is_empty() || f.shards.iter().any(Vec::is_empty) {
+        return bad(
+            "clickhouse.shards must list the servers of every shard, e.g. \
+             [[\"http://ch1:8123\", \"http://ch2:8123\"], [\"http://ch3:8123\", \"http://ch4:8123\"]]",
+        );
+    }
+    let mut shards = Vec::with_capacity(f.shards.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, replicas) in f.shards.iter().enumerate() {
+        let mut out = Vec::with_capacity(replicas.len());
+        for u in replicas {
+            let u = server_url(u, &format!("clickhouse.shards[{i}]"))?;
+            if !seen.insert(u.clone()) {
+                return bad(format!("clickhouse.shards lists {u} twice"));
+            }
+            out.push(u);
+        }
+        shards.push(out);
+    }
+    let path = &f.zookeeper_path;
+    if !path.starts_with('/')
+        || path.ends_with('/')
+        || !path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+    {
+        return bad(
+            "clickhouse.zookeeper_path must start with /, not end with /, and hold only \
+             letters, digits, _, -, . and /",
+        );
+    }
+    Ok(Some(ClusterConfig {
+        name: name.clone(),
+        shards,
+        zookeeper_path: path.clone(),
+    }))
 }
 
 fn ingest(f: &file::Ingest) -> Result<IngestConfig, Error> {
@@ -567,6 +667,15 @@ mod tests {
             ("[privacy]\nsalt_time_zone = \"Mars/Olympus\"", "unknown time zone"),
             ("[privacy]\ncountry_database = \"/nonexistent.mmdb\"", "privacy.country_database"),
             ("[clickhouse]\ndatabase = \"a;b\"", "clickhouse.database"),
+            ("[clickhouse]\nurl = \"ftp://ch:21\"", "clickhouse.url"),
+            ("[clickhouse]\nurl = \"http://u:pw@ch:8123\"", "clickhouse.user"),
+            ("[clickhouse]\nshards = [[\"http://a:8123\"]]", "clickhouse.cluster"),
+            ("[clickhouse]\ncluster = \"t'x\"\nshards = [[\"http://a:8123\"]]", "clickhouse.cluster"),
+            ("[clickhouse]\ncluster = \"t\"", "clickhouse.shards"),
+            ("[clickhouse]\ncluster = \"t\"\nshards = [[\"http://a:8123\"], []]", "clickhouse.shards"),
+            ("[clickhouse]\ncluster = \"t\"\nshards = [[\"http://a:8123\", \"http://a:8123/\"]]", "twice"),
+            ("[clickhouse]\ncluster = \"t\"\nshards = [[\"http://a:8123/x\"]]", "clickhouse.shards[0]"),
+            ("[clickhouse]\ncluster = \"t\"\nshards = [[\"http://a:8123\"]]\nzookeeper_path = \"/a'b\"", "clickhouse.zookeeper_path"),
             ("[[api_tokens]]\nname = \"x\"\nsha256 = \"abc\"", "sha256"),
             ("[[api_tokens]]\nname = \"x\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nsites = [\"b.example\"]", "not configured"),
             ("[server]\nlisten_port = 1", "unknown field"),

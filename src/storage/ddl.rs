@@ -1,0 +1,233 @@
+//! What each statement of a migration becomes on a server: as written for one server, or, in
+//! cluster mode, with replicated engines and the `Distributed` table over the shards' raw events.
+//!
+//! The files in `schema/` are written for one server (`ENGINE = MergeTree`), so that they stay
+//! readable and run as they are on a single ClickHouse. In cluster mode:
+//! - `CREATE TABLE` gets `ReplicatedMergeTree` with a ZooKeeper path per shard (`{shard}` is
+//!   the server's macro), or one path for all servers for the tables every server must hold
+//!   whole ([`EVERYWHERE`]: the salts, so that all collectors hash alike);
+//! - creating `events` also creates `events_all`, `Distributed` over the cluster's `events`,
+//!   sharded by the visitor hash, so that a visitor's events, and so each visit, are on one
+//!   shard;
+//! - an `ALTER TABLE events` is applied to `events_all` as well (a `Distributed` table has its
+//!   own columns on every server).
+
+use crate::cluster::EVENTS_ALL;
+
+/// Tables held whole by every server of a cluster (one replication group for all).
+pub const EVERYWHERE: &[&str] = &["salts"];
+
+/// The cluster a statement is prepared for.
+pub struct Target<'a> {
+    pub database: &'a str,
+    pub cluster: &'a str,
+    pub zookeeper_path: &'a str,
+}
+
+/// What a statement does, for how its errors are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `CREATE TABLE IF NOT EXISTS` of a table (`replicated`: with a replicated engine).
+    Create { replicated: bool },
+    /// `ALTER TABLE … ADD COLUMN`.
+    AddColumn,
+    /// Anything else.
+    Other,
+}
+
+/// One statement to run on a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub sql: String,
+    /// The table it creates or alters (unqualified).
+    pub table: Option<String>,
+    pub kind: Kind,
+}
+
+/// The table a `CREATE TABLE IF NOT EXISTS db.t` or `ALTER TABLE db.t` statement names.
+fn table_of(sql: &str, database: &str) -> Option<(Kind, String)> {
+    let (kind, rest) = if let Some(r) = sql.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+        (Kind::Create { replicated: false }, r)
+    } else if let Some(r) = sql.strip_prefix("ALTER TABLE ") {
+        let kind = if sql.contains(" ADD COLUMN ") {
+            Kind::AddColumn
+        } else {
+            Kind::Other
+        };
+        (kind, r)
+    } else {
+        return None;
+    };
+    let rest = rest.strip_prefix(database)?.strip_prefix('.')?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some((kind, rest[..end].to_string()))
+}
+
+/// The steps of one statement (its `{db}` already replaced) on one server; `cluster`: `None`
+/// for a single server.
+pub fn steps(sql: &str, database: &str, cluster: Option<&Target>) -> Result<Vec<Step>, String> {
+    let Some((kind, table)) = table_of(sql, database) else {
+        return Ok(vec![Step {
+            sql: sql.to_string(),
+            table: None,
+            kind: Kind::Other,
+        }]);
+    };
+    let Some(t) = cluster else {
+        return Ok(vec![Step {
+            sql: sql.to_string(),
+            table: Some(table),
+            kind,
+        }]);
+    };
+    match kind {
+        Kind::Create { .. } => {
+            const PLAIN: &str = "ENGINE = MergeTree\n";
+            if sql.matches(PLAIN).count() != 1 {
+                return Err(format!(
+                    "CREATE TABLE {table}: expected one `{}` to make replicated",
+                    PLAIN.trim()
+                ));
+            }
+            let group = if EVERYWHERE.contains(&table.as_str()) {
+                "all"
+            } else {
+                "{shard}"
+            };
+            let engine = format!(
+                "ENGINE = ReplicatedMergeTree('{zk}/{group}/{db}.{table}', '{{replica}}')\n",
+                zk = t.zookeeper_path,
+                db = t.database,
+            );
+            let mut out = vec![Step {
+                sql: sql.replacen(PLAIN, &engine, 1),
+                table: Some(table.clone()),
+                kind: Kind::Create { replicated: true },
+            }];
+            if table == "events" {
+                out.push(Step {
+                    sql: format!(
+                        "CREATE TABLE IF NOT EXISTS {db}.{EVENTS_ALL} AS {db}.events \
+                         ENGINE = Distributed('{cluster}', '{db}', 'events', visitor)",
+                        db = t.database,
+                        cluster = t.cluster,
+                    ),
+                    table: Some(EVENTS_ALL.to_string()),
+                    kind: Kind::Create { replicated: false },
+                });
+            }
+            Ok(out)
+        }
+        Kind::AddColumn => {
+            let mut out = vec![Step {
+                sql: sql.to_string(),
+                table: Some(table.clone()),
+                kind,
+            }];
+            if table == "events" {
+                let prefix = format!("ALTER TABLE {}.events ", t.database);
+                out.push(Step {
+                    sql: sql.replacen(
+                        &prefix,
+                        &format!("ALTER TABLE {}.{EVENTS_ALL} ", t.database),
+                        1,
+                    ),
+                    table: Some(EVENTS_ALL.to_string()),
+                    kind,
+                });
+            }
+            Ok(out)
+        }
+        Kind::Other => Err(format!(
+            "ALTER TABLE {table}: only ADD COLUMN is known to be safe on a cluster"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{statements, MIGRATIONS};
+
+    const TARGET: Target = Target {
+        database: "db",
+        cluster: "c1",
+        zookeeper_path: "/clickhouse/tables",
+    };
+
+    fn all_steps(cluster: Option<&Target>) -> Vec<Step> {
+        MIGRATIONS
+            .iter()
+            .flat_map(|m| statements(&m.sql.replace("{db}", "db")))
+            .flat_map(|s| steps(&s, "db", cluster).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn one_server_runs_the_files_as_written() {
+        for step in all_steps(None) {
+            assert!(!step.sql.contains("Replicated"), "{}", step.sql);
+            assert!(step.table.is_some(), "every statement names its table");
+        }
+    }
+
+    #[test]
+    fn every_migration_has_a_cluster_form() {
+        let steps = all_steps(Some(&TARGET));
+        for step in &steps {
+            if let Kind::Create { replicated: true } = step.kind {
+                assert!(
+                    step.sql
+                        .contains("ReplicatedMergeTree('/clickhouse/tables/"),
+                    "{}",
+                    step.sql
+                );
+                assert!(!step.sql.contains("ENGINE = MergeTree"), "{}", step.sql);
+            }
+        }
+        let find = |table: &str| {
+            steps
+                .iter()
+                .find(|s| {
+                    s.table.as_deref() == Some(table) && matches!(s.kind, Kind::Create { .. })
+                })
+                .unwrap_or_else(|| panic!("{table} is created"))
+                .sql
+                .clone()
+        };
+        assert!(find("events")
+            .contains("ReplicatedMergeTree('/clickhouse/tables/{shard}/db.events', '{replica}')"));
+        assert!(find("visits").contains("'/clickhouse/tables/{shard}/db.visits'"));
+        // Every server holds every salt: one replication group, no shard in the path.
+        assert!(find("salts").contains("'/clickhouse/tables/all/db.salts', '{replica}'"));
+        assert_eq!(
+            find("events_all"),
+            "CREATE TABLE IF NOT EXISTS db.events_all AS db.events \
+             ENGINE = Distributed('c1', 'db', 'events', visitor)"
+        );
+        // Each column added to events is added to events_all right after.
+        let adds: Vec<&Step> = steps.iter().filter(|s| s.kind == Kind::AddColumn).collect();
+        for pair in adds.chunks(2) {
+            assert_eq!(pair[0].table.as_deref(), Some("events"));
+            assert_eq!(pair[1].table.as_deref(), Some("events_all"));
+            assert_eq!(
+                pair[1].sql,
+                pair[0].sql.replace("db.events ", "db.events_all ")
+            );
+        }
+        assert!(!adds.is_empty());
+    }
+
+    #[test]
+    fn statements_a_cluster_cannot_take_safely_are_refused() {
+        assert!(steps("ALTER TABLE db.events DROP COLUMN x", "db", Some(&TARGET)).is_err());
+        assert!(steps(
+            "CREATE TABLE IF NOT EXISTS db.t (x UInt8) ENGINE = Memory",
+            "db",
+            Some(&TARGET)
+        )
+        .is_err());
+    }
+}
