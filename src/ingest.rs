@@ -61,8 +61,8 @@ pub struct Ingest {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     queue: Queue,
-    /// For loading the cross-midnight carry set.
-    client: clickhouse::Client,
+    /// For loading the cross-midnight carry set (from every shard).
+    cluster: Arc<crate::cluster::Cluster>,
     rate_limit: crate::rate_limit::RateLimit,
     pub paths: crate::path_budget::PathBudget,
     carry_loading: tokio::sync::Mutex<()>,
@@ -77,7 +77,7 @@ impl Ingest {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         queue: Queue,
-        client: clickhouse::Client,
+        cluster: Arc<crate::cluster::Cluster>,
     ) -> Self {
         Self {
             sites: config.sites.clone(),
@@ -93,7 +93,7 @@ impl Ingest {
             clock,
             metrics,
             queue,
-            client,
+            cluster,
             carry_loading: tokio::sync::Mutex::new(()),
             rate_limit: crate::rate_limit::RateLimit::new(config.ingest.rate_limit_per_minute),
             paths: crate::path_budget::PathBudget::new(config.ingest.max_new_paths_per_hour),
@@ -300,7 +300,7 @@ impl Ingest {
     /// is, so visits across midnight may split; that is logged, nothing else is affected.
     pub async fn refresh_carry(&self, midnight: Timestamp) {
         let since = midnight.as_second() - self.visitors.book.grace().as_secs() as i64;
-        match crate::storage::recently_seen(&self.client, since).await {
+        match crate::storage::recently_seen(&self.cluster, since).await {
             Ok(seen) => self.visitors.load_carry(midnight, seen),
             Err(e) => {
                 tracing::warn!(error = %e, "could not load visitors seen before midnight");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tally::cluster::Cluster;
 use tally::config::{Config, LogFormat};
 
 #[derive(Parser)]
@@ -143,11 +144,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { .. } => runtime.block_on(async {
-            let applied = tally::storage::migrate(&config.clickhouse).await?;
-            println!(
-                "schema current ({} migration(s) applied now)",
-                applied.len()
-            );
+            let cluster = Cluster::new(&config.clickhouse);
+            let migrated = tally::storage::migrate(&cluster).await?;
+            for (server, applied) in &migrated.applied {
+                println!(
+                    "{server}: schema current ({} migration(s) applied now)",
+                    applied.len()
+                );
+            }
+            for server in &migrated.unreachable {
+                println!(
+                    "{server}: did not answer; migrated by the next collector that finds it up"
+                );
+            }
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
@@ -155,10 +164,11 @@ fn main() -> anyhow::Result<()> {
             if config.privacy.aggregate_only {
                 anyhow::bail!("privacy.aggregate_only is set: no visits are built");
             }
-            tally::storage::migrate(&config.clickhouse).await?;
+            let cluster = Arc::new(Cluster::new(&config.clickhouse));
+            tally::storage::migrate(&cluster).await?;
             let job = tally::visits::VisitJob::new(
                 &config,
-                tally::storage::client(&config.clickhouse),
+                &cluster,
                 Arc::new(tally::metrics::Metrics::new()),
             );
             let done = job
@@ -175,10 +185,11 @@ fn main() -> anyhow::Result<()> {
                 // mark days with a newer version and hide them.
                 anyhow::bail!("privacy.aggregate_only is set: there are no raw events to roll up");
             }
-            tally::storage::migrate(&config.clickhouse).await?;
+            let cluster = Arc::new(Cluster::new(&config.clickhouse));
+            tally::storage::migrate(&cluster).await?;
             let job = tally::rollup::RollupJob::new(
                 &config,
-                tally::storage::client(&config.clickhouse),
+                &cluster,
                 Arc::new(tally::metrics::Metrics::new()),
             );
             let now = jiff::Timestamp::now();
@@ -204,10 +215,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Retention { dry_run, .. } => runtime.block_on(async {
-            tally::storage::migrate(&config.clickhouse).await?;
+            let cluster = Arc::new(Cluster::new(&config.clickhouse));
+            tally::storage::migrate(&cluster).await?;
             let job = tally::retention::Retention::new(
                 &config,
-                tally::storage::client(&config.clickhouse),
+                cluster.clone(),
                 Arc::new(tally::metrics::Metrics::new()),
             );
             let now = jiff::Timestamp::now();
@@ -222,8 +234,13 @@ fn main() -> anyhow::Result<()> {
                 config.retention.raw_days, config.retention.rollup_months
             );
             for e in &list {
+                let shard = if e.shard > 0 {
+                    format!(" on shard {}", e.shard)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{verb} {}.{} partition {} ({} rows)",
+                    "{verb} {}.{} partition {}{shard} ({} rows)",
                     config.clickhouse.database, e.table, e.partition, e.rows
                 );
             }
@@ -232,7 +249,11 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::PrivacyReport { format, .. } => runtime.block_on(async {
             let live = tally::privacy_report::Live {
-                salt_age_seconds: tally::salt::current_salt_age(&config).await,
+                salt_age_seconds: tally::salt::current_salt_age(
+                    &config,
+                    &Cluster::new(&config.clickhouse),
+                )
+                .await,
                 last_retention_run: None,
                 country_database_type: match &config.privacy.country_database {
                     Some(path) => Some(tally::geo::CountryDb::open(path)?.database_type),

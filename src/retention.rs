@@ -8,11 +8,16 @@
 //! (CNIL's audience-measurement exemption allows 25 months). Salts have their own, shorter, life (see
 //! `salt`). Rows ClickHouse refused and the spool kept aside (`spool/rejected/`) are raw rows
 //! too: their files are deleted once they are `raw_days` old.
+//!
+//! On a cluster the job looks at every server's partitions and drops each expired one on every
+//! server that has it; a replicated drop also reaches a replica that is away now when it is back.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
+
+use crate::cluster::Cluster;
 use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 
@@ -50,10 +55,14 @@ pub struct Expired {
     pub table: &'static str,
     pub partition: String,
     pub rows: u64,
+    /// Cluster mode: the shard (1-based) whose partition it is; 0 otherwise.
+    pub shard: usize,
+    /// The servers (indexes into the shard's replicas) that hold it.
+    servers: Vec<usize>,
 }
 
 pub struct Retention {
-    client: Client,
+    cluster: Arc<Cluster>,
     database: String,
     raw_days: u32,
     rollup_months: u32,
@@ -69,9 +78,9 @@ struct PartitionRow {
 }
 
 impl Retention {
-    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> Retention {
+    pub fn new(config: &Config, cluster: Arc<Cluster>, metrics: Arc<Metrics>) -> Retention {
         Retention {
-            client,
+            cluster,
             database: config.clickhouse.database.clone(),
             raw_days: config.retention.raw_days,
             rollup_months: config.retention.rollup_months,
@@ -101,18 +110,74 @@ impl Retention {
                 rows: std::fs::read_to_string(e.path())
                     .map(|t| t.lines().count() as u64)
                     .unwrap_or(0),
+                shard: 0,
+                servers: Vec::new(),
             })
             .collect();
         out.sort_by(|a, b| a.partition.cmp(&b.partition));
         out
     }
 
-    /// The partitions that have reached their age at `now`, oldest first.
+    /// The partitions that have reached their age at `now`, oldest first (shard by shard).
+    /// A server that does not answer is left out (its shard's other replicas speak for it);
+    /// a shard of which no server answers is an error.
     pub async fn expired(&self, now: Timestamp) -> Result<Vec<Expired>, Error> {
         let mut out = Vec::new();
+        for shard in &self.cluster.shards {
+            let mut found: Vec<Expired> = Vec::new();
+            let mut last_error = None;
+            let mut answered = false;
+            for (i, server) in shard.replicas.iter().enumerate() {
+                match self.expired_on(server.client(), now).await {
+                    Ok(list) => {
+                        answered = true;
+                        for (table, partition, rows) in list {
+                            match found
+                                .iter_mut()
+                                .find(|e| e.table == table && e.partition == partition)
+                            {
+                                Some(e) => {
+                                    e.rows = e.rows.max(rows);
+                                    e.servers.push(i);
+                                }
+                                None => found.push(Expired {
+                                    table,
+                                    partition,
+                                    rows,
+                                    shard: if self.cluster.is_cluster() {
+                                        shard.index + 1
+                                    } else {
+                                        0
+                                    },
+                                    servers: vec![i],
+                                }),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(server = %server.url, error = %crate::clickhouse_code::describe(&e), "retention: server not looked at");
+                        last_error = Some(e);
+                    }
+                }
+            }
+            if let (false, Some(e)) = (answered, last_error) {
+                return Err(e.into());
+            }
+            out.extend(found);
+        }
+        out.extend(self.expired_rejected(now));
+        Ok(out)
+    }
+
+    /// `(table, partition, rows)` of the expired partitions one server holds.
+    async fn expired_on(
+        &self,
+        client: &Client,
+        now: Timestamp,
+    ) -> Result<Vec<(&'static str, String, u64)>, clickhouse::error::Error> {
+        let mut out = Vec::new();
         for (table, granularity) in TABLES {
-            let parts: Vec<PartitionRow> = self
-                .client
+            let parts: Vec<PartitionRow> = client
                 .query(
                     "SELECT partition_id, toUInt64(sum(rows)) AS rows FROM system.parts \
                      WHERE database = ? AND table = ? AND active \
@@ -126,15 +191,10 @@ impl Retention {
             for p in parts {
                 // Partition ids are YYYYMMDD / YYYYMM numbers, so they compare as strings too.
                 if p.partition_id.len() == limit.len() && p.partition_id < limit {
-                    out.push(Expired {
-                        table,
-                        partition: p.partition_id,
-                        rows: p.rows,
-                    });
+                    out.push((table, p.partition_id, p.rows));
                 }
             }
         }
-        out.extend(self.expired_rejected(now));
         Ok(out)
     }
 
@@ -173,18 +233,28 @@ impl Retention {
             if e.table == REJECTED_FILES {
                 std::fs::remove_file(self.rejected_dir.join(&e.partition))?;
             } else {
-                self.client
-                    .query(&format!(
-                        "ALTER TABLE {}.{} DROP PARTITION ID '{}'",
-                        self.database, e.table, e.partition
-                    ))
-                    .execute()
-                    .await?;
+                let shard = &self.cluster.shards[e.shard.saturating_sub(1)];
+                let sql = format!(
+                    "ALTER TABLE {}.{} DROP PARTITION ID '{}'",
+                    self.database, e.table, e.partition
+                );
+                let mut dropped = false;
+                let mut last_error = None;
+                for &i in &e.servers {
+                    match shard.replicas[i].client().query(&sql).execute().await {
+                        Ok(()) => dropped = true,
+                        Err(err) => last_error = Some(err),
+                    }
+                }
+                if let (false, Some(err)) = (dropped, last_error) {
+                    return Err(err.into());
+                }
             }
             tracing::info!(
                 table = e.table,
                 partition = %e.partition,
                 rows = e.rows,
+                shard = e.shard,
                 "retention: partition dropped"
             );
             let label = Table { table: e.table };
@@ -240,7 +310,11 @@ mod tests {
 
     fn job(raw_days: u32, rollup_months: u32) -> Retention {
         Retention {
-            client: Client::default(),
+            cluster: Arc::new(Cluster::new(
+                &Config::parse("[[sites]]\ndomain = \"a.example\"\n")
+                    .unwrap()
+                    .clickhouse,
+            )),
             database: "t".into(),
             raw_days,
             rollup_months,

@@ -5,13 +5,22 @@
 //! hashes a visitor alike and a restart on the same day changes nothing. Tomorrow's salt is
 //! agreed on a day ahead, so the rotation at 00:00 needs no I/O: when several collectors
 //! propose a salt for the same day, the earliest-created (then the smallest) wins, and each
-//! collector converges on it at its next refresh, hours before the salt is used.
+//! collector converges on it at its next refresh, hours before the salt is used. A collector
+//! that proposes a salt, or sees one proposed in the last [`SETTLE`], waits that long and reads
+//! again before it chooses: collectors that start together on an empty database (or a fleet
+//! that lost its salts) all see every proposal of the moment and choose the same one.
+//!
+//! On a cluster the salts table is replicated to every server (`storage::ddl::EVERYWHERE`); a
+//! collector reads it from every server that answers and takes the union, so a proposal is seen
+//! once its insert returned, whichever server took it and however far replication is behind, and
+//! deletes an expired day on every server that answers (the replicated drop reaches the others
+//! when they are back).
 //!
 //! Yesterday's salt is kept after midnight only for the visit timeout (so that a visit running
 //! across midnight keeps its visitor id, see `visitor`), then dropped from memory (zeroed) and
 //! from storage (its partition dropped). The salt is never logged or exposed; its age is.
 
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::civil::Date;
@@ -20,6 +29,7 @@ use jiff::{Timestamp, ToSpan};
 use rand::TryRng;
 use zeroize::Zeroizing;
 
+use crate::cluster::Cluster;
 use crate::error::Error;
 
 /// A salt as stored: the day it belongs to, its bytes in hex, and when it was proposed.
@@ -30,9 +40,13 @@ pub struct StoredSalt {
     pub created: Timestamp,
 }
 
+/// How long a collector waits after a salt was proposed before it chooses among the proposals:
+/// longer than an insert takes, so that a proposal in flight when it read has landed.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 /// Where salts persist. ClickHouse in production; memory for the unit tests of this module.
 pub enum SaltStore {
-    ClickHouse(Box<clickhouse::Client>),
+    ClickHouse(Arc<Cluster>),
     Memory(Mutex<Vec<StoredSalt>>),
 }
 
@@ -151,8 +165,15 @@ impl SaltBook {
                 proposed = true;
             }
         }
-        if proposed {
-            // Read back: another collector may have proposed at the same time.
+        let settle = store.settle();
+        let young = stored.iter().any(|s| {
+            (s.day == today || s.day == tomorrow)
+                && now.duration_since(s.created).unsigned_abs() < settle
+        });
+        if proposed || young {
+            // Another collector may be proposing for the same day right now: give its insert
+            // time to land, then read back and choose among all proposals.
+            tokio::time::sleep(settle).await;
             stored = store.load(yesterday).await?;
         }
 
@@ -296,12 +317,14 @@ impl SaltStore {
                 .filter(|s| s.day >= from)
                 .cloned()
                 .collect()),
-            SaltStore::ClickHouse(client) => {
-                let rows: Vec<SaltRow> = client
-                    .query("SELECT day, salt, created FROM salts WHERE day >= toDate(?)")
-                    .bind(from.to_string())
-                    .fetch_all()
-                    .await?;
+            SaltStore::ClickHouse(cluster) => {
+                let from = from.to_string();
+                let rows: Vec<SaltRow> = from_every_server(cluster, |c| {
+                    c.query("SELECT day, salt, created FROM salts WHERE day >= toDate(?)")
+                        .bind(from.as_str())
+                        .fetch_all::<SaltRow>()
+                })
+                .await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| StoredSalt {
@@ -325,12 +348,16 @@ impl SaltStore {
                 .map(|s| s.day)
                 .filter(|d| *d < day)
                 .collect()),
-            SaltStore::ClickHouse(client) => {
-                let days: Vec<u16> = client
-                    .query("SELECT DISTINCT day FROM salts WHERE day < toDate(?)")
-                    .bind(day.to_string())
-                    .fetch_all()
-                    .await?;
+            SaltStore::ClickHouse(cluster) => {
+                let day = day.to_string();
+                let mut days: Vec<u16> = from_every_server(cluster, |c| {
+                    c.query("SELECT DISTINCT day FROM salts WHERE day < toDate(?)")
+                        .bind(day.as_str())
+                        .fetch_all::<u16>()
+                })
+                .await?;
+                days.sort_unstable();
+                days.dedup();
                 Ok(days.into_iter().map(days_to_date).collect())
             }
         }
@@ -344,18 +371,22 @@ impl SaltStore {
                     .push(salt.clone());
                 Ok(())
             }
-            SaltStore::ClickHouse(client) => {
+            SaltStore::ClickHouse(cluster) => {
                 let row = SaltRow {
                     day: date_to_days(salt.day),
                     salt: salt.hex.to_string(),
                     created: u32::try_from(salt.created.as_second()).unwrap_or(0),
                 };
-                let result = async {
-                    let mut insert = client.insert::<SaltRow>("salts").await?;
-                    insert.write(&row).await?;
-                    insert.end().await
-                }
-                .await;
+                let result = cluster
+                    .run_anywhere(|client| {
+                        let row = &row;
+                        async move {
+                            let mut insert = client.insert::<SaltRow>("salts").await?;
+                            insert.write(row).await?;
+                            insert.end().await
+                        }
+                    })
+                    .await;
                 // ClickHouse may quote rejected input in a parse error; here that input is the
                 // salt, so only the error's code is passed on (and so may reach a log line).
                 result.map_err(|e| {
@@ -378,20 +409,57 @@ impl SaltStore {
                     .retain(|s| s.day != day);
                 Ok(())
             }
-            SaltStore::ClickHouse(client) => {
-                client
-                    .query(&format!("ALTER TABLE salts DROP PARTITION '{}'", day))
-                    .execute()
-                    .await?;
+            SaltStore::ClickHouse(cluster) => {
+                let sql = format!("ALTER TABLE salts DROP PARTITION '{day}'");
+                from_every_server(cluster, |c| {
+                    let sql = sql.clone();
+                    async move { c.query(&sql).execute().await.map(|()| Vec::<()>::new()) }
+                })
+                .await?;
                 Ok(())
             }
         }
+    }
+
+    /// How long to wait after a proposal before choosing (see [`SETTLE`]).
+    fn settle(&self) -> Duration {
+        match self {
+            SaltStore::ClickHouse(_) => SETTLE,
+            SaltStore::Memory(_) => Duration::ZERO,
+        }
+    }
+}
+
+/// Runs `f` on every server at once and joins the rows of those that answered; fails only when
+/// none did (with the last error).
+async fn from_every_server<T, F, Fut>(cluster: &Cluster, f: F) -> Result<Vec<T>, Error>
+where
+    F: Fn(clickhouse::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, clickhouse::error::Error>>,
+{
+    let answers =
+        futures_util::future::join_all(cluster.servers().map(|s| f(s.client().clone()))).await;
+    let mut rows = Vec::new();
+    let mut last = None;
+    let mut answered = false;
+    for answer in answers {
+        match answer {
+            Ok(r) => {
+                answered = true;
+                rows.extend(r);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match (answered, last) {
+        (false, Some(e)) => Err(e.into()),
+        _ => Ok(rows),
     }
 }
 
 /// Seconds since today's agreed salt was created, read from storage (for the CLI privacy
 /// report); `None` when there is none yet or storage cannot be read. Only `created` is read.
-pub async fn current_salt_age(config: &crate::config::Config) -> Option<i64> {
+pub async fn current_salt_age(config: &crate::config::Config, cluster: &Cluster) -> Option<i64> {
     #[derive(serde::Deserialize, clickhouse::Row)]
     struct Created {
         created: u32,
@@ -402,10 +470,16 @@ pub async fn current_salt_age(config: &crate::config::Config) -> Option<i64> {
         .to_zoned(config.privacy.salt_time_zone.clone())
         .date()
         .to_string();
-    let row: Created = crate::storage::client(&config.clickhouse)
-        .query("SELECT toUInt32(min(created)) AS created, count() AS n FROM salts WHERE day = toDate(?)")
-        .bind(today.as_str())
-        .fetch_one()
+    let row: Created = cluster
+        .run_anywhere(|c| {
+            let today = &today;
+            async move {
+                c.query("SELECT toUInt32(min(created)) AS created, count() AS n FROM salts WHERE day = toDate(?)")
+                    .bind(today.as_str())
+                    .fetch_one()
+                    .await
+            }
+        })
         .await
         .ok()?;
     (row.n > 0).then(|| now.as_second() - i64::from(row.created))

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::error::Error;
@@ -47,6 +48,9 @@ const CARRY_REFRESH: Duration = Duration::from_secs(5);
 /// Everything built from the config, before the port is bound.
 pub struct Prepared {
     app: Arc<App>,
+    cluster: Arc<Cluster>,
+    /// Servers that did not answer when the schema was migrated (cluster mode).
+    unmigrated: Vec<String>,
     writer: Writer,
     sink: Arc<Sink>,
     spooled: Arc<tokio::sync::Notify>,
@@ -79,9 +83,9 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         Some(path) => CountryDb::open(path)?,
         None => CountryDb::none(),
     };
-    storage::migrate(&config.clickhouse).await?;
-    let client = storage::client(&config.clickhouse);
-    let salts = SaltStore::ClickHouse(Box::new(client.clone()));
+    let cluster = Arc::new(Cluster::new(&config.clickhouse));
+    let migrated = storage::migrate(&cluster).await?;
+    let salts = SaltStore::ClickHouse(cluster.clone());
     let book = SaltBook::new(config.privacy.salt_time_zone.clone(), config.visits.timeout);
     // Aggregate-only mode hashes nothing, so it makes and keeps no salt at all.
     if !config.privacy.aggregate_only {
@@ -103,7 +107,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         );
     }
     let sink = Arc::new(Sink {
-        client: client.clone(),
+        cluster: cluster.clone(),
         spool,
         metrics: metrics.clone(),
         aggregate: config
@@ -125,16 +129,16 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     // Aggregate-only mode writes counts directly; there are no raw events to build visits from
     // or roll up.
     let build_visits = config.visits.store && !config.privacy.aggregate_only;
-    let visits = build_visits.then(|| VisitJob::new(config, client.clone(), metrics.clone()));
+    let visits = build_visits.then(|| VisitJob::new(config, &cluster, metrics.clone()));
     // Rollups are summed from stored visits.
     let rollup = (config.rollups.enabled && build_visits)
-        .then(|| RollupJob::new(config, client.clone(), metrics.clone()));
+        .then(|| RollupJob::new(config, &cluster, metrics.clone()));
     let stats = Arc::new(crate::stats::Stats::new(
         config,
-        client.clone(),
+        cluster.clone(),
         metrics.clone(),
     ));
-    let retention = Retention::new(config, client.clone(), metrics.clone());
+    let retention = Retention::new(config, cluster.clone(), metrics.clone());
     let ingest = Ingest::new(
         config,
         countries,
@@ -142,11 +146,11 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         clock.clone(),
         metrics.clone(),
         queue,
-        client.clone(),
+        cluster.clone(),
     );
     // The budget for new paths must know the paths sites already have, or a restart would
     // count a big site's every page as new.
-    let known = storage::recent_paths(&client, KNOWN_PATH_DAYS, KNOWN_PATHS_PER_SITE).await?;
+    let known = storage::recent_paths(&cluster, KNOWN_PATH_DAYS, KNOWN_PATHS_PER_SITE).await?;
     for (site, path) in &known {
         ingest.paths.learn(site, [path.as_str()]);
     }
@@ -162,6 +166,8 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     });
     Ok(Prepared {
         app,
+        cluster,
+        unmigrated: migrated.unreachable,
         writer,
         sink,
         spooled,
@@ -183,6 +189,8 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
 pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Future<Output = ()>) {
     let Prepared {
         app,
+        cluster,
+        unmigrated,
         writer,
         sink,
         spooled,
@@ -195,7 +203,13 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         aggregate_only,
     } = prepared;
     // Replays the spool (a previous run's too) beside new traffic.
-    let mut background = vec![tokio::spawn(crate::replay::run(sink, spooled))];
+    let mut background = vec![
+        tokio::spawn(crate::replay::run(sink, spooled)),
+        tokio::spawn(cluster.clone().watch()),
+    ];
+    if !unmigrated.is_empty() {
+        background.push(tokio::spawn(migrate_when_back(cluster.clone(), unmigrated)));
+    }
     if !aggregate_only {
         background.push(tokio::spawn(salt_maintenance(app.clone(), salts)));
     }
@@ -386,6 +400,34 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
+    }
+}
+
+/// Migrates the servers that did not answer at start as soon as they do (cluster mode): until
+/// then their shard's other replicas serve, and replication brings them the data.
+async fn migrate_when_back(cluster: Arc<Cluster>, mut pending: Vec<String>) {
+    while !pending.is_empty() {
+        tokio::time::sleep(crate::cluster::PROBE_INTERVAL * 5).await;
+        let mut still = Vec::new();
+        for url in pending {
+            let found = cluster.shards.iter().find_map(|shard| {
+                shard
+                    .replicas
+                    .iter()
+                    .find(|s| s.url == url)
+                    .map(|server| (shard, server))
+            });
+            let Some((shard, server)) = found else {
+                continue;
+            };
+            match storage::migrate_server(&cluster, shard, server).await {
+                Ok(applied) => {
+                    tracing::info!(server = %url, migrations = applied.len(), "server back and migrated");
+                }
+                Err(_) => still.push(url),
+            }
+        }
+        pending = still;
     }
 }
 

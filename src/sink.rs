@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use clickhouse::Client;
 
+use crate::cluster::Cluster;
 use crate::event::EventRow;
 use crate::metrics::Metrics;
 use crate::retry::{classify, Failure};
@@ -28,7 +29,9 @@ const MAX_SPLITS: u32 = 6;
 const CHECK_CHUNK: usize = 5_000;
 
 pub struct Sink {
-    pub client: Client,
+    /// Batches go to any server that takes them (on a cluster, into `events_all`, which places
+    /// each row on its visitor's shard).
+    pub cluster: Arc<Cluster>,
     pub spool: Arc<Spool>,
     pub metrics: Arc<Metrics>,
     /// Set in aggregate-only mode: batches are folded into rollup counts, never stored as rows.
@@ -59,16 +62,23 @@ impl Sink {
             return Ok(());
         }
         let started = Instant::now();
-        let write = async {
-            match &self.aggregate {
-                Some(folder) => insert_folded(&self.client, folder, rows, &self.metrics).await,
-                None => insert(&self.client, rows).await,
-            }
-        };
-        let result = match tokio::time::timeout(INSERT_TIMEOUT, write).await {
-            Ok(r) => r,
-            Err(_) => Err(clickhouse::error::Error::TimedOut),
-        };
+        let table = self.cluster.events_everywhere();
+        // Each server gets the whole time-out; a server that fails is passed over for the next.
+        let result = self
+            .cluster
+            .run_anywhere(|client| async move {
+                let write = async {
+                    match &self.aggregate {
+                        Some(folder) => insert_folded(&client, folder, rows, &self.metrics).await,
+                        None => insert(&client, table, rows).await,
+                    }
+                };
+                match tokio::time::timeout(INSERT_TIMEOUT, write).await {
+                    Ok(r) => r,
+                    Err(_) => Err(clickhouse::error::Error::TimedOut),
+                }
+            })
+            .await;
         match result {
             Ok(()) => {
                 self.metrics
@@ -162,15 +172,16 @@ impl Sink {
                 .join(",");
             // The time range lets ClickHouse read only the partitions the batch can be in.
             let sql = format!(
-                "SELECT event_id FROM events WHERE ts >= toDateTime(?, 'UTC') \
-                 AND ts <= toDateTime(?, 'UTC') AND event_id IN ({ids})"
+                "SELECT event_id FROM {} WHERE ts >= toDateTime(?, 'UTC') \
+                 AND ts <= toDateTime(?, 'UTC') AND event_id IN ({ids})",
+                self.cluster.events_everywhere()
             );
             let found: Vec<u64> = self
-                .client
-                .query(&sql)
-                .bind(first)
-                .bind(last)
-                .fetch_all()
+                .cluster
+                .run_anywhere(|client| {
+                    let sql = &sql;
+                    async move { client.query(sql).bind(first).bind(last).fetch_all().await }
+                })
                 .await
                 .map_err(|e| {
                     self.metrics.clickhouse_up.set(0);
@@ -197,8 +208,12 @@ impl Sink {
     }
 }
 
-async fn insert(client: &Client, rows: &[EventRow]) -> Result<(), clickhouse::error::Error> {
-    let mut insert = client.insert::<EventRow>("events").await?;
+async fn insert(
+    client: &Client,
+    table: &str,
+    rows: &[EventRow],
+) -> Result<(), clickhouse::error::Error> {
+    let mut insert = client.insert::<EventRow>(table).await?;
     for row in rows {
         insert.write(row).await?;
     }

@@ -135,10 +135,19 @@ pub fn markdown(r: &Report) -> String {
     line(String::new());
     line("## Where the data lives".into());
     line(String::new());
-    line(format!(
-        "- ClickHouse at `{}`, database `{}` (credentials not shown).",
-        r.storage.clickhouse_host, r.storage.database
-    ));
+    match &r.storage.cluster {
+        None => line(format!(
+            "- ClickHouse at `{}`, database `{}` (credentials not shown).",
+            r.storage.clickhouse_host, r.storage.database
+        )),
+        Some(c) => {
+            line(format!(
+                "- ClickHouse database `{}` on every server below (credentials not shown).",
+                r.storage.database
+            ));
+            super::cluster::markdown(c).into_iter().for_each(&mut line);
+        }
+    }
     line(format!(
         "- Stats API tokens: {}; sites readable without a token: {}.",
         or_none(&r.access.api_tokens.join(", ")),

@@ -8,6 +8,7 @@ use crate::config::{Config, DEFAULT_QUERY_ALLOWLIST};
 use crate::event::FIELDS;
 use crate::retention;
 
+mod cluster;
 mod markdown;
 
 pub use markdown::markdown;
@@ -110,6 +111,8 @@ pub struct DoNotTrack {
 pub struct Storage {
     pub clickhouse_host: String,
     pub database: String,
+    /// Shards, replicas and where each table lives, in cluster mode.
+    pub cluster: Option<cluster::ClusterReport>,
 }
 
 #[derive(Serialize)]
@@ -349,6 +352,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
         storage: Storage {
             clickhouse_host: host,
             database: config.clickhouse.database.clone(),
+            cluster: cluster::report(&config.clickhouse),
         },
         access: Access {
             api_tokens: config.api_tokens.iter().map(|t| t.name.clone()).collect(),

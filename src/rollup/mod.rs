@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
+
+use crate::cluster::{Cluster, ShardRef};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -47,7 +49,9 @@ struct Site {
 }
 
 pub struct RollupJob {
-    client: Client,
+    /// Rollups are summed shard by shard from each shard's stored visits; a report adds the
+    /// shards' rollups up.
+    shards: Vec<ShardRef>,
     database: String,
     sites: Vec<Site>,
     timeout_seconds: u32,
@@ -66,9 +70,9 @@ enum Why {
 type Due = (Date, Why);
 
 impl RollupJob {
-    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> RollupJob {
+    pub fn new(config: &Config, cluster: &Arc<Cluster>, metrics: Arc<Metrics>) -> RollupJob {
         RollupJob {
-            client,
+            shards: cluster.shard_refs(),
             database: config.clickhouse.database.clone(),
             sites: config
                 .sites
@@ -90,29 +94,64 @@ impl RollupJob {
     /// visits included.
     pub async fn run_once(&self, now: Timestamp, max_days: usize) -> Result<usize, Error> {
         let mut done = 0;
+        for shard in &self.shards {
+            let Some(client) = self.caught_up(shard).await else {
+                return Err(Error::Config(format!(
+                    "{}: the replica has not caught up with its shard; rollups wait",
+                    shard.label()
+                )));
+            };
+            done += self
+                .run_shard(&client, now, max_days.saturating_sub(done))
+                .await?;
+        }
+        self.metrics.rollup_last_success.set(now.as_second());
+        Ok(done)
+    }
+
+    /// The client of the shard's replica to read, once it has every visit its shard has:
+    /// a rollup is computed once, so it must not miss visits replication has not brought yet.
+    async fn caught_up(&self, shard: &ShardRef) -> Option<Client> {
+        let client = shard.client().clone();
+        if shard.cluster().is_cluster()
+            && !crate::storage::sync_replica(&client, &["visits", "visit_slices", "rollup_days"])
+                .await
+        {
+            return None;
+        }
+        Some(client)
+    }
+
+    async fn run_shard(
+        &self,
+        client: &Client,
+        now: Timestamp,
+        max_days: usize,
+    ) -> Result<usize, Error> {
+        let mut done = 0;
         let mut marked = 0;
         for site in &self.sites {
             if done >= max_days {
                 break;
             }
-            let work = self.due_days(site, now).await?;
+            let work = self.due_days(client, site, now).await?;
             let (Some(first), Some(last)) = (work.first(), work.last()) else {
                 continue;
             };
             // Days without stored visits have no visit and no pageview: marked at once.
-            let busy = self.days_with_visits(site, first.0, last.0).await?;
+            let busy = self.days_with_visits(client, site, first.0, last.0).await?;
             let (work, empty): (Vec<Due>, Vec<Due>) = work
                 .into_iter()
                 .partition(|(d, _)| busy.contains(&d.to_string()));
             if !empty.is_empty() {
                 let days: Vec<Date> = empty.iter().map(|(d, _)| *d).collect();
-                self.mark_empty(site, &days, now).await?;
+                self.mark_empty(client, site, &days, now).await?;
                 self.metrics.rollup_days.inc_by(days.len() as u64);
                 marked += days.len();
             }
             for (day, why) in work.into_iter().take(max_days - done) {
                 let started = std::time::Instant::now();
-                self.roll_up(site, day, now).await?;
+                self.roll_up(client, site, day, now).await?;
                 done += 1;
                 self.metrics.rollup_days.inc();
                 tracing::info!(
@@ -124,28 +163,36 @@ impl RollupJob {
                 );
             }
         }
-        self.metrics.rollup_last_success.set(now.as_second());
         Ok(done + marked)
     }
 
     /// Computes the days `first..=last` again (those complete at `now`), for every site.
     pub async fn redo(&self, first: Date, last: Date, now: Timestamp) -> Result<usize, Error> {
         let mut done = 0;
-        for site in &self.sites {
-            let Some(complete) = self.last_complete_day(site, now) else {
-                continue;
+        for shard in &self.shards {
+            let Some(client) = self.caught_up(shard).await else {
+                return Err(Error::Config(format!(
+                    "{}: the replica has not caught up with its shard",
+                    shard.label()
+                )));
             };
-            let mut day = first;
-            while day <= last.min(complete) {
-                self.roll_up(site, day, now).await?;
-                done += 1;
-                day = match day.tomorrow() {
-                    Ok(d) => d,
-                    Err(_) => break,
+            for site in &self.sites {
+                let Some(complete) = self.last_complete_day(site, now) else {
+                    continue;
                 };
+                let mut day = first;
+                while day <= last.min(complete) {
+                    self.roll_up(&client, site, day, now).await?;
+                    done += 1;
+                    day = match day.tomorrow() {
+                        Ok(d) => d,
+                        Err(_) => break,
+                    };
+                }
             }
         }
-        Ok(done)
+        // Site-days, not site-days times shards.
+        Ok(done / self.shards.len().max(1))
     }
 
     /// How long after a day's local midnight its visits have ended and are stored, when none
@@ -168,12 +215,16 @@ impl RollupJob {
 
     /// The days to compute, oldest first: complete days not rolled up, and rolled-up days whose
     /// stored visits changed since.
-    async fn due_days(&self, site: &Site, now: Timestamp) -> Result<Vec<Due>, Error> {
+    async fn due_days(
+        &self,
+        client: &Client,
+        site: &Site,
+        now: Timestamp,
+    ) -> Result<Vec<Due>, Error> {
         let Some(last) = self.last_complete_day(site, now) else {
             return Ok(Vec::new());
         };
-        let since: sql::StoredSince = self
-            .client
+        let since: sql::StoredSince = client
             .query_raw(&sql::stored_since(&self.database, &site.domain))
             .fetch_one()
             .await?;
@@ -183,8 +234,7 @@ impl RollupJob {
         let first_ts =
             Timestamp::from_second(i64::from(since.first)).unwrap_or(Timestamp::UNIX_EPOCH);
         let first = first_ts.to_zoned(site.tz.clone()).date();
-        let rolled: HashMap<String, u32> = self
-            .client
+        let rolled: HashMap<String, u32> = client
             .query_raw(&sql::rolled_since(
                 &self.database,
                 &site.domain,
@@ -206,16 +256,14 @@ impl RollupJob {
             // Nothing came before the first stored visits: they are all whole.
             i64::MIN
         };
-        let unstored: HashSet<i64> = self
-            .client
+        let unstored: HashSet<i64> = client
             .query_raw(&sql::unstored_hours(&self.database, &site.domain))
             .fetch_all::<sql::Hour>()
             .await?
             .into_iter()
             .map(|h| i64::from(h.h))
             .collect();
-        let changed: Vec<sql::DoneSlice> = self
-            .client
+        let changed: Vec<sql::DoneSlice> = client
             .query_raw(&sql::slices_done_since(
                 &self.database,
                 &site.domain,
@@ -258,13 +306,13 @@ impl RollupJob {
 
     async fn days_with_visits(
         &self,
+        client: &Client,
         site: &Site,
         first: Date,
         last: Date,
     ) -> Result<HashSet<String>, Error> {
         let (from, to) = local_days(site, first, last)?;
-        let rows: Vec<DayRow> = self
-            .client
+        let rows: Vec<DayRow> = client
             .query_raw(&sql::days_with_visits(
                 &self.database,
                 &site.domain,
@@ -277,7 +325,13 @@ impl RollupJob {
         Ok(rows.into_iter().map(|r| r.day_text).collect())
     }
 
-    async fn mark_empty(&self, site: &Site, days: &[Date], now: Timestamp) -> Result<(), Error> {
+    async fn mark_empty(
+        &self,
+        client: &Client,
+        site: &Site,
+        days: &[Date],
+        now: Timestamp,
+    ) -> Result<(), Error> {
         let sql = sql::mark_days(
             &self.database,
             &site.domain,
@@ -285,11 +339,17 @@ impl RollupJob {
             crate::storage::new_version()?,
             now - SignedDuration::from_secs(1),
         );
-        self.client.query_raw(&sql).execute().await?;
+        client.query_raw(&sql).execute().await?;
         Ok(())
     }
 
-    async fn roll_up(&self, site: &Site, day: Date, now: Timestamp) -> Result<(), Error> {
+    async fn roll_up(
+        &self,
+        client: &Client,
+        site: &Site,
+        day: Date,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         let (from, to) = local_days(site, day, day)?;
         let scope = Scope::literal(ScopeValues {
             database: &self.database,
@@ -306,7 +366,7 @@ impl RollupJob {
         // computation may or may not be in it, so it counts as newer and the day is redone.
         let computed = now - SignedDuration::from_secs(1);
         for statement in sql::rollup_day(&scope, day, crate::storage::new_version()?, computed) {
-            self.client.query_raw(&statement).execute().await?;
+            client.query_raw(&statement).execute().await?;
         }
         Ok(())
     }
@@ -348,7 +408,8 @@ mod tests {
     #[test]
     fn a_day_is_complete_after_midnight_its_last_hour_the_timeout_and_settling() {
         let config = Config::parse("[[sites]]\ndomain = \"a\"\n").unwrap();
-        let job = RollupJob::new(&config, Client::default(), Arc::new(Metrics::new()));
+        let cluster = Arc::new(Cluster::new(&config.clickhouse));
+        let job = RollupJob::new(&config, &cluster, Arc::new(Metrics::new()));
         // 2026-03-29 ends at 22:00 UTC (CEST); complete from 23:40 UTC (an hour for its last
         // visits to end in, the 30-minute timeout, 10 minutes settling).
         let at = |s: &str| s.parse::<Timestamp>().unwrap();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clickhouse::Client;
+use futures_util::future::join_all;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -21,6 +22,8 @@ use super::answer::{compare, effective_order, metric, sort, Answer, Row};
 use super::period::Period;
 use super::query::{self, Dimension, Metric, Query};
 use super::sql;
+use super::sql::visits::{HistogramRow, Percentiles, ADDITIVE};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::StatsError;
 use crate::metrics::{Metrics, Source};
@@ -32,7 +35,8 @@ struct SiteStats {
 
 /// The stats service shared by the HTTP handlers.
 pub struct Stats {
-    client: Client,
+    /// The servers; on a cluster each shard answers for its visitors and the answers are added.
+    cluster: Arc<Cluster>,
     metrics: Arc<Metrics>,
     /// Read complete days from the rollup tables (else every query sessionizes raw events).
     use_rollups: bool,
@@ -47,14 +51,101 @@ pub struct Stats {
     stored_visits: bool,
 }
 
+/// A row of the rollup and realtime queries (no percentiles: those come as histograms).
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct GroupRow {
     dims: Vec<String>,
     comps: Vec<f64>,
 }
 
+/// Which histograms a query needs: visit durations (for the duration percentiles) and seconds
+/// on page (for the median time on page).
+#[derive(Debug, Clone, Copy, Default)]
+struct Wanted {
+    durations: bool,
+    page_seconds: bool,
+}
+
+/// The metric components of one group on one shard, or added up over shards: the additive
+/// ones, and the histograms the percentiles are read from once every shard's are in.
+#[derive(Debug, Default)]
+struct Group {
+    dims: Vec<String>,
+    comps: Vec<f64>,
+    durations: BTreeMap<u32, u64>,
+    page_seconds: BTreeMap<u32, u64>,
+}
+
+impl Group {
+    fn from_row(row: GroupRow) -> Group {
+        let mut comps = row.comps;
+        comps.resize(ADDITIVE, 0.0);
+        Group {
+            dims: row.dims,
+            comps,
+            ..Group::default()
+        }
+    }
+
+    fn from_histogram_row(row: HistogramRow) -> Group {
+        let mut comps = row.comps;
+        comps.resize(ADDITIVE, 0.0);
+        let histogram = |keys: Vec<u32>, counts: Vec<u64>| keys.into_iter().zip(counts).collect();
+        Group {
+            dims: row.dims,
+            comps,
+            durations: histogram(row.duration_keys, row.duration_counts),
+            page_seconds: histogram(row.page_keys, row.page_counts),
+        }
+    }
+
+    fn add(&mut self, other: Group) {
+        for (a, b) in self.comps.iter_mut().zip(&other.comps) {
+            *a += b;
+        }
+        for (histogram, more) in [
+            (&mut self.durations, other.durations),
+            (&mut self.page_seconds, other.page_seconds),
+        ] {
+            for (k, v) in more {
+                *histogram.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// The components in `COMPONENTS` order, then the median time on page.
+    fn components(&self) -> Vec<f64> {
+        let mut c = self.comps.clone();
+        c.resize(sql::COMPONENTS.len() + 1, 0.0);
+        for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
+            c[i] = percentile(&self.durations, q);
+        }
+        c[sql::COMPONENTS.len()] = percentile(&self.page_seconds, 0.5);
+        c
+    }
+}
+
+/// Adds `more` into `groups`, summing the groups with the same dimension values (the first
+/// occurrence keeps its place).
+fn add_groups(groups: &mut Vec<Group>, more: Vec<Group>) {
+    let mut index: HashMap<Vec<String>, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.dims.clone(), i))
+        .collect();
+    for g in more {
+        match index.get(&g.dims) {
+            Some(&i) => groups[i].add(g),
+            None => {
+                index.insert(g.dims.clone(), groups.len());
+                groups.push(g);
+            }
+        }
+    }
+}
+
 impl Stats {
-    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> Stats {
+    pub fn new(config: &Config, cluster: Arc<Cluster>, metrics: Arc<Metrics>) -> Stats {
         let sites = config
             .sites
             .iter()
@@ -69,7 +160,7 @@ impl Stats {
             })
             .collect();
         Stats {
-            client,
+            cluster,
             metrics,
             use_rollups: config.rollups.enabled,
             database: config.clickhouse.database.clone(),
@@ -90,7 +181,7 @@ impl Stats {
         self.access.check(site_id, authorization)
     }
 
-    /// Runs an authorized query at `now`.    /// Runs an authorized query at `now`.
+    /// Runs an authorized query at `now`.
     pub async fn run(&self, q: &Query, now: Timestamp) -> Result<Answer, StatsError> {
         let started = Instant::now();
         let site = self.sites.get(&q.site_id).ok_or(StatsError::Unauthorized)?;
@@ -167,16 +258,34 @@ impl Stats {
             .unwrap_or(0.0) as u64)
     }
 
+    /// The earliest stored visit or raw event of a site, over every shard.
     async fn first_event(&self, site: &str) -> Result<Option<Timestamp>, StatsError> {
-        let row: sql::visits::FirstEvent = self
-            .client
-            .query_raw(&sql::visits::first_event(&self.database, site))
-            .fetch_one()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok((row.n > 0)
-            .then(|| Timestamp::from_second(i64::from(row.t)).ok())
-            .flatten())
+        let sql = sql::visits::first_event(&self.database, site);
+        let answers = join_all(self.cluster.shards.iter().map(|shard| {
+            shard.run(|client| {
+                let sql = &sql;
+                async move {
+                    client
+                        .query_raw(sql)
+                        .fetch_one::<sql::visits::FirstEvent>()
+                        .await
+                        .map_err(|e| unavailable(&e))
+                }
+            })
+        }))
+        .await;
+        let mut first: Option<Timestamp> = None;
+        for row in answers {
+            let row = row?;
+            if row.n > 0 {
+                let t = Timestamp::from_second(i64::from(row.t)).ok();
+                first = match (first, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(first)
     }
 
     /// All groups of the period with their metrics (before ordering and paging).
@@ -187,30 +296,43 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
     ) -> Result<Vec<Row>, StatsError> {
-        let median = q.metrics.contains(&Metric::TimeOnPageMedian);
-        let grouped = self.groups(q, site, period, dims, median).await?;
+        let wanted = Wanted {
+            durations: q.metrics.iter().any(|m| {
+                matches!(
+                    m,
+                    Metric::VisitDurationMedian
+                        | Metric::VisitDurationP75
+                        | Metric::VisitDurationP90
+                )
+            }),
+            page_seconds: q.metrics.contains(&Metric::TimeOnPageMedian),
+        };
+        let grouped = self.groups(q, site, period, dims, wanted).await?;
         let total_visitors = if q.metrics.contains(&Metric::Percentage) {
             if dims.is_empty() {
-                grouped.first().map(|r| r.comps[1])
+                grouped.first().map(|g| g.comps[1])
             } else {
-                self.groups(q, site, period, &[], false)
+                self.groups(q, site, period, &[], Wanted::default())
                     .await?
                     .first()
-                    .map(|r| r.comps[1])
+                    .map(|g| g.comps[1])
             }
         } else {
             None
         };
         let mut rows: Vec<Row> = grouped
             .into_iter()
-            .map(|g| Row {
-                metrics: q
-                    .metrics
-                    .iter()
-                    .map(|m| metric(*m, &g.comps, total_visitors))
-                    .collect(),
-                dims: g.dims,
-                compared: None,
+            .map(|g| {
+                let comps = g.components();
+                Row {
+                    metrics: q
+                        .metrics
+                        .iter()
+                        .map(|m| metric(*m, &comps, total_visitors))
+                        .collect(),
+                    dims: g.dims,
+                    compared: None,
+                }
             })
             .collect();
         // An aggregate over an empty period still answers one row of zeros, as Plausible does.
@@ -243,35 +365,61 @@ impl Stats {
         })
     }
 
-    /// The metric components per group: from rollups where they can answer, else raw events.
+    /// The metric components per group, added up over the shards (each shard holds whole
+    /// visitors, so every component, distinct visitors included, is a sum of the shards').
     async fn groups(
         &self,
         q: &Query,
         site: &SiteStats,
         period: &Period,
         dims: &[Dimension],
-        median: bool,
-    ) -> Result<Vec<GroupRow>, StatsError> {
+        wanted: Wanted,
+    ) -> Result<Vec<Group>, StatsError> {
+        let answers = join_all(self.cluster.shards.iter().map(|shard| {
+            shard.run(|client| async move {
+                self.shard_groups(&client, q, site, period, dims, wanted)
+                    .await
+            })
+        }))
+        .await;
+        let mut groups = Vec::new();
+        for answer in answers {
+            add_groups(&mut groups, answer?);
+        }
+        Ok(groups)
+    }
+
+    /// One shard's components: from rollups where they can answer, else from visits.
+    async fn shard_groups(
+        &self,
+        client: &Client,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        wanted: Wanted,
+    ) -> Result<Vec<Group>, StatsError> {
         if self.aggregate_only {
             self.count_query("rollup");
-            return self.aggregate_groups(q, period, dims).await;
+            return self.aggregate_groups(client, q, period, dims).await;
         }
-        if realtime_counts(q, dims, median) {
+        if realtime_counts(q, dims, wanted) {
             self.count_query("raw");
             let scope = self.scope(q, site, period);
-            let mut rows = self.fetch(&sql::units::recent_pageviews(&scope)).await?;
-            for row in &mut rows {
-                row.comps.resize(sql::COMPONENTS.len(), 0.0);
-            }
-            return Ok(rows);
+            return self
+                .fetch(client, &sql::units::recent_pageviews(&scope))
+                .await;
         }
-        if let Some(rows) = self.rollup_groups(q, site, period, dims, median).await? {
+        if let Some(groups) = self
+            .rollup_groups(client, q, site, period, dims, wanted)
+            .await?
+        {
             self.count_query("rollup");
-            return Ok(rows);
+            return Ok(groups);
         }
         self.count_query("raw");
         let scope = self.scope(q, site, period);
-        self.fetch(&sql::visits::grouped(&scope, dims, &q.filters, median))
+        self.fetch_histograms(client, &grouped(&scope, dims, &q.filters, wanted))
             .await
     }
 
@@ -284,22 +432,20 @@ impl Stats {
 
     /// Rollups answer when there is no filter, the dimensions are rolled up, the period is whole
     /// days and its first days are rolled up; the days after the last rolled-up one (today,
-    /// typically) are read from raw events and added, as every component is a sum over days.
+    /// typically) are read from visits and added, as every component is a sum over days.
     async fn rollup_groups(
         &self,
+        client: &Client,
         q: &Query,
         site: &SiteStats,
         period: &Period,
         dims: &[Dimension],
-        median: bool,
-    ) -> Result<Option<Vec<GroupRow>>, StatsError> {
-        let percentiles = q.metrics.iter().any(|m| {
-            matches!(
-                m,
-                Metric::VisitDurationMedian | Metric::VisitDurationP75 | Metric::VisitDurationP90
-            )
-        });
-        if !self.use_rollups || !q.filters.is_empty() || median || (percentiles && !dims.is_empty())
+        wanted: Wanted,
+    ) -> Result<Option<Vec<Group>>, StatsError> {
+        if !self.use_rollups
+            || !q.filters.is_empty()
+            || wanted.page_seconds
+            || (wanted.durations && !dims.is_empty())
         {
             return Ok(None);
         }
@@ -309,8 +455,7 @@ impl Stats {
         if sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims).is_none() {
             return Ok(None);
         }
-        let rolled: HashSet<String> = self
-            .client
+        let rolled: HashSet<String> = client
             .query_raw(&sql::rollups::rolled_days(
                 &self.database,
                 &q.site_id,
@@ -341,7 +486,7 @@ impl Stats {
                     .map_err(|_| StatsError::Unavailable)?,
                 &period.tz,
             )?;
-            if self.has_events(&q.site_id, &before).await? {
+            if self.has_events(client, &q.site_id, &before).await? {
                 return Ok(None);
             }
         }
@@ -360,11 +505,11 @@ impl Stats {
         let rollup_sql =
             sql::rollups::rollup_grouped(&self.database, &q.site_id, first, until, dims)
                 .ok_or(StatsError::Unavailable)?;
-        let mut rows = self.fetch(&rollup_sql).await?;
+        let mut groups = self.fetch(client, &rollup_sql).await?;
         let mut histogram = BTreeMap::new();
-        if percentiles {
+        if wanted.durations {
             let sql = sql::rollups::rollup_durations(&self.database, &q.site_id, first, until);
-            self.add_durations(&sql, &mut histogram).await?;
+            add_durations(client, &sql, &mut histogram).await?;
         }
         if until < last {
             let rest_first = until.tomorrow().map_err(|_| StatsError::Unavailable)?;
@@ -373,22 +518,24 @@ impl Stats {
             // Week labels do not start before the whole period's first day, not the rest's.
             scope.first_date = sql::Sql::date(first);
             let raw = self
-                .fetch(&sql::visits::grouped(&scope, dims, &[], false))
+                .fetch_histograms(client, &grouped(&scope, dims, &[], Wanted::default()))
                 .await?;
-            add_rows(&mut rows, raw);
-            if percentiles {
-                self.add_durations(&sql::visits::durations(&scope), &mut histogram)
-                    .await?;
+            add_groups(&mut groups, raw);
+            if wanted.durations {
+                add_durations(client, &sql::visits::durations(&scope), &mut histogram).await?;
             }
         }
-        if percentiles {
-            if let Some(row) = rows.first_mut() {
-                for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
-                    row.comps[i] = percentile(&histogram, q);
-                }
+        if wanted.durations {
+            // Only without dimensions (checked above): the whole period's one group.
+            if groups.is_empty() {
+                groups.push(Group {
+                    comps: vec![0.0; ADDITIVE],
+                    ..Group::default()
+                });
             }
+            groups[0].durations = histogram;
         }
-        Ok(Some(rows))
+        Ok(Some(groups))
     }
 
     /// Aggregate-only mode: the local days the period touches, read from the folded counts
@@ -396,10 +543,11 @@ impl Stats {
     /// finer than the local hour).
     async fn aggregate_groups(
         &self,
+        client: &Client,
         q: &Query,
         period: &Period,
         dims: &[Dimension],
-    ) -> Result<Vec<GroupRow>, StatsError> {
+    ) -> Result<Vec<Group>, StatsError> {
         let first = period.from.to_zoned(period.tz.clone()).date();
         let end = period
             .to
@@ -414,17 +562,21 @@ impl Stats {
                     aggregate_mode::HINT
                 ))
             })?;
-        self.fetch(&sql).await
+        self.fetch(client, &sql).await
     }
 
     /// Whether the site has any stored event in the period (a primary-key range read).
-    async fn has_events(&self, site: &str, period: &Period) -> Result<bool, StatsError> {
+    async fn has_events(
+        &self,
+        client: &Client,
+        site: &str,
+        period: &Period,
+    ) -> Result<bool, StatsError> {
         #[derive(Deserialize, clickhouse::Row)]
         struct Count {
             n: u64,
         }
-        let row: Count = self
-            .client
+        let row: Count = client
             .query_raw(&sql::visits::count_events(
                 &self.database,
                 site,
@@ -437,73 +589,86 @@ impl Stats {
         Ok(row.n > 0)
     }
 
-    async fn add_durations(
-        &self,
-        sql: &str,
-        histogram: &mut BTreeMap<u32, u64>,
-    ) -> Result<(), StatsError> {
-        #[derive(Deserialize, clickhouse::Row)]
-        struct Bucket {
-            seconds: u32,
-            visits: u64,
-        }
-        let buckets: Vec<Bucket> = self
-            .client
-            .query_raw(sql)
-            .fetch_all()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        for b in buckets {
-            *histogram.entry(b.seconds).or_default() += b.visits;
-        }
-        Ok(())
-    }
-
-    async fn fetch(&self, sql: &str) -> Result<Vec<GroupRow>, StatsError> {
+    async fn fetch(&self, client: &Client, sql: &str) -> Result<Vec<Group>, StatsError> {
         tracing::trace!(sql, "stats sql");
-        self.client
-            .query_raw(sql)
-            // One report must not occupy ClickHouse for long: past this it is stopped there
-            // and the caller told to ask for less (a filtered report over a long period).
-            .with_setting("max_execution_time", MAX_QUERY_SECONDS.to_string())
+        Ok(limited(client.query_raw(sql))
             .fetch_all::<GroupRow>()
             .await
-            .map_err(|e| unavailable(&e))
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(Group::from_row)
+            .collect())
     }
+
+    async fn fetch_histograms(&self, client: &Client, sql: &str) -> Result<Vec<Group>, StatsError> {
+        tracing::trace!(sql, "stats sql");
+        Ok(limited(client.query_raw(sql))
+            .fetch_all::<HistogramRow>()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(Group::from_histogram_row)
+            .collect())
+    }
+}
+
+/// One report must not occupy ClickHouse for long: past this it is stopped there and the
+/// caller told to ask for less (a filtered report over a long period).
+fn limited(query: clickhouse::query::Query) -> clickhouse::query::Query {
+    query.with_setting("max_execution_time", MAX_QUERY_SECONDS.to_string())
+}
+
+/// The engine's grouped query over visits: additive components and the histograms wanted.
+fn grouped(
+    scope: &sql::Scope,
+    dims: &[Dimension],
+    filters: &[query::Filter],
+    wanted: Wanted,
+) -> String {
+    sql::visits::grouped(
+        scope,
+        dims,
+        filters,
+        Percentiles::Histograms {
+            durations: wanted.durations,
+            page_seconds: wanted.page_seconds,
+        },
+    )
+}
+
+/// Adds the `(seconds, visits)` rows of `sql` to `histogram`.
+async fn add_durations(
+    client: &Client,
+    sql: &str,
+    histogram: &mut BTreeMap<u32, u64>,
+) -> Result<(), StatsError> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Bucket {
+        seconds: u32,
+        visits: u64,
+    }
+    let buckets: Vec<Bucket> = client
+        .query_raw(sql)
+        .fetch_all()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    for b in buckets {
+        *histogram.entry(b.seconds).or_default() += b.visits;
+    }
+    Ok(())
 }
 
 /// Realtime visitors and pageviews without filters or dimensions: answered from raw events
 /// directly (the last minutes' visits are all still open anyway).
-fn realtime_counts(q: &Query, dims: &[Dimension], median: bool) -> bool {
+fn realtime_counts(q: &Query, dims: &[Dimension], wanted: Wanted) -> bool {
     q.date_range == query::DateRange::Realtime
         && q.filters.is_empty()
         && dims.is_empty()
-        && !median
+        && !wanted.page_seconds
+        && !wanted.durations
         && q.metrics
             .iter()
             .all(|m| matches!(m, Metric::Visitors | Metric::Pageviews))
-}
-
-/// Adds `more` into `rows`, summing the components of rows with the same dimension values.
-fn add_rows(rows: &mut Vec<GroupRow>, more: Vec<GroupRow>) {
-    let mut index: HashMap<Vec<String>, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.dims.clone(), i))
-        .collect();
-    for r in more {
-        match index.get(&r.dims) {
-            Some(&i) => {
-                for (a, b) in rows[i].comps.iter_mut().zip(&r.comps) {
-                    *a += b;
-                }
-            }
-            None => {
-                index.insert(r.dims.clone(), rows.len());
-                rows.push(r);
-            }
-        }
-    }
 }
 
 /// The value at 0-based position ⌊q·n⌋ of the sorted durations (ClickHouse's quantileExact).

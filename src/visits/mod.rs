@@ -27,6 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::Client;
+
+use crate::cluster::{Cluster, ShardRef};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Config;
@@ -49,7 +51,8 @@ struct Site {
 }
 
 pub struct VisitJob {
-    client: Client,
+    /// Visits are built shard by shard: a shard holds whole visitors, so whole visits.
+    shards: Vec<ShardRef>,
     database: String,
     sites: Vec<Site>,
     timeout_seconds: u32,
@@ -77,9 +80,9 @@ enum Reason {
 }
 
 impl VisitJob {
-    pub fn new(config: &Config, client: Client, metrics: Arc<Metrics>) -> VisitJob {
+    pub fn new(config: &Config, cluster: &Arc<Cluster>, metrics: Arc<Metrics>) -> VisitJob {
         VisitJob {
-            client,
+            shards: cluster.shard_refs(),
             database: config.clickhouse.database.clone(),
             sites: config
                 .sites
@@ -124,12 +127,36 @@ impl VisitJob {
         respect_claims: bool,
     ) -> Result<Progress, Error> {
         let mut total = Progress::default();
-        for site in &self.sites {
-            let budget = max_slices.saturating_sub(total.stored + total.recomputed);
-            let p = self.run_site(site, now, budget, respect_claims).await?;
-            total.stored += p.stored;
-            total.recomputed += p.recomputed;
-            total.pending += p.pending;
+        let mut failed = None;
+        for shard in &self.shards {
+            let client = shard.client().clone();
+            if shard.cluster().is_cluster() {
+                // Raw events and markers written through other replicas, as far as they are
+                // known now (what is missed is late and recomputed later).
+                crate::storage::sync_replica(&client, &["events", "visit_slices"]).await;
+            }
+            for site in &self.sites {
+                let budget = max_slices.saturating_sub(total.stored + total.recomputed);
+                match self
+                    .run_site(&client, site, now, budget, respect_claims)
+                    .await
+                {
+                    Ok(p) => {
+                        total.stored += p.stored;
+                        total.recomputed += p.recomputed;
+                        total.pending += p.pending;
+                    }
+                    // The other shards go on; this one is tried again next run.
+                    Err(e) => {
+                        tracing::warn!(shard = %shard.label(), site = %site.domain, error = %e, "visits not stored");
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         self.metrics.visit_slices_pending.set(total.pending as i64);
         self.metrics.visit_job_last_success.set(now.as_second());
@@ -158,6 +185,7 @@ impl VisitJob {
 
     async fn run_site(
         &self,
+        client: &Client,
         site: &Site,
         now: Timestamp,
         budget: usize,
@@ -168,8 +196,7 @@ impl VisitJob {
         // Every raw event of the site that a due slice can read.
         // (Nothing older than a day before the retention limit is left, nor needed.)
         let oldest = self.retained_from(now) - SignedDuration::from_hours(48);
-        let counts: Vec<MinuteCount> = self
-            .client
+        let counts: Vec<MinuteCount> = client
             .query_raw(&sql::minute_counts(
                 &self.database,
                 &site.domain,
@@ -182,8 +209,7 @@ impl VisitJob {
             return Ok(Progress::default());
         };
         let first_hour = i64::from(first.minute) - i64::from(first.minute) % 3600;
-        let markers: HashMap<u32, MarkerRow> = self
-            .client
+        let markers: HashMap<u32, MarkerRow> = client
             .query_raw(&sql::markers(
                 &self.database,
                 &site.domain,
@@ -232,7 +258,7 @@ impl VisitJob {
             ..Progress::default()
         };
         for (hour, reason, events) in due.into_iter().take(budget) {
-            self.compute(site, hour, events, now).await?;
+            self.compute(client, site, hour, events, now).await?;
             progress.pending -= 1;
             match reason {
                 Reason::New => {
@@ -263,6 +289,7 @@ impl VisitJob {
     /// Claims, stores and marks done one slice. `events`: raw events in its read range now.
     async fn compute(
         &self,
+        client: &Client,
         site: &Site,
         hour: Timestamp,
         events: u64,
@@ -284,18 +311,17 @@ impl VisitJob {
             visits: 0,
             first_start: 0,
         };
-        self.mark(marker(0, &none)).await?;
+        mark(client, marker(0, &none)).await?;
         let slice = self.slice(site, hour);
-        self.client
+        client
             .query_raw(&sql::store(&slice, version))
             .execute()
             .await?;
-        let stored: Stored = self
-            .client
+        let stored: Stored = client
             .query_raw(&sql::stored(&self.database, &site.domain, hour, version))
             .fetch_one()
             .await?;
-        self.mark(marker(1, &stored)).await?;
+        mark(client, marker(1, &stored)).await?;
         tracing::debug!(
             site = %site.domain,
             slice = %hour,
@@ -305,13 +331,13 @@ impl VisitJob {
         );
         Ok(())
     }
+}
 
-    async fn mark(&self, marker: Marker) -> Result<(), Error> {
-        let mut insert = self.client.insert::<Marker>("visit_slices").await?;
-        insert.write(&marker).await?;
-        insert.end().await?;
-        Ok(())
-    }
+async fn mark(client: &Client, marker: Marker) -> Result<(), Error> {
+    let mut insert = client.insert::<Marker>("visit_slices").await?;
+    insert.write(&marker).await?;
+    insert.end().await?;
+    Ok(())
 }
 
 /// The start of every UTC hour with an event, in order.
@@ -383,7 +409,11 @@ mod tests {
             "[retention]\nraw_days = {raw_days}\n[[sites]]\ndomain = \"a.example\"\n"
         ))
         .unwrap();
-        VisitJob::new(&config, Client::default(), Arc::new(Metrics::new()))
+        VisitJob::new(
+            &config,
+            &Arc::new(Cluster::new(&config.clickhouse)),
+            Arc::new(Metrics::new()),
+        )
     }
 
     fn at(s: &str) -> Timestamp {

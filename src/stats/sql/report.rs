@@ -106,7 +106,14 @@ fn grouped(q: &Query, s: &Scope, names: &[&str]) -> Result<String, Unsupported> 
         let raw = raw_scope(s, v.when.as_ref(), rolled.is_some().then_some(&covered));
         branches.push((
             "the other days, visits from raw events",
-            visits::grouped(&raw, &v.dims, &[], false),
+            visits::grouped(
+                &raw,
+                &v.dims,
+                &[],
+                visits::Percentiles::Values {
+                    time_on_page_median: false,
+                },
+            ),
         ));
     }
     let c = |i: usize| format!("c[{}]", i + 1);

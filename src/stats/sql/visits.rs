@@ -150,12 +150,39 @@ pub fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> Stri
     }
 }
 
+/// How a grouped query gives the percentile components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentiles {
+    /// As values: `comps` is all of [`COMPONENTS`], then the median time on page when asked
+    /// for. For readers that run the SQL alone (the Grafana dashboards).
+    Values { time_on_page_median: bool },
+    /// As histograms, which add up over shards: `comps` is the ten additive components, then
+    /// `duration_keys`/`duration_counts` (visits per whole second of duration) and
+    /// `page_keys`/`page_counts` (page visits per whole second on the page), each empty unless
+    /// asked for. For the report engine ([`HistogramRow`]).
+    Histograms { durations: bool, page_seconds: bool },
+}
+
+/// The components that add up over days and shards: every one but the percentiles.
+pub const ADDITIVE: usize = 10;
+
+/// A row of [`grouped`] with [`Percentiles::Histograms`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct HistogramRow {
+    pub dims: Vec<String>,
+    pub comps: Vec<f64>,
+    pub duration_keys: Vec<u32>,
+    pub duration_counts: Vec<u64>,
+    pub page_keys: Vec<u32>,
+    pub page_counts: Vec<u64>,
+}
+
 /// The grouped query: one row per dimension tuple with the metric components.
 pub fn grouped(
     s: &Scope,
     dimensions: &[Dimension],
     filters: &[Filter],
-    with_time_on_page_median: bool,
+    percentiles: Percentiles,
 ) -> String {
     let grouped_scope = Scope {
         pages_grouped: dimensions
@@ -165,13 +192,46 @@ pub fn grouped(
     };
     let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
-    let mut comps: Vec<String> = COMPONENTS
+    let (components, extra) = match percentiles {
+        Percentiles::Values {
+            time_on_page_median,
+        } => {
+            let mut comps: Vec<&str> = COMPONENTS.to_vec();
+            if time_on_page_median {
+                comps.push(TIME_ON_PAGE_MEDIAN);
+            }
+            (comps, String::new())
+        }
+        Percentiles::Histograms {
+            durations,
+            page_seconds,
+        } => {
+            let histogram = |wanted: bool, name: &str, of: &str, when: &str| {
+                if wanted {
+                    format!(
+                        ", (sumMapIf([toUInt32({of})], [toUInt64(1)], {when}) AS {name}_histogram).1 \
+                         AS {name}_keys, {name}_histogram.2 AS {name}_counts"
+                    )
+                } else {
+                    format!(
+                        ", emptyArrayUInt32() AS {name}_keys, emptyArrayUInt64() AS {name}_counts"
+                    )
+                }
+            };
+            let extra = histogram(durations, "duration", "duration", "kind = 0")
+                + &histogram(
+                    page_seconds,
+                    "page",
+                    "intDiv(page_ms, 1000)",
+                    "kind = 1 AND page_visit = 1",
+                );
+            (COMPONENTS[..ADDITIVE].to_vec(), extra)
+        }
+    };
+    let comps: Vec<String> = components
         .iter()
         .map(|c| format!("toFloat64({c})"))
         .collect();
-    if with_time_on_page_median {
-        comps.push(format!("toFloat64({TIME_ON_PAGE_MEDIAN})"));
-    }
     let mut wheres = vec![period(s)];
     wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
     let group = if dims.is_empty() {
@@ -180,7 +240,7 @@ pub fn grouped(
         "\nGROUP BY dims".to_string()
     };
     format!(
-        "SELECT [{dims}] AS dims, [{comps}] AS comps\nFROM\n(\n{units}\n)\nWHERE {wheres}{group}",
+        "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n)\nWHERE {wheres}{group}",
         dims = dims
             .iter()
             .map(|d| format!("toString({d})"))
