@@ -62,3 +62,6 @@ if [[ -z "${TALLY_SKIP_BROWSER:-}" ]]; then
   step "browser tests (the tracker in headless Chromium)"
   tests/browser/run.sh
 fi
+
+step "cluster tests (ZooKeeper and 2 shards × 2 replicas of ClickHouse 18.16, two collectors)"
+scripts/cluster-test.sh

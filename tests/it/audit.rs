@@ -616,7 +616,9 @@ async fn scenario(logs: LogBuffer) {
     }));
     // The server's salt task wakes on real time; the test refreshes the book itself right
     // after moving the clock, as that task would at the boundary.
-    let store = SaltStore::ClickHouse(Box::new(tally::storage::client(&config.clickhouse)));
+    let store = SaltStore::ClickHouse(std::sync::Arc::new(tally::cluster::Cluster::new(
+        &config.clickhouse,
+    )));
     let metrics_text = || app.ingest.metrics.encode();
     let mut run = Run {
         http: reqwest::Client::new(),
@@ -860,14 +862,14 @@ async fn scenario(logs: LogBuffer) {
     clock.set(at("2026-11-21T09:30:00Z"));
     let visits = tally::visits::VisitJob::new(
         &config,
-        tally::storage::client(&config.clickhouse),
+        &std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
         app.ingest.metrics.clone(),
     );
     assert!(visits.run_until_done(clock.now(), |_, _| {}).await.unwrap() >= 1);
     assert!(ch_count(&format!("SELECT count() FROM {db}.visits")).await > 0);
     let rollups = tally::rollup::RollupJob::new(
         &config,
-        tally::storage::client(&config.clickhouse),
+        &std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
         app.ingest.metrics.clone(),
     );
     assert!(rollups.run_once(clock.now(), 31).await.unwrap() >= 1);
@@ -932,7 +934,7 @@ async fn scenario(logs: LogBuffer) {
     // Retention, on the injected clock. Two days on, nothing has reached raw_days = 3 yet.
     let retention = tally::retention::Retention::new(
         &config,
-        tally::storage::client(&config.clickhouse),
+        std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
         app.ingest.metrics.clone(),
     );
     // The salt task refreshes every minute, so a running collector has deleted the 21st's salt
@@ -1167,8 +1169,12 @@ async fn issue_6_salts_older_than_yesterday_are_deleted_after_a_day_without_refr
         clickhouse_url()
     ))
     .unwrap();
-    tally::storage::migrate(&config.clickhouse).await.unwrap();
-    let store = SaltStore::ClickHouse(Box::new(tally::storage::client(&config.clickhouse)));
+    tally::storage::migrate(&tally::cluster::Cluster::new(&config.clickhouse))
+        .await
+        .unwrap();
+    let store = SaltStore::ClickHouse(std::sync::Arc::new(tally::cluster::Cluster::new(
+        &config.clickhouse,
+    )));
     let book =
         || tally::salt::SaltBook::new(config.privacy.salt_time_zone.clone(), config.visits.timeout);
     // Running on the 21st (salts of the 21st and 22nd), then down until the 23rd.

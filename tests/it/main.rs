@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod audit;
+mod cluster;
 mod corpora;
 mod dashboard;
 mod faults;

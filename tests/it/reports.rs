@@ -121,22 +121,31 @@ fn utc_seconds(ts: &str) -> i64 {
         .as_second()
 }
 
+/// The rows of `events.jsonl` as JSON lines for `INSERT … FORMAT JSONEachRow` (ts as Unix
+/// seconds).
+pub fn fixture_rows() -> Vec<String> {
+    let text = std::fs::read_to_string(fixture("events.jsonl")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut row: Value =
+                serde_json::from_str(line).expect("events.jsonl: a JSON object a line");
+            let ts = row["ts"].as_str().expect("events.jsonl: ts").to_string();
+            row["ts"] = json!(utc_seconds(&ts));
+            row.to_string()
+        })
+        .collect()
+}
+
 /// Inserts `events.jsonl` into `{db}.events`; returns the number of rows.
 pub async fn load_events(db: &str) -> u64 {
-    let text = std::fs::read_to_string(fixture("events.jsonl")).unwrap();
-    let mut sql = format!("INSERT INTO {db}.events FORMAT JSONEachRow\n");
-    let mut n = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let mut row: Value =
-            serde_json::from_str(line).expect("events.jsonl: a JSON object a line");
-        let ts = row["ts"].as_str().expect("events.jsonl: ts").to_string();
-        row["ts"] = json!(utc_seconds(&ts));
-        sql.push_str(&row.to_string());
-        sql.push('\n');
-        n += 1;
-    }
-    ch(&sql).await;
-    n
+    let rows = fixture_rows();
+    ch(&format!(
+        "INSERT INTO {db}.events FORMAT JSONEachRow\n{}\n",
+        rows.join("\n")
+    ))
+    .await;
+    rows.len() as u64
 }
 
 pub async fn post_query(base: &str, token: Option<&str>, body: &Value) -> (u16, String) {
@@ -218,7 +227,7 @@ fn pretty(v: &Value) -> String {
 }
 
 /// Runs one case; `Some(report)` when it fails.
-async fn run_case(t: &Tally, case: &Value) -> Option<String> {
+pub async fn run_case(t: &Tally, case: &Value) -> Option<String> {
     let name = case["name"].as_str().expect("case name");
     let note = case["note"].as_str().unwrap_or("");
     let query = &case["query"];

@@ -152,7 +152,9 @@ async fn issue_6_the_old_salt_is_gone_from_storage_and_memory() {
     );
 
     // Midnight passes, then the grace (visits.timeout_minutes = 30) ends: 00:31 on the 24th.
-    let store = SaltStore::ClickHouse(Box::new(tally::storage::client(&config.clickhouse)));
+    let store = SaltStore::ClickHouse(std::sync::Arc::new(tally::cluster::Cluster::new(
+        &config.clickhouse,
+    )));
     for at in ["2026-11-23T23:10:00Z", "2026-11-23T23:31:00Z"] {
         clock.set(at.parse().unwrap());
         app.ingest

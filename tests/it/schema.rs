@@ -8,7 +8,7 @@ use tally::rollup::sql::{
 };
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
 use tally::stats::sql::units::recent_pageviews;
-use tally::stats::sql::visits::{count_events, durations, first_event, grouped};
+use tally::stats::sql::visits::{count_events, durations, first_event, grouped, Percentiles};
 use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
 use tally::visits::sql as visit_sql;
@@ -96,9 +96,30 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         values: vec![value.to_string()],
         case_sensitive: true,
     };
-    let mut out = vec![("aggregate".to_string(), grouped(&scope, &[], &[], true))];
+    let mut out = vec![(
+        "aggregate".to_string(),
+        grouped(
+            &scope,
+            &[],
+            &[],
+            Percentiles::Values {
+                time_on_page_median: true,
+            },
+        ),
+    )];
     for d in Dimension::ALL {
-        out.push((d.name().to_string(), grouped(&scope, &[d], &[], false)));
+        out.push((
+            d.name().to_string(),
+            grouped(
+                &scope,
+                &[d],
+                &[],
+                Percentiles::Histograms {
+                    durations: true,
+                    page_seconds: true,
+                },
+            ),
+        ));
     }
     let filters = vec![
         leaf(Op::Is, Dimension::Country, "NL"),
@@ -199,7 +220,15 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     };
     out.push((
         "raw visits (visits.store = false)".to_string(),
-        grouped(&raw_scope, &[Dimension::Page], &filters, true),
+        grouped(
+            &raw_scope,
+            &[Dimension::Page],
+            &filters,
+            Percentiles::Histograms {
+                durations: true,
+                page_seconds: false,
+            },
+        ),
     ));
     out.push((
         "filters".to_string(),
@@ -207,7 +236,9 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             &scope,
             &[Dimension::Weekday, Dimension::HourOfDay],
             &filters,
-            true,
+            Percentiles::Values {
+                time_on_page_median: true,
+            },
         ),
     ));
     out

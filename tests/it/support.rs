@@ -92,6 +92,8 @@ pub struct Setup {
     pub clickhouse_url: Option<String>,
     /// More `[ingest]` keys, one per line.
     pub ingest_extra: String,
+    /// More `[clickhouse]` keys, one per line (a cluster's name and shards).
+    pub clickhouse_extra: String,
 }
 
 impl Setup {
@@ -104,6 +106,7 @@ impl Setup {
             port: free_port(),
             clickhouse_url: None,
             ingest_extra: String::new(),
+            clickhouse_extra: String::new(),
         }
     }
 
@@ -121,11 +124,12 @@ impl Setup {
     pub fn config_text(&self) -> String {
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\nshutdown_grace_secs = 5\n\n\
-             [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n\n\
+             [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n{clickhouse_extra}\n\
              [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\nspool_dir = \"{spool}\"\n{ingest_extra}\n",
             port = self.port,
             url = self.clickhouse_url.clone().unwrap_or_else(clickhouse_url),
             ingest_extra = self.ingest_extra,
+            clickhouse_extra = self.clickhouse_extra,
             db = self.db,
             flush = self.flush_ms,
             spool = self.spool_dir().display(),
@@ -215,7 +219,8 @@ impl Tally {
             log,
             db: setup.db.clone(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: on a cluster the first start creates replicated tables through ZooKeeper.
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Some(status) = t.child.try_wait().unwrap() {
                 panic!("tally exited early ({status}):\n{}", t.logs());
@@ -227,7 +232,7 @@ impl Tally {
             }
             assert!(
                 Instant::now() < deadline,
-                "tally not ready in 30 s:\n{}",
+                "tally not ready in 90 s:\n{}",
                 t.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
