@@ -29,7 +29,8 @@
 //! | `rollup` | the rollup job: complete days summed from stored visits |
 //! | `retention` | the retention job: partitions past their age dropped |
 //! | `stats` | reports: typed queries (`stats::query`) answered by the engine (`stats::engine`), the JSON API (`stats::api`), the SQL (`stats::sql`) |
-//! | `dashboard` | the built-in dashboard: routes, login, sessions, panels, pages, assets |
+//! | `dashboard` | the built-in dashboard: routes, login, sessions, panels, pages, CSV downloads, assets |
+//! | `i18n` | the languages people are written to in (English, Dutch, French): messages from `locales/`, numbers and dates (ICU4X) |
 //! | `grafana` | the Grafana dashboard, its SQL written by the report engine |
 //! | `privacy_report` | what the configuration collects, drops and keeps, and for how long |
 //! | `credentials`, `password` | secrets people hold and what the config keeps of them |
@@ -50,6 +51,7 @@ pub mod event;
 pub mod geo;
 pub mod grafana;
 pub mod http;
+pub mod i18n;
 pub mod ingest;
 pub mod metrics;
 pub mod page_url;

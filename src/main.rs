@@ -63,6 +63,9 @@ enum Command {
         /// `markdown` (for people) or `json` (for machines).
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
         format: String,
+        /// Language of the Markdown report: `en`, `nl` or `fr` (JSON is always English).
+        #[arg(long, default_value = "en", value_parser = ["en", "nl", "fr"])]
+        lang: String,
     },
     /// Hash a dashboard password read from standard input; prints the config lines for the user.
     HashPassword {
@@ -247,7 +250,7 @@ fn main() -> anyhow::Result<()> {
             println!("{} partition(s) {verb}", list.len());
             Ok(())
         }),
-        Command::PrivacyReport { format, .. } => runtime.block_on(async {
+        Command::PrivacyReport { format, lang, .. } => runtime.block_on(async {
             let live = tally::privacy_report::Live {
                 salt_age_seconds: tally::salt::current_salt_age(
                     &config,
@@ -260,11 +263,16 @@ fn main() -> anyhow::Result<()> {
                     None => None,
                 },
             };
-            let report = tally::privacy_report::build(&config, &live, jiff::Timestamp::now());
+            let lang = match tally::i18n::Lang::parse(&lang) {
+                Some(l) if format != "json" => l,
+                _ => tally::i18n::Lang::En,
+            };
+            let tr = tally::i18n::tr(lang);
+            let report = tally::privacy_report::build(&config, &live, jiff::Timestamp::now(), tr);
             if format == "json" {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", tally::privacy_report::markdown(&report));
+                print!("{}", tally::privacy_report::markdown(&report, tr));
             }
             Ok(())
         }),

@@ -17,11 +17,11 @@ use std::fmt::Write;
 use askama::Template;
 use jiff::civil::Date;
 
-use super::html::{short_count, Figure};
+use super::html::Figure;
+use crate::i18n::Tr;
 
-/// A series of a line chart: its legend name, values (one per label) and CSS class.
+/// A series of a line chart: its values (one per label) and CSS class.
 pub struct Series<'a> {
-    pub name: &'a str,
     pub values: Vec<f64>,
     pub class: &'a str,
 }
@@ -50,7 +50,7 @@ const PLOT_TOP: f64 = 14.0;
 #[template(path = "charts/line.svg")]
 pub struct LineChart<'a> {
     height: f64,
-    /// The series' names, for the chart's accessible name.
+    /// The chart's accessible name.
     name: String,
     grid: Vec<GridLine>,
     plot_top: f64,
@@ -92,12 +92,14 @@ struct Hit {
 }
 
 /// Lines over time. `labels` are the x positions (already formatted for people); `tips` the
-/// tooltip title of each position.
+/// tooltip title of each position; `name` the chart's accessible name.
 pub fn line_chart<'a>(
     labels: &[String],
     tips: &[String],
     series: &[Series<'a>],
     height: f64,
+    name: String,
+    tr: &Tr,
 ) -> LineChart<'a> {
     let n = labels.len();
     let max = series
@@ -113,7 +115,7 @@ pub fn line_chart<'a>(
         grid.push(GridLine {
             y,
             text_y: y - 3.0,
-            label: short_count(v),
+            label: tr.short_count(v),
         });
         v += step;
     }
@@ -199,11 +201,7 @@ pub fn line_chart<'a>(
     };
     LineChart {
         height,
-        name: series
-            .iter()
-            .map(|s| s.name)
-            .collect::<Vec<_>>()
-            .join(" and "),
+        name,
         grid,
         plot_top: PLOT_TOP,
         plot_h,
@@ -229,6 +227,8 @@ pub struct Bar {
 #[template(path = "charts/bars.svg")]
 pub struct BarChart<'a> {
     class: &'a str,
+    /// The chart's accessible name.
+    name: String,
     height: f64,
     /// The baseline: bottom of the plot, under the values written on top.
     base: f64,
@@ -253,8 +253,15 @@ struct PlacedBar {
 }
 
 /// Vertical bars (hours of the day, visit durations). `values_on_top` writes each value above
-/// its bar (for a few wide bars).
-pub fn bar_chart(bars: Vec<Bar>, height: f64, class: &str, values_on_top: bool) -> BarChart<'_> {
+/// its bar (for a few wide bars); `name` is the chart's accessible name.
+pub fn bar_chart<'a>(
+    bars: Vec<Bar>,
+    height: f64,
+    class: &'a str,
+    values_on_top: bool,
+    name: String,
+    tr: &Tr,
+) -> BarChart<'a> {
     let n = bars.len().max(1);
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
     let top = if max > 0.0 { max } else { 1.0 };
@@ -276,13 +283,14 @@ pub fn bar_chart(bars: Vec<Bar>, height: f64, class: &str, values_on_top: bool) 
                 y,
                 h,
                 cx: i as f64 * slot + slot / 2.0,
-                value: values_on_top.then(|| ((y - 4.0).max(12.0), short_count(b.value))),
+                value: values_on_top.then(|| ((y - 4.0).max(12.0), tr.short_count(b.value))),
                 label: b.show_label.then_some(b.label),
             }
         })
         .collect();
     BarChart {
         class,
+        name,
         height,
         base: value_h + plot_h,
         slot,
@@ -320,9 +328,12 @@ pub fn heat_level(v: f64, max: f64) -> u8 {
 #[derive(Template)]
 #[template(path = "charts/heatmap.html")]
 pub struct Heatmap {
-    /// What is counted, in lower case (`visitors`).
-    metric: String,
+    /// The table's caption: what is counted, by weekday and hour.
+    caption: String,
     days: Vec<HeatRow>,
+    /// The legend's two ends (`fewer`, `more`).
+    fewer: String,
+    more: String,
 }
 
 struct HeatRow {
@@ -338,14 +349,17 @@ struct HeatCell {
     hour: usize,
     level: u8,
     figure: Figure,
+    /// The tooltip: weekday, hour and the count.
+    tip: String,
 }
 
-/// A Monday, from which the rows' weekday names are written (`%a`, `%A`).
+/// A Monday, from which the rows' weekday names are written.
 const A_MONDAY: Date = jiff::civil::date(2024, 1, 1);
 
 /// Weekday × hour heatmap as a table: a row per weekday (Monday first), a cell per local hour;
-/// each cell's number is in its text (visually hidden) and its tooltip.
-pub fn heatmap(cells: &[[f64; 24]; 7], metric: String) -> Heatmap {
+/// each cell's number is in its text (visually hidden) and its tooltip. `label` and `counted`
+/// are message keys: the metric's name (`metric.visitors`) and its count (`count.visitors`).
+pub fn heatmap(cells: &[[f64; 24]; 7], label: &str, counted: &str, tr: &Tr) -> Heatmap {
     let max = cells.iter().flatten().copied().fold(0.0, f64::max);
     let days = cells
         .iter()
@@ -354,23 +368,38 @@ pub fn heatmap(cells: &[[f64; 24]; 7], metric: String) -> Heatmap {
             let day = A_MONDAY
                 .checked_add(jiff::Span::new().days(d as i64))
                 .unwrap_or(A_MONDAY);
+            let long = tr.weekday(day);
             HeatRow {
                 weekday: d + 1,
-                short: day.strftime("%a").to_string(),
-                long: day.strftime("%A").to_string(),
+                short: tr.weekday_short(day),
                 cells: row
                     .iter()
                     .enumerate()
                     .map(|(hour, v)| HeatCell {
                         hour,
                         level: heat_level(*v, max),
-                        figure: Figure::count(*v),
+                        figure: Figure::count(*v, tr),
+                        tip: tr.f(
+                            "heatmap.cell",
+                            &[
+                                ("day", &long),
+                                ("from", &format!("{hour:02}:00")),
+                                ("to", &format!("{hour:02}:59")),
+                                ("count", &tr.plural(counted, *v, &[])),
+                            ],
+                        ),
                     })
                     .collect(),
+                long,
             }
         })
         .collect();
-    Heatmap { metric, days }
+    Heatmap {
+        caption: tr.f("heatmap.caption", &[("metric", &tr.t(label))]),
+        days,
+        fewer: tr.t("heatmap.fewer"),
+        more: tr.t("heatmap.more"),
+    }
 }
 
 // Each chart is a template that escapes what it writes, so a page template writes it as is.
@@ -382,6 +411,7 @@ impl askama::filters::HtmlSafe for Heatmap {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{tr, Lang};
     use std::collections::HashMap;
 
     /// WCAG 2.1 relative luminance of `#rrggbb`.
@@ -490,11 +520,12 @@ mod tests {
             &labels,
             &labels,
             &[Series {
-                name: "visitors",
                 values: vec![1.0, 5.0, 2.0],
                 class: "s1",
             }],
             200.0,
+            "Visitors".into(),
+            tr(Lang::En),
         )
         .to_string();
         assert_eq!(svg.matches("<title>").count(), 3);
@@ -504,11 +535,12 @@ mod tests {
             &labels[..1],
             &labels[..1],
             &[Series {
-                name: "visitors",
                 values: vec![3.0],
                 class: "s1",
             }],
             200.0,
+            "Visitors".into(),
+            tr(Lang::En),
         )
         .to_string();
         assert!(one.contains(r#"d="M0 "#) && one.contains("H1000"), "{one}");
@@ -522,6 +554,8 @@ mod tests {
             100.0,
             "hours",
             true,
+            "Hours".into(),
+            tr(Lang::En),
         )
         .to_string();
         assert!(bars.contains(r#"class="bar""#) && bars.contains("00:00 2 visitors"));
@@ -544,11 +578,12 @@ mod tests {
             &labels,
             &labels,
             &[Series {
-                name: HOSTILE,
                 values: vec![1.0, 2.0],
                 class: "s1",
             }],
             200.0,
+            HOSTILE.into(),
+            tr(Lang::En),
         )
         .to_string();
         assert!(!svg.contains("<script") && !svg.contains("x&'y"), "{svg}");
@@ -566,6 +601,8 @@ mod tests {
             100.0,
             "hours",
             false,
+            HOSTILE.into(),
+            tr(Lang::En),
         )
         .to_string();
         assert!(
@@ -575,19 +612,19 @@ mod tests {
         assert!(bars.contains(&format!("<g><title>{ESCAPED}</title>")));
         assert!(bars.contains(&format!(r#"text-anchor="middle">{ESCAPED}</text>"#)));
 
-        let heat = heatmap(&[[1.0; 24]; 7], HOSTILE.into()).to_string();
+        let heat = heatmap(&[[1.0; 24]; 7], HOSTILE, HOSTILE, tr(Lang::En)).to_string();
         assert!(!heat.contains("<script") && !heat.contains("x&'y"));
         assert!(heat.contains(&format!(
             "<caption class=\"sr\">{ESCAPED} by weekday and hour of the day</caption>"
         )));
-        assert!(heat.contains(&format!(r#"title="Monday 00:00–00:59: 1 {ESCAPED}""#)));
+        assert!(heat.contains(&format!(r#"title="Monday 00:00–00:59: {ESCAPED}""#)));
     }
 
     #[test]
     fn heatmap_rows_are_weekdays_from_monday() {
         let mut cells = [[0.0; 24]; 7];
         cells[6][23] = 4.0;
-        let heat = heatmap(&cells, "visitors".into()).to_string();
+        let heat = heatmap(&cells, "metric.visitors", "count.visitors", tr(Lang::En)).to_string();
         let days: Vec<&str> = heat
             .split(r#"<abbr title=""#)
             .skip(1)

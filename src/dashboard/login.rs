@@ -1,5 +1,6 @@
 //! The two requests that change who is logged in: the login form (`GET`/`POST /login`) and
-//! logout (`POST /logout`), with their CSRF checks, and where to go after logging in.
+//! logout (`POST /logout`), with their CSRF checks, and where to go after logging in. A language
+//! chosen with the switch (`lang`) is kept through the form, the login and the logout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use super::auth::{self, Auth, LoginError};
 use super::page;
 use super::respond::{error, html, redirect, set_cookie};
 use crate::credentials::{random_hex, same};
+use crate::i18n::{self, Lang, Tr};
 use crate::response::Body;
 
 /// Largest login or logout form body.
@@ -32,18 +34,22 @@ pub fn safe_next(next: &str) -> String {
     }
 }
 
-/// The login page with a fresh CSRF nonce (in the form and in a cookie scoped to `/login`).
+/// The login page with a fresh CSRF nonce (in the form and in a cookie scoped to `/login`), in
+/// `tr`'s language (`lang`: the one chosen with the switch, if any).
 pub fn form(
     auth: &Auth,
     req: &Request<Incoming>,
     peer: Option<SocketAddr>,
     next: &str,
+    tr: &Tr,
+    lang: Option<Lang>,
 ) -> Response<Body> {
     let nonce = random_hex(16);
     let secure = auth.is_secure(req.headers(), peer);
     let mut r = html(
+        tr,
         StatusCode::OK,
-        page::login(&nonce, next, "", None, auth.has_users()),
+        page::login(tr, lang, &nonce, next, "", None, auth.has_users()),
     );
     set_cookie(&mut r, &Auth::login_cookie(&nonce, secure));
     r
@@ -76,27 +82,47 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// `POST /login`: checks the CSRF nonce and origin, then the name and password.
+/// The language a posted form asks for: its `lang` field (kept from the switch), else the
+/// browser's.
+fn form_language(
+    fields: &[(String, String)],
+    negotiated: &'static Tr,
+) -> (Option<Lang>, &'static Tr) {
+    match Lang::parse(field(fields, "lang")) {
+        Some(l) => (Some(l), i18n::tr(l)),
+        None => (None, negotiated),
+    }
+}
+
+/// `POST /login`: checks the CSRF nonce and origin, then the name and password. `negotiated`
+/// is the browser's language, for a form that does not name one.
 pub async fn login(
     auth: &Auth,
     req: Request<Incoming>,
     peer: Option<SocketAddr>,
     timeout: Duration,
+    negotiated: &'static Tr,
 ) -> Response<Body> {
     let Some((parts, fields)) = read_form(req, timeout).await else {
+        let tr = negotiated;
         return error(
+            tr,
             StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The login form did not arrive whole.",
-            Some(("/login", "Try again")),
+            &tr.t("error.bad_request"),
+            &tr.t("login.incomplete"),
+            Some(("/login", &tr.t("login.try_again"))),
         );
     };
+    let (lang, tr) = form_language(&fields, negotiated);
     let secure = auth.is_secure(&parts.headers, peer);
     let rebuild = |message: &str, status: StatusCode| {
         let nonce = random_hex(16);
         let mut r = html(
+            tr,
             status,
             page::login(
+                tr,
+                lang,
                 &nonce,
                 &safe_next(field(&fields, "next")),
                 field(&fields, "name").trim(),
@@ -112,10 +138,7 @@ pub async fn login(
         .is_some_and(|c| !c.is_empty() && same(c.as_bytes(), field(&fields, "csrf").as_bytes()));
     if !nonce_ok || !auth.same_origin(&parts.headers) {
         tracing::info!("dashboard login refused: CSRF check failed");
-        return rebuild(
-            "The form expired or was sent from another site. Please log in again.",
-            StatusCode::FORBIDDEN,
-        );
+        return rebuild(&tr.t("login.expired"), StatusCode::FORBIDDEN);
     }
     match auth
         .login(field(&fields, "name"), field(&fields, "password"))
@@ -127,13 +150,11 @@ pub async fn login(
             set_cookie(&mut r, &Auth::clear_login_cookie(secure));
             r
         }
-        Err(LoginError::Wrong) => rebuild("Wrong name or password.", StatusCode::UNAUTHORIZED),
+        Err(LoginError::Wrong) => rebuild(&tr.t("login.wrong"), StatusCode::UNAUTHORIZED),
         Err(LoginError::Throttled(left)) => {
             let minutes = left.as_secs().div_ceil(60).max(1);
             let mut r = rebuild(
-                &format!(
-                    "Too many wrong passwords for this name. Try again in {minutes} minute(s)."
-                ),
+                &tr.plural("login.throttled", minutes as f64, &[]),
                 StatusCode::TOO_MANY_REQUESTS,
             );
             if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
@@ -150,26 +171,35 @@ pub async fn logout(
     req: Request<Incoming>,
     peer: Option<SocketAddr>,
     timeout: Duration,
+    negotiated: &'static Tr,
 ) -> Response<Body> {
     let Some((parts, fields)) = read_form(req, timeout).await else {
+        let tr = negotiated;
         return error(
+            tr,
             StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form did not arrive whole.",
+            &tr.t("error.bad_request"),
+            &tr.t("logout.incomplete"),
             None,
         );
     };
+    let (lang, tr) = form_language(&fields, negotiated);
     if !auth.same_origin(&parts.headers) || !auth.logout(&parts.headers, field(&fields, "csrf")) {
         tracing::info!("dashboard logout refused: CSRF check failed or no session");
         return error(
+            tr,
             StatusCode::FORBIDDEN,
-            "Not logged out",
-            "The logout form was not sent from this dashboard, or the session had already ended.",
-            Some(("/dashboard", "Back to the dashboard")),
+            &tr.t("logout.refused.title"),
+            &tr.t("logout.refused.message"),
+            Some(("/dashboard", &tr.t("error.back_to_dashboard"))),
         );
     }
     let secure = auth.is_secure(&parts.headers, peer);
-    let mut r = redirect("/login");
+    // Back to the login page, in the language chosen on the dashboard.
+    let mut r = redirect(&match lang {
+        Some(l) => format!("/login?lang={}", l.code()),
+        None => "/login".to_string(),
+    });
     set_cookie(&mut r, &Auth::clear_session_cookie(secure));
     r
 }

@@ -2,7 +2,8 @@
 //!
 //! Each view is one GET whose URL holds its whole state (`view`); its numbers are asked of the
 //! report engine in-process with typed queries (`panels`), rendered to HTML with inline SVG
-//! charts (`page`, `charts`, `html`). `routes` decides which page answers and who may see it
+//! charts (`page`, `charts`, `html`) in the request's language (`crate::i18n`), and each panel's
+//! numbers can be downloaded as CSV (`export`). `routes` decides which page answers and who may see it
 //! (`auth`: users with argon2 password hashes and sessions, a trusted proxy's user header, or a
 //! per-site share link; `login`: the login and logout forms). Assets (stylesheet, a small
 //! optional script, icon) are embedded in the binary (`assets`); pages load nothing from
@@ -11,6 +12,7 @@
 mod assets;
 mod auth;
 mod charts;
+mod export;
 mod html;
 mod login;
 mod page;

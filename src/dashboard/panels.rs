@@ -30,7 +30,7 @@ pub enum Fmt {
     Percent,
 }
 
-/// A metric as the dashboard shows it: the API's name, a label, and its format.
+/// A metric as the dashboard shows it: the API's name, a label (a message key), and its format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Col {
     pub metric: Metric,
@@ -47,10 +47,12 @@ const fn col(metric: Metric, label: &'static str, fmt: Fmt) -> Col {
 pub struct Breakdown {
     /// `data-panel` and element id.
     pub id: &'static str,
-    /// The panel (`<section>`) it sits in, and its heading inside that panel ("" for none).
+    /// The panel (`<section>`) it sits in, and its heading inside that panel (a message key;
+    /// "" for none).
     pub section: &'static str,
     pub title: &'static str,
     pub dimension: Dimension,
+    /// The heading of the values' column (a message key).
     pub header: &'static str,
     /// The URL parameter of the filter a click adds (see `view::FILTERS`).
     pub filter: Option<&'static str>,
@@ -71,13 +73,17 @@ pub enum Mode {
 pub fn headline(mode: Mode) -> Vec<Col> {
     match mode {
         Mode::Visits => vec![
-            col(Metric::Visitors, "Visitors", Fmt::Count),
-            col(Metric::Visits, "Visits", Fmt::Count),
-            col(Metric::Pageviews, "Pageviews", Fmt::Count),
-            col(Metric::VisitDurationMedian, "Median visit", Fmt::Duration),
-            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
+            col(Metric::Visitors, "metric.visitors", Fmt::Count),
+            col(Metric::Visits, "metric.visits", Fmt::Count),
+            col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
+            col(
+                Metric::VisitDurationMedian,
+                "metric.visit_duration_median",
+                Fmt::Duration,
+            ),
+            col(Metric::BounceRate, "metric.bounce_rate", Fmt::Percent),
         ],
-        Mode::Aggregate => vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
+        Mode::Aggregate => vec![col(Metric::Pageviews, "metric.pageviews", Fmt::Count)],
     }
 }
 
@@ -91,8 +97,8 @@ pub const DURATION_SUMMARY: [Metric; 3] = [
 /// The metric counted per time bucket, hour and weekday: people where visits are kept.
 pub fn people(mode: Mode) -> Col {
     match mode {
-        Mode::Visits => col(Metric::Visitors, "Visitors", Fmt::Count),
-        Mode::Aggregate => col(Metric::Pageviews, "Pageviews", Fmt::Count),
+        Mode::Visits => col(Metric::Visitors, "metric.visitors", Fmt::Count),
+        Mode::Aggregate => col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
     }
 }
 
@@ -102,45 +108,45 @@ pub fn people(mode: Mode) -> Col {
 pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
     let (people, share) = match mode {
         Mode::Visits if filtered => (
-            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
-            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
         ),
         Mode::Visits => (
-            vec![col(Metric::Visitors, "Visitors", Fmt::Count)],
+            vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
             vec![
-                col(Metric::Visitors, "Visitors", Fmt::Count),
-                col(Metric::Percentage, "Share", Fmt::Percent),
+                col(Metric::Visitors, "metric.visitors", Fmt::Count),
+                col(Metric::Percentage, "metric.percentage", Fmt::Percent),
             ],
         ),
         Mode::Aggregate => (
-            vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
-            vec![col(Metric::Pageviews, "Pageviews", Fmt::Count)],
+            vec![col(Metric::Pageviews, "metric.pageviews", Fmt::Count)],
+            vec![col(Metric::Pageviews, "metric.pageviews", Fmt::Count)],
         ),
     };
     let pages = match mode {
         Mode::Visits => vec![
-            col(Metric::Pageviews, "Views", Fmt::Count),
-            col(Metric::Visitors, "Visitors", Fmt::Count),
-            col(Metric::TimeOnPage, "Time on page", Fmt::Duration),
-            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
+            col(Metric::Pageviews, "metric.views", Fmt::Count),
+            col(Metric::Visitors, "metric.visitors", Fmt::Count),
+            col(Metric::TimeOnPage, "metric.time_on_page", Fmt::Duration),
+            col(Metric::BounceRate, "metric.bounce_rate", Fmt::Percent),
         ],
         Mode::Aggregate => vec![
-            col(Metric::Pageviews, "Views", Fmt::Count),
-            col(Metric::TimeOnPage, "Time on page", Fmt::Duration),
+            col(Metric::Pageviews, "metric.views", Fmt::Count),
+            col(Metric::TimeOnPage, "metric.time_on_page", Fmt::Duration),
         ],
     };
     let sources = match mode {
         Mode::Visits => vec![
-            col(Metric::Visitors, "Visitors", Fmt::Count),
-            col(Metric::Visits, "Visits", Fmt::Count),
-            col(Metric::BounceRate, "Bounce rate", Fmt::Percent),
+            col(Metric::Visitors, "metric.visitors", Fmt::Count),
+            col(Metric::Visits, "metric.visits", Fmt::Count),
+            col(Metric::BounceRate, "metric.bounce_rate", Fmt::Percent),
         ],
         Mode::Aggregate => people.clone(),
     };
     let campaigns = match mode {
         Mode::Visits => vec![
-            col(Metric::Visitors, "Visitors", Fmt::Count),
-            col(Metric::Visits, "Visits", Fmt::Count),
+            col(Metric::Visitors, "metric.visitors", Fmt::Count),
+            col(Metric::Visits, "metric.visits", Fmt::Count),
         ],
         Mode::Aggregate => people.clone(),
     };
@@ -160,7 +166,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "pages",
             "",
             Dimension::Page,
-            "Page",
+            "dimension.page",
             Some("page"),
             pages,
             None,
@@ -168,9 +174,9 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         b(
             "sources",
             "sources",
-            "Sources",
+            "table.sources",
             Dimension::Source,
-            "Source",
+            "dimension.source",
             Some("source"),
             sources,
             None,
@@ -178,9 +184,9 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         b(
             "campaigns",
             "sources",
-            "Campaigns (utm_campaign)",
+            "table.campaigns",
             Dimension::UtmCampaign,
-            "Campaign",
+            "dimension.utm_campaign",
             Some("utm_campaign"),
             campaigns,
             Some("(not set)"),
@@ -190,7 +196,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
             "countries",
             "",
             Dimension::Country,
-            "Country",
+            "dimension.country",
             Some("country"),
             share.clone(),
             None,
@@ -198,9 +204,9 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         b(
             "devices",
             "devices",
-            "Devices",
+            "table.devices",
             Dimension::Device,
-            "Device",
+            "dimension.device",
             Some("device"),
             share.clone(),
             None,
@@ -208,9 +214,9 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         b(
             "browsers",
             "devices",
-            "Browsers",
+            "table.browsers",
             Dimension::Browser,
-            "Browser",
+            "dimension.browser",
             Some("browser"),
             share.clone(),
             None,
@@ -218,9 +224,9 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         b(
             "oses",
             "devices",
-            "Operating systems",
+            "table.oses",
             Dimension::Os,
-            "OS",
+            "dimension.os_short",
             Some("os"),
             share,
             None,
@@ -393,10 +399,20 @@ impl Reports {
 
     /// Runs one query through the engine as the API would.
     pub async fn run(&self, query: &Query, now: Timestamp) -> Panel {
+        let answer = self.answer(query, now).await?;
+        Ok(Answer::of(query, answer))
+    }
+
+    /// The engine's own answer to one query (for the CSV downloads, which the API's writer
+    /// writes).
+    pub async fn answer(
+        &self,
+        query: &Query,
+        now: Timestamp,
+    ) -> Result<crate::stats::Answer, StatsError> {
         // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
         let _permit = self.runs.acquire().await;
-        let answer = self.stats.run(query, now).await?;
-        Ok(Answer::of(query, answer))
+        self.stats.run(query, now).await
     }
 
     async fn maybe(&self, query: &Option<Query>, now: Timestamp) -> Option<Panel> {

@@ -1,6 +1,7 @@
 //! The dashboard's requests: which page answers which path, who may see it, and the
-//! dashboard page and its realtime number. The dashboard's state ([`Dashboard`]) is built once
-//! with the rest of the app and passed to every request.
+//! dashboard page, its panels as CSV and its realtime number. Each page is in the language of
+//! the request ([`language`]). The dashboard's state ([`Dashboard`]) is built once with the rest
+//! of the app and passed to every request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,14 +14,16 @@ use jiff::tz::TimeZone;
 
 use super::assets::Asset;
 use super::auth::{Auth, Viewer};
+use super::export;
 use super::login;
 use super::page;
 use super::panels::{self, Reports};
-use super::respond::{error, html, json, not_found, redirect};
+use super::respond::{self, error, html, json, not_found, redirect};
 use super::view::View;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::StatsError;
+use crate::i18n::{self, Lang, Tr};
 use crate::response::Body;
 use crate::stats::Stats;
 
@@ -51,6 +54,29 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The language of a request: the `lang` parameter when it names a language tally speaks (it
+/// was chosen with the switch, and links keep it), else the browser's `Accept-Language`, else
+/// English. The dashboard page itself refuses a `lang` it does not know (see `View::parse`).
+fn language(req: &Request<Incoming>) -> (Option<Lang>, &'static Tr) {
+    let chosen = query_param(req, "lang").and_then(|l| Lang::parse(&l));
+    let lang = chosen.unwrap_or_else(|| {
+        Lang::negotiate(
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        )
+    });
+    (chosen, i18n::tr(lang))
+}
+
+/// `path` with the chosen language, if any, as its (only) query parameter.
+fn keep_lang(path: &str, lang: Option<Lang>) -> String {
+    match lang {
+        Some(l) => format!("{path}?lang={}", l.code()),
+        None => path.to_string(),
+    }
+}
+
 impl Dashboard {
     pub fn new(config: &Config, stats: Arc<Stats>, clock: Arc<dyn Clock>) -> Dashboard {
         Dashboard {
@@ -76,30 +102,32 @@ impl Dashboard {
         let post = *req.method() == Method::POST;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let auth = &self.auth;
+        let (lang, tr) = language(&req);
         match segments.as_slice() {
-            [""] if get => redirect("/dashboard"),
+            [""] if get => redirect(&keep_lang("/dashboard", lang)),
             ["login"] if get => {
                 if auth.viewer(req.headers(), peer).is_some() {
-                    return redirect("/dashboard");
+                    return redirect(&keep_lang("/dashboard", lang));
                 }
                 let next = query_param(&req, "next").unwrap_or_default();
-                login::form(auth, &req, peer, &login::safe_next(&next))
+                login::form(auth, &req, peer, &login::safe_next(&next), tr, lang)
             }
-            ["login"] if post => login::login(auth, req, peer, self.request_timeout).await,
-            ["logout"] if post => login::logout(auth, req, peer, self.request_timeout).await,
+            ["login"] if post => login::login(auth, req, peer, self.request_timeout, tr).await,
+            ["logout"] if post => login::logout(auth, req, peer, self.request_timeout, tr).await,
             ["dashboard"] | ["dashboard", ""] if get => match auth.viewer(req.headers(), peer) {
                 Some(v) => match self.sites.iter().find(|(s, _)| v.may_see(s)) {
-                    Some((site, _)) => redirect(&format!("/dashboard/{site}")),
+                    Some((site, _)) => redirect(&keep_lang(&format!("/dashboard/{site}"), lang)),
                     None => error(
+                        tr,
                         StatusCode::FORBIDDEN,
-                        "No sites",
-                        "Your user may see no configured site.",
+                        &tr.t("error.no_sites.title"),
+                        &tr.t("error.no_sites.message"),
                         None,
                     ),
                 },
-                None => redirect("/login"),
+                None => redirect(&keep_lang("/login", lang)),
             },
-            ["dashboard", site] if get => {
+            ["dashboard", site, rest @ ..] if get && matches!(rest, [] | ["csv", _]) => {
                 let Some(viewer) = auth.viewer(req.headers(), peer) else {
                     let here = req
                         .uri()
@@ -108,19 +136,26 @@ impl Dashboard {
                         .unwrap_or_default();
                     let mut q = url::form_urlencoded::Serializer::new(String::new());
                     q.append_pair("next", &here);
+                    // The login page speaks the language chosen on the dashboard.
+                    if let Some(l) = lang {
+                        q.append_pair("lang", l.code());
+                    }
                     return redirect(&format!("/login?{}", q.finish()));
                 };
                 if !viewer.may_see(site) || !self.sites.iter().any(|(s, _)| s == site) {
-                    return not_found();
+                    return not_found(tr);
                 }
                 let base = format!("/dashboard/{site}");
+                if let ["csv", panel] = rest {
+                    return self.csv(&req, base, site, panel, tr).await;
+                }
                 let sites = self
                     .sites
                     .iter()
                     .filter(|(s, _)| viewer.may_see(s))
                     .map(|(s, _)| (s.clone(), format!("/dashboard/{s}")))
                     .collect();
-                self.page(&req, base, site, sites, Some(&viewer), false)
+                self.page(&req, base, site, sites, Some(&viewer), false, tr)
                     .await
             }
             ["dashboard", site, "realtime"] if get => match auth.viewer(req.headers(), peer) {
@@ -130,39 +165,41 @@ impl Dashboard {
                     r#"{"error":"log in first"}"#.into(),
                 ),
             },
-            ["share", secret] if get => match auth.share_site(secret) {
-                Some(site) => {
-                    let site = site.to_string();
-                    self.page(
-                        &req,
-                        format!("/share/{secret}"),
-                        &site,
-                        Vec::new(),
-                        None,
-                        true,
-                    )
-                    .await
+            ["share", secret, rest @ ..] if get && matches!(rest, [] | ["csv", _]) => {
+                match auth.share_site(secret) {
+                    Some(site) => {
+                        let site = site.to_string();
+                        let base = format!("/share/{secret}");
+                        if let ["csv", panel] = rest {
+                            return self.csv(&req, base, &site, panel, tr).await;
+                        }
+                        self.page(&req, base, &site, Vec::new(), None, true, tr)
+                            .await
+                    }
+                    None => not_found(tr),
                 }
-                None => not_found(),
-            },
+            }
             ["share", secret, "realtime"] if get => match auth.share_site(secret) {
                 Some(site) => self.realtime(site).await,
                 None => json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.into()),
             },
             ["assets", name] if get => match Asset::named(name) {
                 Some(a) => a.response(&req),
-                None => not_found(),
+                None => not_found(tr),
             },
             ["" | "login" | "logout" | "dashboard"]
             | ["dashboard", _]
             | ["dashboard", _, "realtime"]
+            | ["dashboard", _, "csv", _]
             | ["share", _]
             | ["share", _, "realtime"]
+            | ["share", _, "csv", _]
             | ["assets", _] => {
                 let mut r = error(
+                    tr,
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "Method not allowed",
-                    "This page does not take that request.",
+                    &tr.t("error.method.title"),
+                    &tr.t("error.method.message"),
                     None,
                 );
                 let allow = if matches!(segments.as_slice(), ["login"]) {
@@ -176,11 +213,65 @@ impl Dashboard {
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
                 r
             }
-            _ => not_found(),
+            _ => not_found(tr),
+        }
+    }
+
+    /// The view of a request, or the page that says why its query string is not one.
+    fn view(
+        &self,
+        req: &Request<Incoming>,
+        base: &str,
+        site: &str,
+        tr: &Tr,
+    ) -> Result<View, Box<Response<Body>>> {
+        View::parse(base.to_string(), site.to_string(), req.uri().query()).map_err(|e| {
+            Box::new(error(
+                tr,
+                StatusCode::BAD_REQUEST,
+                &tr.t("error.view.title"),
+                &e.message(tr),
+                Some((base, &tr.t("error.view.back"))),
+            ))
+        })
+    }
+
+    fn mode(&self) -> panels::Mode {
+        if self.aggregate_only {
+            panels::Mode::Aggregate
+        } else {
+            panels::Mode::Visits
+        }
+    }
+
+    /// One panel of the view in the request's query string, as a CSV download.
+    async fn csv(
+        &self,
+        req: &Request<Incoming>,
+        base: String,
+        site: &str,
+        panel: &str,
+        tr: &Tr,
+    ) -> Response<Body> {
+        let view = match self.view(req, &base, site, tr) {
+            Ok(v) => v,
+            Err(page) => return *page,
+        };
+        match export::panel(&self.reports, &view, self.mode(), panel, self.clock.now()).await {
+            None => not_found(tr),
+            Some(Ok(file)) => respond::csv(file.body, &file.name),
+            Some(Err(e)) => error(
+                tr,
+                e.status(),
+                &tr.t("error.csv.title"),
+                &e.to_string(),
+                Some((&view.href(), &tr.t("error.csv.back"))),
+            ),
         }
     }
 
     /// The dashboard page of `site` for the view in the request's query string.
+    #[allow(clippy::too_many_arguments)]
     async fn page(
         &self,
         req: &Request<Incoming>,
@@ -189,34 +280,27 @@ impl Dashboard {
         sites: Vec<(String, String)>,
         viewer: Option<&Viewer>,
         shared: bool,
+        tr: &Tr,
     ) -> Response<Body> {
         let started = std::time::Instant::now();
-        let view = match View::parse(base.clone(), site.to_string(), req.uri().query()) {
+        let view = match self.view(req, &base, site, tr) {
             Ok(v) => v,
-            Err(message) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "This view cannot be shown",
-                    &message,
-                    Some((&base, "Show the last 30 days")),
-                )
-            }
+            Err(page) => return *page,
         };
-        let mode = if self.aggregate_only {
-            panels::Mode::Aggregate
-        } else {
-            panels::Mode::Visits
-        };
-        let data = self.reports.load(&view, mode, self.clock.now()).await;
+        let data = self
+            .reports
+            .load(&view, self.mode(), self.clock.now())
+            .await;
         // The period is what the engine refuses for every panel (filters in aggregate-only mode
         // are refused per panel, and say why there).
         if let (Err(StatsError::Invalid(message)), true) = (&data.headline, view.filters.is_empty())
         {
             return error(
+                tr,
                 StatusCode::BAD_REQUEST,
-                "This view cannot be shown",
+                &tr.t("error.view.title"),
                 message,
-                Some((&base, "Show the last 30 days")),
+                Some((&base, &tr.t("error.view.back"))),
             );
         }
         let time_zone = self
@@ -231,6 +315,7 @@ impl Dashboard {
             time_zone,
             realtime_url: format!("{base}/realtime"),
             shared,
+            tr,
         };
         let body = page::dashboard(&view, &data, &ctx);
         tracing::debug!(
@@ -238,7 +323,7 @@ impl Dashboard {
             ms = started.elapsed().as_millis() as u64,
             "dashboard page"
         );
-        let mut r = html(StatusCode::OK, body);
+        let mut r = html(tr, StatusCode::OK, body);
         // How long the numbers took, for people measuring (Server-Timing shows in browser tools).
         if let Ok(v) = HeaderValue::from_str(&format!(
             "render;dur={:.1}",
@@ -288,6 +373,7 @@ mod tests {
             "/logout",
             "/dashboard",
             "/dashboard/a.example",
+            "/dashboard/a.example/csv/pages",
             "/share/x",
             "/assets/dashboard.css",
         ] {

@@ -1,12 +1,15 @@
 //! The state of one dashboard view, all of it in the URL (so a view can be bookmarked or shared):
 //! site (in the path), `period`, `from`/`to` for a custom period, `compare`, and one query
-//! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`).
+//! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`),
+//! and `lang` when a language was chosen with the switch (without it, the browser's
+//! `Accept-Language` decides, so a link sent to a colleague opens in their language).
 //!
 //! It also turns the state into the stats API's `date_range`, `filters` and comparison, and
 //! builds the links that change one part of it.
 
 use jiff::civil::Date;
 
+use crate::i18n::{Lang, Tr};
 use crate::stats::query::{DateRange, Dimension, Filter, Op};
 
 /// The periods offered in the picker, and how each is asked of the stats API.
@@ -21,13 +24,13 @@ pub enum Period {
 }
 
 impl Period {
-    /// The picker's choices other than custom, with their URL value and label.
+    /// The picker's choices other than custom, with their URL value and label (a message key).
     pub const CHOICES: [(Period, &'static str, &'static str); 5] = [
-        (Period::Today, "today", "Today"),
-        (Period::Yesterday, "yesterday", "Yesterday"),
-        (Period::Days7, "7d", "Last 7 days"),
-        (Period::Days30, "30d", "Last 30 days"),
-        (Period::Month, "month", "This month"),
+        (Period::Today, "today", "period.today"),
+        (Period::Yesterday, "yesterday", "period.yesterday"),
+        (Period::Days7, "7d", "period.7d"),
+        (Period::Days30, "30d", "period.30d"),
+        (Period::Month, "month", "period.month"),
     ];
 
     pub fn param(&self) -> &'static str {
@@ -67,14 +70,14 @@ impl Compare {
         (
             Compare::PreviousPeriod,
             "previous_period",
-            "previous period",
+            "compare.previous_period",
         ),
         (
             Compare::YearOverYear,
             "year_over_year",
-            "same period last year",
+            "compare.year_over_year",
         ),
-        (Compare::Off, "off", "no comparison"),
+        (Compare::Off, "off", "compare.off"),
     ];
 
     pub fn param(self) -> &'static str {
@@ -93,7 +96,7 @@ pub struct FilterDim {
     pub param: &'static str,
     /// The stats API dimension.
     pub dimension: Dimension,
-    /// What people read.
+    /// What people read: a message key (`dimension.page`).
     pub label: &'static str,
 }
 
@@ -102,37 +105,37 @@ pub const FILTERS: [FilterDim; 7] = [
     FilterDim {
         param: "page",
         dimension: Dimension::Page,
-        label: "Page",
+        label: "dimension.page",
     },
     FilterDim {
         param: "source",
         dimension: Dimension::Source,
-        label: "Source",
+        label: "dimension.source",
     },
     FilterDim {
         param: "utm_campaign",
         dimension: Dimension::UtmCampaign,
-        label: "Campaign",
+        label: "dimension.utm_campaign",
     },
     FilterDim {
         param: "country",
         dimension: Dimension::Country,
-        label: "Country",
+        label: "dimension.country",
     },
     FilterDim {
         param: "device",
         dimension: Dimension::Device,
-        label: "Device",
+        label: "dimension.device",
     },
     FilterDim {
         param: "browser",
         dimension: Dimension::Browser,
-        label: "Browser",
+        label: "dimension.browser",
     },
     FilterDim {
         param: "os",
         dimension: Dimension::Os,
-        label: "Operating system",
+        label: "dimension.os",
     },
 ];
 
@@ -152,14 +155,48 @@ pub struct View {
     pub compare: Compare,
     /// At most one value per dimension, in [`FILTERS`] order.
     pub filters: Vec<(FilterDim, String)>,
+    /// The language chosen with the switch (`lang`); `None`: the browser's.
+    pub lang: Option<Lang>,
+}
+
+/// Why a query string is not a view; [`ViewError::message`] says it in a language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewError {
+    Period(String),
+    Compare(String),
+    /// The parameter (`from`, `to`) and what it held.
+    Date(&'static str, String),
+    /// The end and start of a period that ends before it starts.
+    Backwards(Date, Date),
+    FilterTooLong(String),
+    Lang(String),
+}
+
+impl ViewError {
+    pub fn message(&self, tr: &Tr) -> String {
+        match self {
+            ViewError::Period(v) => tr.f("error.period", &[("value", &format!("{v:?}"))]),
+            ViewError::Compare(v) => tr.f("error.compare", &[("value", &format!("{v:?}"))]),
+            ViewError::Date(name, v) => tr.f(
+                "error.date",
+                &[("name", name), ("value", &format!("{v:?}"))],
+            ),
+            ViewError::Backwards(end, start) => {
+                tr.f("error.backwards", &[("end", end), ("start", start)])
+            }
+            ViewError::FilterTooLong(name) => tr.f("error.filter_too_long", &[("name", name)]),
+            ViewError::Lang(v) => tr.f("error.lang", &[("value", &format!("{v:?}"))]),
+        }
+    }
 }
 
 impl View {
     /// Reads the state from the query string. Missing parts take their defaults (last 30 days,
     /// compared with the previous period, no filter); a value that is present but wrong is an
     /// error that says what to change, rather than a silently different view.
-    pub fn parse(base: String, site: String, query: Option<&str>) -> Result<View, String> {
+    pub fn parse(base: String, site: String, query: Option<&str>) -> Result<View, ViewError> {
         let mut period = None;
+        let mut lang = None;
         let (mut from, mut to) = (None, None);
         let mut compare = Compare::PreviousPeriod;
         let mut filters: Vec<(FilterDim, String)> = Vec::new();
@@ -173,11 +210,11 @@ impl View {
                         .iter()
                         .find(|(_, p, _)| *p == v)
                         .map(|(c, _, _)| *c)
-                        .ok_or_else(|| {
-                            format!(
-                                "compare must be previous_period, year_over_year or off, not {v:?}"
-                            )
-                        })?
+                        .ok_or_else(|| ViewError::Compare(v.to_string()))?
+                }
+                "lang" if v.is_empty() => {}
+                "lang" => {
+                    lang = Some(Lang::parse(&v).ok_or_else(|| ViewError::Lang(v.to_string()))?)
                 }
                 k => {
                     if let Some(dim) = filter_dim(k) {
@@ -185,7 +222,7 @@ impl View {
                             continue;
                         }
                         if v.len() > MAX_FILTER_VALUE {
-                            return Err(format!("the {k} filter is too long"));
+                            return Err(ViewError::FilterTooLong(k.to_string()));
                         }
                         filters.retain(|(d, _)| *d != dim);
                         filters.push((dim, v.into_owned()));
@@ -196,10 +233,9 @@ impl View {
             }
         }
         filters.sort_by_key(|(d, _)| FILTERS.iter().position(|f| f == d));
-        let date = |s: Option<String>, name: &str| -> Result<Date, String> {
+        let date = |s: Option<String>, name: &'static str| -> Result<Date, ViewError> {
             let s = s.unwrap_or_default();
-            s.parse::<Date>()
-                .map_err(|_| format!("{name} must be a date (YYYY-MM-DD), not {s:?}"))
+            s.parse::<Date>().map_err(|_| ViewError::Date(name, s))
         };
         let period = match period.as_deref() {
             None | Some("") => Period::Days30,
@@ -207,7 +243,7 @@ impl View {
                 let a = date(from, "from")?;
                 let b = date(to, "to")?;
                 if b < a {
-                    return Err(format!("the period ends ({b}) before it starts ({a})"));
+                    return Err(ViewError::Backwards(b, a));
                 }
                 Period::Custom(a, b)
             }
@@ -215,9 +251,7 @@ impl View {
                 .iter()
                 .find(|(_, v, _)| *v == p)
                 .map(|(c, _, _)| c.clone())
-                .ok_or_else(|| {
-                    format!("period must be today, yesterday, 7d, 30d, month or custom, not {p:?}")
-                })?,
+                .ok_or_else(|| ViewError::Period(p.to_string()))?,
         };
         Ok(View {
             base,
@@ -225,6 +259,7 @@ impl View {
             period,
             compare,
             filters,
+            lang,
         })
     }
 
@@ -255,7 +290,18 @@ impl View {
         for (d, v) in &self.filters {
             q.append_pair(d.param, v);
         }
+        if let Some(lang) = self.lang {
+            q.append_pair("lang", lang.code());
+        }
         q.finish()
+    }
+
+    /// The same view in `lang`, chosen (the language switch).
+    pub fn with_lang(&self, lang: Lang) -> View {
+        View {
+            lang: Some(lang),
+            ..self.clone()
+        }
     }
 
     /// The URL of this state.
@@ -312,11 +358,25 @@ impl View {
     }
 }
 
+/// `url` (a path with a query string, such as a login's `next`) with its `lang` parameter set
+/// to `lang`, the other parameters kept in their order.
+pub fn with_lang_in(url: &str, lang: Lang) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k != "lang" {
+            q.append_pair(&k, &v);
+        }
+    }
+    q.append_pair("lang", lang.code());
+    format!("{path}?{}", q.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(q: &str) -> Result<View, String> {
+    fn parse(q: &str) -> Result<View, ViewError> {
         View::parse("/dashboard/a.example".into(), "a.example".into(), Some(q))
     }
 
@@ -384,18 +444,48 @@ mod tests {
                 .href(),
             "/dashboard/b.example?period=7d"
         );
+        // A chosen language is part of the view, and every link keeps it.
+        let fr = v.with_lang(Lang::Fr);
+        assert_eq!(fr.query_string(), "period=7d&country=NL&lang=fr");
+        assert_eq!(parse(&fr.query_string()).unwrap(), fr);
+        assert_eq!(
+            fr.with_filter(device, "Mobile").query_string(),
+            "period=7d&country=NL&device=Mobile&lang=fr"
+        );
+        assert_eq!(
+            fr.without_filter(country).query_string(),
+            "period=7d&lang=fr"
+        );
+        assert_eq!(
+            fr.with_compare(Compare::Off).query_string(),
+            "period=7d&compare=off&country=NL&lang=fr"
+        );
+        assert_eq!(
+            fr.for_site("/dashboard/b.example".into(), "b.example")
+                .href(),
+            "/dashboard/b.example?period=7d&lang=fr"
+        );
+        // Without the switch, no language is in the URL: the browser's decides.
+        assert_eq!(parse("lang=").unwrap().lang, None);
+        assert_eq!(
+            with_lang_in("/dashboard/a.example?period=7d&lang=en&page=%2Fa", Lang::Nl),
+            "/dashboard/a.example?period=7d&page=%2Fa&lang=nl"
+        );
+        assert_eq!(with_lang_in("/dashboard", Lang::Fr), "/dashboard?lang=fr");
     }
 
     #[test]
     fn wrong_values_are_errors_not_other_views() {
-        assert!(parse("period=week").unwrap_err().contains("period must be"));
-        assert!(parse("period=custom&from=2026-03-31&to=2026-03-01")
-            .unwrap_err()
-            .contains("before it starts"));
-        assert!(parse("period=custom&from=yesterday&to=2026-03-01")
-            .unwrap_err()
-            .contains("from must be a date"));
-        assert!(parse("compare=yes").is_err());
+        let en = crate::i18n::tr(Lang::En);
+        let message = |q: &str| parse(q).unwrap_err().message(en);
+        assert!(message("period=week").contains("period must be"));
+        assert!(message("period=custom&from=2026-03-31&to=2026-03-01").contains("before it starts"));
+        assert!(
+            message("period=custom&from=yesterday&to=2026-03-01").contains("from must be a date")
+        );
+        assert_eq!(parse("compare=yes"), Err(ViewError::Compare("yes".into())));
+        assert_eq!(parse("lang=de"), Err(ViewError::Lang("de".into())));
+        assert!(message("lang=de").contains("en, nl or fr"));
         // Unknown parameters and empty filters are ignored.
         assert_eq!(parse("utm_source=mail&country=").unwrap().filters, vec![]);
     }

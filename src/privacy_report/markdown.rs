@@ -1,169 +1,247 @@
 //! The privacy report written for people: Markdown, in the order a privacy officer reads it
-//! (what is weaker than the defaults first).
+//! (what is weaker than the defaults first), in the language of `tr` (headings, table heads and
+//! sentences are `privacy.md.*` messages; the report's own texts come in that language too, see
+//! `build`). Names from the configuration (sites, settings, tables, columns) are not translated.
 
 use super::Report;
+use crate::i18n::Tr;
 use crate::retention;
 
-/// The report for people.
-pub fn markdown(r: &Report) -> String {
+/// A Markdown table row of `cells`.
+fn row(cells: &[String]) -> String {
+    format!("| {} |", cells.join(" | "))
+}
+
+/// A Markdown table head: the columns (message keys) and the line under them.
+fn head(tr: &Tr, columns: &[&str]) -> [String; 2] {
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| tr.t(&format!("privacy.md.column.{c}")))
+        .collect();
+    [row(&names), row(&vec!["---".to_string(); columns.len()])]
+}
+
+/// The report for people, in `tr`'s language.
+pub fn markdown(r: &Report, tr: &Tr) -> String {
     let mut s = String::new();
     let mut line = |l: String| {
         s.push_str(&l);
         s.push('\n');
     };
-    line("# Privacy report".into());
+    let yes_no = |b: bool| tr.t(if b { "privacy.md.yes" } else { "privacy.md.no" });
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            tr.t("privacy.md.none")
+        } else {
+            s.to_string()
+        }
+    };
+    line(format!("# {}", tr.t("privacy.md.title")));
     line(String::new());
-    line(format!(
-        "Generated {} from the running configuration by tally {}.",
-        r.generated_at,
-        env!("CARGO_PKG_VERSION")
+    line(tr.f(
+        "privacy.md.generated",
+        &[
+            ("time", &r.generated_at),
+            ("version", &env!("CARGO_PKG_VERSION")),
+        ],
     ));
     line(String::new());
-    line("## Settings that collect or keep more than the defaults".into());
+    line(format!("## {}", tr.t("privacy.md.weaker")));
     line(String::new());
     if r.weaker_than_defaults.is_empty() {
-        line("None: every privacy setting is at its default or stricter.".into());
+        line(tr.t("privacy.md.weaker_none"));
     }
     for w in &r.weaker_than_defaults {
         line(format!("- **{w}**"));
     }
     line(String::new());
-    line("## Sites".into());
+    line(format!("## {}", tr.t("privacy.md.sites")));
     line(String::new());
-    line(
-        "| site | also answers for | time zone | custom properties stored | stats public |".into(),
-    );
-    line("| --- | --- | --- | --- | --- |".into());
+    for l in head(
+        tr,
+        &[
+            "site",
+            "aliases",
+            "time_zone",
+            "custom_properties",
+            "public",
+        ],
+    ) {
+        line(l);
+    }
     for site in &r.sites {
-        line(format!(
-            "| {} | {} | {} | {} | {} |",
-            site.domain,
+        line(row(&[
+            site.domain.clone(),
             or_none(&site.aliases.join(", ")),
-            site.time_zone,
+            site.time_zone.clone(),
             or_none(&site.stored_custom_properties.join(", ")),
-            if site.stats_public { "yes" } else { "no" }
-        ));
+            yes_no(site.stats_public),
+        ]));
     }
     line(String::new());
     if let Some(a) = &r.aggregate_only {
-        line("## Aggregate-only mode".into());
+        line(format!("## {}", tr.t("privacy.md.aggregate")));
         line(String::new());
-        line(format!("- Stored: {}.", a.stored_instead));
-        line("- No visitor hash is computed; no salt is made or kept.".into());
         line(format!(
-            "- Reports no longer available: metrics {}; dimensions {}; {}.",
-            a.unavailable_metrics.join(", "),
-            a.unavailable_dimensions.join(", "),
-            a.unavailable_other
+            "- {}",
+            tr.f(
+                "privacy.md.aggregate_stored",
+                &[("what", &a.stored_instead)]
+            )
+        ));
+        line(format!("- {}", tr.t("privacy.md.aggregate_no_hash")));
+        line(format!(
+            "- {}",
+            tr.f(
+                "privacy.md.aggregate_lost",
+                &[
+                    ("metrics", &a.unavailable_metrics.join(", ")),
+                    ("dimensions", &a.unavailable_dimensions.join(", ")),
+                    ("other", &a.unavailable_other),
+                ],
+            )
         ));
         line(String::new());
     } else {
-        line("## What is stored per event".into());
+        line(format!("## {}", tr.t("privacy.md.stored")));
         line(String::new());
-        line("| field | what | from | reduced to | kept |".into());
-        line("| --- | --- | --- | --- | --- |".into());
+        for l in head(tr, &["field", "what", "from", "reduced_to", "kept"]) {
+            line(l);
+        }
     }
     for f in &r.stored_fields {
-        line(format!(
-            "| `{}` | {} | {} | {} | {} |",
-            f.column, f.what, f.from, f.reduction, f.kept
-        ));
+        line(row(&[
+            format!("`{}`", f.column),
+            f.what.clone(),
+            f.from.clone(),
+            f.reduction.clone(),
+            f.kept.clone(),
+        ]));
     }
     line(String::new());
-    line("## Never stored".into());
+    line(format!("## {}", tr.t("privacy.md.never")));
     line(String::new());
     for n in &r.never_stored {
         line(format!("- {n}"));
     }
     line(String::new());
-    line("## Visitor hash".into());
+    line(format!("## {}", tr.t("privacy.md.hash")));
     line(String::new());
     match &r.visitor_hash {
-        None => {
-            line("None: aggregate-only mode computes no visitor hash and makes no salt.".into())
-        }
+        None => line(tr.t("privacy.md.hash_none")),
         Some(h) => {
-            line(format!("- Algorithm: {}, over {}.", h.algorithm, h.inputs));
-            line(format!("- Salt: {}; rotates {}.", h.salt, h.salt_rotates));
-            line(format!(
-                "- Previous salt deleted: {}.",
-                h.previous_salt_deleted
+            let item = |key: &str, args: &[crate::i18n::Arg<'_>]| format!("- {}", tr.f(key, args));
+            line(item(
+                "privacy.md.hash_algorithm",
+                &[("algorithm", &h.algorithm), ("inputs", &h.inputs)],
             ));
-            line(format!("- Salts stored in: {}.", h.salt_stored_in));
+            line(item(
+                "privacy.md.hash_salt",
+                &[("salt", &h.salt), ("rotates", &h.salt_rotates)],
+            ));
+            line(item(
+                "privacy.md.hash_deleted",
+                &[("when", &h.previous_salt_deleted)],
+            ));
+            line(item(
+                "privacy.md.hash_stored",
+                &[("where", &h.salt_stored_in)],
+            ));
             line(match h.current_salt_age_seconds {
-                Some(a) => format!(
-                    "- Today's salt was created {}h {}m ago (the salt itself is never shown).",
-                    a / 3600,
-                    (a % 3600) / 60
+                Some(a) => item(
+                    "privacy.md.hash_age",
+                    &[("h", &(a / 3600)), ("m", &((a % 3600) / 60))],
                 ),
-                None => "- Today's salt: not created yet.".into(),
+                None => item("privacy.md.hash_age_none", &[]),
             });
-            line("- The same person gets a different hash on every site and every day, so visits cannot be linked across sites or days.".into());
+            line(item("privacy.md.hash_unlinkable", &[]));
         }
     }
     line(String::new());
-    line("## Retention".into());
+    line(format!("## {}", tr.t("privacy.md.retention")));
     line(String::new());
-    line("| table | holds | visitor hash | kept |".into());
-    line("| --- | --- | --- | --- |".into());
+    for l in head(tr, &["table", "holds", "visitor_hash", "kept"]) {
+        line(l);
+    }
     for t in &r.retention {
-        line(format!(
-            "| `{}` | {} | {} | {} |",
-            t.table,
-            t.holds,
-            if t.visitor_hash { "yes" } else { "no" },
-            t.kept
-        ));
+        line(row(&[
+            format!("`{}`", t.table),
+            t.holds.clone(),
+            yes_no(t.visitor_hash),
+            t.kept.clone(),
+        ]));
     }
     line(String::new());
-    line("## Location".into());
+    line(format!("## {}", tr.t("privacy.md.location")));
     line(String::new());
-    line(format!("- Granularity: {}.", r.location.granularity));
-    line(format!("- Database: {}.", r.location.database));
-    line(format!("- IP address: {}.", r.location.ip_address));
-    line(format!("- Rate limit: {}.", r.location.rate_limit));
+    for (key, value) in [
+        ("privacy.md.granularity", &r.location.granularity),
+        ("privacy.md.database", &r.location.database),
+        ("privacy.md.ip_address", &r.location.ip_address),
+        ("privacy.md.rate_limit", &r.location.rate_limit),
+        (
+            "privacy.md.proxies",
+            &or_none(&r.trusted_proxies.join(", ")),
+        ),
+    ] {
+        line(format!("- {}", tr.f(key, &[("value", value)])));
+    }
+    line(String::new());
+    line(format!("## {}", tr.t("privacy.md.dnt")));
+    line(String::new());
     line(format!(
-        "- Forwarded client addresses are believed only from: {}.",
-        or_none(&r.trusted_proxies.join(", "))
+        "- `DNT: 1`: {}",
+        tr.f("privacy.md.sentence", &[("value", &r.do_not_track.dnt)])
+    ));
+    line(format!(
+        "- `Sec-GPC: 1`: {}",
+        tr.f("privacy.md.sentence", &[("value", &r.do_not_track.gpc)])
+    ));
+    line(format!(
+        "- {}",
+        tr.f("privacy.md.bots", &[("value", &r.bots)])
     ));
     line(String::new());
-    line("## Do Not Track and Global Privacy Control".into());
-    line(String::new());
-    line(format!("- `DNT: 1`: {}.", r.do_not_track.dnt));
-    line(format!("- `Sec-GPC: 1`: {}.", r.do_not_track.gpc));
-    line(format!("- Bots: {}.", r.bots));
-    line(String::new());
-    line("## Where the data lives".into());
+    line(format!("## {}", tr.t("privacy.md.storage")));
     line(String::new());
     match &r.storage.cluster {
         None => line(format!(
-            "- ClickHouse at `{}`, database `{}` (credentials not shown).",
-            r.storage.clickhouse_host, r.storage.database
+            "- {}",
+            tr.f(
+                "privacy.md.clickhouse",
+                &[
+                    ("host", &r.storage.clickhouse_host),
+                    ("database", &r.storage.database),
+                ],
+            )
         )),
         Some(c) => {
             line(format!(
-                "- ClickHouse database `{}` on every server below (credentials not shown).",
-                r.storage.database
+                "- {}",
+                tr.f(
+                    "privacy.md.clickhouse_cluster",
+                    &[("database", &r.storage.database)],
+                )
             ));
             super::cluster::markdown(c).into_iter().for_each(&mut line);
         }
     }
     line(format!(
-        "- Stats API tokens: {}; sites readable without a token: {}.",
-        or_none(&r.access.api_tokens.join(", ")),
-        or_none(&r.access.public_sites.join(", "))
+        "- {}",
+        tr.f(
+            "privacy.md.access",
+            &[
+                ("tokens", &or_none(&r.access.api_tokens.join(", "))),
+                ("sites", &or_none(&r.access.public_sites.join(", "))),
+            ],
+        )
     ));
     line(format!(
-        "- Retention job: every {} minutes in each collector.",
-        retention::INTERVAL.as_secs() / 60
+        "- {}",
+        tr.f(
+            "privacy.md.retention_job",
+            &[("minutes", &(retention::INTERVAL.as_secs() / 60))],
+        )
     ));
     s
-}
-
-fn or_none(s: &str) -> String {
-    if s.is_empty() {
-        "none".into()
-    } else {
-        s.to_string()
-    }
 }

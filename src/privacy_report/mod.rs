@@ -1,11 +1,16 @@
 //! The privacy officer's report: what the running configuration collects, drops and keeps, and
 //! for how long; built from the effective config and the code's own constants, never from prose
 //! that could drift from them. `tally privacy-report` prints it; `GET /privacy` serves it live.
+//!
+//! Its sentences are messages in `locales/*.toml` (`privacy.*`), so the report is written in
+//! English, Dutch or French ([`build`] takes the language); the JSON form is always built in
+//! English, so machines read the same values whatever the reader's language.
 
 use serde::Serialize;
 
 use crate::config::{Config, DEFAULT_QUERY_ALLOWLIST};
 use crate::event::FIELDS;
+use crate::i18n::Tr;
 use crate::retention;
 
 mod cluster;
@@ -31,7 +36,7 @@ pub struct Report {
     pub weaker_than_defaults: Vec<String>,
     pub sites: Vec<SiteReport>,
     pub stored_fields: Vec<Field>,
-    pub never_stored: Vec<&'static str>,
+    pub never_stored: Vec<String>,
     /// `privacy.aggregate_only`: what is kept instead of events, and which reports are lost.
     pub aggregate_only: Option<AggregateOnly>,
     /// None in aggregate-only mode: no hash is computed and no salt is made.
@@ -40,7 +45,7 @@ pub struct Report {
     pub location: Location,
     pub trusted_proxies: Vec<String>,
     pub do_not_track: DoNotTrack,
-    pub bots: &'static str,
+    pub bots: String,
     pub storage: Storage,
     pub access: Access,
 }
@@ -59,52 +64,52 @@ pub struct SiteReport {
 #[derive(Serialize)]
 pub struct Field {
     pub column: &'static str,
-    pub what: &'static str,
-    pub from: &'static str,
+    pub what: String,
+    pub from: String,
     pub reduction: String,
     pub kept: String,
 }
 
 #[derive(Serialize)]
 pub struct AggregateOnly {
-    pub stored_instead: &'static str,
+    pub stored_instead: String,
     pub unavailable_metrics: Vec<&'static str>,
     pub unavailable_dimensions: Vec<&'static str>,
-    pub unavailable_other: &'static str,
+    pub unavailable_other: String,
 }
 
 #[derive(Serialize)]
 pub struct HashScheme {
-    pub algorithm: &'static str,
-    pub inputs: &'static str,
+    pub algorithm: String,
+    pub inputs: String,
     pub output_bits: u32,
-    pub salt: &'static str,
+    pub salt: String,
     pub salt_rotates: String,
     pub previous_salt_deleted: String,
-    pub salt_stored_in: &'static str,
+    pub salt_stored_in: String,
     pub current_salt_age_seconds: Option<i64>,
 }
 
 #[derive(Serialize)]
 pub struct TableRetention {
     pub table: &'static str,
-    pub holds: &'static str,
+    pub holds: String,
     pub visitor_hash: bool,
     pub kept: String,
 }
 
 #[derive(Serialize)]
 pub struct Location {
-    pub granularity: &'static str,
+    pub granularity: String,
     pub database: String,
-    pub ip_address: &'static str,
+    pub ip_address: String,
     pub rate_limit: String,
 }
 
 #[derive(Serialize)]
 pub struct DoNotTrack {
-    pub dnt: &'static str,
-    pub gpc: &'static str,
+    pub dnt: String,
+    pub gpc: String,
 }
 
 #[derive(Serialize)]
@@ -121,19 +126,28 @@ pub struct Access {
     pub public_sites: Vec<String>,
 }
 
-/// Things tally never stores, whatever the configuration.
+/// Things tally never stores, whatever the configuration: the keys of their sentences
+/// (`privacy.never_stored.KEY`).
 pub const NEVER_STORED: [&str; 8] = [
-    "IP addresses (used in memory for the visitor hash and the country lookup, then dropped)",
-    "user agents (used in memory for the hash and the device/browser/OS classes, then dropped; to classify repeat agents faster, a keyed hash of each recently seen agent, never the agent, is kept in memory for at most an hour)",
-    "query parameters outside privacy.query_allowlist",
-    "URL fragments (#...)",
-    "full referrer URLs (only the host)",
-    "cookies or any client-side identifier (the tracker sets and reads none)",
-    "device identifiers, screen sizes, fingerprints",
-    "beacons from bots and, when honoured, with Do Not Track / Global Privacy Control",
+    "ip_addresses",
+    "user_agents",
+    "query_parameters",
+    "fragments",
+    "referrers",
+    "cookies",
+    "devices",
+    "bots_and_opt_outs",
 ];
 
-pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
+/// What `column` of the events table is (`what`), where it comes from (`from`) or how it is
+/// reduced (`reduction`), in `tr`'s language: `privacy.field.COLUMN.PART` (the English file
+/// says what `event::FIELDS` says; a test keeps them equal).
+fn field_text(tr: &Tr, column: &str, part: &str) -> String {
+    tr.t(&format!("privacy.field.{column}.{part}"))
+}
+
+/// The report of `config`, written in `tr`'s language.
+pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Report {
     let raw_days = config.retention.raw_days;
     let months = config.retention.rollup_months;
     let timeout = config.visits.timeout.as_secs() / 60;
@@ -146,49 +160,44 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
         .filter(|p| !DEFAULT_QUERY_ALLOWLIST.contains(&p.as_str()))
         .collect();
     if !extra_params.is_empty() {
-        weaker.push(format!(
-            "privacy.query_allowlist keeps query parameters beyond the defaults: {}",
-            join(&extra_params)
+        weaker.push(tr.f(
+            "privacy.weaker.query_allowlist",
+            &[("params", &join(&extra_params))],
         ));
     }
     for site in &config.sites {
         if !site.props_allowlist.is_empty() {
-            weaker.push(format!(
-                "site {} stores custom properties: {}",
-                site.domain,
-                site.props_allowlist.join(", ")
+            weaker.push(tr.f(
+                "privacy.weaker.props",
+                &[
+                    ("site", &site.domain),
+                    ("props", &site.props_allowlist.join(", ")),
+                ],
             ));
         }
     }
     if !config.privacy.honor_dnt {
-        weaker.push("privacy.honor_dnt = false: beacons with Do Not Track are stored".into());
+        weaker.push(tr.t("privacy.weaker.dnt"));
     }
     if !config.privacy.honor_gpc {
-        weaker.push(
-            "privacy.honor_gpc = false: beacons with Global Privacy Control are stored".into(),
-        );
+        weaker.push(tr.t("privacy.weaker.gpc"));
     }
     let default_raw_days = crate::config::file::Retention::default().raw_days;
     if raw_days > default_raw_days {
-        weaker.push(format!(
-            "retention.raw_days = {raw_days}: raw events (with the daily visitor hash) are kept longer than the default {default_raw_days} days"
+        weaker.push(tr.f(
+            "privacy.weaker.raw_days",
+            &[("days", &raw_days), ("default", &default_raw_days)],
         ));
     }
     if months > 25 {
-        weaker.push(format!(
-            "retention.rollup_months = {months}: rollups are kept longer than 25 months (the CNIL exemption's limit)"
-        ));
+        weaker.push(tr.f("privacy.weaker.rollup_months", &[("months", &months)]));
     }
     if timeout > 30 {
-        weaker.push(format!(
-            "visits.timeout_minutes = {timeout}: yesterday's salt lives {timeout} minutes after midnight (default 30)"
-        ));
+        weaker.push(tr.f("privacy.weaker.timeout", &[("minutes", &timeout)]));
     }
     for net in config.server.trusted_proxies.nets() {
         if net.prefix_len() == 0 {
-            weaker.push(format!(
-                "server.trusted_proxies contains {net}: any client can choose the address that is hashed and located"
-            ));
+            weaker.push(tr.f("privacy.weaker.proxies", &[("net", &net)]));
         }
     }
     let host = clickhouse_host(&config.clickhouse.url);
@@ -198,31 +207,33 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
         .unwrap_or_default();
     let loopback = ["127.0.0.1", "localhost", "[::1]", "::1"].contains(&bare_host.as_str());
     if !config.clickhouse.url.starts_with("https://") && !loopback {
-        weaker.push(format!(
-            "clickhouse.url is plain HTTP to {host}: events travel unencrypted to the database"
-        ));
+        weaker.push(tr.f("privacy.weaker.plain_http", &[("host", &host)]));
     }
 
     let stored_fields = FIELDS
         .iter()
         .map(|f| Field {
             column: f.column,
-            what: f.what,
-            from: f.from,
+            what: field_text(tr, f.column, "what"),
+            from: field_text(tr, f.column, "from"),
             reduction: match f.column {
-                "query" => format!(
-                    "only {}; values cut to 100 characters",
-                    join(&config.privacy.query_allowlist)
+                "query" => tr.f(
+                    "privacy.reduction.query",
+                    &[("params", &join(&config.privacy.query_allowlist))],
                 ),
-                "name" => format!("cut to {} characters", config.ingest.max_event_name_chars),
+                "name" => tr.f(
+                    "privacy.reduction.name",
+                    &[("n", &config.ingest.max_event_name_chars)],
+                ),
                 "country" if config.privacy.country_database.is_none() => {
-                    "always empty: no country database is configured".into()
+                    tr.t("privacy.reduction.country_none")
                 }
-                _ => f.reduction.to_string(),
+                _ => field_text(tr, f.column, "reduction"),
             },
-            kept: format!("{raw_days} days (raw events)"),
+            kept: tr.f("privacy.kept_raw", &[("days", &raw_days)]),
         })
         .collect();
+    let kept_months = tr.f("privacy.retention.kept_months", &[("months", &months)]);
 
     Report {
         generated_at: now.to_string(),
@@ -244,9 +255,12 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             })
             .collect(),
         stored_fields: if aggregate { Vec::new() } else { stored_fields },
-        never_stored: NEVER_STORED.to_vec(),
+        never_stored: NEVER_STORED
+            .iter()
+            .map(|k| tr.t(&format!("privacy.never_stored.{k}")))
+            .collect(),
         aggregate_only: aggregate.then(|| AggregateOnly {
-            stored_instead: "no row per event: each batch is added to counts per site, local day and one of page, host, local hour, country, device class, browser, OS, and (for pageviews arriving from outside the site) source, referrer host and UTM values; the counts are pageviews, engaged milliseconds, scroll reports and their sum",
+            stored_instead: tr.t("privacy.aggregate.stored_instead"),
             unavailable_metrics: crate::stats::aggregate_mode::UNAVAILABLE_METRICS
                 .iter()
                 .map(|m| m.name())
@@ -255,86 +269,96 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                 .iter()
                 .map(|d| d.name())
                 .collect(),
-            unavailable_other: "filters, combinations of dimensions (except weekday with hour of day), realtime visitors, the `all` date range, custom events (counted as dropped)",
+            unavailable_other: tr.t("privacy.aggregate.unavailable_other"),
         }),
         visitor_hash: (!aggregate).then(|| HashScheme {
-            algorithm: "SHA-256, first 64 bits",
-            inputs: "daily salt ‖ site ‖ 0x00 ‖ IP address (16 bytes) ‖ user agent",
+            algorithm: tr.t("privacy.hash.algorithm"),
+            inputs: tr.t("privacy.hash.inputs"),
             output_bits: 64,
-            salt: "32 random bytes from the operating system's CSPRNG, one per day",
-            salt_rotates: format!(
-                "at 00:00 in {} (tomorrow's salt is agreed a day ahead)",
-                config.privacy.salt_time_zone.iana_name().unwrap_or("UTC")
+            salt: tr.t("privacy.hash.salt"),
+            salt_rotates: tr.f(
+                "privacy.hash.salt_rotates",
+                &[(
+                    "zone",
+                    &config.privacy.salt_time_zone.iana_name().unwrap_or("UTC"),
+                )],
             ),
-            previous_salt_deleted: format!(
-                "{timeout} minutes after midnight (visits.timeout_minutes): wiped from memory and its partition dropped from the salts table"
+            previous_salt_deleted: tr.f(
+                "privacy.hash.previous_salt_deleted",
+                &[("minutes", &timeout)],
             ),
-            salt_stored_in: "ClickHouse table `salts` only (shared by all collectors)",
+            salt_stored_in: tr.t("privacy.hash.salt_stored_in"),
             current_salt_age_seconds: live.salt_age_seconds,
         }),
         retention: vec![
             TableRetention {
                 table: "events",
                 holds: if aggregate {
-                    "nothing: aggregate-only mode writes no row per event"
+                    tr.t("privacy.retention.events.holds_aggregate")
                 } else {
-                    "one row per pageview, engagement or custom event (fields above)"
+                    tr.t("privacy.retention.events.holds")
                 },
                 visitor_hash: !aggregate,
-                kept: format!("{raw_days} days; deleted a UTC day at a time once the day's start is {raw_days} days old{}", last_run(live)),
+                kept: tr.f(
+                    "privacy.retention.events.kept",
+                    &[("days", &raw_days), ("last_run", &last_run(live, tr))],
+                ),
             },
             TableRetention {
                 table: "visits, visit_slices",
                 holds: if aggregate || !config.visits.store {
-                    "nothing: visits are not stored in this configuration"
+                    tr.t("privacy.retention.visits.holds_none")
                 } else {
-                    "visits that have ended, without the visitor hash: one record per visit (start, duration, pageviews, bounce, entry and exit page, the pages viewed, source, referrer, UTM values, country, device, browser, OS), one per pageview (page, engaged time, scroll depth) and one per custom event (name, allow-listed properties), each with its visit's attributes; `day_visitor`, a one-way hash of the visitor hash and the site's local date, counts distinct visitors per day and is never the same for one person on two days; no record links two visits on different days. visit_slices: which hours of visits are stored and when"
+                    tr.t("privacy.retention.visits.holds")
                 },
                 visitor_hash: false,
-                kept: format!("{months} months; deleted a month at a time once the month's start is {months} months old"),
+                kept: kept_months.clone(),
             },
             TableRetention {
                 table: "rollup_daily, rollup_durations, rollup_days",
-                holds: "counts per site, local day and page / source / country / device / browser / OS / hour, and visits per second of duration",
+                holds: tr.t("privacy.retention.rollups.holds"),
                 visitor_hash: false,
-                kept: format!("{months} months; deleted a month at a time once the month's start is {months} months old"),
+                kept: kept_months,
             },
             TableRetention {
                 table: "spool (local disk)",
-                holds: "batches of event rows (fields above; no hash in aggregate-only mode) while ClickHouse cannot take them",
+                holds: tr.t("privacy.retention.spool.holds"),
                 visitor_hash: !aggregate,
-                kept: format!(
-                    "until ClickHouse has them (replayed, then deleted); at most {} MiB in {}",
-                    config.ingest.spool_max_bytes / (1024 * 1024),
-                    config.ingest.spool_dir.display()
+                kept: tr.f(
+                    "privacy.retention.spool.kept",
+                    &[
+                        ("mib", &(config.ingest.spool_max_bytes / (1024 * 1024))),
+                        ("dir", &config.ingest.spool_dir.display()),
+                    ],
                 ),
             },
             TableRetention {
                 table: retention::REJECTED_FILES,
-                holds: "rows ClickHouse refused for good (schema or data errors), for an operator to inspect",
+                holds: tr.t("privacy.retention.rejected.holds"),
                 visitor_hash: !aggregate,
-                kept: format!("{raw_days} days, like raw events; deleted by the retention job"),
+                kept: tr.f("privacy.retention.rejected.kept", &[("days", &raw_days)]),
             },
             TableRetention {
                 table: "salts",
-                holds: "today's and tomorrow's salt",
+                holds: tr.t("privacy.retention.salts.holds"),
                 visitor_hash: false,
-                kept: format!("until {timeout} minutes after the end of their day"),
+                kept: tr.f("privacy.retention.salts.kept", &[("minutes", &timeout)]),
             },
         ],
         location: Location {
-            granularity: "country (ISO 3166-1 alpha-2); no region, city or coordinates are read",
-            database: match (&config.privacy.country_database, &live.country_database_type) {
-                (None, _) => "none configured: country is always empty".into(),
+            granularity: tr.t("privacy.location.granularity"),
+            database: match (
+                &config.privacy.country_database,
+                &live.country_database_type,
+            ) {
+                (None, _) => tr.t("privacy.location.database_none"),
                 (Some(p), Some(t)) => format!("{} ({t})", p.display()),
                 (Some(p), None) => p.display().to_string(),
             },
-            ip_address: "looked up in memory, never stored or logged; freed memory is wiped",
+            ip_address: tr.t("privacy.location.ip_address"),
             rate_limit: match config.ingest.rate_limit_per_minute {
-                0 => "off".into(),
-                n => format!(
-                    "{n} beacons per client per minute; the client is a keyed hash of IP address and user agent, held in memory only and forgotten when its minute ends"
-                ),
+                0 => tr.t("privacy.location.rate_limit_off"),
+                n => tr.f("privacy.location.rate_limit", &[("n", &n)]),
             },
         },
         trusted_proxies: config
@@ -345,10 +369,10 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
             .map(|n| n.to_string())
             .collect(),
         do_not_track: DoNotTrack {
-            dnt: honoured(config.privacy.honor_dnt),
-            gpc: honoured(config.privacy.honor_gpc),
+            dnt: honoured(config.privacy.honor_dnt, tr),
+            gpc: honoured(config.privacy.honor_gpc, tr),
         },
-        bots: "recognised bots are answered like browsers and not stored; only counted by reason",
+        bots: tr.t("privacy.bots"),
         storage: Storage {
             clickhouse_host: host,
             database: config.clickhouse.database.clone(),
@@ -366,20 +390,20 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
     }
 }
 
-fn honoured(on: bool) -> &'static str {
+fn honoured(on: bool, tr: &Tr) -> String {
     if on {
-        "honoured: such beacons are not read or stored, only counted (no labels)"
+        tr.t("privacy.honoured")
     } else {
-        "ignored: such beacons are stored like others"
+        tr.t("privacy.ignored")
     }
 }
 
-fn last_run(live: &Live) -> String {
+fn last_run(live: &Live, tr: &Tr) -> String {
     match live
         .last_retention_run
         .and_then(|t| jiff::Timestamp::from_second(t).ok())
     {
-        Some(t) => format!("; last run {t}"),
+        Some(t) => tr.f("privacy.retention.last_run", &[("time", &t)]),
         None => String::new(),
     }
 }
@@ -417,21 +441,24 @@ mod tests {
         .unwrap()
     }
 
+    use crate::i18n::{tr, Lang};
+
+    const WEAK: &str = "[server]\ntrusted_proxies = [\"0.0.0.0/0\"]\n[clickhouse]\nurl = \"http://db.example.net:8123\"\n\
+         [privacy]\nquery_allowlist = [\"utm_source\", \"q\"]\nhonor_dnt = false\n\
+         [retention]\nraw_days = 90\nrollup_months = 36\n[visits]\ntimeout_minutes = 60\n";
+
     #[test]
     fn defaults_flag_nothing_and_weaker_settings_are_flagged_first() {
         let now = jiff::Timestamp::UNIX_EPOCH;
-        let r = build(&config(""), &Live::default(), now);
+        let en = tr(Lang::En);
+        let r = build(&config(""), &Live::default(), now, en);
         assert!(
             r.weaker_than_defaults.is_empty(),
             "{:?}",
             r.weaker_than_defaults
         );
-        let weak = config(
-            "[server]\ntrusted_proxies = [\"0.0.0.0/0\"]\n[clickhouse]\nurl = \"http://db.example.net:8123\"\n\
-             [privacy]\nquery_allowlist = [\"utm_source\", \"q\"]\nhonor_dnt = false\n\
-             [retention]\nraw_days = 90\nrollup_months = 36\n[visits]\ntimeout_minutes = 60\n",
-        );
-        let r = build(&weak, &Live::default(), now);
+        let weak = config(WEAK);
+        let r = build(&weak, &Live::default(), now, en);
         let text = r.weaker_than_defaults.join("\n");
         for needle in [
             "q",
@@ -444,7 +471,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} not flagged in:\n{text}");
         }
-        let md = markdown(&r);
+        let md = markdown(&r, en);
         let flags = md.find("more than the defaults").unwrap();
         assert!(flags < md.find("What is stored").unwrap());
         assert!(md.contains("db.example.net:8123") && !md.contains("http://db"));
@@ -475,5 +502,78 @@ mod tests {
         columns.sort();
         documented.sort();
         assert_eq!(columns, documented);
+    }
+
+    /// The report in Dutch and French says everything the English one does, in those
+    /// languages: built with a `Tr` that marks every text it makes, what is left unmarked in
+    /// the Markdown is only names from the configuration and the code (sites, settings in
+    /// backticks, tables, hosts, numbers).
+    #[test]
+    fn the_report_is_written_in_each_language_with_no_english_left() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let configs = [
+            config(""),
+            config(WEAK),
+            config("[privacy]\naggregate_only = true\n"),
+            config("[visits]\nstore = false\n[ingest]\nrate_limit_per_minute = 0\n"),
+        ];
+        let live = [
+            Live::default(),
+            Live {
+                salt_age_seconds: Some(3 * 3600 + 120),
+                last_retention_run: Some(1_700_000_000),
+                country_database_type: Some("DBIP-Country".into()),
+            },
+        ];
+        let marked = regex::Regex::new(r"⟦[^⟦⟧]*⟧").unwrap();
+        // Names from the config and the code: code spans, table names in the retention table,
+        // time zones (`Europe/Amsterdam`).
+        let names = regex::Regex::new(
+            r"`[^`]*`|www\.example\.org|db\.example\.net|localhost|DBIP-Country|UTC|tally|\bMiB\b|\b[A-Z][a-z]+/[A-Za-z_]+\b",
+        )
+        .unwrap();
+        for lang in Lang::ALL {
+            let tr = crate::i18n::Tr::marked(lang, "⟦", "⟧");
+            for c in &configs {
+                for l in &live {
+                    let mut md = markdown(&build(c, l, now, tr), tr);
+                    while marked.is_match(&md) {
+                        md = marked.replace_all(&md, "").into_owned();
+                    }
+                    let left = names.replace_all(&md, "");
+                    let words: Vec<&str> = left
+                        .split(|c: char| !c.is_alphabetic())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    assert!(words.is_empty(), "{lang:?}: {words:?} in\n{md}");
+                }
+            }
+        }
+        // And the real texts: the Dutch and French reports name the same settings.
+        let weak = config(WEAK);
+        for (lang, needles) in [
+            (
+                Lang::Nl,
+                [
+                    "# Privacyrapport",
+                    "beacons met Do Not Track worden opgeslagen",
+                    "| `visitor` | dagelijkse bezoekershash |",
+                ],
+            ),
+            (
+                Lang::Fr,
+                [
+                    "# Rapport de confidentialité",
+                    "balises avec Do Not Track sont enregistrées",
+                    "| `visitor` | empreinte quotidienne du visiteur |",
+                ],
+            ),
+        ] {
+            let md = markdown(&build(&weak, &Live::default(), now, tr(lang)), tr(lang));
+            for n in needles {
+                assert!(md.contains(n), "{n} not in:\n{md}");
+            }
+            assert!(md.contains("90") && md.contains("0.0.0.0/0"));
+        }
     }
 }

@@ -5,6 +5,10 @@
 //! Parsing is strict, as in Plausible: unknown keys, metrics and dimensions are a 400 with a
 //! message that names the offending item, so a script learns what tally does not store (such as
 //! `visit:city`) instead of receiving an empty answer.
+//!
+//! The same answer as CSV ([`answer_csv`], for `Accept: text/csv`; also the dashboard's panel
+//! downloads): a header row of the API's names, then the rows with the very values the JSON
+//! has. Text that a spreadsheet would run as a formula is defused ([`write_csv`]).
 
 use serde_json::{json, Map, Value};
 
@@ -469,6 +473,106 @@ impl Request {
     }
 }
 
+/// The answer as a table: a header of the API's names (dimensions as run, then metrics; with a
+/// comparison `comparison:NAME` for the earlier row's dimensions and metrics, and
+/// `change:METRIC`), and a row per result with the values the JSON answer has (`null` as an
+/// empty cell).
+pub fn answer_table(q: &Query, a: &Answer) -> (Vec<String>, Vec<Vec<Value>>) {
+    let compared = q.comparison.is_some();
+    let mut header: Vec<String> = a.dimensions.iter().map(|d| d.name().to_string()).collect();
+    header.extend(q.metrics.iter().map(|m| m.name().to_string()));
+    if compared {
+        header.extend(
+            a.dimensions
+                .iter()
+                .map(|d| format!("comparison:{}", d.name())),
+        );
+        header.extend(q.metrics.iter().map(|m| format!("comparison:{}", m.name())));
+        header.extend(q.metrics.iter().map(|m| format!("change:{}", m.name())));
+    }
+    let array = |v: Value| match v {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    let rows = a
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = array(dimension_values(&a.dimensions, &row.dims));
+            cells.extend(array(metric_values(&q.metrics, &row.metrics)));
+            if compared {
+                match &row.compared {
+                    Some(c) => {
+                        cells.extend(array(dimension_values(&a.dimensions, &c.dims)));
+                        cells.extend(array(metric_values(&q.metrics, &c.metrics)));
+                        cells.extend(c.change.iter().map(|x| json!(x)));
+                    }
+                    None => cells.extend(std::iter::repeat_n(
+                        Value::Null,
+                        a.dimensions.len() + 2 * q.metrics.len(),
+                    )),
+                }
+            }
+            cells
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The answer as CSV (see [`answer_table`] and [`write_csv`]).
+pub fn answer_csv(q: &Query, a: &Answer) -> String {
+    let (header, rows) = answer_table(q, a);
+    write_csv(&header, &rows)
+}
+
+/// Characters that make a spreadsheet read a cell as a formula when they start it (OWASP's
+/// list): `=`, `+`, `-`, `@`, tab and carriage return.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV document (RFC 4180: comma-separated, CRLF line ends, a field quoted when it holds a
+/// comma, quote or line break, quotes doubled; written by the `csv` crate): `header`, then
+/// `rows`. Numbers are written as the JSON answer writes them, `null` as an empty cell. Text
+/// cells come from visitors (page paths, campaign names, sources), so one that starts like a
+/// formula (`=HYPERLINK(…)`) gets a leading `'`, which spreadsheets show as text; the JSON
+/// answer has the value exactly.
+pub fn write_csv(header: &[String], rows: &[Vec<Value>]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let text = |s: &str| -> String {
+        if s.starts_with(FORMULA_STARTS) {
+            format!("'{s}")
+        } else {
+            s.to_string()
+        }
+    };
+    // Writing to a Vec cannot fail; the records are all of one length.
+    let _ = w.write_record(header.iter().map(|h| text(h)));
+    for row in rows {
+        let cells = row.iter().map(|v| match v {
+            Value::Null => String::new(),
+            Value::String(s) => text(s),
+            other => other.to_string(),
+        });
+        let _ = w.write_record(cells);
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// A metric's value as the answer writes it (whole numbers without a fraction, `null`).
+pub fn metric_value(m: Metric, v: Option<f64>) -> Value {
+    number(Some(m), v)
+}
+
+/// A dimension's value as the answer writes it (hour of day and weekday as numbers).
+pub fn dimension_value(d: Dimension, v: &str) -> Value {
+    match (d.is_numeric(), v.parse::<i64>()) {
+        (true, Ok(n)) => json!(n),
+        _ => json!(v),
+    }
+}
+
 /// A typed query as the stats API would receive it (the inverse of [`Request::parse`]): for
 /// clients that keep queries as JSON, and for checking that typed callers ask valid questions.
 pub fn query_json(q: &Query) -> Value {
@@ -589,10 +693,7 @@ fn dimension_values(dims: &[Dimension], values: &[String]) -> Value {
     Value::Array(
         dims.iter()
             .zip(values)
-            .map(|(d, v)| match (d.is_numeric(), v.parse::<i64>()) {
-                (true, Ok(n)) => json!(n),
-                _ => json!(v),
-            })
+            .map(|(d, v)| dimension_value(*d, v))
             .collect(),
     )
 }
@@ -716,6 +817,35 @@ mod tests {
         ));
         assert!(p(r#"["2026-03-31","2026-03-01"]"#).is_err());
         assert!(p(r#""0d""#).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_what_visitors_wrote() {
+        let header = vec!["event:page".to_string(), "visitors".to_string()];
+        let rows = vec![
+            vec![json!("/a,b"), json!(3)],
+            vec![json!("say \"hi\"\nthere"), json!(1.5)],
+            vec![json!("=cmd|' /C calc'!A0"), Value::Null],
+            vec![json!("+1"), json!(0)],
+            vec![json!("-2"), json!(-4)],
+            vec![json!("@SUM(A1)"), json!(2)],
+            vec![json!("\tx"), json!(2)],
+            vec![json!("\r=x"), json!(2)],
+            vec![json!("a=b"), json!(2)],
+        ];
+        assert_eq!(
+            write_csv(&header, &rows),
+            "event:page,visitors\r\n\
+             \"/a,b\",3\r\n\
+             \"say \"\"hi\"\"\nthere\",1.5\r\n\
+             '=cmd|' /C calc'!A0,\r\n\
+             '+1,0\r\n\
+             '-2,-4\r\n\
+             '@SUM(A1),2\r\n\
+             '\tx,2\r\n\
+             \"'\r=x\",2\r\n\
+             a=b,2\r\n"
+        );
     }
 
     #[test]

@@ -3,12 +3,15 @@
 // (tests/it/fixtures/reports/events.jsonl, converted as tests/it/reports.rs load_events does).
 // The fixture lies in March 2026; it is moved by whole weeks (weekdays and local hours stay)
 // so that its last day falls in the week before today and "last 7/30 days" show it; complete
-// days are rolled up with `tally rollup` before serve starts, as in production.
+// days' visits are stored and rolled up (`tally visits`, `tally rollup`) before serve starts.
 //
 // The test logs in, switches site and period (links, the custom-date form), filters by
 // clicking rows, and checks every number on the page against the stats API's answer to the
 // query a script would send. It also looks at the page with JavaScript off, at phone width,
-// through a share link, and checks that nothing is loaded from elsewhere. Screenshots of each
+// through a share link, and checks that nothing is loaded from elsewhere. It renders the
+// dashboard in English, Dutch and French (the browser's language, then the switch): no message
+// key or English sentence is left on the page, and the numbers are still the API's. A panel's
+// CSV download holds the table's rows. Screenshots of each
 // view go to target/screenshots/dashboard/ (printed at the end). The render time of the
 // 30-day view is measured (Server-Timing) and printed, never asserted.
 //
@@ -94,6 +97,9 @@ sha256 = "${sha256(SHARE)}"
     before: async (t) => {
       const n = await loadFixture(t.db);
       assert.equal(n, 71, 'the reports fixture has 71 events');
+      // Visits stored before serve starts: its own first visits job would otherwise store them
+      // while the pages are read, and answers taken a moment apart would differ.
+      t.run('visits');
       t.run('rollup');
     },
   });
@@ -375,6 +381,120 @@ test('a share link shows its one site read-only, without a login', { skip: SKIP,
   await p.goto(`${tally.base}/dashboard/b.example`);
   assert.match(p.url(), /\/login\?next=/);
   await anon.close();
+});
+
+// ---------------------------------------------------------------- languages
+
+// locales/LANG.toml as {dotted key: message}: the files hold only `[section]` lines, comments
+// and `key = "message"` lines (TOML basic strings, which JSON reads the same).
+function messages(lang) {
+  const out = {};
+  let section = '';
+  for (const line of fs.readFileSync(path.join(REPO, 'locales', `${lang}.toml`), 'utf8').split('\n')) {
+    const head = line.match(/^\[([^\]]+)\]\s*$/);
+    if (head) { section = `${head[1]}.`; continue; }
+    const kv = line.match(/^([A-Za-z0-9_.]+) = (".*")\s*$/);
+    if (kv) out[section + kv[1]] = JSON.parse(kv[2]);
+  }
+  return out;
+}
+
+// Everything on a page people read: its text, and the titles, labels and alt texts.
+const readable = (p) => p.evaluate(() => {
+  const attrs = [...document.querySelectorAll('[title],[aria-label],[alt],[placeholder]')]
+    .flatMap((e) => ['title', 'aria-label', 'alt', 'placeholder'].map((a) => e.getAttribute(a)).filter(Boolean));
+  const svgTitles = [...document.querySelectorAll('title')].map((t) => t.textContent);
+  return [document.body.innerText, ...attrs, ...svgTitles].join('\n');
+});
+
+test('the dashboard in English, Dutch and French: no untranslated key, numbers as the API\'s, the switch',
+  { skip: SKIP, timeout: 600000 }, async () => {
+    const en = messages('en');
+    const keys = Object.keys(en);
+    assert.ok(keys.length > 100, `${keys.length} keys in locales/en.toml`);
+    const dateOf = { en: 'Mar 31, 2026', nl: '31 mrt 2026', fr: '31 mars 2026' };
+    for (const [lang, locale] of [['en', 'en-GB'], ['nl', 'nl-NL'], ['fr', 'fr-FR']]) {
+      // The browser's language (Accept-Language), as a visitor's own browser sends it.
+      const ctx = await browser.newContext({
+        userAgent, locale, viewport: { width: 1280, height: 900 }, storageState: await context.storageState(),
+      });
+      const p = await ctx.newPage();
+      // Three full renders per language: give a loaded machine time (a debug build takes seconds).
+      p.setDefaultTimeout(120000);
+      const errors = [];
+      p.on('pageerror', (e) => errors.push(e.message));
+      await p.goto(`${tally.base}/dashboard/a.example?period=30d`);
+      assert.equal(await p.getAttribute('html', 'lang'), lang);
+      const text = await readable(p);
+      // No key written as itself, and no `{placeholder}` left unfilled.
+      const untranslated = keys.filter((k) => k.includes('.') && text.includes(k));
+      assert.deepEqual(untranslated, [], `${lang}: keys on the page`);
+      assert.doesNotMatch(text, /\{[a-z_]+\}/, `${lang}: an unfilled placeholder`);
+      // No English sentence on a Dutch or French page: every English message of three words
+      // or more that the language writes differently (its literal parts between placeholders).
+      if (lang !== 'en') {
+        const mine = messages(lang);
+        const english = keys
+          .filter((k) => !k.startsWith('privacy.') && mine[k] !== en[k])
+          .flatMap((k) => en[k].split(/\{[a-z_]+\}/))
+          .map((s) => s.trim())
+          .filter((s) => s.split(/\s+/).length >= 3);
+        assert.deepEqual(english.filter((s) => text.includes(s)), [], `${lang}: English text on the page`);
+        assert.ok(text.includes(mine['metric.visitors']) && text.includes(mine['header.logout']), `${lang}: its own words`);
+      }
+      // The numbers are the API's in every language; written as the language writes them.
+      await checkPage(p, { site: 'a.example', range: '30d' }, `30d in ${lang}`);
+      const visitors = (await readHeadline(p)).visitors.value;
+      const shown = await p.textContent('.stat[data-metric=visitors] .value');
+      const grouped = new Intl.NumberFormat(lang).format(visitors).replace(/\u00a0/g, '\u202f');
+      assert.equal(shown.trim(), grouped, `${lang}: visitors written ${shown}`);
+      // A custom period ending on the fixture's last day shows that date in the language.
+      await p.goto(`${tally.base}/dashboard/a.example?period=custom&from=2026-03-26&to=2026-03-31`);
+      assert.ok((await readable(p)).includes(dateOf[lang]), `${lang}: ${dateOf[lang]}`);
+      await p.goto(`${tally.base}/dashboard/a.example?period=30d`);
+      await shot(p, `12-language-${lang}`);
+      assert.deepEqual(errors, []);
+      await ctx.close();
+    }
+
+    // The switch: a French browser picks Dutch; the choice stays on every link and page.
+    const ctx = await browser.newContext({
+      userAgent, locale: 'fr-FR', viewport: { width: 1280, height: 900 }, storageState: await context.storageState(),
+    });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(120000);
+    await p.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    assert.equal(await p.getAttribute('html', 'lang'), 'fr');
+    await Promise.all([p.waitForNavigation(), p.click('.languages a[hreflang=nl]')]);
+    assert.equal(p.url(), `${tally.base}/dashboard/a.example?period=30d&lang=nl`);
+    assert.equal(await p.getAttribute('html', 'lang'), 'nl');
+    assert.equal(await p.getAttribute('.languages a[aria-current]', 'hreflang'), 'nl');
+    await Promise.all([p.waitForNavigation(), p.click(`.periods a:text-is("${messages('nl')['period.7d']}")`)]);
+    assert.equal(p.url(), `${tally.base}/dashboard/a.example?period=7d&lang=nl`);
+    assert.equal(await p.getAttribute('html', 'lang'), 'nl');
+    await shot(p, '13-language-switched-to-nl');
+    await ctx.close();
+  });
+
+test('CSV download of a panel: the table\'s rows, all of them', { skip: SKIP, timeout: 60000 }, async () => {
+  const dl = await browser.newContext({ userAgent, acceptDownloads: true, storageState: await context.storageState() });
+  const p = await dl.newPage();
+  await p.goto(`${tally.base}/dashboard/a.example?period=30d`);
+  const [download] = await Promise.all([p.waitForEvent('download'), p.click('a.csv[data-csv=pages]')]);
+  assert.match(download.suggestedFilename(), /^a\.example_pages_\d{4}-\d\d-\d\d_\d{4}-\d\d-\d\d\.csv$/);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  const [header, ...lines] = csv.trimEnd().split('\r\n');
+  assert.equal(header, 'event:page,pageviews,visitors,time_on_page,bounce_rate');
+  const table = await readTable(p, 'pages');
+  assert.ok(lines.length >= table.length && table.length > 0);
+  // The page shows the first rows of the CSV (paths in the fixture hold no comma or quote).
+  table.forEach((row, i) => {
+    const cells = lines[i].split(',');
+    assert.equal(cells[0], row.dim);
+    assert.deepEqual(cells.slice(1).map((c) => (c === '' ? null : Number(c))),
+      ['pageviews', 'visitors', 'time_on_page', 'bounce_rate'].map((m) => row.metrics[m]));
+  });
+  await dl.close();
 });
 
 test('render time of the 30-day view (measured, not asserted)', { skip: SKIP, timeout: 60000 }, async (t) => {

@@ -13,14 +13,14 @@ use sha2::{Digest, Sha256};
 use crate::reports::{config, load_events, post_query};
 use crate::support::*;
 
-const ALICE_PASSWORD: &str = "correct horse battery staple";
+pub const ALICE_PASSWORD: &str = "correct horse battery staple";
 const BOB_PASSWORD: &str = "bob's long passphrase";
 const SHARE_SECRET: &str = "share-secret-for-a-example-0123456789";
 /// A custom period over the fixture's days (the reports fixture lies in March 2026).
 const FIXTURE_VIEW: &str = "period=custom&from=2026-03-26&to=2026-03-31";
 
 /// The config lines for a user, made by the real `tally hash-password` command.
-fn user_lines(name: &str, password: &str) -> String {
+pub fn user_lines(name: &str, password: &str) -> String {
     let out = tally_command_with_input(&["hash-password", name], password);
     assert!(
         out.status.success(),
@@ -39,7 +39,7 @@ fn user_lines(name: &str, password: &str) -> String {
 }
 
 /// alice sees every site, bob only b.example; a.example has a share link.
-fn dashboard_config(extra: &str) -> String {
+pub fn dashboard_config(extra: &str) -> String {
     format!(
         "{}\n[dashboard]\n{extra}\n{}\n{}sites = [\"b.example\"]\n\n[[dashboard.share_links]]\nsite = \"a.example\"\nsha256 = \"{}\"\nname = \"press\"\n",
         config(),
@@ -130,7 +130,7 @@ async fn post_form(
 
 /// Logs in as a browser would; returns the session cookie (`tally_session=…`) and the
 /// `Set-Cookie` line it came in.
-async fn login(base: &str, name: &str, password: &str) -> (String, String) {
+pub async fn login(base: &str, name: &str, password: &str) -> (String, String) {
     let (csrf, nonce) = login_form(base).await;
     let p = post_form(
         base,

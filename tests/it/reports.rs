@@ -51,7 +51,7 @@ use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
-const FIXTURE_TOKEN: &str = "fixture-token";
+pub const FIXTURE_TOKEN: &str = "fixture-token";
 const B_ONLY_TOKEN: &str = "b-only-token";
 const WRONG_TOKEN: &str = "not-a-configured-token";
 

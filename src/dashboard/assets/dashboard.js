@@ -14,7 +14,8 @@
         .then(function (j) {
           if (!j || typeof j.visitors !== 'number') return;
           el.setAttribute('data-value', String(j.visitors));
-          el.textContent = j.visitors.toLocaleString('en');
+          // Written as the page's language writes numbers (<html lang>), like the server did.
+          el.textContent = j.visitors.toLocaleString(document.documentElement.lang || 'en');
         })
         .catch(function () {});
     };
