@@ -144,13 +144,30 @@ impl Ingest {
             self.metrics.not_tracked.inc();
             return Ok(Outcome::NotTracked);
         }
+        let now = self.clock.now();
+        // The one wait in ingest, and a rare one: within the grace after midnight, the set of
+        // visitors seen before it is loaded once before the first hash. Boxed and done first, so
+        // that the future of every other beacon holds nothing across an await (hyper moves it
+        // several times per request: its size is copied each time).
+        if !self.aggregate_only && self.visitors.carry_needed(now).is_some() {
+            Box::pin(self.ensure_carry(now)).await;
+        }
+        self.accept_at(body, meta, now)
+    }
+
+    /// The rest of [`Ingest::accept`], at `now`; never waits.
+    fn accept_at(
+        &self,
+        body: &[u8],
+        meta: RequestMeta<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome, Rejection> {
         let user_agent = meta
             .headers
             .get(hyper::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let ip = self.proxies.client_ip(meta.peer, meta.headers);
-        let now = self.clock.now();
         // Before any parsing: a flood costs a hash and a map lookup per beacon.
         if !self.rate_limit.allow(ip, user_agent, now) {
             return Err(Rejection::RateLimited);
@@ -192,9 +209,6 @@ impl Ingest {
         let mut name = name.to_string();
         truncate_chars(&mut name, self.max_event_name_chars);
 
-        if !self.aggregate_only {
-            self.ensure_carry(now).await;
-        }
         let country = self
             .countries
             .country(ip)

@@ -210,8 +210,10 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(100);
+        .max_buf_size(limits.max_header_bytes);
+    // At most 100 headers per request: hyper's default, left implicit on purpose. Setting
+    // `max_headers` (even to 100) makes hyper fill its two header arrays element by element for
+    // every request, where the default leaves them uninitialised.
     builder
         .http2()
         .timer(TokioTimer::new())
