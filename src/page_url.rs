@@ -44,6 +44,16 @@ impl Page {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     }
+
+    /// [`Page::param`] as an owned value: a copy, or with `take` the value itself (left empty
+    /// in the page, for the last row made from it).
+    pub fn param_owned(&mut self, key: &str, take: bool) -> String {
+        match self.query.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) if take => std::mem::take(v),
+            Some((_, v)) => v.clone(),
+            None => String::new(),
+        }
+    }
 }
 
 /// Reduces a page URL. `hash_mode` keeps the fragment's route part, for hash-routed apps.

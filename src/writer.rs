@@ -129,6 +129,9 @@ struct Task {
 impl Task {
     async fn run(self, mut rx: mpsc::Receiver<EventRow>, mut close: oneshot::Receiver<()>) {
         let metrics = self.sink.metrics.clone();
+        // One buffer for the life of the task: placed, then cleared. (Taking it and starting a
+        // new empty one made every batch regrow through a dozen reallocations, each copying and
+        // wiping the rows so far.)
         let mut batch: Vec<EventRow> = Vec::with_capacity(self.config.batch_size);
         let mut ticker = tokio::time::interval(self.config.flush_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,14 +143,16 @@ impl Task {
                         metrics.queue_depth.dec();
                         batch.push(row);
                         if batch.len() >= self.config.batch_size {
-                            self.place(std::mem::take(&mut batch)).await;
+                            self.place(&batch).await;
+                            batch.clear();
                         }
                     }
                     None => break,
                 },
                 _ = ticker.tick() => {
                     if !batch.is_empty() {
-                        self.place(std::mem::take(&mut batch)).await;
+                        self.place(&batch).await;
+                        batch.clear();
                     }
                 }
                 _ = &mut close, if !closing => {
@@ -158,7 +163,7 @@ impl Task {
             }
         }
         if !batch.is_empty() {
-            self.place(batch).await;
+            self.place(&batch).await;
         }
         tracing::info!("writer drained");
     }
@@ -166,7 +171,7 @@ impl Task {
     /// Puts a batch in ClickHouse (when nothing older waits in the spool) or in the spool.
     /// Holds on to it, retrying, until one of them takes it; gives up only once shutdown has
     /// waited `shutdown_patience` for room.
-    async fn place(&self, batch: Vec<EventRow>) {
+    async fn place(&self, batch: &[EventRow]) {
         let spool = &self.sink.spool;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let mut deadline: Option<Instant> = None;
@@ -174,10 +179,10 @@ impl Task {
             if deadline.is_none() && self.closing.load(Ordering::Relaxed) {
                 deadline = Some(Instant::now() + self.config.shutdown_patience);
             }
-            if spool.is_empty() && self.sink.store(&batch).await.is_ok() {
+            if spool.is_empty() && self.sink.store(batch).await.is_ok() {
                 break;
             }
-            let to_spool = batch.clone();
+            let to_spool = batch.to_vec();
             let spool_for_task = spool.clone();
             // File writes and fsync block: keep them off the async workers.
             let written = tokio::task::spawn_blocking(move || spool_for_task.append(&to_spool))
