@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::fast_hash::Prehashed;
 
 /// Most records whose code is remembered; a database with more distinct records than this
 /// (none of the country databases comes close) decodes the rest on every lookup.
@@ -25,7 +26,7 @@ pub struct CountryDb {
     /// `database_type` from the file's metadata, for the privacy report and logs.
     pub database_type: String,
     /// Record offset → its code (`""` when the record has none).
-    decoded: Mutex<HashMap<usize, &'static str>>,
+    decoded: Mutex<HashMap<usize, &'static str, Prehashed>>,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +47,7 @@ impl CountryDb {
         Self {
             reader: None,
             database_type: String::new(),
-            decoded: Mutex::new(HashMap::new()),
+            decoded: Mutex::new(HashMap::default()),
         }
     }
 
@@ -57,7 +58,7 @@ impl CountryDb {
         Ok(Self {
             reader: Some(reader),
             database_type,
-            decoded: Mutex::new(HashMap::new()),
+            decoded: Mutex::new(HashMap::default()),
         })
     }
 

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
 use crate::error::Rejection;
 use crate::event::{screen_class, EventRow};
+use crate::fast_hash::ConfigText;
 use crate::geo::CountryDb;
 use crate::metrics::{Metrics, Reason};
 use crate::page_url::{reduce_page, reduce_referrer, truncate_chars};
@@ -54,7 +55,7 @@ pub struct Ingest {
     site_names: Vec<Arc<str>>,
     /// Every configured host in lower case → the first site naming it, and the host as rows
     /// share it.
-    hosts: HashMap<String, (usize, Arc<str>)>,
+    hosts: HashMap<String, (usize, Arc<str>), ConfigText>,
     /// Browser and OS family names as rows share them.
     names: SharedNames,
     query_allowlist: Vec<String>,
@@ -88,7 +89,7 @@ impl Ingest {
         queue: Queue,
         client: clickhouse::Client,
     ) -> Self {
-        let mut hosts = HashMap::new();
+        let mut hosts = HashMap::default();
         for (i, site) in config.sites.iter().enumerate() {
             for host in &site.hosts {
                 let host = host.to_ascii_lowercase();
