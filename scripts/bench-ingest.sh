@@ -29,6 +29,9 @@
 #   TALLY_BENCH_TALLY=path ...           measure that tally binary instead of the fresh build
 #   TALLY_BENCH_PLAIN=0 ...              no plain-alloc build and phases (one release build less:
 #                                        with the release profile's LTO that is minutes)
+#   TALLY_BENCH_BUILD=0 ...              build nothing: measure TALLY_BENCH_TALLY (required) with
+#                                        the tally-bare and tally-load already in target/release
+#                                        (implies TALLY_BENCH_PLAIN=0)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
@@ -94,18 +97,27 @@ testdata="${TALLY_CACHE:-$repo/.cache}/testdata"
 step "building tally (release; also with --features plain-alloc) and the load generator"
 mkdir -p "$work"
 rm -f "$work/tally-plain-alloc"
-if [[ ${TALLY_BENCH_PLAIN:-1} != 0 ]]; then
+build=${TALLY_BENCH_BUILD:-1}
+if [[ $build == 0 && -z ${TALLY_BENCH_TALLY:-} ]]; then
+  echo "TALLY_BENCH_BUILD=0 needs TALLY_BENCH_TALLY=path (the tally binary to measure)" >&2
+  exit 2
+fi
+if [[ $build != 0 && ${TALLY_BENCH_PLAIN:-1} != 0 ]]; then
   cargo build --release --quiet --bin tally --features plain-alloc
   cp target/release/tally "$work/tally-plain-alloc"
 fi
-cargo build --release --quiet --bin tally
-cp target/release/tally "$work/tally"
+[[ $build == 0 ]] || cargo build --release --quiet --bin tally
+[[ $build == 0 ]] || cp target/release/tally "$work/tally"
 if [[ -n ${TALLY_BENCH_TALLY:-} ]]; then
   # Measure another build (an older commit's, say) in place of the fresh one.
   cp "$TALLY_BENCH_TALLY" "$work/tally"
   built_note=" (measured: $TALLY_BENCH_TALLY)"
 fi
-cargo build --release --quiet -p tally-bench
+if [[ $build == 0 ]]; then
+  built_note+="; tally-bare and tally-load as found in target/release, built $(date -ur target/release/tally-bare '+%Y-%m-%d %H:%M UTC')"
+else
+  cargo build --release --quiet -p tally-bench
+fi
 built_from=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock bench 2>/dev/null; then
   built_from+=" with uncommitted changes under src/ or bench/"
