@@ -8,7 +8,11 @@
 #      loop at a steady 10,000 beacons/s (memory, whether ClickHouse keeps up), closed loop at
 #      its maximum, open loop at half of that maximum;
 #   3. the same tally built with `--features plain-alloc` (no zero-on-free allocator): maximum
-#      and half of it, to show what wiping freed memory costs.
+#      and half of it, to show what wiping freed memory costs;
+#   4. alternating maximum runs, bare then tally, three rounds of 10 s each (a fresh process
+#      each time): the ratio tally/bare per round and its median. On a machine shared with
+#      other work the load changes from minute to minute; a bare run and the tally run right
+#      after it see much the same load, so their ratio is the figure that compares.
 # Both servers run on CPU 1 with one tokio worker (TOKIO_WORKER_THREADS=1); the load generator
 # (bench/ tally-load: real browser and bot user agents, addresses spread over the allocated
 # address space in X-Forwarded-For, five sites, ~80 % pageviews / ~20 % engagement, fixed seed)
@@ -23,6 +27,11 @@
 #                                        valgrind (20,000 beacons), instead of the timing
 #   TALLY_BENCH_KEEP=1 ...               leave ClickHouse running afterwards
 #   TALLY_BENCH_TALLY=path ...           measure that tally binary instead of the fresh build
+#   TALLY_BENCH_PLAIN=0 ...              no plain-alloc build and phases (one release build less:
+#                                        with the release profile's LTO that is minutes)
+#   TALLY_BENCH_BUILD=0 ...              build nothing: measure TALLY_BENCH_TALLY (required) with
+#                                        the tally-bare and tally-load already in target/release
+#                                        (implies TALLY_BENCH_PLAIN=0)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
@@ -87,16 +96,28 @@ testdata="${TALLY_CACHE:-$repo/.cache}/testdata"
 
 step "building tally (release; also with --features plain-alloc) and the load generator"
 mkdir -p "$work"
-cargo build --release --quiet --bin tally --features plain-alloc
-cp target/release/tally "$work/tally-plain-alloc"
-cargo build --release --quiet --bin tally
-cp target/release/tally "$work/tally"
+rm -f "$work/tally-plain-alloc"
+build=${TALLY_BENCH_BUILD:-1}
+if [[ $build == 0 && -z ${TALLY_BENCH_TALLY:-} ]]; then
+  echo "TALLY_BENCH_BUILD=0 needs TALLY_BENCH_TALLY=path (the tally binary to measure)" >&2
+  exit 2
+fi
+if [[ $build != 0 && ${TALLY_BENCH_PLAIN:-1} != 0 ]]; then
+  cargo build --release --quiet --bin tally --features plain-alloc
+  cp target/release/tally "$work/tally-plain-alloc"
+fi
+[[ $build == 0 ]] || cargo build --release --quiet --bin tally
+[[ $build == 0 ]] || cp target/release/tally "$work/tally"
 if [[ -n ${TALLY_BENCH_TALLY:-} ]]; then
   # Measure another build (an older commit's, say) in place of the fresh one.
   cp "$TALLY_BENCH_TALLY" "$work/tally"
   built_note=" (measured: $TALLY_BENCH_TALLY)"
 fi
-cargo build --release --quiet -p tally-bench
+if [[ $build == 0 ]]; then
+  built_note+="; tally-bare and tally-load as found in target/release, built $(date -ur target/release/tally-bare '+%Y-%m-%d %H:%M UTC')"
+else
+  cargo build --release --quiet -p tally-bench
+fi
 built_from=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock bench 2>/dev/null; then
   built_from+=" with uncommitted changes under src/ or bench/"
@@ -140,6 +161,8 @@ STEADY_RATE = 10_000
 MAX_CONNECTIONS = 32   # closed loop: 32 keep-alive connections, one request in flight on each
 RATE_CONNECTIONS = 64  # open loop: enough that a free connection is always there
 CALLGRIND_BEACONS = 20_000
+ALT_ROUNDS = 1 if QUICK else 3
+ALT_SECONDS = 5 if QUICK else 10
 SERVER_CPU, LOAD_CPU = "1", "0"
 SITES = ["www.gemeente-noord.example", "www.provincie-west.example", "werkenbij.example",
          "www.museum-oost.example", "docs.dienst-zuid.example"]
@@ -519,8 +542,10 @@ def main():
 
     print("\n== tally serve (zero-on-free allocator, as shipped) on CPU 1", flush=True)
     res["tally"] = tally_phases("tally", f"{WORK}/tally", full_phases)
-    print("\n== tally serve built with --features plain-alloc on CPU 1", flush=True)
-    res["plain"] = tally_phases("tally-plain-alloc", f"{WORK}/tally-plain-alloc", short_phases)
+    if os.path.exists(f"{WORK}/tally-plain-alloc"):
+        print("\n== tally serve built with --features plain-alloc on CPU 1", flush=True)
+        res["plain"] = tally_phases("tally-plain-alloc", f"{WORK}/tally-plain-alloc", short_phases)
+    res["alternating"] = alternating()
     res["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     res["clickhouse_version"] = ch("SELECT version()")
     res["command"], res["built_from"], res["machine_text"] = E["BENCH_COMMAND"], E["BENCH_BUILT_FROM"], machine()
@@ -531,6 +556,58 @@ def main():
     if E["BENCH_MARKDOWN"] == "1":
         write_markdown(md)
         print("\n(written into BENCHMARKS.md, section Ingest)")
+
+
+def alternating():
+    """Bare, then tally, ALT_ROUNDS times, each at its maximum for ALT_SECONDS in a fresh process:
+    the pairs that the ratio is read from."""
+    rounds = []
+    for i in range(1, ALT_ROUNDS + 1):
+        print(f"\n== alternating round {i} of {ALT_ROUNDS}: tally-bare, then tally, at maximum", flush=True)
+        bare = start_server(["target/release/tally-bare", "--listen", BARE], BARE)
+        try:
+            b = load(f"alt{i}-bare", BARE, bare.pid, "--max", connections=MAX_CONNECTIONS, seconds=ALT_SECONDS)
+        finally:
+            stop_server(bare)
+        one = lambda results: iter([("max", ("--max",), dict(connections=MAX_CONNECTIONS, seconds=ALT_SECONDS))])
+        t = tally_phases(f"alt{i}-tally", f"{WORK}/tally", one)
+        rounds.append({"bare": b, "tally": t["max"], "final_rows": t["final_rows"]})
+    return rounds
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2
+
+
+def alternating_text(rounds):
+    """The rounds' table, their median ratios, and whether each round's rows match."""
+    lines = ["", f"Alternating maximum runs ({len(rounds)} rounds; in each, tally-bare then tally, "
+             f"{ALT_SECONDS} s measured after {WARMUP} s warm-up, each in a fresh process and tally on a "
+             "fresh database; the same connections and traffic as above):", "",
+             "| round | bare accepted/s | tally accepted/s | tally / bare | bare CPU ms per 1k | "
+             "tally CPU ms per 1k | tally / bare by CPU | tally p99 ms | others' CPU (bare, tally) | rows = accepted |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    thr, cpu, ok_all = [], [], True
+    for i, r in enumerate(rounds, 1):
+        b, t = r["bare"], r["tally"]
+        bm, tm = b["measured"]["accepted_per_s"], t["measured"]["accepted_per_s"]
+        bc, tc = b["server"]["cpu_ms_per_1k"], t["server"]["cpu_ms_per_1k"]
+        thr.append(tm / bm)
+        cpu.append(bc / tc if tc else 0)
+        gen_ok = sum(v for k, v in t["total"]["statuses"].items() if 200 <= int(k) < 300)
+        ok, _ = reconcile_text("", t["reconcile"], gen_ok)
+        ok = ok and r["final_rows"] == t["reconcile"]["accepted"]
+        ok_all &= ok
+        lines.append(f"| {i} | {bm:,.0f} | {tm:,.0f} | {tm / bm:.0%} | {bc:.1f} | {tc:.1f} | {cpu[-1]:.0%} | "
+                     f"{t['measured']['latency_ms']['p99']:.2f} | {b['machine']['others']:.0%}, "
+                     f"{t['machine']['others']:.0%} | {'yes' if ok else 'NO'} ({t['reconcile']['rows']:,} rows) |")
+    lines.append("")
+    lines.append(f"**Median tally / bare over the alternating rounds: {median(thr):.0%} by throughput "
+                 f"(rounds {', '.join(f'{x:.0%}' for x in thr)}), {median(cpu):.0%} by CPU per request "
+                 f"(rounds {', '.join(f'{x:.0%}' for x in cpu)}).**  ")
+    return lines, median(thr), median(cpu), ok_all
 
 
 def reconcile_text(name, r, gen_total):
@@ -544,10 +621,12 @@ def reconcile_text(name, r, gen_total):
 
 
 def markdown(res):
-    t, p, b = res["tally"], res["plain"], res["bare_max"]
-    tm, pm, bm = (x["measured"]["accepted_per_s"] for x in (t["max"], p["max"], b))
+    t, p, b = res["tally"], res.get("plain"), res["bare_max"]
+    tm, bm = t["max"]["measured"]["accepted_per_s"], b["measured"]["accepted_per_s"]
     steady, half = t["steady"], t["half"]
-    machines = [x["machine"] for x in (b, res["bare_half"], steady, t["max"], half, p["max"], p["half"])]
+    machines = [x["machine"] for x in (b, res["bare_half"], steady, t["max"], half)]
+    if p:
+        machines += [p["max"]["machine"], p["half"]["machine"]]
     pool = b["pool"]
     lines = []
     lines.append(f"Run of {res['started']}: `{res.get('command', E['BENCH_COMMAND'])}`  ")
@@ -575,24 +654,31 @@ def markdown(res):
     lines.append(fmt_row("tally, steady 10k/s", steady))
     lines.append(fmt_row("tally", t["max"]))
     lines.append(fmt_row("tally, half of its max", half))
-    lines.append(fmt_row("tally `plain-alloc`", p["max"]))
-    lines.append(fmt_row("tally `plain-alloc`, half of its max", p["half"]))
+    if p:
+        lines.append(fmt_row("tally `plain-alloc`", p["max"]))
+        lines.append(fmt_row("tally `plain-alloc`, half of its max", p["half"]))
     lines.append("")
     lines.append("Peak RSS is the process's high-water mark (`VmHWM`) at the end of each phase (tally's "
                  "phases run in one process, in the order of the table). CPU ms per 1k: the server's "
                  "user + system CPU over the phase (warm-up included) per 1,000 requests answered.  ")
-    lines.append(f"**tally / bare: {tm / bm:.0%}** of the stack's maximum ({tm:,.0f} vs {bm:,.0f} "
-                 f"accepted/s); built with `plain-alloc` (no zero-on-free) {pm / bm:.0%} ({pm:,.0f}/s): "
-                 f"the shipped allocator's throughput is {tm / pm:.0%} of the plain one's, at "
-                 f"{t['max']['server']['cpu_ms_per_1k']:.0f} vs {p['max']['server']['cpu_ms_per_1k']:.0f} "
-                 f"ms CPU per 1k beacons.  ")
+    if p:
+        pm = p["max"]["measured"]["accepted_per_s"]
+        lines.append(f"**tally / bare: {tm / bm:.0%}** of the stack's maximum ({tm:,.0f} vs {bm:,.0f} "
+                     f"accepted/s); built with `plain-alloc` (no zero-on-free) {pm / bm:.0%} ({pm:,.0f}/s): "
+                     f"the shipped allocator's throughput is {tm / pm:.0%} of the plain one's, at "
+                     f"{t['max']['server']['cpu_ms_per_1k']:.0f} vs {p['max']['server']['cpu_ms_per_1k']:.0f} "
+                     f"ms CPU per 1k beacons.  ")
+    else:
+        lines.append(f"**tally / bare: {tm / bm:.0%}** of the stack's maximum ({tm:,.0f} vs {bm:,.0f} "
+                     f"accepted/s); no `plain-alloc` build in this run (`TALLY_BENCH_PLAIN=0`).  ")
     # What each would take with a core to itself: the measured CPU per request, inverted. On a
     # machine where other processes take part of the server's core, this is the figure that
     # compares; accepted/s above is what the server got done with the share it was given.
     cap = lambda r: 1e6 / r["server"]["cpu_ms_per_1k"] if r["server"]["cpu_ms_per_1k"] else 0
-    tc, pc, bc = cap(t["max"]), cap(p["max"]), cap(b)
+    tc, bc = cap(t["max"]), cap(b)
+    plain_cap = f", `plain-alloc` {cap(p['max']):,.0f}" if p else ""
     lines.append(f"Per core-second of the server's own CPU at maximum load (1,000 ÷ CPU ms per 1k): "
-                 f"tally-bare {bc:,.0f}, tally {tc:,.0f}, `plain-alloc` {pc:,.0f} requests: **tally / bare "
+                 f"tally-bare {bc:,.0f}, tally {tc:,.0f}{plain_cap} requests: **tally / bare "
                  f"{tc / bc:.0%} by CPU cost**; the server's share of its core in that phase was "
                  f"{b['server']['core_share']:.0%} (bare) and {t['max']['server']['core_share']:.0%} (tally).  ")
     qmax = max(steady.get("samples") or [0])
@@ -610,8 +696,16 @@ def markdown(res):
     lines.append("Reconciliation (tally's `/metrics` against the generator and `SELECT count()`), "
                  "cumulative over tally's phases: " + "; ".join(rec) +
                  f"; after shutdown {t['final_rows']:,} rows.  ")
-    goals = [
-        (f"throughput ≥ 60 % of bare: {tm / bm:.0%}", tm / bm >= 0.6),
+    alt = res.get("alternating")
+    if alt:
+        alt_lines, thr, cpu, alt_ok = alternating_text(alt)
+        lines.extend(alt_lines)
+        ok_all &= alt_ok
+        goal_thr = [(f"throughput ≥ 70 % of bare (median of the alternating rounds): {thr:.0%}", thr >= 0.7),
+                    (f"CPU per request ≥ 70 % of bare's rate (median): {cpu:.0%}", cpu >= 0.7)]
+    else:  # a results.json from before the alternating rounds
+        goal_thr = [(f"throughput ≥ 70 % of bare: {tm / bm:.0%}", tm / bm >= 0.7)]
+    goals = goal_thr + [
         (f"p99 < 5 ms at half of tally's max ({half['target_rate']:,.0f}/s): "
          f"{half['measured']['latency_ms']['p99']:.2f} ms", half["measured"]["latency_ms"]["p99"] < 5),
         (f"RSS < 64 MiB at 10k/s: {t['steady_hwm_mib']:.1f} MiB", t["steady_hwm_mib"] < 64),

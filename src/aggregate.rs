@@ -96,13 +96,13 @@ impl Folder {
                 skipped += 1;
                 continue;
             }
-            let tz = self.zones.get(&e.site).cloned().unwrap_or(TimeZone::UTC);
+            let tz = self.zones.get(&*e.site).cloned().unwrap_or(TimeZone::UTC);
             let local = Timestamp::from_second(i64::from(e.ts))
                 .unwrap_or(Timestamp::UNIX_EPOCH)
                 .to_zoned(tz);
             let day = (local.date() - jiff::civil::date(1970, 1, 1)).get_days();
             let day = u16::try_from(day).unwrap_or(0);
-            *days.entry((e.site.clone(), day)).or_default() += 1;
+            *days.entry((e.site.to_string(), day)).or_default() += 1;
             let add = Sums {
                 pageviews: u64::from(pageview),
                 page_ms_sum: u64::from(e.engaged_ms),
@@ -116,11 +116,11 @@ impl Folder {
             let mut dims: Vec<(&'static str, String)> = vec![
                 ("", String::new()),
                 ("event:page", e.path.clone()),
-                ("event:hostname", e.host.clone()),
-                ("visit:country", e.country.clone()),
+                ("event:hostname", e.host.to_string()),
+                ("visit:country", e.country.to_string()),
                 ("visit:device", e.device.to_string()),
-                ("visit:browser", e.browser.clone()),
-                ("visit:os", e.os.clone()),
+                ("visit:browser", e.browser.to_string()),
+                ("visit:os", e.os.to_string()),
                 ("time:hour", format!("{:02}", local.hour())),
             ];
             if pageview && e.visitor == ENTRY {
@@ -136,7 +136,7 @@ impl Folder {
             }
             for (dimension, value) in dims {
                 let s = sums
-                    .entry((e.site.clone(), day, dimension, value))
+                    .entry((e.site.to_string(), day, dimension, value))
                     .or_default();
                 s.pageviews += add.pageviews;
                 s.page_ms_sum += add.page_ms_sum;
@@ -189,7 +189,7 @@ mod tests {
         EventRow {
             ts: ts.parse::<Timestamp>().unwrap().as_second() as u32,
             visitor: if entry { ENTRY } else { 0 },
-            name: name.into(),
+            name: name.to_string().into(),
             referrer_host: if entry {
                 "duckduckgo.com".into()
             } else {

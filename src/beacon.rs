@@ -6,6 +6,8 @@
 //! (screen width). Each field accepts both spellings. A key outside this set is refused, so a
 //! misspelt integration fails loudly instead of losing data quietly.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::error::Rejection;
@@ -14,17 +16,20 @@ use crate::error::Rejection;
 pub const MAX_PROPS: usize = 30;
 
 /// A parsed beacon. Nothing here is stored as is: `ingest` reduces every field first.
+///
+/// The text fields borrow from the request body when they hold no JSON escapes (nearly
+/// always): parsing a beacon copies none of them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Beacon {
-    #[serde(alias = "n")]
-    pub name: Option<String>,
-    #[serde(alias = "u")]
-    pub url: Option<String>,
-    #[serde(alias = "d")]
-    pub domain: Option<String>,
-    #[serde(alias = "r")]
-    pub referrer: Option<String>,
+pub struct Beacon<'a> {
+    #[serde(alias = "n", borrow, default, deserialize_with = "borrowed_text")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(alias = "u", borrow, default, deserialize_with = "borrowed_text")]
+    pub url: Option<Cow<'a, str>>,
+    #[serde(alias = "d", borrow, default, deserialize_with = "borrowed_text")]
+    pub domain: Option<Cow<'a, str>>,
+    #[serde(alias = "r", borrow, default, deserialize_with = "borrowed_text")]
+    pub referrer: Option<Cow<'a, str>>,
     #[serde(alias = "w")]
     pub screen_width: Option<f64>,
     #[serde(alias = "e", alias = "engagement_time")]
@@ -63,9 +68,9 @@ pub enum Kind {
     Custom,
 }
 
-impl Beacon {
+impl<'a> Beacon<'a> {
     /// Parses a body. The caller has already enforced the size limit.
-    pub fn parse(body: &[u8]) -> Result<Beacon, Rejection> {
+    pub fn parse(body: &'a [u8]) -> Result<Beacon<'a>, Rejection> {
         let text = std::str::from_utf8(body).map_err(|_| Rejection::MalformedJson)?;
         serde_json::from_str::<Beacon>(text).map_err(|e| {
             // serde_json reports the category; we map it to a reason without echoing input.
@@ -117,6 +122,47 @@ impl Beacon {
         }
         Ok(out)
     }
+}
+
+/// An optional string that borrows from the body unless it holds escapes. (serde's own `Cow`
+/// always copies when it is wrapped in an `Option`.) `null` is `None`, as for `Option<String>`.
+fn borrowed_text<'de, D>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Text;
+    impl<'de> serde::de::Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+    }
+    deserializer.deserialize_option(Text)
 }
 
 /// Clamps an optional JSON number into `0..=max`, refusing NaN-like and negative absurdities.
@@ -179,6 +225,28 @@ mod tests {
                 .unwrap()
                 .props_pairs(),
             Err(Rejection::InvalidField)
+        );
+    }
+
+    #[test]
+    fn text_borrows_from_the_body_unless_escaped_and_null_is_absent() {
+        let b = Beacon::parse(
+            br#"{"n":"pageview","u":"https:\/\/a.nl\/x","d":null,"r":"https://b.nl/"}"#,
+        )
+        .unwrap();
+        assert!(matches!(b.name, Some(Cow::Borrowed("pageview"))));
+        assert!(matches!(&b.url, Some(Cow::Owned(u)) if u == "https://a.nl/x"));
+        assert_eq!(b.domain, None);
+        assert!(matches!(b.referrer, Some(Cow::Borrowed("https://b.nl/"))));
+        let b = Beacon::parse(br#"{"name":"x"}"#).unwrap();
+        assert_eq!((b.url, b.domain, b.referrer), (None, None, None));
+        assert_eq!(
+            Beacon::parse(br#"{"u":["x"]}"#).unwrap_err(),
+            Rejection::InvalidField
+        );
+        assert_eq!(
+            Beacon::parse(br#"{"r":{"a":1}}"#).unwrap_err(),
+            Rejection::InvalidField
         );
     }
 

@@ -4,8 +4,10 @@
 //! visitor hash, a country and coarse classes, and not passed on; the page URL and referrer are
 //! reduced (`page_url`) before anything is queued. Nothing here logs request data.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hyper::header::HeaderName;
 use hyper::HeaderMap;
@@ -16,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
 use crate::error::Rejection;
 use crate::event::{screen_class, EventRow};
+use crate::fast_hash::ConfigText;
 use crate::geo::CountryDb;
 use crate::metrics::{Metrics, Reason};
 use crate::page_url::{reduce_page, reduce_referrer, truncate_chars};
@@ -48,6 +51,13 @@ pub struct RequestMeta<'a> {
 
 pub struct Ingest {
     pub sites: Vec<SiteConfig>,
+    /// Each site's domain as its rows share it (same order as `sites`).
+    site_names: Vec<Arc<str>>,
+    /// Every configured host in lower case → the first site naming it, and the host as rows
+    /// share it.
+    hosts: HashMap<String, (usize, Arc<str>), ConfigText>,
+    /// Browser and OS family names as rows share them.
+    names: SharedNames,
     query_allowlist: Vec<String>,
     honor_dnt: bool,
     honor_gpc: bool,
@@ -79,8 +89,24 @@ impl Ingest {
         queue: Queue,
         cluster: Arc<crate::cluster::Cluster>,
     ) -> Self {
+        let mut hosts = HashMap::default();
+        for (i, site) in config.sites.iter().enumerate() {
+            for host in &site.hosts {
+                let host = host.to_ascii_lowercase();
+                hosts
+                    .entry(host.clone())
+                    .or_insert_with(|| (i, Arc::from(host)));
+            }
+        }
         Self {
             sites: config.sites.clone(),
+            site_names: config
+                .sites
+                .iter()
+                .map(|s| Arc::from(s.domain.as_str()))
+                .collect(),
+            hosts,
+            names: SharedNames::default(),
             query_allowlist: config.privacy.query_allowlist.clone(),
             honor_dnt: config.privacy.honor_dnt,
             honor_gpc: config.privacy.honor_gpc,
@@ -130,11 +156,18 @@ impl Ingest {
             .then(|| self.countries.database_type.clone())
     }
 
-    /// The site whose host list contains `host`.
+    /// The site whose host list contains `host` (ASCII case ignored; the first such site).
     pub fn site_for_host(&self, host: &str) -> Option<&SiteConfig> {
-        self.sites
-            .iter()
-            .find(|s| s.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+        self.site_index(host).map(|i| &self.sites[i])
+    }
+
+    fn site_index(&self, host: &str) -> Option<usize> {
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        self.hosts.get(host.as_ref()).map(|(site, _)| *site)
     }
 
     /// Handles one beacon body. Errors are reasons for a 4xx (or 503 when the queue is full).
@@ -144,13 +177,30 @@ impl Ingest {
             self.metrics.not_tracked.inc();
             return Ok(Outcome::NotTracked);
         }
+        let now = self.clock.now();
+        // The one wait in ingest, and a rare one: within the grace after midnight, the set of
+        // visitors seen before it is loaded once before the first hash. Boxed and done first, so
+        // that the future of every other beacon holds nothing across an await (hyper moves it
+        // several times per request: its size is copied each time).
+        if !self.aggregate_only && self.visitors.carry_needed(now).is_some() {
+            Box::pin(self.ensure_carry(now)).await;
+        }
+        self.accept_at(body, meta, now)
+    }
+
+    /// The rest of [`Ingest::accept`], at `now`; never waits.
+    fn accept_at(
+        &self,
+        body: &[u8],
+        meta: RequestMeta<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome, Rejection> {
         let user_agent = meta
             .headers
             .get(hyper::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let ip = self.proxies.client_ip(meta.peer, meta.headers);
-        let now = self.clock.now();
         // Before any parsing: a flood costs a hash and a map lookup per beacon.
         if !self.rate_limit.allow(ip, user_agent, now) {
             return Err(Rejection::RateLimited);
@@ -161,15 +211,34 @@ impl Ingest {
         if name.is_empty() || url.is_empty() {
             return Err(Rejection::MissingField);
         }
-        let page = reduce_page(url, &self.query_allowlist, beacon.hash_mode())?;
+        let mut page = reduce_page(url, &self.query_allowlist, beacon.hash_mode())?;
 
         // The site: Plausible's `domain` (comma-separated for several sites), else the page host.
-        let sites: Vec<&SiteConfig> = match beacon.domain.as_deref().map(str::trim) {
-            Some(d) if !d.is_empty() => d
-                .split(',')
-                .filter_map(|d| self.site_for_host(d.trim()))
-                .collect(),
-            _ => self.site_for_host(&page.host).into_iter().collect(),
+        // One site (nearly every beacon) needs no list.
+        let several: Vec<usize>;
+        let one: [usize; 1];
+        let sites: &[usize] = match beacon.domain.as_deref().map(str::trim) {
+            Some(d) if d.contains(',') => {
+                several = d
+                    .split(',')
+                    .filter_map(|d| self.site_index(d.trim()))
+                    .collect();
+                &several
+            }
+            Some(d) if !d.is_empty() => match self.site_index(d) {
+                Some(i) => {
+                    one = [i];
+                    &one
+                }
+                None => &[],
+            },
+            _ => match self.site_index(&page.host) {
+                Some(i) => {
+                    one = [i];
+                    &one
+                }
+                None => &[],
+            },
         };
         if sites.is_empty() {
             return Err(Rejection::UnknownSite);
@@ -189,17 +258,16 @@ impl Ingest {
         let screen = screen_class(bounded(beacon.screen_width, 100_000.0)?);
         let props = beacon.props_pairs()?;
         let kind = beacon.kind();
-        let mut name = name.to_string();
-        truncate_chars(&mut name, self.max_event_name_chars);
+        let name = event_name(name, self.max_event_name_chars);
 
-        if !self.aggregate_only {
-            self.ensure_carry(now).await;
-        }
-        let country = self
-            .countries
-            .country(ip)
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .unwrap_or_default();
+        // The closed sets as shared or static text: no copy per row.
+        let country = self.countries.country(ip);
+        let browser = self.names.share(classes.browser);
+        let os = self.names.share(classes.os);
+        let host = match self.hosts.get(page.host.as_str()) {
+            Some((_, shared)) => Arc::clone(shared),
+            None => Arc::from(page.host.as_str()),
+        };
         let ts = u32::try_from(now.as_second()).unwrap_or(0);
         let micros = u32::try_from(now.subsec_microsecond()).unwrap_or(0);
         let query = page.query_string();
@@ -207,7 +275,10 @@ impl Ingest {
         if self.queue.capacity() < sites.len() {
             return Err(Rejection::Overloaded);
         }
-        for site in &sites {
+        for (n, &index) in sites.iter().enumerate() {
+            // The last (usually the only) row takes what the others copy.
+            let last = n + 1 == sites.len();
+            let site = &self.sites[index];
             let visitor = if self.aggregate_only {
                 // No hash at all: only whether the pageview came from outside the site.
                 let internal =
@@ -234,38 +305,46 @@ impl Ingest {
                 .unzip();
             let referrer_host =
                 reduce_referrer(beacon.referrer.as_deref(), &site.hosts).unwrap_or_default();
+            let path = {
+                let path = site.rules.apply(&page.path);
+                if self.paths.admit(&site.domain, &path, now) {
+                    match path {
+                        Cow::Owned(rewritten) => rewritten,
+                        // Unchanged (a borrow of all of it): the last row takes the page's own.
+                        Cow::Borrowed(same) if last && same.len() == page.path.len() => {
+                            std::mem::take(&mut page.path)
+                        }
+                        Cow::Borrowed(same) => same.to_string(),
+                    }
+                } else {
+                    self.metrics.paths_capped.inc();
+                    crate::path_budget::OTHER.to_string()
+                }
+            };
             let row = EventRow {
-                site: site.domain.clone(),
+                site: Arc::clone(&self.site_names[index]),
                 ts,
                 micros,
                 visitor,
                 name: name.clone(),
-                host: page.host.clone(),
-                path: {
-                    let path = site.rules.apply(&page.path);
-                    if self.paths.admit(&site.domain, &path, now) {
-                        path.into_owned()
-                    } else {
-                        self.metrics.paths_capped.inc();
-                        crate::path_budget::OTHER.to_string()
-                    }
-                },
+                host: Arc::clone(&host),
+                path,
                 query: query.clone(),
-                utm_source: page.param("utm_source").to_string(),
-                utm_medium: page.param("utm_medium").to_string(),
-                utm_campaign: page.param("utm_campaign").to_string(),
-                utm_content: page.param("utm_content").to_string(),
-                utm_term: page.param("utm_term").to_string(),
                 source: crate::source::source(
                     crate::source::tag(crate::source::TAG_PARAMS.map(|p| page.param(p))),
                     &referrer_host,
                 ),
-                referrer_host: referrer_host.clone(),
-                country: country.clone(),
-                device: classes.device.into(),
-                browser: classes.browser.clone(),
-                os: classes.os.clone(),
-                screen: screen.into(),
+                utm_source: page.param_owned("utm_source", last),
+                utm_medium: page.param_owned("utm_medium", last),
+                utm_campaign: page.param_owned("utm_campaign", last),
+                utm_content: page.param_owned("utm_content", last),
+                utm_term: page.param_owned("utm_term", last),
+                referrer_host,
+                country: Cow::Borrowed(country),
+                device: Cow::Borrowed(classes.device),
+                browser: Arc::clone(&browser),
+                os: Arc::clone(&os),
+                screen: Cow::Borrowed(screen),
                 engaged_ms: if kind == Kind::Engagement {
                     engaged_ms
                 } else {
@@ -307,5 +386,78 @@ impl Ingest {
                 self.visitors.load_carry(midnight, std::iter::empty());
             }
         }
+    }
+}
+
+/// The stored event name: the beacon's, cut to `max` characters; the two kinds tally sends
+/// itself are static text.
+fn event_name(name: &str, max: usize) -> Cow<'static, str> {
+    let cut = match name.char_indices().nth(max) {
+        Some((end, _)) => &name[..end],
+        None => name,
+    };
+    match cut {
+        "pageview" => Cow::Borrowed("pageview"),
+        "engagement" => Cow::Borrowed("engagement"),
+        _ => Cow::Owned(cut.to_string()),
+    }
+}
+
+/// Most names shared; past it a name gets a copy of its own (a classifier whose names carry
+/// text from the user agent cannot grow the table without bound).
+const MAX_SHARED_NAMES: usize = 1024;
+
+/// Browser and OS family names as shared text: one allocation per distinct name, not per row.
+#[derive(Default)]
+struct SharedNames {
+    names: Mutex<HashSet<Arc<str>>>,
+}
+
+impl SharedNames {
+    fn share(&self, name: String) -> Arc<str> {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = names.get(name.as_str()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        if names.len() < MAX_SHARED_NAMES {
+            names.insert(Arc::clone(&shared));
+        }
+        shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_cut_then_shared_when_they_are_the_built_in_kinds() {
+        assert!(matches!(
+            event_name("pageview", 120),
+            Cow::Borrowed("pageview")
+        ));
+        assert!(matches!(
+            event_name("engagement", 10),
+            Cow::Borrowed("engagement")
+        ));
+        // Cut first, as the stored value always was: a cut name is not the kind.
+        assert_eq!(event_name("engagement", 6), "engage");
+        assert_eq!(event_name("pageviews", 8), "pageview");
+        assert_eq!(event_name("Signup", 120), "Signup");
+        assert_eq!(event_name("ééé", 2), "éé");
+        assert_eq!(event_name("", 5), "");
+    }
+
+    #[test]
+    fn names_are_shared_and_bounded() {
+        let names = SharedNames::default();
+        let a = names.share("Firefox".to_string());
+        let b = names.share("Firefox".to_string());
+        assert!(Arc::ptr_eq(&a, &b));
+        for i in 0..MAX_SHARED_NAMES + 10 {
+            assert_eq!(&*names.share(format!("n{i}")), format!("n{i}"));
+        }
+        assert!(names.names.lock().unwrap().len() <= MAX_SHARED_NAMES);
     }
 }

@@ -48,6 +48,7 @@ pub mod credentials;
 pub mod dashboard;
 pub mod error;
 pub mod event;
+pub mod fast_hash;
 pub mod geo;
 pub mod grafana;
 pub mod http;

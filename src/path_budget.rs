@@ -13,6 +13,8 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
+use crate::fast_hash::{ConfigText, Prehashed};
+
 /// The path stored in place of one over the budget.
 pub const OTHER: &str = "/(other)";
 /// Most known paths remembered per site (8 bytes each); past it, new paths stay under the
@@ -22,14 +24,15 @@ const MAX_KNOWN: usize = 500_000;
 pub struct PathBudget {
     per_hour: usize,
     key: std::collections::hash_map::RandomState,
-    sites: Mutex<HashMap<String, SitePaths>>,
+    sites: Mutex<HashMap<String, SitePaths, ConfigText>>,
 }
 
+/// Paths by their keyed hash, which the sets use as their own hash.
 #[derive(Default)]
 struct SitePaths {
-    known: HashSet<u64>,
+    known: HashSet<u64, Prehashed>,
     hour: i64,
-    new_this_hour: HashSet<u64>,
+    new_this_hour: HashSet<u64, Prehashed>,
 }
 
 impl PathBudget {
@@ -38,7 +41,7 @@ impl PathBudget {
         Self {
             per_hour,
             key: std::collections::hash_map::RandomState::new(),
-            sites: Mutex::new(HashMap::new()),
+            sites: Mutex::new(HashMap::default()),
         }
     }
 

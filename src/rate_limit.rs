@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
+use crate::fast_hash::Prehashed;
+
 /// Most clients counted per window; past it, new clients are let through uncounted, so a flood
 /// of distinct addresses cannot grow the table (the count of such passes is in `untracked`).
 const MAX_TRACKED: usize = 200_000;
@@ -27,7 +29,8 @@ pub struct RateLimit {
 
 struct Window {
     start: i64,
-    counts: HashMap<u64, u32>,
+    /// By the client's keyed hash, which the map uses as its own hash.
+    counts: HashMap<u64, u32, Prehashed>,
 }
 
 impl RateLimit {
@@ -38,7 +41,7 @@ impl RateLimit {
             key: std::collections::hash_map::RandomState::new(),
             state: Mutex::new(Window {
                 start: 0,
-                counts: HashMap::new(),
+                counts: HashMap::default(),
             }),
         }
     }
@@ -54,7 +57,7 @@ impl RateLimit {
         if state.start != window {
             state.start = window;
             // Replaced, not cleared: the old table's memory goes back (and is wiped on free).
-            state.counts = HashMap::new();
+            state.counts = HashMap::default();
         }
         let tracked = state.counts.len();
         match state.counts.get_mut(&client) {

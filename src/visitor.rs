@@ -49,6 +49,9 @@ struct Carry {
 pub struct Visitors {
     pub book: SaltBook,
     carry: Mutex<Carry>,
+    /// `[from, until)`: instants known to lie outside any grace after midnight, so that
+    /// [`Visitors::carry_needed`] answers most beacons without time-zone arithmetic.
+    quiet: Mutex<Option<(Timestamp, Timestamp)>>,
 }
 
 impl Visitors {
@@ -59,12 +62,24 @@ impl Visitors {
                 midnight: None,
                 last_seen: HashMap::new(),
             }),
+            quiet: Mutex::new(None),
         }
     }
 
     /// The midnight whose carry set must be loaded before hashing at `now`, if any.
     pub fn carry_needed(&self, now: Timestamp) -> Option<Timestamp> {
-        let midnight = self.book.in_grace(now)?;
+        {
+            let quiet = self.quiet.lock().unwrap_or_else(|e| e.into_inner());
+            if quiet.is_some_and(|(from, until)| from <= now && now < until) {
+                return None;
+            }
+        }
+        let Some(midnight) = self.book.in_grace(now) else {
+            // Past today's grace: nothing is needed until the next midnight.
+            let until = self.book.next_boundary(now);
+            *self.quiet.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, until));
+            return None;
+        };
         let carry = self.carry.lock().unwrap_or_else(|e| e.into_inner());
         (carry.midnight != Some(midnight)).then_some(midnight)
     }
@@ -197,5 +212,28 @@ mod tests {
         assert_ne!(v.id("a.nl", ip, active, late), Some(old_active));
         v.clear_carry_after_grace(late);
         assert_eq!(v.carry_needed(late), None);
+    }
+
+    #[test]
+    fn the_quiet_hours_are_remembered_and_end_at_the_next_midnight() {
+        let book = SaltBook::new(
+            TimeZone::get("Europe/Amsterdam").unwrap(),
+            Duration::from_secs(1800),
+        );
+        let v = Visitors::new(book);
+        let noon: Timestamp = "2026-11-24T11:00:00Z".parse().unwrap();
+        assert_eq!(v.carry_needed(noon), None);
+        let evening: Timestamp = "2026-11-24T22:59:59Z".parse().unwrap();
+        assert_eq!(v.carry_needed(evening), None);
+        // 00:10 local on the 25th: inside the grace, whatever was remembered before.
+        let after: Timestamp = "2026-11-24T23:10:00Z".parse().unwrap();
+        let midnight: Timestamp = "2026-11-24T23:00:00Z".parse().unwrap();
+        assert_eq!(v.carry_needed(after), Some(midnight));
+        // A clock set back before the remembered hours is answered afresh too.
+        let before: Timestamp = "2026-11-23T23:10:00Z".parse().unwrap();
+        assert_eq!(
+            v.carry_needed(before),
+            Some("2026-11-23T23:00:00Z".parse().unwrap())
+        );
     }
 }

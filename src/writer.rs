@@ -1,7 +1,7 @@
 //! The writer: a bounded queue from the HTTP handlers to one task that places batches in
 //! ClickHouse, or in the spool when ClickHouse cannot take them.
 //!
-//! Handlers never wait on ClickHouse: they `try_send` into the queue and answer 503 when it is
+//! Handlers never wait on ClickHouse: they push into the queue and answer 503 when it is
 //! full (counted as `beacons_rejected{reason="overloaded"}`). The writer flushes at
 //! `ingest.batch_size` rows or every `ingest.flush_interval_ms`, whichever comes first. A batch
 //! goes to ClickHouse directly only while the spool is empty, so spooled batches are replayed
@@ -10,12 +10,16 @@
 //! fills, beacons get 503 with `Retry-After`, and `/readyz` says not ready, so nothing accepted
 //! is dropped. On shutdown the queue is closed and drained; what ClickHouse cannot take then
 //! is spooled for the next start.
+//!
+//! The queue is a vector under a lock that the writer takes whole, and the writer is woken per
+//! batch, not per row: when the queue holds a batch (or half its capacity, if that is less),
+//! at each flush tick, and at shutdown. (A channel woke the writer task for every beacon.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::error::Rejection;
 use crate::event::EventRow;
@@ -30,32 +34,65 @@ const READY_QUEUE_FRACTION: f64 = 0.9;
 /// The sending side, held by the HTTP handlers.
 #[derive(Clone)]
 pub struct Queue {
-    tx: mpsc::Sender<EventRow>,
+    shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+}
+
+/// What the handlers and the writer task share.
+struct Shared {
+    rows: Mutex<Rows>,
+    /// Most rows queued at once (`ingest.queue_capacity`).
+    capacity: usize,
+    /// The queue length at which the writer is woken.
+    wake_at: usize,
+    /// Wakes the writer (a stored permit if it is busy: no wake-up is lost).
+    wake: Notify,
     /// Set while the writer holds a batch that neither ClickHouse nor the spool would take.
-    blocked: Arc<AtomicBool>,
+    blocked: AtomicBool,
+}
+
+/// Rows accepted and not yet taken by the writer.
+struct Rows {
+    queued: Vec<EventRow>,
+    /// Set at shutdown: nothing more is taken.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Rows> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Queue {
     pub fn push(&self, row: EventRow) -> Result<(), Rejection> {
-        match self.tx.try_send(row) {
-            Ok(()) => {
-                self.metrics.queue_depth.inc();
-                Ok(())
-            }
-            Err(_) => Err(Rejection::Overloaded),
+        let mut rows = self.shared.lock();
+        if rows.closed || rows.queued.len() >= self.shared.capacity {
+            return Err(Rejection::Overloaded);
         }
+        rows.queued.push(row);
+        let wake = rows.queued.len() == self.shared.wake_at;
+        drop(rows);
+        self.metrics.queue_depth.inc();
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Free places in the queue, for all-or-nothing pushes of multi-site beacons.
     pub fn capacity(&self) -> usize {
-        self.tx.capacity()
+        let rows = self.shared.lock();
+        if rows.closed {
+            return 0;
+        }
+        self.shared.capacity.saturating_sub(rows.queued.len())
     }
 
     /// Whether beacons can be taken without loss: the writer is not stuck and the queue has room.
     pub fn accepting(&self) -> bool {
-        let free = self.tx.capacity() as f64 / self.tx.max_capacity() as f64;
-        !self.blocked.load(Ordering::Relaxed) && free > 1.0 - READY_QUEUE_FRACTION
+        let free = self.capacity() as f64 / self.shared.capacity as f64;
+        !self.shared.blocked.load(Ordering::Relaxed) && free > 1.0 - READY_QUEUE_FRACTION
     }
 }
 
@@ -89,9 +126,20 @@ pub struct WriterConfig {
 
 /// Starts the writer task. `spooled` is notified whenever a batch is written to the spool.
 pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Queue, Writer) {
-    let (tx, rx) = mpsc::channel(config.capacity);
+    // Woken at a batch, or at half the queue when that is less: the writer then gathers rows
+    // into its batch while the queue keeps room, as it did when it took them one at a time.
+    let wake_at = config.batch_size.min(config.capacity / 2).max(1);
+    let shared = Arc::new(Shared {
+        rows: Mutex::new(Rows {
+            queued: Vec::with_capacity(wake_at),
+            closed: false,
+        }),
+        capacity: config.capacity,
+        wake_at,
+        wake: Notify::new(),
+        blocked: AtomicBool::new(false),
+    });
     let (close_tx, close_rx) = oneshot::channel();
-    let blocked = Arc::new(AtomicBool::new(false));
     let closing = Arc::new(AtomicBool::new(false));
     let metrics = sink.metrics.clone();
     let task = tokio::spawn(
@@ -99,17 +147,13 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
             sink,
             config,
             spooled,
-            blocked: blocked.clone(),
+            shared: shared.clone(),
             closing: closing.clone(),
         }
-        .run(rx, close_rx),
+        .run(close_rx),
     );
     (
-        Queue {
-            tx,
-            metrics,
-            blocked,
-        },
+        Queue { shared, metrics },
         Writer {
             close: Some(close_tx),
             closing,
@@ -122,43 +166,54 @@ struct Task {
     sink: Arc<Sink>,
     config: WriterConfig,
     spooled: Arc<Notify>,
-    blocked: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     closing: Arc<AtomicBool>,
 }
 
 impl Task {
-    async fn run(self, mut rx: mpsc::Receiver<EventRow>, mut close: oneshot::Receiver<()>) {
-        let metrics = self.sink.metrics.clone();
-        let mut batch: Vec<EventRow> = Vec::with_capacity(self.config.batch_size);
+    async fn run(self, mut close: oneshot::Receiver<()>) {
+        let batch_size = self.config.batch_size;
+        // The batch being gathered, and the queue's buffer swapped out with each take: both
+        // kept for the life of the task. (Starting a new empty vector per batch made every
+        // batch regrow through a dozen reallocations, each copying and wiping the rows so far.)
+        let mut batch: Vec<EventRow> = Vec::with_capacity(batch_size);
+        let mut taken: Vec<EventRow> = Vec::with_capacity(self.shared.wake_at);
         let mut ticker = tokio::time::interval(self.config.flush_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut closing = false;
         loop {
+            let mut flush = false;
             tokio::select! {
-                row = rx.recv() => match row {
-                    Some(row) => {
-                        metrics.queue_depth.dec();
-                        batch.push(row);
-                        if batch.len() >= self.config.batch_size {
-                            self.place(std::mem::take(&mut batch)).await;
-                        }
-                    }
-                    None => break,
-                },
-                _ = ticker.tick() => {
-                    if !batch.is_empty() {
-                        self.place(std::mem::take(&mut batch)).await;
-                    }
-                }
+                _ = self.shared.wake.notified() => {}
+                _ = ticker.tick() => flush = true,
                 _ = &mut close, if !closing => {
-                    // No new rows from now on; `recv` yields what is queued, then `None`.
+                    // No new rows from now on; what is queued is placed below.
                     closing = true;
-                    rx.close();
+                    flush = true;
+                    self.shared.lock().closed = true;
                 }
             }
-        }
-        if !batch.is_empty() {
-            self.place(batch).await;
+            // Everything queued, at once (a swap of two vectors under the lock).
+            std::mem::swap(&mut self.shared.lock().queued, &mut taken);
+            self.sink.metrics.queue_depth.dec_by(taken.len() as i64);
+            if batch.is_empty() {
+                std::mem::swap(&mut batch, &mut taken);
+            } else {
+                batch.append(&mut taken);
+            }
+            // Full batches go at once; a partial one at the tick (or at shutdown).
+            let full = batch.len() / batch_size * batch_size;
+            for chunk in batch[..full].chunks(batch_size) {
+                self.place(chunk).await;
+            }
+            batch.drain(..full);
+            if flush && !batch.is_empty() {
+                self.place(&batch).await;
+                batch.clear();
+            }
+            if closing && batch.is_empty() && self.shared.lock().queued.is_empty() {
+                break;
+            }
         }
         tracing::info!("writer drained");
     }
@@ -166,7 +221,7 @@ impl Task {
     /// Puts a batch in ClickHouse (when nothing older waits in the spool) or in the spool.
     /// Holds on to it, retrying, until one of them takes it; gives up only once shutdown has
     /// waited `shutdown_patience` for room.
-    async fn place(&self, batch: Vec<EventRow>) {
+    async fn place(&self, batch: &[EventRow]) {
         let spool = &self.sink.spool;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let mut deadline: Option<Instant> = None;
@@ -174,10 +229,10 @@ impl Task {
             if deadline.is_none() && self.closing.load(Ordering::Relaxed) {
                 deadline = Some(Instant::now() + self.config.shutdown_patience);
             }
-            if spool.is_empty() && self.sink.store(&batch).await.is_ok() {
+            if spool.is_empty() && self.sink.store(batch).await.is_ok() {
                 break;
             }
-            let to_spool = batch.clone();
+            let to_spool = batch.to_vec();
             let spool_for_task = spool.clone();
             // File writes and fsync block: keep them off the async workers.
             let written = tokio::task::spawn_blocking(move || spool_for_task.append(&to_spool))
@@ -190,7 +245,7 @@ impl Task {
                     break;
                 }
                 Err(e) => {
-                    if !self.blocked.swap(true, Ordering::Relaxed) {
+                    if !self.shared.blocked.swap(true, Ordering::Relaxed) {
                         tracing::error!(
                             rows = batch.len(),
                             error = %e,
@@ -215,7 +270,7 @@ impl Task {
                 }
             }
         }
-        if self.blocked.swap(false, Ordering::Relaxed) {
+        if self.shared.blocked.swap(false, Ordering::Relaxed) {
             tracing::info!("batches are being taken again");
         }
     }

@@ -11,7 +11,10 @@
 //! - the path that would be stored (site rewrite rules, then the built-in scrubbing) holds
 //!   nothing the scrubber would still replace: scrubbing it again changes nothing;
 //! - a kept referrer is a non-empty lower-case host that is not the site's own and not
-//!   personal (`scrub::host_is_personal`).
+//!   personal (`scrub::host_is_personal`);
+//! - the fast path for common URL shapes changes nothing: `reduce_page` and `reduce_referrer`
+//!   give exactly what `reduce_page_full` and `reduce_referrer_full` (the WHATWG parser for
+//!   every URL) give, for the page URL and the referrer, and for the referrer read as a page.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -21,7 +24,8 @@ use tally::beacon::{bounded, Beacon, MAX_PROPS};
 use tally::config::DEFAULT_QUERY_ALLOWLIST;
 use tally::ingest::{MAX_ENGAGED_MS, MAX_PROP_VALUE_CHARS};
 use tally::page_url::{
-    reduce_page, reduce_referrer, truncate_chars, MAX_PATH_CHARS, MAX_QUERY_VALUE_CHARS,
+    reduce_page, reduce_page_full, reduce_referrer, reduce_referrer_full, truncate_chars,
+    MAX_PATH_CHARS, MAX_QUERY_VALUE_CHARS,
 };
 use tally::scrub::{self, Rules};
 
@@ -75,6 +79,25 @@ fuzz_target!(|data: &[u8]| {
             truncate_chars(&mut value, MAX_PROP_VALUE_CHARS);
             assert!(value.chars().count() <= MAX_PROP_VALUE_CHARS);
         }
+    }
+
+    // Both strings as pages and as referrers: the more URLs each path sees, the better.
+    for raw in [beacon.url.as_deref(), beacon.referrer.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        for hash_mode in [false, true] {
+            assert_eq!(
+                reduce_page(raw.trim(), &f.allowlist, hash_mode),
+                reduce_page_full(raw.trim(), &f.allowlist, hash_mode),
+                "fast path differs for {raw:?} (hash mode {hash_mode})"
+            );
+        }
+        assert_eq!(
+            reduce_referrer(Some(raw), &f.site_hosts),
+            reduce_referrer_full(Some(raw), &f.site_hosts),
+            "fast path differs for referrer {raw:?}"
+        );
     }
 
     if let Some(url) = beacon.url.as_deref() {

@@ -3,12 +3,16 @@
 //! rejection becomes a status, a `{"error": reason}` body and a count. CORS is answered for the
 //! configured sites' origins only.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
+use tokio::time::error::Elapsed;
 
 use crate::app::App;
 use crate::error::Rejection;
@@ -16,13 +20,23 @@ use crate::ingest::{Outcome, RequestMeta};
 use crate::response::{self, Body};
 
 pub async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
-    let cors = allowed_origin(app, req.headers());
-    let mut response = match read_and_ingest(app, peer, req).await {
+    let (parts, body) = req.into_parts();
+    let cors = allowed_origin(app, &parts.headers);
+    let outcome = read_and_ingest(app, peer, &parts.headers, body).await;
+    let mut response = match outcome {
         Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) | Ok(Outcome::NotTracked) => {
             response::empty(StatusCode::ACCEPTED)
         }
         Err(rejection) => reject(app, rejection),
     };
+    // The request's header map, emptied, carries the response's headers. hyper keeps a
+    // response's map to parse the connection's next request into: one sized for a request
+    // needs no growing then, and no new map is allocated here. Emptying it also lets go of
+    // the request's header values (slices of hyper's read buffer) before the response is sent.
+    let mut headers = parts.headers;
+    headers.clear();
+    std::mem::swap(response.headers_mut(), &mut headers);
+    response.headers_mut().extend(headers);
     if let Some(origin) = cors {
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -39,19 +53,18 @@ pub async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respo
 async fn read_and_ingest(
     app: &App,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
 ) -> Result<Outcome, Rejection> {
-    check_content_type(req.headers())?;
-    let declared = req
-        .headers()
+    check_content_type(headers)?;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > app.config.server.max_body_bytes) {
         return Err(Rejection::BodyTooLarge);
     }
-    let (parts, body) = req.into_parts();
-    let body = tokio::time::timeout(
+    let body = within(
         app.config.server.request_timeout,
         Limited::new(body, app.config.server.max_body_bytes).collect(),
     )
@@ -72,27 +85,55 @@ async fn read_and_ingest(
             &body,
             RequestMeta {
                 peer: peer.ip(),
-                headers: &parts.headers,
+                headers,
             },
         )
         .await
 }
 
-/// The raw `Authorization` header, if it is text.
+/// `tokio::time::timeout(limit, fut)`, without a timer for what is done by its second poll.
+///
+/// hyper reads a request's body only once the handler asks for it, so the first poll of the
+/// body is always pending and the second (right after hyper has read it) almost always done.
+/// Arming a timer for that costs a timer-wheel insertion and removal per beacon; so the first
+/// pending poll only asks to be polled again, and the timer, due `limit` after the first poll
+/// as before, starts only if the second finds the body still incomplete.
+async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut fut = std::pin::pin!(fut);
+    let mut polls = 0;
+    let early = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        Poll::Pending if polls == 0 => {
+            polls += 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match early {
+        Some(out) => Ok(out),
+        None => tokio::time::timeout_at(started + limit, fut).await,
+    }
+}
+
+/// Beacons come as JSON or as `text/plain` (what `sendBeacon` sends a string as); no type at all
+/// is taken too. Anything else is refused.
 fn check_content_type(headers: &hyper::HeaderMap) -> Result<(), Rejection> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
     let ct = ct.to_str().map_err(|_| Rejection::UnsupportedMediaType)?;
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/json" | "text/plain" | "" => Ok(()),
-        _ => Err(Rejection::UnsupportedMediaType),
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    // Compared without a lower-case copy.
+    if mime.is_empty()
+        || mime.eq_ignore_ascii_case("application/json")
+        || mime.eq_ignore_ascii_case("text/plain")
+    {
+        Ok(())
+    } else {
+        Err(Rejection::UnsupportedMediaType)
     }
 }
 
@@ -180,6 +221,39 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn within_answers_what_is_ready_and_times_out_what_never_is() {
+        assert_eq!(
+            within(Duration::from_secs(5), async { 7 }).await.ok(),
+            Some(7)
+        );
+        // Ready on the second poll: the case of every beacon body.
+        let mut polled = false;
+        let second = std::future::poll_fn(|cx| {
+            if polled {
+                Poll::Ready(8)
+            } else {
+                polled = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        });
+        assert_eq!(within(Duration::from_secs(5), second).await.ok(), Some(8));
+        // Ready later than the second poll, within the limit.
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            9
+        };
+        assert_eq!(within(Duration::from_secs(5), later).await.ok(), Some(9));
+        let started = std::time::Instant::now();
+        assert!(
+            within(Duration::from_millis(50), std::future::pending::<()>())
+                .await
+                .is_err()
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
     #[test]
     fn content_types() {
         let mut h = hyper::HeaderMap::new();
@@ -191,6 +265,13 @@ mod tests {
         assert!(check_content_type(&h).is_ok());
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(check_content_type(&h).is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            " Application/JSON ; x".parse().unwrap(),
+        );
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, "application/jsonx".parse().unwrap());
+        assert_eq!(check_content_type(&h), Err(Rejection::UnsupportedMediaType));
         h.insert(
             header::CONTENT_TYPE,
             "multipart/form-data; boundary=x".parse().unwrap(),

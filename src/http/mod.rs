@@ -30,12 +30,17 @@ pub async fn handle(
     if target_len > app.config.server.max_url_bytes {
         return Ok(reject(&app, Rejection::UriTooLong));
     }
+    // The report and dashboard handlers are boxed: their futures are many kilobytes, and an
+    // unboxed arm would make every request's future that large, to be moved (copied) several
+    // times by hyper per beacon. A beacon's future stays small and allocates nothing here.
     let response = match (req.method(), req.uri().path()) {
         (&Method::POST, "/api/event") => events::event(&app, peer, req).await,
         (&Method::OPTIONS, "/api/event") => events::preflight(&app, &req),
         (&Method::GET | &Method::HEAD, "/t.js") => app.tracker.response(req.headers()),
-        (&Method::POST, "/api/v2/query") => stats_api::query(&app, req).await,
-        (&Method::GET, "/api/v1/stats/realtime/visitors") => stats_api::realtime(&app, &req).await,
+        (&Method::POST, "/api/v2/query") => Box::pin(stats_api::query(&app, req)).await,
+        (&Method::GET, "/api/v1/stats/realtime/visitors") => {
+            Box::pin(stats_api::realtime(&app, &req)).await
+        }
         (&Method::GET, "/privacy") => stats_api::privacy(&app, &req),
         (&Method::GET, "/healthz") => response::text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => {
@@ -50,7 +55,9 @@ pub async fn handle(
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             app.metrics.encode(),
         ),
-        (_, path) if crate::dashboard::owns(path) => app.dashboard.handle(req, peer).await,
+        (_, path) if crate::dashboard::owns(path) => {
+            Box::pin(app.dashboard.handle(req, peer)).await
+        }
         (
             _,
             "/api/event"

@@ -64,7 +64,9 @@ fn main() -> anyhow::Result<()> {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(64 * 1024);
+            .max_buf_size(64 * 1024)
+            // As tally's src/server.rs: no end-of-stream probe while a request is answered.
+            .half_close(true);
         let graceful = GracefulShutdown::new();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
