@@ -38,6 +38,8 @@ pub enum Outcome {
     Bot,
     /// The browser asked not to be tracked (DNT / GPC, when honoured): answered 202, not read.
     NotTracked,
+    /// The page is in its site's `exclude_paths`: answered 202, not stored, counted.
+    Excluded,
 }
 
 /// The request facts ingest needs besides the body.
@@ -164,7 +166,7 @@ impl Ingest {
         let page = reduce_page(url, &self.query_allowlist, beacon.hash_mode())?;
 
         // The site: Plausible's `domain` (comma-separated for several sites), else the page host.
-        let sites: Vec<&SiteConfig> = match beacon.domain.as_deref().map(str::trim) {
+        let mut sites: Vec<&SiteConfig> = match beacon.domain.as_deref().map(str::trim) {
             Some(d) if !d.is_empty() => d
                 .split(',')
                 .filter_map(|d| self.site_for_host(d.trim()))
@@ -173,6 +175,9 @@ impl Ingest {
         };
         if sites.is_empty() {
             return Err(Rejection::UnknownSite);
+        }
+        if crate::exclusions::drop_excluded(&mut sites, url, &self.metrics) {
+            return Ok(Outcome::Excluded);
         }
 
         let classes = match self.classifier.inspect(user_agent, meta.headers) {
@@ -223,7 +228,7 @@ impl Ingest {
                     .id(&site.domain, ip, user_agent, now)
                     .ok_or(Rejection::Overloaded)?
             };
-            let (props_keys, props_values) = props
+            let (mut props_keys, mut props_values) = props
                 .iter()
                 .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))
                 .map(|(k, v)| {
@@ -232,6 +237,14 @@ impl Ingest {
                     (k.clone(), v)
                 })
                 .unzip();
+            crate::builtin_events::add_props(
+                &name,
+                &props,
+                site,
+                &self.query_allowlist,
+                &mut props_keys,
+                &mut props_values,
+            );
             let referrer_host =
                 reduce_referrer(beacon.referrer.as_deref(), &site.hosts).unwrap_or_default();
             let row = EventRow {

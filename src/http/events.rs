@@ -18,7 +18,7 @@ use crate::response::{self, Body};
 pub async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let cors = allowed_origin(app, req.headers());
     let mut response = match read_and_ingest(app, peer, req).await {
-        Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) | Ok(Outcome::NotTracked) => {
+        Ok(Outcome::Stored(_) | Outcome::Bot | Outcome::NotTracked | Outcome::Excluded) => {
             response::empty(StatusCode::ACCEPTED)
         }
         Err(rejection) => reject(app, rejection),

@@ -45,6 +45,16 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     line(String::new());
+    let excluding = r.sites.iter().filter(|s| !s.excluded_paths.is_empty());
+    for site in excluding.clone() {
+        line(format!("- {}: nothing is stored for pages matching {} (their beacons are answered 202 and only counted; the tracker's `data-exclude` sends none).", site.domain, site.excluded_paths.join(", ")));
+    }
+    for p in &r.builtin_event_properties {
+        line(format!("- Built-in event {p}."));
+    }
+    if excluding.count() + r.builtin_event_properties.len() > 0 {
+        line(String::new());
+    }
     if let Some(a) = &r.aggregate_only {
         line("## Aggregate-only mode".into());
         line(String::new());

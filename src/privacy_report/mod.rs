@@ -30,6 +30,9 @@ pub struct Report {
     pub weaker_than_defaults: Vec<String>,
     pub sites: Vec<SiteReport>,
     pub stored_fields: Vec<Field>,
+    /// The tracker's built-in events and the property each stores whatever `props_allowlist`
+    /// says: `event: key: what is stored of it`.
+    pub builtin_event_properties: Vec<String>,
     pub never_stored: Vec<&'static str>,
     /// `privacy.aggregate_only`: what is kept instead of events, and which reports are lost.
     pub aggregate_only: Option<AggregateOnly>,
@@ -53,6 +56,8 @@ pub struct SiteReport {
     pub stats_public: bool,
     /// `pattern -> replacement`, applied to paths before the built-in scrubbing.
     pub rewrite_rules: Vec<String>,
+    /// `exclude_paths`: beacons for these pages are answered 202 and not stored.
+    pub excluded_paths: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -212,6 +217,14 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                     join(&config.privacy.query_allowlist)
                 ),
                 "name" => format!("cut to {} characters", config.ingest.max_event_name_chars),
+                "props_keys" => format!(
+                    "{}; and the tracker's built-in events' own property (below)",
+                    f.reduction
+                ),
+                "props_values" => format!(
+                    "{}; the built-in events' property reduced (below)",
+                    f.reduction
+                ),
                 "country" if config.privacy.country_database.is_none() => {
                     "always empty: no country database is configured".into()
                 }
@@ -238,9 +251,20 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp) -> Report {
                     .iter()
                     .map(|r| format!("{} -> {}", r.pattern, r.replacement))
                     .collect(),
+                excluded_paths: s.exclusions.written().to_vec(),
             })
             .collect(),
         stored_fields: if aggregate { Vec::new() } else { stored_fields },
+        builtin_event_properties: if aggregate {
+            Vec::new()
+        } else {
+            crate::builtin_events::STORED_PROPS
+                .iter()
+                .map(|(event, key, what)| {
+                    format!("`{event}`: `{key}`, stored even when props_allowlist does not list it: {what}")
+                })
+                .collect()
+        },
         never_stored: NEVER_STORED.to_vec(),
         aggregate_only: aggregate.then(|| AggregateOnly {
             stored_instead: "no row per event: each batch is added to counts per site, local day and one of page, host, local hour, country, device class, browser, OS, and (for pageviews arriving from outside the site) source, referrer host and UTM values; the counts are pageviews, engaged milliseconds, scroll reports and their sum",
@@ -444,6 +468,57 @@ mod tests {
         let flags = md.find("more than the defaults").unwrap();
         assert!(flags < md.find("What is stored").unwrap());
         assert!(md.contains("db.example.net:8123") && !md.contains("http://db"));
+    }
+
+    #[test]
+    fn excluded_paths_and_builtin_event_props_are_reported() {
+        let c = Config::parse(
+            "[[sites]]\ndomain = \"www.example.org\"\nexclude_paths = [\"/admin/**\", \"/account/*\"]\n\
+             [[sites]]\ndomain = \"shop.example.org\"\n",
+        )
+        .unwrap();
+        let r = build(&c, &Live::default(), jiff::Timestamp::UNIX_EPOCH);
+        assert_eq!(r.sites[0].excluded_paths, ["/admin/**", "/account/*"]);
+        assert!(r.sites[1].excluded_paths.is_empty());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""excluded_paths":["/admin/**","/account/*"]"#),
+            "{json}"
+        );
+        let md = markdown(&r);
+        assert!(
+            md.contains(
+                "- www.example.org: nothing is stored for pages matching /admin/**, /account/*"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("- shop.example.org: nothing"), "{md}");
+        // The built-in events' props are stored without the allow-list, and the report says so.
+        for event in ["Outbound Link: Click", "File Download", "404"] {
+            assert!(
+                md.contains(&format!("- Built-in event `{event}`: `")),
+                "{event} missing:\n{md}"
+            );
+        }
+        assert!(md.contains("stored even when props_allowlist does not list it"));
+        let props = r
+            .stored_fields
+            .iter()
+            .find(|f| f.column == "props_keys")
+            .unwrap();
+        assert!(
+            props.reduction.contains("built-in events"),
+            "{}",
+            props.reduction
+        );
+        // Aggregate-only mode keeps no custom events, so no built-in props either.
+        let agg = Config::parse(
+            "[privacy]\naggregate_only = true\n[[sites]]\ndomain = \"www.example.org\"\n",
+        )
+        .unwrap();
+        assert!(build(&agg, &Live::default(), jiff::Timestamp::UNIX_EPOCH)
+            .builtin_event_properties
+            .is_empty());
     }
 
     #[test]

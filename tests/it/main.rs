@@ -3,8 +3,10 @@
 
 mod aggregate;
 mod audit;
+mod check_config;
 mod corpora;
 mod dashboard;
+mod exclusions;
 mod faults;
 mod grafana;
 mod hostile;
