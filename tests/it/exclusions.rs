@@ -127,9 +127,8 @@ async fn builtin_event_props_are_stored_reduced_without_the_allow_list() {
         format!(
             r#"{{"n":"File Download","u":"{page}","p":{{"url":"https://www.example.org/files/98765432/report.pdf?session=BUILTINSESSION"}}}}"#
         ),
-        format!(
-            r#"{{"n":"404","u":"https://www.example.org/missing/0612345678","p":{{"path":"/missing/0612345678"}}}}"#
-        ),
+        r#"{"n":"404","u":"https://www.example.org/missing/0612345678","p":{"path":"/missing/0612345678"}}"#
+            .to_string(),
         format!(r#"{{"n":"Form: Submission","u":"{page}?email=jan%40example.nl"}}"#),
         // Not a web address: the property is dropped, the click is still counted.
         format!(
