@@ -16,6 +16,33 @@
  *   With data-hash, hash-only URL changes count as pageviews and "h":1 is added.
  *   "d" is left out when data-domain is absent.
  *
+ * Built-in events, each off unless its attribute is on the tag; names and props
+ * are Plausible's, so goals made for Plausible keep working:
+ *   data-outbound-links   {"n":"Outbound Link: Click","u":page,"p":{"url":link}}
+ *                         on a click (or middle click) on an http(s) link to
+ *                         another host
+ *   data-file-downloads   {"n":"File Download","u":page,"p":{"url":link}} on a
+ *                         click on a link whose path ends in a tracked extension:
+ *                         the attribute's value ("pdf,odt"), else the default list
+ *                         (FILES below, Plausible's); an outbound file link counts
+ *                         as an outbound link when both are on
+ *   data-404              {"n":"404","u":page,"p":{"path":location.pathname}}
+ *                         after the pageview: put it on the tag of the site's
+ *                         "not found" page
+ *   data-form-submissions {"n":"Form: Submission","u":page} when a form is sent
+ *   The collector reduces "url" like a page URL (no query but its allow-list,
+ *   no fragment) and "path" like a page path, and stores them without the
+ *   site's props_allowlist. Clicks and submissions never wait or call
+ *   preventDefault: the beacon goes with sendBeacon (keepalive fetch without
+ *   it), which the browser delivers after the page is gone, so navigation
+ *   happens at once however slow the collector is.
+ *
+ * Excluded pages: data-exclude="/admin/**, /account/*" (the collector's
+ * [[sites]] exclude_paths patterns: * one path segment, a final ** the rest; a
+ * trailing slash of the path does not matter; Plausible's * inside a segment,
+ * "/how-to-*", works here too). On a page whose path matches, nothing at all is
+ * sent: no pageview, engagement, custom or built-in event.
+ *
  * When: a pageview on load (or when a prerendered page is shown), on SPA
  * navigation and on a back/forward-cache restore. An engagement for the page
  * when it is hidden (visibilitychange) or left (pagehide), and before the
@@ -32,6 +59,8 @@
  *   data-api              event endpoint (default: this script's origin + /api/event)
  *   data-hash             count hash changes as page changes
  *   data-allow-localhost  also track on localhost / 127.0.0.1 / [::1] (off by default)
+ *   data-exclude, data-outbound-links, data-file-downloads, data-404,
+ *   data-form-submissions: see above
  *
  * Opt-out: the site's privacy page offers a button that calls
  * `tally.optOut()` (and `tally.optIn()` to undo; `tally.optedOut()` tells).
@@ -54,6 +83,8 @@
  * tests/browser/build-tracker.js (terser) and is what /t.js serves.
  */
 (function (w, d) {
+  // data-file-downloads without a value: Plausible's default extensions.
+  var FILES = 'pdf,xlsx,docx,txt,rtf,csv,exe,key,pps,ppt,pptx,7z,pkg,rar,gz,zip,avi,mov,mp4,mpeg,wmv,midi,mp3,wav,wma,dmg';
   var l = w.location;
   var h = w.history;
   var s = d.currentScript;
@@ -62,8 +93,21 @@
   var api = attr('api') || new URL('/api/event', s.src).href;
   var domain = attr('domain') || void 0;
   var hashMode = attr('hash') != null ? 1 : void 0; // also the "h" field
-  var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && attr('allow-localhost') == null ||
+  var has = function (n) { return attr(n) != null; };
+  var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && !has('allow-localhost') ||
     l.protocol == 'file:';
+
+  // data-exclude as one regular expression: `*` one non-empty segment, a final `**` the rest,
+  // one trailing slash of the path ignored (the collector's rules); 0 when not set.
+  var exclude = [];
+  (attr('exclude') || '').split(',').forEach(function (p) {
+    p = p.trim(); // "/" alone is the home page; an empty entry is nothing
+    if (p) {
+      exclude.push(p.replace(/\/$/, '').replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/\/\*\*$/, '/.+').replace(/\*/g, '[^/]+'));
+    }
+  });
+  exclude = exclude.length && RegExp('^(' + exclude.join('|') + ')/?$');
 
   var KEY = 'tally_ignore';
   var store = function (f) { try { return f(w.localStorage); } catch (e) {} };
@@ -110,7 +154,8 @@
 
   // `leaving`: the page is being hidden or left, so the beacon must go now.
   function send(o, leaving) {
-    if (off || optedOut || w.tallyIgnore) return;
+    // The page the beacon is about (an engagement's may be the one just left) decides.
+    if (off || optedOut || w.tallyIgnore || exclude && exclude.test(new URL(o.u).pathname)) return;
     o.d = domain; // left out of the JSON when undefined
     post(JSON.stringify(o), leaving);
   }
@@ -148,7 +193,7 @@
     });
   }
 
-  var on = function (t, f, o) { (o || w).addEventListener(t, f); };
+  var on = function (t, f, o, capture) { (o || w).addEventListener(t, f, capture); };
   on('scroll', scroll);
   on('visibilitychange', function () {
     d.hidden ? engage(1) : start();
@@ -190,8 +235,37 @@
   w.tally.optedOut = function () { return optedOut; };
   for (var i = 0; i < queue.length; i++) w.tally.apply(w, queue[i]);
 
+  // Built-in events (see the header). Links: the closest <a href> of what was clicked; SVG
+  // links (no `protocol`) and other schemes (mailto:, tel:, javascript:) are left alone.
+  var outbound = has('outbound-links');
+  var files = attr('file-downloads');
+  if (files != null) {
+    files = (files || FILES).toLowerCase().replace(/[\s.]/g, '').split(',');
+  }
+  if (outbound || files) {
+    var click = function (e) {
+      var a = e.target.closest && e.target.closest('a[href]');
+      if (!a || !/^https?:$/.test(a.protocol) ||
+        e.type == 'auxclick' && e.button != 1) return; // auxclick: the middle button only
+      var n = outbound && a.host != l.host ? 'Outbound Link: Click' :
+        files && files.indexOf(a.pathname.split('.').pop().toLowerCase()) >= 0 && 'File Download';
+      // As the page may be left now: sendBeacon, and no waiting (see post).
+      if (n) send({ n: n, u: l.href, p: { url: a.href } }, 1);
+    };
+    on('click', click, d);
+    on('auxclick', click, d);
+  }
+  // Capture: counted even when the page's own handler stops the event.
+  if (has('form-submissions')) {
+    on('submit', function () { send({ n: 'Form: Submission', u: l.href }, 1); }, d, true);
+  }
+
+  function first() {
+    page();
+    if (has('404')) send({ n: '404', u: l.href, p: { path: l.pathname } });
+  }
   // A prerendered page is counted when it is shown, not when it is fetched.
-  if (d.prerendering) on('prerenderingchange', page, d);
-  else page();
+  if (d.prerendering) on('prerenderingchange', first, d);
+  else first();
   start();
 })(window, document);

@@ -16,7 +16,9 @@ http_port="${TALLY_DEMO_CH_HTTP:-18124}"
 tcp_port="${TALLY_DEMO_CH_TCP:-19001}"
 ch_dir="$cache/clickhouse-demo"
 
-command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup) first" >&2; exit 1; }
+# A cargo >= 1.89: rustup's when present, else Debian 12's own toolchain is installed.
+source scripts/ensure-cargo.sh
+ensure_cargo
 scripts/install-deps.sh
 scripts/testdata.sh >/dev/null
 cargo build --release --quiet

@@ -5,8 +5,9 @@
 #   scripts/test.sh            everything
 #   TALLY_SKIP_BROWSER=1 ...   without the headless-Chromium tests
 #
-# Needs Rust (cargo >= 1.89) and root or sudo for apt-get. ClickHouse gets ports 18123/19000
-# (TALLY_TEST_CH_HTTP / TALLY_TEST_CH_TCP), or free ones when those are taken.
+# Needs root or sudo for apt-get. Rust: a cargo >= 1.89 (rustup's is used when present), else
+# Debian 12's own toolchain is installed (scripts/ensure-cargo.sh). ClickHouse gets ports
+# 18123/19000 (TALLY_TEST_CH_HTTP / TALLY_TEST_CH_TCP), or free ones when those are taken.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +27,9 @@ ch_dir="$cache/clickhouse-test"
 
 step() { printf '\n== %s\n' "$*"; }
 
-command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup) first" >&2; exit 1; }
+step "Rust: a cargo >= 1.89 with rustfmt and clippy (Debian's toolchain installed where none is found)"
+source scripts/ensure-cargo.sh
+ensure_cargo --lint
 
 step "installing system packages (ClickHouse 18.16, Node.js, Python venv, Chromium) where missing"
 scripts/install-deps.sh

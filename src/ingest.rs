@@ -41,6 +41,8 @@ pub enum Outcome {
     Bot,
     /// The browser asked not to be tracked (DNT / GPC, when honoured): answered 202, not read.
     NotTracked,
+    /// The page is in its site's `exclude_paths`: answered 202, not stored, counted.
+    Excluded,
 }
 
 /// The request facts ingest needs besides the body.
@@ -243,6 +245,16 @@ impl Ingest {
         if sites.is_empty() {
             return Err(Rejection::UnknownSite);
         }
+        let kept: Vec<usize>;
+        let sites: &[usize] =
+            match crate::exclusions::not_excluded(&self.sites, sites, url, &self.metrics) {
+                None => sites,
+                Some(rest) if rest.is_empty() => return Ok(Outcome::Excluded),
+                Some(rest) => {
+                    kept = rest;
+                    &kept
+                }
+            };
 
         let classes = match self.classifier.inspect(user_agent, meta.headers) {
             Ok(classes) => classes,
@@ -294,7 +306,7 @@ impl Ingest {
                     .id(&site.domain, ip, user_agent, now)
                     .ok_or(Rejection::Overloaded)?
             };
-            let (props_keys, props_values) = props
+            let (mut props_keys, mut props_values) = props
                 .iter()
                 .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))
                 .map(|(k, v)| {
@@ -303,6 +315,14 @@ impl Ingest {
                     (k.clone(), v)
                 })
                 .unzip();
+            crate::builtin_events::add_props(
+                &name,
+                &props,
+                site,
+                &self.query_allowlist,
+                &mut props_keys,
+                &mut props_values,
+            );
             let referrer_host =
                 reduce_referrer(beacon.referrer.as_deref(), &site.hosts).unwrap_or_default();
             let path = {

@@ -32,7 +32,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Parse and validate a config file; print the effective settings (never the password).
+    /// Parse and validate a config file and open its country database; print the effective
+    /// settings as TOML (secrets shown as "(hidden)").
     CheckConfig { config: PathBuf },
     /// Store every ended visit not yet stored, and compute again those that changed (the server
     /// also does this every minute); after an upgrade this backfills from the raw events kept.
@@ -142,8 +143,14 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::CheckConfig { .. } => {
-            println!("{:#?}", config.file);
-            println!("config ok: {} site(s)", config.sites.len());
+            let countries = match &config.privacy.country_database {
+                Some(path) => check_country_database(path)?,
+                None => "none (country is always empty)".into(),
+            };
+            print!("{}", tally::config::effective_toml(&config)?);
+            // Comments, so that the output stays a TOML document.
+            println!("\n# country database: {countries}");
+            println!("# config ok: {} site(s)", config.sites.len());
             Ok(())
         }
         Command::Migrate { .. } => runtime.block_on(async {
@@ -283,6 +290,43 @@ fn main() -> anyhow::Result<()> {
             unreachable!("handled before the config is read")
         }
     }
+}
+
+/// Public addresses every country database places (DNS resolvers and root servers, RIPE NCC),
+/// IPv4 and IPv6: a file that places none of them holds no country records.
+const PROBE_ADDRESSES: [&str; 6] = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "193.0.6.139",
+    "198.41.0.4",
+    "2001:4860:4860::8888",
+    "2001:67c:2e8:22::c100:68b",
+];
+
+/// Opens the country database as `serve` does, and checks that it answers countries; returns
+/// what it is. A file that is not one is an error that says so.
+fn check_country_database(path: &std::path::Path) -> anyhow::Result<String> {
+    let db = tally::geo::CountryDb::open(path).with_context(|| {
+        format!(
+            "privacy.country_database {} is not a MaxMind-format (.mmdb) database",
+            path.display()
+        )
+    })?;
+    let placed = PROBE_ADDRESSES
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .filter(|ip| !db.country(*ip).is_empty())
+        .count();
+    if placed == 0 {
+        anyhow::bail!(
+            "privacy.country_database {} ({}) opens, but gives no country for any of {} well-known \
+             public addresses: it is not a country database (country.iso_code or country_code)",
+            path.display(),
+            db.database_type,
+            PROBE_ADDRESSES.len()
+        );
+    }
+    Ok(format!("{} ({})", path.display(), db.database_type))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

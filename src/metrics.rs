@@ -68,6 +68,9 @@ pub struct Metrics {
     pub clickhouse_up: Gauge,
     /// Page paths replaced by `/(other)` because the site had too many new paths this hour.
     pub paths_capped: Counter,
+    /// Beacons for a page in its site's `exclude_paths`: answered 202, not stored (one per site
+    /// that excludes it). No labels, so no path can reach the metrics.
+    pub beacons_excluded: Counter,
 }
 
 /// A ClickHouse error code, as text (`"53"`), or `"client"` for errors before ClickHouse answered.
@@ -128,6 +131,7 @@ impl Metrics {
             rows_set_aside: Family::default(),
             clickhouse_up: Gauge::default(),
             paths_capped: Counter::default(),
+            beacons_excluded: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -285,6 +289,11 @@ impl Metrics {
             "paths_capped",
             "Page paths stored as /(other) because their site had too many new paths this hour",
             m.paths_capped.clone(),
+        );
+        r.register(
+            "beacons_excluded",
+            "Beacons for a page in its site's exclude_paths: answered 202, not stored",
+            m.beacons_excluded.clone(),
         );
         m
     }

@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn a_batch_written_by_the_previous_row_format_still_replays() {
         const OLD: &str = concat!(
-            r#"{"site":"www.example.org","ts":1790000000,"visitor":42,"name":"pageview","#,
+            r#"{"site":"www.example.org","ts":1790000000,"micros":0,"visitor":42,"name":"pageview","#,
             r#""host":"www.example.org","path":"/a","query":"","utm_source":"","utm_medium":"","#,
             r#""utm_campaign":"","utm_content":"","utm_term":"","referrer_host":"","source":"","#,
             r#""country":"NL","device":"desktop","browser":"Firefox","os":"Linux","#,

@@ -270,6 +270,10 @@ pub struct Site {
     /// Path rewrite rules, tried in order before the built-in scrubbing (`/zaken/*` → `/zaken/:id`).
     #[serde(default)]
     pub rewrite: Vec<RewriteRule>,
+    /// Pages whose beacons are answered 202 and not stored (`/admin/**`, `/account/*`); the
+    /// same patterns as `rewrite`'s. The tracker takes the same list as `data-exclude`.
+    #[serde(default)]
+    pub exclude_paths: Vec<String>,
 }
 
 fn default_time_zone() -> String {

@@ -1,5 +1,6 @@
 //! The configuration, in two stages: the file as written ([`file`]), then the validated
-//! settings everything else reads ([`Config`]), built before anything runs.
+//! settings everything else reads ([`Config`]), built before anything runs; [`show`] prints the
+//! effective settings back as TOML for `tally check-config`.
 //!
 //! [`Config::from_file`] checks every value and converts it once: time zones are
 //! [`TimeZone`]s, rewrite rules are parsed [`Rules`], durations are [`Duration`]s, proxies are
@@ -7,6 +8,7 @@
 //! environment override is the ClickHouse password ([`PASSWORD_ENV`]).
 
 pub mod file;
+pub mod show;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,10 +20,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::credentials::SecretDigest;
 use crate::error::Error;
+use crate::exclusions::Exclusions;
 use crate::scrub::Rules;
 use crate::trusted_proxy::TrustedProxies;
 
 pub use file::{ConfigFile, LogFormat, RewriteRule, DEFAULT_QUERY_ALLOWLIST};
+pub use show::effective_toml;
 
 /// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
 pub const PASSWORD_ENV: &str = "TALLY_CLICKHOUSE_PASSWORD";
@@ -155,6 +159,14 @@ pub struct SiteConfig {
     pub rewrite: Vec<RewriteRule>,
     /// The same rules, parsed.
     pub rules: Rules,
+    /// `exclude_paths`, parsed (and as written, for the privacy report).
+    pub exclusions: Exclusions,
+}
+
+impl AsRef<Exclusions> for SiteConfig {
+    fn as_ref(&self) -> &Exclusions {
+        &self.exclusions
+    }
 }
 
 impl SiteConfig {
@@ -491,6 +503,10 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
             Ok(rules) => rules,
             Err(e) => return bad(format!("site {}: {e}", f.domain)),
         };
+        let exclusions = match Exclusions::parse(&f.exclude_paths) {
+            Ok(e) => e,
+            Err(e) => return bad(format!("site {}: {e}", f.domain)),
+        };
         let time_zone = time_zone(&f.time_zone, &format!("time_zone of site {}", f.domain))?;
         let mut hosts = Vec::new();
         for host in std::iter::once(&f.domain).chain(&f.aliases) {
@@ -514,6 +530,7 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
             public: f.public,
             rewrite: f.rewrite.clone(),
             rules,
+            exclusions,
         });
     }
     Ok(sites)
@@ -695,6 +712,36 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(m.contains("site a.example"), "{m}");
+    }
+
+    #[test]
+    fn exclude_paths_are_parsed_when_the_config_loads() {
+        let c = Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\nexclude_paths = [\"/admin/**\", \"/account/*\"]\n\
+             [[sites]]\ndomain = \"b.example\"\n",
+        )
+        .unwrap();
+        let ex = &c.sites[0].exclusions;
+        assert!(ex.excludes_path("/admin/users/1") && ex.excludes_path("/account/jan"));
+        assert!(!ex.excludes_path("/account/jan/settings") && !ex.excludes_path("/"));
+        assert!(c.sites[1].exclusions.is_empty());
+        for (list, needle) in [
+            ("[\"admin/**\"]", "must start with '/'"),
+            ("[\"/ok\", \"/a/**/b\"]", "entry 2 (\"/a/**/b\")"),
+            ("[\"/how-to-*\"]", "whole segments"),
+            ("\"/admin\"", "invalid type"),
+        ] {
+            let m = match Config::parse(&format!(
+                "[[sites]]\ndomain = \"a.example\"\nexclude_paths = {list}\n"
+            )) {
+                Err(Error::Config(m)) => m,
+                other => panic!("{list}: {other:?}"),
+            };
+            assert!(m.contains(needle), "{list}: {m}");
+            if needle != "invalid type" {
+                assert!(m.starts_with("site a.example: exclude_paths"), "{m}");
+            }
+        }
     }
 
     #[test]

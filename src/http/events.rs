@@ -24,7 +24,7 @@ pub async fn event(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Respo
     let cors = allowed_origin(app, &parts.headers);
     let outcome = read_and_ingest(app, peer, &parts.headers, body).await;
     let mut response = match outcome {
-        Ok(Outcome::Stored(_)) | Ok(Outcome::Bot) | Ok(Outcome::NotTracked) => {
+        Ok(Outcome::Stored(_) | Outcome::Bot | Outcome::NotTracked | Outcome::Excluded) => {
             response::empty(StatusCode::ACCEPTED)
         }
         Err(rejection) => reject(app, rejection),

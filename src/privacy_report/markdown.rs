@@ -79,6 +79,25 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
         ]));
     }
     line(String::new());
+    let excluding = r.sites.iter().filter(|s| !s.excluded_paths.is_empty());
+    for site in excluding.clone() {
+        line(format!(
+            "- {}",
+            tr.f(
+                "privacy.md.excluded",
+                &[
+                    ("site", &site.domain),
+                    ("patterns", &site.excluded_paths.join(", "))
+                ],
+            )
+        ));
+    }
+    for p in &r.builtin_event_properties {
+        line(format!("- {}", tr.f("privacy.md.builtin", &[("value", p)])));
+    }
+    if excluding.count() + r.builtin_event_properties.len() > 0 {
+        line(String::new());
+    }
     if let Some(a) = &r.aggregate_only {
         line(format!("## {}", tr.t("privacy.md.aggregate")));
         line(String::new());

@@ -36,6 +36,9 @@ pub struct Report {
     pub weaker_than_defaults: Vec<String>,
     pub sites: Vec<SiteReport>,
     pub stored_fields: Vec<Field>,
+    /// The tracker's built-in events and the property each stores whatever `props_allowlist`
+    /// says: `event: key: what is stored of it`.
+    pub builtin_event_properties: Vec<String>,
     pub never_stored: Vec<String>,
     /// `privacy.aggregate_only`: what is kept instead of events, and which reports are lost.
     pub aggregate_only: Option<AggregateOnly>,
@@ -59,6 +62,8 @@ pub struct SiteReport {
     pub stats_public: bool,
     /// `pattern -> replacement`, applied to paths before the built-in scrubbing.
     pub rewrite_rules: Vec<String>,
+    /// `exclude_paths`: beacons for these pages are answered 202 and not stored.
+    pub excluded_paths: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -125,6 +130,13 @@ pub struct Access {
     pub api_tokens: Vec<String>,
     pub public_sites: Vec<String>,
 }
+
+/// What each of `builtin_events::STORED_PROPS` stores, as message keys (in its order).
+const BUILTIN_WHAT: [&str; 3] = [
+    "privacy.builtin.what_0",
+    "privacy.builtin.what_1",
+    "privacy.builtin.what_2",
+];
 
 /// Things tally never stores, whatever the configuration: the keys of their sentences
 /// (`privacy.never_stored.KEY`).
@@ -225,6 +237,14 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                     "privacy.reduction.name",
                     &[("n", &config.ingest.max_event_name_chars)],
                 ),
+                "props_keys" => tr.f(
+                    "privacy.reduction.props_keys_builtin",
+                    &[("base", &field_text(tr, f.column, "reduction"))],
+                ),
+                "props_values" => tr.f(
+                    "privacy.reduction.props_values_builtin",
+                    &[("base", &field_text(tr, f.column, "reduction"))],
+                ),
                 "country" if config.privacy.country_database.is_none() => {
                     tr.t("privacy.reduction.country_none")
                 }
@@ -252,9 +272,28 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                     .iter()
                     .map(|r| format!("{} -> {}", r.pattern, r.replacement))
                     .collect(),
+                excluded_paths: s.exclusions.written().to_vec(),
             })
             .collect(),
         stored_fields: if aggregate { Vec::new() } else { stored_fields },
+        builtin_event_properties: if aggregate {
+            Vec::new()
+        } else {
+            crate::builtin_events::STORED_PROPS
+                .iter()
+                .enumerate()
+                .map(|(i, (event, key, _))| {
+                    tr.f(
+                        "privacy.builtin.line",
+                        &[
+                            ("event", event),
+                            ("key", key),
+                            ("what", &tr.t(BUILTIN_WHAT[i])),
+                        ],
+                    )
+                })
+                .collect()
+        },
         never_stored: NEVER_STORED
             .iter()
             .map(|k| tr.t(&format!("privacy.never_stored.{k}")))
@@ -475,6 +514,67 @@ mod tests {
         let flags = md.find("more than the defaults").unwrap();
         assert!(flags < md.find("What is stored").unwrap());
         assert!(md.contains("db.example.net:8123") && !md.contains("http://db"));
+    }
+
+    #[test]
+    fn excluded_paths_and_builtin_event_props_are_reported() {
+        let c = Config::parse(
+            "[[sites]]\ndomain = \"www.example.org\"\nexclude_paths = [\"/admin/**\", \"/account/*\"]\n\
+             [[sites]]\ndomain = \"shop.example.org\"\n",
+        )
+        .unwrap();
+        let r = build(
+            &c,
+            &Live::default(),
+            jiff::Timestamp::UNIX_EPOCH,
+            tr(Lang::En),
+        );
+        assert_eq!(r.sites[0].excluded_paths, ["/admin/**", "/account/*"]);
+        assert!(r.sites[1].excluded_paths.is_empty());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""excluded_paths":["/admin/**","/account/*"]"#),
+            "{json}"
+        );
+        let md = markdown(&r, tr(Lang::En));
+        assert!(
+            md.contains(
+                "- www.example.org: nothing is stored for pages matching /admin/**, /account/*"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("- shop.example.org: nothing"), "{md}");
+        // The built-in events' props are stored without the allow-list, and the report says so.
+        for event in ["Outbound Link: Click", "File Download", "404"] {
+            assert!(
+                md.contains(&format!("- Built-in event `{event}`: `")),
+                "{event} missing:\n{md}"
+            );
+        }
+        assert!(md.contains("stored even when props_allowlist does not list it"));
+        let props = r
+            .stored_fields
+            .iter()
+            .find(|f| f.column == "props_keys")
+            .unwrap();
+        assert!(
+            props.reduction.contains("built-in events"),
+            "{}",
+            props.reduction
+        );
+        // Aggregate-only mode keeps no custom events, so no built-in props either.
+        let agg = Config::parse(
+            "[privacy]\naggregate_only = true\n[[sites]]\ndomain = \"www.example.org\"\n",
+        )
+        .unwrap();
+        assert!(build(
+            &agg,
+            &Live::default(),
+            jiff::Timestamp::UNIX_EPOCH,
+            tr(Lang::En)
+        )
+        .builtin_event_properties
+        .is_empty());
     }
 
     #[test]

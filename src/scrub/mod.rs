@@ -8,4 +8,4 @@ mod detectors;
 mod rules;
 
 pub use detectors::{host_is_personal, scrub_path, scrub_value};
-pub use rules::{Rule, Rules};
+pub use rules::{Pattern, Rule, Rules};

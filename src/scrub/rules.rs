@@ -16,6 +16,62 @@ enum Part {
     Rest,
 }
 
+/// A path pattern alone, as `[[sites]] exclude_paths` lists them: the same segments and the same
+/// matching as a rewrite rule's pattern (see [`Rule`]), so one syntax serves both settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    parts: Vec<Part>,
+}
+
+impl Pattern {
+    /// Parses a pattern; the error says what is wrong with it.
+    pub fn parse(pattern: &str) -> Result<Pattern, String> {
+        parse_pattern(pattern).map(|parts| Pattern { parts })
+    }
+
+    /// Whether `path` (percent-encoded, as in the page URL) matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match_parts(&self.parts, path).is_some()
+    }
+}
+
+/// Matches `path` against pattern segments: `None` when it does not match, else what a final
+/// `**` matched (with a trailing slash of the path kept), if the pattern has one.
+fn match_parts<'a>(pattern: &[Part], path: &'a str) -> Option<Option<&'a str>> {
+    let body = path.strip_prefix('/')?;
+    let trimmed = body.strip_suffix('/').unwrap_or(body);
+    let mut remaining = (!trimmed.is_empty()).then_some(trimmed);
+    let mut rest = None;
+    for part in pattern {
+        let r = remaining?;
+        if *part == Part::Rest {
+            if r.is_empty() {
+                return None;
+            }
+            // From `body`, so a trailing slash of the path is kept with the rest.
+            rest = Some(&body[trimmed.len() - r.len()..]);
+            remaining = None;
+            break;
+        }
+        let (head, tail) = match r.find('/') {
+            Some(k) => (&r[..k], Some(&r[k + 1..])),
+            None => (r, None),
+        };
+        let ok = match part {
+            Part::Literal(l) => head == l,
+            _ => !head.is_empty(),
+        };
+        if !ok {
+            return None;
+        }
+        remaining = tail;
+    }
+    if remaining.is_some() {
+        return None;
+    }
+    Some(rest)
+}
+
 /// A per-site rewrite rule, e.g. `/zaken/*` → `/zaken/:id`.
 ///
 /// Pattern: starts with `/`; `*` matches exactly one non-empty segment, `**` (only as the last
@@ -50,37 +106,7 @@ impl Rule {
 
     /// The rewritten path when this rule matches `path`.
     pub fn rewrite(&self, path: &str) -> Option<String> {
-        let body = path.strip_prefix('/')?;
-        let trimmed = body.strip_suffix('/').unwrap_or(body);
-        let mut remaining = (!trimmed.is_empty()).then_some(trimmed);
-        let mut rest = None;
-        for part in &self.pattern {
-            let r = remaining?;
-            if *part == Part::Rest {
-                if r.is_empty() {
-                    return None;
-                }
-                // From `body`, so a trailing slash of the path is kept with the rest.
-                rest = Some(&body[trimmed.len() - r.len()..]);
-                remaining = None;
-                break;
-            }
-            let (head, tail) = match r.find('/') {
-                Some(k) => (&r[..k], Some(&r[k + 1..])),
-                None => (r, None),
-            };
-            let ok = match part {
-                Part::Literal(l) => head == l,
-                _ => !head.is_empty(),
-            };
-            if !ok {
-                return None;
-            }
-            remaining = tail;
-        }
-        if remaining.is_some() {
-            return None;
-        }
+        let rest = match_parts(&self.pattern, path)?;
         let mut out = self.replacement.clone();
         if let (true, Some(rest)) = (self.keep_rest, rest) {
             if !out.ends_with('/') {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests: the tracker script (tracker.test.js, against a fake collector or TALLY_URL),
 # and, against the real `tally serve` and ClickHouse, the tracker end to end
-# (e2e-tracker.test.js) and the built-in dashboard (dashboard.test.js). The last two need
+# (e2e-tracker.test.js), its built-in events and excluded pages (e2e-extensions.test.js) and the
+# built-in dashboard (dashboard.test.js). The last three need
 # TALLY_TEST_CLICKHOUSE_URL (scripts/test.sh sets it) and target/debug/tally (cargo build, or
 # TALLY_BIN); without them they are skipped, saying why. Works on a fresh Debian 12 machine:
 # installs chromium (and node/npm) with apt-get if missing, the node packages
@@ -40,4 +41,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Dashboard screenshots are written to target/screenshots/dashboard/ (the test prints it).
-exec node --test "$@" tracker.test.js e2e-tracker.test.js dashboard.test.js
+exec node --test "$@" tracker.test.js e2e-tracker.test.js e2e-extensions.test.js dashboard.test.js

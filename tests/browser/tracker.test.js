@@ -45,12 +45,13 @@ let preflights = []; // every OPTIONS request (the tracker must never cause one)
 let diags = []; // POST /diag from the test's own sendBeacon spy (see spyBeacon)
 let refuseNext = 0; // the fake answers this many beacons with 503 + Retry-After: 2
 let refused = []; // bodies it refused
+let slowMs = 0; // the fake records each beacon at once but answers it only after this long
 
 const site = () => `http://${DOMAIN}:${port}`;
 const statsOrigin = () => TALLY_URL || `http://stats.example.org:${port}`;
 
 // The <script> tag as a site owner would paste it.
-function scriptTag({ api = true, hash = false, allowLocalhost = false } = {}) {
+function scriptTag({ api = true, hash = false, allowLocalhost = false, extra = '' } = {}) {
   const attrs = [`defer`, `data-domain="${DOMAIN}"`];
   if (api) {
     // Fake mode: a first-party proxy path, so the test can tell data-api was used.
@@ -58,22 +59,37 @@ function scriptTag({ api = true, hash = false, allowLocalhost = false } = {}) {
   }
   if (hash) attrs.push('data-hash');
   if (allowLocalhost) attrs.push('data-allow-localhost');
+  if (extra) attrs.push(extra);
   attrs.push(`src="${statsOrigin()}/t.js"`);
   return `<script ${attrs.join(' ')}></script>`;
 }
 
-function pageHtml(opts = {}, head = '') {
+function pageHtml(opts = {}, head = '', body = '') {
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>tally test page</title>
 ${head}
 ${scriptTag(opts)}
 </head><body style="margin:0">
+${body}
 <button id="go" onclick="history.pushState({}, '', '/spa/other')">go</button>
 <a id="sec" href="#section2">section 2</a>
 <div style="height:3000px">a tall page, so scroll depth means something</div>
 <p id="section2">end</p>
 </body></html>`;
 }
+
+// Links and a form for the built-in events (outbound links, downloads, form submissions).
+// `#mail` and `#svg` cancel their own navigation, so clicking them leaves the page in place.
+const outboundUrl = () => `http://search.example.net:${port}/results?utm_source=x&who=jan#top`;
+const LINKS = () => `
+<a id="out" href="${outboundUrl()}"><span id="out-inner">partner</span></a>
+<a id="pdf" href="/files/report.PDF?session=abc">report</a>
+<a id="odt" href="/files/notes.odt">notes</a>
+<a id="internal" href="/spa/other">internal</a>
+<a id="mail" href="mailto:jan@example.nl" onclick="event.preventDefault()">mail</a>
+<svg width="40" height="20"><a id="svg" href="${outboundUrl()}" onclick="event.preventDefault()"><rect width="40" height="20"/></a></svg>
+<form id="form" action="/thanks" method="post"><input name="q" value="x"><button id="send">send</button></form>`;
+const EXT = 'data-outbound-links data-file-downloads data-form-submissions';
 
 // Snippet that queues calls made before t.js has loaded (defer).
 const QUEUE_SNIPPET = `<script>
@@ -90,6 +106,13 @@ function route(req) {
   if (p === '/queued/') return pageHtml({}, QUEUE_SNIPPET);
   if (p === '/ignored/') return pageHtml({}, '<script>window.tallyIgnore = true</script>');
   if (p === '/allow-localhost/') return pageHtml({ allowLocalhost: true });
+  if (p === '/ext/') return pageHtml({ extra: EXT }, '', LINKS());
+  if (p === '/ext-off/') return pageHtml({}, '', LINKS());
+  if (p === '/ext-odt/') return pageHtml({ extra: 'data-file-downloads="odt, .ODS"' }, '', LINKS());
+  if (p === '/thanks') return '<!doctype html><title>thanks</title>thanks';
+  if (p.startsWith('/private/') || p.startsWith('/excl/')) {
+    return pageHtml({ extra: `${EXT} data-exclude="/private/**, /account/*, /preview, /how-to-*"` }, '', LINKS());
+  }
   if (p === '/results') {
     return `<!doctype html><title>search</title><a id="hit" href="${site()}/">www.example.org</a>`;
   }
@@ -120,6 +143,15 @@ function startServer() {
         const raw = Buffer.concat(chunks).toString('utf8');
         let body;
         try { body = JSON.parse(raw); } catch { body = { unparsable: raw }; }
+        if (slowMs) {
+          // A slow collector: the beacon is here, the answer comes late.
+          events.push({
+            host, path: p, ct: req.headers['content-type'] || '', cookie: req.headers.cookie,
+            ua: req.headers['user-agent'] || '', raw, body, at: Date.now(),
+          });
+          setTimeout(() => { res.writeHead(202, cors); res.end(); }, slowMs);
+          return;
+        }
         if (refuseNext > 0) {
           // Overloaded: not accepted (not recorded), come back after Retry-After.
           refuseNext -= 1;
@@ -139,6 +171,19 @@ function startServer() {
     if (req.method === 'GET' && p === '/t.js') {
       res.writeHead(200, { 'Content-Type': 'application/javascript; charset=utf-8', 'Cache-Control': 'no-cache' });
       return res.end(tracker());
+    }
+    if (req.method === 'GET' && p.startsWith('/files/')) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment' });
+      return res.end('%PDF-1.4 not really');
+    }
+    if (req.method === 'POST' && p === '/thanks') {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      return res.end('<!doctype html><title>thanks</title>thanks');
+    }
+    if (req.method === 'GET' && p.startsWith('/missing/')) {
+      res.writeHead(404, { 'Content-Type': 'text/html; charset=utf-8' });
+      return res.end(pageHtml({ extra: 'data-404' }));
     }
     const html = req.method === 'GET' && route(req);
     if (html) {
@@ -200,6 +245,7 @@ async function session(t, { initScript, inBrowser = browser } = {}) {
   diags = [];
   refuseNext = 0;
   refused = [];
+  slowMs = 0;
   const context = await inBrowser.newContext({ userAgent, viewport: { width: 1280, height: 720 } });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
@@ -671,4 +717,157 @@ test('m. a 503 with Retry-After: the tracker waits, then sends the held beacons 
   for (const e of events) checkCommon(e);
   // Only fetch was used while the page stayed (its answer is what tells the tracker to wait).
   assert.ok((await s.page.evaluate(() => window.__via)).every((v) => v === 'fetch'));
+});
+
+// ---------------------------------------------------------------- built-in events, exclusions
+
+const builtin = () => events.map((e) => e.body.n).filter((n) => n !== 'pageview' && n !== 'engagement');
+
+test('o1. outbound link: "Outbound Link: Click" with the link, and the page leaves at once while the collector is slow', { timeout: TEST_TIMEOUT }, async (t) => {
+  if (!FAKE) return; // needs the fake collector to answer slowly
+  const s = await session(t, { initScript: spyBeacon });
+  const url = `${site()}/ext/`;
+  await s.page.goto(url);
+  await s.waitFor(isPv(url));
+  slowMs = 6000; // every beacon from now on is answered after 6 s
+  const t0 = Date.now();
+  // A click on an element inside the link, as people click.
+  await Promise.all([s.page.waitForURL(/search\.example\.net/), s.page.click('#out-inner')]);
+  const took = Date.now() - t0;
+  assert.ok(took < 3000, `the link was followed after ${took} ms; the collector answers after 6 s`);
+  const [ev] = await s.waitFor((b) => b.n === 'Outbound Link: Click');
+  checkCommon(ev, { u: url });
+  assert.deepEqual(ev.body, { n: 'Outbound Link: Click', u: url, d: DOMAIN, p: { url: outboundUrl() } });
+  // Handed to sendBeacon during the click: delivered by the browser after the page is gone.
+  assert.deepEqual(diags.filter((x) => x.n === 'Outbound Link: Click').map((x) => x.during), ['click']);
+});
+
+test('o2. without sendBeacon, a keepalive fetch: the link is still followed at once', { timeout: TEST_TIMEOUT }, async (t) => {
+  if (!FAKE) return;
+  const s = await session(t, { initScript: () => { delete Navigator.prototype.sendBeacon; } });
+  const url = `${site()}/ext/`;
+  await s.page.goto(url);
+  await s.waitFor(isPv(url));
+  slowMs = 6000;
+  const t0 = Date.now();
+  await Promise.all([s.page.waitForURL(/search\.example\.net/), s.page.click('#out')]);
+  const took = Date.now() - t0;
+  assert.ok(took < 3000, `the link was followed after ${took} ms`);
+  const [ev] = await s.waitFor((b) => b.n === 'Outbound Link: Click');
+  checkCommon(ev, { u: url });
+  assert.deepEqual(preflights, []);
+});
+
+test('o3. a middle click counts; mailto:, SVG and internal links and untracked types do not', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/ext/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await s.page.click('#out', { button: 'middle' }); // a new tab; this page stays
+  await s.page.click('#mail');
+  await s.page.click('#svg');
+  await s.page.click('#odt'); // .odt is not in the default list (a download; the page stays)
+  await sleep(700);
+  assert.equal(s.page.url(), url);
+  await Promise.all([s.page.waitForURL(`${site()}/spa/other`), s.page.click('#internal')]);
+  await sleep(700);
+  if (!FAKE) return s.checkLoaded();
+  assert.deepEqual(builtin(), ['Outbound Link: Click'], JSON.stringify(events.map((e) => e.body)));
+  assert.deepEqual(events.find((e) => e.body.n === 'Outbound Link: Click').body.p, { url: outboundUrl() });
+});
+
+test('o4. file downloads: the default list (any case), or the attribute\'s own list', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  let url = `${site()}/ext/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await s.page.click('#pdf'); // report.PDF, served as an attachment: a download, the page stays
+  if (FAKE) {
+    const [ev] = await s.waitFor((b) => b.n === 'File Download');
+    checkCommon(ev, { u: url });
+    assert.deepEqual(ev.body.p, { url: `${site()}/files/report.PDF?session=abc` });
+  }
+  // data-file-downloads="odt, .ODS": only those, and no outbound links (not switched on).
+  url = `${site()}/ext-odt/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  events = [];
+  await s.page.click('#pdf');
+  await s.page.click('#odt');
+  await Promise.all([s.page.waitForURL(/search\.example\.net/), s.page.click('#out')]);
+  await sleep(700);
+  if (!FAKE) return s.checkLoaded();
+  assert.deepEqual(builtin(), ['File Download']);
+  assert.deepEqual(events.find((e) => e.body.n === 'File Download').body,
+    { n: 'File Download', u: url, d: DOMAIN, p: { url: `${site()}/files/notes.odt` } });
+});
+
+test('o5. form submissions: "Form: Submission", sent as the form leaves the page', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t, { initScript: spyBeacon });
+  const url = `${site()}/ext/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await s.page.fill('input[name=q]', 'hello');
+  await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#send')]);
+  if (!FAKE) { await sleep(1000); return; }
+  const [ev] = await s.waitFor((b) => b.n === 'Form: Submission');
+  checkCommon(ev, { u: url });
+  assert.deepEqual(ev.body, { n: 'Form: Submission', u: url, d: DOMAIN });
+  assert.deepEqual(diags.filter((x) => x.n === 'Form: Submission').map((x) => x.during), ['submit']);
+});
+
+test('o6. data-404 on the not-found page: a pageview, then "404" with the path', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/missing/some/page?x=1`;
+  const resp = await s.page.goto(url);
+  assert.equal(resp.status(), 404);
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  await s.waitFor(isPv(url));
+  const [ev] = await s.waitFor((b) => b.n === '404');
+  checkCommon(ev, { u: url });
+  assert.deepEqual(ev.body.p, { path: '/missing/some/page' });
+  await sleep(500);
+  assert.deepEqual(events.map((e) => e.body.n), ['pageview', '404']);
+});
+
+test('o7. without their attributes, links and forms send nothing', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/ext-off/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await s.page.click('#pdf');
+  await s.page.click('#out', { button: 'middle' });
+  await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#send')]);
+  await sleep(700);
+  if (!FAKE) return;
+  assert.deepEqual(builtin(), [], JSON.stringify(events.map((e) => e.body)));
+});
+
+test('o8. data-exclude: nothing at all is sent about an excluded page; the same patterns as exclude_paths', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  // data-exclude="/private/**, /account/*, /preview, /how-to-*"
+  await s.page.goto(`${site()}/private/a`);
+  await s.page.evaluate(() => window.tally('Signup'));
+  await s.page.click('#pdf');
+  await sleep(500);
+  if (FAKE) assert.deepEqual(events.map((e) => e.body), [], 'nothing from the excluded page');
+  // SPA navigation through excluded and counted paths (the cases of src/exclusions.rs).
+  const paths = ['/admin', '/account', '/account/jan', '/account/jan/', '/account/jan/settings',
+    '/preview', '/preview/', '/previews', '/how-to-play', '/private', '/private/', '/private/x/y',
+    '/Private/x'];
+  for (const p of paths) {
+    await s.page.evaluate((to) => history.pushState({}, '', to), p);
+    await sleep(60);
+  }
+  await setHidden(s.page, true);
+  await sleep(800);
+  if (!FAKE) return s.checkLoaded();
+  const counted = ['/admin', '/account', '/account/jan/settings', '/previews', '/private', '/private/', '/Private/x'];
+  const path = (b) => new URL(b.u).pathname;
+  // Separate requests may arrive out of order: compared as sets.
+  assert.deepEqual(events.filter((e) => isPv()(e.body)).map((e) => path(e.body)).sort(), [...counted].sort());
+  for (const e of events) {
+    assert.ok(counted.includes(path(e.body)), `sent about an excluded page: ${JSON.stringify(e.body)}`);
+  }
+  assert.ok(events.some((e) => isEng()(e.body)), 'engagements of counted pages are sent');
 });

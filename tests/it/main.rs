@@ -3,9 +3,11 @@
 
 mod aggregate;
 mod audit;
+mod check_config;
 mod cluster;
 mod corpora;
 mod dashboard;
+mod exclusions;
 mod export;
 mod faults;
 mod grafana;

@@ -1,0 +1,156 @@
+//! Excluded paths per site (`[[sites]] exclude_paths`): pages whose beacons are answered 202 and
+//! not stored, only counted (`tally_beacons_excluded_total`, no labels, so no path leaks into
+//! metrics). The patterns are the rewrite rules' (`*` one segment, a final `**` the rest), parsed
+//! when the config loads; the tracker honours the same list given as `data-exclude`, so a browser
+//! sends nothing there in the first place.
+
+use url::Url;
+
+use crate::metrics::Metrics;
+use crate::scrub::Pattern;
+
+/// A site's excluded paths: the patterns as written (for the privacy report) and parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    written: Vec<String>,
+    patterns: Vec<Pattern>,
+}
+
+impl Exclusions {
+    /// Parses the list as the config gives it; the error names the pattern (1-based) and what is
+    /// wrong with it.
+    pub fn parse(list: &[String]) -> Result<Exclusions, String> {
+        let patterns = list
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                Pattern::parse(p).map_err(|e| format!("exclude_paths entry {} ({p:?}): {e}", k + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Exclusions {
+            written: list.to_vec(),
+            patterns,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The patterns as written.
+    pub fn written(&self) -> &[String] {
+        &self.written
+    }
+
+    /// Whether a (percent-encoded) path matches one of the patterns.
+    pub fn excludes_path(&self, path: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(path))
+    }
+
+    /// Whether the page at `url` (as the beacon sent it) is excluded. The path is read from the
+    /// URL as the browser has it, before scrubbing and rewrite rules, so a pattern matches what
+    /// the tracker's `data-exclude` matches (`location.pathname`); a fragment route (hash-based
+    /// routing) is not part of it. An unparsable URL is never excluded here (ingest refuses it).
+    pub fn excludes_url(&self, url: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        Url::parse(url).is_ok_and(|u| self.excludes_path(u.path()))
+    }
+}
+
+/// The chosen sites (indexes into `all`, each a site's config, which gives its exclusions) that
+/// do not exclude the beacon's page, counting each that does; `None` when none does (the common
+/// case, no allocation). An empty list means the beacon is answered 202 and nothing else of it
+/// is read.
+pub fn not_excluded<S: AsRef<Exclusions>>(
+    all: &[S],
+    chosen: &[usize],
+    url: &str,
+    metrics: &Metrics,
+) -> Option<Vec<usize>> {
+    let excludes = |i: &usize| all[*i].as_ref().excludes_url(url);
+    if !chosen.iter().any(excludes) {
+        return None;
+    }
+    let rest: Vec<usize> = chosen.iter().copied().filter(|i| !excludes(i)).collect();
+    metrics
+        .beacons_excluded
+        .inc_by((chosen.len() - rest.len()) as u64);
+    Some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(patterns: &[&str]) -> Vec<String> {
+        patterns.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn patterns_match_like_rewrite_rules() {
+        let ex = Exclusions::parse(&list(&["/admin/**", "/account/*", "/preview", "/"])).unwrap();
+        for path in [
+            "/admin/users",
+            "/admin/users/42/edit",
+            "/admin/x/",
+            "/account/jan",
+            "/account/jan/",
+            "/preview",
+            "/preview/",
+            "/",
+        ] {
+            assert!(ex.excludes_path(path), "{path} should be excluded");
+        }
+        for path in [
+            "/admin",
+            "/admin/",
+            "/account",
+            "/account/jan/settings",
+            "/preview/x",
+            "/previews",
+            "/Admin/users",
+            "/blog",
+            "",
+        ] {
+            assert!(!ex.excludes_path(path), "{path} should not be excluded");
+        }
+        assert_eq!(ex.written(), ["/admin/**", "/account/*", "/preview", "/"]);
+        assert!(Exclusions::default().is_empty());
+        assert!(!Exclusions::default().excludes_url("https://a.example/admin/x"));
+    }
+
+    #[test]
+    fn urls_are_matched_on_their_path_only() {
+        let ex = Exclusions::parse(&list(&["/private/**", "/caf%C3%A9/*"])).unwrap();
+        assert!(ex.excludes_url("https://www.example.org/private/a?utm_source=x#top"));
+        assert!(ex.excludes_url("https://www.example.org/caf%C3%A9/menu"));
+        // The browser's encoding is the URL parser's: a raw é is matched encoded.
+        assert!(ex.excludes_url("https://www.example.org/café/menu"));
+        // Dot segments are resolved as the browser resolves them.
+        assert!(ex.excludes_url("https://www.example.org/public/../private/x"));
+        assert!(!ex.excludes_url("https://www.example.org/?p=/private/x"));
+        assert!(!ex.excludes_url("https://www.example.org/#/private/x"));
+        assert!(!ex.excludes_url("not a url"));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_the_entry_named() {
+        for (pattern, needle) in [
+            ("private/**", "must start with '/'"),
+            ("/a/**/b", "'**' may only be the last segment"),
+            ("/how-to-*", "must be whole segments"),
+            ("/a//b", "empty segment"),
+            ("/café", "percent-encoded"),
+            ("/a/:id", "use '*' to match any segment"),
+        ] {
+            let err = Exclusions::parse(&list(&["/ok/*", pattern])).unwrap_err();
+            assert!(
+                err.starts_with(&format!("exclude_paths entry 2 ({pattern:?})")),
+                "{err}"
+            );
+            assert!(err.contains(needle), "{pattern}: {err}");
+        }
+    }
+}
