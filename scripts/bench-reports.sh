@@ -35,7 +35,11 @@ listen="${TALLY_BENCH_LISTEN:-127.0.0.1:18998}"
 timeout="${TALLY_BENCH_TIMEOUT:-600}"
 ch_dir="$cache/clickhouse-bench"
 ch_url="http://127.0.0.1:$http_port"
+# The command as run, with the variables that change the data (the report quotes it).
 command_line="scripts/bench-reports.sh${*:+ $*}"
+for v in TALLY_BENCH_SMALL_SITES TALLY_BENCH_EVENTS; do
+  [[ -n ${!v:-} ]] && command_line="$v=${!v} $command_line"
+done
 
 fresh=0
 days=90

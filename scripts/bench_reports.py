@@ -858,7 +858,14 @@ def cmd_measure(a, ch, sites):
     ticks_before = cpu_ticks(pids)
     first = tally.sources()
 
+    def save():
+        # After every case, so that a run stopped half-way (a slow report on a busy machine)
+        # still leaves what it measured.
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=1)
+
     for key, title, kind, body in report_cases(big):
+        save()
         case = {"key": key, "title": title, "kind": kind, "body": body, "periods": {}, "before": {}}
         names = ["realtime"] if kind == "realtime" else periods
         for name in names:
@@ -885,6 +892,7 @@ def cmd_measure(a, ch, sites):
                 case["before"]["30d"] = r
                 show(key, "30d", r, " before")
             results["cases"].append(case)
+            save()
 
     last = tally.sources()
     results["queries"] = {k: last[k] - first[k] for k in last}
@@ -999,10 +1007,14 @@ def write_block(markdown, name, lines):
         ends = [m.end() for m in re.finditer(r"<!-- bench-reports[\w-]*:end -->", text)]
         if ends:
             text = text[:ends[-1]] + "\n\n" + block + text[ends[-1]:]
+        elif "## Reports" in text:
+            # Newest first: before the section's first subsection (earlier runs), else at its end.
+            at = text.index("## Reports")
+            nxt = [i for i in (text.find("\n### ", at), text.find("\n## ", at + 1)) if i >= 0]
+            at = min(nxt) + 1 if nxt else len(text)
+            text = text[:at] + block + "\n\n" + text[at:]
         else:
-            if "## Reports" not in text:
-                text = text.rstrip("\n") + "\n\n" + SECTION
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
+            text = text.rstrip("\n") + "\n\n" + SECTION + block + "\n"
     with open(markdown, "w") as f:
         f.write(text)
 
