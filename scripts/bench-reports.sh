@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # The reports benchmark: loads 10 million events over 90 days for one site (and three small
-# sites) into a dedicated local ClickHouse, rolls the complete days up, and times every report
-# of the stats API for 1 day, 30 days and 90 days (median and max of 7 requests after a
-# warm-up). Prints a Markdown table and writes it into BENCHMARKS.md ("Reports"). It measures;
-# it never fails on a timing.
+# sites) into a dedicated local ClickHouse, stores their visits (`tally visits`, timed with the
+# CPU it takes), rolls the days up (`tally rollup`), and times every report of the stats API for
+# 1 day, 30 days and 90 days (median and max of 7 requests after a warm-up): the unfiltered ones
+# (rollups), filtered ones, a two-dimension breakdown and time_on_page_median (stored visits),
+# realtime, and dashboard pages through a share link; the unit-row reports also against a second
+# tally with `visits.store = false` on the same data (the way before issue 14). Prints Markdown
+# and writes it into BENCHMARKS.md ("Reports"). It measures; it never fails on a timing.
 #
-#   scripts/bench-reports.sh            reuse the loaded data when its parameters match
-#   scripts/bench-reports.sh --fresh    drop the benchmark database and load it again
-#   TALLY_BENCH_KEEP=1 ...              leave ClickHouse running afterwards
+#   scripts/bench-reports.sh                  reuse the loaded data when its parameters match
+#   scripts/bench-reports.sh --fresh          drop the benchmark database and load it again
+#   scripts/bench-reports.sh --days 365       the 12-month variant (40.6M events for the big site,
+#                                             its own database; periods 30 days, 90 days, 12 months)
+#   scripts/bench-reports.sh --compare A B    time the unfiltered reports with the release builds
+#                                             of commits A and B (before issue 14: no stored visits)
+#                                             on the same data, their requests alternating
+#   TALLY_BENCH_KEEP=1 ...                    leave ClickHouse running afterwards
+#   TALLY_BENCH_EVENTS=N ...                  events of big.example over the period
+#   TALLY_BENCH_SMALL_SITES=0 ...             only big.example (a shorter `tally visits`)
 #
 # Ports: ClickHouse HTTP 18125 / native 19002 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP; the
-# tests use 18123, the demo 18124), tally 127.0.0.1:18998 (TALLY_BENCH_LISTEN).
-# Data: .cache/clickhouse-bench (about 350 MB with the defaults; TALLY_CACHE moves .cache).
-# Takes about 10 minutes on 2 cores with a fresh load (1 min load, 4 min rollup, 5 min timing).
+# tests use 18123, the demo 18124); tally 127.0.0.1:18998 and the next three ports (the
+# `visits.store = false` tally, the two builds of --compare) (TALLY_BENCH_LISTEN).
+# Data: .cache/clickhouse-bench (about 700 MB with the defaults, 2.5 GB more with --days 365).
+# Takes about 30 minutes on 2 quiet cores with a fresh load (1 min load, visits, rollup, timing).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,60 +32,129 @@ cache="${TALLY_CACHE:-$repo/.cache}"
 http_port="${TALLY_BENCH_CH_HTTP:-18125}"
 tcp_port="${TALLY_BENCH_CH_TCP:-19002}"
 listen="${TALLY_BENCH_LISTEN:-127.0.0.1:18998}"
-big_events="${TALLY_BENCH_EVENTS:-10000000}"
 timeout="${TALLY_BENCH_TIMEOUT:-600}"
 ch_dir="$cache/clickhouse-bench"
 ch_url="http://127.0.0.1:$http_port"
-db=tally_bench
-work="$cache/bench-reports"
-config="$work/tally.toml"
+# The command as run, with the variables that change the data (the report quotes it).
 command_line="scripts/bench-reports.sh${*:+ $*}"
-
-fresh=0
-for arg in "$@"; do
-  case $arg in
-    --fresh) fresh=1 ;;
-    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
-  esac
+for v in TALLY_BENCH_SMALL_SITES TALLY_BENCH_EVENTS; do
+  [[ -n ${!v:-} ]] && command_line="$v=${!v} $command_line"
 done
 
-# The site list, in one place: domain=time zone=events over the 90 days=distinct paths.
+fresh=0
+days=90
+compare=()
+while (($#)); do
+  case $1 in
+    --fresh) fresh=1 ;;
+    --days) days=${2:?--days takes a number}; shift ;;
+    --compare) compare=("${2:?--compare takes two commits}" "${3:?--compare takes two commits}"); shift 2 ;;
+    -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $days =~ ^[0-9]+$ && $days -ge 2 ]] || { echo "--days takes a number of days (>= 2)" >&2; exit 2; }
+
+# Events over the period, as many per day as the 90-day default (TALLY_BENCH_EVENTS: the big site).
+scale() { echo $(($1 * days / 90)); }
+big_events="${TALLY_BENCH_EVENTS:-$(scale 10000000)}"
+if ((${#compare[@]})); then
+  db=tally_bench_compare
+  block=bench-reports-compare
+  periods="1d,30d,90d"
+elif [[ $days == 90 ]]; then
+  db=tally_bench
+  block=bench-reports
+  periods="1d,30d,90d"
+  before_periods="1d,30d"
+else
+  db="tally_bench_${days}d"
+  block="bench-reports-${days}d"
+  # The standard periods the data covers, then the whole of it.
+  periods=""
+  for n in 1 30 90; do ((n < days)) && periods+="${n}d,"; done
+  periods+="${days}d"
+  before_periods="${periods%%,*}"
+fi
+work="$cache/bench-reports/$db"
+host=${listen%:*}
+port=${listen##*:}
+
+# The site list, in one place: domain=time zone=events over the period=distinct paths.
 # The first site is the one whose reports are timed; the small ones make the tables shared,
 # as they are in production, and each has its own time zone.
+# TALLY_BENCH_SMALL_SITES=0 leaves them out: each site is one visit-job slice per hour of data,
+# so on a busy machine they triple the time `tally visits` takes to store the period.
 sites="big.example=Europe/Amsterdam=$big_events=2000"
-sites+=",small-a.example=Europe/Amsterdam=100000=200"
-sites+=",small-b.example=Europe/London=200000=300"
-sites+=",small-c.example=America/New_York=300000=400"
+if [[ ${TALLY_BENCH_SMALL_SITES:-1} != 0 ]]; then
+  sites+=",small-a.example=Europe/Amsterdam=$(scale 100000)=200"
+  sites+=",small-b.example=Europe/London=$(scale 200000)=300"
+  sites+=",small-c.example=America/New_York=$(scale 300000)=400"
+fi
 
 step() { printf '\n== %s\n' "$*"; }
-helper() { python3 scripts/bench_reports.py "$1" --ch "$ch_url" --db "$db" --sites "$sites" "${@:2}"; }
+fingerprint=()
+helper() {
+  python3 scripts/bench_reports.py "$1" --ch "$ch_url" --db "$db" --sites "$sites" --days "$days" \
+    "${fingerprint[@]}" "${@:2}"
+}
 ch_query() { curl -sS --fail-with-body "$ch_url/" --data-binary "$1"; }
-# Seconds since the epoch with decimals; date's %N, unlike $EPOCHREALTIME, ignores the locale.
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+wait_ready() { # URL PID LOG
+  for _ in $(seq 150); do
+    curl -sf "$1/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "tally at $1 did not become ready" >&2
+  exit 1
+}
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.89 (rustup) first" >&2; exit 1; }
 
 step "installing system packages where missing"
 scripts/install-deps.sh
 
-step "building tally (release)"
-cargo build --release --quiet
-# What was built, for the report (the tree may change while the benchmark runs).
-built_from=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-if ! git diff --quiet HEAD -- src schema Cargo.toml Cargo.lock 2>/dev/null; then
-  built_from+=" with uncommitted changes under src/ or schema/"
+# tally binaries: this tree's, or (--compare) the release builds of two commits, each from its
+# own copy of the tree (git archive) into its own target directory.
+if ((${#compare[@]})); then
+  bins=()
+  labels=()
+  for c in "${compare[@]}"; do
+    short=$(git rev-parse --short=7 "$c^{commit}")
+    src="$cache/bench-reports/commits/$short"
+    step "building tally $short (release, $src)"
+    if [[ ! -f $src/Cargo.toml ]]; then
+      mkdir -p "$src"
+      git archive "$short" | tar -x -C "$src"
+    fi
+    cargo build --release --quiet --manifest-path "$src/Cargo.toml" --target-dir "$src/target" --bin tally
+    bins+=("$src/target/release/tally")
+    labels+=("$short")
+  done
+  tally=${bins[0]}
+  fingerprint=(--fingerprint "compare-${labels[0]}-${labels[1]}")
+  built_from="${labels[0]}"
+else
+  step "building tally (release)"
+  cargo build --release --quiet
+  tally=./target/release/tally
+  # What was built, for the report (the tree may change while the benchmark runs).
+  built_from=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
+  if ! git diff --quiet HEAD -- src schema Cargo.toml Cargo.lock 2>/dev/null; then
+    built_from+=" with uncommitted changes under src/ or schema/"
+  fi
 fi
 
 step "starting ClickHouse on 127.0.0.1:$http_port (data in $ch_dir)"
 scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
-tally_pid=""
+ch_pid=$(cat "$ch_dir/clickhouse.pid")
+pids=()
 cleanup() {
-  if [[ -n $tally_pid ]]; then
-    kill -TERM "$tally_pid" 2>/dev/null || true
-    wait "$tally_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   if [[ ${TALLY_BENCH_KEEP:-} == 1 ]]; then
     echo "ClickHouse left running (TALLY_BENCH_KEEP=1): $ch_url; stop it with scripts/clickhouse.sh stop $ch_dir"
   else
@@ -82,85 +162,131 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# Every query in system.query_log (with its CPU time), so that the report can say what each
+# report and each job statement costs ClickHouse. This server is the benchmark's own; its
+# users.xml is re-read by ClickHouse within seconds.
+if ! grep -q '<log_queries>' "$ch_dir/users.xml"; then
+  sed -i -E 's#^( *)<max_memory_usage>#\1<log_queries>1</log_queries>\n&#' "$ch_dir/users.xml"
+fi
+for _ in $(seq 30); do
+  [[ $(ch_query "SELECT value FROM system.settings WHERE name = 'log_queries'") == 1 ]] && break
+  sleep 1
+done
 
-# The token only guards a loopback port for the length of the run; a fixed one keeps reruns
-# simple. The config holds its SHA-256, as tally wants.
+# The token only guards loopback ports for the length of the run; fixed ones keep reruns
+# simple. The config holds their SHA-256, as tally wants.
 mkdir -p "$work"
 token="tally-bench-token"
-token_sha256=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
-{
-  cat <<TOML
+share="tally-bench-share-link"
+sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+write_config() { # FILE LISTEN [EXTRA TOML]
+  {
+    cat <<TOML
 # Written by scripts/bench-reports.sh for the reports benchmark; rewritten on every run.
 [server]
-listen = "$listen"
+listen = "$2"
 
 [clickhouse]
 url = "$ch_url"
 database = "$db"
 
 [ingest]
-spool_dir = "$work/spool"
+spool_dir = "$work/spool-${2##*:}"
 
 [rollups]
 enabled = true
 
-# Keep every raw event of the 90 days: with the default (30 days) serve's retention job would
-# drop two thirds of them at start, and the reports read from raw events would read a third.
+# Keep every raw event of the period: with the default (3 days) the visit job would store
+# only the last days' visits, and serve's retention job would drop the rest at start.
 [retention]
 raw_days = 3650
-
+${3:-}
 [[api_tokens]]
 name = "bench"
-sha256 = "$token_sha256"
+sha256 = "$(sha "$token")"
 TOML
-  IFS=, read -ra site_specs <<<"$sites"
-  for spec in "${site_specs[@]}"; do
-    IFS='=' read -r domain tz _ <<<"$spec"
-    printf '\n[[sites]]\ndomain = "%s"\ntime_zone = "%s"\n' "$domain" "$tz"
-  done
-} >"$config"
-./target/release/tally check-config "$config" >/dev/null
+    if [[ -n ${4:-} ]]; then
+      printf '\n[[dashboard.share_links]]\nsite = "big.example"\nsha256 = "%s"\nname = "bench"\n' "$(sha "$share")"
+    fi
+    IFS=, read -ra site_specs <<<"$sites"
+    for spec in "${site_specs[@]}"; do
+      IFS='=' read -r domain tz _ <<<"$spec"
+      printf '\n[[sites]]\ndomain = "%s"\ntime_zone = "%s"\n' "$domain" "$tz"
+    done
+  } >"$1"
+  "$5" check-config "$1" >/dev/null
+}
+config="$work/tally.toml"
+if ((${#compare[@]})); then
+  write_config "$config" "$host:$((port + 2))" "" "" "${bins[0]}"
+  write_config "$work/tally-b.toml" "$host:$((port + 3))" "" "" "${bins[1]}"
+else
+  write_config "$config" "$listen" "" share "$tally"
+  write_config "$work/tally-before.toml" "$host:$((port + 1))" $'\n# The way before issue 14: every report builds its visits from raw events.\n[visits]\nstore = false\n' share "$tally"
+fi
 
 step "events"
 state=$(helper status)
 if [[ $fresh == 1 || $state != current ]]; then
-  # Rollup tables and the marker go with the events: a reload starts from an empty database.
-  # The parameters are the generator's, the dates (the 90 days end yesterday) and a hash of
-  # tally's schema and rollup SQL: another day, or another schema, means a reload.
+  # Stored visits, rollups and the marker go with the events: a reload starts from an empty
+  # database. The parameters are the generator's, the dates (the period ends yesterday) and a
+  # hash of tally's schema and visit/rollup/report SQL: another day or schema means a reload.
   if [[ $fresh == 1 ]]; then reason="--fresh"; else reason="no complete data for these parameters"; fi
   echo "loading ($reason) ..."
   ch_query "DROP DATABASE IF EXISTS $db"
-  ./target/release/tally migrate --config "$config"
+  "$tally" migrate --config "$config"
   helper load
 else
   echo "reusing the loaded data (same parameters; --fresh reloads)"
-  ./target/release/tally migrate --config "$config"
+  "$tally" migrate --config "$config"
   helper topup
 fi
 helper settle
 
-step "rollup"
-# tally logs one line per site-day rolled up, with its time; the helper sums them up.
-rollup_log="$work/rollup.log"
-started=$(now)
-TALLY_LOG=info ./target/release/tally rollup --config "$config" 2>"$rollup_log" ||
-  { tail -n 30 "$rollup_log" >&2; exit 1; }
-helper rollup-log "$rollup_log" "$(elapsed "$started")"
+if ((${#compare[@]} == 0)); then
+  step "storing visits (tally visits)"
+  # Every ended visit of the period, an hour-slice at a time; timed, with the CPU of tally and
+  # ClickHouse, and ClickHouse's work per kind of statement.
+  helper job --name visits --ch-pid "$ch_pid" --log "$work/visits.log" -- "$tally" visits --config "$config"
+fi
+
+step "rollup (tally rollup)"
+helper job --name rollup --ch-pid "$ch_pid" --log "$work/rollup.log" -- "$tally" rollup --config "$config"
 helper settle
 
-step "starting tally serve on $listen"
-TALLY_LOG=warn ./target/release/tally serve --config "$config" >"$work/serve.log" 2>&1 &
-tally_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://$listen/readyz" >/dev/null 2>&1 && break
-  kill -0 "$tally_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.2
-done
-curl -sf "http://$listen/readyz" >/dev/null || { echo "tally did not become ready" >&2; exit 1; }
+if ((${#compare[@]})); then
+  step "starting both builds' tally serve on $host:$((port + 2)) and $host:$((port + 3))"
+  TALLY_LOG=warn "${bins[0]}" serve --config "$config" >"$work/serve-a.log" 2>&1 &
+  pids+=($!)
+  wait_ready "http://$host:$((port + 2))" "${pids[-1]}" "$work/serve-a.log"
+  TALLY_LOG=warn "${bins[1]}" serve --config "$work/tally-b.toml" >"$work/serve-b.log" 2>&1 &
+  pids+=($!)
+  wait_ready "http://$host:$((port + 3))" "${pids[-1]}" "$work/serve-b.log"
 
-step "timing the reports (7 runs after a warm-up, each period)"
-helper measure --tally "http://$listen" --token "$token" --timeout "$timeout" \
-  --pids "$(cat "$ch_dir/clickhouse.pid") $tally_pid" --out "$work/results.json"
+  step "timing the unfiltered reports, the two builds alternating (7 runs each after a warm-up)"
+  helper measure-compare --tally "http://$host:$((port + 2))" --other "http://$host:$((port + 3))" \
+    --labels "${labels[0]},${labels[1]}" --token "$token" --timeout "$timeout" --periods "$periods" \
+    --pids "$ch_pid ${pids[*]}" --out "$work/results.json"
+
+  step "results (also written into BENCHMARKS.md)"
+  helper report-compare --results "$work/results.json" --markdown BENCHMARKS.md --block "$block" \
+    --command "$command_line" --built-from "${labels[0]} and ${labels[1]}"
+  exit 0
+fi
+
+step "starting tally serve on $listen, and one with visits.store = false on $host:$((port + 1))"
+TALLY_LOG=warn "$tally" serve --config "$config" >"$work/serve.log" 2>&1 &
+pids+=($!)
+wait_ready "http://$listen" "${pids[-1]}" "$work/serve.log"
+TALLY_LOG=warn "$tally" serve --config "$work/tally-before.toml" >"$work/serve-before.log" 2>&1 &
+pids+=($!)
+wait_ready "http://$host:$((port + 1))" "${pids[-1]}" "$work/serve-before.log"
+
+step "timing the reports (7 runs after a warm-up, each period; 3 for visits.store = false)"
+helper measure --tally "http://$listen" --before "http://$host:$((port + 1))" --token "$token" \
+  --share "$share" --timeout "$timeout" --periods "$periods" --before-periods "$before_periods" \
+  --pids "$ch_pid ${pids[*]}" --out "$work/results.json"
 
 step "results (also written into BENCHMARKS.md)"
-helper report --results "$work/results.json" --markdown BENCHMARKS.md --command "$command_line" --built-from "$built_from"
+helper report --results "$work/results.json" --markdown BENCHMARKS.md --block "$block" \
+  --command "$command_line" --built-from "$built_from"

@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import random
+import resource
 import re
 import statistics
 import subprocess
@@ -38,11 +39,14 @@ import time
 import urllib.error
 import urllib.request
 
+# Days of data ending yesterday (`--days`; 90, or 365 for the 12-month variant).
 DAYS = 90
+# What the loaded data was made for (`--fingerprint`): by default a hash of tally's schema and
+# visit/rollup/report SQL; `--compare` names the two commits instead.
+FINGERPRINT = None
 # Bump when the generator changes, so that `status` asks for a reload.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 RUNS = 7
-GOAL_MS = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,7 +105,7 @@ def days_of(ch, site):
 
 # What the tables and the rollups are made by: when these change, the data is loaded and rolled
 # up again (a migration edited in place, or a new visit SQL, would not reach the existing data).
-TALLY_SOURCES = ["schema", "src/rollup.rs", "src/stats/sql.rs"]
+TALLY_SOURCES = ["schema", "src/rollup", "src/visits", "src/stats/sql"]
 
 
 def tally_fingerprint():
@@ -118,7 +122,7 @@ def tally_fingerprint():
 
 def params(ch, sites):
     """What the loaded data depends on; stored in the marker table by `load`."""
-    parts = [f"v{GENERATOR_VERSION}", f"days={DAYS}", f"tally={tally_fingerprint()}"]
+    parts = [f"v{GENERATOR_VERSION}", f"days={DAYS}", f"tally={FINGERPRINT or tally_fingerprint()}"]
     for s in sites:
         parts.append(f"{s.domain}={s.tz}={s.events}={s.paths}={days_of(ch, s)[-1]}")
     return " ".join(parts)
@@ -185,10 +189,12 @@ SCREENS = [("mobile", 0.45), ("tablet", 0.06), ("laptop", 0.20), ("desktop", 0.2
 SECTIONS = ["/news/", "/products/", "/blog/", "/docs/", "/events/", "/jobs/", "/support/", "/about/"]
 
 
-def day_insert(db, site, day, visits, target, window=None):
+def day_insert(db, site, day, visits, target, window=None, micros=True):
     """SQL inserting `target` events of `visits` generated visits starting on local `day`
     (the visits' later events may fall after midnight, as real ones do). With `window`
-    (UTC seconds lo, hi) only events in [lo, hi) are inserted: today's events up to now."""
+    (UTC seconds lo, hi) only events in [lo, hi) are inserted: today's events up to now.
+    `micros`: the events table has the `micros` column (tally after issue 14); without it
+    (older schemas, for `--compare`) the same events are written without their microsecond."""
     tz = lit(site.tz)
     seed = f"cityHash64({lit(site.domain)}, {lit(str(day))})"
     nxt = day + datetime.timedelta(days=1)
@@ -208,15 +214,18 @@ def day_insert(db, site, day, visits, target, window=None):
 
     src_names = [name for name, _ in SOURCES]
     n_src = src_names.index
-    columns = ("site, ts, visitor, name, host, path, query, utm_source, utm_medium, utm_campaign, "
+    columns = ("site, ts, " + ("micros, " if micros else "") +
+               "visitor, name, host, path, query, utm_source, utm_medium, utm_campaign, "
                "utm_content, utm_term, referrer_host, source, country, device, browser, os, screen, "
                "engaged_ms, scroll_depth, interactive, props_keys, props_values, event_id")
+    micros_column = ("\n    toUInt32(floor((e.1 - floor(e.1)) * 1000000)) AS micros," if micros else "")
     where = f"\nWHERE ts >= {window[0]} AND ts < {window[1]}" if window else ""
     return f"""INSERT INTO {db}.events ({columns})
 SELECT * FROM (
 SELECT
     {lit(site.domain)} AS site,
-    toDateTime(e.1, 'UTC') AS ts,
+    -- e.1 is the event's time in seconds with a fraction: the second, and the microsecond in it
+    toDateTime(toUInt32(floor(e.1)), 'UTC') AS ts,{micros_column}
     visitor,
     e.2 AS name,
     {lit(site.domain)} AS host,
@@ -237,8 +246,8 @@ SELECT
     toUInt8(1) AS interactive,
     emptyArrayString() AS props_keys,
     emptyArrayString() AS props_values,
-    -- increases with ts, as tally's tie-breaker within a second needs nothing more
-    toUInt64(e.1) * 1000000 + cityHash64(h, e.3, e.2) % 1000000 AS event_id
+    -- random, as tally's own (events of one second are ordered by `micros`)
+    cityHash64(h, e.3, e.2) AS event_id
 FROM
 (
     -- One row per visit.
@@ -249,13 +258,17 @@ FROM
         if(number > 0 AND {U(1)} < 0.15,
            cityHash64({seed}, 'visitor', cityHash64(h, 2) % greatest(number, 1)),
            cityHash64({seed}, 'visitor', number)) AS visitor,
-        -- Start: a local hour by the diurnal weights, a uniform second in it, scaled to the
-        -- day's real length (23 or 25 hours on DST days) so the visit starts on that local day.
+        -- Start: a local hour by the diurnal weights, a uniform instant in it (with its
+        -- microsecond), scaled to the day's real length (23 or 25 hours on DST days) so the
+        -- visit starts on that local day.
         {pick(U(3), cumulative(HOUR_WEIGHT))} - 1 AS hour,
-        {day_start} + intDiv(toUInt32(hour * 3600 + floor({U(4)} * 3600)) * {day_len}, 86400) AS start,
+        {day_start} + intDiv(toUInt32(hour * 3600 + floor({U(4)} * 3600)) * {day_len}, 86400)
+            + {U(22)} AS start,
         {pick(U(5), cumulative(PAGEVIEWS_WEIGHT))} AS npv,
-        -- Seconds from one pageview to the next: log-uniform 5 s ... 5 min.
-        arrayMap(i -> toUInt32(if(i = 0, 0, exp(log(5) + {UI(6)} * log(60)))), range(npv)) AS gaps,
+        -- Seconds from one pageview to the next: log-uniform 5 s ... 5 min, except 3 % quick
+        -- follow-ups of 0.2-1.5 s (a redirect, a double click: often in the same second).
+        arrayMap(i -> if(i = 0, toFloat64(0), if({UI(20)} < 0.03, 0.2 + 1.3 * {UI(21)},
+                                       exp(log(5) + {UI(6)} * log(60)))), range(npv)) AS gaps,
         arrayCumSum(gaps) AS offsets,
         -- Page popularity: rank r of {site.paths} with probability log((r + 2) / (r + 1)) / log({site.paths + 1})
         -- (Zipf-like: "/" gets 9 %, the top 10 pages about 30 %).
@@ -265,22 +278,25 @@ FROM
                       concat(arrayElement({strings(SECTIONS)}, r % {len(SECTIONS)} + 1),
                              if(r <= {len(SECTIONS)}, '', concat('page-', toString(r))))),
                  ranks) AS paths,
-        -- Engagement after a page: ends before the next pageview (30-95 % of the gap); after the
-        -- last page log-uniform 1 s ... 4 min for one-page visits, ... 15 min otherwise. 85 % of
+        -- Engagement after a page, in seconds: ends before the next pageview (30-95 % of the
+        -- gap), or in 30 % of cases at the very instant the next page is shown (a single-page
+        -- app sends both together: 1-20 ms apart, mostly in the same second); after the last
+        -- page log-uniform 1 s ... 4 min for one-page visits, ... 15 min otherwise. 85 % of
         -- pages send one; the engaged (visible) time is 60-100 % of that.
-        arrayMap(i -> toUInt32(if(i + 1 < npv,
-                                  greatest(1, arrayElement(gaps, i + 2) * (0.3 + 0.65 * {UI(8)})),
-                                  exp({UI(8)} * log(if(npv = 1, 240, 900))))),
+        arrayMap(i -> if(i + 1 < npv,
+                         if({UI(23)} < 0.3, arrayElement(gaps, i + 2) - 0.001 - 0.019 * {UI(24)},
+                            arrayElement(gaps, i + 2) * (0.3 + 0.65 * {UI(8)})),
+                         exp({UI(8)} * log(if(npv = 1, 240, 900)))),
                  range(npv)) AS eng_s,
         arrayMap(i -> toUInt32(if({UI(9)} < 0.85,
-                                  arrayElement(eng_s, i + 1) * 1000 * (0.6 + 0.4 * {UI(10)}), 0)),
+                                  greatest(1, arrayElement(eng_s, i + 1) * 1000 * (0.6 + 0.4 * {UI(10)})), 0)),
                  range(npv)) AS eng_ms,
-        -- Events as (unix time, name, pageview index, engaged ms, scroll depth).
+        -- Events as (unix time with fraction, name, pageview index, engaged ms, scroll depth).
         arrayConcat(
-            arrayMap(i -> (toUInt32(start + arrayElement(offsets, i + 1)), 'pageview',
+            arrayMap(i -> (start + arrayElement(offsets, i + 1), 'pageview',
                            toUInt32(i), toUInt32(0), toUInt8(0)), range(npv)),
             arrayFilter(x -> x.4 > 0,
-                arrayMap(i -> (toUInt32(start + arrayElement(offsets, i + 1) + arrayElement(eng_s, i + 1)),
+                arrayMap(i -> (start + arrayElement(offsets, i + 1) + arrayElement(eng_s, i + 1),
                                'engagement', toUInt32(i), arrayElement(eng_ms, i + 1),
                                toUInt8(least(100, floor(100 * sqrt({UI(11)}))))), range(npv)))
         ) AS evs,
@@ -381,8 +397,15 @@ def cmd_status(a, ch, sites):
     print("current")
 
 
+def has_micros(ch, db):
+    """Whether the events table has the `micros` column (schema 0005, issue 14)."""
+    return ch.value(f"SELECT count() FROM system.columns WHERE database = {lit(db)} "
+                    "AND table = 'events' AND name = 'micros'") == "1"
+
+
 def cmd_load(a, ch, sites):
     p = params(ch, sites)
+    micros = has_micros(ch, a.db)
     ch.query(state_sql(a.db))
     started = time.perf_counter()
     total = 0
@@ -391,7 +414,7 @@ def cmd_load(a, ch, sites):
         targets = day_targets(s, days)
         t0 = time.perf_counter()
         for i, (day, target) in enumerate(zip(days, targets)):
-            ch.query(day_insert(a.db, s, day, visits_for(target), target))
+            ch.query(day_insert(a.db, s, day, visits_for(target), target, micros=micros))
             if (i + 1) % 30 == 0:
                 print(f"  {s.domain}: {i + 1}/{len(days)} days, {sum(targets[:i + 1]):,} events, "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
@@ -427,7 +450,8 @@ def cmd_topup(a, ch, sites):
         target = round(sum(recent) / len(recent) * WEEKDAY_WEIGHT[today.weekday()] /
                        (sum(WEEKDAY_WEIGHT) / 7))
         before = int(ch.value(f"SELECT count() FROM {a.db}.events WHERE site = {lit(s.domain)}"))
-        ch.query(day_insert(a.db, s, today, visits_for(target), target, window=(lo, now)))
+        ch.query(day_insert(a.db, s, today, visits_for(target), target, window=(lo, now),
+                            micros=has_micros(ch, a.db)))
         added += int(ch.value(f"SELECT count() FROM {a.db}.events WHERE site = {lit(s.domain)}")) - before
         done[s.domain] = now
     state_put(ch, a.db, p, "live_until", json.dumps(done))
@@ -448,66 +472,233 @@ def cmd_settle(a, ch, sites):
           + ", ".join(f"{t} {n}" for t, n in parts))
 
 
-def cmd_rollup_log(a, ch, sites):
-    """Per site-day times from `tally rollup`'s log ("day rolled up site=… day=… ms=…")."""
+# --------------------------------------------------------------------------------------------
+# The visit job and the rollup job, timed with the CPU they use
+
+
+def proc_cpu_seconds(pid):
+    """User + system CPU seconds of a process (all its threads) so far; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+# CPU seconds of a query's own threads, from its profile counters in system.query_log.
+QUERY_CPU = ("(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')]"
+             " + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6")
+
+# What the visit job and the rollup job send, by the text of the statement (first match wins).
+JOB_STATEMENTS = [
+    ("store one slice (INSERT … SELECT from raw events)", r"^INSERT INTO \S+\.visits \("),
+    ("mark a slice claimed / done", r"^INSERT INTO \S*visit_slices"),
+    ("count raw events per minute (once per run and site)", r"AS minute, count\(\) AS n"),
+    ("read the slices' markers (once per run and site)", r"done_version"),
+    ("count a stored slice's visits", r"AS first_start FROM"),
+    ("roll a day up (INSERT … SELECT from stored visits)", r"^INSERT INTO \S+\.rollup_(daily|durations) "),
+    ("mark a day rolled up", r"^INSERT INTO \S+\.rollup_days"),
+    ("find hours with events and no stored slice (once per run)", r"^SELECT DISTINCT toUInt32\(toStartOfHour"),
+]
+
+
+def statement_kind(query):
+    for name, pattern in JOB_STATEMENTS:
+        if re.search(pattern, query):
+            return name
+    return "other: " + re.sub(r"\s+", " ", query)[:60]
+
+
+def query_log_rows(ch, db, t0, t1, extra=""):
+    """Finished queries on `db` that started in [t0, t1] (unix seconds, whole seconds), as
+    (query start, duration ms, rows read, CPU s)."""
+    ch.query("SYSTEM FLUSH LOGS")
+    return ch.rows(
+        f"SELECT substring(query, 1, 400), query_duration_ms, read_rows, {QUERY_CPU} "
+        f"FROM system.query_log WHERE type = 2 AND event_date >= today() - 1 "
+        f"AND query_start_time >= toDateTime({int(t0)}) AND query_start_time <= toDateTime({int(t1)}) "
+        f"AND query NOT LIKE '%system.%' AND position(query, {lit(db + '.')}) > 0{extra}")
+
+
+def wait_merges(ch, db, limit=900):
+    """Seconds until ClickHouse has had no merge running for 3 s (at most `limit`)."""
+    started = time.time()
+    quiet = 0
+    while quiet < 3 and time.time() - started < limit:
+        running = int(ch.value(f"SELECT count() FROM system.merges WHERE database = {lit(db)}"))
+        quiet = quiet + 1 if running == 0 else 0
+        time.sleep(1)
+    return time.time() - started
+
+
+def cmd_job(a, ch, sites):
+    """Runs `tally visits` or `tally rollup` (the command after --) and records what it took:
+    wall time, CPU of tally and of ClickHouse (while it ran, and merging what it wrote
+    afterwards), ClickHouse's work per kind of statement (system.query_log), and the time per
+    slice or per day that tally logs."""
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
+    db = a.db
+    t0 = time.time()
+    c0 = proc_cpu_seconds(a.ch_pid)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = dict(os.environ, TALLY_LOG="info,tally::visits=debug" if a.name == "visits" else "info")
+    with open(a.log, "w") as log:
+        rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    t1 = time.time()
+    c1 = proc_cpu_seconds(a.ch_pid)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if rc != 0:
+        with open(a.log, errors="replace") as f:
+            sys.stderr.write("".join(f.readlines()[-30:]))
+        raise SystemExit(f"{' '.join(command)} exited with {rc}")
+    merge_s = wait_merges(ch, db)
+    c2 = proc_cpu_seconds(a.ch_pid)
+    tally_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+    # The time per item (slice or site-day) that tally logs.
+    if a.name == "visits":
+        pattern = re.compile(r"visits stored.*?site=(\S+).*?visits=(\d+).*?ms=(\d+)")
+    else:
+        pattern = re.compile(r"day rolled up.*?site=(\S+).*?ms=(\d+)")
     per_site = {}
-    pattern = re.compile(r"day rolled up.*?site=(\S+).*?ms=(\d+)")
     with open(a.log, encoding="utf-8", errors="replace") as f:
         for line in f:
             m = pattern.search(re.sub(r"\x1b\[[0-9;]*m", "", line))
             if m:
-                per_site.setdefault(m.group(1), []).append(int(m.group(2)))
-    days = sum(len(v) for v in per_site.values())
-    summary = {site: {"days": len(v), "median_ms": statistics.median(v), "max_ms": max(v),
-                      "total_s": round(sum(v) / 1000, 1)} for site, v in per_site.items()}
-    for site, r in summary.items():
-        print(f"  {site}: {r['days']} day(s), median {r['median_ms']:.0f} ms, max {r['max_ms']} ms per day")
-    if days:
-        print(f"rollup: {days} site-day(s) in {a.seconds:.1f} s ({a.seconds / days * 1000:.0f} ms per site-day)")
-    # Only a run that rolled up days tells how long rolling up takes: keep it for the report.
-    if days >= len(sites) * (DAYS - 1):
-        state_put(ch, a.db, params(ch, sites), "rollup",
-                  json.dumps({"seconds": a.seconds, "site_days": days, "sites": summary}))
+                per_site.setdefault(m.group(1), []).append(int(m.group(m.lastindex)))
+    items = sum(len(v) for v in per_site.values())
+    sites_summary = {site: {"items": len(v), "median_ms": statistics.median(v), "max_ms": max(v),
+                            "total_s": round(sum(v) / 1000, 1)} for site, v in per_site.items()}
+
+    kinds = {}
+    for query, ms, rows, cpu in query_log_rows(ch, db, t0, t1):
+        k = kinds.setdefault(statement_kind(query), {"n": 0, "ms": 0, "rows": 0, "cpu_s": 0.0})
+        k["n"] += 1
+        k["ms"] += int(ms)
+        k["rows"] += int(rows)
+        k["cpu_s"] += float(cpu)
+
+    result = {"seconds": round(t1 - t0, 1), "items": items, "sites": sites_summary,
+              "ch_cpu_s": round(c1 - c0, 1), "ch_merge_cpu_s": round(c2 - c1, 1),
+              "merge_s": round(merge_s, 1), "tally_cpu_s": round(tally_cpu, 2),
+              "statements": {k: dict(v, cpu_s=round(v["cpu_s"], 2)) for k, v in kinds.items()},
+              "loadavg": open("/proc/loadavg").read().split()[:3]}
+    if a.name == "visits":
+        # The raw events whose hours this run stored (a visit is stored in the hour it ends).
+        result["events"] = int(ch.value(
+            f"SELECT count() FROM {db}.events WHERE (site, toStartOfHour(ts)) IN "
+            f"(SELECT site, slice FROM {db}.visit_slices WHERE done = 1 AND at >= toDateTime({int(t0) - 5}))"))
+        result["events_total"] = int(ch.value(f"SELECT count() FROM {db}.events"))
+        result["visits"] = int(ch.value(
+            f"SELECT count() FROM {db}.visits WHERE kind = 0 AND (site, slice, version) IN "
+            f"(SELECT site, slice, version FROM {db}.visit_slices WHERE done = 1 "
+            f"AND at >= toDateTime({int(t0) - 5}))"))
+    cpu = result["ch_cpu_s"] + result["ch_merge_cpu_s"] + result["tally_cpu_s"]
+    print(f"{a.name}: {items} item(s) in {result['seconds']:.1f} s; CPU: ClickHouse {result['ch_cpu_s']:.1f} s "
+          f"+ {result['ch_merge_cpu_s']:.1f} s merging afterwards ({merge_s:.0f} s), tally {tally_cpu:.1f} s")
+    if a.name == "visits" and result["events"]:
+        print(f"  {result['events']:,} events: {result['events'] / result['seconds']:,.0f} events/s, "
+              f"{result['events'] / cpu:,.0f} events per CPU-second")
+    for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]["cpu_s"]):
+        print(f"  {v['n']:6} × {k}: {v['ms'] / 1000:.1f} s, {v['rows']:,} rows read, CPU {v['cpu_s']:.1f} s")
+    for site, r in sites_summary.items():
+        print(f"  {site}: {r['items']} item(s), median {r['median_ms']:.0f} ms, max {r['max_ms']} ms")
+    # Only a run over the whole data tells how long the job takes: keep that one for the report.
+    whole = (DAYS - 1) * 24 if a.name == "visits" else len(sites) * (DAYS - 1)
+    if items >= whole:
+        state_put(ch, db, params(ch, sites), a.name, json.dumps(result))
 
 
 # --------------------------------------------------------------------------------------------
 # Measuring the reports over HTTP
 
 
+
+class PeriodDays(dict):
+    """Periods measured, "Nd": the N days ending yesterday (as an explicit date range)."""
+    def __missing__(self, name):
+        return int(name.rstrip("d"))
+
+
+class PeriodTitles(dict):
+    def __missing__(self, name):
+        n = PERIOD_DAYS[name]
+        return "1 day" if n == 1 else "12 months" if n == 365 else f"{n} days"
+
+
+PERIOD_DAYS = PeriodDays()
+PERIOD_TITLES = PeriodTitles()
+# Goals of issue 14 (median ms): every report, filtered or not, at 30 days / 90 days / 12 months.
+GOALS_MS = {"30d": 100, "90d": 250, "365d": 500}
+REALTIME_GOAL_MS = 50
+DASHBOARD_GOAL_MS = 1000
+STORE_GOAL_EVENTS_S = 10_000
+STORE_GOAL_EVENTS_PER_CPU_S = 100_000
+
+
 def report_cases(big):
-    """(key, title, request body without date_range, answered-from note) of each report."""
+    """(key, title, kind, request body without date_range) of each report. kind: "rollups"
+    (no filter, rolled-up dimensions: whole days from rollups), "units" (stored visits and the
+    open tail), "realtime"."""
     pages = {"metrics": ["visitors", "pageviews", "visits", "bounce_rate", "time_on_page"],
              "dimensions": ["event:page"], "order_by": [["pageviews", "desc"]],
              "pagination": {"limit": 10}, "include": {"total_rows": True}}
+    nl = ["is", "visit:country", ["NL"]]
+    three = [nl, ["is", "visit:source", ["Google"]], ["contains", "event:page", ["/a"]]]
+    headline = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]
     cases = [
-        ("pages", "Most visited pages (top 10 of all, `event:page`)", pages),
-        ("peak", "Peak hours (`time:weekday` × `time:hour_of_day`)",
+        ("pages", "Most visited pages (top 10 of all, `event:page`)", "rollups", pages),
+        ("peak", "Peak hours (`time:weekday` × `time:hour_of_day`)", "rollups",
          {"metrics": ["visitors", "pageviews"], "dimensions": ["time:weekday", "time:hour_of_day"]}),
-        ("hours", "Hours of the day (`time:hour_of_day`)",
+        ("hours", "Hours of the day (`time:hour_of_day`)", "rollups",
          {"metrics": ["visitors", "pageviews"], "dimensions": ["time:hour_of_day"]}),
-        ("durations", "Visit durations (median, p75, p90, bounce rate, views per visit)",
+        ("durations", "Visit durations (median, p75, p90, bounce rate, views per visit)", "rollups",
          {"metrics": ["visit_duration_median", "visit_duration_p75", "visit_duration_p90",
                       "bounce_rate", "views_per_visit"]}),
-        ("buckets", "Visit duration buckets (`visit:duration_bucket`)",
+        ("buckets", "Visit duration buckets (`visit:duration_bucket`)", "rollups",
          {"metrics": ["visits"], "dimensions": ["visit:duration_bucket"]}),
-        ("series", "Time series (`time`: hours / days / weeks)",
+        ("series", "Time series (`time`: hours / days / weeks)", "rollups",
          {"metrics": ["visitors", "pageviews", "visits"], "dimensions": ["time"]}),
-        ("sources", "Sources (`visit:source`)",
+        ("sources", "Sources (`visit:source`)", "rollups",
          {"metrics": ["visitors", "visits", "bounce_rate", "visit_duration"], "dimensions": ["visit:source"]}),
-        ("countries", "Countries (`visit:country`)",
+        ("countries", "Countries (`visit:country`)", "rollups",
          {"metrics": ["visitors", "percentage"], "dimensions": ["visit:country"]}),
-        ("devices", "Devices (`visit:device`)",
+        ("devices", "Devices (`visit:device`)", "rollups",
          {"metrics": ["visitors", "percentage"], "dimensions": ["visit:device"]}),
-        ("compare", "Aggregate with previous-period comparison",
-         {"metrics": ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"],
-          "include": {"comparisons": {"mode": "previous_period"}}}),
-        ("pages_nl", "Most visited pages, filtered `visit:country is NL` (raw events: filters are not rolled up)",
-         dict(pages, filters=[["is", "visit:country", ["NL"]]])),
+        ("compare", "Aggregate with previous-period comparison", "rollups",
+         {"metrics": headline, "include": {"comparisons": {"mode": "previous_period"}}}),
+        ("pages_nl", "Most visited pages, `visit:country is NL`", "units", dict(pages, filters=[nl])),
+        ("compare_nl", "Aggregate with previous-period comparison, `visit:country is NL`", "units",
+         {"metrics": headline, "filters": [nl], "include": {"comparisons": {"mode": "previous_period"}}}),
+        ("series_nl", "Time series, `visit:country is NL`", "units",
+         {"metrics": ["visitors", "pageviews", "visits"], "dimensions": ["time"], "filters": [nl]}),
+        ("pages_3f", "Most visited pages, three filters (country is NL, `visit:source is Google`, "
+         "`event:page contains \"/a\"`)", "units", dict(pages, filters=three)),
+        ("agg_3f", "Aggregate, the same three filters", "units", {"metrics": headline, "filters": three}),
+        ("countries_blog", "Countries, `event:page contains \"/blog/\"`", "units",
+         {"metrics": ["visitors", "percentage"], "dimensions": ["visit:country"],
+          "filters": [["contains", "event:page", ["/blog/"]]]}),
+        ("src_country", "Two dimensions, `visit:source` × `visit:country` (top 10), no filter", "units",
+         {"metrics": ["visitors", "visits", "bounce_rate"], "dimensions": ["visit:source", "visit:country"],
+          "order_by": [["visitors", "desc"]], "pagination": {"limit": 10}, "include": {"total_rows": True}}),
+        ("top_median", "Most visited pages with `time_on_page_median`, no filter", "units",
+         dict(pages, metrics=["visitors", "pageviews", "time_on_page", "time_on_page_median"])),
+        ("realtime", "Realtime visitors and pageviews (last 5 minutes)", "realtime",
+         {"metrics": ["visitors", "pageviews"]}),
+        ("realtime_nl", "Realtime visitors, `visit:country is NL`", "realtime",
+         {"metrics": ["visitors", "pageviews"], "filters": [nl]}),
     ]
-    out = []
-    for key, title, body in cases:
-        out.append((key, title, dict(body, site_id=big.domain)))
-    return out
+    return [(key, title, kind, dict(body, site_id=big.domain)) for key, title, kind, body in cases]
+
+
+# Dashboard pages through a share link, 30 days: (key, title, query string).
+DASHBOARD_CASES = [
+    ("dash", "Dashboard page, 30 days, no filter", "period=30d"),
+    ("dash_nl", "Dashboard page, 30 days, filtered `country=NL`", "period=30d&country=NL"),
+    ("dash_3f", "Dashboard page, 30 days, three filters (country NL, source Google, page `/about/`)",
+     "period=30d&country=NL&source=Google&page=%2Fabout%2F"),
+]
 
 
 def cpu_ticks(pids):
@@ -542,7 +733,7 @@ class Tally:
             try:
                 self.conn.request(method, path, body=body, headers=headers or {})
                 resp = self.conn.getresponse()
-                return resp.status, resp.read()
+                return resp.status, resp.read(), resp.headers
             except (http.client.HTTPException, ConnectionError):
                 # a kept-alive connection the server closed: once more on a new one
                 self.conn.close()
@@ -552,21 +743,30 @@ class Tally:
         raise AssertionError("unreachable")
 
     def query(self, body):
-        """(milliseconds, status, decoded answer), timed around the whole request."""
+        """(milliseconds, status, decoded answer, None), timed around the whole request."""
         data = json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         t0 = time.perf_counter()
-        status, raw = self._request("POST", "/api/v2/query", data, headers)
+        status, raw, _ = self._request("POST", "/api/v2/query", data, headers)
         ms = (time.perf_counter() - t0) * 1000
         try:
             answer = json.loads(raw)
         except ValueError:
             answer = {"error": raw[:200].decode(errors="replace")}
-        return ms, status, answer
+        return ms, status, answer, None
+
+    def page(self, path):
+        """(milliseconds, status, {"bytes": n} or the error, server ms from Server-Timing)."""
+        t0 = time.perf_counter()
+        status, raw, headers = self._request("GET", path)
+        ms = (time.perf_counter() - t0) * 1000
+        m = re.search(r"dur=([\d.]+)", headers.get("server-timing") or "")
+        answer = {"bytes": len(raw)} if status == 200 else {"error": raw[:200].decode(errors="replace")}
+        return ms, status, answer, float(m.group(1)) if m else None
 
     def sources(self):
-        """tally_stats_queries_total by source ("rollup", "raw")."""
-        _, raw = self._request("GET", "/metrics")
+        """tally_stats_queries_total by source ("rollup", "raw": unit rows)."""
+        _, raw, _ = self._request("GET", "/metrics")
         out = {"rollup": 0, "raw": 0}
         for line in raw.decode().splitlines():
             m = re.match(r'tally_stats_queries_total\{source="(\w+)"\} (\d+)', line)
@@ -575,60 +775,125 @@ class Tally:
         return out
 
 
+# Statements of tally's background jobs (visit job, rollup job, retention, salts), left out when
+# ClickHouse's work is attributed to the requests measured.
+JOB_FILTER = (" AND NOT match(query, '^INSERT|AS minute, count|done_version|first_start"
+              "|^SELECT DISTINCT toUInt32\\\\(toStartOfHour|day_text FROM \\\\S+\\\\.visits|salts|partition_id')")
+
+
+def timed(fn, runs, count_sources=None):
+    """One warm-up, then `runs` timed calls of fn() -> (ms, status, answer, server ms); the
+    timed calls start and end at least a second away from anything else (for query_log)."""
+    ms, status, answer, _ = fn()
+    entry = {"status": status}
+    if status != 200:
+        entry.update(error=str(answer.get("error", answer))[:200], warmup_ms=round(ms, 1))
+        return entry
+    time.sleep(1.05)
+    before = count_sources() if count_sources else None
+    t0 = time.time()
+    times, server = [], []
+    for _ in range(runs):
+        ms, status, answer, server_ms = fn()
+        if status != 200:
+            entry.update(status=status, error=str(answer.get("error", answer))[:200])
+            time.sleep(1.05)
+            return entry
+        times.append(ms)
+        if server_ms is not None:
+            server.append(server_ms)
+    t1 = time.time()
+    after = count_sources() if count_sources else None
+    time.sleep(1.05)
+    entry.update(runs=[round(t, 1) for t in times], median_ms=round(statistics.median(times), 1),
+                 max_ms=round(max(times), 1), window=[t0, t1])
+    if server:
+        entry.update(server_ms=[round(t, 1) for t in server],
+                     median_server_ms=round(statistics.median(server), 1))
+    if before is not None:
+        entry.update(rollup_queries=(after["rollup"] - before["rollup"]) / runs,
+                     raw_queries=(after["raw"] - before["raw"]) / runs)
+    if "results" in answer:
+        entry["result_rows"] = len(answer["results"])
+    return entry
+
+
+def attribute_queries(ch, db, entry):
+    """ClickHouse's work for one measured entry, per request: queries, rows read, CPU."""
+    if "window" not in entry:
+        return
+    t0, t1 = entry["window"]
+    rows = query_log_rows(ch, db, t0, t1, JOB_FILTER)
+    n = len(entry["runs"])
+    entry["ch"] = {"queries": round(len(rows) / n, 1),
+                   "rows": round(sum(int(r[2]) for r in rows) / n),
+                   "max_rows": max((int(r[2]) for r in rows), default=0),
+                   "cpu_ms": round(sum(float(r[3]) for r in rows) / n * 1000, 1),
+                   "query_ms": round(sum(int(r[1]) for r in rows) / n, 1)}
+
+
+def show(key, name, r, label=""):
+    if "median_ms" in r:
+        extra = f"  server {r['median_server_ms']:8.1f} ms" if "median_server_ms" in r else ""
+        print(f"  {key:14} {name:>5}{label}  median {r['median_ms']:8.1f} ms  max {r['max_ms']:8.1f} ms{extra}",
+              flush=True)
+    else:
+        print(f"  {key:14} {name:>5}{label}  ERROR {r['status']}: {r.get('error')}", flush=True)
+
+
 def cmd_measure(a, ch, sites):
     big = sites[0]
     tally = Tally(a.tally, a.token, a.timeout)
-    yesterday = str(local_today(ch, big.tz) - datetime.timedelta(days=1))
-    periods = [("1d", [yesterday, yesterday]), ("30d", "30d"), ("90d", "90d")]
-    results = {"periods": [p for p, _ in periods], "yesterday": yesterday, "cases": [],
+    before = Tally(a.before, a.token, a.timeout) if a.before else None
+    yesterday = local_today(ch, big.tz) - datetime.timedelta(days=1)
+    periods = a.periods.split(",")
+    before_periods = [p for p in a.before_periods.split(",") if p in periods] if before else []
+    ranges = {p: [str(yesterday - datetime.timedelta(days=PERIOD_DAYS[p] - 1)), str(yesterday)]
+              for p in periods}
+    results = {"periods": periods, "before_periods": before_periods, "ranges": ranges,
+               "yesterday": str(yesterday), "cases": [], "runs": RUNS, "before_runs": a.before_runs,
                "started": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
                "loadavg_before": open("/proc/loadavg").read().split()[:3]}
     pids = [int(p) for p in a.pids.split()] + [os.getpid()]
     ticks_before = cpu_ticks(pids)
     first = tally.sources()
 
-    def run(body):
-        """One warm-up, then RUNS timed requests; which kind of query answered them."""
-        before = tally.sources()
-        ms, status, answer = tally.query(body)
-        entry = {"status": status}
-        if status != 200:
-            entry["error"] = str(answer.get("error", answer))[:200]
-            entry["warmup_ms"] = round(ms, 1)
-            return entry
-        times = []
-        for _ in range(RUNS):
-            ms, status, answer = tally.query(body)
-            if status != 200:
-                entry.update(status=status, error=str(answer.get("error", answer))[:200])
-                return entry
-            times.append(ms)
-        after = tally.sources()
-        requests = RUNS + 1
-        entry.update(
-            runs=[round(t, 1) for t in times], median_ms=round(statistics.median(times), 1),
-            max_ms=round(max(times), 1),
-            rollup_queries=(after["rollup"] - before["rollup"]) / requests,
-            raw_queries=(after["raw"] - before["raw"]) / requests,
-            result_rows=len(answer.get("results", [])),
-            total_rows=answer.get("meta", {}).get("total_rows"))
-        return entry
+    def save():
+        # After every case, so that a run stopped half-way (a slow report on a busy machine)
+        # still leaves what it measured.
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=1)
 
-    for key, title, body in report_cases(big):
-        case = {"key": key, "title": title, "body": body, "periods": {}}
-        for name, date_range in periods:
-            r = run(dict(body, date_range=date_range))
+    for key, title, kind, body in report_cases(big):
+        save()
+        case = {"key": key, "title": title, "kind": kind, "body": body, "periods": {}, "before": {}}
+        names = ["realtime"] if kind == "realtime" else periods
+        for name in names:
+            b = dict(body, date_range="realtime" if kind == "realtime" else ranges[name])
+            r = timed(lambda: tally.query(b), RUNS, tally.sources)
             case["periods"][name] = r
-            shown = (f"median {r['median_ms']:8.1f} ms  max {r['max_ms']:8.1f} ms  "
-                     f"rollup/raw queries {r['rollup_queries']:g}/{r['raw_queries']:g}"
-                     if "median_ms" in r else f"ERROR {r['status']}: {r.get('error')}")
-            print(f"  {key:10} {name:>4}  {shown}", flush=True)
+            show(key, name, r)
+            if before and kind != "rollups" and (name in before_periods or kind == "realtime") \
+                    and key != "realtime":
+                r = timed(lambda: before.query(b), a.before_runs)
+                case["before"][name] = r
+                show(key, name, r, " before")
         results["cases"].append(case)
-    body = {"site_id": big.domain, "metrics": ["visitors", "pageviews"], "date_range": "realtime"}
-    r = run(body)
-    results["cases"].append({"key": "realtime", "title": "Realtime (last 5 minutes)", "body": body,
-                             "periods": {"realtime": r}})
-    print(f"  {'realtime':10} {'':>4}  median {r.get('median_ms', 0):8.1f} ms  max {r.get('max_ms', 0):8.1f} ms", flush=True)
+    if a.share:
+        for key, title, qs in DASHBOARD_CASES:
+            path = f"/share/{a.share}?{qs}"
+            case = {"key": key, "title": title, "kind": "dashboard", "path": "/share/…?" + qs,
+                    "periods": {}, "before": {}}
+            r = timed(lambda: tally.page(path), RUNS)
+            case["periods"]["30d"] = r
+            show(key, "30d", r)
+            if before and key == "dash_nl":
+                r = timed(lambda: before.page(path), a.before_runs)
+                case["before"]["30d"] = r
+                show(key, "30d", r, " before")
+            results["cases"].append(case)
+            save()
+
     last = tally.sources()
     results["queries"] = {k: last[k] - first[k] for k in last}
     total, busy, ours = (b - a for a, b in zip(ticks_before, cpu_ticks(pids)))
@@ -637,15 +902,78 @@ def cmd_measure(a, ch, sites):
     results["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
     print(f"CPU during the measurement: {busy / total:.0%} of {os.cpu_count()} cores busy, "
           f"{max(0, busy - ours) / total:.0%} by processes other than ClickHouse, tally and this script")
+    for case in results["cases"]:
+        for r in list(case["periods"].values()) + list(case["before"].values()):
+            attribute_queries(ch, a.db, r)
+    with open(a.out, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def cmd_measure_compare(a, ch, sites):
+    """Issue 13's proof: the unfiltered reports against two builds on the same data, their
+    requests alternating (A B, then B A, …), and whether both answer the same."""
+    big = sites[0]
+    one = Tally(a.tally, a.token, a.timeout)
+    two = Tally(a.other, a.token, a.timeout)
+    yesterday = local_today(ch, big.tz) - datetime.timedelta(days=1)
+    periods = a.periods.split(",")
+    ranges = {p: [str(yesterday - datetime.timedelta(days=PERIOD_DAYS[p] - 1)), str(yesterday)]
+              for p in periods}
+    results = {"periods": periods, "ranges": ranges, "yesterday": str(yesterday), "cases": [],
+               "labels": a.labels.split(","), "runs": RUNS,
+               "started": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+               "loadavg_before": open("/proc/loadavg").read().split()[:3]}
+    pids = [int(p) for p in a.pids.split()] + [os.getpid()]
+    ticks_before = cpu_ticks(pids)
+    for key, title, kind, body in report_cases(big):
+        if kind == "units" or key == "realtime_nl":
+            continue
+        case = {"key": key, "title": title, "body": body, "periods": {}}
+        for name in (["realtime"] if kind == "realtime" else periods):
+            b = dict(body, date_range="realtime" if kind == "realtime" else ranges[name])
+            entry = {}
+            answers = []
+            for t in (one, two):
+                _, status, answer, _ = t.query(b)  # warm-up
+                answers.append(answer.get("results"))
+                if status != 200:
+                    entry["error"] = f"{status}: {str(answer)[:200]}"
+            times = ([], [])
+            for run in range(RUNS):
+                for i in ((0, 1) if run % 2 == 0 else (1, 0)):
+                    ms, status, answer, _ = (one, two)[i].query(b)
+                    if status != 200:
+                        entry["error"] = f"{status}: {str(answer)[:200]}"
+                    times[i].append(ms)
+            entry.update(runs=[[round(t, 1) for t in ts] for ts in times],
+                         median_ms=[round(statistics.median(ts), 1) for ts in times],
+                         max_ms=[round(max(ts), 1) for ts in times],
+                         same_answer=answers[0] == answers[1] or kind == "realtime")
+            case["periods"][name] = entry
+            print(f"  {key:12} {name:>8}  {results['labels'][0]} {entry['median_ms'][0]:8.1f} ms  "
+                  f"{results['labels'][1]} {entry['median_ms'][1]:8.1f} ms  "
+                  f"ratio {entry['median_ms'][1] / entry['median_ms'][0]:.2f}"
+                  f"{'' if entry['same_answer'] else '  ANSWERS DIFFER'}", flush=True)
+        results["cases"].append(case)
+    total, busy, ours = (b - a for a, b in zip(ticks_before, cpu_ticks(pids)))
+    results["cpu"] = {"busy": round(busy / total, 3), "others": round(max(0, busy - ours) / total, 3),
+                      "cores": os.cpu_count()}
+    results["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
 
 
 # --------------------------------------------------------------------------------------------
-# The report: a Markdown block written into BENCHMARKS.md between marker comments
+# The report: Markdown blocks written into BENCHMARKS.md between marker comments
 
-BEGIN = "<!-- bench-reports:begin (written by scripts/bench-reports.sh; edits here are overwritten) -->"
-END = "<!-- bench-reports:end -->"
+
+def marker_begin(name):
+    return f"<!-- {name}:begin (written by scripts/bench-reports.sh; edits here are overwritten) -->"
+
+
+def marker_end(name):
+    return f"<!-- {name}:end -->"
+
 
 INTRO = """# Benchmarks
 
@@ -658,54 +986,52 @@ read them. Benchmarks measure; they never pass or fail (no timing is asserted an
 
 SECTION = """## Reports
 
-`scripts/bench-reports.sh` (Debian 12 with Rust; it runs `scripts/install-deps.sh` first) builds
-tally, starts a dedicated ClickHouse 18.16 (`.cache/clickhouse-bench`, HTTP 18125, native 19002),
-loads 10,000,000 events for `big.example` (Europe/Amsterdam) over the 90 local days ending
-yesterday plus three small sites, rolls the complete days up with `tally rollup`, starts
-`tally serve` and times each report through `POST /api/v2/query` for 1 day (yesterday, as a date
-range), `30d` and `90d`: one warm-up, then 7 timed requests; median and max in ms, measured by
-the client around the whole HTTP request. It never asserts a timing. The data is generated inside ClickHouse
-(`INSERT … SELECT … FROM numbers(N)`, one INSERT per site and day, see `scripts/bench_reports.py`):
-visits of 1–8 pageviews (half of them one), an engagement beacon after 85 % of pageviews,
-pageviews 5 s – 5 min apart, 15 % of visits by a visitor already seen that day, ~2,000 paths with
-Zipf-like popularity, fewer visits at night and at weekends, sources (direct, Google, Bing,
-DuckDuckGo, Ecosia, Facebook, LinkedIn, ~300 referrer hosts, a UTM newsletter), 20 countries,
-four screen classes, five browsers, five OSes. Loaded data is reused while the generator, the
-dates and tally's schema and rollup SQL (`schema/`, `src/rollup.rs`, `src/stats/sql.rs`) are
-unchanged (`--fresh` reloads anyway); today's events up to the run are topped up each time, so
-that "realtime" has a live last five minutes to read. The config keeps raw events 3650 days
-(`retention.raw_days`), so that serve's retention job leaves the 90 days alone. The request
-bodies are in `report_cases()` of `scripts/bench_reports.py`; every run leaves them, with each
-request's time, in `.cache/bench-reports/results.json`.
-
-Options: `--fresh` (drop and reload the data), `TALLY_BENCH_KEEP=1` (leave ClickHouse running),
-`TALLY_BENCH_CH_HTTP` / `TALLY_BENCH_CH_TCP` / `TALLY_BENCH_LISTEN` (ports),
-`TALLY_BENCH_EVENTS` (events of big.example), `TALLY_BENCH_TIMEOUT` (seconds per request).
+`scripts/bench-reports.sh` loads generated events into a dedicated ClickHouse 18.16, stores their
+visits (`tally visits`), rolls the days up (`tally rollup`) and times every report of the stats
+API and the dashboard; see the script's header for what it does and how to run it.
 
 """
 
 
+def write_block(markdown, name, lines):
+    """Puts `lines` between the markers `name` in `markdown`: in place when they are there, else
+    after the last block of this script (or in a new Reports section)."""
+    block = marker_begin(name) + "\n" + "\n".join(lines) + "\n" + marker_end(name)
+    text = open(markdown).read() if os.path.exists(markdown) else INTRO
+    begin = marker_begin(name).split(" (")[0]
+    if begin in text and marker_end(name) in text:
+        start = text.index(begin)
+        end = text.index(marker_end(name)) + len(marker_end(name))
+        text = text[:start] + block + text[end:]
+    else:
+        ends = [m.end() for m in re.finditer(r"<!-- bench-reports[\w-]*:end -->", text)]
+        if ends:
+            text = text[:ends[-1]] + "\n\n" + block + text[ends[-1]:]
+        elif "## Reports" in text:
+            # Newest first: before the section's first subsection (earlier runs), else at its end.
+            at = text.index("## Reports")
+            nxt = [i for i in (text.find("\n### ", at), text.find("\n## ", at + 1)) if i >= 0]
+            at = min(nxt) + 1 if nxt else len(text)
+            text = text[:at] + block + "\n\n" + text[at:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + SECTION + block + "\n"
+    with open(markdown, "w") as f:
+        f.write(text)
+
+
 def fmt_ms(x):
-    return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
+    return f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
 
 
-def cell(r):
+def cell(r, server=False):
     if r is None:
         return "—"
     if "median_ms" not in r:
         return f"error {r['status']}"
-    return f"{fmt_ms(r['median_ms'])} / {fmt_ms(r['max_ms'])}"
-
-
-def source_cell(results, case):
-    parts = []
-    for p in results["periods"]:
-        r = case["periods"].get(p)
-        if r is None or "median_ms" not in r:
-            parts.append("—")
-            continue
-        parts.append(f"{r['rollup_queries']:g}/{r['raw_queries']:g}")
-    return " · ".join(parts)
+    out = f"{fmt_ms(r['median_ms'])} / {fmt_ms(r['max_ms'])}"
+    if server and "median_server_ms" in r:
+        out += f" (server {fmt_ms(r['median_server_ms'])})"
+    return out
 
 
 def machine():
@@ -734,129 +1060,287 @@ def machine():
 
 
 def built_from(text, repo="."):
-    """The commit tally was built from (as the shell script saw it), with its subject."""
+    """The commit tally was built from (as the shell script saw it), with its subject; "A and B"
+    for two builds."""
+    if " and " in text:
+        return " and ".join(built_from(part, repo) for part in text.split(" and "))
     commit = text.split()[0]
     subject = subprocess.run(["git", "-C", repo, "log", "-1", "--format=%s", commit],
                              capture_output=True, text=True).stdout.strip()
+    if len(subject) > 90:
+        subject = subject[:87] + "…"
     return f"`{commit}`" + (f" ({subject})" if subject else "") + text[len(commit):]
 
 
-def cmd_report(a, ch, sites):
-    with open(a.results) as f:
-        results = json.load(f)
+def human_rows(n):
+    n = float(n)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}" if n < 10 * size else f"{n / size:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def ch_cell(r):
+    c = (r or {}).get("ch")
+    if not c:
+        return "—"
+    return f"{human_rows(c['rows'])} rows, {fmt_ms(c['cpu_ms'])} ms"
+
+
+def header_lines(a, ch, sites, results):
     db = a.db
-    p = params(ch, sites)
-    loaded, loaded_at = state_get(ch, db, p, "loaded", with_time=True)
-    loaded = json.loads(loaded or "{}")
-    rollup, rollup_at = state_get(ch, db, p, "rollup", with_time=True)
-    rollup = json.loads(rollup or "{}")
-    rows = ch.rows(f"SELECT site, count(), toString(min(toDate(ts))), toString(max(toDate(ts))) "
-                   f"FROM {db}.events GROUP BY site ORDER BY count() DESC")
+    rows = ch.rows(f"SELECT site, count() FROM {db}.events GROUP BY site ORDER BY count() DESC")
     disk = ch.rows(f"SELECT table, sum(rows), sum(bytes_on_disk), sum(data_uncompressed_bytes), count() "
                    f"FROM system.parts WHERE database = {lit(db)} AND active "
-                   f"AND table IN ('events', 'rollup_daily', 'rollup_durations') GROUP BY table ORDER BY table")
+                   f"AND table IN ('events', 'visits', 'visit_slices', 'rollup_daily', 'rollup_durations') "
+                   f"GROUP BY table ORDER BY table")
     version = ch.value("SELECT version()")
     big = sites[0]
     days = days_of(ch, big)
     mib = lambda b: f"{int(b) / 1024 / 1024:,.0f} MiB"
-
     out = []
     out.append(f"Run of {results.get('started', '?')}: `{a.command}`  ")
     cpu = results.get("cpu", {})
-    out.append(f"Machine: {machine()}. During the measurement {cpu.get('busy', 0):.0%} of the CPU time "
+    out.append(f"Machine: {machine()}. During the timed requests {cpu.get('busy', 0):.0%} of the CPU time "
                f"was busy, {cpu.get('others', 0):.0%} of it in processes other than ClickHouse, tally "
                f"and the benchmark (load average {' '.join(results.get('loadavg_before', []))} before, "
                f"{' '.join(results.get('loadavg_after', []))} after).  ")
     out.append(f"ClickHouse {version} (Debian package, `scripts/clickhouse.sh` settings); "
                f"tally {built_from(a.built_from)}, release build.  ")
-    site_rows = ", ".join(f"{s} {int(n):,}" for s, n, _, _ in rows)
-    out.append(f"Data: events per site (incl. today's top-up) {site_rows}; big.example's 90 days are "
-               f"{days[0]} … {days[-1]} ({big.tz}); measured \"1 day\" = {results['yesterday']}.  ")
-    sizes = "; ".join(f"`{t}` {int(n):,} rows, {mib(b)} on disk ({mib(u)} uncompressed, {parts} parts)"
+    site_rows = ", ".join(f"{s} {int(n):,}" for s, n in rows)
+    out.append(f"Data: events per site (incl. today's top-up) {site_rows}; {big.domain}'s {DAYS} days are "
+               f"{days[0]} … {days[-1]} ({big.tz}); \"1 day\" = {results['yesterday']}, the other periods "
+               f"are the days ending then.  ")
+    sizes = "; ".join(f"`{t}` {int(n):,} rows, {mib(b)} ({mib(u)} uncompressed, {parts} parts)"
                       for t, n, b, u, parts in disk)
     out.append(f"On disk: {sizes}.  ")
+    return out
+
+
+def job_lines(ch, a, sites):
+    p = params(ch, sites)
+    out = []
+    loaded, loaded_at = state_get(ch, a.db, p, "loaded", with_time=True)
     if loaded:
+        loaded = json.loads(loaded)
         out.append(f"Load (at {loaded_at} UTC): {loaded['events']:,} events generated in "
                    f"{loaded['seconds']:.0f} s ({loaded['events'] / loaded['seconds']:,.0f} events/s).  ")
+    visits, visits_at = state_get(ch, a.db, p, "visits", with_time=True)
+    if visits:
+        v = json.loads(visits)
+        cpu = v["ch_cpu_s"] + v["ch_merge_cpu_s"] + v["tally_cpu_s"]
+        per = "; ".join(f"{site} median {r['median_ms']:.0f} ms, max {r['max_ms']} ms"
+                        for site, r in v["sites"].items())
+        kinds = sorted(v["statements"].items(), key=lambda kv: -kv[1]["cpu_s"])
+        top = "; ".join(f"{k}: {s['n']:,} statements, {s['cpu_s']:.0f} CPU-s, {human_rows(s['rows'])} rows read"
+                        for k, s in kinds[:4])
+        out.append(f"Storing visits (`tally visits` at {visits_at} UTC, {v['items']:,} hour-slices of "
+                   f"{len(sites)} sites, {v['visits']:,} visits): {v['events']:,} raw events in {v['seconds']:.0f} s = "
+                   f"**{v['events'] / v['seconds']:,.0f} events/s**; CPU: ClickHouse {v['ch_cpu_s']:.0f} s while it "
+                   f"ran + {v['ch_merge_cpu_s']:.0f} s merging afterwards, tally {v['tally_cpu_s']:.1f} s = "
+                   f"**{v['events'] / cpu:,.0f} events per CPU-second** (load average {' '.join(v['loadavg'])} at "
+                   f"the end). Per slice: {per}. ClickHouse's statements by CPU ({top}).  ")
+    rollup, rollup_at = state_get(ch, a.db, p, "rollup", with_time=True)
     if rollup:
-        per = "; ".join(f"{site} median {r['median_ms']:.0f} ms, max {r['max_ms']} ms per day"
-                        for site, r in rollup["sites"].items())
-        out.append(f"Rollup (`tally rollup` at {rollup_at} UTC, all {rollup['site_days']} site-days): "
-                   f"{rollup['seconds']:.0f} s, "
-                   f"{rollup['seconds'] / rollup['site_days'] * 1000:.0f} ms per site-day on average ({per}).")
+        r = json.loads(rollup)
+        per = "; ".join(f"{site} median {x['median_ms']:.0f} ms, max {x['max_ms']} ms"
+                        for site, x in r["sites"].items())
+        out.append(f"Rollup (`tally rollup` at {rollup_at} UTC, {r['items']} site-days, from stored visits): "
+                   f"{r['seconds']:.0f} s, {r['seconds'] / max(r['items'], 1) * 1000:.0f} ms per site-day on "
+                   f"average; CPU: ClickHouse {r['ch_cpu_s']:.0f} s + {r['ch_merge_cpu_s']:.0f} s merging, "
+                   f"tally {r['tally_cpu_s']:.1f} s. Per day: {per}.")
+    return out
+
+
+def cmd_report(a, ch, sites):
+    with open(a.results) as f:
+        results = json.load(f)
+    out = header_lines(a, ch, sites, results) + job_lines(ch, a, sites)
+    periods = results["periods"]
+    before_periods = results.get("before_periods", [])
+    evidence = [p for p in ("30d", periods[-1]) if p in periods]
+    evidence = list(dict.fromkeys(evidence))
     out.append("")
-    out.append("Median / max of 7 requests in ms (after one warm-up), client-side, big.example. "
-               "Last column: per request, how many of tally's report computations read rollups / raw "
-               "events (`tally_stats_queries_total`), for 1 day · 30 days · 90 days.")
+    out.append(f"Median / max of {results['runs']} requests in ms after one warm-up, client-side, "
+               f"{sites[0].domain}. \"Before\": the same request to a second tally on the same data with "
+               f"`visits.store = false` (every visit built from raw events, as before issue 14), "
+               f"{results.get('before_runs', '?')} requests after a warm-up. \"ClickHouse\": per request, "
+               f"rows read and CPU time of the query threads (`system.query_log`). Last column: per request, "
+               f"how many of tally's report computations read rollups / unit rows "
+               f"(`tally_stats_queries_total`), per period.")
     out.append("")
-    out.append("| report | 1 day | 30 days | 90 days | rollups/raw |")
-    out.append("| --- | ---: | ---: | ---: | --- |")
-    over = []
+    heads = [PERIOD_TITLES[p] for p in periods] + [f"before, {PERIOD_TITLES[p]}" for p in before_periods]
+    heads += [f"ClickHouse, {PERIOD_TITLES[p]}" for p in evidence] + ["rollups/unit rows"]
+    out.append("| report | " + " | ".join(heads) + " |")
+    out.append("| --- | " + " | ".join(["---:"] * (len(periods) + len(before_periods))
+                                      + ["---"] * (len(evidence) + 1)) + " |")
+    over, met, realtime_ms, dash = [], [], None, []
     for case in results["cases"]:
-        if case["key"] == "realtime":
-            r = case["periods"]["realtime"]
-            rt = f"{r['rollup_queries']:g}/{r['raw_queries']:g}" if "median_ms" in r else "—"
-            out.append(f"| {case['title']} | {cell(r)} (last 5 min) | — | — | {rt} |")
+        kind = case["kind"]
+        pr = case["periods"]
+        if kind in ("realtime", "dashboard"):
+            name = "realtime" if kind == "realtime" else "30d"
+            r = pr.get(name)
+            cells = ["—"] * len(periods)
+            if kind == "realtime":
+                cells = [cell(r) + " (last 5 min)"] + ["—"] * (len(periods) - 1)
+            elif "30d" in periods:
+                cells[periods.index("30d")] = cell(r, server=True)
+            bcells = ["—"] * len(before_periods)
+            if case["before"].get(name) is not None and before_periods:
+                i = before_periods.index("30d") if "30d" in before_periods else -1
+                bcells[i] = cell(case["before"][name], server=True)
+            ev = [ch_cell(r) if p == evidence[0] else "—" for p in evidence]
+            src = (f"{r['rollup_queries']:g}/{r['raw_queries']:g}" if r and "rollup_queries" in r else "—")
+            out.append(f"| {case['title']} | " + " | ".join(cells + bcells + ev + [src]) + " |")
+            if case["key"] == "realtime" and r and "median_ms" in r:
+                realtime_ms = r["median_ms"]
+            if kind == "dashboard" and case["key"] != "dash":
+                dash.append((case["key"], r))
             continue
-        c = [cell(case["periods"].get(p)) for p in results["periods"]]
-        out.append(f"| {case['title']} | {c[0]} | {c[1]} | {c[2]} | {source_cell(results, case)} |")
-        r30 = case["periods"].get("30d", {})
-        if "median_ms" not in r30 or r30["median_ms"] > GOAL_MS:
-            over.append(f"{case['key']} ({cell(r30)})")
+        cells = [cell(pr.get(p)) for p in periods]
+        bcells = [cell(case["before"].get(p)) if case["before"] else "—" for p in before_periods]
+        ev = [ch_cell(pr.get(p)) for p in evidence]
+        src = " · ".join(f"{pr[p]['rollup_queries']:g}/{pr[p]['raw_queries']:g}"
+                         if p in pr and "rollup_queries" in pr[p] else "—" for p in periods)
+        out.append(f"| {case['title']} | " + " | ".join(cells + bcells + ev + [src]) + " |")
+        for p, goal in GOALS_MS.items():
+            if p not in periods:
+                continue
+            r = pr.get(p, {})
+            (met if "median_ms" in r and r["median_ms"] < goal else over).append((p, case["key"], r))
     out.append("")
     q = results.get("queries", {})
     out.append(f"`tally_stats_queries_total` during the measurement: {q.get('rollup', 0):,} from rollups, "
-               f"{q.get('raw', 0):,} from raw events.  ")
-    total30 = sum(1 for c in results["cases"] if "30d" in c["periods"])
-    out.append(f"Goal (every report under {GOAL_MS} ms median for 30 days): "
-               f"{total30 - len(over)} of {total30} reports under; "
-               + (("over: " + ", ".join(over) + ".") if over else "all under."))
-    block = BEGIN + "\n" + "\n".join(out) + "\n" + END
+               f"{q.get('raw', 0):,} from unit rows.  ")
+    goals = []
+    for p, goal in GOALS_MS.items():
+        if p not in periods:
+            continue
+        n_met = sum(1 for x in met if x[0] == p)
+        miss = [f"{k} ({cell(r)})" for q2, k, r in over if q2 == p]
+        goals.append(f"every report under {goal} ms median at {PERIOD_TITLES[p]}: {n_met} of {n_met + len(miss)}"
+                     + (f", over: {', '.join(miss)}" if miss else ", **met**"))
+    if realtime_ms is not None:
+        goals.append(f"realtime under {REALTIME_GOAL_MS} ms: {fmt_ms(realtime_ms)} ms, "
+                     + ("**met**" if realtime_ms < REALTIME_GOAL_MS else "not met"))
+    for key, r in dash:
+        if r and "median_ms" in r:
+            goals.append(f"filtered dashboard page under {DASHBOARD_GOAL_MS / 1000:g} s ({key}): "
+                         f"{fmt_ms(r['median_ms'])} ms, " + ("**met**" if r["median_ms"] < DASHBOARD_GOAL_MS else "not met"))
+    visits = state_get(ch, a.db, params(ch, sites), "visits")
+    if visits:
+        v = json.loads(visits)
+        rate = v["events"] / v["seconds"]
+        per_cpu = v["events"] / (v["ch_cpu_s"] + v["ch_merge_cpu_s"] + v["tally_cpu_s"])
+        goals.append(f"storing visits keeps up with {STORE_GOAL_EVENTS_S:,} events/s under a tenth of a core "
+                     f"(≥ {STORE_GOAL_EVENTS_PER_CPU_S:,} events per CPU-second): {rate:,.0f} events/s, "
+                     f"{per_cpu:,.0f} per CPU-second, "
+                     + ("**met**" if rate >= STORE_GOAL_EVENTS_S and per_cpu >= STORE_GOAL_EVENTS_PER_CPU_S
+                        else "not met") + " (backfill; see the reading below for the steady state)")
+    out.append("Goals (issue 14, measured, never asserted): " + "; ".join(goals) + ".")
+    write_block(a.markdown, a.block, out)
+    print("\n".join(out))
 
-    text = open(a.markdown).read() if os.path.exists(a.markdown) else INTRO
-    if BEGIN.split(" (")[0] in text and END in text:
-        start = text.index(BEGIN.split(" (")[0])
-        end = text.index(END) + len(END)
-        text = text[:start] + block + text[end:]
-    else:
-        if "## Reports" not in text:
-            text = text.rstrip("\n") + "\n\n" + SECTION
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(a.markdown, "w") as f:
-        f.write(text)
+
+def cmd_report_compare(a, ch, sites):
+    with open(a.results) as f:
+        results = json.load(f)
+    out = header_lines(a, ch, sites, results)
+    p = params(ch, sites)
+    loaded, loaded_at = state_get(ch, a.db, p, "loaded", with_time=True)
+    if loaded:
+        loaded = json.loads(loaded)
+        out.append(f"Load (at {loaded_at} UTC): {loaded['events']:,} events (no `micros` column: schema up "
+                   f"to 0004), rolled up by the first build's `tally rollup`.  ")
+    one, two = results["labels"]
+    out.append("")
+    out.append(f"Median of {results['runs']} requests each in ms after a warm-up each, client-side, the two builds' "
+               f"requests alternating ({one} then {two}, then {two} then {one}, …), both `tally serve` on the same "
+               f"ClickHouse and data; ratio = {two} / {one}. \"Same answer\": the warm-up answers' `results` are equal.")
+    out.append("")
+    periods = results["periods"]
+    out.append("| report | " + " | ".join(f"{PERIOD_TITLES[q]}: {one} · {two} (ratio)" for q in periods)
+               + " | same answer |")
+    out.append("| --- | " + " | ".join(["---:"] * len(periods)) + " | --- |")
+    ratios = []
+    for case in results["cases"]:
+        cells, same = [], True
+        names = ["realtime"] if case["key"] == "realtime" else periods
+        for q in periods:
+            name = "realtime" if case["key"] == "realtime" else q
+            e = case["periods"].get(name)
+            if e is None or (case["key"] == "realtime" and q != periods[0]):
+                cells.append("—")
+                continue
+            if "error" in e:
+                cells.append(f"error {e['error'][:40]}")
+                continue
+            r = e["median_ms"][1] / e["median_ms"][0]
+            ratios.append(r)
+            same = same and e["same_answer"]
+            cells.append(f"{fmt_ms(e['median_ms'][0])} · {fmt_ms(e['median_ms'][1])} ({r:.2f})")
+        title = case["title"] + (" (last 5 min)" if case["key"] == "realtime" else "")
+        out.append(f"| {title} | " + " | ".join(cells) + f" | {'yes' if same else 'NO'} |")
+    out.append("")
+    if ratios:
+        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        out.append(f"Geometric mean of the {len(ratios)} ratios {two} / {one}: {geo:.3f} "
+                   f"(lowest {min(ratios):.2f}, highest {max(ratios):.2f}).")
+    write_block(a.markdown, a.block, out)
     print("\n".join(out))
 
 
 def main():
+    global DAYS, FINGERPRINT
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--ch", required=True, help="ClickHouse HTTP URL")
     common.add_argument("--db", required=True)
     common.add_argument("--sites", required=True, help="domain=tz=events=paths,...")
+    common.add_argument("--days", type=int, default=90, help="days of data ending yesterday")
+    common.add_argument("--fingerprint", help="what the data is for (default: tally's SQL files)")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status", parents=[common])
     sub.add_parser("load", parents=[common])
     sub.add_parser("topup", parents=[common])
     sub.add_parser("settle", parents=[common])
-    p = sub.add_parser("rollup-log", parents=[common])
-    p.add_argument("log")
-    p.add_argument("seconds", type=float)
-    p = sub.add_parser("measure", parents=[common])
-    p.add_argument("--tally", required=True)
-    p.add_argument("--token", required=True)
-    p.add_argument("--timeout", type=float, default=600)
-    p.add_argument("--pids", default="", help="ClickHouse's and tally's pids (CPU accounting)")
-    p.add_argument("--out", required=True)
-    p = sub.add_parser("report", parents=[common])
-    p.add_argument("--results", required=True)
-    p.add_argument("--markdown", required=True)
-    p.add_argument("--command", required=True)
-    p.add_argument("--built-from", required=True, help="commit tally was built from")
+    p = sub.add_parser("job", parents=[common])
+    p.add_argument("--name", required=True, choices=["visits", "rollup"])
+    p.add_argument("--ch-pid", type=int, required=True)
+    p.add_argument("--log", required=True)
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    for name in ("measure", "measure-compare"):
+        p = sub.add_parser(name, parents=[common])
+        p.add_argument("--tally", required=True)
+        p.add_argument("--token", required=True)
+        p.add_argument("--timeout", type=float, default=600)
+        p.add_argument("--periods", default="1d,30d,90d")
+        p.add_argument("--pids", default="", help="ClickHouse's and tally's pids (CPU accounting)")
+        p.add_argument("--out", required=True)
+        if name == "measure":
+            p.add_argument("--before", help="a tally with visits.store = false on the same data")
+            p.add_argument("--before-periods", default="1d,30d")
+            p.add_argument("--before-runs", type=int, default=3)
+            p.add_argument("--share", help="a share link's secret (dashboard pages)")
+        else:
+            p.add_argument("--other", required=True, help="the second build's tally")
+            p.add_argument("--labels", required=True, help="names of the two builds: A,B")
+    for name in ("report", "report-compare"):
+        p = sub.add_parser(name, parents=[common])
+        p.add_argument("--results", required=True)
+        p.add_argument("--markdown", required=True)
+        p.add_argument("--block", default="bench-reports", help="name of the marker comments")
+        p.add_argument("--command", required=True)
+        p.add_argument("--built-from", required=True, help="commit tally was built from")
     a = ap.parse_args()
+    DAYS = a.days
+    FINGERPRINT = a.fingerprint
     ch = ClickHouse(a.ch)
     sites = parse_sites(a.sites)
     {"status": cmd_status, "load": cmd_load, "topup": cmd_topup, "settle": cmd_settle,
-     "rollup-log": cmd_rollup_log, "measure": cmd_measure, "report": cmd_report}[a.cmd](a, ch, sites)
+     "job": cmd_job, "measure": cmd_measure, "measure-compare": cmd_measure_compare,
+     "report": cmd_report, "report-compare": cmd_report_compare}[a.cmd](a, ch, sites)
 
 
 if __name__ == "__main__":
