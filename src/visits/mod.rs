@@ -318,7 +318,7 @@ impl VisitJob {
             .execute()
             .await?;
         let stored: Stored = client
-            .query_raw(&sql::stored(&self.database, &site.domain, hour, version))
+            .query_raw(&sql::stored(&slice, version))
             .fetch_one()
             .await?;
         mark(client, marker(1, &stored)).await?;

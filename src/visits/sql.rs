@@ -133,13 +133,19 @@ pub struct MarkerRow {
     pub done_at: u32,
 }
 
-/// Visits and their earliest start in a slice's rows of one version.
-pub fn stored(database: &str, site: &str, hour: Timestamp, version: u64) -> String {
+/// Visits and their earliest start in a slice's rows of one version. The rows were built from
+/// the raw events of the slice's read range, so their `ts` lies in it: bounding `ts` (the
+/// table's order after `site`) keeps this from reading every visit stored so far.
+pub fn stored(s: &Slice, version: u64) -> String {
+    let (lo, hi) = s.read_range();
     format!(
         "SELECT count() AS visits, toUInt32(min(ts)) AS first_start FROM {database}.visits
-WHERE site = {} AND slice = {} AND version = {version} AND kind = 0",
-        lit(site),
-        datetime(hour)
+WHERE site = {} AND ts >= {} AND ts < {} AND slice = {} AND version = {version} AND kind = 0",
+        lit(s.site),
+        datetime(lo),
+        datetime(hi),
+        datetime(s.hour),
+        database = s.database,
     )
 }
 
@@ -174,5 +180,11 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("'a.example'") && sql.contains("'Europe/Amsterdam'"));
+        // Counting what was stored reads the same range of visit records, not all of them.
+        let count = stored(&s, 7);
+        assert!(
+            count.contains(&format!("ts >= {} AND ts < {}", datetime(lo), datetime(hi))),
+            "{count}"
+        );
     }
 }

@@ -161,10 +161,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         "markers".into(),
         visit_sql::markers(database, "a.example", from),
     ));
-    out.push((
-        "stored".into(),
-        visit_sql::stored(database, "a.example", slice.hour, 1),
-    ));
+    out.push(("stored".into(), visit_sql::stored(&slice, 1)));
     out.push(("realtime".into(), recent_pageviews(&scope)));
     out.push((
         "count events".into(),

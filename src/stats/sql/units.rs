@@ -19,7 +19,7 @@ use crate::visits::units::{
 /// still applies them to the rows).
 pub fn units(s: &Scope, filters: &[Filter]) -> String {
     if !s.stored_visits {
-        return raw_period_units(s, &narrow(filters, s));
+        return raw_period_units(s, &narrow(filters, s, ""));
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
     let stored = stored_rows(&Stored {
@@ -47,34 +47,53 @@ ANY LEFT JOIN
     GROUP BY slice
 ) AS done USING slice
 WHERE version = current",
-        tail = tail_units(s, &narrow(filters, s)),
+        tail = tail_units(s, filters),
         site = s.site,
         from = s.from,
     )
 }
 
-/// The first UTC hour with raw events whose slice is not stored: the tail starts there (now, in
-/// effect, when every hour is stored).
+/// The first UTC hour, from the period's first on, with raw events whose slice is not stored:
+/// the tail starts there (now, in effect, when every hour is stored). Earlier hours need no
+/// look: a unit row in the period is no later than its visit's last event, so its slice (that
+/// event's hour) is never before the period's first hour. Bounding the scan by the period keeps
+/// it from reading every raw event kept.
 fn tail_from(s: &Scope) -> String {
     format!(
         "(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(h)) FROM (
-            SELECT DISTINCT toStartOfHour(ts) AS h FROM {events} WHERE site = {site}
-        ) WHERE h NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1))",
+            SELECT DISTINCT toStartOfHour(ts) AS h FROM {events}
+            WHERE site = {site} AND ts >= toStartOfHour({from}) AND ts < {hi}
+        ) WHERE h NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1
+            AND slice >= toStartOfHour({from})))",
         events = s.table("events"),
         slices = s.table("visit_slices"),
         site = s.site,
+        from = s.from,
+        hi = s.hi,
     )
 }
 
 /// The tail: visits of visitors active since [`tail_from`], built from their raw events as far
 /// back as such a visit can start, kept when their slice is not stored.
-fn tail_units(s: &Scope, narrow: &str) -> String {
+///
+/// Every read of raw events here, subqueries included, is bounded in time (each would otherwise
+/// read every raw event kept, however long `retention.raw_days` is): below by [`tail_from`]
+/// less the longest visit (a tail visit's last event is at or after it) or by the period's
+/// start, above by the period's events window end `hi` (a visit with a unit row in the period
+/// lies wholly before it, see [`Scope::hi`]).
+fn tail_units(s: &Scope, filters: &[Filter]) -> String {
     let from = tail_from(s);
     let events = s.table("events");
     let site = s.site.as_str();
+    let lo = format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds);
+    // A tail visit ends at or after `from`, so its events, one matching each filter, are no
+    // older than `lo`.
     let narrow = format!(
         "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
-         AND ts >= {from}){narrow}"
+         AND ts >= {period_from} AND ts >= {from} AND ts < {hi}){narrow}",
+        period_from = s.from,
+        hi = s.hi,
+        narrow = narrow(filters, s, &format!(" AND ts >= {lo}")),
     );
     let raw = raw_units(&RawUnits {
         events: &events,
@@ -82,8 +101,8 @@ fn tail_units(s: &Scope, narrow: &str) -> String {
         tz: s.tz.as_str(),
         timeout_seconds: s.timeout_seconds.as_str(),
         bounce_ms: s.bounce_ms.as_str(),
-        lo: &format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds),
-        hi: "toDateTime(4294967295, 'UTC')",
+        lo: &lo,
+        hi: s.hi.as_str(),
         narrow: &narrow,
     });
     format!(
@@ -161,9 +180,11 @@ fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
 
 /// Narrows the raw events the tail reads to visitors that have at least one event matching each
 /// positive top-level filter (`is`, `contains`, `matches`): a visit, or a pageview, can only
-/// match if one of its visitor's events does. Exact filtering happens on the unit rows; this
-/// only skips building visits that cannot match.
-fn narrow(filters: &[Filter], s: &Scope) -> String {
+/// match if one of its own events does, and a visit with a unit row in the period lies within
+/// the events window `[lo, hi)`, so only that window is searched. Exact filtering happens on the
+/// unit rows; this only skips building visits that cannot match. `since`: a further condition
+/// on the events searched (` AND …`), for a reader that knows its visits' events lie later.
+fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
     let mut out = String::new();
     for f in filters {
         let Filter::Leaf {
@@ -184,9 +205,11 @@ fn narrow(filters: &[Filter], s: &Scope) -> String {
         let _ = write!(
             out,
             "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
-             AND {cond})",
+             AND ts >= {lo} AND ts < {hi}{since} AND {cond})",
             events = s.table("events"),
             site = s.site,
+            lo = s.lo,
+            hi = s.hi,
             cond = super::visits::leaf(*op, &expr, values, *case_sensitive),
         );
     }
