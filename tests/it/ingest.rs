@@ -363,5 +363,7 @@ async fn cors_answers_configured_sites_only_and_tracker_is_served_small() {
         .starts_with("application/javascript"));
     assert!(js.headers().get("set-cookie").is_none());
     let gz = js.bytes().await.unwrap();
-    assert!(gz.len() < 1500, "tracker is {} bytes gzipped", gz.len());
+    // docs/tracker.md states the size; the budget leaves room for small fixes but not for a
+    // feature: with the built-in events (issue 18) it is about 1.76 KB.
+    assert!(gz.len() < 2000, "tracker is {} bytes gzipped", gz.len());
 }
