@@ -241,7 +241,8 @@ else
 fi
 # The stop time-out must cover a full drain: the grace, one insert's 10 s time-out, and one
 # batch's wait for spool room (the grace again).
-grace=$(printf '%s\n' "$effective" | sed -n 's/^ *shutdown_grace_secs: \([0-9]*\),$/\1/p')
+# check-config prints the effective settings as TOML: `shutdown_grace_secs = 10`.
+grace=$(printf '%s\n' "$effective" | sed -n 's/^ *shutdown_grace_secs *= *\([0-9]*\) *$/\1/p')
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$unit")
 if [ -n "$grace" ] && [ -n "$stop" ] && [ "$stop" -gt $((2 * grace + 10)) ]; then
     ok "TimeoutStopSec=$stop > 2 × shutdown_grace_secs ($grace) + 10 s insert time-out"
