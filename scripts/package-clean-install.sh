@@ -60,6 +60,9 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xf "$base" || abort "unpacking $base"
+# mktemp makes folders 0700 and tar restores that on the root's "/": a clean machine's "/" is
+# 0755, and the service user must be able to reach /usr/bin/tally.
+chmod 0755 "$root"
 mount -t proc proc "$root/proc" || abort "mounting /proc in the root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$deb" "$root/tmp/"
