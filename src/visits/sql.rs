@@ -29,69 +29,36 @@ impl Slice<'_> {
     }
 }
 
-/// How far before its hour a slice reads the events of most visitors. A visit that ends in the
-/// hour and started earlier than this is rare (visits last minutes); only its visitors are read
-/// back the whole [`MAX_VISIT_SECONDS`].
-pub const SHORT_READ_SECONDS: i64 = 3600;
-
 /// Stores the slice's visits under `version`: every visit of a visitor active in the hour whose
 /// last event lies in the hour.
-///
-/// Built in two parts that together give exactly what one build over the whole read range
-/// gives, for a fraction of the rows read and sessionized (every event was otherwise read by
-/// the 26 slices after its own):
-/// - visitors with no event in the `timeout` before `hour - SHORT_READ_SECONDS`: a visit of
-///   theirs that ends in the hour cannot reach back past that instant (it would need two
-///   consecutive events at most `timeout` apart on either side of it), so their events from
-///   there on hold the whole visit;
-/// - the others ("long" visitors, few), from the start of the whole read range, found through
-///   the table's order key (`visitor` follows the date in it), so only their granules are read.
 pub fn store(s: &Slice, version: u64) -> String {
     let (lo, hi) = s.read_range();
-    let short_lo = s.hour - SignedDuration::from_secs(SHORT_READ_SECONDS);
-    let timeout = SignedDuration::from_secs(i64::from(s.timeout_seconds));
     let hour_end = s.hour + SignedDuration::from_hours(1);
     let events = format!("{}.events", s.database);
     let site = lit(s.site);
-    let in_hour = format!(
-        "SELECT visitor FROM {events} WHERE site = {site} AND ts >= {from} AND ts < {to}",
+    let narrow = format!(
+        "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
+         AND ts >= {from} AND ts < {to})",
         from = datetime(s.hour),
         to = datetime(hour_end),
     );
-    let long = format!(
-        "SELECT visitor FROM {events} WHERE site = {site} AND ts >= {from} AND ts < {to} \
-         AND visitor IN ({in_hour})",
-        from = datetime(short_lo - timeout),
-        to = datetime(short_lo),
-    );
-    let part = |lo: Timestamp, narrow: &str| {
-        raw_units(&RawUnits {
-            events: &events,
-            site: &site,
-            tz: &lit(s.tz),
-            timeout_seconds: &s.timeout_seconds.to_string(),
-            bounce_ms: &s.bounce_ms.to_string(),
-            lo: &datetime(lo),
-            hi: &datetime(hi),
-            narrow,
-        })
-    };
-    let short = part(
-        short_lo,
-        &format!(
-            "\n                AND visitor IN ({in_hour})\n                AND visitor NOT IN ({long})"
-        ),
-    );
-    let long = part(lo, &format!("\n                AND visitor IN ({long})"));
+    let units = raw_units(&RawUnits {
+        events: &events,
+        site: &site,
+        tz: &lit(s.tz),
+        timeout_seconds: &s.timeout_seconds.to_string(),
+        bounce_ms: &s.bounce_ms.to_string(),
+        lo: &datetime(lo),
+        hi: &datetime(hi),
+        narrow: &narrow,
+    });
     let columns = UNIT_COLUMNS.join(", ");
     format!(
         "INSERT INTO {db}.visits (site, slice, version, {columns})
 SELECT {site}, slice, {version}, {columns}
 FROM
 (
-{short}
-UNION ALL
-{long}
+{units}
 )
 WHERE slice = {hour}",
         db = s.database,
@@ -213,22 +180,6 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("'a.example'") && sql.contains("'Europe/Amsterdam'"));
-        // Most visitors are read from an hour before the slice; the long ones (an event in
-        // the timeout before that) from the start of the whole read range.
-        let short_lo: Timestamp = "2026-03-29T09:00:00Z".parse().unwrap();
-        let long_from: Timestamp = "2026-03-29T08:30:00Z".parse().unwrap();
-        assert!(sql.contains(&format!(
-            "ts >= {} AND ts < {}",
-            datetime(short_lo),
-            datetime(hi)
-        )));
-        assert!(sql.contains(&format!("ts >= {} AND ts < {}", datetime(lo), datetime(hi))));
-        assert!(sql.contains(&format!(
-            "ts >= {} AND ts < {}",
-            datetime(long_from),
-            datetime(short_lo)
-        )));
-        assert!(sql.contains("AND visitor NOT IN (") && sql.contains("UNION ALL"));
         // Counting what was stored reads the same range of visit records, not all of them.
         let count = stored(&s, 7);
         assert!(
