@@ -40,8 +40,17 @@ use sql::{Marker, MarkerRow, MinuteCount, Slice, Stored};
 pub const SETTLE_SECONDS: i64 = 10 * 60;
 /// How long a claim keeps other collectors off a slice (then its claimer is presumed gone).
 pub const CLAIM_SECONDS: i64 = 10 * 60;
-/// Most slices one run computes (a backfill spreads over runs).
+/// Most slices one run computes (a backfill spreads over runs; a batch started is finished).
 pub const MAX_SLICES_PER_RUN: usize = 48;
+/// Most hours one statement stores.
+pub const MAX_BATCH_HOURS: u32 = 24;
+/// Most raw events of their own the hours of one statement have: ClickHouse holds the events
+/// of a batch's active visitors in memory at once.
+pub const BATCH_EVENTS: u64 = 500_000;
+/// In the server's job, due slices wait until the oldest of them has been due this many hours
+/// minus one (or the batch holds [`BATCH_EVENTS`]), so that one statement stores several
+/// hours; until then their visits are answered from raw events, as they were before they ended.
+pub const STEADY_BATCH_HOURS: u32 = 4;
 /// How often the job runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
@@ -221,7 +230,9 @@ impl VisitJob {
             .map(|m| (m.slice, m))
             .collect();
         let retained_from = self.retained_from(now);
-        let mut due = Vec::new();
+        // Every hour with events up to the last due one, with why it is computed (`None`: it
+        // is done, or claimed by another collector); in order.
+        let mut hours = Vec::new();
         for hour in hours_with_events(&counts) {
             let Ok(hour) = Timestamp::from_second(hour) else {
                 continue;
@@ -229,8 +240,7 @@ impl VisitJob {
             if hour > last_due {
                 break;
             }
-            let slice = self.slice(site, hour);
-            let (lo, hi) = slice.read_range();
+            let (lo, hi) = self.slice(site, hour, 1).read_range();
             let events = sum_between(&counts, lo, hi);
             let key = hour.as_second() as u32;
             let marker = markers.get(&key);
@@ -249,33 +259,50 @@ impl VisitJob {
                 Some(m) if events > m.events && lo >= retained_from => Some(Reason::Late),
                 Some(_) => None,
             };
-            if let Some(reason) = reason.filter(|_| !claimed) {
-                due.push((hour, reason, events));
-            }
+            let own = sum_between(&counts, hour, hour + SignedDuration::from_hours(1));
+            hours.push(Hour {
+                hour,
+                due: reason.filter(|_| !claimed),
+                events,
+                own,
+            });
         }
+        // In the steady state (`respect_claims`: the server's job) the newest due slices wait
+        // until a batch is worth a statement; `tally visits` stores everything due now.
+        let batches = batches(&hours, last_due, respect_claims);
         let mut progress = Progress {
-            pending: due.len(),
+            pending: batches
+                .iter()
+                .filter(|b| !b.deferred)
+                .map(|b| b.hours.len())
+                .sum(),
             ..Progress::default()
         };
-        for (hour, reason, events) in due.into_iter().take(budget) {
-            self.compute(client, site, hour, events, now).await?;
-            progress.pending -= 1;
-            match reason {
-                Reason::New => {
-                    progress.stored += 1;
-                    self.metrics.visit_slices_stored.inc();
-                }
-                Reason::Late => {
-                    progress.recomputed += 1;
-                    self.metrics.visit_slices_recomputed.inc();
-                    tracing::info!(site = %site.domain, slice = %hour, "visits computed again: events arrived late");
+        for batch in batches.iter().filter(|b| !b.deferred) {
+            if progress.stored + progress.recomputed >= budget {
+                break;
+            }
+            self.compute(client, site, batch, now).await?;
+            progress.pending -= batch.hours.len();
+            for h in &batch.hours {
+                match h.due {
+                    Some(Reason::New) => {
+                        progress.stored += 1;
+                        self.metrics.visit_slices_stored.inc();
+                    }
+                    Some(Reason::Late) => {
+                        progress.recomputed += 1;
+                        self.metrics.visit_slices_recomputed.inc();
+                        tracing::info!(site = %site.domain, slice = %h.hour, "visits computed again: events arrived late");
+                    }
+                    None => {}
                 }
             }
         }
         Ok(progress)
     }
 
-    fn slice<'a>(&'a self, site: &'a Site, hour: Timestamp) -> Slice<'a> {
+    fn slice<'a>(&'a self, site: &'a Site, hour: Timestamp, hours: u32) -> Slice<'a> {
         Slice {
             database: &self.database,
             site: &site.domain,
@@ -283,49 +310,62 @@ impl VisitJob {
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
             hour,
+            hours,
         }
     }
 
-    /// Claims, stores and marks done one slice. `events`: raw events in its read range now.
+    /// Claims, stores and marks done the slices of one batch, in one statement.
     async fn compute(
         &self,
         client: &Client,
         site: &Site,
-        hour: Timestamp,
-        events: u64,
+        batch: &Batch,
         now: Timestamp,
     ) -> Result<(), Error> {
         let started = std::time::Instant::now();
         let version = crate::storage::new_version()?;
-        let marker = |done: u8, stored: &Stored| Marker {
-            site: site.domain.clone(),
-            slice: hour.as_second() as u32,
-            version,
-            done,
-            at: now.as_second() as u32,
-            events,
-            visits: stored.visits,
-            first_start: stored.first_start,
+        let markers = |done: u8, stored: &HashMap<u32, Stored>| {
+            batch
+                .hours
+                .iter()
+                .map(|h| {
+                    let slice = h.hour.as_second() as u32;
+                    let s = stored.get(&slice);
+                    Marker {
+                        site: site.domain.clone(),
+                        slice,
+                        version,
+                        done,
+                        at: now.as_second() as u32,
+                        events: h.events,
+                        visits: s.map_or(0, |s| s.visits),
+                        first_start: s.map_or(0, |s| s.first_start),
+                    }
+                })
+                .collect::<Vec<_>>()
         };
-        let none = Stored {
-            visits: 0,
-            first_start: 0,
-        };
-        mark(client, marker(0, &none)).await?;
-        let slice = self.slice(site, hour);
+        mark(client, &markers(0, &HashMap::new())).await?;
+        let (first, last) = (batch.hours[0].hour, batch.hours[batch.hours.len() - 1].hour);
+        let span = ((last.as_second() - first.as_second()) / 3600 + 1) as u32;
+        let slice = self.slice(site, first, span);
         client
             .query_raw(&sql::store(&slice, version))
             .execute()
             .await?;
-        let stored: Stored = client
+        let stored: HashMap<u32, Stored> = client
             .query_raw(&sql::stored(&slice, version))
-            .fetch_one()
-            .await?;
-        mark(client, marker(1, &stored)).await?;
+            .fetch_all::<Stored>()
+            .await?
+            .into_iter()
+            .map(|s| (s.slice, s))
+            .collect();
+        mark(client, &markers(1, &stored)).await?;
         tracing::debug!(
             site = %site.domain,
-            slice = %hour,
-            visits = stored.visits,
+            from = %first,
+            hours = span,
+            slices = batch.hours.len(),
+            visits = stored.values().map(|s| s.visits).sum::<u64>(),
             ms = started.elapsed().as_millis() as u64,
             "visits stored"
         );
@@ -333,9 +373,72 @@ impl VisitJob {
     }
 }
 
-async fn mark(client: &Client, marker: Marker) -> Result<(), Error> {
+/// An hour with events, up to the last due one.
+#[derive(Debug, Clone, Copy)]
+struct Hour {
+    hour: Timestamp,
+    /// Why its slice is computed now; `None`: done (or claimed elsewhere).
+    due: Option<Reason>,
+    /// Raw events in its slice's read range.
+    events: u64,
+    /// Raw events in the hour itself.
+    own: u64,
+}
+
+/// Due slices stored by one statement.
+#[derive(Debug)]
+struct Batch {
+    hours: Vec<Hour>,
+    /// Left for a later run (the steady state's wait for a fuller batch).
+    deferred: bool,
+}
+
+/// Groups the due hours into batches: hours due one after the other (hours without events
+/// between them need no slice and do not split a batch; a done hour does), at most
+/// [`MAX_BATCH_HOURS`] long and [`BATCH_EVENTS`] events of their own (at least one hour). With
+/// `wait`, a batch whose oldest slice has been due for less than [`STEADY_BATCH_HOURS`] − 1
+/// hours and that is under [`BATCH_EVENTS`] is deferred: the slices of a site's quiet hours
+/// are stored a few at a time, each slice at most that much later.
+fn batches(hours: &[Hour], last_due: Timestamp, wait: bool) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    let mut open = false;
+    for h in hours {
+        if h.due.is_none() {
+            open = false;
+            continue;
+        }
+        let fits = open
+            && out.last().is_some_and(|b| {
+                let first = b.hours[0].hour;
+                let span = (h.hour.as_second() - first.as_second()) / 3600 + 1;
+                let events: u64 = b.hours.iter().map(|x| x.own).sum();
+                span <= i64::from(MAX_BATCH_HOURS) && events + h.own <= BATCH_EVENTS
+            });
+        if fits {
+            out.last_mut().expect("open batch").hours.push(*h);
+        } else {
+            out.push(Batch {
+                hours: vec![*h],
+                deferred: false,
+            });
+        }
+        open = true;
+    }
+    if wait {
+        let oldest_due = last_due - SignedDuration::from_hours(i64::from(STEADY_BATCH_HOURS) - 1);
+        for b in &mut out {
+            let events: u64 = b.hours.iter().map(|x| x.own).sum();
+            b.deferred = b.hours[0].hour > oldest_due && events < BATCH_EVENTS;
+        }
+    }
+    out
+}
+
+async fn mark(client: &Client, markers: &[Marker]) -> Result<(), Error> {
     let mut insert = client.insert::<Marker>("visit_slices").await?;
-    insert.write(&marker).await?;
+    for marker in markers {
+        insert.write(marker).await?;
+    }
     insert.end().await?;
     Ok(())
 }
@@ -445,6 +548,63 @@ mod tests {
             j.retained_from(at("2026-03-29T00:00:00Z")),
             at("2026-03-27T00:00:00Z")
         );
+    }
+
+    fn hour(at_: &str, due: Option<Reason>, own: u64) -> Hour {
+        Hour {
+            hour: at(at_),
+            due,
+            events: own,
+            own,
+        }
+    }
+
+    fn spans(b: &[Batch]) -> Vec<(String, usize, bool)> {
+        b.iter()
+            .map(|b| (b.hours[0].hour.to_string(), b.hours.len(), b.deferred))
+            .collect()
+    }
+
+    #[test]
+    fn due_hours_are_batched_until_a_done_hour_a_day_or_the_event_limit() {
+        let new = Some(Reason::New);
+        let hours = vec![
+            hour("2026-03-29T01:00:00Z", new, 10),
+            // 02:00 had no events: no slice, no split.
+            hour("2026-03-29T03:00:00Z", Some(Reason::Late), 10),
+            hour("2026-03-29T04:00:00Z", None, 10),
+            hour("2026-03-29T05:00:00Z", new, BATCH_EVENTS - 5),
+            hour("2026-03-29T06:00:00Z", new, 10),
+            hour("2026-03-30T07:00:00Z", new, 1),
+        ];
+        let last_due = at("2026-03-30T07:00:00Z");
+        let b = batches(&hours, last_due, false);
+        assert_eq!(
+            spans(&b),
+            vec![
+                ("2026-03-29T01:00:00Z".into(), 2, false),
+                ("2026-03-29T05:00:00Z".into(), 1, false),
+                ("2026-03-29T06:00:00Z".into(), 1, false),
+                ("2026-03-30T07:00:00Z".into(), 1, false),
+            ]
+        );
+        // The server's job: the newest batch waits (due less than three hours), the rest not.
+        let b = batches(&hours, last_due, true);
+        assert_eq!(
+            spans(&b).iter().map(|s| s.2).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
+        // Three hours later it goes, with what was due since.
+        let mut later = hours.clone();
+        later.push(hour("2026-03-30T09:00:00Z", new, 1));
+        let b = batches(&later, at("2026-03-30T10:00:00Z"), true);
+        assert_eq!(
+            spans(&b).last().unwrap(),
+            &("2026-03-30T07:00:00Z".into(), 2, false)
+        );
+        // A batch holding the event limit does not wait.
+        let busy = vec![hour("2026-03-30T07:00:00Z", new, BATCH_EVENTS)];
+        assert!(!batches(&busy, last_due, true)[0].deferred);
     }
 
     #[test]

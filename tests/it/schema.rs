@@ -144,6 +144,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         timeout_seconds: 1800,
         bounce_ms: 10_000,
         hour: "2026-03-29T08:00:00Z".parse().unwrap(),
+        hours: 3,
     };
     out.push(("store visits".into(), visit_sql::store(&slice, 1)));
     out.push((
