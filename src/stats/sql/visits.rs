@@ -141,13 +141,16 @@ pub fn leaf(
 ) -> String {
     let one = |v: &str| -> String {
         match op {
-            Op::Is | Op::IsNot if wildcards && v.contains('*') => {
-                let flags = if case_sensitive { "" } else { "(?i)" };
-                format!(
-                    "match({expr}, {})",
-                    lit(&format!("{flags}{}", wildcard_regex(v)))
-                )
+            Op::Is | Op::IsNot if wildcards && v.contains('*') && case_sensitive => {
+                format!("match({expr}, {})", lit(&wildcard_regex(v)))
             }
+            // Both sides lower-cased rather than re2's `(?i)`: ClickHouse 18.16 looks for the
+            // pattern's literal part case-sensitively before running the regex, so `(?i)`
+            // matched nothing there. The escaped pattern has no letter escapes to break.
+            Op::Is | Op::IsNot if wildcards && v.contains('*') => format!(
+                "match(lowerUTF8({expr}), {})",
+                lit(&wildcard_regex(&v.to_lowercase()))
+            ),
             Op::Is | Op::IsNot if case_sensitive => format!("{expr} = {}", lit(v)),
             Op::Is | Op::IsNot => format!("lowerUTF8({expr}) = lowerUTF8({})", lit(v)),
             Op::Contains | Op::ContainsNot if case_sensitive => {
@@ -371,7 +374,7 @@ mod tests {
         let page = leaf(Op::Is, "path", &["/blog*".into(), "/".into()], false, true);
         assert_eq!(
             page,
-            "(match(path, '(?i)^/blog.*$') OR lowerUTF8(path) = lowerUTF8('/'))"
+            "(match(lowerUTF8(path), '^/blog.*$') OR lowerUTF8(path) = lowerUTF8('/'))"
         );
         let other = leaf(Op::IsNot, "source", &["Goo*".into()], true, false);
         assert_eq!(other, "NOT (source = 'Goo*')");
