@@ -24,4 +24,8 @@ print(f"# ISO 3166-1 alpha-2 code<TAB>English name. From Debian iso-codes {versi
 for code in sorted(rows):
     print(f"{code}\t{rows[code]}")
 PY
+# The package's copyright and licence statement ships beside the other lists' licences (its
+# header of addresses left out: the files here name no hosts).
+grep -v -E '^(Format|Upstream-Contact|Source):' /usr/share/doc/iso-codes/copyright \
+  >"$repo/data/licenses/countries.LICENSE"
 echo "data/countries.tsv: $(grep -vc '^#' "$repo/data/countries.tsv") countries (iso-codes $version)"
