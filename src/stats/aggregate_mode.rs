@@ -53,7 +53,10 @@ pub fn supports(q: &Query) -> Result<(), StatsError> {
     if !q.filters.is_empty() {
         return refuse("#/filters: filtering".into());
     }
-    if matches!(q.date_range, DateRange::All | DateRange::Realtime) {
+    if matches!(
+        q.date_range,
+        DateRange::All | DateRange::Realtime | DateRange::Last24Hours
+    ) {
         return refuse("#/date_range: this date range".into());
     }
     Ok(())

@@ -25,6 +25,9 @@ use crate::error::StatsError;
 pub struct Request {
     pub query: Query,
     pub filters_json: Value,
+    /// `include.imports` was sent: the answer then says `meta.imports_included: false` (tally
+    /// has no imported data), as Plausible's does.
+    pub imports: bool,
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T, StatsError> {
@@ -71,7 +74,7 @@ impl Request {
             Some(_) => return bad("#/filters: must be an array"),
         };
         let order_by = parse_order_by(obj.get("order_by"), &metrics, &dimensions)?;
-        let (time_labels, total_rows, comparison) = parse_include(obj.get("include"))?;
+        let (time_labels, total_rows, comparison, imports) = parse_include(obj.get("include"))?;
         if time_labels && !dimensions.iter().any(|d| d.is_time_series()) {
             return bad("Invalid include.time_labels: requires a time dimension.");
         }
@@ -95,6 +98,7 @@ impl Request {
                 .get("filters")
                 .cloned()
                 .unwrap_or(Value::Array(Vec::new())),
+            imports,
         })
     }
 }
@@ -160,13 +164,11 @@ fn not_stored_hint(name: &str) -> &'static str {
         "visit:browser_version" | "visit:os_version" | "visit:screen" => {
             ": tally stores browser, OS and device classes only"
         }
-        "event:goal"
-        | "event:name"
-        | "visit:channel"
-        | "visit:country_name"
-        | "visit:entry_page_hostname"
-        | "visit:exit_page_hostname" => ": not supported by tally",
+        "event:goal" | "event:name" | "visit:entry_page_hostname" | "visit:exit_page_hostname" => {
+            ": not supported by tally"
+        }
         n if n.starts_with("event:props:") => ": custom properties are not reported yet",
+        "segment" => ": tally has no saved segments; write the segment's filters into the query",
         _ => "",
     }
 }
@@ -183,6 +185,7 @@ fn parse_date_range(v: Option<&Value>) -> Result<DateRange, StatsError> {
                 "year" => DateRange::Year,
                 "all" => DateRange::All,
                 "realtime" => DateRange::Realtime,
+                "24h" => DateRange::Last24Hours,
                 other => {
                     let n = |suffix: &str, max: u32| {
                         other
@@ -376,19 +379,23 @@ fn parse_order_by(
     Ok(out)
 }
 
-fn parse_include(v: Option<&Value>) -> Result<(bool, bool, Option<Comparison>), StatsError> {
+/// `(time_labels, total_rows, comparison, imports)`.
+type Include = (bool, bool, Option<Comparison>, bool);
+
+fn parse_include(v: Option<&Value>) -> Result<Include, StatsError> {
     let obj = match v {
-        None => return Ok((false, false, None)),
+        None => return Ok((false, false, None, false)),
         Some(Value::Object(o)) => o,
         Some(_) => return bad("#/include: must be an object"),
     };
-    let (mut labels, mut total, mut cmp) = (false, false, None);
+    let (mut labels, mut total, mut cmp, mut imports) = (false, false, None, false);
     for (k, v) in obj {
         match (k.as_str(), v) {
             ("time_labels", Value::Bool(b)) => labels = *b,
             ("total_rows", Value::Bool(b)) => total = *b,
-            // Imported data does not exist in tally; accepted so Plausible scripts run unchanged.
-            ("imports", Value::Bool(_)) => {}
+            // Imported data does not exist in tally; accepted so Plausible scripts run unchanged,
+            // and answered with `meta.imports_included: false`.
+            ("imports", Value::Bool(_)) => imports = true,
             ("comparisons", Value::Null) => {}
             ("comparisons", Value::Object(c)) => {
                 cmp =
@@ -403,7 +410,7 @@ fn parse_include(v: Option<&Value>) -> Result<(bool, bool, Option<Comparison>), 
             _ => return bad(format!("#/include: invalid property {k:?}")),
         }
     }
-    Ok((labels, total, cmp))
+    Ok((labels, total, cmp, imports))
 }
 
 fn parse_pagination(v: Option<&Value>) -> Result<(usize, usize), StatsError> {
@@ -465,10 +472,13 @@ impl Request {
         if q.total_rows {
             meta.insert("total_rows".into(), json!(a.total_rows));
         }
+        if self.imports {
+            meta.insert("imports_included".into(), json!(false));
+        }
         json!({
             "results": results,
             "meta": meta,
-            "query": echo(q, &self.filters_json, &a.period, &a.dimensions, &a.order),
+            "query": echo(self, &a.period, &a.dimensions, &a.order),
         })
     }
 }
@@ -585,6 +595,7 @@ pub fn query_json(q: &Query) -> Value {
         DateRange::Year => json!("year"),
         DateRange::All => json!("all"),
         DateRange::Realtime => json!("realtime"),
+        DateRange::Last24Hours => json!("24h"),
         DateRange::Dates(a, b) => json!([a.to_string(), b.to_string()]),
         DateRange::Instants(a, b) => json!([a.to_string(), b.to_string()]),
     };
@@ -699,13 +710,16 @@ fn dimension_values(dims: &[Dimension], values: &[String]) -> Value {
 }
 
 fn echo(
-    q: &Query,
-    filters_json: &Value,
+    request: &Request,
     period: &Period,
     dims: &[Dimension],
     order: &[(OrderKey, Direction)],
 ) -> Value {
+    let (q, filters_json) = (&request.query, &request.filters_json);
     let mut include = Map::new();
+    if request.imports {
+        include.insert("imports".into(), json!(true));
+    }
     if q.time_labels {
         include.insert("time_labels".into(), json!(true));
     }
@@ -807,6 +821,10 @@ mod tests {
         assert_eq!(p(r#""30d""#).unwrap(), DateRange::LastDays(30));
         assert_eq!(p(r#""6mo""#).unwrap(), DateRange::LastMonths(6));
         assert_eq!(p(r#""today""#).unwrap(), DateRange::Day);
+        assert_eq!(p(r#""24h""#).unwrap(), DateRange::Last24Hours);
+        assert_eq!(p(r#""28d""#).unwrap(), DateRange::LastDays(28));
+        assert_eq!(p(r#""91d""#).unwrap(), DateRange::LastDays(91));
+        assert_eq!(p(r#""12mo""#).unwrap(), DateRange::LastMonths(12));
         assert!(matches!(
             p(r#"["2026-03-01","2026-03-31"]"#).unwrap(),
             DateRange::Dates(..)

@@ -77,6 +77,13 @@ impl Period {
                 to: now.checked_add(1.second()).map_err(overflow)?,
                 tz: tz.clone(),
             }),
+            // Plausible's `24h`: the 24 hours up to now (its `build_24h_range`); the instant now
+            // is included, as in realtime.
+            DateRange::Last24Hours => Ok(Period {
+                from: now.checked_sub(24.hours()).map_err(overflow)?,
+                to: now.checked_add(1.second()).map_err(overflow)?,
+                tz: tz.clone(),
+            }),
             DateRange::Dates(a, b) => Period::days(*a, *b, tz),
             DateRange::Instants(a, b) => Ok(Period {
                 from: *a,
@@ -302,6 +309,82 @@ mod tests {
             p.whole_days(),
             Some((date("2026-05-08"), date("2026-05-08")))
         );
+    }
+
+    /// Each relative range as Plausible's `Plausible.Stats.QueryPeriod` resolves it (its doc
+    /// tests' dates): `Nd` the N days before today, `Nmo` the N whole months before this one,
+    /// `month` / `year` the whole current month / year, `all` up to and with today, `24h` the 24
+    /// hours up to now; at a month's first day and across DST changes.
+    #[test]
+    fn every_relative_range_includes_or_excludes_today_as_plausible() {
+        let tz = ams();
+        let at = |now: &str, r: DateRange| {
+            Period::resolve(&r, &tz, ts(now), Some(ts("2025-11-02T12:00:00Z")))
+                .unwrap()
+                .whole_days()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap()
+        };
+        let d = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // 2026-03-01 00:30 in Amsterdam (still February in UTC): today is March 1.
+        let now = "2026-02-28T23:30:00Z";
+        assert_eq!(
+            at(now, DateRange::LastDays(7)),
+            d("2026-02-22", "2026-02-28")
+        );
+        assert_eq!(
+            at(now, DateRange::LastDays(28)),
+            d("2026-02-01", "2026-02-28")
+        );
+        assert_eq!(
+            at(now, DateRange::LastDays(30)),
+            d("2026-01-30", "2026-02-28")
+        );
+        assert_eq!(
+            at(now, DateRange::LastDays(91)),
+            d("2025-11-30", "2026-02-28")
+        );
+        assert_eq!(
+            at(now, DateRange::LastMonths(6)),
+            d("2025-09-01", "2026-02-28")
+        );
+        assert_eq!(
+            at(now, DateRange::LastMonths(12)),
+            d("2025-03-01", "2026-02-28")
+        );
+        assert_eq!(at(now, DateRange::Month), d("2026-03-01", "2026-03-31"));
+        assert_eq!(at(now, DateRange::Year), d("2026-01-01", "2026-12-31"));
+        assert_eq!(at(now, DateRange::Day), d("2026-03-01", "2026-03-01"));
+        assert_eq!(at(now, DateRange::All), d("2025-11-02", "2026-03-01"));
+        // A week across the spring change: 7 local days, one of them 23 hours.
+        let p = Period::resolve(
+            &DateRange::LastDays(7),
+            &tz,
+            ts("2026-04-01T10:00:00Z"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.from, ts("2026-03-24T23:00:00Z"));
+        assert_eq!(p.to, ts("2026-03-31T22:00:00Z"));
+        assert_eq!(p.to.duration_since(p.from).as_secs(), (7 * 24 - 1) * 3600);
+        // 24h: the instants, not local days, so 24 hours across the autumn change too.
+        let now = ts("2026-10-25T12:00:00Z");
+        let p = Period::resolve(&DateRange::Last24Hours, &tz, now, None).unwrap();
+        assert_eq!(p.from, ts("2026-10-24T12:00:00Z"));
+        assert_eq!(p.to, ts("2026-10-25T12:00:01Z"));
+        assert_eq!(p.whole_days(), None);
+        assert_eq!(p.time_dimension(), Dimension::Hour);
+        // Hourly labels: 25 UTC hours touched, the repeated local 02:00 once.
+        let labels = p.labels(Dimension::Hour);
+        assert_eq!(
+            labels.first().map(String::as_str),
+            Some("2026-10-24 14:00:00")
+        );
+        assert_eq!(
+            labels.last().map(String::as_str),
+            Some("2026-10-25 13:00:00")
+        );
+        assert_eq!(labels.len(), 24, "{labels:?}");
     }
 
     #[test]

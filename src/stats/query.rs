@@ -86,6 +86,10 @@ pub enum Dimension {
     UtmContent,
     UtmTerm,
     Country,
+    /// The country's English name (`Netherlands`), from the country code (`country`).
+    CountryName,
+    /// Plausible's acquisition channel (`Organic Search`), from source and UTM tags (`channel`).
+    Channel,
     Device,
     Browser,
     Os,
@@ -101,7 +105,7 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 23] = [
+    pub const ALL: [Dimension; 25] = [
         Dimension::Page,
         Dimension::Hostname,
         Dimension::EntryPage,
@@ -114,6 +118,8 @@ impl Dimension {
         Dimension::UtmContent,
         Dimension::UtmTerm,
         Dimension::Country,
+        Dimension::CountryName,
+        Dimension::Channel,
         Dimension::Device,
         Dimension::Browser,
         Dimension::Os,
@@ -141,6 +147,8 @@ impl Dimension {
             Dimension::UtmContent => "visit:utm_content",
             Dimension::UtmTerm => "visit:utm_term",
             Dimension::Country => "visit:country",
+            Dimension::CountryName => "visit:country_name",
+            Dimension::Channel => "visit:channel",
             Dimension::Device => "visit:device",
             Dimension::Browser => "visit:browser",
             Dimension::Os => "visit:os",
@@ -178,6 +186,15 @@ impl Dimension {
         matches!(
             self,
             Dimension::Time | Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month
+        )
+    }
+
+    /// A page path, whose `is` / `is_not` filter values may hold `*` wildcards (Plausible's
+    /// page grouping, `/blog*`).
+    pub fn is_page(self) -> bool {
+        matches!(
+            self,
+            Dimension::Page | Dimension::EntryPage | Dimension::ExitPage
         )
     }
 
@@ -221,6 +238,8 @@ pub enum DateRange {
     Year,
     All,
     Realtime,
+    /// `24h`: the 24 hours up to now.
+    Last24Hours,
     Dates(jiff::civil::Date, jiff::civil::Date),
     Instants(jiff::Timestamp, jiff::Timestamp),
 }

@@ -15,6 +15,7 @@ mod hostile;
 mod ingest;
 mod languages;
 mod lifecycle;
+mod plausible_examples;
 mod privacy;
 mod reports;
 mod retention;

@@ -172,6 +172,8 @@ fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
         | Dimension::UtmContent
         | Dimension::UtmTerm
         | Dimension::Country
+        | Dimension::CountryName
+        | Dimension::Channel
         | Dimension::Browser
         | Dimension::Os => dimension(d, s),
         _ => return None,
@@ -210,7 +212,7 @@ fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
             site = s.site,
             lo = s.lo,
             hi = s.hi,
-            cond = super::visits::leaf(*op, &expr, values, *case_sensitive),
+            cond = super::visits::leaf(*op, &expr, values, *case_sensitive, d.is_page()),
         );
     }
     out

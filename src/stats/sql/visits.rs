@@ -38,6 +38,10 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         Dimension::UtmContent => or("utm_content", "(not set)"),
         Dimension::UtmTerm => or("utm_term", "(not set)"),
         Dimension::Country => or("country", "(not set)"),
+        Dimension::CountryName => crate::country_names::sql("country"),
+        Dimension::Channel => {
+            crate::channel::sql("source", "utm_source", "utm_medium", "utm_campaign")
+        }
         Dimension::Device => {
             "if(device = '', '(not set)', concat(upper(substring(device, 1, 1)), substring(device, 2)))".into()
         }
@@ -85,7 +89,8 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
             values,
             case_sensitive,
         } => {
-            let on = |expr: &str| leaf(*op, expr, values, *case_sensitive);
+            let wildcards = d.is_page();
+            let on = |expr: &str| leaf(*op, expr, values, *case_sensitive, wildcards);
             match d {
                 Dimension::Page | Dimension::Hostname if s.pages_grouped => {
                     on(if *d == Dimension::Page {
@@ -109,7 +114,7 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                     };
                     let any = format!(
                         "arrayExists(p -> {}, pages)",
-                        leaf(pos, elem, values, *case_sensitive)
+                        leaf(pos, elem, values, *case_sensitive, wildcards)
                     );
                     let visit = if negated { format!("NOT {any}") } else { any };
                     format!("if(kind = 0, {visit}, {})", on(col))
@@ -125,9 +130,27 @@ fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
     parts.join(sep)
 }
 
-pub fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> String {
+/// One filter condition on `expr`. With `wildcards` (page paths), an `is` / `is_not` value
+/// holding `*` is a pattern, as in Plausible ([`wildcard_regex`]).
+pub fn leaf(
+    op: Op,
+    expr: &str,
+    values: &[String],
+    case_sensitive: bool,
+    wildcards: bool,
+) -> String {
     let one = |v: &str| -> String {
         match op {
+            Op::Is | Op::IsNot if wildcards && v.contains('*') && case_sensitive => {
+                format!("match({expr}, {})", lit(&wildcard_regex(v)))
+            }
+            // Both sides lower-cased rather than re2's `(?i)`: ClickHouse 18.16 looks for the
+            // pattern's literal part case-sensitively before running the regex, so `(?i)`
+            // matched nothing there. The escaped pattern has no letter escapes to break.
+            Op::Is | Op::IsNot if wildcards && v.contains('*') => format!(
+                "match(lowerUTF8({expr}), {})",
+                lit(&wildcard_regex(&v.to_lowercase()))
+            ),
             Op::Is | Op::IsNot if case_sensitive => format!("{expr} = {}", lit(v)),
             Op::Is | Op::IsNot => format!("lowerUTF8({expr}) = lowerUTF8({})", lit(v)),
             Op::Contains | Op::ContainsNot if case_sensitive => {
@@ -148,6 +171,23 @@ pub fn leaf(op: Op, expr: &str, values: &[String], case_sensitive: bool) -> Stri
         Op::IsNot | Op::ContainsNot | Op::MatchesNot => format!("NOT ({any})"),
         _ => format!("({any})"),
     }
+}
+
+/// The regular expression of a page pattern, as Plausible writes it (`page_regex` in its
+/// `Plausible.Stats.Filters.Utils`): anchored at both ends, `*` and `**` both any run of
+/// characters (`/` too: `/blog*` matches `/blog` and `/blog/a/b`), everything else literal.
+pub fn wildcard_regex(pattern: &str) -> String {
+    let parts: Vec<String> = pattern.split('*').map(regex_syntax::escape).collect();
+    // `**` splits into an empty part between two stars; consecutive `.*` are the same pattern.
+    let mut out = String::from("^");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 && !out.ends_with(".*") {
+            out.push_str(".*");
+        }
+        out.push_str(part);
+    }
+    out.push('$');
+    out
 }
 
 /// How a grouped query gives the percentile components.
@@ -309,6 +349,36 @@ pub fn first_event(database: &str, site: &str) -> String {
 mod tests {
     use super::*;
     use crate::stats::sql::{Scope, ScopeValues};
+
+    #[test]
+    fn page_wildcards_are_plausibles_patterns() {
+        let re = |p: &str| regex::Regex::new(&wildcard_regex(p)).unwrap();
+        assert_eq!(wildcard_regex("/blog*"), "^/blog.*$");
+        assert_eq!(wildcard_regex("/a/**/b"), "^/a/.*/b$");
+        assert_eq!(wildcard_regex("/c++/*.html"), r"^/c\+\+/.*\.html$");
+        for (pattern, path, hit) in [
+            ("/blog*", "/blog", true),
+            ("/blog*", "/blog/a/b", true),
+            ("/blog*", "/blogger", true),
+            ("/blog*", "/en/blog", false),
+            ("/blog/*", "/blog", false),
+            ("/blog/*", "/blog/a/b", true),
+            ("/blog/**", "/blog/a", true),
+            ("*/pricing", "/en/pricing", true),
+            ("*/pricing", "/en/pricing/x", false),
+            ("/a.b*", "/aXb", false),
+        ] {
+            assert_eq!(re(pattern).is_match(path), hit, "{pattern} {path}");
+        }
+        // Only `is` / `is_not` on pages read `*` as a wildcard; a value without one is compared.
+        let page = leaf(Op::Is, "path", &["/blog*".into(), "/".into()], false, true);
+        assert_eq!(
+            page,
+            "(match(lowerUTF8(path), '^/blog.*$') OR lowerUTF8(path) = lowerUTF8('/'))"
+        );
+        let other = leaf(Op::IsNot, "source", &["Goo*".into()], true, false);
+        assert_eq!(other, "NOT (source = 'Goo*')");
+    }
 
     #[test]
     fn filters_compose() {
