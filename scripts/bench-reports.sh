@@ -163,15 +163,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # Every query in system.query_log (with its CPU time), so that the report can say what each
-# report and each job statement costs ClickHouse. This server is the benchmark's own; its
-# users.xml is re-read by ClickHouse within seconds.
-if ! grep -q '<log_queries>' "$ch_dir/users.xml"; then
-  sed -i -E 's#^( *)<max_memory_usage>#\1<log_queries>1</log_queries>\n&#' "$ch_dir/users.xml"
-fi
-for _ in $(seq 30); do
-  [[ $(ch_query "SELECT value FROM system.settings WHERE name = 'log_queries'") == 1 ]] && break
-  sleep 1
-done
+# report and each job statement costs ClickHouse.
+scripts/clickhouse.sh log-queries "$ch_dir" "$http_port"
 
 # The token only guards loopback ports for the length of the run; fixed ones keep reruns
 # simple. The config holds their SHA-256, as tally wants.

@@ -6,6 +6,7 @@
 #   scripts/clickhouse.sh start DIR HTTP_PORT TCP_PORT # config + data + logs under DIR
 #   scripts/clickhouse.sh stop DIR                     # SIGTERM, up to 30 s, then SIGKILL
 #   scripts/clickhouse.sh kill DIR                     # SIGKILL at once (fault tests)
+#   scripts/clickhouse.sh log-queries DIR HTTP_PORT    # every query in system.query_log (benchmarks)
 #
 # start writes DIR/config.xml (from /etc/clickhouse-server/config.xml: paths moved into DIR,
 # given ports, every other port removed, 127.0.0.1 only, timezone UTC, small caches),
@@ -128,6 +129,21 @@ cmd_kill() {
   rm -f "$dir/clickhouse.pid"
 }
 
+# Every query in system.query_log with its CPU time, so that a benchmark can say what each
+# statement costs ClickHouse. The server re-reads users.xml within seconds; waits for that.
+cmd_log_queries() {
+  [[ $# -eq 2 ]] || die "usage: log-queries DIR HTTP_PORT"
+  if ! grep -q '<log_queries>' "$1/users.xml"; then
+    sed -i -E 's#^( *)<max_memory_usage>#\1<log_queries>1</log_queries>\n&#' "$1/users.xml"
+  fi
+  for _ in $(seq 30); do
+    [[ $(curl -sS "http://127.0.0.1:$2/" --data-binary \
+      "SELECT value FROM system.settings WHERE name = 'log_queries'") == 1 ]] && return 0
+    sleep 1
+  done
+  die "log_queries did not take effect in $1"
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -135,5 +151,6 @@ case $cmd in
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
   kill) cmd_kill "$@" ;;
-  *) die "usage: $0 install | start DIR HTTP_PORT TCP_PORT | stop DIR | kill DIR" ;;
+  log-queries) cmd_log_queries "$@" ;;
+  *) die "usage: $0 install | start DIR HTTP_PORT TCP_PORT | stop DIR | kill DIR | log-queries DIR HTTP_PORT" ;;
 esac

@@ -40,6 +40,11 @@ enum Command {
     Visits {
         #[arg(long, short)]
         config: PathBuf,
+        /// Most hours stored by one ClickHouse statement (1-24): fewer take less memory in
+        /// ClickHouse and more CPU in total (BENCHMARKS.md, "Storing visits").
+        #[arg(long, default_value_t = tally::visits::MAX_BATCH_HOURS,
+              value_parser = clap::value_parser!(u32).range(1..=24))]
+        batch_hours: u32,
     },
     /// Roll up every complete day not yet rolled up (the server also does this every 5 minutes).
     Rollup {
@@ -95,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config }
         | Command::Migrate { config }
         | Command::CheckConfig { config }
-        | Command::Visits { config }
+        | Command::Visits { config, .. }
         | Command::Rollup { config, .. }
         | Command::Retention { config, .. }
         | Command::PrivacyReport { config, .. } => config,
@@ -170,7 +175,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
-        Command::Visits { .. } => runtime.block_on(async {
+        Command::Visits { batch_hours, .. } => runtime.block_on(async move {
             if config.privacy.aggregate_only {
                 anyhow::bail!("privacy.aggregate_only is set: no visits are built");
             }
@@ -180,7 +185,8 @@ fn main() -> anyhow::Result<()> {
                 &config,
                 &cluster,
                 Arc::new(tally::metrics::Metrics::new()),
-            );
+            )
+            .with_batch_hours(batch_hours);
             let done = job
                 .run_until_done(jiff::Timestamp::now(), |done, of| {
                     eprintln!("visits: {done} of {of} hour(s) stored");

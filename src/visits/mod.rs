@@ -67,6 +67,8 @@ pub struct VisitJob {
     timeout_seconds: u32,
     bounce_ms: u32,
     raw_days: u32,
+    /// Most hours per statement ([`MAX_BATCH_HOURS`] unless `tally visits --batch-hours`).
+    batch_hours: u32,
     metrics: Arc<Metrics>,
 }
 
@@ -104,8 +106,15 @@ impl VisitJob {
             timeout_seconds: config.visits.timeout.as_secs() as u32,
             bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
             raw_days: config.retention.raw_days,
+            batch_hours: MAX_BATCH_HOURS,
             metrics,
         }
+    }
+
+    /// At most `hours` (1 to [`MAX_BATCH_HOURS`]) per statement.
+    pub fn with_batch_hours(mut self, hours: u32) -> VisitJob {
+        self.batch_hours = hours.clamp(1, MAX_BATCH_HOURS);
+        self
     }
 
     /// The last hour whose slice is due at `now`.
@@ -269,7 +278,7 @@ impl VisitJob {
         }
         // In the steady state (`respect_claims`: the server's job) the newest due slices wait
         // until a batch is worth a statement; `tally visits` stores everything due now.
-        let batches = batches(&hours, last_due, respect_claims);
+        let batches = batches(&hours, last_due, respect_claims, self.batch_hours);
         let mut progress = Progress {
             pending: batches
                 .iter()
@@ -395,11 +404,11 @@ struct Batch {
 
 /// Groups the due hours into batches: hours due one after the other (hours without events
 /// between them need no slice and do not split a batch; a done hour does), at most
-/// [`MAX_BATCH_HOURS`] long and [`BATCH_EVENTS`] events of their own (at least one hour). With
+/// `max_hours` long and [`BATCH_EVENTS`] events of their own (at least one hour). With
 /// `wait`, a batch whose oldest slice has been due for less than [`STEADY_BATCH_HOURS`] − 1
 /// hours and that is under [`BATCH_EVENTS`] is deferred: the slices of a site's quiet hours
 /// are stored a few at a time, each slice at most that much later.
-fn batches(hours: &[Hour], last_due: Timestamp, wait: bool) -> Vec<Batch> {
+fn batches(hours: &[Hour], last_due: Timestamp, wait: bool, max_hours: u32) -> Vec<Batch> {
     let mut out: Vec<Batch> = Vec::new();
     let mut open = false;
     for h in hours {
@@ -412,7 +421,7 @@ fn batches(hours: &[Hour], last_due: Timestamp, wait: bool) -> Vec<Batch> {
                 let first = b.hours[0].hour;
                 let span = (h.hour.as_second() - first.as_second()) / 3600 + 1;
                 let events: u64 = b.hours.iter().map(|x| x.own).sum();
-                span <= i64::from(MAX_BATCH_HOURS) && events + h.own <= BATCH_EVENTS
+                span <= i64::from(max_hours) && events + h.own <= BATCH_EVENTS
             });
         if fits {
             out.last_mut().expect("open batch").hours.push(*h);
@@ -578,7 +587,7 @@ mod tests {
             hour("2026-03-30T07:00:00Z", new, 1),
         ];
         let last_due = at("2026-03-30T07:00:00Z");
-        let b = batches(&hours, last_due, false);
+        let b = batches(&hours, last_due, false, MAX_BATCH_HOURS);
         assert_eq!(
             spans(&b),
             vec![
@@ -589,7 +598,7 @@ mod tests {
             ]
         );
         // The server's job: the newest batch waits (due less than three hours), the rest not.
-        let b = batches(&hours, last_due, true);
+        let b = batches(&hours, last_due, true, MAX_BATCH_HOURS);
         assert_eq!(
             spans(&b).iter().map(|s| s.2).collect::<Vec<_>>(),
             [false, false, false, true]
@@ -597,14 +606,16 @@ mod tests {
         // Three hours later it goes, with what was due since.
         let mut later = hours.clone();
         later.push(hour("2026-03-30T09:00:00Z", new, 1));
-        let b = batches(&later, at("2026-03-30T10:00:00Z"), true);
+        let b = batches(&later, at("2026-03-30T10:00:00Z"), true, MAX_BATCH_HOURS);
         assert_eq!(
             spans(&b).last().unwrap(),
             &("2026-03-30T07:00:00Z".into(), 2, false)
         );
         // A batch holding the event limit does not wait.
         let busy = vec![hour("2026-03-30T07:00:00Z", new, BATCH_EVENTS)];
-        assert!(!batches(&busy, last_due, true)[0].deferred);
+        assert!(!batches(&busy, last_due, true, MAX_BATCH_HOURS)[0].deferred);
+        // `tally visits --batch-hours 1`: one hour per statement.
+        assert_eq!(batches(&hours, last_due, false, 1).len(), 5);
     }
 
     #[test]

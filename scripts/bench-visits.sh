@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Storing visits: the visit job's cost per event, by how many hours one ClickHouse statement
+# stores (`tally visits --batch-hours N`), on one data set, the variants one after the other
+# (each run starts from no stored visits). Prints each run's events per CPU-second (ClickHouse
+# and tally together). It measures; it never fails on a timing.
+#
+#   scripts/bench-visits.sh                 700,000 events of one site over 7 days (and today's)
+#   TALLY_BENCH_EVENTS=N ...                another number of events
+#   TALLY_BENCH_ROUNDS=N ...                rounds of the three variants (default 2)
+#
+# Its own ClickHouse on HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP),
+# data in .cache/clickhouse-bench-visits. tally is the debug build (its own CPU is under a
+# tenth of the total: the work is ClickHouse's).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+cache="${TALLY_CACHE:-$repo/.cache}"
+http_port="${TALLY_BENCH_CH_HTTP:-18126}"
+tcp_port="${TALLY_BENCH_CH_TCP:-19003}"
+events="${TALLY_BENCH_EVENTS:-700000}"
+rounds="${TALLY_BENCH_ROUNDS:-2}"
+ch_dir="$cache/clickhouse-bench-visits"
+ch_url="http://127.0.0.1:$http_port"
+db=tally_bench_visits
+sites="big.example=Europe/Amsterdam=$events=2000"
+work="$ch_dir/work"
+mkdir -p "$work"
+
+scripts/install-deps.sh
+cargo build --quiet --bin tally
+tally="$repo/target/debug/tally"
+scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
+trap 'scripts/clickhouse.sh stop "$ch_dir"' EXIT
+scripts/clickhouse.sh log-queries "$ch_dir" "$http_port"
+ch_pid=$(cat "$ch_dir/clickhouse.pid")
+ch_query() { curl -sS --fail-with-body "$ch_url/" --data-binary "$1"; }
+
+cat >"$work/tally.toml" <<TOML
+[clickhouse]
+url = "$ch_url"
+database = "$db"
+# Keep every raw event: the runs store the whole period again and again.
+[retention]
+raw_days = 3650
+[[sites]]
+domain = "big.example"
+time_zone = "Europe/Amsterdam"
+TOML
+ch_query "DROP DATABASE IF EXISTS $db"
+"$tally" migrate --config "$work/tally.toml" >/dev/null
+python3 scripts/bench_reports.py load --ch "$ch_url" --db "$db" --sites "$sites" --days 7
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+for round in $(seq "$rounds"); do
+  for hours in 1 4 24; do
+    ch_query "TRUNCATE TABLE $db.visits"
+    ch_query "TRUNCATE TABLE $db.visit_slices"
+    echo "round $round, --batch-hours $hours:"
+    python3 scripts/bench_reports.py job --ch "$ch_url" --db "$db" --sites "$sites" --days 7 \
+      --name visits --ch-pid "$ch_pid" --log "$work/visits-$hours.log" -- \
+      "$tally" visits --config "$work/tally.toml" --batch-hours "$hours" | sed 's/^/  /'
+  done
+done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after"
