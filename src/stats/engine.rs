@@ -188,6 +188,11 @@ impl Stats {
         }
     }
 
+    /// Whether the site has goals configured (the dashboard shows its goals table then).
+    pub fn has_goals(&self, site_id: &str) -> bool {
+        self.sites.get(site_id).is_some_and(|s| !s.goals.is_empty())
+    }
+
     /// Checks access to the query's site: unknown sites and refused tokens look the same.
     pub fn authorize(&self, site_id: &str, authorization: Option<&str>) -> Result<(), StatsError> {
         if !self.sites.contains_key(site_id) {
