@@ -590,7 +590,10 @@ pub fn time_grid(a: &Answer, series: usize) -> (Vec<String>, Vec<Vec<f64>>) {
 
 impl<'a> OverTime<'a> {
     fn of(view: &View, data: &'a Data, tr: &'a Tr) -> OverTime<'a> {
-        let title = tr.t("over_time.title");
+        let title = tr.t(match data.mode {
+            Mode::Conversions => "over_time.title_conversions",
+            Mode::Visits | Mode::Aggregate => "over_time.title",
+        });
         OverTime {
             tr,
             chart: data
