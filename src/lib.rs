@@ -19,7 +19,7 @@
 //! | `geo`, `user_agent`, `page_url`, `scrub`, `source` | country, device and bot classes, page and referrer reduction, personal data out of paths, traffic sources |
 //! | `rate_limit`, `path_budget` | per-client beacon budget, new paths per site and hour |
 //! | `event` | the stored row and what each column is |
-//! | `exclusions`, `builtin_events` | excluded paths per site; the tracker's built-in events (outbound links, downloads, 404) and their reduced props |
+//! | `exclusions`, `goals`, `builtin_events` | excluded paths per site; goals per site (page patterns, event names); the tracker's built-in events (outbound links, downloads, 404) and their reduced props |
 //! | `writer`, `sink`, `retry`, `spool`, `replay` | the bounded queue and batches, inserts, ClickHouse error handling, the disk spool and its replay |
 //! | `clickhouse_code` | ClickHouse error codes, read in one place |
 //! | `aggregate` | aggregate-only mode: batches folded into daily counts |
@@ -55,6 +55,7 @@ pub mod event;
 pub mod exclusions;
 pub mod fast_hash;
 pub mod geo;
+pub mod goals;
 pub mod grafana;
 pub mod http;
 pub mod i18n;

@@ -274,6 +274,25 @@ pub struct Site {
     /// same patterns as `rewrite`'s. The tracker takes the same list as `data-exclude`.
     #[serde(default)]
     pub exclude_paths: Vec<String>,
+    /// Goals reports count (`event:goal`): a page-view goal (`page`, `*` any characters) or a
+    /// custom-event goal (`event`), with an optional `name`.
+    #[serde(default)]
+    pub goals: Vec<Goal>,
+}
+
+/// A `[[sites.goals]]` entry: exactly one of `page` and `event` (checked in `goals`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    /// The name reports show (default `Visit PAGE`, or the event name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Pageviews of paths matching this pattern convert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Custom events of this name convert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 fn default_time_zone() -> String {

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::credentials::SecretDigest;
 use crate::error::Error;
 use crate::exclusions::Exclusions;
+use crate::goals::{self, Goal};
 use crate::scrub::Rules;
 use crate::trusted_proxy::TrustedProxies;
 
@@ -161,6 +162,8 @@ pub struct SiteConfig {
     pub rules: Rules,
     /// `exclude_paths`, parsed (and as written, for the privacy report).
     pub exclusions: Exclusions,
+    /// `[[sites.goals]]`, validated, default names filled in.
+    pub goals: Vec<Goal>,
 }
 
 impl AsRef<Exclusions> for SiteConfig {
@@ -507,6 +510,12 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
             Ok(e) => e,
             Err(e) => return bad(format!("site {}: {e}", f.domain)),
         };
+        let goals = goals::parse(
+            f.goals
+                .iter()
+                .map(|g| (g.name.as_deref(), g.page.as_deref(), g.event.as_deref())),
+        )
+        .or_else(|e| bad(format!("site {}: {e}", f.domain)))?;
         let time_zone = time_zone(&f.time_zone, &format!("time_zone of site {}", f.domain))?;
         let mut hosts = Vec::new();
         for host in std::iter::once(&f.domain).chain(&f.aliases) {
@@ -531,6 +540,7 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
             rewrite: f.rewrite.clone(),
             rules,
             exclusions,
+            goals,
         });
     }
     Ok(sites)
@@ -745,6 +755,46 @@ mod tests {
     }
 
     #[test]
+    fn goals_are_validated_and_named_when_the_config_loads() {
+        let c = Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\n\
+             [[sites.goals]]\npage = \"/afval*\"\n\
+             [[sites.goals]]\nevent = \"Download\"\n\
+             [[sites.goals]]\nname = \"Form sent\"\nevent = \"Form: Submission\"\n\
+             [[sites]]\ndomain = \"b.example\"\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.sites[0].goals.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["Visit /afval*", "Download", "Form sent"]);
+        assert!(c.sites[0].goals[0].matches_page("/afvalkalender"));
+        assert!(c.sites[1].goals.is_empty());
+        for (goals, needle) in [
+            (
+                "page = \"/a\"\nevent = \"b\"",
+                "goals entry 1: set either page or event",
+            ),
+            ("name = \"x\"", "goals entry 1: set page"),
+            ("page = \"afval\"", "must start with '/'"),
+            (
+                "event = \"Download\"\n[[sites.goals]]\nevent = \"Download\"",
+                "goals entry 2",
+            ),
+            ("page = \"/a\"\ncolour = 1", "unknown field"),
+        ] {
+            let m = match Config::parse(&format!(
+                "[[sites]]\ndomain = \"a.example\"\n[[sites.goals]]\n{goals}\n"
+            )) {
+                Err(Error::Config(m)) => m,
+                other => panic!("{goals}: {other:?}"),
+            };
+            assert!(m.contains(needle), "{goals}: {m}");
+            if needle != "unknown field" {
+                assert!(m.starts_with("site a.example: goals entry"), "{m}");
+            }
+        }
+    }
+
+    #[test]
     fn user_lines_parse_back_into_a_valid_config() {
         let lines = crate::credentials::user_lines("web \"team\"", "long enough secret").unwrap();
         let config =
@@ -864,6 +914,9 @@ mod tests {
             "[[dashboard.users]] password_hash",
             "[[dashboard.share_links]] sha256",
             "[[dashboard.share_links]] name",
+            "[[sites.goals]] page",
+            "[[sites.goals]] event",
+            "[[sites.goals]] name",
         ] {
             code.entry(key.to_string()).or_insert(None);
         }

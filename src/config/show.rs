@@ -69,6 +69,17 @@ pub fn effective_toml(config: &Config) -> Result<String, Error> {
             .map(|u| u.password_hash.is_some())
             .collect(),
     );
+    // Goals with their effective names (the default `Visit /page` or the event name filled in).
+    if let Some(sites) = root.get_mut("sites").and_then(Value::as_array_mut) {
+        for (site, validated) in sites.iter_mut().zip(&config.sites) {
+            let goals = site.get_mut("goals").and_then(Value::as_array_mut);
+            for (goal, g) in goals.into_iter().flatten().zip(&validated.goals) {
+                if let Some(t) = goal.as_table_mut() {
+                    t.insert("name".into(), Value::String(g.name.clone()));
+                }
+            }
+        }
+    }
     toml::to_string_pretty(&value).map_err(unwritable)
 }
 
@@ -87,7 +98,8 @@ mod tests {
              [[dashboard.share_links]]\nsite = \"a.example\"\nsha256 = \"{digest}\"\n\
              [[dashboard.users]]\nname = \"sso-only\"\n\
              [[dashboard.users]]\nname = \"u\"\npassword_hash = \"{hash}\"\n\
-             [[sites]]\ndomain = \"a.example\"\nexclude_paths = [\"/admin/**\"]\n"
+             [[sites]]\ndomain = \"a.example\"\nexclude_paths = [\"/admin/**\"]\n\
+             [[sites.goals]]\npage = \"/afval*\"\n"
         );
         let config = Config::parse(&text).unwrap();
         let shown = effective_toml(&config).unwrap();
@@ -102,6 +114,12 @@ mod tests {
             Some("http://127.0.0.1:8080")
         );
         assert_eq!(back.sites[0].exclude_paths, ["/admin/**"]);
+        // Goals as configured, with the name reports show filled in.
+        assert_eq!(back.sites[0].goals[0].page.as_deref(), Some("/afval*"));
+        assert_eq!(
+            back.sites[0].goals[0].name.as_deref(),
+            Some("Visit /afval*")
+        );
         assert_eq!(back.sites[0].time_zone, "Europe/Amsterdam");
         assert_eq!(back.clickhouse.password.expose_secret(), HIDDEN);
         assert_eq!(back.api_tokens[0].sha256.expose_secret(), HIDDEN);
@@ -117,6 +135,10 @@ mod tests {
         // Apart from the secrets and the derived public_url, the same settings as read.
         let mut again = Value::try_from(&back).unwrap();
         again["server"].as_table_mut().unwrap().remove("public_url");
+        again["sites"][0]["goals"][0]
+            .as_table_mut()
+            .unwrap()
+            .remove("name");
         assert_eq!(again, Value::try_from(&config.file).unwrap());
 
         // No password set: nothing is marked hidden.

@@ -37,8 +37,8 @@ enum Shape {
 
 /// The query of `panel` in this view, and how its rows are laid out; `None` for a panel this
 /// page does not have.
-fn query_of(view: &View, mode: Mode, panel: &str) -> Option<(Query, Shape)> {
-    let q = Queries::of(view, mode);
+fn query_of(view: &View, mode: Mode, goals: bool, panel: &str) -> Option<(Query, Shape)> {
+    let q = Queries::of(view, mode, goals);
     Some(match panel {
         "headline" => (q.headline, Shape::Rows),
         "over-time" => (q.series, Shape::Series),
@@ -64,7 +64,7 @@ pub async fn panel(
     panel: &str,
     now: Timestamp,
 ) -> Option<Result<CsvFile, StatsError>> {
-    let (query, shape) = query_of(view, mode, panel)?;
+    let (query, shape) = query_of(view, mode, reports.has_goals(&view.site), panel)?;
     let answer = match reports.answer(&query, now).await {
         Ok(a) => a,
         Err(e) => return Some(Err(e)),
@@ -177,12 +177,16 @@ mod tests {
             "heatmap",
             "hours",
             "durations",
+            "goals",
         ] {
-            assert!(query_of(&view, Mode::Visits, panel).is_some(), "{panel}");
+            assert!(
+                query_of(&view, Mode::Visits, true, panel).is_some(),
+                "{panel}"
+            );
         }
-        assert!(query_of(&view, Mode::Visits, "nope").is_none());
-        assert!(query_of(&view, Mode::Aggregate, "durations").is_none());
-        let (q, _) = query_of(&view, Mode::Visits, "pages").unwrap();
+        assert!(query_of(&view, Mode::Visits, true, "nope").is_none());
+        assert!(query_of(&view, Mode::Aggregate, true, "durations").is_none());
+        let (q, _) = query_of(&view, Mode::Visits, true, "pages").unwrap();
         assert_eq!((q.limit, q.total_rows), (MAX_LIMIT, false));
     }
 

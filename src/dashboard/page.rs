@@ -538,6 +538,15 @@ fn series_names(mode: Mode) -> &'static [SeriesName] {
             ("pageviews", "metric.pageviews", "count.pageviews", "s2"),
         ],
         Mode::Aggregate => &[("pageviews", "metric.pageviews", "count.pageviews", "s1")],
+        Mode::Conversions => &[
+            ("visitors", "metric.uniques", "count.visitors", "s1"),
+            (
+                "events",
+                "metric.total_conversions",
+                "count.conversions",
+                "s2",
+            ),
+        ],
     }
 }
 
@@ -581,7 +590,10 @@ pub fn time_grid(a: &Answer, series: usize) -> (Vec<String>, Vec<Vec<f64>>) {
 
 impl<'a> OverTime<'a> {
     fn of(view: &View, data: &'a Data, tr: &'a Tr) -> OverTime<'a> {
-        let title = tr.t("over_time.title");
+        let title = tr.t(match data.mode {
+            Mode::Conversions => "over_time.title_conversions",
+            Mode::Visits | Mode::Aggregate => "over_time.title",
+        });
         OverTime {
             tr,
             chart: data
@@ -668,21 +680,23 @@ impl<'a> Section<'a> {
     /// The breakdown tables grouped into their panels, in page order.
     fn all(view: &'a View, data: &'a Data, tr: &'a Tr) -> Vec<Section<'a>> {
         // Rows are links only where the engine can filter (not in aggregate-only mode).
-        let links = data.mode == Mode::Visits;
-        let sections: [(&str, &str, &str); 4] = [
+        let links = data.mode != Mode::Aggregate;
+        let sections: [(&str, &str, &str); 5] = [
+            ("goals", "section.goals", "section.goals_note"),
             (
                 "pages",
                 "section.pages",
                 match data.mode {
                     Mode::Visits => "section.pages_note",
                     Mode::Aggregate => "section.pages_note_aggregate",
+                    Mode::Conversions => "section.conversions_note",
                 },
             ),
             (
                 "sources",
                 "section.sources",
                 match data.mode {
-                    Mode::Visits => "",
+                    Mode::Visits | Mode::Conversions => "",
                     Mode::Aggregate => "section.sources_note_aggregate",
                 },
             ),
@@ -718,6 +732,8 @@ impl<'a> Section<'a> {
                     },
                 }
             })
+            // The goals panel only where the site has goals (it has no table otherwise).
+            .filter(|s| !s.tables.is_empty())
             .collect()
     }
 }
@@ -885,7 +901,7 @@ impl<'a> PeakHours<'a> {
         let tr = ctx.tr;
         let people = panels::people(data.mode);
         let counted = match data.mode {
-            Mode::Visits => "count.visitors",
+            Mode::Visits | Mode::Conversions => "count.visitors",
             Mode::Aggregate => "count.pageviews",
         };
         let heatmap = data.heatmap.as_ref().map(|a| {
@@ -1243,7 +1259,7 @@ mod tests {
     /// Every panel answered, with `value` wherever the data puts text on the page, or every
     /// panel refused with `value` as the engine's message.
     fn data(view: &View, mode: Mode, refused: bool, value: &str) -> Data {
-        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty());
+        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty(), false);
         let panel = |a: Answer| -> Panel {
             if refused {
                 Err(StatsError::Invalid(value.into()))

@@ -62,11 +62,36 @@ pub struct Breakdown {
 }
 
 /// Which numbers this tally keeps: visits (the normal case), or only aggregate counts
-/// (`privacy.aggregate_only`: no visitors, visits, durations, filters or realtime).
+/// (`privacy.aggregate_only`: no visitors, visits, durations, filters or realtime); and, where
+/// visits are kept, whether the view is filtered by a goal (`Conversions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Visits,
     Aggregate,
+    /// Visits kept, the view filtered by a goal: a conversion report answers converted
+    /// visitors, conversions and conversion rates only (see `docs/http-api.md`), so every
+    /// panel counts those.
+    Conversions,
+}
+
+impl Mode {
+    /// The mode `view` is shown in: a goal filter turns a visits view into conversions.
+    pub fn of_view(self, view: &View) -> Mode {
+        match self {
+            Mode::Visits if view.by_goal() => Mode::Conversions,
+            other => other,
+        }
+    }
+}
+
+/// A goal's or a row's conversions: unique, total, and the rate (`rate`: the conversion rate of
+/// all visitors, or of the row's group).
+fn conversions(rate: Metric) -> Vec<Col> {
+    vec![
+        col(Metric::Visitors, "metric.uniques", Fmt::Count),
+        col(Metric::Events, "metric.total_conversions", Fmt::Count),
+        col(rate, "metric.conversion_rate", Fmt::Percent),
+    ]
 }
 
 /// The headline metrics, in the order shown.
@@ -84,6 +109,7 @@ pub fn headline(mode: Mode) -> Vec<Col> {
             col(Metric::BounceRate, "metric.bounce_rate", Fmt::Percent),
         ],
         Mode::Aggregate => vec![col(Metric::Pageviews, "metric.pageviews", Fmt::Count)],
+        Mode::Conversions => conversions(Metric::ConversionRate),
     }
 }
 
@@ -99,19 +125,57 @@ pub fn people(mode: Mode) -> Col {
     match mode {
         Mode::Visits => col(Metric::Visitors, "metric.visitors", Fmt::Count),
         Mode::Aggregate => col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
+        Mode::Conversions => col(Metric::Visitors, "metric.uniques", Fmt::Count),
+    }
+}
+
+/// The time series' and the hours' metrics (the over-time and peak-hours panels).
+pub fn series_metrics(mode: Mode) -> &'static [Metric] {
+    match mode {
+        Mode::Visits => &[Metric::Visitors, Metric::Pageviews],
+        Mode::Aggregate => &[Metric::Pageviews],
+        Mode::Conversions => &[Metric::Visitors, Metric::Events],
     }
 }
 
 /// Every breakdown table of the page, in order. A filtered view has no share column: its
 /// `percentage` costs the engine a second pass over raw events per table (filtered reports
-/// are not rolled up), and a filtered page already makes a dozen.
-pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
+/// are not rolled up), and a filtered page already makes a dozen. The goals table is there
+/// when the site has goals and visits are kept; filtered by a goal, every table counts its
+/// conversions, with each row's own conversion rate.
+pub fn breakdowns(mode: Mode, filtered: bool, goals: bool) -> Vec<Breakdown> {
+    let mut tables = tables(mode, filtered);
+    if mode == Mode::Conversions {
+        for t in &mut tables {
+            t.cols = conversions(Metric::GroupConversionRate);
+        }
+    }
+    if goals && mode != Mode::Aggregate {
+        tables.insert(
+            0,
+            Breakdown {
+                id: "goals",
+                section: "goals",
+                title: "",
+                dimension: Dimension::Goal,
+                header: "dimension.goal",
+                filter: Some("goal"),
+                cols: conversions(Metric::ConversionRate),
+                hide: None,
+            },
+        );
+    }
+    tables
+}
+
+/// The breakdown tables other than goals.
+fn tables(mode: Mode, filtered: bool) -> Vec<Breakdown> {
     let (people, share) = match mode {
-        Mode::Visits if filtered => (
+        Mode::Visits | Mode::Conversions if filtered => (
             vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
             vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
         ),
-        Mode::Visits => (
+        Mode::Visits | Mode::Conversions => (
             vec![col(Metric::Visitors, "metric.visitors", Fmt::Count)],
             vec![
                 col(Metric::Visitors, "metric.visitors", Fmt::Count),
@@ -124,7 +188,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         ),
     };
     let pages = match mode {
-        Mode::Visits => vec![
+        Mode::Visits | Mode::Conversions => vec![
             col(Metric::Pageviews, "metric.views", Fmt::Count),
             col(Metric::Visitors, "metric.visitors", Fmt::Count),
             col(Metric::TimeOnPage, "metric.time_on_page", Fmt::Duration),
@@ -136,7 +200,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         ],
     };
     let sources = match mode {
-        Mode::Visits => vec![
+        Mode::Visits | Mode::Conversions => vec![
             col(Metric::Visitors, "metric.visitors", Fmt::Count),
             col(Metric::Visits, "metric.visits", Fmt::Count),
             col(Metric::BounceRate, "metric.bounce_rate", Fmt::Percent),
@@ -144,7 +208,7 @@ pub fn breakdowns(mode: Mode, filtered: bool) -> Vec<Breakdown> {
         Mode::Aggregate => people.clone(),
     };
     let campaigns = match mode {
-        Mode::Visits => vec![
+        Mode::Visits | Mode::Conversions => vec![
             col(Metric::Visitors, "metric.visitors", Fmt::Count),
             col(Metric::Visits, "metric.visits", Fmt::Count),
         ],
@@ -316,7 +380,10 @@ pub struct Data {
 }
 
 impl Queries {
-    pub fn of(view: &View, mode: Mode) -> Queries {
+    /// The queries of `view` in `mode` (a goal filter turns visits into conversions, see
+    /// [`Mode::of_view`]); `goals`: the site has goals (the goals table is shown).
+    pub fn of(view: &View, mode: Mode, goals: bool) -> Queries {
+        let mode = mode.of_view(view);
         let base = |metrics: &[Metric], dims: &[Dimension]| -> Query {
             Query::new(&view.site, metrics, view.period.date_range())
                 .by(dims)
@@ -334,12 +401,9 @@ impl Queries {
             Compare::YearOverYear => Some(Comparison::YearOverYear),
         };
         let people = people(mode).metric;
-        let mut series = match mode {
-            Mode::Visits => base(&[Metric::Visitors, Metric::Pageviews], &[Dimension::Time]),
-            Mode::Aggregate => base(&[Metric::Pageviews], &[Dimension::Time]),
-        };
+        let mut series = base(series_metrics(mode), &[Dimension::Time]);
         series.time_labels = true;
-        let breakdowns = breakdowns(mode, !view.filters.is_empty());
+        let breakdowns = breakdowns(mode, !view.filters.is_empty(), goals);
         let tables = breakdowns
             .iter()
             .map(|b| {
@@ -352,13 +416,7 @@ impl Queries {
             .collect();
         let mut heatmap = base(&[people], &[Dimension::Weekday, Dimension::HourOfDay]);
         heatmap.limit = 7 * 24;
-        let hours = match mode {
-            Mode::Visits => base(
-                &[Metric::Visitors, Metric::Pageviews],
-                &[Dimension::HourOfDay],
-            ),
-            Mode::Aggregate => base(&[Metric::Pageviews], &[Dimension::HourOfDay]),
-        };
+        let hours = base(series_metrics(mode), &[Dimension::HourOfDay]);
         Queries {
             breakdowns,
             headline,
@@ -369,7 +427,7 @@ impl Queries {
             durations: (mode == Mode::Visits)
                 .then(|| base(&[Metric::Visits], &[Dimension::DurationBucket])),
             // Who is on the site now, whatever the period and filters.
-            realtime: (mode == Mode::Visits)
+            realtime: (mode != Mode::Aggregate)
                 .then(|| Query::new(&view.site, &[Metric::Visitors], DateRange::Realtime)),
         }
     }
@@ -395,6 +453,11 @@ impl Reports {
             stats,
             runs: Semaphore::new(MAX_CONCURRENT_RUNS),
         }
+    }
+
+    /// Whether the site has goals (its page shows the goals table).
+    pub fn has_goals(&self, site: &str) -> bool {
+        self.stats.has_goals(site)
     }
 
     /// Runs one query through the engine as the API would.
@@ -424,7 +487,8 @@ impl Reports {
 
     /// All panels of a view, concurrently.
     pub async fn load(&self, view: &View, mode: Mode, now: Timestamp) -> Data {
-        let q = Queries::of(view, mode);
+        let q = Queries::of(view, mode, self.has_goals(&view.site));
+        let mode = mode.of_view(view);
         let tables = futures_util::future::join_all(q.tables.iter().map(|t| self.run(t, now)));
         let (headline, series, tables, heatmap, hours, durations, realtime) = tokio::join!(
             self.run(&q.headline, now),
@@ -462,10 +526,19 @@ mod tests {
             "",
             "period=today&compare=off&page=/x",
             "period=custom&from=2026-01-01&to=2026-03-31&compare=year_over_year&country=NL&device=Mobile&os=iOS&browser=Safari&source=Google&utm_campaign=spring",
+            "period=7d&goal=Download&country=NL",
         ] {
             let view = View::parse("/d".into(), "a.example".into(), Some(q)).unwrap();
-            for mode in [Mode::Visits, Mode::Aggregate] {
-                let qs = Queries::of(&view, mode);
+            for (mode, goals) in [
+                (Mode::Visits, false),
+                (Mode::Visits, true),
+                (Mode::Aggregate, false),
+            ] {
+                // Aggregate-only mode refuses every filter; a goal filter already in parsing.
+                if mode == Mode::Aggregate && view.by_goal() {
+                    continue;
+                }
+                let qs = Queries::of(&view, mode, goals);
                 assert_eq!(qs.tables.len(), qs.breakdowns.len());
                 let queries = [&qs.headline, &qs.series, &qs.heatmap, &qs.hours]
                     .into_iter()
@@ -483,11 +556,48 @@ mod tests {
         }
     }
 
+    /// The goals table is there when the site has goals; a goal filter turns every panel into
+    /// that goal's conversions (what a conversion report answers).
+    #[test]
+    fn goals_table_and_goal_filtered_views() {
+        let plain = View::parse("/d".into(), "a.example".into(), None).unwrap();
+        let ids = |qs: &Queries| qs.breakdowns.iter().map(|b| b.id).collect::<Vec<_>>();
+        assert!(!ids(&Queries::of(&plain, Mode::Visits, false)).contains(&"goals"));
+        let qs = Queries::of(&plain, Mode::Visits, true);
+        assert_eq!(ids(&qs)[0], "goals");
+        assert_eq!(qs.tables[0].dimensions, vec![Dimension::Goal]);
+        assert_eq!(
+            qs.tables[0].metrics,
+            vec![Metric::Visitors, Metric::Events, Metric::ConversionRate]
+        );
+        assert!(!ids(&Queries::of(&plain, Mode::Aggregate, true)).contains(&"goals"));
+
+        let by_goal = View::parse("/d".into(), "a.example".into(), Some("goal=Download")).unwrap();
+        assert_eq!(Mode::Visits.of_view(&by_goal), Mode::Conversions);
+        let qs = Queries::of(&by_goal, Mode::Visits, true);
+        assert!(qs.durations.is_none());
+        assert_eq!(
+            qs.headline.metrics,
+            vec![Metric::Visitors, Metric::Events, Metric::ConversionRate]
+        );
+        for t in &qs.tables[1..] {
+            assert_eq!(
+                t.metrics,
+                vec![
+                    Metric::Visitors,
+                    Metric::Events,
+                    Metric::GroupConversionRate
+                ]
+            );
+        }
+        assert_eq!(qs.series.metrics, vec![Metric::Visitors, Metric::Events]);
+    }
+
     /// Aggregate-only mode asks only for what it keeps (the engine refuses the rest).
     #[test]
     fn aggregate_mode_asks_for_no_visit_metric() {
         let view = View::parse("/d".into(), "a.example".into(), None).unwrap();
-        let qs = Queries::of(&view, Mode::Aggregate);
+        let qs = Queries::of(&view, Mode::Aggregate, true);
         let mut all = vec![&qs.headline, &qs.series, &qs.heatmap, &qs.hours];
         all.extend(&qs.tables);
         for q in all {

@@ -1,6 +1,7 @@
 //! The state of one dashboard view, all of it in the URL (so a view can be bookmarked or shared):
 //! site (in the path), `period`, `from`/`to` for a custom period, `compare`, and one query
-//! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`),
+//! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`,
+//! `goal`),
 //! and `lang` when a language was chosen with the switch (without it, the browser's
 //! `Accept-Language` decides, so a link sent to a colleague opens in their language).
 //!
@@ -101,7 +102,7 @@ pub struct FilterDim {
 }
 
 /// Every filterable dimension, in the order filters are written in URLs and shown.
-pub const FILTERS: [FilterDim; 7] = [
+pub const FILTERS: [FilterDim; 8] = [
     FilterDim {
         param: "page",
         dimension: Dimension::Page,
@@ -136,6 +137,11 @@ pub const FILTERS: [FilterDim; 7] = [
         param: "os",
         dimension: Dimension::Os,
         label: "dimension.os",
+    },
+    FilterDim {
+        param: "goal",
+        dimension: Dimension::Goal,
+        label: "dimension.goal",
     },
 ];
 
@@ -261,6 +267,13 @@ impl View {
             filters,
             lang,
         })
+    }
+
+    /// Whether the view is filtered by a goal (its panels then count conversions).
+    pub fn by_goal(&self) -> bool {
+        self.filters
+            .iter()
+            .any(|(d, _)| d.dimension == Dimension::Goal)
     }
 
     /// The stats API's `filters`: each dimension `is` its value.

@@ -92,10 +92,20 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
             )
         ));
     }
+    let with_goals = r.sites.iter().filter(|s| !s.goals.is_empty());
+    for site in with_goals.clone() {
+        line(format!(
+            "- {}",
+            tr.f(
+                "privacy.md.goals",
+                &[("site", &site.domain), ("goals", &site.goals.join("; "))],
+            )
+        ));
+    }
     for p in &r.builtin_event_properties {
         line(format!("- {}", tr.f("privacy.md.builtin", &[("value", p)])));
     }
-    if excluding.count() + r.builtin_event_properties.len() > 0 {
+    if excluding.count() + with_goals.count() + r.builtin_event_properties.len() > 0 {
         line(String::new());
     }
     if let Some(a) = &r.aggregate_only {

@@ -64,6 +64,9 @@ pub struct SiteReport {
     pub rewrite_rules: Vec<String>,
     /// `exclude_paths`: beacons for these pages are answered 202 and not stored.
     pub excluded_paths: Vec<String>,
+    /// `[[sites.goals]]` as `name: page PATTERN` or `name: event NAME`: counted from the stored
+    /// pageviews and custom events when a report asks; nothing more is collected for them.
+    pub goals: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -273,6 +276,14 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                     .map(|r| format!("{} -> {}", r.pattern, r.replacement))
                     .collect(),
                 excluded_paths: s.exclusions.written().to_vec(),
+                goals: s
+                    .goals
+                    .iter()
+                    .map(|g| match &g.kind {
+                        crate::goals::GoalKind::Page(p) => format!("{}: page {p}", g.name),
+                        crate::goals::GoalKind::Event(e) => format!("{}: event {e}", g.name),
+                    })
+                    .collect(),
             })
             .collect(),
         stored_fields: if aggregate { Vec::new() } else { stored_fields },
@@ -520,6 +531,7 @@ mod tests {
     fn excluded_paths_and_builtin_event_props_are_reported() {
         let c = Config::parse(
             "[[sites]]\ndomain = \"www.example.org\"\nexclude_paths = [\"/admin/**\", \"/account/*\"]\n\
+             [[sites.goals]]\npage = \"/afval*\"\n[[sites.goals]]\nevent = \"Download\"\n\
              [[sites]]\ndomain = \"shop.example.org\"\n",
         )
         .unwrap();
@@ -544,6 +556,15 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("- shop.example.org: nothing"), "{md}");
+        assert_eq!(
+            r.sites[0].goals,
+            ["Visit /afval*: page /afval*", "Download: event Download"]
+        );
+        assert!(
+            md.contains("- www.example.org: goals Visit /afval*: page /afval*; Download: event Download (counted from the stored"),
+            "{md}"
+        );
+        assert!(!md.contains("- shop.example.org: goals"), "{md}");
         // The built-in events' props are stored without the allow-list, and the report says so.
         for event in ["Outbound Link: Click", "File Download", "404"] {
             assert!(

@@ -60,7 +60,8 @@ fn round(x: f64, decimals: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// A metric from the components of `sql::COMPONENTS` (and the median of time on page after them).
+/// A metric from the components of `sql::COMPONENTS` (then the median of time on page, then
+/// events). The conversion rates need other queries' visitors: the engine computes them.
 pub fn metric(m: Metric, c: &[f64], total_visitors: Option<f64>) -> Option<f64> {
     let (visits, page_visits) = (c[2], c[6]);
     let per_visit = |x: f64| if visits == 0.0 { 0.0 } else { x / visits };
@@ -82,6 +83,8 @@ pub fn metric(m: Metric, c: &[f64], total_visitors: Option<f64>) -> Option<f64> 
         Metric::VisitDurationP75 if visits > 0.0 => c[11],
         Metric::VisitDurationP90 if visits > 0.0 => c[12],
         Metric::TimeOnPageMedian if page_visits > 0.0 => *c.get(13)?,
+        // After the median time on page; readers of `COMPONENTS` alone (Grafana) have none.
+        Metric::Events => *c.get(14)?,
         _ => return None,
     })
 }

@@ -63,17 +63,19 @@ impl Request {
         };
         let metrics = parse_metrics(obj.get("metrics"))?;
         let date_range = parse_date_range(obj.get("date_range"))?;
-        let dimensions = parse_dimensions(obj.get("dimensions"))?;
-        let filters = match obj.get("filters") {
+        let mut keys = PropKeys::default();
+        let dimensions = parse_dimensions(obj.get("dimensions"), &mut keys)?;
+        let filters: Vec<Filter> = match obj.get("filters") {
             None => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, f)| parse_filter(f, &format!("#/filters/{i}"), 0))
+                .map(|(i, f)| parse_filter(f, &format!("#/filters/{i}"), 0, &mut keys))
                 .collect::<Result<_, _>>()?,
             Some(_) => return bad("#/filters: must be an array"),
         };
-        let order_by = parse_order_by(obj.get("order_by"), &metrics, &dimensions)?;
+        let order_by = parse_order_by(obj.get("order_by"), &metrics, &dimensions, &keys)?;
+        check_conversions(&metrics, &dimensions, &filters)?;
         let (time_labels, total_rows, comparison, imports) = parse_include(obj.get("include"))?;
         if time_labels && !dimensions.iter().any(|d| d.is_time_series()) {
             return bad("Invalid include.time_labels: requires a time dimension.");
@@ -91,6 +93,7 @@ impl Request {
             comparison,
             limit,
             offset,
+            prop_keys: keys.0,
         };
         Ok(Request {
             query,
@@ -124,7 +127,94 @@ fn parse_metrics(v: Option<&Value>) -> Result<Vec<Metric>, StatsError> {
     Ok(out)
 }
 
-fn parse_dimensions(v: Option<&Value>) -> Result<Vec<Dimension>, StatsError> {
+/// The custom property keys a request names, in order of first mention (`Dimension::Prop`
+/// indexes them).
+#[derive(Default)]
+struct PropKeys(Vec<String>);
+
+/// Longest custom property key asked for (Plausible's limit on stored keys).
+const MAX_PROP_KEY: usize = 300;
+
+impl PropKeys {
+    /// The dimension of an API name, `event:props:KEY` included.
+    fn dimension(&mut self, name: &str, at: &str) -> Result<Option<Dimension>, StatsError> {
+        let Some(key) = name.strip_prefix("event:props:") else {
+            return Ok(Dimension::from_name(name));
+        };
+        if key.is_empty() || key.len() > MAX_PROP_KEY {
+            return bad(format!(
+                "{at}: a custom property key is 1 to {MAX_PROP_KEY} bytes"
+            ));
+        }
+        let i = match self.0.iter().position(|k| k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push(key.to_string());
+                self.0.len() - 1
+            }
+        };
+        match u8::try_from(i) {
+            Ok(i) => Ok(Some(Dimension::Prop(i))),
+            Err(_) => bad(format!("{at}: too many custom property keys")),
+        }
+    }
+
+    /// The dimension of a name without adding a key (for `order_by`).
+    fn known(&self, name: &str) -> Option<Dimension> {
+        match name.strip_prefix("event:props:") {
+            Some(key) => self
+                .0
+                .iter()
+                .position(|k| k == key)
+                .and_then(|i| u8::try_from(i).ok())
+                .map(Dimension::Prop),
+            None => Dimension::from_name(name),
+        }
+    }
+}
+
+/// Metrics that count conversions: they need an `event:goal` or `event:props:*` filter or
+/// dimension (Plausible asks for a goal; a custom property is the other kind of conversion).
+const CONVERSION_METRICS: [Metric; 2] = [Metric::ConversionRate, Metric::GroupConversionRate];
+
+/// What a report of conversions can count: converted visitors and conversions, and the rates.
+const METRICS_OF_CONVERSIONS: [Metric; 4] = [
+    Metric::Visitors,
+    Metric::Events,
+    Metric::ConversionRate,
+    Metric::GroupConversionRate,
+];
+
+/// Checks the combinations of goals, custom properties and metrics tally answers.
+fn check_conversions(
+    metrics: &[Metric],
+    dimensions: &[Dimension],
+    filters: &[Filter],
+) -> Result<(), StatsError> {
+    let conversions =
+        dimensions.iter().any(|d| d.is_conversion()) || filters.iter().any(Filter::has_conversion);
+    if let Some(m) = metrics.iter().find(|m| CONVERSION_METRICS.contains(m)) {
+        if !conversions {
+            return bad(format!(
+                "Metric `{}` can only be queried with event:goal or event:props filters or dimensions.",
+                m.name()
+            ));
+        }
+    }
+    if conversions {
+        if let Some(m) = metrics.iter().find(|m| !METRICS_OF_CONVERSIONS.contains(m)) {
+            return bad(format!(
+                "#/metrics: {} cannot be queried with event:goal or event:props filters or \
+                 dimensions in tally; such a report counts conversions (visitors, events, \
+                 conversion_rate, group_conversion_rate)",
+                m.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_dimensions(v: Option<&Value>, keys: &mut PropKeys) -> Result<Vec<Dimension>, StatsError> {
     let items = match v {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -136,7 +226,7 @@ fn parse_dimensions(v: Option<&Value>) -> Result<Vec<Dimension>, StatsError> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let name = item.as_str().unwrap_or_default();
-        let Some(d) = Dimension::from_name(name) else {
+        let Some(d) = keys.dimension(name, &format!("#/dimensions/{i}"))? else {
             return bad(format!(
                 "#/dimensions/{i}: Invalid dimension {item}{}",
                 not_stored_hint(name)
@@ -164,10 +254,9 @@ fn not_stored_hint(name: &str) -> &'static str {
         "visit:browser_version" | "visit:os_version" | "visit:screen" => {
             ": tally stores browser, OS and device classes only"
         }
-        "event:goal" | "event:name" | "visit:entry_page_hostname" | "visit:exit_page_hostname" => {
+        "event:name" | "visit:entry_page_hostname" | "visit:exit_page_hostname" => {
             ": not supported by tally"
         }
-        n if n.starts_with("event:props:") => ": custom properties are not reported yet",
         "segment" => ": tally has no saved segments; write the segment's filters into the query",
         _ => "",
     }
@@ -234,7 +323,12 @@ const MAX_FILTER_DEPTH: usize = 5;
 /// Values per filter leaf.
 const MAX_FILTER_VALUES: usize = 100;
 
-fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError> {
+fn parse_filter(
+    v: &Value,
+    at: &str,
+    depth: usize,
+    keys: &mut PropKeys,
+) -> Result<Filter, StatsError> {
     if depth > MAX_FILTER_DEPTH {
         return bad(format!(
             "{at}: filters nest at most {MAX_FILTER_DEPTH} deep"
@@ -256,7 +350,7 @@ fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError>
             let children = children
                 .iter()
                 .enumerate()
-                .map(|(i, c)| parse_filter(c, &format!("{at}/1/{i}"), depth + 1))
+                .map(|(i, c)| parse_filter(c, &format!("{at}/1/{i}"), depth + 1, keys))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(if op == "and" {
                 Filter::And(children)
@@ -272,6 +366,7 @@ fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError>
                 &items[1],
                 &format!("{at}/1"),
                 depth + 1,
+                keys,
             )?)))
         }
         "is" | "is_not" | "contains" | "contains_not" | "matches" | "matches_not" => {
@@ -287,7 +382,7 @@ fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError>
                 return Err(invalid());
             }
             let name = items[1].as_str().ok_or_else(invalid)?;
-            let Some(dimension) = Dimension::from_name(name) else {
+            let Some(dimension) = keys.dimension(name, at)? else {
                 return bad(format!(
                     "{at}: Invalid filter dimension {name:?}{}",
                     not_stored_hint(name)
@@ -295,6 +390,12 @@ fn parse_filter(v: &Value, at: &str, depth: usize) -> Result<Filter, StatsError>
             };
             if dimension.is_time() {
                 return bad(format!("{at}: time dimensions cannot be filtered"));
+            }
+            // Goals are matched by name among the configured ones (Plausible's rule too).
+            if dimension == Dimension::Goal && !matches!(op, Op::Is | Op::Contains) {
+                return bad(format!(
+                    "{at}: only is and contains are valid for event:goal"
+                ));
             }
             let Value::Array(raw) = &items[2] else {
                 return Err(invalid());
@@ -345,6 +446,7 @@ fn parse_order_by(
     v: Option<&Value>,
     metrics: &[Metric],
     dimensions: &[Dimension],
+    keys: &PropKeys,
 ) -> Result<Vec<(OrderKey, Direction)>, StatsError> {
     let items = match v {
         None => return Ok(Vec::new()),
@@ -367,7 +469,7 @@ fn parse_order_by(
         };
         let key = if let Some(m) = Metric::from_name(name).filter(|m| metrics.contains(m)) {
             OrderKey::Metric(m)
-        } else if let Some(d) = Dimension::from_name(name).filter(|d| dimensions.contains(d)) {
+        } else if let Some(d) = keys.known(name).filter(|d| dimensions.contains(d)) {
             OrderKey::Dimension(d)
         } else {
             return bad(format!(
@@ -489,13 +591,13 @@ impl Request {
 /// empty cell).
 pub fn answer_table(q: &Query, a: &Answer) -> (Vec<String>, Vec<Vec<Value>>) {
     let compared = q.comparison.is_some();
-    let mut header: Vec<String> = a.dimensions.iter().map(|d| d.name().to_string()).collect();
+    let mut header: Vec<String> = a.dimensions.iter().map(|d| q.dimension_name(*d)).collect();
     header.extend(q.metrics.iter().map(|m| m.name().to_string()));
     if compared {
         header.extend(
             a.dimensions
                 .iter()
-                .map(|d| format!("comparison:{}", d.name())),
+                .map(|d| format!("comparison:{}", q.dimension_name(*d))),
         );
         header.extend(q.metrics.iter().map(|m| format!("comparison:{}", m.name())));
         header.extend(q.metrics.iter().map(|m| format!("change:{}", m.name())));
@@ -605,10 +707,14 @@ pub fn query_json(q: &Query) -> Value {
         "date_range": date_range,
     });
     if !q.dimensions.is_empty() {
-        body["dimensions"] = json!(q.dimensions.iter().map(|d| d.name()).collect::<Vec<_>>());
+        body["dimensions"] = json!(q
+            .dimensions
+            .iter()
+            .map(|d| q.dimension_name(*d))
+            .collect::<Vec<_>>());
     }
     if !q.filters.is_empty() {
-        body["filters"] = Value::Array(q.filters.iter().map(filter_json).collect());
+        body["filters"] = Value::Array(q.filters.iter().map(|f| filter_json(q, f)).collect());
     }
     if !q.order_by.is_empty() {
         body["order_by"] = q
@@ -616,8 +722,8 @@ pub fn query_json(q: &Query) -> Value {
             .iter()
             .map(|(k, d)| {
                 let name = match k {
-                    OrderKey::Metric(m) => m.name(),
-                    OrderKey::Dimension(d) => d.name(),
+                    OrderKey::Metric(m) => m.name().to_string(),
+                    OrderKey::Dimension(d) => q.dimension_name(*d),
                 };
                 json!([name, if *d == Direction::Asc { "asc" } else { "desc" }])
             })
@@ -646,7 +752,7 @@ pub fn query_json(q: &Query) -> Value {
     body
 }
 
-fn filter_json(f: &Filter) -> Value {
+fn filter_json(q: &Query, f: &Filter) -> Value {
     match f {
         Filter::Leaf {
             op,
@@ -662,17 +768,33 @@ fn filter_json(f: &Filter) -> Value {
                 Op::Matches => "matches",
                 Op::MatchesNot => "matches_not",
             };
-            let mut leaf = vec![json!(op), json!(dimension.name()), json!(values)];
+            let mut leaf = vec![
+                json!(op),
+                json!(q.dimension_name(*dimension)),
+                json!(values),
+            ];
             if !case_sensitive {
                 leaf.push(json!({"case_sensitive": false}));
             }
             Value::Array(leaf)
         }
         Filter::And(children) => {
-            json!(["and", children.iter().map(filter_json).collect::<Vec<_>>()])
+            json!([
+                "and",
+                children
+                    .iter()
+                    .map(|f| filter_json(q, f))
+                    .collect::<Vec<_>>()
+            ])
         }
-        Filter::Or(children) => json!(["or", children.iter().map(filter_json).collect::<Vec<_>>()]),
-        Filter::Not(child) => json!(["not", filter_json(child)]),
+        Filter::Or(children) => json!([
+            "or",
+            children
+                .iter()
+                .map(|f| filter_json(q, f))
+                .collect::<Vec<_>>()
+        ]),
+        Filter::Not(child) => json!(["not", filter_json(q, child)]),
     }
 }
 
@@ -682,7 +804,9 @@ fn number(m: Option<Metric>, v: Option<f64>) -> Value {
         Some(x)
             if x.fract() == 0.0
                 && m != Some(Metric::ViewsPerVisit)
-                && m != Some(Metric::Percentage) =>
+                && m != Some(Metric::Percentage)
+                && m != Some(Metric::ConversionRate)
+                && m != Some(Metric::GroupConversionRate) =>
         {
             json!(x as i64)
         }
@@ -737,8 +861,8 @@ fn echo(
         .iter()
         .map(|(k, d)| {
             let name = match k {
-                OrderKey::Metric(m) => m.name(),
-                OrderKey::Dimension(d) => d.name(),
+                OrderKey::Metric(m) => m.name().to_string(),
+                OrderKey::Dimension(d) => q.dimension_name(*d),
             };
             json!([name, if *d == Direction::Asc { "asc" } else { "desc" }])
         })
@@ -748,7 +872,7 @@ fn echo(
         "metrics": q.metrics.iter().map(|m| m.name()).collect::<Vec<_>>(),
         "date_range": period.echo(),
         "filters": filters_json,
-        "dimensions": dims.iter().map(|d| d.name()).collect::<Vec<_>>(),
+        "dimensions": dims.iter().map(|d| q.dimension_name(*d)).collect::<Vec<_>>(),
         "order_by": order,
         "include": include,
         "pagination": {"offset": q.offset, "limit": q.limit},
@@ -864,6 +988,67 @@ mod tests {
              \"'\r=x\",2\r\n\
              a=b,2\r\n"
         );
+    }
+
+    #[test]
+    fn goals_and_props_parse_and_refuse_what_tally_cannot_count() {
+        let q = Request::parse(
+            br#"{"site_id":"a","metrics":["visitors","events","conversion_rate"],"date_range":"day",
+                "dimensions":["event:goal","event:props:lang"],
+                "filters":[["contains","event:goal",["Visit"]],["is","event:props:format",["pdf"]]],
+                "order_by":[["event:props:lang","asc"]]}"#,
+        )
+        .unwrap()
+        .query;
+        assert_eq!(q.dimensions, vec![Dimension::Goal, Dimension::Prop(0)]);
+        assert_eq!(q.prop_keys, ["lang", "format"]);
+        assert_eq!(q.dimension_name(Dimension::Prop(1)), "event:props:format");
+        assert_eq!(
+            q.order_by,
+            vec![(OrderKey::Dimension(Dimension::Prop(0)), Direction::Asc)]
+        );
+        assert!(q.counts_conversions());
+        // The query as JSON names the keys again.
+        let back = query_json(&q);
+        assert_eq!(
+            back["dimensions"],
+            json!(["event:goal", "event:props:lang"])
+        );
+        assert_eq!(
+            back["filters"][1],
+            json!(["is", "event:props:format", ["pdf"]])
+        );
+
+        let m = err(r#"{"site_id":"a","metrics":["conversion_rate"],"date_range":"day"}"#);
+        assert!(
+            m.contains("conversion_rate") && m.contains("event:goal"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"site_id":"a","metrics":["group_conversion_rate"],"date_range":"day","dimensions":["visit:source"]}"#,
+        );
+        assert!(m.contains("group_conversion_rate"), "{m}");
+        let m = err(
+            r#"{"site_id":"a","metrics":["bounce_rate"],"date_range":"day","dimensions":["event:goal"]}"#,
+        );
+        assert!(
+            m.contains("bounce_rate cannot be queried with event:goal"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","filters":[["is_not","event:goal",["x"]]]}"#,
+        );
+        assert!(m.contains("only is and contains"), "{m}");
+        let m = err(
+            r#"{"site_id":"a","metrics":["visitors"],"date_range":"day","dimensions":["event:props:"]}"#,
+        );
+        assert!(m.contains("custom property key"), "{m}");
+        // Plain `events` needs no goal.
+        let q = Request::parse(br#"{"site_id":"a","metrics":["events"],"date_range":"day"}"#)
+            .unwrap()
+            .query;
+        assert_eq!(q.metrics, vec![Metric::Events]);
+        assert!(!q.counts_conversions());
     }
 
     #[test]

@@ -20,8 +20,9 @@ use super::access::Access;
 use super::aggregate_mode;
 use super::answer::{compare, effective_order, metric, sort, Answer, Row};
 use super::period::Period;
-use super::query::{self, Dimension, Metric, Query};
+use super::query::{self, Dimension, Filter, Metric, Op, Query};
 use super::sql;
+use super::sql::conversions::{Conversions, GoalRule};
 use super::sql::visits::{HistogramRow, Percentiles, ADDITIVE};
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -31,6 +32,11 @@ use crate::metrics::{Metrics, Source};
 struct SiteStats {
     tz: TimeZone,
     tz_name: String,
+    /// The site's goals as SQL (`event:goal`).
+    goals: Vec<GoalRule>,
+    /// Custom property keys that can be stored, so reported: `props_allowlist` and the
+    /// built-in events' own.
+    props: Vec<String>,
 }
 
 /// The stats service shared by the HTTP handlers.
@@ -79,7 +85,7 @@ struct Group {
 impl Group {
     fn from_row(row: GroupRow) -> Group {
         let mut comps = row.comps;
-        comps.resize(ADDITIVE, 0.0);
+        comps.resize(ADDITIVE + 1, 0.0);
         Group {
             dims: row.dims,
             comps,
@@ -89,7 +95,7 @@ impl Group {
 
     fn from_histogram_row(row: HistogramRow) -> Group {
         let mut comps = row.comps;
-        comps.resize(ADDITIVE, 0.0);
+        comps.resize(ADDITIVE + 1, 0.0);
         let histogram = |keys: Vec<u32>, counts: Vec<u64>| keys.into_iter().zip(counts).collect();
         Group {
             dims: row.dims,
@@ -113,14 +119,15 @@ impl Group {
         }
     }
 
-    /// The components in `COMPONENTS` order, then the median time on page.
+    /// The components in `COMPONENTS` order, then the median time on page, then events.
     fn components(&self) -> Vec<f64> {
-        let mut c = self.comps.clone();
+        let mut c = self.comps[..ADDITIVE.min(self.comps.len())].to_vec();
         c.resize(sql::COMPONENTS.len() + 1, 0.0);
         for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
             c[i] = percentile(&self.durations, q);
         }
         c[sql::COMPONENTS.len()] = percentile(&self.page_seconds, 0.5);
+        c.push(self.comps.get(ADDITIVE).copied().unwrap_or(0.0));
         c
     }
 }
@@ -155,6 +162,14 @@ impl Stats {
                     SiteStats {
                         tz: s.time_zone.clone(),
                         tz_name: s.time_zone_name().to_string(),
+                        goals: s.goals.iter().map(GoalRule::of).collect(),
+                        props: s
+                            .props_allowlist
+                            .iter()
+                            .map(String::as_str)
+                            .chain(crate::builtin_events::STORED_PROPS.iter().map(|p| p.1))
+                            .map(str::to_string)
+                            .collect(),
                     },
                 )
             })
@@ -173,6 +188,11 @@ impl Stats {
         }
     }
 
+    /// Whether the site has goals configured (the dashboard shows its goals table then).
+    pub fn has_goals(&self, site_id: &str) -> bool {
+        self.sites.get(site_id).is_some_and(|s| !s.goals.is_empty())
+    }
+
     /// Checks access to the query's site: unknown sites and refused tokens look the same.
     pub fn authorize(&self, site_id: &str, authorization: Option<&str>) -> Result<(), StatsError> {
         if !self.sites.contains_key(site_id) {
@@ -188,6 +208,7 @@ impl Stats {
         if self.aggregate_only {
             aggregate_mode::supports(q)?;
         }
+        check_conversions(q, site)?;
         let first = if q.date_range == query::DateRange::All {
             self.first_event(&q.site_id).await?
         } else {
@@ -320,6 +341,7 @@ impl Stats {
         } else {
             None
         };
+        let rates = self.conversion_totals(q, site, period, dims).await?;
         let mut rows: Vec<Row> = grouped
             .into_iter()
             .map(|g| {
@@ -328,7 +350,11 @@ impl Stats {
                     metrics: q
                         .metrics
                         .iter()
-                        .map(|m| metric(*m, &comps, total_visitors))
+                        .map(|m| {
+                            rates
+                                .rate(*m, comps[1], &g.dims)
+                                .or_else(|| metric(*m, &comps, total_visitors))
+                        })
                         .collect(),
                     dims: g.dims,
                     compared: None,
@@ -337,14 +363,18 @@ impl Stats {
             .collect();
         // An aggregate over an empty period still answers one row of zeros, as Plausible does.
         if dims.is_empty() && rows.is_empty() {
-            let zeros = vec![0.0; sql::COMPONENTS.len() + 1];
+            let zeros = vec![0.0; sql::COMPONENTS.len() + 2];
             rows.push(Row {
                 dims: Vec::new(),
                 compared: None,
                 metrics: q
                     .metrics
                     .iter()
-                    .map(|m| metric(*m, &zeros, total_visitors))
+                    .map(|m| {
+                        rates
+                            .rate(*m, 0.0, &[])
+                            .or_else(|| metric(*m, &zeros, total_visitors))
+                    })
                     .collect(),
             });
         }
@@ -352,7 +382,7 @@ impl Stats {
     }
 
     fn scope<'a>(&'a self, q: &'a Query, site: &'a SiteStats, period: &Period) -> sql::Scope<'a> {
-        sql::Scope::literal(sql::ScopeValues {
+        let mut scope = sql::Scope::literal(sql::ScopeValues {
             database: &self.database,
             site: &q.site_id,
             tz: &site.tz_name,
@@ -362,7 +392,62 @@ impl Stats {
             bounce_ms: self.bounce_ms,
             first_date: period.from.to_zoned(period.tz.clone()).date(),
             stored_visits: self.stored_visits,
-        })
+        });
+        if q.counts_conversions() {
+            scope.conversions = Some(Conversions {
+                goals: site.goals.clone(),
+                prop_keys: q.prop_keys.clone(),
+            });
+        }
+        scope
+    }
+
+    /// The denominators of `conversion_rate` (the visitors of the whole query) and
+    /// `group_conversion_rate` (the visitors of each group of the dimensions other than
+    /// `event:goal` and `event:props:*`), both without the filters on goals and properties, as
+    /// Plausible computes them. Empty when neither metric is asked for.
+    async fn conversion_totals(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+    ) -> Result<Rates, StatsError> {
+        let mut rates = Rates::default();
+        let global = q.metrics.contains(&Metric::ConversionRate);
+        let group = q.metrics.contains(&Metric::GroupConversionRate);
+        if !global && !group {
+            return Ok(rates);
+        }
+        let mut totals = q.clone();
+        totals.filters.retain(|f| !f.has_conversion());
+        totals.dimensions.retain(|d| !d.is_conversion());
+        totals.metrics = vec![Metric::Visitors];
+        totals.order_by.clear();
+        let visitors = |groups: Vec<Group>| -> HashMap<Vec<String>, f64> {
+            groups.into_iter().map(|g| (g.dims, g.comps[1])).collect()
+        };
+        if global {
+            let all = self
+                .groups(&totals, site, period, &[], Wanted::default())
+                .await?;
+            rates.total = Some(visitors(all).into_values().next().unwrap_or(0.0));
+        }
+        if group {
+            // Where the other dimensions sit in a row's values.
+            rates.positions = dims
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !d.is_conversion())
+                .map(|(i, _)| i)
+                .collect();
+            let others: Vec<Dimension> = rates.positions.iter().map(|&i| dims[i]).collect();
+            let groups = self
+                .groups(&totals, site, period, &others, Wanted::default())
+                .await?;
+            rates.groups = Some(visitors(groups));
+        }
+        Ok(rates)
     }
 
     /// The metric components per group, added up over the shards (each shard holds whole
@@ -444,6 +529,9 @@ impl Stats {
     ) -> Result<Option<Vec<Group>>, StatsError> {
         if !self.use_rollups
             || !q.filters.is_empty()
+            // Rollups keep no custom events (nor goals, nor properties).
+            || q.counts_conversions()
+            || q.metrics.contains(&Metric::Events)
             || wanted.page_seconds
             || (wanted.durations && !dims.is_empty())
         {
@@ -634,6 +722,97 @@ fn grouped(
             page_seconds: wanted.page_seconds,
         },
     )
+}
+
+/// The denominators of the conversion rates of one report (see `Stats::conversion_totals`).
+#[derive(Debug, Default)]
+struct Rates {
+    /// Visitors of the whole query without goal and property filters.
+    total: Option<f64>,
+    /// The same per group of the other dimensions, keyed by their values.
+    groups: Option<HashMap<Vec<String>, f64>>,
+    /// Positions of the other dimensions in a row's values.
+    positions: Vec<usize>,
+}
+
+impl Rates {
+    /// `conversion_rate` or `group_conversion_rate` of a row whose converted visitors are
+    /// `converted`: percent with two decimals, 0 when there is no visitor (Plausible's); `None`
+    /// for other metrics.
+    fn rate(&self, m: Metric, converted: f64, dims: &[String]) -> Option<f64> {
+        let of = |total: f64| {
+            Some(if total > 0.0 {
+                (converted / total * 100.0 * 100.0).round() / 100.0
+            } else {
+                0.0
+            })
+        };
+        match m {
+            Metric::ConversionRate => of(self.total.unwrap_or(0.0)),
+            Metric::GroupConversionRate => {
+                let key: Vec<String> = self
+                    .positions
+                    .iter()
+                    .filter_map(|&i| dims.get(i).cloned())
+                    .collect();
+                of(self
+                    .groups
+                    .as_ref()
+                    .and_then(|g| g.get(&key))
+                    .copied()
+                    .unwrap_or(0.0))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Goals and custom properties a report names must exist for the site: a property key that
+/// is not stored, or a goal name (`is`) that is not configured, is the caller's mistake (400),
+/// not an empty answer.
+fn check_conversions(q: &Query, site: &SiteStats) -> Result<(), StatsError> {
+    if let Some(key) = q.prop_keys.iter().find(|k| !site.props.contains(k)) {
+        return Err(StatsError::Invalid(format!(
+            "event:props:{key}: the property {key:?} is not stored for this site; only the keys \
+             in its props_allowlist ({}) and the built-in events' url and path are",
+            if site.props.is_empty() {
+                "none".to_string()
+            } else {
+                site.props.join(", ")
+            }
+        )));
+    }
+    fn goals_named(f: &Filter, site: &SiteStats) -> Result<(), StatsError> {
+        match f {
+            Filter::Leaf {
+                op: Op::Is,
+                dimension: Dimension::Goal,
+                values,
+                case_sensitive,
+            } => {
+                let known = Conversions {
+                    goals: site.goals.clone(),
+                    prop_keys: Vec::new(),
+                };
+                for v in values {
+                    if known
+                        .selected(Op::Is, std::slice::from_ref(v), *case_sensitive)
+                        .is_empty()
+                    {
+                        return Err(StatsError::Invalid(format!(
+                            "Invalid filters. The goal `{v}` is not configured for this site \
+                             ([[sites.goals]] in the config)."
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            Filter::Leaf { .. } => Ok(()),
+            Filter::And(v) | Filter::Or(v) => v.iter().try_for_each(|f| goals_named(f, site)),
+            Filter::Not(f) => goals_named(f, site),
+        }
+    }
+    q.filters.iter().try_for_each(|f| goals_named(f, site))
 }
 
 /// Adds the `(seconds, visits)` rows of `sql` to `histogram`.

@@ -24,10 +24,19 @@ pub enum Metric {
     TimeOnPageMedian,
     Bounces,
     Entries,
+    /// Pageviews and custom events (engagement beacons are neither); with `event:goal`, the
+    /// goal's conversions.
+    Events,
+    /// Converted visitors of a row, in percent of the visitors of the whole query without its
+    /// `event:goal` and `event:props:*` filters.
+    ConversionRate,
+    /// Converted visitors of a row, in percent of the visitors of the same group (the row's
+    /// values of the other dimensions) without the `event:goal` and `event:props:*` filters.
+    GroupConversionRate,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 18] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -43,6 +52,9 @@ impl Metric {
         Metric::TimeOnPageMedian,
         Metric::Bounces,
         Metric::Entries,
+        Metric::Events,
+        Metric::ConversionRate,
+        Metric::GroupConversionRate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +74,9 @@ impl Metric {
             Metric::TimeOnPageMedian => "time_on_page_median",
             Metric::Bounces => "bounces",
             Metric::Entries => "entries",
+            Metric::Events => "events",
+            Metric::ConversionRate => "conversion_rate",
+            Metric::GroupConversionRate => "group_conversion_rate",
         }
     }
 
@@ -102,10 +117,17 @@ pub enum Dimension {
     HourOfDay,
     Weekday,
     DurationBucket,
+    /// `event:goal`: the site's goals a pageview or custom event converts (a row may count for
+    /// several goals).
+    Goal,
+    /// `event:props:KEY`: a custom property's value, `KEY` being the query's
+    /// `prop_keys[index]` (so the dimension stays `Copy`); `(none)` where an event lacks it.
+    Prop(u8),
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 25] = [
+    /// The named dimensions (`event:props:KEY` is parsed by its prefix).
+    pub const ALL: [Dimension; 26] = [
         Dimension::Page,
         Dimension::Hostname,
         Dimension::EntryPage,
@@ -131,6 +153,7 @@ impl Dimension {
         Dimension::HourOfDay,
         Dimension::Weekday,
         Dimension::DurationBucket,
+        Dimension::Goal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -160,6 +183,8 @@ impl Dimension {
             Dimension::HourOfDay => "time:hour_of_day",
             Dimension::Weekday => "time:weekday",
             Dimension::DurationBucket => "visit:duration_bucket",
+            Dimension::Goal => "event:goal",
+            Dimension::Prop(_) => "event:props:*",
         }
     }
 
@@ -198,6 +223,12 @@ impl Dimension {
         )
     }
 
+    /// Goals and custom properties: a report with them counts conversions (pageviews and custom
+    /// events that match) rather than visits.
+    pub fn is_conversion(self) -> bool {
+        matches!(self, Dimension::Goal | Dimension::Prop(_))
+    }
+
     /// Values that are numbers in the answer (and sort as numbers).
     pub fn is_numeric(self) -> bool {
         matches!(self, Dimension::HourOfDay | Dimension::Weekday)
@@ -225,6 +256,17 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
+}
+
+impl Filter {
+    /// Whether an `event:goal` or `event:props:*` leaf is in it.
+    pub fn has_conversion(&self) -> bool {
+        match self {
+            Filter::Leaf { dimension, .. } => dimension.is_conversion(),
+            Filter::And(v) | Filter::Or(v) => v.iter().any(Filter::has_conversion),
+            Filter::Not(f) => f.has_conversion(),
+        }
+    }
 }
 
 /// The `date_range` as asked; resolved against the site's time zone and today in `period`.
@@ -276,6 +318,8 @@ pub struct Query {
     pub comparison: Option<Comparison>,
     pub limit: usize,
     pub offset: usize,
+    /// The custom property keys `Dimension::Prop` indexes (each key once).
+    pub prop_keys: Vec<String>,
 }
 
 impl Query {
@@ -294,7 +338,29 @@ impl Query {
             comparison: None,
             limit: MAX_LIMIT,
             offset: 0,
+            prop_keys: Vec::new(),
         }
+    }
+
+    /// A dimension's API name (`event:props:KEY` with its key).
+    pub fn dimension_name(&self, d: Dimension) -> String {
+        match d {
+            Dimension::Prop(i) => format!(
+                "event:props:{}",
+                self.prop_keys
+                    .get(usize::from(i))
+                    .map(String::as_str)
+                    .unwrap_or("")
+            ),
+            other => other.name().to_string(),
+        }
+    }
+
+    /// Whether the query counts conversions: an `event:goal` or `event:props:*` dimension or
+    /// filter anywhere.
+    pub fn counts_conversions(&self) -> bool {
+        self.dimensions.iter().any(|d| d.is_conversion())
+            || self.filters.iter().any(Filter::has_conversion)
     }
 
     /// The same query grouped by `dimensions`.

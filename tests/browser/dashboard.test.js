@@ -10,8 +10,10 @@
 // query a script would send. It also looks at the page with JavaScript off, at phone width,
 // through a share link, and checks that nothing is loaded from elsewhere. It renders the
 // dashboard in English, Dutch and French (the browser's language, then the switch): no message
-// key or English sentence is left on the page, and the numbers are still the API's. A panel's
-// CSV download holds the table's rows. Screenshots of each
+// key or English sentence is left on the page, and the numbers are still the API's. The goals
+// panel (a.example has a page goal and an event goal) equals the API, alone, with another
+// filter and when a click filters the view by a goal. A panel's CSV download holds the table's
+// rows. Screenshots of each
 // view go to target/screenshots/dashboard/ (printed at the end). The render time of the
 // 30-day view is measured (Server-Timing) and printed, never asserted.
 //
@@ -80,6 +82,10 @@ raw_days = 3650
 [[sites]]
 domain = "a.example"
 time_zone = "Europe/Amsterdam"
+[[sites.goals]]
+page = "/blog*"
+[[sites.goals]]
+event = "Signup"
 
 [[sites]]
 domain = "b.example"
@@ -474,6 +480,63 @@ test('the dashboard in English, Dutch and French: no untranslated key, numbers a
     assert.equal(await p.getAttribute('html', 'lang'), 'nl');
     await shot(p, '13-language-switched-to-nl');
     await ctx.close();
+  });
+
+// The goals panel as the API answers it: a row per goal with conversions.
+const GOAL_METRICS = ['visitors', 'events', 'conversion_rate'];
+async function checkGoals(p, view, label) {
+  const a = await tally.api(TOKEN, query(view, GOAL_METRICS, ['event:goal'], { pagination: { limit: 10 } }));
+  const expected = a.results.map((r) => ({
+    dim: r.dimensions[0], metrics: Object.fromEntries(GOAL_METRICS.map((m, i) => [m, r.metrics[i]])),
+  }));
+  assert.deepEqual(await readTable(p, 'goals'), expected, `${label}: goals table`);
+  return expected;
+}
+
+test('goals panel: its numbers are the API\'s, with other filters too; a click filters the view by the goal',
+  { skip: SKIP, timeout: 120000 }, async () => {
+    await page.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    const rows = await checkGoals(page, { site: 'a.example', range: '30d' }, 'goals 30d');
+    // The fixture's /blog/… pageviews and its Signup event convert.
+    assert.deepEqual(rows.map((r) => r.dim).sort(), ['Signup', 'Visit /blog*']);
+    assert.ok(rows.every((r) => r.metrics.visitors > 0 && r.metrics.events >= r.metrics.visitors));
+    await shot(page, '14-goals');
+
+    // The view's other filters apply to the panel.
+    await Promise.all([page.waitForNavigation(), page.click('table[data-panel=countries] tr[data-dimension=NL] a')]);
+    await checkGoals(page, { site: 'a.example', range: '30d', filters: { 'visit:country': 'NL' } }, 'goals, NL');
+
+    // Clicking a goal filters the view: every panel counts that goal's conversions.
+    const goal = 'Visit /blog*';
+    await Promise.all([page.waitForNavigation(), page.click(`table[data-panel=goals] tr[data-dimension="${goal}"] a`)]);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('goal'), goal);
+    assert.equal(url.searchParams.get('country'), 'NL');
+    const view = { site: 'a.example', range: '30d', filters: { 'visit:country': 'NL', 'event:goal': goal } };
+    const goalRows = await checkGoals(page, view, 'goal filter');
+    assert.deepEqual(goalRows.map((r) => r.dim), [goal]);
+    const head = await readHeadline(page);
+    const h = await tally.api(TOKEN, query(view, GOAL_METRICS));
+    GOAL_METRICS.forEach((m, i) => assert.equal(head[m].value, h.results[0].metrics[i], `goal filter: headline ${m}`));
+    const conv = ['visitors', 'events', 'group_conversion_rate'];
+    const pages = await tally.api(TOKEN, query(view, conv, ['event:page'], { pagination: { limit: 10 } }));
+    assert.deepEqual(await readTable(page, 'pages'), pages.results.map((r) => ({
+      dim: r.dimensions[0], metrics: Object.fromEntries(conv.map((m, i) => [m, r.metrics[i]])),
+    })), 'goal filter: pages table');
+    await shot(page, '15-goal-filter');
+
+    // Its CSV holds the panel's rows.
+    const dl = await browser.newContext({ userAgent, acceptDownloads: true, storageState: await context.storageState() });
+    const p = await dl.newPage();
+    await p.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('a.csv[data-csv=goals]')]);
+    const [header, ...lines] = fs.readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+    assert.equal(header, 'event:goal,visitors,events,conversion_rate');
+    assert.deepEqual(lines.map((l) => l.split(',')[0]).sort(), ['Signup', 'Visit /blog*']);
+    // A site without goals has no goals panel.
+    await p.goto(`${tally.base}/dashboard/b.example?period=30d`);
+    assert.equal(await p.$('#goals-panel'), null, 'no goals panel on b.example');
+    await dl.close();
   });
 
 test('CSV download of a panel: the table\'s rows, all of them', { skip: SKIP, timeout: 60000 }, async () => {

@@ -10,6 +10,7 @@ mod dashboard;
 mod exclusions;
 mod export;
 mod faults;
+mod goals;
 mod grafana;
 mod hostile;
 mod ingest;

@@ -53,6 +53,10 @@ sha256 = "{}"
 [[sites]]
 domain = "dummy.site"
 time_zone = "UTC"
+props_allowlist = ["is_customer"]
+
+[[sites.goals]]
+event = "Signup"
 
 [[sites]]
 domain = "other.site"
@@ -629,9 +633,8 @@ async fn wildcards_channels_country_names_and_24h() {
 /// The examples that need the `events` metric, goals or custom properties (issue 18's other
 /// part). Expected values from the fixture table above; `events` counts pageviews and custom
 /// events (Plausible's definition). The goal "Signup" (a custom-event goal) and the allowed
-/// property `is_customer` must be configured for dummy.site when this is switched on.
+/// property `is_customer` are configured for dummy.site.
 #[tokio::test]
-#[ignore = "needs the events metric and goals (issue-18g)"]
 async fn plausibles_documented_examples_with_events_and_goals() {
     let setup = Setup::new("plausible_examples_goals").with(&config());
     let tally = setup.start().await;
@@ -746,6 +749,25 @@ async fn plausibles_documented_examples_with_events_and_goals() {
     assert!(got.iter().all(
         |(d, m)| d.as_array().map(Vec::len) == Some(2) && m.as_array().map(Vec::len) == Some(1)
     ));
+    // No event of the fixture carries `is_customer`: every row is `(none)`, and a day's
+    // visitors are that day's visitors of pageviews and custom events.
+    assert!(got.iter().all(|(d, _)| d[1] == json!("(none)")), "{v}");
+    let (s, days) = query(
+        base,
+        r#"{"site_id": "dummy.site", "metrics": ["visitors"], "date_range": "7d",
+            "dimensions": ["time:day"]}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{days}");
+    let by_day: Vec<(Value, Value)> = rows(&days)
+        .into_iter()
+        .map(|(d, m)| (d[0].clone(), m[0].clone()))
+        .collect();
+    let by_prop: Vec<(Value, Value)> = got
+        .iter()
+        .map(|(d, m)| (d[0].clone(), m[0].clone()))
+        .collect();
+    assert_eq!(by_prop, by_day, "{v} against {days}");
 
     // "Behavioral filters" (behavioral-filters-query.json): visitor 1 signed up and saw
     // /pricing. tally has no `has_done` operator yet: until it has, a clear 400.

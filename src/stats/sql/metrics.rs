@@ -40,6 +40,8 @@ pub fn metric(m: Metric, c: &dyn Fn(usize) -> String, total_visitors: Option<&st
         Metric::VisitDurationP75 => when(format!("{visits} > 0"), c(11)),
         Metric::VisitDurationP90 => when(format!("{visits} > 0"), c(12)),
         Metric::TimeOnPageMedian => when(format!("{page_visits} > 0"), c(13)),
+        // Not among the components report SQL computes (as `answer::metric` has none there).
+        Metric::Events | Metric::ConversionRate | Metric::GroupConversionRate => "NULL".into(),
     }
 }
 

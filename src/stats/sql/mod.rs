@@ -101,6 +101,9 @@ pub struct Scope<'a> {
     /// Read stored visits and the open tail; `false` (`visits.store = false`): build every
     /// visit from raw events.
     pub stored_visits: bool,
+    /// A conversion report (`event:goal`, `event:props:*`): the goals and property keys; the
+    /// grouped query then counts matching pageview and custom-event rows (see `conversions`).
+    pub conversions: Option<conversions::Conversions>,
 }
 
 /// The known values a [`Scope`] is made of for the engine's and the rollup job's queries.
@@ -140,6 +143,7 @@ impl<'a> Scope<'a> {
             events_where: None,
             units_where: None,
             stored_visits: v.stored_visits,
+            conversions: None,
         }
     }
 
@@ -172,6 +176,7 @@ impl<'a> Scope<'a> {
             events_where: None,
             units_where: None,
             stored_visits: true,
+            conversions: None,
         }
     }
 
@@ -217,10 +222,15 @@ pub const COMPONENTS: [&str; 13] = [
     "quantileExactIf(0.75)(duration, kind = 0)",
     "quantileExactIf(0.9)(duration, kind = 0)",
 ];
+/// Pageviews and custom events (the `events` metric): read by the engine after the additive
+/// components (at `ADDITIVE`), not part of `COMPONENTS`, so report SQL for Grafana is unchanged.
+pub const EVENTS: &str = "countIf(kind = 1 OR kind = 2)";
+
 /// Median time on page is asked for separately: the extra sort is only paid when wanted.
 pub const TIME_ON_PAGE_MEDIAN: &str =
     "quantileExactIf(0.5)(intDiv(page_ms, 1000), kind = 1 AND page_visit = 1)";
 
+pub mod conversions;
 pub mod metrics;
 pub mod report;
 pub mod rollups;

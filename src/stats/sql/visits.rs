@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
+use super::conversions::{self, Conversions};
 use super::units::units;
-use super::{datetime, lit, Scope, COMPONENTS, TIME_ON_PAGE_MEDIAN};
+use super::{datetime, lit, Scope, COMPONENTS, EVENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter, Op};
 
 /// Visit duration buckets of `visit:duration_bucket`: a visit of `d` seconds is in the first
@@ -58,6 +59,13 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         Dimension::Month => format!("toString(toStartOfMonth(toDate(ts, {tz})))"),
         Dimension::HourOfDay => format!("toString(toHour(ts, {tz}))"),
         Dimension::Weekday => format!("toString(toDayOfWeek(toDate(ts, {tz})))"),
+        // The column `grouped` joins in (`conversions::goal_join`).
+        Dimension::Goal => "goal".into(),
+        Dimension::Prop(i) => s
+            .conversions
+            .as_ref()
+            .map(|c| c.prop_value(i))
+            .unwrap_or_else(|| "'(none)'".into()),
         Dimension::DurationBucket => {
             let mut arms = String::new();
             let mut last = "";
@@ -92,6 +100,10 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
             let wildcards = d.is_page();
             let on = |expr: &str| leaf(*op, expr, values, *case_sensitive, wildcards);
             match d {
+                Dimension::Goal => match &s.conversions {
+                    Some(c) => c.goal_filter(*op, values, *case_sensitive),
+                    None => "0".into(),
+                },
                 Dimension::Page | Dimension::Hostname if s.pages_grouped => {
                     on(if *d == Dimension::Page {
                         "path"
@@ -203,7 +215,8 @@ pub enum Percentiles {
     Histograms { durations: bool, page_seconds: bool },
 }
 
-/// The components that add up over days and shards: every one but the percentiles.
+/// The components that add up over days and shards: every one but the percentiles. In
+/// [`Percentiles::Histograms`] rows, `events` ([`EVENTS`]) follows them at this index.
 pub const ADDITIVE: usize = 10;
 
 /// A row of [`grouped`] with [`Percentiles::Histograms`].
@@ -265,7 +278,14 @@ pub fn grouped(
                     "intDiv(page_ms, 1000)",
                     "kind = 1 AND page_visit = 1",
                 );
-            (COMPONENTS[..ADDITIVE].to_vec(), extra)
+            let mut comps = match &s.conversions {
+                Some(_) => conversions::COMPONENTS.to_vec(),
+                None => COMPONENTS[..ADDITIVE].to_vec(),
+            };
+            if s.conversions.is_none() {
+                comps.push(EVENTS);
+            }
+            (comps, extra)
         }
     };
     let comps: Vec<String> = components
@@ -273,14 +293,23 @@ pub fn grouped(
         .map(|c| format!("toFloat64({c})"))
         .collect();
     let mut wheres = vec![period(s)];
+    if s.conversions.is_some() {
+        wheres.push(conversions::ROWS.into());
+    }
     wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
+    let join = match &s.conversions {
+        Some(c) if dimensions.contains(&Dimension::Goal) => {
+            Conversions::goal_join(&goals_of_filters(c, filters))
+        }
+        _ => String::new(),
+    };
     let group = if dims.is_empty() {
         String::new()
     } else {
         "\nGROUP BY dims".to_string()
     };
     format!(
-        "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n)\nWHERE {wheres}{group}",
+        "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
         dims = dims
             .iter()
             .map(|d| format!("toString({d})"))
@@ -290,6 +319,25 @@ pub fn grouped(
         units = units(s, filters),
         wheres = wheres.join(" AND "),
     )
+}
+
+/// The goals an `event:goal` dimension shows: those every top-level `event:goal` filter selects
+/// (all of the site's without one), in the configured order.
+fn goals_of_filters<'c>(c: &'c Conversions, filters: &[Filter]) -> Vec<&'c conversions::GoalRule> {
+    let mut goals: Vec<&conversions::GoalRule> = c.goals.iter().collect();
+    for f in filters {
+        if let Filter::Leaf {
+            op,
+            dimension: Dimension::Goal,
+            values,
+            case_sensitive,
+        } = f
+        {
+            let selected = c.selected(*op, values, *case_sensitive);
+            goals.retain(|g| selected.contains(g));
+        }
+    }
+    goals
 }
 
 /// Visits per whole second of duration in the period, from raw events (`seconds`, `visits`).
