@@ -12,7 +12,7 @@ use crate::error::StatsError;
 use crate::stats::query::{Comparison, DateRange, Dimension, Metric, Query};
 use crate::stats::Stats;
 
-use super::view::{Compare, View};
+use super::view::{Compare, Period, View};
 
 /// Rows shown in the breakdown tables.
 pub const TABLE_ROWS: usize = 10;
@@ -379,6 +379,17 @@ pub struct Data {
     pub realtime: Option<Panel>,
 }
 
+impl Data {
+    /// The headline answered, and every number in it is 0 (or none): nothing in the period.
+    pub fn is_empty(&self) -> bool {
+        self.headline.as_ref().is_ok_and(|a| {
+            a.rows
+                .iter()
+                .all(|r| r.metrics.iter().all(|m| m.unwrap_or(0.0) == 0.0))
+        })
+    }
+}
+
 impl Queries {
     /// The queries of `view` in `mode` (a goal filter turns visits into conversions, see
     /// [`Mode::of_view`]); `goals`: the site has goals (the goals table is shown).
@@ -482,6 +493,29 @@ impl Reports {
         match query {
             Some(q) => Some(self.run(q, now).await),
             None => None,
+        }
+    }
+
+    /// All panels of a view, concurrently; a view without a period in its URL, whose default
+    /// period has no data while today has, opens on today: a new site's first page views are on
+    /// the opening screen (the default, the 30 days before today, ends yesterday as in the API).
+    pub async fn load_opening(
+        &self,
+        view: View,
+        period_given: bool,
+        mode: Mode,
+        now: Timestamp,
+    ) -> (View, Data) {
+        let data = self.load(&view, mode, now).await;
+        if period_given || view.period == Period::Today || !data.is_empty() {
+            return (view, data);
+        }
+        let today = view.with_period(Period::Today);
+        let data_today = self.load(&today, mode, now).await;
+        if data_today.is_empty() {
+            (view, data)
+        } else {
+            (today, data_today)
         }
     }
 

@@ -287,9 +287,10 @@ impl Dashboard {
             Ok(v) => v,
             Err(page) => return *page,
         };
-        let data = self
+        let given = View::period_given(req.uri().query());
+        let (view, data) = self
             .reports
-            .load(&view, self.mode(), self.clock.now())
+            .load_opening(view, given, self.mode(), self.clock.now())
             .await;
         // The period is what the engine refuses for every panel (filters in aggregate-only mode
         // are refused per panel, and say why there).

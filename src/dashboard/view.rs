@@ -322,6 +322,12 @@ impl View {
         format!("{}?{}", self.base, self.query_string())
     }
 
+    /// Does the query string name a period? Without one the view shows the default, and the
+    /// page may open on today instead (a new site: see `routes`).
+    pub fn period_given(query: Option<&str>) -> bool {
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "period")
+    }
+
     pub fn with_period(&self, period: Period) -> View {
         View {
             period,

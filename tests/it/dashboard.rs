@@ -763,3 +763,51 @@ async fn aggregate_only_mode_shows_what_is_kept() {
     .await;
     assert_eq!(s, 404, "no realtime numbers are kept");
 }
+
+/// Issue 18: a first-time user sees their first page view on the opening screen. The default
+/// period (the 30 days before today) is empty for a new site, so the page opens on today; a
+/// period named in the URL is kept.
+#[tokio::test]
+async fn issue_18_a_new_sites_first_page_view_is_on_the_opening_screen() {
+    let setup = Setup::new("dash_first").with(&dashboard_config(""));
+    let t = setup.start().await;
+    let base = &t.base;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/event"))
+        .header("user-agent", CHROME)
+        .body(r#"{"n":"pageview","u":"https://a.example/welkom","d":"a.example"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // Stored once the API counts it.
+    let mut stored = false;
+    for _ in 0..100 {
+        let (_, api) = post_query(
+            base,
+            Some("fixture-token"),
+            &json!({"site_id": "a.example", "metrics": ["pageviews"], "date_range": "day"}),
+        )
+        .await;
+        let api: Value = serde_json::from_str(&api).unwrap();
+        if api["results"][0]["metrics"][0] == json!(1) {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "the page view reached ClickHouse");
+
+    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(headline_value(&html, "pageviews"), 1.0);
+    assert!(
+        html.contains("period=today\" aria-current=\"page\""),
+        "the period picker shows Today"
+    );
+    // Asked for the last 30 days, it shows them (empty), as asked.
+    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}?period=30d"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(headline_value(&html, "pageviews"), 0.0);
+    assert!(html.contains("period=30d\" aria-current=\"page\""));
+}
