@@ -2,10 +2,12 @@
 
 use std::process::Command;
 
+use tally::goals::{Goal, GoalKind};
 use tally::rollup::sql::{
     days_with_visits, mark_days, rolled_since, rollup_day, slices_done_since, stored_since,
     unstored_hours,
 };
+use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
 use tally::stats::sql::units::recent_pageviews;
 use tally::stats::sql::visits::{count_events, durations, first_event, grouped, Percentiles};
@@ -107,11 +109,34 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ),
     )];
-    for d in Dimension::ALL {
+    // A conversion report's scope: a page goal with a wildcard, an event goal, one property.
+    let mut conversion_scope = scope.clone();
+    conversion_scope.conversions = Some(Conversions {
+        goals: [
+            Goal {
+                name: "Visit /afval*".into(),
+                kind: GoalKind::Page("/afval*".into()),
+            },
+            Goal {
+                name: "Download".into(),
+                kind: GoalKind::Event("Download".into()),
+            },
+        ]
+        .iter()
+        .map(GoalRule::of)
+        .collect(),
+        prop_keys: vec!["plan".into()],
+    });
+    for d in Dimension::ALL.into_iter().chain([Dimension::Prop(0)]) {
+        let scope = if d.is_conversion() {
+            &conversion_scope
+        } else {
+            &scope
+        };
         out.push((
             d.name().to_string(),
             grouped(
-                &scope,
+                scope,
                 &[d],
                 &[],
                 Percentiles::Histograms {
@@ -236,6 +261,21 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             &filters,
             Percentiles::Values {
                 time_on_page_median: true,
+            },
+        ),
+    ));
+    // A conversion report with goal and property filters next to the others.
+    let mut conversion_filters = filters.clone();
+    conversion_filters.push(leaf(Op::Contains, Dimension::Goal, "afval"));
+    conversion_filters.push(leaf(Op::IsNot, Dimension::Prop(0), "free"));
+    out.push((
+        "conversion filters".to_string(),
+        grouped(
+            &conversion_scope,
+            &[Dimension::Goal, Dimension::Source],
+            &conversion_filters,
+            Percentiles::Values {
+                time_on_page_median: false,
             },
         ),
     ));
