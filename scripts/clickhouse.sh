@@ -136,10 +136,13 @@ cmd_log_queries() {
   if ! grep -q '<log_queries>' "$1/users.xml"; then
     sed -i -E 's#^( *)<max_memory_usage>#\1<log_queries>1</log_queries>\n&#' "$1/users.xml"
   fi
-  for _ in $(seq 30); do
+  # The reloader compares modification times to the second: an edit within the second the
+  # server read the file is missed, so touch it again until the setting shows.
+  for i in $(seq 30); do
     [[ $(curl -sS "http://127.0.0.1:$2/" --data-binary \
       "SELECT value FROM system.settings WHERE name = 'log_queries'") == 1 ]] && return 0
     sleep 1
+    (( i % 3 == 0 )) && touch "$1/users.xml"
   done
   die "log_queries did not take effect in $1"
 }
