@@ -85,7 +85,8 @@ impl Folder {
     }
 
     /// The rows to add for `batch`, and the day markers. Custom events are not folded (the
-    /// reports have no dimension for them); their count is returned as the third value.
+    /// reports have no dimension for them), nor rows of a site the config does not name; their
+    /// count is returned as the third value.
     pub fn fold(&self, batch: &[EventRow], now: Timestamp) -> (Vec<DailyRow>, Vec<DayMark>, u64) {
         let mut sums: HashMap<(String, u16, &'static str, String), Sums> = HashMap::new();
         let mut days: HashMap<(String, u16), u64> = HashMap::new();
@@ -96,7 +97,12 @@ impl Folder {
                 skipped += 1;
                 continue;
             }
-            let tz = self.zones.get(&*e.site).cloned().unwrap_or(TimeZone::UTC);
+            // Ingest accepts only configured sites, so every row has its zone; a row without
+            // one is not folded (counted with the others) rather than put on a guessed day.
+            let Some(tz) = self.zones.get(&*e.site).cloned() else {
+                skipped += 1;
+                continue;
+            };
             let local = Timestamp::from_second(i64::from(e.ts))
                 .unwrap_or(Timestamp::UNIX_EPOCH)
                 .to_zoned(tz);

@@ -17,6 +17,8 @@
 //! | `trusted_proxy` | what a trusted reverse proxy may tell: the client address, TLS |
 //! | `visitor`, `salt`, `clock` | the daily visitor hash, the salts it is made with, the time of day |
 //! | `geo`, `user_agent`, `page_url`, `scrub`, `source` | country, device and bot classes, page and referrer reduction, personal data out of paths, traffic sources |
+//! | `channel`, `country_names` | acquisition channels (`visit:channel`) and English country names (`visit:country_name`), as lookups and as report SQL |
+//! | `fast_hash` | unkeyed hashers for ingest's maps whose keys are already keyed hashes or configured names |
 //! | `rate_limit`, `path_budget` | per-client beacon budget, new paths per site and hour |
 //! | `event` | the stored row and what each column is |
 //! | `exclusions`, `goals`, `builtin_events` | excluded paths per site; goals per site (page patterns, event names); the tracker's built-in events (outbound links, downloads, 404) and their reduced props |
