@@ -7,7 +7,11 @@ pub const TIMEOUT_EXCEEDED: u32 = 159;
 /// `MEMORY_LIMIT_EXCEEDED`: a query needed more memory than allowed.
 pub const MEMORY_LIMIT_EXCEEDED: u32 = 241;
 
-/// `ILLEGAL_COLUMN`: among others, "Cannot add column x: column with this name already exists".
+/// `DUPLICATE_COLUMN`: current ClickHouse's "Cannot add column x: column with this name
+/// already exists" (18.16 answers it with `ILLEGAL_COLUMN`).
+pub const DUPLICATE_COLUMN: u32 = 15;
+/// `ILLEGAL_COLUMN`: among others, 18.16's "Cannot add column x: column with this name already
+/// exists".
 pub const ILLEGAL_COLUMN: u32 = 44;
 /// `TABLE_ALREADY_EXISTS`: a concurrent `CREATE TABLE IF NOT EXISTS` won.
 pub const TABLE_ALREADY_EXISTS: u32 = 57;

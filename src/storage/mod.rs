@@ -254,9 +254,17 @@ async fn run_step(
     let result = server.client().query(&step.sql).execute().await;
     match step.kind {
         // The column is there: added by a concurrent migration, or by another replica's ALTER
-        // (a replicated ALTER changes every replica). UNFINISHED: done here; replicas that are
-        // away now do it when they are back.
-        ddl::Kind::AddColumn => tolerate(result, &[code::ILLEGAL_COLUMN, code::UNFINISHED]),
+        // (a replicated ALTER changes every replica); 18.16 says so with ILLEGAL_COLUMN,
+        // current servers with DUPLICATE_COLUMN. UNFINISHED: done here; replicas that are away
+        // now do it when they are back.
+        ddl::Kind::AddColumn => tolerate(
+            result,
+            &[
+                code::ILLEGAL_COLUMN,
+                code::DUPLICATE_COLUMN,
+                code::UNFINISHED,
+            ],
+        ),
         ddl::Kind::Create { replicated } => {
             match result {
                 Err(e) if replicated && code::of(&e) == Some(code::INCOMPATIBLE_COLUMNS) => {

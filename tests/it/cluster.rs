@@ -589,4 +589,63 @@ async fn issue_17_salts_and_expired_partitions_go_from_every_node() {
             "node {n}: today's salt is kept"
         );
     }
+
+    // Raw events past `raw_days` on both shards (written on one replica of each, replicated to
+    // the other) go from every server when the retention job runs; today's event stays.
+    use jiff::ToSpan;
+    let old_ts = (jiff::Timestamp::now() - (40 * 24).hours()).as_second();
+    for n in [1, 3] {
+        at(
+            &c.url(n),
+            &format!(
+                "INSERT INTO {db}.events (site, ts, visitor, name, path) \
+                 VALUES ('www.example.org', {old_ts}, {n}, 'pageview', '/expired')"
+            ),
+        )
+        .await;
+    }
+    c.sync(&db, &["events"]).await;
+    let expired = format!("SELECT count() FROM {db}.events WHERE path = '/expired'");
+    let today = format!("SELECT count() FROM {db}.events WHERE path != '/expired'");
+    for n in 1..=4 {
+        assert_eq!(
+            count_at(&c.url(n), &expired).await,
+            1,
+            "node {n} holds its shard's expired event before the job"
+        );
+    }
+    // Today's beacon reaches ClickHouse with the writer's next flush (1 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let today_before = loop {
+        c.sync(&db, &["events"]).await;
+        let mut sum = 0;
+        for n in 1..=4 {
+            sum += count_at(&c.url(n), &today).await;
+        }
+        if sum == 2 || Instant::now() > deadline {
+            break sum;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        today_before, 2,
+        "today's event on both replicas of its shard"
+    );
+    let out = tally_command(&["retention", "--config", &s.config_path().to_string_lossy()]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "tally retention failed:\n{text}");
+    let mut today_after = 0;
+    for n in 1..=4 {
+        assert_eq!(
+            count_at(&c.url(n), &expired).await,
+            0,
+            "node {n}: the expired partition is gone\n{text}"
+        );
+        today_after += count_at(&c.url(n), &today).await;
+    }
+    assert_eq!(
+        today_after, today_before,
+        "today's event is kept on every replica"
+    );
 }
