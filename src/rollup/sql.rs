@@ -23,6 +23,7 @@ pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64, now: Timestam
         from: s.from.as_str(),
         to: s.to.as_str(),
         timeout_seconds: s.timeout_seconds.as_str(),
+        rows_where: "",
     });
     let mut pairs = vec!["('', '')".to_string()];
     for d in ROLLED_UP {

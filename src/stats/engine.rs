@@ -503,9 +503,43 @@ impl Stats {
             return Ok(groups);
         }
         self.count_query("raw");
-        let scope = self.scope(q, site, period);
+        let scope = self.unit_scope(client, q, site, period).await?;
         self.fetch_histograms(client, &grouped(&scope, dims, &q.filters, wanted))
             .await
+    }
+
+    /// The scope of a report over unit rows. With stored visits the open tail's first hour is
+    /// asked first, so that the report holds it as a literal (see `sql::units::tail_start`),
+    /// and, when it starts after the period, whether any tail visit reaches back into the
+    /// period (a report on past days then reads stored visits alone). Both are bounds that
+    /// can only be on the safe side when asked before the report: a slice stored meanwhile
+    /// has its visits read from the stored side, and no stored slice is ever unstored.
+    async fn unit_scope<'a>(
+        &'a self,
+        client: &Client,
+        q: &'a Query,
+        site: &'a SiteStats,
+        period: &Period,
+    ) -> Result<sql::Scope<'a>, StatsError> {
+        let mut scope = self.scope(q, site, period);
+        if self.stored_visits {
+            let start = limited(client.query_raw(&sql::units::tail_start(&scope)))
+                .fetch_one::<sql::units::TailStart>()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let hour = Timestamp::from_second(i64::from(start.hour))
+                .map_err(|_| StatsError::Unavailable)?;
+            scope.tail_from = Some(sql::Sql::datetime(hour));
+            scope.tail_after_period = hour >= period.to;
+            if scope.tail_after_period {
+                let reaching = limited(client.query_raw(&sql::units::tail_reaches_period(&scope)))
+                    .fetch_one::<sql::units::TailVisitors>()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                scope.open_tail = reaching.n > 0;
+            }
+        }
+        Ok(scope)
     }
 
     fn count_query(&self, source: &'static str) {
@@ -602,7 +636,7 @@ impl Stats {
         if until < last {
             let rest_first = until.tomorrow().map_err(|_| StatsError::Unavailable)?;
             let rest = Period::days(rest_first, last, &period.tz)?;
-            let mut scope = self.scope(q, site, &rest);
+            let mut scope = self.unit_scope(client, q, site, &rest).await?;
             // Week labels do not start before the whole period's first day, not the rest's.
             scope.first_date = sql::Sql::date(first);
             let raw = self

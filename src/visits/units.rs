@@ -200,6 +200,9 @@ pub struct Stored<'a> {
     pub to: &'a str,
     /// Seconds.
     pub timeout_seconds: &'a str,
+    /// A further condition on the rows (SQL over [`UNIT_COLUMNS`] and `pages`), or empty: the
+    /// report's own filters, so that the rows a report drops are not read past the table.
+    pub rows_where: &'a str,
 }
 
 /// The stored unit rows of every version, in [`UNIT_COLUMNS`] order followed by `pages`,
@@ -210,12 +213,22 @@ pub fn stored_rows(p: &Stored) -> String {
     format!(
         "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages, slice, version
 FROM {visits}
-WHERE site = {site} AND ts >= {from} AND ts < {to}",
+WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}",
         visits = p.visits,
         site = p.site,
         from = p.from,
         to = p.to,
+        rows_where = and(p.rows_where),
     )
+}
+
+/// ` AND (cond)`, or nothing for an empty `cond`.
+fn and(cond: &str) -> String {
+    if cond.is_empty() {
+        String::new()
+    } else {
+        format!("\n    AND ({cond})")
+    }
 }
 
 /// The stored unit rows, at each slice's current version, in [`UNIT_COLUMNS`] order followed
@@ -226,7 +239,7 @@ pub fn stored_units(p: &Stored) -> String {
     format!(
         "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages
 FROM {visits}
-WHERE site = {site} AND ts >= {from} AND ts < {to}
+WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}
     AND (slice, version) IN (
         SELECT slice, max(version) FROM {slices}
         WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from})
@@ -240,5 +253,6 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}
         to = p.to,
         reach = MAX_VISIT_SECONDS,
         timeout = p.timeout_seconds,
+        rows_where = and(p.rows_where),
     )
 }

@@ -104,6 +104,15 @@ pub struct Scope<'a> {
     /// A conversion report (`event:goal`, `event:props:*`): the goals and property keys; the
     /// grouped query then counts matching pageview and custom-event rows (see `conversions`).
     pub conversions: Option<conversions::Conversions>,
+    /// The first hour of the open tail when the caller has asked for it beforehand
+    /// ([`units::tail_start`]); `None`: the query finds it itself, with a subquery.
+    pub tail_from: Option<Sql>,
+    /// The open tail starts at or after the period's end (`tail_from >= to`, known to the
+    /// caller): a tail visit with a record in the period then went on past its end.
+    pub tail_after_period: bool,
+    /// Whether the open tail is read at all: `false` when the caller found that no visit of
+    /// it has a record in the period ([`units::tail_reaches_period`]).
+    pub open_tail: bool,
 }
 
 /// The known values a [`Scope`] is made of for the engine's and the rollup job's queries.
@@ -144,6 +153,9 @@ impl<'a> Scope<'a> {
             units_where: None,
             stored_visits: v.stored_visits,
             conversions: None,
+            tail_from: None,
+            tail_after_period: false,
+            open_tail: true,
         }
     }
 
@@ -177,6 +189,9 @@ impl<'a> Scope<'a> {
             units_where: None,
             stored_visits: true,
             conversions: None,
+            tail_from: None,
+            tail_after_period: false,
+            open_tail: true,
         }
     }
 

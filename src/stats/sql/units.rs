@@ -11,17 +11,33 @@ use super::visits::dimension;
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
-    raw_units, stored_rows, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
+    raw_units, stored_rows, stored_units, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
-/// events when visits are not stored). `filters` only narrow the raw events read (the caller
-/// still applies them to the rows).
-pub fn units(s: &Scope, filters: &[Filter]) -> String {
+/// events when visits are not stored). `filters` only narrow the raw events read, and
+/// `rows_where` (a condition over the unit columns, or empty) the rows read on either side; the
+/// caller still applies both to the rows. Pushed to each side, a report's filters are applied
+/// where the rows are read: ClickHouse 18.16 moves no condition into a `UNION ALL` or past a
+/// join, so a filtered report would otherwise carry every stored row of the period through the
+/// union and the join with the slices' versions before dropping most of them.
+pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     if !s.stored_visits {
         return raw_period_units(s, &narrow(filters, s, ""));
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
+    if !s.open_tail {
+        // Stored visits only: each slice at its current version, read by one set.
+        return stored_units(&Stored {
+            visits: &visits,
+            slices: &slices,
+            site: s.site.as_str(),
+            from: s.from.as_str(),
+            to: s.to.as_str(),
+            timeout_seconds: s.timeout_seconds.as_str(),
+            rows_where,
+        });
+    }
     let stored = stored_rows(&Stored {
         visits: &visits,
         slices: &slices,
@@ -29,6 +45,7 @@ pub fn units(s: &Scope, filters: &[Filter]) -> String {
         from: s.from.as_str(),
         to: s.to.as_str(),
         timeout_seconds: s.timeout_seconds.as_str(),
+        rows_where,
     });
     let columns = UNIT_COLUMNS.join(", ");
     // Stored rows of a slice's current version, tail rows (version 0) of slices with none.
@@ -47,7 +64,7 @@ ANY LEFT JOIN
     GROUP BY slice
 ) AS done USING slice
 WHERE version = current",
-        tail = tail_units(s, filters),
+        tail = tail_units(s, filters, rows_where),
         site = s.site,
         from = s.from,
     )
@@ -58,7 +75,58 @@ WHERE version = current",
 /// look: a unit row in the period is no later than its visit's last event, so its slice (that
 /// event's hour) is never before the period's first hour. Bounding the scan by the period keeps
 /// it from reading every raw event kept.
+///
+/// The engine asks for it first ([`tail_start`]) and writes the answer in as a literal
+/// ([`Scope::tail_from`]): ClickHouse 18.16 runs a scalar subquery again wherever it is written
+/// and each time it analyses the query around it, and the tail names it four times, so on a
+/// 90-day period whose raw events are all kept that cost seconds. Asked before the report, the
+/// hour can only be earlier than one asked during it (slices are stored, never unstored), and
+/// an earlier start reads more raw events but counts the same: which side counts a slice is
+/// decided by the join in [`units`] alone.
 fn tail_from(s: &Scope) -> String {
+    match &s.tail_from {
+        Some(hour) => hour.as_str().to_string(),
+        None => tail_from_subquery(s),
+    }
+}
+
+/// The first hour of the open tail (4294967295 when there is none), as a query of its own.
+pub fn tail_start(s: &Scope) -> String {
+    format!("SELECT toUInt32({}) AS hour", tail_from_subquery(s))
+}
+
+/// Visitors of the open tail active in the last `timeout` seconds of the period, for a tail
+/// that starts at or after the period's end ([`Scope::tail_after_period`]): none means no
+/// tail visit has a record in the period (see [`tail_units`]), so the report reads stored
+/// visits only. Mostly none for a period in the past.
+pub fn tail_reaches_period(s: &Scope) -> String {
+    format!(
+        "SELECT count() AS n FROM {events}
+WHERE site = {site} AND ts >= {from} AND ts < {hi}
+    AND visitor IN (SELECT visitor FROM {events} WHERE site = {site}
+        AND ts >= {to} - {timeout} AND ts < {to})",
+        events = s.table("events"),
+        site = s.site,
+        from = tail_from(s),
+        hi = s.hi,
+        to = s.to,
+        timeout = s.timeout_seconds,
+    )
+}
+
+/// A row of [`tail_reaches_period`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct TailVisitors {
+    pub n: u64,
+}
+
+/// A row of [`tail_start`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct TailStart {
+    pub hour: u32,
+}
+
+fn tail_from_subquery(s: &Scope) -> String {
     format!(
         "(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(h)) FROM (
             SELECT DISTINCT toStartOfHour(ts) AS h FROM {events}
@@ -81,16 +149,31 @@ fn tail_from(s: &Scope) -> String {
 /// less the longest visit (a tail visit's last event is at or after it) or by the period's
 /// start, above by the period's events window end `hi` (a visit with a unit row in the period
 /// lies wholly before it, see [`Scope::hi`]).
-fn tail_units(s: &Scope, filters: &[Filter]) -> String {
+fn tail_units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     let from = tail_from(s);
     let events = s.table("events");
     let site = s.site.as_str();
     let lo = format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds);
     // A tail visit ends at or after `from`, so its events, one matching each filter, are no
     // older than `lo`.
+    // When the tail starts after the period, a tail visit with a record in the period began
+    // before its end and went on past it; with no gap over the timeout, it has an event in the
+    // last `timeout` seconds before the end (its last one before the end is no older). Few
+    // visitors were active both then and now, so few visits are built (a report on past days
+    // builds almost none).
+    let across_end = if s.tail_after_period {
+        format!(
+            "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
+             AND ts >= {to} - {timeout} AND ts < {to})",
+            to = s.to,
+            timeout = s.timeout_seconds,
+        )
+    } else {
+        String::new()
+    };
     let narrow = format!(
         "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
-         AND ts >= {period_from} AND ts >= {from} AND ts < {hi}){narrow}",
+         AND ts >= {period_from} AND ts >= {from} AND ts < {hi}){across_end}{narrow}",
         period_from = s.from,
         hi = s.hi,
         narrow = narrow(filters, s, &format!(" AND ts >= {lo}")),
@@ -112,9 +195,14 @@ FROM
 {raw}
 )
 WHERE {period} AND slice >= {from}
-    AND slice NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1)",
+    AND slice NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1){rows_where}",
         columns = UNIT_COLUMNS.join(", "),
         period = period(s),
+        rows_where = if rows_where.is_empty() {
+            String::new()
+        } else {
+            format!("\n    AND ({rows_where})")
+        },
         slices = s.table("visit_slices"),
     )
 }

@@ -316,7 +316,7 @@ pub fn grouped(
             .collect::<Vec<_>>()
             .join(", "),
         comps = comps.join(", "),
-        units = units(s, filters),
+        units = units(s, filters, &wheres.join(" AND ")),
         wheres = wheres.join(" AND "),
     )
 }
@@ -350,7 +350,7 @@ FROM
 )
 WHERE kind = 0 AND {period}
 GROUP BY seconds",
-        units = units(s, &[]),
+        units = units(s, &[], "kind = 0"),
         period = period(s),
     )
 }
