@@ -18,6 +18,9 @@
 #   TALLY_BENCH_KEEP=1 ...                    leave ClickHouse running afterwards
 #   TALLY_BENCH_EVENTS=N ...                  events of big.example over the period
 #   TALLY_BENCH_SMALL_SITES=0 ...             only big.example (a shorter `tally visits`)
+#   TALLY_BENCH_FINGERPRINT=F ...             keep data loaded under fingerprint F (the `tally=`
+#                                             part of the loaded data's parameters) after a
+#                                             change to report SQL only
 #
 # Ports: ClickHouse HTTP 18125 / native 19002 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP; the
 # tests use 18123, the demo 18124); tally 127.0.0.1:18998 and the next three ports (the
@@ -49,7 +52,7 @@ while (($#)); do
     --fresh) fresh=1 ;;
     --days) days=${2:?--days takes a number}; shift ;;
     --compare) compare=("${2:?--compare takes two commits}" "${3:?--compare takes two commits}"); shift 2 ;;
-    -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -95,6 +98,9 @@ fi
 
 step() { printf '\n== %s\n' "$*"; }
 fingerprint=()
+# TALLY_BENCH_FINGERPRINT: reuse data loaded under this fingerprint (printed in the status line)
+# after a change that cannot alter it, e.g. to a report's SQL only.
+[[ -n ${TALLY_BENCH_FINGERPRINT:-} ]] && fingerprint=(--fingerprint "$TALLY_BENCH_FINGERPRINT")
 helper() {
   python3 scripts/bench_reports.py "$1" --ch "$ch_url" --db "$db" --sites "$sites" --days "$days" \
     "${fingerprint[@]}" "${@:2}"
@@ -172,7 +178,7 @@ mkdir -p "$work"
 token="tally-bench-token"
 share="tally-bench-share-link"
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-write_config() { # FILE LISTEN [EXTRA TOML]
+write_config() { # FILE LISTEN EXTRA_TOML SHARE BINARY [DATABASE] [RAW_DAYS]
   {
     cat <<TOML
 # Written by scripts/bench-reports.sh for the reports benchmark; rewritten on every run.
@@ -181,7 +187,7 @@ listen = "$2"
 
 [clickhouse]
 url = "$ch_url"
-database = "$db"
+database = "${6:-$db}"
 
 [ingest]
 spool_dir = "$work/spool-${2##*:}"
@@ -189,10 +195,10 @@ spool_dir = "$work/spool-${2##*:}"
 [rollups]
 enabled = true
 
-# Keep every raw event of the period: with the default (3 days) the visit job would store
-# only the last days' visits, and serve's retention job would drop the rest at start.
+# 3650: keep every raw event of the period, for storing the period's visits and for the tally
+# that builds visits from raw events; 3 (the default) for the measured tally, as a user has it.
 [retention]
-raw_days = 3650
+raw_days = ${7:-3650}
 ${3:-}
 [[api_tokens]]
 name = "bench"
@@ -215,7 +221,11 @@ if ((${#compare[@]})); then
   write_config "$work/tally-b.toml" "$host:$((port + 3))" "" "" "${bins[1]}"
 else
   write_config "$config" "$listen" "" share "$tally"
-  write_config "$work/tally-before.toml" "$host:$((port + 1))" $'\n# The way before issue 14: every report builds its visits from raw events.\n[visits]\nstore = false\n' share "$tally"
+  # The measured tally: raw events kept 3 days (the default), so its reports read stored visits
+  # and only the last days' raw events, as a user's do. `tally retention` with this config drops
+  # the older ones once the visits are stored (a copy stays in ${db}_before).
+  write_config "$work/tally-served.toml" "$listen" "" share "$tally" "$db" 3
+  write_config "$work/tally-before.toml" "$host:$((port + 1))" $'\n# The way before issue 14: every report builds its visits from raw events.\n[visits]\nstore = false\n' share "$tally" "${db}_before"
 fi
 
 step "events"
@@ -227,6 +237,7 @@ if [[ $fresh == 1 || $state != current ]]; then
   if [[ $fresh == 1 ]]; then reason="--fresh"; else reason="no complete data for these parameters"; fi
   echo "loading ($reason) ..."
   ch_query "DROP DATABASE IF EXISTS $db"
+  ch_query "DROP DATABASE IF EXISTS ${db}_before"
   "$tally" migrate --config "$config"
   helper load
 else
@@ -267,8 +278,15 @@ if ((${#compare[@]})); then
   exit 0
 fi
 
+step "raw events kept as a user keeps them (retention.raw_days = 3)"
+# Every event stays in ${db}_before for the tally without stored visits; the measured tally's
+# database keeps the last days' raw events beside its stored visits and rollups.
+helper keep-raw
+"$tally" retention --config "$work/tally-served.toml"
+helper settle
+
 step "starting tally serve on $listen, and one with visits.store = false on $host:$((port + 1))"
-TALLY_LOG=warn "$tally" serve --config "$config" >"$work/serve.log" 2>&1 &
+TALLY_LOG=warn "$tally" serve --config "$work/tally-served.toml" >"$work/serve.log" 2>&1 &
 pids+=($!)
 wait_ready "http://$listen" "${pids[-1]}" "$work/serve.log"
 TALLY_LOG=warn "$tally" serve --config "$work/tally-before.toml" >"$work/serve-before.log" 2>&1 &

@@ -378,6 +378,27 @@ def before_today(ch, db, site):
                         f"AND ts < toDateTime({lit(str(today) + ' 00:00:00')}, {lit(site.tz)})"))
 
 
+def full_db(ch, db):
+    """The database holding every loaded event: `<db>_before` once `keep-raw` has copied them
+    there and the measured tally's retention has dropped all but the last days from `db`."""
+    kept = f"{db}_before"
+    has = ch.value(f"SELECT count() FROM system.tables WHERE database = {lit(kept)} AND name = 'events'")
+    return kept if has == "1" else db
+
+
+def cmd_keep_raw(a, ch, sites):
+    """Every event, copied (the new ones since the last copy) into `<db>_before` for the tally that
+    builds visits from raw events, before `tally retention` with the default `raw_days` drops all
+    but the last days' raw events from `db`, as it does for a user once visits are stored."""
+    kept = f"{a.db}_before"
+    ch.query(f"CREATE DATABASE IF NOT EXISTS {kept}")
+    ch.query(f"CREATE TABLE IF NOT EXISTS {kept}.events AS {a.db}.events")
+    since = int(ch.value(f"SELECT toUInt32(max(ts)) FROM {kept}.events"))
+    ch.query(f"INSERT INTO {kept}.events SELECT * FROM {a.db}.events WHERE ts > toDateTime({since})")
+    print(f"raw events kept for the visits.store = false tally in {kept}: "
+          f"{int(ch.value(f'SELECT count() FROM {kept}.events')):,}")
+
+
 def cmd_status(a, ch, sites):
     if ch.value(f"SELECT count() FROM system.databases WHERE name = {lit(a.db)}") == "0":
         print("missing")
@@ -389,7 +410,7 @@ def cmd_status(a, ch, sites):
     # Rows can go missing after the load (a retention run, a crash mid-insert): check them.
     expected = json.loads(loaded).get("before_today", {})
     for s in sites:
-        n = before_today(ch, a.db, s)
+        n = before_today(ch, full_db(ch, a.db), s)
         if expected.get(s.domain) != n:
             print(f"{s.domain}: {n} events before today, {expected.get(s.domain)} loaded", file=sys.stderr)
             print("missing")
@@ -1089,7 +1110,7 @@ def ch_cell(r):
 
 def header_lines(a, ch, sites, results):
     db = a.db
-    rows = ch.rows(f"SELECT site, count() FROM {db}.events GROUP BY site ORDER BY count() DESC")
+    rows = ch.rows(f"SELECT site, count() FROM {full_db(ch, db)}.events GROUP BY site ORDER BY count() DESC")
     disk = ch.rows(f"SELECT table, sum(rows), sum(bytes_on_disk), sum(data_uncompressed_bytes), count() "
                    f"FROM system.parts WHERE database = {lit(db)} AND active "
                    f"AND table IN ('events', 'visits', 'visit_slices', 'rollup_daily', 'rollup_durations') "
@@ -1304,6 +1325,7 @@ def main():
     sub.add_parser("status", parents=[common])
     sub.add_parser("load", parents=[common])
     sub.add_parser("topup", parents=[common])
+    sub.add_parser("keep-raw", parents=[common])
     sub.add_parser("settle", parents=[common])
     p = sub.add_parser("job", parents=[common])
     p.add_argument("--name", required=True, choices=["visits", "rollup"])
@@ -1338,7 +1360,8 @@ def main():
     FINGERPRINT = a.fingerprint
     ch = ClickHouse(a.ch)
     sites = parse_sites(a.sites)
-    {"status": cmd_status, "load": cmd_load, "topup": cmd_topup, "settle": cmd_settle,
+    {"status": cmd_status, "load": cmd_load, "topup": cmd_topup, "keep-raw": cmd_keep_raw,
+     "settle": cmd_settle,
      "job": cmd_job, "measure": cmd_measure, "measure-compare": cmd_measure_compare,
      "report": cmd_report, "report-compare": cmd_report_compare}[a.cmd](a, ch, sites)
 
