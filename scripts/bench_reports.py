@@ -67,10 +67,19 @@ class ClickHouse:
 
     def rows(self, sql):
         out = self.query(sql + "\nFORMAT TabSeparated").strip("\n")
-        return [line.split("\t") for line in out.split("\n")] if out else []
+        return [[tsv_unescape(f) for f in line.split("\t")] for line in out.split("\n")] if out else []
 
     def value(self, sql):
         return self.rows(sql)[0][0]
+
+
+TSV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f"}
+
+
+def tsv_unescape(field):
+    """A TabSeparated field as it was stored: ClickHouse writes `\\`, `\'`, `\n`, … for
+    backslashes, quotes and control characters (a stored JSON value holds quoted SQL)."""
+    return re.sub(r"\\(.)", lambda m: TSV_ESCAPES.get(m.group(1), m.group(1)), field)
 
 
 def lit(s):

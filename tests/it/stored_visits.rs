@@ -361,6 +361,49 @@ async fn issue_14_open_visits_count_and_late_events_correct_stored_visits_and_ro
     assert_eq!(r, json!([{"metrics": [1], "dimensions": ["/late/c"]}]));
 }
 
+/// A report on a period that ended before the open tail starts reads the tail only for the
+/// visits that went on past the period's end: one still going on is counted in the period
+/// (its earlier hours are stored, its own slice is not), beside one stored whole.
+#[tokio::test]
+async fn issue_14_a_visit_still_going_on_counts_in_a_period_that_ended_before_the_open_tail() {
+    let setup = Setup::new("stored_across").with(&site_config());
+    let t = setup.start().await;
+    let now = Timestamp::now();
+    let ago = |m: i64| now - SignedDuration::from_mins(m);
+    // Pageviews every 12 minutes from 170 minutes ago, the last 2 minutes ago: one visit, open.
+    let mut rows: Vec<Value> = (0..14)
+        .map(|k| event("s.example", ago(170 - 12 * k), 903, "pageview", "/long", json!({})))
+        .collect();
+    rows.push(event("s.example", ago(2), 903, "pageview", "/now", json!({})));
+    // A visit of two pageviews that ended 160 minutes ago: stored.
+    rows.push(event("s.example", ago(165), 904, "pageview", "/short/a", json!({})));
+    rows.push(event("s.example", ago(160), 904, "pageview", "/short/b", json!({})));
+    insert(&t.db, &rows).await;
+    store_visits(&setup);
+    // Hours up to 100 minutes ago are due and stored (the open visit's earlier hours among
+    // them), so the tail starts after the period's end 110 minutes ago.
+    let period = json!([ago(170).to_string(), ago(110).to_string()]);
+    let metrics = ["visitors", "visits", "pageviews"];
+    // In the period: visitor 903's first five pageviews (170 … 122 minutes ago) and its visit,
+    // which began there; visitor 904's visit and two pageviews.
+    assert_eq!(
+        totals(&t, "s.example", &metrics, period.clone(), json!([])).await,
+        vec![2.0, 2.0, 7.0]
+    );
+    assert_eq!(
+        totals(
+            &t,
+            "s.example",
+            &metrics,
+            period,
+            json!([["is", "event:page", ["/long"]]])
+        )
+        .await,
+        vec![1.0, 1.0, 5.0],
+        "filtered too"
+    );
+}
+
 /// Filters over twelve months, one and several at once, answered from stored visits after the
 /// raw events are gone.
 #[tokio::test]

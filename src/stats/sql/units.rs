@@ -322,3 +322,56 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}",
         to = s.to,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::sql::{ScopeValues, Sql};
+
+    fn scope() -> Scope<'static> {
+        Scope::literal(ScopeValues {
+            database: "db",
+            site: "a.example",
+            tz: "Europe/Amsterdam",
+            from: "2026-03-29T00:00:00Z".parse().unwrap(),
+            to: "2026-03-30T00:00:00Z".parse().unwrap(),
+            timeout_seconds: 1800,
+            bounce_ms: 10_000,
+            first_date: "2026-03-29".parse().unwrap(),
+            stored_visits: true,
+        })
+    }
+
+    #[test]
+    fn issue_14_the_report_conditions_are_applied_where_rows_are_read() {
+        let sql = units(&scope(), &[], "country = 'NL'");
+        let stored = &sql[..sql.find("UNION ALL").unwrap()];
+        let tail = &sql[sql.find("UNION ALL").unwrap()..sql.find(") AS unit\n").unwrap()];
+        assert!(stored.contains("AND (country = 'NL')"), "{stored}");
+        assert!(tail.contains("AND (country = 'NL')"), "{tail}");
+        // The tail's first hour found by the query itself, unless the caller has it.
+        assert!(sql.contains("SELECT DISTINCT toStartOfHour(ts)"), "{sql}");
+        let mut s = scope();
+        s.tail_from = Some(Sql::fixed("toDateTime(1775000000, 'UTC')"));
+        let sql = units(&s, &[], "");
+        assert!(!sql.contains("SELECT DISTINCT toStartOfHour(ts)"), "{sql}");
+        assert!(sql.contains("toDateTime(1775000000, 'UTC') - ("), "{sql}");
+    }
+
+    #[test]
+    fn issue_14_a_tail_after_the_period_is_narrowed_or_left_out() {
+        let mut s = scope();
+        s.tail_from = Some(Sql::fixed("toDateTime(1775000000, 'UTC')"));
+        let across = format!("ts >= {} - 1800 AND ts < {}", s.to.as_str(), s.to.as_str());
+        assert!(!units(&s, &[], "").contains(&across));
+        s.tail_after_period = true;
+        assert!(units(&s, &[], "").contains(&across));
+        assert!(tail_reaches_period(&s).contains(&across));
+        // No tail visit reaches the period: stored visits alone, each slice at its version.
+        s.open_tail = false;
+        let sql = units(&s, &[], "kind = 0");
+        assert!(!sql.contains("UNION ALL") && !sql.contains("FROM db.events"), "{sql}");
+        assert!(sql.contains("(slice, version) IN ("), "{sql}");
+        assert!(sql.contains("AND (kind = 0)"), "{sql}");
+    }
+}
