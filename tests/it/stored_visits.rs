@@ -372,12 +372,42 @@ async fn issue_14_a_visit_still_going_on_counts_in_a_period_that_ended_before_th
     let ago = |m: i64| now - SignedDuration::from_mins(m);
     // Pageviews every 12 minutes from 170 minutes ago, the last 2 minutes ago: one visit, open.
     let mut rows: Vec<Value> = (0..14)
-        .map(|k| event("s.example", ago(170 - 12 * k), 903, "pageview", "/long", json!({})))
+        .map(|k| {
+            event(
+                "s.example",
+                ago(170 - 12 * k),
+                903,
+                "pageview",
+                "/long",
+                json!({}),
+            )
+        })
         .collect();
-    rows.push(event("s.example", ago(2), 903, "pageview", "/now", json!({})));
+    rows.push(event(
+        "s.example",
+        ago(2),
+        903,
+        "pageview",
+        "/now",
+        json!({}),
+    ));
     // A visit of two pageviews that ended 160 minutes ago: stored.
-    rows.push(event("s.example", ago(165), 904, "pageview", "/short/a", json!({})));
-    rows.push(event("s.example", ago(160), 904, "pageview", "/short/b", json!({})));
+    rows.push(event(
+        "s.example",
+        ago(165),
+        904,
+        "pageview",
+        "/short/a",
+        json!({}),
+    ));
+    rows.push(event(
+        "s.example",
+        ago(160),
+        904,
+        "pageview",
+        "/short/b",
+        json!({}),
+    ));
     insert(&t.db, &rows).await;
     store_visits(&setup);
     // Hours up to 100 minutes ago are due and stored (the open visit's earlier hours among

@@ -370,7 +370,10 @@ mod tests {
         // No tail visit reaches the period: stored visits alone, each slice at its version.
         s.open_tail = false;
         let sql = units(&s, &[], "kind = 0");
-        assert!(!sql.contains("UNION ALL") && !sql.contains("FROM db.events"), "{sql}");
+        assert!(
+            !sql.contains("UNION ALL") && !sql.contains("FROM db.events"),
+            "{sql}"
+        );
         assert!(sql.contains("(slice, version) IN ("), "{sql}");
         assert!(sql.contains("AND (kind = 0)"), "{sql}");
     }
