@@ -218,12 +218,12 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}",
         site = p.site,
         from = p.from,
         to = p.to,
-        rows_where = and(p.rows_where),
+        rows_where = and_condition(p.rows_where),
     )
 }
 
-/// ` AND (cond)`, or nothing for an empty `cond`.
-fn and(cond: &str) -> String {
+/// `\n    AND (cond)`, or nothing for an empty `cond`.
+pub fn and_condition(cond: &str) -> String {
     if cond.is_empty() {
         String::new()
     } else {
@@ -253,6 +253,6 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}
         to = p.to,
         reach = MAX_VISIT_SECONDS,
         timeout = p.timeout_seconds,
-        rows_where = and(p.rows_where),
+        rows_where = and_condition(p.rows_where),
     )
 }

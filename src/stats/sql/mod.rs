@@ -245,6 +245,22 @@ pub const EVENTS: &str = "countIf(kind = 1 OR kind = 2)";
 pub const TIME_ON_PAGE_MEDIAN: &str =
     "quantileExactIf(0.5)(intDiv(page_ms, 1000), kind = 1 AND page_visit = 1)";
 
+/// A literal scope of one day for unit tests of the SQL builders.
+#[cfg(test)]
+pub(crate) fn example_scope() -> Scope<'static> {
+    Scope::literal(ScopeValues {
+        database: "db",
+        site: "a.example",
+        tz: "Europe/Amsterdam",
+        from: "2026-03-29T00:00:00Z".parse().unwrap(),
+        to: "2026-03-30T00:00:00Z".parse().unwrap(),
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        first_date: "2026-03-29".parse().unwrap(),
+        stored_visits: true,
+    })
+}
+
 pub mod conversions;
 pub mod metrics;
 pub mod report;

@@ -11,7 +11,8 @@ use super::visits::dimension;
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
-    raw_units, stored_rows, stored_units, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
+    and_condition, raw_units, stored_rows, stored_units, RawUnits, Stored, MAX_VISIT_SECONDS,
+    UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
@@ -26,19 +27,7 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         return raw_period_units(s, &narrow(filters, s, ""));
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
-    if !s.open_tail {
-        // Stored visits only: each slice at its current version, read by one set.
-        return stored_units(&Stored {
-            visits: &visits,
-            slices: &slices,
-            site: s.site.as_str(),
-            from: s.from.as_str(),
-            to: s.to.as_str(),
-            timeout_seconds: s.timeout_seconds.as_str(),
-            rows_where,
-        });
-    }
-    let stored = stored_rows(&Stored {
+    let read = Stored {
         visits: &visits,
         slices: &slices,
         site: s.site.as_str(),
@@ -46,7 +35,12 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         to: s.to.as_str(),
         timeout_seconds: s.timeout_seconds.as_str(),
         rows_where,
-    });
+    };
+    if !s.open_tail {
+        // Stored visits only: each slice at its current version, read by one set.
+        return stored_units(&read);
+    }
+    let stored = stored_rows(&read);
     let columns = UNIT_COLUMNS.join(", ");
     // Stored rows of a slice's current version, tail rows (version 0) of slices with none.
     format!(
@@ -198,11 +192,7 @@ WHERE {period} AND slice >= {from}
     AND slice NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1){rows_where}",
         columns = UNIT_COLUMNS.join(", "),
         period = period(s),
-        rows_where = if rows_where.is_empty() {
-            String::new()
-        } else {
-            format!("\n    AND ({rows_where})")
-        },
+        rows_where = and_condition(rows_where),
         slices = s.table("visit_slices"),
     )
 }
@@ -326,21 +316,7 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}",
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::sql::{ScopeValues, Sql};
-
-    fn scope() -> Scope<'static> {
-        Scope::literal(ScopeValues {
-            database: "db",
-            site: "a.example",
-            tz: "Europe/Amsterdam",
-            from: "2026-03-29T00:00:00Z".parse().unwrap(),
-            to: "2026-03-30T00:00:00Z".parse().unwrap(),
-            timeout_seconds: 1800,
-            bounce_ms: 10_000,
-            first_date: "2026-03-29".parse().unwrap(),
-            stored_visits: true,
-        })
-    }
+    use crate::stats::sql::{example_scope as scope, Sql};
 
     #[test]
     fn issue_14_the_report_conditions_are_applied_where_rows_are_read() {

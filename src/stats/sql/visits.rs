@@ -396,7 +396,6 @@ pub fn first_event(database: &str, site: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::sql::{Scope, ScopeValues};
 
     #[test]
     fn page_wildcards_are_plausibles_patterns() {
@@ -430,17 +429,7 @@ mod tests {
 
     #[test]
     fn filters_compose() {
-        let s = Scope::literal(ScopeValues {
-            database: "db",
-            site: "a.example",
-            tz: "Europe/Amsterdam",
-            from: "2026-03-29T00:00:00Z".parse().unwrap(),
-            to: "2026-03-30T00:00:00Z".parse().unwrap(),
-            timeout_seconds: 1800,
-            bounce_ms: 10_000,
-            first_date: "2026-03-29".parse().unwrap(),
-            stored_visits: true,
-        });
+        let s = crate::stats::sql::example_scope();
         let f = Filter::Or(vec![
             Filter::Leaf {
                 op: Op::Is,
