@@ -60,6 +60,26 @@ fn round(x: f64, decimals: i32) -> f64 {
     (x * f).round() / f
 }
 
+/// The additive components (indexes into `sql::COMPONENTS`, then `ADDITIVE` for events) that
+/// [`metric`] reads for `m`; the percentiles also need `visits` (2) or page visits (6), whose
+/// histograms the engine asks for separately.
+pub fn components(m: Metric) -> &'static [usize] {
+    match m {
+        Metric::Pageviews => &[0],
+        Metric::Visitors | Metric::Percentage => &[1],
+        Metric::ConversionRate | Metric::GroupConversionRate => &[1],
+        Metric::Visits | Metric::Entries => &[2],
+        Metric::Bounces | Metric::BounceRate => &[2, 3],
+        Metric::VisitDuration => &[2, 4],
+        Metric::ViewsPerVisit => &[2, 5],
+        Metric::VisitDurationMedian | Metric::VisitDurationP75 | Metric::VisitDurationP90 => &[2],
+        Metric::TimeOnPage => &[6, 7],
+        Metric::TimeOnPageMedian => &[6],
+        Metric::ScrollDepth => &[8, 9],
+        Metric::Events => &[super::sql::visits::ADDITIVE],
+    }
+}
+
 /// A metric from the components of `sql::COMPONENTS` (then the median of time on page, then
 /// events). The conversion rates need other queries' visitors: the engine computes them.
 pub fn metric(m: Metric, c: &[f64], total_visitors: Option<f64>) -> Option<f64> {

@@ -18,12 +18,12 @@ use serde::Deserialize;
 
 use super::access::Access;
 use super::aggregate_mode;
-use super::answer::{compare, effective_order, metric, sort, Answer, Row};
+use super::answer::{self, compare, effective_order, metric, sort, Answer, Row};
 use super::period::Period;
 use super::query::{self, Dimension, Filter, Metric, Op, Query};
 use super::sql;
 use super::sql::conversions::{Conversions, GoalRule};
-use super::sql::visits::{HistogramRow, Percentiles, ADDITIVE};
+use super::sql::visits::{Components, HistogramRow, Percentiles, ADDITIVE};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::StatsError;
@@ -65,11 +65,53 @@ struct GroupRow {
 }
 
 /// Which histograms a query needs: visit durations (for the duration percentiles) and seconds
-/// on page (for the median time on page).
-#[derive(Debug, Clone, Copy, Default)]
+/// on page (for the median time on page); and which additive components (all by default).
+#[derive(Debug, Clone, Copy)]
 struct Wanted {
     durations: bool,
     page_seconds: bool,
+    components: Components,
+}
+
+impl Default for Wanted {
+    fn default() -> Wanted {
+        Wanted {
+            durations: false,
+            page_seconds: false,
+            components: Components::ALL,
+        }
+    }
+}
+
+impl Wanted {
+    /// Distinct visitors alone (the denominators of percentages and conversion rates).
+    fn visitors() -> Wanted {
+        Wanted {
+            components: Components(0).with(1),
+            ..Wanted::default()
+        }
+    }
+
+    /// What the metrics of `q` are made of.
+    fn of(q: &Query) -> Wanted {
+        let components = q
+            .metrics
+            .iter()
+            .flat_map(|m| answer::components(*m))
+            .fold(Components(0), |c, i| c.with(*i));
+        Wanted {
+            durations: q.metrics.iter().any(|m| {
+                matches!(
+                    m,
+                    Metric::VisitDurationMedian
+                        | Metric::VisitDurationP75
+                        | Metric::VisitDurationP90
+                )
+            }),
+            page_seconds: q.metrics.contains(&Metric::TimeOnPageMedian),
+            components,
+        }
+    }
 }
 
 /// The metric components of one group on one shard, or added up over shards: the additive
@@ -317,23 +359,13 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
     ) -> Result<Vec<Row>, StatsError> {
-        let wanted = Wanted {
-            durations: q.metrics.iter().any(|m| {
-                matches!(
-                    m,
-                    Metric::VisitDurationMedian
-                        | Metric::VisitDurationP75
-                        | Metric::VisitDurationP90
-                )
-            }),
-            page_seconds: q.metrics.contains(&Metric::TimeOnPageMedian),
-        };
+        let wanted = Wanted::of(q);
         let grouped = self.groups(q, site, period, dims, wanted).await?;
         let total_visitors = if q.metrics.contains(&Metric::Percentage) {
             if dims.is_empty() {
                 grouped.first().map(|g| g.comps[1])
             } else {
-                self.groups(q, site, period, &[], Wanted::default())
+                self.groups(q, site, period, &[], Wanted::visitors())
                     .await?
                     .first()
                     .map(|g| g.comps[1])
@@ -429,7 +461,7 @@ impl Stats {
         };
         if global {
             let all = self
-                .groups(&totals, site, period, &[], Wanted::default())
+                .groups(&totals, site, period, &[], Wanted::visitors())
                 .await?;
             rates.total = Some(visitors(all).into_values().next().unwrap_or(0.0));
         }
@@ -443,7 +475,7 @@ impl Stats {
                 .collect();
             let others: Vec<Dimension> = rates.positions.iter().map(|&i| dims[i]).collect();
             let groups = self
-                .groups(&totals, site, period, &others, Wanted::default())
+                .groups(&totals, site, period, &others, Wanted::visitors())
                 .await?;
             rates.groups = Some(visitors(groups));
         }
@@ -754,6 +786,7 @@ fn grouped(
         Percentiles::Histograms {
             durations: wanted.durations,
             page_seconds: wanted.page_seconds,
+            components: wanted.components,
         },
     )
 }

@@ -200,18 +200,18 @@ pub struct Stored<'a> {
     pub to: &'a str,
     /// Seconds.
     pub timeout_seconds: &'a str,
-    /// A further condition on the rows (SQL over [`UNIT_COLUMNS`] and `pages`), or empty: the
+    /// A further condition on the rows (SQL over [`UNIT_COLUMNS`]), or empty: the
     /// report's own filters, so that the rows a report drops are not read past the table.
     pub rows_where: &'a str,
 }
 
-/// The stored unit rows of every version, in [`UNIT_COLUMNS`] order followed by `pages`,
+/// The stored unit rows of every version, in [`UNIT_COLUMNS`] order followed by
 /// `slice` and `version`: for a reader that picks each slice's current version itself (see
 /// `stats::sql::units`).
 pub fn stored_rows(p: &Stored) -> String {
     let columns = UNIT_COLUMNS.join(", ");
     format!(
-        "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages, slice, version
+        "SELECT {columns}, slice, version
 FROM {visits}
 WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}",
         visits = p.visits,
@@ -231,28 +231,40 @@ pub fn and_condition(cond: &str) -> String {
     }
 }
 
-/// The stored unit rows, at each slice's current version, in [`UNIT_COLUMNS`] order followed
-/// by `pages`. A visit's records lie between its start and its last event, which ends its slice
-/// within [`MAX_VISIT_SECONDS`] plus the timeout: only those slices' markers are read.
+/// The stored unit rows, at each slice's current version, in [`UNIT_COLUMNS`] order.
 pub fn stored_units(p: &Stored) -> String {
     let columns = UNIT_COLUMNS.join(", ");
     format!(
-        "SELECT {columns}, arrayMap((p, h) -> (p, h), pages_path, pages_host) AS pages
+        "SELECT {columns}
 FROM {visits}
 WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}
-    AND (slice, version) IN (
+    AND {current}",
+        visits = p.visits,
+        site = p.site,
+        from = p.from,
+        to = p.to,
+        rows_where = and_condition(p.rows_where),
+        current = current_version(p),
+    )
+}
+
+/// The condition that keeps the rows of each slice's current version (the highest marked
+/// done) on a read of `visits` in `[from, to)`. A visit's records lie between its start and its
+/// last event, which ends its slice within [`MAX_VISIT_SECONDS`] plus the timeout: only those
+/// slices' markers are read.
+pub fn current_version(p: &Stored) -> String {
+    format!(
+        "(slice, version) IN (
         SELECT slice, max(version) FROM {slices}
         WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from})
             AND slice < {to} + ({reach} + {timeout} + 3600)
         GROUP BY slice
     )",
-        visits = p.visits,
         slices = p.slices,
         site = p.site,
         from = p.from,
         to = p.to,
         reach = MAX_VISIT_SECONDS,
         timeout = p.timeout_seconds,
-        rows_where = and_condition(p.rows_where),
     )
 }

@@ -10,7 +10,9 @@ use tally::rollup::sql::{
 use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
 use tally::stats::sql::units::recent_pageviews;
-use tally::stats::sql::visits::{count_events, durations, first_event, grouped, Percentiles};
+use tally::stats::sql::visits::{
+    count_events, durations, first_event, grouped, Components, Percentiles,
+};
 use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
 use tally::visits::sql as visit_sql;
@@ -142,6 +144,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                 Percentiles::Histograms {
                     durations: true,
                     page_seconds: true,
+                    components: Components::ALL,
                 },
             ),
         ));
@@ -250,6 +253,26 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             Percentiles::Histograms {
                 durations: true,
                 page_seconds: false,
+                components: Components::ALL,
+            },
+        ),
+    ));
+    // A period without an open tail: the report aggregates the `visits` table itself, with a
+    // page filter on visit rows (`pages`) and only some components.
+    let stored_scope = Scope {
+        open_tail: false,
+        ..scope.clone()
+    };
+    out.push((
+        "stored visits only".to_string(),
+        grouped(
+            &stored_scope,
+            &[Dimension::Source, Dimension::Day],
+            &filters,
+            Percentiles::Histograms {
+                durations: true,
+                page_seconds: true,
+                components: Components(0).with(1).with(3),
             },
         ),
     ));

@@ -11,8 +11,8 @@ use super::visits::dimension;
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
-    and_condition, raw_units, stored_rows, stored_units, RawUnits, Stored, MAX_VISIT_SECONDS,
-    UNIT_COLUMNS,
+    and_condition, current_version, raw_units, stored_rows, stored_units, RawUnits, Stored,
+    MAX_VISIT_SECONDS, UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
@@ -44,7 +44,7 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     let columns = UNIT_COLUMNS.join(", ");
     // Stored rows of a slice's current version, tail rows (version 0) of slices with none.
     format!(
-        "SELECT {columns}, pages
+        "SELECT {columns}
 FROM
 (
 {stored}
@@ -62,6 +62,29 @@ WHERE version = current",
         site = s.site,
         from = s.from,
     )
+}
+
+/// For a report whose period has no open tail to read ([`Scope::open_tail`] is `false`): the
+/// `visits` table and the condition that keeps each slice's current version, so that the
+/// report aggregates the table itself. Its rows are the unit rows [`units`] would give, but
+/// without the subquery around them ClickHouse 18.16 reads only the columns the report names
+/// and applies its conditions as it reads (a filtered 30-day report took a third less time).
+/// `None` when the report needs the tail or builds every visit from raw events.
+pub fn stored_only(s: &Scope) -> Option<(String, String)> {
+    if !s.stored_visits || s.open_tail {
+        return None;
+    }
+    let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
+    let current = current_version(&Stored {
+        visits: &visits,
+        slices: &slices,
+        site: s.site.as_str(),
+        from: s.from.as_str(),
+        to: s.to.as_str(),
+        timeout_seconds: s.timeout_seconds.as_str(),
+        rows_where: "",
+    });
+    Some((visits, current))
 }
 
 /// The first UTC hour, from the period's first on, with raw events whose slice is not stored:
@@ -183,7 +206,7 @@ fn tail_units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         narrow: &narrow,
     });
     format!(
-        "SELECT {columns}, pages, slice, toUInt64(0) AS version
+        "SELECT {columns}, slice, toUInt64(0) AS version
 FROM
 (
 {raw}
@@ -225,7 +248,7 @@ fn raw_period_units(s: &Scope, narrow: &str) -> String {
         narrow: &narrow,
     });
     format!(
-        "SELECT {columns}, pages
+        "SELECT {columns}
 FROM
 (
 {raw}

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 
 use super::conversions::{self, Conversions};
-use super::units::units;
+use super::units::{stored_only, units};
 use super::{datetime, lit, Scope, COMPONENTS, EVENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter, Op};
 
@@ -113,9 +113,9 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                 }
                 Dimension::Page | Dimension::Hostname => {
                     let (col, elem) = if *d == Dimension::Page {
-                        ("path", "p.1")
+                        ("path", "pp")
                     } else {
-                        ("host", "p.2")
+                        ("host", "ph")
                     };
                     // A negative operator on a visit: the visit viewed no matching page.
                     let (pos, negated) = match op {
@@ -124,8 +124,9 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                         Op::MatchesNot => (Op::Matches, true),
                         other => (*other, false),
                     };
+                    // A visit row's pages are its `(pages_path, pages_host)` pairs.
                     let any = format!(
-                        "arrayExists(p -> {}, pages)",
+                        "arrayExists((pp, ph) -> {}, pages_path, pages_host)",
                         leaf(pos, elem, values, *case_sensitive, wildcards)
                     );
                     let visit = if negated { format!("NOT {any}") } else { any };
@@ -211,8 +212,31 @@ pub enum Percentiles {
     /// As histograms, which add up over shards: `comps` is the ten additive components, then
     /// `duration_keys`/`duration_counts` (visits per whole second of duration) and
     /// `page_keys`/`page_counts` (page visits per whole second on the page), each empty unless
-    /// asked for. For the report engine ([`HistogramRow`]).
-    Histograms { durations: bool, page_seconds: bool },
+    /// asked for. For the report engine ([`HistogramRow`]). Only the additive components in
+    /// `components` are computed; the others answer 0.
+    Histograms {
+        durations: bool,
+        page_seconds: bool,
+        components: Components,
+    },
+}
+
+/// A set of the additive components: bit `i` is `COMPONENTS[i]` for `i` below [`ADDITIVE`],
+/// bit [`ADDITIVE`] the events ([`EVENTS`]). Each costs ClickHouse work on every row a report
+/// reads, so the engine asks for those its metrics are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Components(pub u16);
+
+impl Components {
+    pub const ALL: Components = Components(u16::MAX);
+
+    pub fn with(self, i: usize) -> Components {
+        Components(self.0 | 1 << i)
+    }
+
+    pub fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
 }
 
 /// The components that add up over days and shards: every one but the percentiles. In
@@ -258,6 +282,7 @@ pub fn grouped(
         Percentiles::Histograms {
             durations,
             page_seconds,
+            components,
         } => {
             let histogram = |wanted: bool, name: &str, of: &str, when: &str| {
                 if wanted {
@@ -278,13 +303,15 @@ pub fn grouped(
                     "intDiv(page_ms, 1000)",
                     "kind = 1 AND page_visit = 1",
                 );
-            let mut comps = match &s.conversions {
+            let comps = match &s.conversions {
                 Some(_) => conversions::COMPONENTS.to_vec(),
-                None => COMPONENTS[..ADDITIVE].to_vec(),
+                None => COMPONENTS[..ADDITIVE]
+                    .iter()
+                    .chain([&EVENTS])
+                    .enumerate()
+                    .map(|(i, c)| if components.has(i) { *c } else { "0" })
+                    .collect(),
             };
-            if s.conversions.is_none() {
-                comps.push(EVENTS);
-            }
             (comps, extra)
         }
     };
@@ -303,21 +330,33 @@ pub fn grouped(
         }
         _ => String::new(),
     };
+    // By the values themselves, not by the array of their strings: hashing a key of plain
+    // columns is cheaper than hashing an array (290 → 272 ms for a filtered 30-day page report
+    // on the benchmark data).
     let group = if dims.is_empty() {
         String::new()
     } else {
-        "\nGROUP BY dims".to_string()
+        format!("\nGROUP BY {}", dims.join(", "))
     };
+    let dims = dims
+        .iter()
+        .map(|d| format!("toString({d})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let comps = comps.join(", ");
+    let wheres = wheres.join(" AND ");
+    if s.conversions.is_none() {
+        if let Some((table, current)) = stored_only(s) {
+            return format!(
+                "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM {table}\n\
+                 WHERE site = {site} AND {wheres}\n    AND {current}{group}",
+                site = s.site,
+            );
+        }
+    }
     format!(
         "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
-        dims = dims
-            .iter()
-            .map(|d| format!("toString({d})"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        comps = comps.join(", "),
-        units = units(s, filters, &wheres.join(" AND ")),
-        wheres = wheres.join(" AND "),
+        units = units(s, filters, &wheres),
     )
 }
 
@@ -450,7 +489,7 @@ mod tests {
             "{sql}"
         );
         assert!(
-            sql.contains("arrayExists(p -> (positionCaseInsensitiveUTF8(p.1, '/a') > 0"),
+            sql.contains("arrayExists((pp, ph) -> (positionCaseInsensitiveUTF8(pp, '/a') > 0"),
             "{sql}"
         );
         assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
