@@ -115,13 +115,19 @@ impl Wanted {
 }
 
 /// The metric components of one group on one shard, or added up over shards: the additive
-/// ones, and the histograms the percentiles are read from once every shard's are in.
+/// ones, and the histograms the percentiles are read from once every shard's are in (or, from
+/// a single shard, the percentiles themselves).
 #[derive(Debug, Default)]
 struct Group {
     dims: Vec<String>,
     comps: Vec<f64>,
     durations: BTreeMap<u32, u64>,
     page_seconds: BTreeMap<u32, u64>,
+    /// Median, p75 and p90 of the visit durations, computed by ClickHouse; empty: read them
+    /// from `durations`.
+    duration_quantiles: Vec<f64>,
+    /// Median seconds on page, computed by ClickHouse; empty: read it from `page_seconds`.
+    page_quantiles: Vec<f64>,
 }
 
 impl Group {
@@ -139,15 +145,22 @@ impl Group {
         let mut comps = row.comps;
         comps.resize(ADDITIVE + 1, 0.0);
         let histogram = |keys: Vec<u32>, counts: Vec<u64>| keys.into_iter().zip(counts).collect();
+        let values = |v: Vec<u32>| v.into_iter().map(f64::from).collect();
         Group {
             dims: row.dims,
             comps,
             durations: histogram(row.duration_keys, row.duration_counts),
             page_seconds: histogram(row.page_keys, row.page_counts),
+            duration_quantiles: values(row.duration_quantiles),
+            page_quantiles: values(row.page_quantiles),
         }
     }
 
+    /// Only groups whose percentiles come as histograms add up: percentiles computed by
+    /// ClickHouse are asked for only where one shard answers alone.
     fn add(&mut self, other: Group) {
+        debug_assert!(self.duration_quantiles.is_empty() && other.duration_quantiles.is_empty());
+        debug_assert!(self.page_quantiles.is_empty() && other.page_quantiles.is_empty());
         for (a, b) in self.comps.iter_mut().zip(&other.comps) {
             *a += b;
         }
@@ -165,10 +178,16 @@ impl Group {
     fn components(&self) -> Vec<f64> {
         let mut c = self.comps[..ADDITIVE.min(self.comps.len())].to_vec();
         c.resize(sql::COMPONENTS.len() + 1, 0.0);
-        for (i, q) in [(10, 0.5), (11, 0.75), (12, 0.9)] {
-            c[i] = percentile(&self.durations, q);
+        for (k, (i, q)) in [(10, 0.5), (11, 0.75), (12, 0.9)].into_iter().enumerate() {
+            c[i] = match self.duration_quantiles.get(k) {
+                Some(v) => *v,
+                None => percentile(&self.durations, q),
+            };
         }
-        c[sql::COMPONENTS.len()] = percentile(&self.page_seconds, 0.5);
+        c[sql::COMPONENTS.len()] = match self.page_quantiles.first() {
+            Some(v) => *v,
+            None => percentile(&self.page_seconds, 0.5),
+        };
         c.push(self.comps.get(ADDITIVE).copied().unwrap_or(0.0));
         c
     }
@@ -536,8 +555,12 @@ impl Stats {
         }
         self.count_query("raw");
         let scope = self.unit_scope(client, q, site, period).await?;
-        self.fetch_histograms(client, &grouped(&scope, dims, &q.filters, wanted))
-            .await
+        let one_shard = self.cluster.shards.len() == 1;
+        self.fetch_histograms(
+            client,
+            &grouped(&scope, dims, &q.filters, wanted, one_shard),
+        )
+        .await
     }
 
     /// The scope of a report over unit rows. With stored visits the open tail's first hour is
@@ -672,7 +695,10 @@ impl Stats {
             // Week labels do not start before the whole period's first day, not the rest's.
             scope.first_date = sql::Sql::date(first);
             let raw = self
-                .fetch_histograms(client, &grouped(&scope, dims, &[], Wanted::default()))
+                .fetch_histograms(
+                    client,
+                    &grouped(&scope, dims, &[], Wanted::default(), false),
+                )
                 .await?;
             add_groups(&mut groups, raw);
             if wanted.durations {
@@ -773,11 +799,13 @@ fn limited(query: clickhouse::query::Query) -> clickhouse::query::Query {
 }
 
 /// The engine's grouped query over visits: additive components and the histograms wanted.
+/// `one_shard`: this shard answers alone, so its percentiles are final (see `Percentiles`).
 fn grouped(
     scope: &sql::Scope,
     dims: &[Dimension],
     filters: &[query::Filter],
     wanted: Wanted,
+    one_shard: bool,
 ) -> String {
     sql::visits::grouped(
         scope,
@@ -787,6 +815,7 @@ fn grouped(
             durations: wanted.durations,
             page_seconds: wanted.page_seconds,
             components: wanted.components,
+            one_shard,
         },
     )
 }

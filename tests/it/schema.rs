@@ -145,6 +145,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                     durations: true,
                     page_seconds: true,
                     components: Components::ALL,
+                    one_shard: false,
                 },
             ),
         ));
@@ -254,6 +255,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                 durations: true,
                 page_seconds: false,
                 components: Components::ALL,
+                one_shard: false,
             },
         ),
     ));
@@ -273,6 +275,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                 durations: true,
                 page_seconds: true,
                 components: Components(0).with(1).with(3),
+                one_shard: true,
             },
         ),
     ));
