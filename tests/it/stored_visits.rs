@@ -204,7 +204,10 @@ async fn labelled_values_filter_the_rows_their_breakdown_row_shows() {
             );
         }
     }
-    assert!(labels >= 3, "the fixture has empty values shown as labels: {labels}");
+    assert!(
+        labels >= 3,
+        "the fixture has empty values shown as labels: {labels}"
+    );
 }
 
 /// Two collectors store visits at the same moment, one is killed half-way and run again: every
