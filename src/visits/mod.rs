@@ -246,6 +246,7 @@ impl VisitJob {
         // Every hour with events up to the last due one, with why it is computed (`None`: it
         // is done, or claimed by another collector); in order.
         let mut hours = Vec::new();
+        let totals = Counts::new(&counts);
         for hour in hours_with_events(&counts) {
             let Ok(hour) = Timestamp::from_second(hour) else {
                 continue;
@@ -254,7 +255,7 @@ impl VisitJob {
                 break;
             }
             let (lo, hi) = self.slice(site, hour, 1).read_range();
-            let events = sum_between(&counts, lo, hi);
+            let events = totals.between(lo, hi);
             let key = hour.as_second() as u32;
             let marker = markers.get(&key);
             let claimed = respect_claims
@@ -272,7 +273,7 @@ impl VisitJob {
                 Some(m) if events > m.events && lo >= retained_from => Some(Reason::Late),
                 Some(_) => None,
             };
-            let own = sum_between(&counts, hour, hour + SignedDuration::from_hours(1));
+            let own = totals.between(hour, hour + SignedDuration::from_hours(1));
             hours.push(Hour {
                 hour,
                 due: reason.filter(|_| !claimed),
@@ -466,14 +467,39 @@ fn hours_with_events(counts: &[MinuteCount]) -> Vec<i64> {
     hours
 }
 
-/// Events in `[lo, hi)`, from per-minute counts (both bounds are whole minutes).
-fn sum_between(counts: &[MinuteCount], lo: Timestamp, hi: Timestamp) -> u64 {
-    let (lo, hi) = (lo.as_second(), hi.as_second());
-    counts
-        .iter()
-        .filter(|c| (lo..hi).contains(&i64::from(c.minute)))
-        .map(|c| c.n)
-        .sum()
+/// A site's raw events per minute, in minute order, with running totals: the events of any
+/// range in two binary searches. Summing the counts afresh for each hour was quadratic in the
+/// minutes kept: a year's backfill scanned up to 525,600 minutes for each of 8,760 hours, twice,
+/// in every run.
+struct Counts {
+    minutes: Vec<i64>,
+    /// `running[i]`: the events of the first `i` minutes.
+    running: Vec<u64>,
+}
+
+impl Counts {
+    fn new(rows: &[MinuteCount]) -> Counts {
+        let mut rows: Vec<(i64, u64)> = rows.iter().map(|c| (i64::from(c.minute), c.n)).collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let mut running = Vec::with_capacity(rows.len() + 1);
+        running.push(0);
+        let mut total = 0u64;
+        for (_, n) in &rows {
+            total += n;
+            running.push(total);
+        }
+        Counts {
+            minutes: rows.into_iter().map(|r| r.0).collect(),
+            running,
+        }
+    }
+
+    /// Events in `[lo, hi)` (both bounds are whole minutes).
+    fn between(&self, lo: Timestamp, hi: Timestamp) -> u64 {
+        let first = self.minutes.partition_point(|m| *m < lo.as_second());
+        let end = self.minutes.partition_point(|m| *m < hi.as_second());
+        self.running[end.max(first)] - self.running[first]
+    }
 }
 
 /// Runs the job every [`INTERVAL`], forever (the server aborts it at shutdown). `caught_up` is
@@ -642,13 +668,21 @@ mod tests {
                 at("2026-03-29T12:00:00Z").as_second()
             ]
         );
+        let totals = Counts::new(&counts);
+        let between = |lo: &str, hi: &str| totals.between(at(lo), at(hi));
+        assert_eq!(between("2026-03-29T10:00:00Z", "2026-03-29T12:00:00Z"), 5);
+        // Bounds are half-open, at, between or beyond the minutes counted.
+        assert_eq!(between("2026-03-29T09:59:00Z", "2026-03-29T12:01:00Z"), 10);
+        assert_eq!(between("2026-03-29T12:00:00Z", "2026-03-29T12:00:00Z"), 0);
+        assert_eq!(between("2026-03-29T11:00:00Z", "2026-03-29T12:00:00Z"), 0);
+        assert_eq!(between("2026-03-29T13:00:00Z", "2026-03-29T14:00:00Z"), 0);
+        assert_eq!(between("2026-03-29T12:00:00Z", "2026-03-29T10:00:00Z"), 0);
+        // Rows in any order.
+        let mut reversed = counts;
+        reversed.reverse();
         assert_eq!(
-            sum_between(
-                &counts,
-                at("2026-03-29T10:00:00Z"),
-                at("2026-03-29T12:00:00Z")
-            ),
-            5
+            Counts::new(&reversed).between(at("2026-03-29T09:00:00Z"), at("2026-03-29T11:00:00Z")),
+            6
         );
     }
 }
