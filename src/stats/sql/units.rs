@@ -27,15 +27,7 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         return raw_period_units(s, &narrow(filters, s, ""));
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
-    let read = Stored {
-        visits: &visits,
-        slices: &slices,
-        site: s.site.as_str(),
-        from: s.from.as_str(),
-        to: s.to.as_str(),
-        timeout_seconds: s.timeout_seconds.as_str(),
-        rows_where,
-    };
+    let read = stored_read(s, &visits, &slices, rows_where);
     if !s.open_tail {
         // Stored visits only: each slice at its current version, read by one set.
         return stored_units(&read);
@@ -75,16 +67,26 @@ pub fn stored_only(s: &Scope) -> Option<(String, String)> {
         return None;
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
-    let current = current_version(&Stored {
-        visits: &visits,
-        slices: &slices,
+    let current = current_version(&stored_read(s, &visits, &slices, ""));
+    Some((visits, current))
+}
+
+/// Where the stored side of the scope's period is read.
+fn stored_read<'a>(
+    s: &'a Scope,
+    visits: &'a str,
+    slices: &'a str,
+    rows_where: &'a str,
+) -> Stored<'a> {
+    Stored {
+        visits,
+        slices,
         site: s.site.as_str(),
         from: s.from.as_str(),
         to: s.to.as_str(),
         timeout_seconds: s.timeout_seconds.as_str(),
-        rows_where: "",
-    });
-    Some((visits, current))
+        rows_where,
+    }
 }
 
 /// The first UTC hour, from the period's first on, with raw events whose slice is not stored:
