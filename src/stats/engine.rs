@@ -23,6 +23,7 @@ use super::period::Period;
 use super::query::{self, Dimension, Filter, Metric, Op, Query};
 use super::sql;
 use super::sql::conversions::{Conversions, GoalRule};
+use super::sql::rollups::Slice;
 use super::sql::visits::{Components, HistogramRow, Percentiles, ADDITIVE};
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -604,8 +605,8 @@ impl Stats {
             .inc();
     }
 
-    /// Rollups answer when there is no filter, the dimensions are rolled up, the period is whole
-    /// days and its first days are rolled up; the days after the last rolled-up one (today,
+    /// Rollups answer when there is no filter or one `is` filter they keep rows for ([`Slice`]),
+    /// the dimensions are rolled up, the period is whole days and its first days are rolled up; the days after the last rolled-up one (today,
     /// typically) are read from visits and added, as every component is a sum over days.
     async fn rollup_groups(
         &self,
@@ -616,20 +617,32 @@ impl Stats {
         dims: &[Dimension],
         wanted: Wanted,
     ) -> Result<Option<Vec<Group>>, StatsError> {
+        // One `is` filter reads the rows of its dimension value (see `Slice`); other filters
+        // read unit rows.
+        let slice = match q.filters.as_slice() {
+            [] => None,
+            filters => match Slice::of(filters) {
+                Some(slice) => Some(slice),
+                None => return Ok(None),
+            },
+        };
         if !self.use_rollups
-            || !q.filters.is_empty()
             // Rollups keep no custom events (nor goals, nor properties).
             || q.counts_conversions()
             || q.metrics.contains(&Metric::Events)
             || wanted.page_seconds
             || (wanted.durations && !dims.is_empty())
+            // Visits per second of duration are kept for the whole site only.
+            || (wanted.durations && slice.is_some())
         {
             return Ok(None);
         }
         let Some((first, last)) = period.whole_days() else {
             return Ok(None);
         };
-        if sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims).is_none() {
+        if sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims, slice)
+            .is_none()
+        {
             return Ok(None);
         }
         let rolled: HashSet<String> = client
@@ -680,7 +693,7 @@ impl Stats {
             return Ok(None);
         };
         let rollup_sql =
-            sql::rollups::rollup_grouped(&self.database, &q.site_id, first, until, dims)
+            sql::rollups::rollup_grouped(&self.database, &q.site_id, first, until, dims, slice)
                 .ok_or(StatsError::Unavailable)?;
         let mut groups = self.fetch(client, &rollup_sql).await?;
         let mut histogram = BTreeMap::new();
@@ -697,7 +710,7 @@ impl Stats {
             let raw = self
                 .fetch_histograms(
                     client,
-                    &grouped(&scope, dims, &[], Wanted::default(), false),
+                    &grouped(&scope, dims, &q.filters, Wanted::default(), false),
                 )
                 .await?;
             add_groups(&mut groups, raw);
@@ -734,7 +747,7 @@ impl Stats {
             .checked_sub(jiff::SignedDuration::from_secs(1))
             .unwrap_or(period.to);
         let last = end.to_zoned(period.tz.clone()).date().max(first);
-        let sql = sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims)
+        let sql = sql::rollups::rollup_grouped(&self.database, &q.site_id, first, last, dims, None)
             .ok_or_else(|| {
                 StatsError::Invalid(format!(
                     "#/dimensions: this combination is not kept in aggregate-only mode \

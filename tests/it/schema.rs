@@ -8,7 +8,7 @@ use tally::rollup::sql::{
     unstored_hours,
 };
 use tally::stats::sql::conversions::{Conversions, GoalRule};
-use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped};
+use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped, Slice};
 use tally::stats::sql::units::recent_pageviews;
 use tally::stats::sql::visits::{
     count_events, durations, first_event, grouped, Components, Percentiles,
@@ -238,8 +238,17 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         vec![Dimension::Hour],
         vec![Dimension::Weekday, Dimension::HourOfDay],
     ] {
-        let sql = rollup_grouped(database, "a.example", day, day, &dims).expect("rolled up");
+        let sql = rollup_grouped(database, "a.example", day, day, &dims, None).expect("rolled up");
         out.push((format!("rollup read {dims:?}"), sql));
+    }
+    let slice = Slice {
+        dimension: Dimension::Country,
+        value: "NL",
+    };
+    for dims in [vec![], vec![Dimension::Day], vec![Dimension::Country]] {
+        let sql = rollup_grouped(database, "a.example", day, day, &dims, Some(slice))
+            .expect("one value's rows");
+        out.push((format!("rollup read {dims:?}, country is NL"), sql));
     }
     let raw_scope = Scope {
         stored_visits: false,

@@ -2,7 +2,7 @@
 //! local days, summed, at the version each day's marker names.
 
 use super::{lit, qualified, Scope, Sql};
-use crate::stats::query::Dimension;
+use crate::stats::query::{Dimension, Filter, Op};
 
 /// Dimensions kept per day in `rollup_daily`, besides the whole site (`''`) and `time:hour`.
 pub const ROLLED_UP: [Dimension; 16] = [
@@ -162,22 +162,79 @@ fn rollup_dimension(d: Dimension, first: &Sql) -> Option<(&'static str, String)>
     })
 }
 
+/// One value of one rolled-up dimension: the rows a report filtered by `dimension is value`
+/// reads instead of unit rows.
+///
+/// The rollup job groups a day's unit rows by `visits::dimension(d)` and computes every
+/// component per value; the filter `d is v` keeps the unit rows where that same expression
+/// equals `v`. So the rows of `(d, v)` hold exactly the filtered report's components, distinct
+/// visitors included, for one value. Not for several values or a case-insensitive match: a
+/// visitor can have visits with two sources in a day, so distinct visitors do not add up over
+/// values. Not for pages and hosts either: there a filter keeps the visits that viewed a
+/// matching page, while the rollup groups visits by their entry page.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slice<'a> {
+    pub dimension: Dimension,
+    pub value: &'a str,
+}
+
+impl<'a> Slice<'a> {
+    /// The slice that answers `filters` (the report's filters, all of which must hold), if
+    /// they are one case-sensitive `is` with one value on a rolled-up dimension whose filter
+    /// compares the dimension's value; `None` for anything else.
+    pub fn of(filters: &'a [Filter]) -> Option<Slice<'a>> {
+        let [only] = filters else {
+            return None;
+        };
+        match only {
+            Filter::And(inner) => Slice::of(inner),
+            Filter::Leaf {
+                op: Op::Is,
+                dimension,
+                values,
+                case_sensitive: true,
+            } if ROLLED_UP.contains(dimension)
+                && !matches!(dimension, Dimension::Page | Dimension::Hostname) =>
+            {
+                let [value] = values.as_slice() else {
+                    return None;
+                };
+                // A `*` in an entry or exit page is a pattern (`visits::leaf`).
+                if dimension.is_page() && value.contains('*') {
+                    return None;
+                }
+                Some(Slice {
+                    dimension: *dimension,
+                    value,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The grouped query over rollups for whole local days `first..=last`, in the same shape as
-/// [`grouped`] (percentile components are 0; they come from [`rollup_durations`]). `None` when
-/// the dimensions cannot be answered from rollups.
+/// [`grouped`] (percentile components are 0; they come from [`rollup_durations`]), over the
+/// rows of `slice` if given. `None` when the dimensions cannot be answered from rollups.
 pub fn rollup_grouped(
     database: &str,
     site: &str,
     first: jiff::civil::Date,
     last: jiff::civil::Date,
     dimensions: &[Dimension],
+    slice: Option<Slice>,
 ) -> Option<String> {
-    grouped_over(&Days::dates(database, site, first, last), dimensions)
+    grouped_slice(&Days::dates(database, site, first, last), dimensions, slice)
+}
+
+/// [`rollup_grouped`] over `days`, not filtered.
+pub fn grouped_over(days: &Days, dimensions: &[Dimension]) -> Option<String> {
+    grouped_slice(days, dimensions, None)
 }
 
 /// [`rollup_grouped`] over `days`.
-pub fn grouped_over(days: &Days, dimensions: &[Dimension]) -> Option<String> {
-    let mut kind = "";
+fn grouped_slice(days: &Days, dimensions: &[Dimension], slice: Option<Slice>) -> Option<String> {
+    let mut kind = slice.map(|s| s.dimension.name()).unwrap_or("");
     let mut exprs = Vec::new();
     for d in dimensions {
         let (k, e) = rollup_dimension(*d, &days.first)?;
@@ -207,10 +264,14 @@ pub fn grouped_over(days: &Days, dimensions: &[Dimension]) -> Option<String> {
     } else {
         "\nGROUP BY dims"
     };
+    let value = match slice {
+        Some(s) => format!(" AND value = {}", lit(s.value)),
+        None => String::new(),
+    };
     Some(format!(
         "SELECT [{dims}] AS dims, [{comps}] AS comps
 FROM {table}
-WHERE site = {site} AND day >= {first} AND day <= {last} AND dimension = {kind}
+WHERE site = {site} AND day >= {first} AND day <= {last} AND dimension = {kind}{value}
     AND {current}{group}",
         dims = exprs.join(", "),
         comps = comps.join(", "),
@@ -264,4 +325,94 @@ GROUP BY seconds",
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 pub struct DayRow {
     pub day_text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is(dimension: Dimension, values: &[&str], case_sensitive: bool) -> Filter {
+        Filter::Leaf {
+            op: Op::Is,
+            dimension,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            case_sensitive,
+        }
+    }
+
+    #[test]
+    fn issue_14_only_one_exact_value_of_a_visit_dimension_is_a_slice() {
+        let nl = [is(Dimension::Country, &["NL"], true)];
+        assert_eq!(
+            Slice::of(&nl),
+            Some(Slice {
+                dimension: Dimension::Country,
+                value: "NL"
+            })
+        );
+        let wrapped = [Filter::And(nl.to_vec())];
+        assert_eq!(Slice::of(&wrapped).map(|s| s.value), Some("NL"));
+        let entry = [is(Dimension::EntryPage, &["/a"], true)];
+        assert_eq!(
+            Slice::of(&entry).map(|s| s.dimension),
+            Some(Dimension::EntryPage)
+        );
+
+        // Distinct visitors do not add up over values, and a page filter keeps the visits
+        // that viewed the page, not those that entered on it.
+        for refused in [
+            vec![],
+            vec![is(Dimension::Country, &["NL", "DE"], true)],
+            vec![is(Dimension::Source, &["google"], false)],
+            vec![is(Dimension::Page, &["/a"], true)],
+            vec![is(Dimension::Hostname, &["a.example"], true)],
+            vec![is(Dimension::EntryPage, &["/blog/*"], true)],
+            vec![is(Dimension::Channel, &["Direct"], true)],
+            vec![
+                is(Dimension::Country, &["NL"], true),
+                is(Dimension::Os, &["Linux"], true),
+            ],
+            vec![Filter::Not(Box::new(is(Dimension::Country, &["NL"], true)))],
+            vec![Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::Source,
+                values: vec!["Goo".into()],
+                case_sensitive: true,
+            }],
+        ] {
+            assert_eq!(Slice::of(&refused), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn issue_14_a_slice_reads_its_value_rows_for_day_dimensions_and_itself() {
+        let day: jiff::civil::Date = "2026-03-29".parse().unwrap();
+        let nl = Slice {
+            dimension: Dimension::Country,
+            value: "NL",
+        };
+        let read = |dims: &[Dimension]| rollup_grouped("db", "a.example", day, day, dims, Some(nl));
+        for dims in [
+            vec![],
+            vec![Dimension::Day],
+            vec![Dimension::Month],
+            vec![Dimension::Weekday],
+            vec![Dimension::Country],
+        ] {
+            let sql = read(&dims).unwrap();
+            assert!(
+                sql.contains("dimension = 'visit:country' AND value = 'NL'"),
+                "{sql}"
+            );
+        }
+        // Not crossed with the hour or with another dimension.
+        for dims in [
+            vec![Dimension::Hour],
+            vec![Dimension::HourOfDay],
+            vec![Dimension::Weekday, Dimension::HourOfDay],
+            vec![Dimension::Source],
+        ] {
+            assert_eq!(read(&dims), None, "{dims:?}");
+        }
+    }
 }
