@@ -669,8 +669,9 @@ STORE_GOAL_EVENTS_PER_CPU_S = 100_000
 
 def report_cases(big):
     """(key, title, kind, request body without date_range) of each report. kind: "rollups"
-    (no filter, rolled-up dimensions: whole days from rollups), "units" (stored visits and the
-    open tail), "realtime"."""
+    (no filter, rolled-up dimensions: whole days from rollups), "filtered" (one `is` filter:
+    whole days from `rollup_daily` / `rollup_pairs`), "units" (stored visits and the open tail),
+    "realtime"."""
     pages = {"metrics": ["visitors", "pageviews", "visits", "bounce_rate", "time_on_page"],
              "dimensions": ["event:page"], "order_by": [["pageviews", "desc"]],
              "pagination": {"limit": 10}, "include": {"total_rows": True}}
@@ -698,11 +699,17 @@ def report_cases(big):
          {"metrics": ["visitors", "percentage"], "dimensions": ["visit:device"]}),
         ("compare", "Aggregate with previous-period comparison", "rollups",
          {"metrics": headline, "include": {"comparisons": {"mode": "previous_period"}}}),
-        ("pages_nl", "Most visited pages, `visit:country is NL`", "units", dict(pages, filters=[nl])),
-        ("compare_nl", "Aggregate with previous-period comparison, `visit:country is NL`", "units",
+        ("pages_nl", "Most visited pages, `visit:country is NL`", "filtered", dict(pages, filters=[nl])),
+        ("sources_mobile", "Sources, `visit:device is Mobile`", "filtered",
+         {"metrics": ["visitors", "visits", "bounce_rate", "visit_duration"], "dimensions": ["visit:source"],
+          "filters": [["is", "visit:device", ["Mobile"]]]}),
+        ("compare_nl", "Aggregate with previous-period comparison, `visit:country is NL`", "filtered",
          {"metrics": headline, "filters": [nl], "include": {"comparisons": {"mode": "previous_period"}}}),
-        ("series_nl", "Time series, `visit:country is NL`", "units",
+        ("series_nl", "Time series, `visit:country is NL`", "filtered",
          {"metrics": ["visitors", "pageviews", "visits"], "dimensions": ["time"], "filters": [nl]}),
+        ("peak_google", "Peak hours, `visit:source is Google`", "filtered",
+         {"metrics": ["visitors", "pageviews"], "dimensions": ["time:weekday", "time:hour_of_day"],
+          "filters": [["is", "visit:source", ["Google"]]]}),
         ("pages_3f", "Most visited pages, three filters (country is NL, `visit:source is Google`, "
          "`event:page contains \"/a\"`)", "units", dict(pages, filters=three)),
         ("agg_3f", "Aggregate, the same three filters", "units", {"metrics": headline, "filters": three}),
@@ -956,7 +963,7 @@ def cmd_measure_compare(a, ch, sites):
     pids = [int(p) for p in a.pids.split()] + [os.getpid()]
     ticks_before = cpu_ticks(pids)
     for key, title, kind, body in report_cases(big):
-        if kind == "units" or key == "realtime_nl":
+        if kind in ("units", "filtered") or key == "realtime_nl":
             continue
         case = {"key": key, "title": title, "body": body, "periods": {}}
         for name in (["realtime"] if kind == "realtime" else periods):
@@ -1122,7 +1129,8 @@ def header_lines(a, ch, sites, results):
     rows = ch.rows(f"SELECT site, count() FROM {full_db(ch, db)}.events GROUP BY site ORDER BY count() DESC")
     disk = ch.rows(f"SELECT table, sum(rows), sum(bytes_on_disk), sum(data_uncompressed_bytes), count() "
                    f"FROM system.parts WHERE database = {lit(db)} AND active "
-                   f"AND table IN ('events', 'visits', 'visit_slices', 'rollup_daily', 'rollup_durations') "
+                   f"AND table IN ('events', 'visits', 'visit_slices', 'rollup_daily', 'rollup_durations', "
+                   f"'rollup_pairs') "
                    f"GROUP BY table ORDER BY table")
     version = ch.value("SELECT version()")
     big = sites[0]

@@ -23,11 +23,12 @@ pub struct Placement {
 }
 
 /// The tables of the schema and where each is kept.
-const SHARDED: [&str; 5] = [
+const SHARDED: [&str; 6] = [
     "visits",
     "visit_slices",
     "rollup_daily",
     "rollup_durations",
+    "rollup_pairs",
     "rollup_days",
 ];
 

@@ -365,7 +365,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 kept: kept_months.clone(),
             },
             TableRetention {
-                table: "rollup_daily, rollup_durations, rollup_days",
+                table: "rollup_daily, rollup_durations, rollup_pairs, rollup_days",
                 holds: tr.t("privacy.retention.rollups.holds"),
                 visitor_hash: false,
                 kept: kept_months,
@@ -614,8 +614,13 @@ mod tests {
         }
         for m in crate::storage::MIGRATIONS {
             for stmt in crate::storage::statements(m.sql) {
-                if let Some(rest) = stmt.split("ADD COLUMN ").nth(1) {
+                if let Some(rest) = stmt.strip_prefix("ALTER TABLE {db}.events ADD COLUMN ") {
                     columns.push(rest.split_whitespace().next().unwrap().to_string());
+                } else {
+                    assert!(
+                        !stmt.contains(".events ADD"),
+                        "{stmt}: an events column added another way"
+                    );
                 }
             }
         }

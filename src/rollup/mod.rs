@@ -11,7 +11,8 @@
 //! under a new version and names it in `rollup_days` last, and reads take one named version per
 //! day, so two collectors computing the same day never double-count and a half-written day is
 //! unseen. Days are computed oldest first, at most [`MAX_DAYS_PER_RUN`] per run, so a backfill
-//! spreads out.
+//! spreads out. Days rolled up before `rollup_pairs` existed (migration 0007) are computed again
+//! the same way, when their visits are stored whole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct RollupJob {
 enum Why {
     Complete,
     Changed,
+    /// Rolled up without `rollup_pairs` (before migration 0007).
+    Pairs,
 }
 
 /// A day to compute, and why.
@@ -158,6 +161,7 @@ impl RollupJob {
                     site = %site.domain,
                     %day,
                     redone = why == Why::Changed,
+                    pairs_added = why == Why::Pairs,
                     ms = started.elapsed().as_millis() as u64,
                     "day rolled up"
                 );
@@ -234,7 +238,7 @@ impl RollupJob {
         let first_ts =
             Timestamp::from_second(i64::from(since.first)).unwrap_or(Timestamp::UNIX_EPOCH);
         let first = first_ts.to_zoned(site.tz.clone()).date();
-        let rolled: HashMap<String, u32> = client
+        let rolled: HashMap<String, (u32, u8)> = client
             .query_raw(&sql::rolled_since(
                 &self.database,
                 &site.domain,
@@ -243,7 +247,7 @@ impl RollupJob {
             .fetch_all::<sql::Rolled>()
             .await?
             .into_iter()
-            .map(|r| (r.day_text, r.computed))
+            .map(|r| (r.day_text, (r.computed, r.pairs)))
             .collect();
         // Visits started from here on were built from every raw event they had. Before it (after
         // an upgrade, the first day of the raw events still kept) they may lack events that
@@ -282,7 +286,10 @@ impl RollupJob {
             if !blocked {
                 match rolled.get(&d.to_string()) {
                     None => due.push((d, Why::Complete)),
-                    Some(computed) if from_s >= complete_from => {
+                    // Rolled up before `rollup_pairs` existed: computed again, oldest first
+                    // like a backfill, so that filtered reports read pairs there too.
+                    Some((_, 0)) if from_s >= complete_from => due.push((d, Why::Pairs)),
+                    Some((computed, _)) if from_s >= complete_from => {
                         let newer = changed.iter().any(|c| {
                             c.done_at > *computed
                                 && c.stored > 0

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use crate::sql_text::{datetime, lit};
-use crate::stats::sql::rollups::{ROLLED_UP, ROLLUP_COLUMNS};
+use crate::stats::sql::rollups::{DURATION_SECONDS, PAIRED, ROLLED_UP, ROLLUP_COLUMNS};
 use crate::stats::sql::visits::dimension;
 use crate::stats::sql::{Scope, COMPONENTS};
 use crate::visits::units::{stored_units, Stored};
@@ -25,11 +25,20 @@ pub fn rollup_day(s: &Scope, day: jiff::civil::Date, version: u64, now: Timestam
         timeout_seconds: s.timeout_seconds.as_str(),
         rows_where: "",
     });
-    let mut pairs = vec!["('', '')".to_string()];
+    // Every breakdown of a unit row: (dimension name, its value).
+    let mut breakdowns = Vec::new();
     for d in ROLLED_UP {
-        pairs.push(format!("({}, {})", lit(d.name()), dimension(d, s)));
+        breakdowns.push(format!("({}, {})", lit(d.name()), dimension(d, s)));
     }
-    pairs.push(format!("('time:hour', formatDateTime(ts, '%H', {tz}))"));
+    breakdowns.push(format!("('time:hour', formatDateTime(ts, '%H', {tz}))"));
+    let mut pairs = vec!["('', '')".to_string()];
+    pairs.extend(breakdowns.iter().cloned());
+    // The whole site's durations are in `rollup_durations`; a filter value's are paired.
+    breakdowns.push(format!("({}, toString(duration))", lit(DURATION_SECONDS)));
+    let filters: Vec<String> = PAIRED
+        .iter()
+        .map(|d| format!("({}, {})", lit(d.name()), dimension(*d, s)))
+        .collect();
     let comps: Vec<String> = COMPONENTS[..ROLLUP_COLUMNS.len()]
         .iter()
         .map(|c| format!("toUInt64({c})"))
@@ -50,6 +59,30 @@ GROUP BY dv.1, dv.2",
             comps = comps.join(", "),
             pairs = pairs.join(", "),
         ),
+        // Each unit row once per filter value it has, then once per breakdown value (ClickHouse
+        // 18.16 takes one ARRAY JOIN per SELECT); a filter is not crossed with itself.
+        format!(
+            "INSERT INTO {db}.rollup_pairs
+    (site, day, filter, filter_value, dimension, value, {cols}, version)
+SELECT {site}, toDate({day}), pair_filter, pair_filter_value, dv.1, dv.2, {comps}, {version}
+FROM
+(
+    SELECT f.1 AS pair_filter, f.2 AS pair_filter_value, *
+    FROM
+    (
+{units}
+    )
+    ARRAY JOIN [{filters}] AS f
+)
+ARRAY JOIN [{breakdowns}] AS dv
+WHERE dv.1 != pair_filter
+GROUP BY pair_filter, pair_filter_value, dv.1, dv.2",
+            db = s.database,
+            cols = ROLLUP_COLUMNS.join(", "),
+            comps = comps.join(", "),
+            filters = filters.join(", "),
+            breakdowns = breakdowns.join(", "),
+        ),
         format!(
             "INSERT INTO {db}.rollup_durations (site, day, seconds, visits, version)
 SELECT {site}, toDate({day}), duration, count(), {version}
@@ -62,8 +95,8 @@ GROUP BY duration",
             db = s.database,
         ),
         format!(
-            "INSERT INTO {db}.rollup_days (site, day, computed, events, version)
-SELECT {site}, toDate({day}), {computed}, count(), {version}
+            "INSERT INTO {db}.rollup_days (site, day, computed, events, version, pairs)
+SELECT {site}, toDate({day}), {computed}, count(), {version}, 1
 FROM
 (
 {units}
@@ -105,7 +138,7 @@ pub fn mark_days(
         .iter()
         .map(|d| {
             format!(
-                "({}, toDate({}), {}, 0, {version})",
+                "({}, toDate({}), {}, 0, {version}, 1)",
                 lit(site),
                 lit(&d.to_string()),
                 datetime(now)
@@ -113,7 +146,7 @@ pub fn mark_days(
         })
         .collect();
     format!(
-        "INSERT INTO {database}.rollup_days (site, day, computed, events, version) VALUES {}",
+        "INSERT INTO {database}.rollup_days (site, day, computed, events, version, pairs) VALUES {}",
         rows.join(", ")
     )
 }
@@ -156,10 +189,12 @@ pub struct DoneSlice {
     pub stored: u64,
 }
 
-/// When each rolled-up day of `site` from `first` on was last computed (`day_text`, `computed`).
+/// When each rolled-up day of `site` from `first` on was last computed (`day_text`, `computed`),
+/// and whether that computation wrote `rollup_pairs` (`pairs`).
 pub fn rolled_since(database: &str, site: &str, first: jiff::civil::Date) -> String {
     format!(
-        "SELECT toString(day) AS day_text, toUInt32(max(computed)) AS computed
+        "SELECT toString(day) AS day_text, toUInt32(max(computed)) AS computed,
+    argMax(pairs, version) AS pairs
 FROM {database}.rollup_days WHERE site = {} AND day >= toDate({})
 GROUP BY day",
         lit(site),
@@ -172,6 +207,7 @@ GROUP BY day",
 pub struct Rolled {
     pub day_text: String,
     pub computed: u32,
+    pub pairs: u8,
 }
 
 /// The first stored slice of `site` (`t`, 0 when none) and the earliest stored visit (`first`).

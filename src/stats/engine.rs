@@ -6,7 +6,7 @@
 //! otherwise, then shapes them (`answer`). Metric definitions are in `docs/http-api.md`
 //! ("Definitions"); the rounding is Rust's (half away from zero).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ use super::period::Period;
 use super::query::{self, Dimension, Filter, Metric, Op, Query};
 use super::sql;
 use super::sql::conversions::{Conversions, GoalRule};
-use super::sql::rollups::Slice;
+use super::sql::rollups::{Slice, PAIRED};
 use super::sql::visits::{Components, HistogramRow, Percentiles, ADDITIVE};
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -632,8 +632,8 @@ impl Stats {
             || q.metrics.contains(&Metric::Events)
             || wanted.page_seconds
             || (wanted.durations && !dims.is_empty())
-            // Visits per second of duration are kept for the whole site only.
-            || (wanted.durations && slice.is_some())
+            // Visits per second of duration are kept for the whole site and paired values.
+            || (wanted.durations && slice.is_some_and(|s| !PAIRED.contains(&s.dimension)))
         {
             return Ok(None);
         }
@@ -645,24 +645,27 @@ impl Stats {
         {
             return Ok(None);
         }
-        let rolled: HashSet<String> = client
+        // Rolled-up days, and whether they answer this report: a day rolled up before
+        // `rollup_pairs` existed answers only reads of `rollup_daily` until it is computed again.
+        let pairs = sql::rollups::reads_pairs(dims, slice) || (wanted.durations && slice.is_some());
+        let rolled: HashMap<String, bool> = client
             .query_raw(&sql::rollups::rolled_days(
                 &self.database,
                 &q.site_id,
                 first,
                 last,
             ))
-            .fetch_all::<sql::rollups::DayRow>()
+            .fetch_all::<sql::rollups::RolledDay>()
             .await
             .map_err(|e| unavailable(&e))?
             .into_iter()
-            .map(|r| r.day_text)
+            .map(|r| (r.day_text, !pairs || r.pairs == 1))
             .collect();
         // Days before the site's first rolled-up day count as rolled up when no event falls in
         // them: a "12mo" report on a site with three months of history must not fall back to
         // raw events for all of it.
         let Some(first_rolled) = rolled
-            .iter()
+            .keys()
             .filter_map(|d| d.parse::<jiff::civil::Date>().ok())
             .min()
         else {
@@ -682,7 +685,7 @@ impl Stats {
         }
         let mut rolled_until = None;
         let mut d = first_rolled;
-        while d <= last && rolled.contains(&d.to_string()) {
+        while d <= last && rolled.get(&d.to_string()) == Some(&true) {
             rolled_until = Some(d);
             d = match d.tomorrow() {
                 Ok(n) => n,
@@ -698,7 +701,13 @@ impl Stats {
         let mut groups = self.fetch(client, &rollup_sql).await?;
         let mut histogram = BTreeMap::new();
         if wanted.durations {
-            let sql = sql::rollups::rollup_durations(&self.database, &q.site_id, first, until);
+            let sql = match slice {
+                Some(slice) => {
+                    sql::rollups::pair_durations(&self.database, &q.site_id, first, until, slice)
+                        .ok_or(StatsError::Unavailable)?
+                }
+                None => sql::rollups::rollup_durations(&self.database, &q.site_id, first, until),
+            };
             add_durations(client, &sql, &mut histogram).await?;
         }
         if until < last {
@@ -715,7 +724,8 @@ impl Stats {
                 .await?;
             add_groups(&mut groups, raw);
             if wanted.durations {
-                add_durations(client, &sql::visits::durations(&scope), &mut histogram).await?;
+                let sql = sql::visits::durations(&scope, &q.filters);
+                add_durations(client, &sql, &mut histogram).await?;
             }
         }
         if wanted.durations {

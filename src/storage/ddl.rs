@@ -207,8 +207,23 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS db.events_all AS db.events \
              ENGINE = Distributed('c1', 'db', 'events', visitor)"
         );
-        // Each column added to events is added to events_all right after.
-        let adds: Vec<&Step> = steps.iter().filter(|s| s.kind == Kind::AddColumn).collect();
+        // Each column added to events is added to events_all right after; columns of other
+        // tables are added to them alone.
+        let adds: Vec<&Step> = steps
+            .iter()
+            .filter(|s| {
+                s.kind == Kind::AddColumn
+                    && matches!(s.table.as_deref(), Some("events" | "events_all"))
+            })
+            .collect();
+        let others: Vec<&Step> = steps
+            .iter()
+            .filter(|s| s.kind == Kind::AddColumn && !adds.contains(s))
+            .collect();
+        assert_eq!(
+            others.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
+            ["ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8"]
+        );
         for pair in adds.chunks(2) {
             assert_eq!(pair[0].table.as_deref(), Some("events"));
             assert_eq!(pair[1].table.as_deref(), Some("events_all"));

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_visits.sql",
         sql: include_str!("../../schema/0006_visits.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_rollup_pairs.sql",
+        sql: include_str!("../../schema/0007_rollup_pairs.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

@@ -99,7 +99,7 @@ async fn issue_6_aggregate_only_stores_counts_without_any_hash_and_says_what_is_
     let hash_columns = ch(&format!(
         "SELECT table, name FROM system.columns WHERE database = '{db}' \
          AND table NOT IN ('events', 'salts') AND (name LIKE '%visitor%' OR name LIKE '%salt%') \
-         AND NOT (table = 'rollup_daily' AND name = 'visitors') \
+         AND NOT (table IN ('rollup_daily', 'rollup_pairs') AND name = 'visitors') \
          AND NOT (table = 'visits' AND name = 'day_visitor') FORMAT TSV"
     ))
     .await;

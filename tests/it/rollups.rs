@@ -82,6 +82,13 @@ async fn rollup_and_raw_event_queries_agree() {
     println!("{compared} queries agree; {from_rollups} answered from rollups");
 
     issue_14_one_is_filter_reads_its_dimension_rows(&raw, &rolled).await;
+    issue_14_days_rolled_up_before_pairs_are_computed_again(
+        &raw,
+        &rolled,
+        &rolled_setup.config_path().to_string_lossy(),
+        &raw_setup.db,
+    )
+    .await;
 
     // A period that starts long before the first event is still answered from rollups (the
     // empty days before it need no raw-event pass), with the same numbers.
@@ -121,11 +128,17 @@ async fn rollup_and_raw_event_queries_agree() {
          scroll_sum, version + 1 FROM {db}.rollup_daily"
     ))
     .await;
+    crate::support::ch(&format!(
+        "INSERT INTO {db}.rollup_pairs SELECT site, day, filter, filter_value, dimension, value, \
+         pageviews, visitors, visits, bounces, duration_sum, visit_pageviews, page_visits, \
+         page_ms_sum, scroll_count, scroll_sum, version + 1 FROM {db}.rollup_pairs"
+    ))
+    .await;
     let partial = post_query(&rolled.base, secret(&Value::from("fixture")), &pages)
         .await
         .1;
     crate::support::ch(&format!(
-        "INSERT INTO {db}.rollup_days SELECT site, day, computed, events, version + 1 FROM {db}.rollup_days"
+        "INSERT INTO {db}.rollup_days SELECT site, day, computed, events, version + 1, pairs FROM {db}.rollup_days"
     ))
     .await;
     let twice = post_query(&rolled.base, secret(&Value::from("fixture")), &pages)
@@ -255,9 +268,10 @@ async fn issue_14_one_is_filter_reads_its_dimension_rows(raw: &Tally, rolled: &T
             .map(|r| r["dimensions"][0].as_str().unwrap().to_string())
             .collect();
         assert!(!values.is_empty(), "{dimension}: the fixture has values");
-        for value in &values {
+        let paired = PAIRED.contains(&dimension);
+        for (i, value) in values.iter().enumerate() {
             let filters = serde_json::json!([["is", dimension, [value]]]);
-            let queries = [
+            let mut queries = vec![
                 serde_json::json!({"site_id": "a.example", "metrics": metrics, "date_range": range,
                     "filters": filters, "include": {"comparisons": {"mode": "previous_period"}}}),
                 serde_json::json!({"site_id": "a.example", "metrics": metrics, "date_range": range,
@@ -269,6 +283,21 @@ async fn issue_14_one_is_filter_reads_its_dimension_rows(raw: &Tally, rolled: &T
                 serde_json::json!({"site_id": "a.example", "metrics": ["visitors", "percentage", "visits"],
                     "date_range": range, "filters": filters, "dimensions": [dimension]}),
             ];
+            // A paired filter's two most frequent values, by every other dimension.
+            if paired && i < 2 {
+                queries.extend(breakdowns(dimension).map(|dims| {
+                    serde_json::json!({"site_id": "a.example", "metrics": metrics,
+                        "date_range": range, "filters": filters, "dimensions": dims})
+                }));
+                queries.push(
+                    serde_json::json!({"site_id": "a.example", "metrics": metrics,
+                    "date_range": ["2026-03-30", "2026-03-30"], "filters": filters,
+                    "dimensions": ["time:hour"]}),
+                );
+                queries.push(serde_json::json!({"site_id": "a.example", "date_range": range,
+                    "metrics": ["visit_duration_median", "visit_duration_p75", "visit_duration_p90", "visits"],
+                    "filters": filters, "include": {"comparisons": {"mode": "previous_period"}}}));
+            }
             for q in queries {
                 let before = rolled.metrics().await;
                 let (q, s1, a, s2, b) = ask(q).await;
@@ -286,7 +315,29 @@ async fn issue_14_one_is_filter_reads_its_dimension_rows(raw: &Tally, rolled: &T
             }
         }
     }
-    // What one value's rows cannot answer exactly is read from unit rows, and still agrees.
+    // What one value's rows cannot answer exactly is read from unit rows, and still agrees:
+    // filters on dimensions with many values by another dimension,
+    let mut unpaired: Vec<Value> = Vec::new();
+    for (dimension, value) in [
+        ("visit:entry_page", "/"),
+        ("visit:exit_page", "/pricing"),
+        ("visit:referrer", "www.google.com"),
+        ("visit:utm_content", "(not set)"),
+    ] {
+        for dims in breakdowns(dimension).take(3) {
+            unpaired.push(
+                serde_json::json!({"site_id": "a.example", "metrics": metrics,
+                "date_range": range, "filters": [["is", dimension, [value]]], "dimensions": dims}),
+            );
+        }
+    }
+    // (their duration percentiles too),
+    unpaired.push(
+        serde_json::json!({"site_id": "a.example", "date_range": range,
+        "metrics": ["visit_duration_median", "visit_duration_p90"],
+        "filters": [["is", "visit:exit_page", ["/pricing"]]]}),
+    );
+    // and filters that are not one exact value.
     for filters in [
         serde_json::json!([["is", "visit:source", ["Google", "Direct / None"]]]),
         serde_json::json!([["is", "visit:source", ["google"], {"case_sensitive": false}]]),
@@ -297,12 +348,14 @@ async fn issue_14_one_is_filter_reads_its_dimension_rows(raw: &Tally, rolled: &T
             ["is", "visit:device", ["Desktop"]]
         ]),
     ] {
-        let before = rolled.metrics().await;
-        let (q, s1, a, s2, b) = ask(
+        unpaired.push(
             serde_json::json!({"site_id": "a.example", "metrics": metrics,
             "date_range": range, "filters": filters}),
-        )
-        .await;
+        );
+    }
+    for q in unpaired {
+        let before = rolled.metrics().await;
+        let (q, s1, a, s2, b) = ask(q).await;
         let after = rolled.metrics().await;
         if s1 != 200 || s2 != 200 || results(&a) != results(&b) {
             failures.push(format!("{q}:\n  raw    ({s1}) {a}\n  rollup ({s2}) {b}"));
@@ -318,4 +371,129 @@ async fn issue_14_one_is_filter_reads_its_dimension_rows(raw: &Tally, rolled: &T
         failures.join("\n")
     );
     println!("{sliced} queries with one `is` filter agree, answered from rollups");
+}
+
+/// The dimensions a paired filter on `filter` is crossed with (see `schema/0007_rollup_pairs.sql`).
+fn breakdowns(filter: &'static str) -> impl Iterator<Item = Value> {
+    [
+        "event:page",
+        "event:hostname",
+        "visit:entry_page",
+        "visit:exit_page",
+        "visit:source",
+        "visit:referrer",
+        "visit:utm_source",
+        "visit:utm_medium",
+        "visit:utm_campaign",
+        "visit:utm_content",
+        "visit:utm_term",
+        "visit:country",
+        "visit:device",
+        "visit:browser",
+        "visit:os",
+        "visit:duration_bucket",
+        "time:hour_of_day",
+    ]
+    .into_iter()
+    .filter(move |d| *d != filter)
+    .map(|d| serde_json::json!([d]))
+    .chain([serde_json::json!(["time:weekday", "time:hour_of_day"])])
+}
+
+/// The filter dimensions with pairs (`PAIRED` in src/stats/sql/rollups.rs).
+const PAIRED: [&str; 8] = [
+    "visit:source",
+    "visit:utm_source",
+    "visit:utm_medium",
+    "visit:utm_campaign",
+    "visit:country",
+    "visit:device",
+    "visit:browser",
+    "visit:os",
+];
+
+/// Issue 14, the upgrade: days rolled up before `rollup_pairs` existed (their marker says
+/// `pairs` = 0) answer a paired report from stored visits, with the same numbers, until the
+/// rollup job computes them again by itself; reads of `rollup_daily` use them all along.
+async fn issue_14_days_rolled_up_before_pairs_are_computed_again(
+    raw: &Tally,
+    rolled: &Tally,
+    config: &str,
+    db: &str,
+) {
+    // Every day computed once more without pairs, as tally before migration 0007 did.
+    for table in ["rollup_daily", "rollup_durations"] {
+        let columns = if table == "rollup_daily" {
+            "site, day, dimension, value, pageviews, visitors, visits, bounces, duration_sum, \
+             visit_pageviews, page_visits, page_ms_sum, scroll_count, scroll_sum"
+        } else {
+            "site, day, seconds, visits"
+        };
+        crate::support::ch(&format!(
+            "INSERT INTO {db}.{table} ({columns}, version) \
+             SELECT {columns}, version + 1 FROM {db}.{table} \
+             WHERE (site, day, version) IN (SELECT site, day, max(version) FROM {db}.rollup_days GROUP BY site, day)"
+        ))
+        .await;
+    }
+    crate::support::ch(&format!(
+        "INSERT INTO {db}.rollup_days (site, day, computed, events, version, pairs) \
+         SELECT site, day, max(computed), argMax(events, version), max(version) + 1, 0 \
+         FROM {db}.rollup_days GROUP BY site, day"
+    ))
+    .await;
+    let token = secret(&Value::from("fixture"));
+    let range = serde_json::json!(["2026-03-28", "2026-04-30"]);
+    let paired = serde_json::json!({"site_id": "a.example", "metrics": ["visitors", "visits", "pageviews", "bounce_rate"],
+        "date_range": range, "filters": [["is", "visit:country", ["NL"]]], "dimensions": ["event:page"]});
+    let daily = serde_json::json!({"site_id": "a.example", "metrics": ["visitors", "visits", "pageviews", "bounce_rate"],
+        "date_range": range, "filters": [["is", "visit:country", ["NL"]]], "dimensions": ["time:day"]});
+    let from_rollups = |text: &str| metric(text, "tally_stats_queries_total{source=\"rollup\"}");
+    let results = |s: &str| serde_json::from_str::<Value>(s).unwrap()["results"].clone();
+    let expected = results(&post_query(&raw.base, token, &paired).await.1);
+    assert!(expected.as_array().unwrap().len() > 1, "{expected}");
+
+    let before = from_rollups(&rolled.metrics().await);
+    let without = results(&post_query(&rolled.base, token, &paired).await.1);
+    let between = from_rollups(&rolled.metrics().await);
+    let by_day = results(&post_query(&rolled.base, token, &daily).await.1);
+    let after = from_rollups(&rolled.metrics().await);
+    assert_eq!(
+        without, expected,
+        "days without pairs: read from stored visits"
+    );
+    assert_eq!(between, before, "not from rollups");
+    assert_eq!(
+        by_day,
+        results(&post_query(&raw.base, token, &daily).await.1)
+    );
+    assert_eq!(after, between + 1.0, "the value's own rows need no pairs");
+
+    // The job computes the days without pairs again (here `tally rollup`, as it runs in serve).
+    let out = tally_command(&["rollup", "--config", config]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let days: u64 = stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(days > 2 * 200, "every site-day computed again: {stdout}");
+    let again = results(&post_query(&rolled.base, token, &paired).await.1);
+    assert_eq!(again, expected);
+    assert_eq!(
+        from_rollups(&rolled.metrics().await),
+        after + 1.0,
+        "read from pairs again"
+    );
+    let out = tally_command(&["rollup", "--config", config]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("0 "),
+        "nothing left to compute: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

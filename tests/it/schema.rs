@@ -226,7 +226,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         "days with visits".into(),
         days_with_visits(database, "a.example", "Europe/Amsterdam", from, to),
     ));
-    out.push(("durations".into(), durations(&scope)));
+    out.push(("durations".into(), durations(&scope, &filters)));
     out.push((
         "rollup durations".into(),
         rollup_durations(database, "a.example", day, day),

@@ -279,7 +279,7 @@ fn percentiles(q: &Query, s: &Scope) -> Result<String, Unsupported> {
         ),
         (
             "the other days, visits from raw events",
-            visits::durations(&raw),
+            visits::durations(&raw, &[]),
         ),
     ];
     // Components as `metrics::metric` reads them: visits, and the three percentiles.

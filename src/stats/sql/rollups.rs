@@ -24,7 +24,26 @@ pub const ROLLED_UP: [Dimension; 16] = [
     Dimension::DurationBucket,
 ];
 
-/// Column list of `rollup_daily` after `(site, day, dimension, value)`, in [`COMPONENTS`] order
+/// Filter dimensions of `rollup_pairs`: those with few values per day. Each of their values is
+/// crossed with every value of every [`ROLLED_UP`] dimension and the local hour. Pages and
+/// referrers would multiply a day's rows by their thousands of values.
+pub const PAIRED: [Dimension; 8] = [
+    Dimension::Source,
+    Dimension::UtmSource,
+    Dimension::UtmMedium,
+    Dimension::UtmCampaign,
+    Dimension::Country,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+];
+
+/// The breakdown of `rollup_pairs` by whole seconds of visit duration (`value`; its `visits`
+/// column counts the visits): a paired filter value's duration percentiles, as
+/// `rollup_durations` holds the whole site's. Not an API dimension.
+pub const DURATION_SECONDS: &str = "visit:duration_seconds";
+
+/// Column list of `rollup_daily` (and `rollup_pairs`) after `(site, day, dimension, value)`, in [`COMPONENTS`] order
 /// (the first ten; percentiles come from `rollup_durations`).
 pub const ROLLUP_COLUMNS: [&str; 10] = [
     "pageviews",
@@ -110,7 +129,8 @@ impl<'a> Days<'a> {
     }
 }
 
-/// Days of `site` rolled up between two local dates (inclusive), as `YYYY-MM-DD` strings.
+/// Days of `site` rolled up between two local dates (inclusive), as `YYYY-MM-DD` strings, and
+/// whether their current computation wrote `rollup_pairs` ([`RolledDay`]).
 pub fn rolled_days(
     database: &str,
     site: &str,
@@ -118,8 +138,10 @@ pub fn rolled_days(
     last: jiff::civil::Date,
 ) -> String {
     format!(
-        "SELECT DISTINCT toString(day) AS day_text FROM {database}.rollup_days
-WHERE site = {} AND day >= toDate({}) AND day <= toDate({})",
+        "SELECT toString(day) AS day_text, argMax(pairs, version) AS pairs
+FROM {database}.rollup_days
+WHERE site = {} AND day >= toDate({}) AND day <= toDate({})
+GROUP BY day",
         lit(site),
         lit(&first.to_string()),
         lit(&last.to_string())
@@ -232,12 +254,21 @@ pub fn grouped_over(days: &Days, dimensions: &[Dimension]) -> Option<String> {
     grouped_slice(days, dimensions, None)
 }
 
-/// [`rollup_grouped`] over `days`.
-fn grouped_slice(days: &Days, dimensions: &[Dimension], slice: Option<Slice>) -> Option<String> {
-    let mut kind = slice.map(|s| s.dimension.name()).unwrap_or("");
+/// Where a report over rollups reads: the table and the condition on its row kind.
+struct Source {
+    table: &'static str,
+    rows: String,
+    /// The expressions of the dimensions, over `day` and `value`.
+    exprs: Vec<String>,
+}
+
+/// Which rollup rows answer `dimensions` over `slice`, if any (`first`: the period's first day,
+/// where its first week starts).
+fn source(first: &Sql, dimensions: &[Dimension], slice: Option<Slice>) -> Option<Source> {
+    let mut kind = "";
     let mut exprs = Vec::new();
     for d in dimensions {
-        let (k, e) = rollup_dimension(*d, &days.first)?;
+        let (k, e) = rollup_dimension(*d, first)?;
         exprs.push(e);
         if !k.is_empty() {
             if !kind.is_empty() && kind != k {
@@ -254,32 +285,67 @@ fn grouped_slice(days: &Days, dimensions: &[Dimension], slice: Option<Slice>) ->
     {
         return None;
     }
+    let rows = match slice {
+        None => format!("dimension = {}", lit(kind)),
+        // The value's own rows: whole-site numbers of the filtered units, by day, or its row
+        // of its own breakdown.
+        Some(s) if kind.is_empty() || kind == s.dimension.name() => format!(
+            "dimension = {} AND value = {}",
+            lit(s.dimension.name()),
+            lit(s.value)
+        ),
+        Some(s) if PAIRED.contains(&s.dimension) => {
+            return Some(Source {
+                table: "rollup_pairs",
+                rows: format!(
+                    "filter = {} AND filter_value = {} AND dimension = {}",
+                    lit(s.dimension.name()),
+                    lit(s.value),
+                    lit(kind)
+                ),
+                exprs,
+            })
+        }
+        Some(_) => return None,
+    };
+    Some(Source {
+        table: "rollup_daily",
+        rows,
+        exprs,
+    })
+}
+
+/// Whether the rollup read of `dimensions` over `slice` reads `rollup_pairs`, which days rolled
+/// up before migration 0007 lack (`rollup_days.pairs` = 0).
+pub fn reads_pairs(dimensions: &[Dimension], slice: Option<Slice>) -> bool {
+    source(&Sql::fixed("toDate(0)"), dimensions, slice).is_some_and(|s| s.table == "rollup_pairs")
+}
+
+/// [`rollup_grouped`] over `days`.
+fn grouped_slice(days: &Days, dimensions: &[Dimension], slice: Option<Slice>) -> Option<String> {
+    let source = source(&days.first, dimensions, slice)?;
     let comps: Vec<String> = ROLLUP_COLUMNS
         .iter()
         .map(|c| format!("toFloat64(sum({c}))"))
         .chain(std::iter::repeat_n("toFloat64(0)".to_string(), 3))
         .collect();
-    let group = if exprs.is_empty() {
+    let group = if source.exprs.is_empty() {
         ""
     } else {
         "\nGROUP BY dims"
     };
-    let value = match slice {
-        Some(s) => format!(" AND value = {}", lit(s.value)),
-        None => String::new(),
-    };
     Some(format!(
         "SELECT [{dims}] AS dims, [{comps}] AS comps
 FROM {table}
-WHERE site = {site} AND day >= {first} AND day <= {last} AND dimension = {kind}{value}
+WHERE site = {site} AND day >= {first} AND day <= {last} AND {rows}
     AND {current}{group}",
-        dims = exprs.join(", "),
+        dims = source.exprs.join(", "),
         comps = comps.join(", "),
-        table = days.table("rollup_daily"),
+        table = days.table(source.table),
         site = days.site,
         first = days.first,
         last = days.last,
-        kind = lit(kind),
+        rows = source.rows,
         current = current_versions(days),
     ))
 }
@@ -321,7 +387,44 @@ GROUP BY seconds",
     )
 }
 
-/// A row of [`rolled_days`] and [`days_with_events`].
+/// Visits per second of duration of `slice` over rolled-up days (`seconds`, `visits`), like
+/// [`rollup_durations`]; `None` when the slice's dimension is not paired.
+pub fn pair_durations(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+    slice: Slice,
+) -> Option<String> {
+    if !PAIRED.contains(&slice.dimension) {
+        return None;
+    }
+    let days = Days::dates(database, site, first, last);
+    Some(format!(
+        "SELECT toUInt32(value) AS seconds, toUInt64(sum(visits)) AS visits FROM {}
+WHERE site = {} AND day >= {} AND day <= {}
+    AND filter = {} AND filter_value = {} AND dimension = {}
+    AND {}
+GROUP BY seconds",
+        days.table("rollup_pairs"),
+        days.site,
+        days.first,
+        days.last,
+        lit(slice.dimension.name()),
+        lit(slice.value),
+        lit(DURATION_SECONDS),
+        current_versions(&days)
+    ))
+}
+
+/// A row of [`rolled_days`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct RolledDay {
+    pub day_text: String,
+    pub pairs: u8,
+}
+
+/// A row of [`days_with_events`] and the rollup job's day lists.
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 pub struct DayRow {
     pub day_text: String,
@@ -405,14 +508,37 @@ mod tests {
                 "{sql}"
             );
         }
-        // Not crossed with the hour or with another dimension.
+        // Crossed with the hour and the other dimensions in `rollup_pairs`.
         for dims in [
             vec![Dimension::Hour],
             vec![Dimension::HourOfDay],
             vec![Dimension::Weekday, Dimension::HourOfDay],
             vec![Dimension::Source],
+            vec![Dimension::Page],
         ] {
-            assert_eq!(read(&dims), None, "{dims:?}");
+            let sql = read(&dims).unwrap();
+            assert!(
+                sql.contains("FROM db.rollup_pairs")
+                    && sql.contains("filter = 'visit:country' AND filter_value = 'NL'"),
+                "{sql}"
+            );
+            assert!(reads_pairs(&dims, Some(nl)));
+        }
+        assert!(!reads_pairs(&[Dimension::Country], Some(nl)));
+        assert!(!reads_pairs(&[Dimension::Source], None));
+        // A filter with many values is not paired.
+        let entry = Slice {
+            dimension: Dimension::EntryPage,
+            value: "/",
+        };
+        assert!(
+            rollup_grouped("db", "a.example", day, day, &[Dimension::Day], Some(entry)).is_some()
+        );
+        for dims in [vec![Dimension::Source], vec![Dimension::HourOfDay]] {
+            assert_eq!(
+                rollup_grouped("db", "a.example", day, day, &dims, Some(entry)),
+                None
+            );
         }
     }
 }

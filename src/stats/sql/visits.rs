@@ -408,18 +408,22 @@ fn goals_of_filters<'c>(c: &'c Conversions, filters: &[Filter]) -> Vec<&'c conve
     goals
 }
 
-/// Visits per whole second of duration in the period, from raw events (`seconds`, `visits`).
-pub fn durations(s: &Scope) -> String {
+/// Visits per whole second of duration in the period (`seconds`, `visits`), of the visits
+/// `filters` keep.
+pub fn durations(s: &Scope, filters: &[Filter]) -> String {
+    let mut cond = format!("kind = 0 AND {}", period(s));
+    for f in filters {
+        let _ = write!(cond, " AND ({})", filter(f, s));
+    }
     format!(
         "SELECT duration AS seconds, toUInt64(count()) AS visits
 FROM
 (
 {units}
 )
-WHERE kind = 0 AND {period}
+WHERE {cond}
 GROUP BY seconds",
-        units = units(s, &[], "kind = 0"),
-        period = period(s),
+        units = units(s, filters, "kind = 0"),
     )
 }
 
