@@ -264,55 +264,82 @@ struct Source {
 
 /// Which rollup rows answer `dimensions` over `slice`, if any (`first`: the period's first day,
 /// where its first week starts).
+///
+/// Every rollup row is one local day of one kind (`''`, a dimension, `time:hour`), so the
+/// dimensions read from `day` alone (day, week, month, weekday) go with any kind, and one
+/// other kind is read from its rows in `rollup_daily`. Two kinds are a pair: read from
+/// `rollup_pairs` when one of them is a paired filter dimension, its value in `filter_value`.
 fn source(first: &Sql, dimensions: &[Dimension], slice: Option<Slice>) -> Option<Source> {
-    let mut kind = "";
-    let mut exprs = Vec::new();
+    let mut parts = Vec::new();
     for d in dimensions {
-        let (k, e) = rollup_dimension(*d, first)?;
-        exprs.push(e);
-        if !k.is_empty() {
-            if !kind.is_empty() && kind != k {
-                return None;
-            }
-            kind = k;
+        let (kind, expr) = rollup_dimension(*d, first)?;
+        parts.push((*d, kind, expr));
+    }
+    let mut kinds: Vec<&str> = Vec::new();
+    for (_, kind, _) in &parts {
+        if !kind.is_empty() && !kinds.contains(kind) {
+            kinds.push(kind);
         }
     }
-    // Weekday alone reads whole-site rows; with hour of day it reads the hourly rows.
-    if dimensions.len() > 1
-        && !(dimensions.contains(&Dimension::Weekday)
-            && dimensions.contains(&Dimension::HourOfDay)
-            && dimensions.len() == 2)
-    {
-        return None;
-    }
-    let rows = match slice {
-        None => format!("dimension = {}", lit(kind)),
-        // The value's own rows: whole-site numbers of the filtered units, by day, or its row
-        // of its own breakdown.
-        Some(s) if kind.is_empty() || kind == s.dimension.name() => format!(
-            "dimension = {} AND value = {}",
-            lit(s.dimension.name()),
-            lit(s.value)
-        ),
-        Some(s) if PAIRED.contains(&s.dimension) => {
-            return Some(Source {
-                table: "rollup_pairs",
-                rows: format!(
-                    "filter = {} AND filter_value = {} AND dimension = {}",
-                    lit(s.dimension.name()),
-                    lit(s.value),
-                    lit(kind)
-                ),
-                exprs,
-            })
-        }
-        Some(_) => return None,
-    };
-    Some(Source {
+    let daily = |rows: String, parts: Vec<(Dimension, &str, String)>| Source {
         table: "rollup_daily",
         rows,
-        exprs,
-    })
+        exprs: parts.into_iter().map(|p| p.2).collect(),
+    };
+    match (kinds.as_slice(), slice) {
+        ([], None) => Some(daily(format!("dimension = {}", lit("")), parts)),
+        ([kind], None) => Some(daily(format!("dimension = {}", lit(kind)), parts)),
+        // The value's own rows: whole-site numbers of the filtered units, by day, or its row
+        // of its own breakdown.
+        ([], Some(s)) => Some(daily(value_rows(s), parts)),
+        ([kind], Some(s)) if *kind == s.dimension.name() => Some(daily(value_rows(s), parts)),
+        ([kind], Some(s)) if PAIRED.contains(&s.dimension) => Some(Source {
+            table: "rollup_pairs",
+            rows: format!(
+                "filter = {} AND filter_value = {} AND dimension = {}",
+                lit(s.dimension.name()),
+                lit(s.value),
+                lit(kind)
+            ),
+            exprs: parts.into_iter().map(|p| p.2).collect(),
+        }),
+        // Two dimensions, one of them paired: all of its values, each crossed with the other.
+        ([a, b], None) => {
+            let filter = parts
+                .iter()
+                .find(|(d, k, _)| (k == a || k == b) && PAIRED.contains(d))?
+                .0;
+            let breakdown = if filter.name() == *a { *b } else { *a };
+            Some(Source {
+                table: "rollup_pairs",
+                rows: format!(
+                    "filter = {} AND dimension = {}",
+                    lit(filter.name()),
+                    lit(breakdown)
+                ),
+                exprs: parts
+                    .into_iter()
+                    .map(|(d, _, expr)| {
+                        if d == filter {
+                            "filter_value".to_string()
+                        } else {
+                            expr
+                        }
+                    })
+                    .collect(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The condition on `rollup_daily` that keeps the rows of one dimension value.
+fn value_rows(s: Slice) -> String {
+    format!(
+        "dimension = {} AND value = {}",
+        lit(s.dimension.name()),
+        lit(s.value)
+    )
 }
 
 /// Whether the rollup read of `dimensions` over `slice` reads `rollup_pairs`, which days rolled
