@@ -544,7 +544,7 @@ impl Stats {
             self.count_query("raw");
             let scope = self.scope(q, site, period);
             return self
-                .fetch(client, &sql::units::recent_pageviews(&scope))
+                .fetch(client, &sql::units::recent_pageviews(&scope, &q.filters))
                 .await;
         }
         if let Some(groups) = self
@@ -960,7 +960,7 @@ async fn add_durations(
 /// directly (the last minutes' visits are all still open anyway).
 fn realtime_counts(q: &Query, dims: &[Dimension], wanted: Wanted) -> bool {
     q.date_range == query::DateRange::Realtime
-        && q.filters.is_empty()
+        && q.filters.iter().all(Filter::is_visitor_constant)
         && dims.is_empty()
         && !wanted.page_seconds
         && !wanted.durations

@@ -223,6 +223,16 @@ impl Dimension {
         )
     }
 
+    /// Derived from the address and the user agent the visitor hash is made of, so the same
+    /// on every event of a visitor: a raw event's value is its visit's. Not the device, which
+    /// is the screen class of the visit's first pageview when the beacon sends a width.
+    pub fn is_visitor_constant(self) -> bool {
+        matches!(
+            self,
+            Dimension::Country | Dimension::CountryName | Dimension::Browser | Dimension::Os
+        )
+    }
+
     /// Goals and custom properties: a report with them counts conversions (pageviews and custom
     /// events that match) rather than visits.
     pub fn is_conversion(self) -> bool {
@@ -265,6 +275,16 @@ impl Filter {
             Filter::Leaf { dimension, .. } => dimension.is_conversion(),
             Filter::And(v) | Filter::Or(v) => v.iter().any(Filter::has_conversion),
             Filter::Not(f) => f.has_conversion(),
+        }
+    }
+
+    /// Whether every leaf is on a visitor-constant dimension ([`Dimension::is_visitor_constant`]):
+    /// then it holds for a raw event exactly when it holds for the event's visit.
+    pub fn is_visitor_constant(&self) -> bool {
+        match self {
+            Filter::Leaf { dimension, .. } => dimension.is_visitor_constant(),
+            Filter::And(v) | Filter::Or(v) => v.iter().all(Filter::is_visitor_constant),
+            Filter::Not(f) => f.is_visitor_constant(),
         }
     }
 }

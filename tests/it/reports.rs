@@ -388,6 +388,42 @@ async fn bots_are_not_counted_today_or_in_realtime() {
         );
     }
 
+    // Realtime with filters on what the visitor hash is made of (country from the address;
+    // device, browser, OS from the user agent) counts raw events directly: the same numbers as
+    // the day's report, which builds the visits (all pageviews are in the last five minutes).
+    let mut sum = [0.0, 0.0];
+    for filters in [
+        json!([["is", "visit:country", ["NL"]]]),
+        json!([["is_not", "visit:country", ["NL"]]]),
+        json!([["is", "visit:device", ["Mobile"]]]),
+        json!([["is", "visit:browser", ["Safari"]]]),
+        json!([
+            ["is_not", "visit:browser", ["Chrome"]],
+            ["contains", "visit:os", ["i"]]
+        ]),
+        json!([[
+            "or",
+            [["is", "visit:os", ["iOS"]], ["is", "visit:country", ["US"]]]
+        ]]),
+    ] {
+        let mut answers = Vec::new();
+        for range in ["realtime", "day"] {
+            let query = json!({"site_id": "a.example", "date_range": range,
+                "metrics": ["visitors", "pageviews"], "filters": filters});
+            let (status, body) = post_query(&t.base, Some(FIXTURE_TOKEN), &query).await;
+            assert_eq!(status, 200, "{range} {filters}: {body}");
+            let answer: Value = serde_json::from_str(&body).unwrap();
+            answers.push(answer["results"][0]["metrics"].clone());
+        }
+        assert_eq!(answers[0], answers[1], "realtime and day with {filters}");
+        if filters[0][2] == json!(["NL"]) {
+            sum[0] += answers[0][0].as_f64().unwrap();
+            sum[1] += answers[0][1].as_f64().unwrap();
+        }
+    }
+    // NL and not NL split the three people and four pageviews.
+    assert_eq!(sum, [3.0, 4.0]);
+
     let v1 = format!(
         "{}/api/v1/stats/realtime/visitors?site_id=a.example",
         t.base

@@ -192,7 +192,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         visit_sql::markers(database, "a.example", from),
     ));
     out.push(("stored".into(), visit_sql::stored(&slice, 1)));
-    out.push(("realtime".into(), recent_pageviews(&scope)));
+    out.push(("realtime".into(), recent_pageviews(&scope, &[])));
     out.push((
         "count events".into(),
         count_events(database, "a.example", from, to),

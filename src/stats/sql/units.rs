@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::visits::dimension;
+use super::visits::{dimension, filter};
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
@@ -323,13 +323,20 @@ fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
 
 /// Pageviews (component 0) and visitors (component 1) of the period straight from raw events,
 /// in the shape of the grouped query: what "realtime" asks for, without building visits (each
-/// pageview belongs to a visit, and `day_visitor` is derived from the hash the same way).
-pub fn recent_pageviews(s: &Scope) -> String {
+/// pageview belongs to a visit, and `day_visitor` is derived from the hash the same way), of
+/// the events `filters` keep: only filters on visitor-constant dimensions, which hold for an
+/// event exactly when they hold for its visit (`Filter::is_visitor_constant`).
+pub fn recent_pageviews(s: &Scope, filters: &[Filter]) -> String {
+    let mut keep = String::new();
+    for f in filters {
+        debug_assert!(f.is_visitor_constant(), "{f:?}");
+        let _ = write!(keep, " AND ({})", filter(f, s));
+    }
     format!(
         "SELECT CAST([] AS Array(String)) AS dims, [toFloat64(countIf(name = 'pageview')),
     toFloat64(uniqExactIf(sipHash64(visitor, toDate(ts, {tz})), name = 'pageview'))] AS comps
 FROM {events}
-WHERE site = {site} AND ts >= {from} AND ts < {to}",
+WHERE site = {site} AND ts >= {from} AND ts < {to}{keep}",
         tz = s.tz,
         events = s.table("events"),
         site = s.site,
