@@ -606,8 +606,9 @@ impl Stats {
     }
 
     /// Rollups answer when there is no filter or one `is` filter they keep rows for ([`Slice`]),
-    /// the dimensions are rolled up, the period is whole days and its first days are rolled up; the days after the last rolled-up one (today,
-    /// typically) are read from visits and added, as every component is a sum over days.
+    /// the dimensions are rolled up, the period is whole days and its first days are rolled
+    /// up; the days after the last rolled-up one (today, typically) are read from visits and
+    /// added, as every component is a sum over days.
     async fn rollup_groups(
         &self,
         client: &Client,

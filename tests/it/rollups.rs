@@ -24,18 +24,7 @@ async fn rollup_and_raw_event_queries_agree() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tally_command(&["rollup", "--config", &config.to_string_lossy()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "tally rollup failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let days: u64 = stdout
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let (days, stdout) = roll_up(&config.to_string_lossy());
     // Both sites, from their first fixture day (26 March) up to the last complete day.
     assert!(days > 2 * 200, "site-days rolled up: {stdout}");
     let rolled = rolled_setup.start().await;
@@ -492,18 +481,7 @@ async fn issue_14_days_rolled_up_before_pairs_are_computed_again(
     assert_eq!(after, between + 1.0, "the value's own rows need no pairs");
 
     // The job computes the days without pairs again (here `tally rollup`, as it runs in serve).
-    let out = tally_command(&["rollup", "--config", config]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let days: u64 = stdout
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let (days, stdout) = roll_up(config);
     assert!(days > 2 * 200, "every site-day computed again: {stdout}");
     let again = results(&post_query(&rolled.base, token, &paired).await.1);
     assert_eq!(again, expected);
@@ -512,10 +490,27 @@ async fn issue_14_days_rolled_up_before_pairs_are_computed_again(
         after + 1.0,
         "read from pairs again"
     );
-    let out = tally_command(&["rollup", "--config", config]);
+    let (_, stdout) = roll_up(config);
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("0 "),
-        "nothing left to compute: {}",
-        String::from_utf8_lossy(&out.stdout)
+        stdout.starts_with("0 "),
+        "nothing left to compute: {stdout}"
     );
+}
+
+/// Runs `tally rollup` with `config`; the site-days it computed (the first number it prints)
+/// and what it printed.
+fn roll_up(config: &str) -> (u64, String) {
+    let out = tally_command(&["rollup", "--config", config]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "tally rollup failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let days = stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (days, stdout)
 }

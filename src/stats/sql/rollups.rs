@@ -43,8 +43,8 @@ pub const PAIRED: [Dimension; 8] = [
 /// `rollup_durations` holds the whole site's. Not an API dimension.
 pub const DURATION_SECONDS: &str = "visit:duration_seconds";
 
-/// Column list of `rollup_daily` (and `rollup_pairs`) after `(site, day, dimension, value)`, in [`COMPONENTS`] order
-/// (the first ten; percentiles come from `rollup_durations`).
+/// Column list of `rollup_daily` (and `rollup_pairs`) after `(site, day, dimension, value)`, in
+/// [`COMPONENTS`] order (the first ten; percentiles come from `rollup_durations`).
 pub const ROLLUP_COLUMNS: [&str; 10] = [
     "pageviews",
     "visitors",
