@@ -445,3 +445,168 @@ async fn bots_are_not_counted_today_or_in_realtime() {
     let r = client.get(&v1).send().await.unwrap();
     assert_eq!(r.status(), 401, "a.example is not public");
 }
+
+/// A page or host filter on a visit ("the visit viewed a matching page") is written without a
+/// lambda for `is` and `contains` (`has`, a search in the joined pages; see
+/// `stats::sql::visits::filter`). On real ClickHouse it selects exactly the visits the
+/// element-by-element lambda selects, for case-sensitive and -insensitive values, several
+/// values, negations, non-ASCII letters and values that would span two pages if joined.
+#[tokio::test]
+async fn page_filters_on_visits_select_what_the_element_lambda_selects() {
+    use tally::stats::sql::visits::{filter, leaf};
+    use tally::stats::sql::{Scope, ScopeValues};
+    use tally::stats::{Dimension, Filter, Op};
+
+    let db = fresh_db("page_filter_forms");
+    ch(&format!("CREATE DATABASE {db}")).await;
+    ch(&format!(
+        "CREATE TABLE {db}.v (id UInt32, kind UInt8, path String, host String, \
+         pages_path Array(String), pages_host Array(String)) ENGINE = Memory"
+    ))
+    .await;
+    let visits: [(&[&str], &[&str]); 8] = [
+        (&["/"], &["a.example"]),
+        (&["/", "/blog/dst"], &["a.example", "a.example"]),
+        (&["/BLOG/Privacy"], &["www.a.example"]),
+        (&["/Über/Straße", "/c"], &["a.example", "b.example"]),
+        (&["/über/x"], &["B.Example"]),
+        (&["/ab", "/cd"], &["a.example", "a.example"]),
+        (
+            &["/docs", "/pricing", "/docs/api"],
+            &["a.example", "a.example", "a.example"],
+        ),
+        (&["/pricing"], &["A.EXAMPLE"]),
+    ];
+    let quote = |v: &[&str]| {
+        let items: Vec<String> = v.iter().map(|s| format!("'{s}'")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let values: Vec<String> = visits
+        .iter()
+        .enumerate()
+        .map(|(i, (p, h))| format!("({i}, 0, '', '', {}, {})", quote(p), quote(h)))
+        .collect();
+    ch(&format!("INSERT INTO {db}.v VALUES {}", values.join(", "))).await;
+
+    let scope = Scope::literal(ScopeValues {
+        database: &db,
+        site: "a.example",
+        tz: "UTC",
+        from: "2026-03-29T00:00:00Z".parse().unwrap(),
+        to: "2026-03-30T00:00:00Z".parse().unwrap(),
+        timeout_seconds: 1800,
+        bounce_ms: 10_000,
+        first_date: "2026-03-29".parse().unwrap(),
+        stored_visits: true,
+    });
+    // (operator, dimension, values, case-sensitive, the visits selected, counted by hand)
+    #[allow(clippy::type_complexity)]
+    let cases: &[(Op, Dimension, &[&str], bool, &[u32])] = &[
+        (Op::Is, Dimension::Page, &["/"], true, &[0, 1]),
+        (
+            Op::Is,
+            Dimension::Page,
+            &["/pricing", "/c"],
+            true,
+            &[3, 6, 7],
+        ),
+        (Op::Is, Dimension::Page, &["/blog/privacy"], false, &[2]),
+        (Op::Is, Dimension::Page, &["/über/straße"], false, &[3]),
+        (
+            Op::IsNot,
+            Dimension::Page,
+            &["/"],
+            true,
+            &[2, 3, 4, 5, 6, 7],
+        ),
+        (Op::Contains, Dimension::Page, &["/blog"], true, &[1]),
+        (Op::Contains, Dimension::Page, &["blog"], false, &[1, 2]),
+        (Op::Contains, Dimension::Page, &["über"], false, &[3, 4]),
+        (
+            Op::Contains,
+            Dimension::Page,
+            &["Über", "/docs/"],
+            true,
+            &[3, 6],
+        ),
+        // Across two pages of one visit ("/ab", "/cd"): no page holds it.
+        (Op::Contains, Dimension::Page, &["b/c", "ab/"], true, &[]),
+        (Op::Contains, Dimension::Page, &["s/"], true, &[6]),
+        (
+            Op::ContainsNot,
+            Dimension::Page,
+            &["doc"],
+            true,
+            &[0, 1, 2, 3, 4, 5, 7],
+        ),
+        (
+            Op::ContainsNot,
+            Dimension::Page,
+            &["PRI"],
+            false,
+            &[0, 1, 3, 4, 5],
+        ),
+        (Op::Is, Dimension::Hostname, &["b.example"], true, &[3]),
+        (Op::Is, Dimension::Hostname, &["b.example"], false, &[3, 4]),
+        (Op::Contains, Dimension::Hostname, &["www."], true, &[2]),
+        (
+            Op::Contains,
+            Dimension::Hostname,
+            &["a.example"],
+            false,
+            &[0, 1, 2, 3, 5, 6, 7],
+        ),
+    ];
+    let mut rewritten = 0;
+    for (op, dimension, vals, case_sensitive, expected) in cases {
+        let values: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+        let f = Filter::Leaf {
+            op: *op,
+            dimension: *dimension,
+            values: values.clone(),
+            case_sensitive: *case_sensitive,
+        };
+        let written = filter(&f, &scope);
+        if !written.contains("arrayExists") {
+            rewritten += 1;
+        }
+        let (positive, negated) = match op {
+            Op::IsNot => (Op::Is, true),
+            Op::ContainsNot => (Op::Contains, true),
+            other => (*other, false),
+        };
+        let elem = if *dimension == Dimension::Page {
+            "pp"
+        } else {
+            "ph"
+        };
+        let lambda = format!(
+            "arrayExists((pp, ph) -> {}, pages_path, pages_host)",
+            leaf(positive, elem, &values, *case_sensitive, true)
+        );
+        let reference = if negated {
+            format!("NOT {lambda}")
+        } else {
+            lambda
+        };
+        let select =
+            |cond: &str| format!("SELECT arraySort(groupArray(id)) FROM {db}.v WHERE {cond}");
+        let want: Vec<String> = expected.iter().map(|i| i.to_string()).collect();
+        let want = format!("[{}]", want.join(","));
+        assert_eq!(
+            ch(&select(&written)).await.trim(),
+            want,
+            "{f:?} written as {written}"
+        );
+        assert_eq!(
+            ch(&select(&reference)).await.trim(),
+            want,
+            "{f:?} as the lambda"
+        );
+    }
+    assert_eq!(
+        rewritten, 14,
+        "case-sensitive is and every contains take no lambda"
+    );
+    ch(&format!("DROP DATABASE {db}")).await;
+}

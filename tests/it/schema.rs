@@ -154,6 +154,16 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         leaf(Op::Is, Dimension::Country, "NL"),
         leaf(Op::ContainsNot, Dimension::Page, "/admin"),
         leaf(Op::Matches, Dimension::Hostname, "^a\\."),
+        // Page filters without a lambda: `has` and the search in the joined pages.
+        Filter::Or(vec![
+            leaf(Op::Is, Dimension::Page, "/b"),
+            Filter::Leaf {
+                op: Op::Contains,
+                dimension: Dimension::Page,
+                values: vec!["/B".into()],
+                case_sensitive: false,
+            },
+        ]),
         Filter::Not(Box::new(Filter::Or(vec![
             leaf(Op::IsNot, Dimension::Source, "Direct / None"),
             Filter::Leaf {

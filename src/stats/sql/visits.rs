@@ -125,10 +125,18 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                         other => (*other, false),
                     };
                     // A visit row's pages are its `(pages_path, pages_host)` pairs.
-                    let any = format!(
-                        "arrayExists((pp, ph) -> {}, pages_path, pages_host)",
-                        leaf(pos, elem, values, *case_sensitive, wildcards)
-                    );
+                    let array = if *d == Dimension::Page {
+                        "pages_path"
+                    } else {
+                        "pages_host"
+                    };
+                    let any = any_element(pos, array, values, *case_sensitive, wildcards)
+                        .unwrap_or_else(|| {
+                            format!(
+                                "arrayExists((pp, ph) -> {}, pages_path, pages_host)",
+                                leaf(pos, elem, values, *case_sensitive, wildcards)
+                            )
+                        });
                     let visit = if negated { format!("NOT {any}") } else { any };
                     format!("if(kind = 0, {visit}, {})", on(col))
                 }
@@ -136,6 +144,43 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
             }
         }
     }
+}
+
+/// "Some element of `array` matches" without a lambda, for the common positive operators:
+/// `is` (no wildcard, case-sensitive) as `has`, `contains` as a search in the elements joined
+/// by a line feed. ClickHouse 18.16 evaluates `arrayExists` with a lambda by copying every
+/// other column of the block once per element, which made a visit-level page filter a third
+/// of a filtered report's time. The joined search finds exactly the elements' matches: a
+/// stored path or host never holds a line feed (the URL parser drops it), and a value holding
+/// one, or an empty value, takes the lambda. `None`: another operator, a wildcard or such a
+/// value.
+fn any_element(
+    op: Op,
+    array: &str,
+    values: &[String],
+    case_sensitive: bool,
+    wildcards: bool,
+) -> Option<String> {
+    if values.is_empty() || values.iter().any(|v| v.is_empty() || v.contains('\n')) {
+        return None;
+    }
+    let one = |v: &str| -> Option<String> {
+        match op {
+            Op::Is if wildcards && v.contains('*') => None,
+            Op::Is if case_sensitive => Some(format!("has({array}, {})", lit(v))),
+            Op::Contains if case_sensitive => Some(format!(
+                "position(arrayStringConcat({array}, '\\n'), {}) > 0",
+                lit(v)
+            )),
+            Op::Contains => Some(format!(
+                "positionCaseInsensitiveUTF8(arrayStringConcat({array}, '\\n'), {}) > 0",
+                lit(v)
+            )),
+            _ => None,
+        }
+    };
+    let parts = values.iter().map(|v| one(v)).collect::<Option<Vec<_>>>()?;
+    Some(format!("({})", parts.join(" OR ")))
 }
 
 fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
@@ -521,8 +566,11 @@ mod tests {
             sql.contains("if(country = '', '(not set)', country) = 'NL'"),
             "{sql}"
         );
+        // A visit's pages searched joined, without a lambda (see `any_element`).
         assert!(
-            sql.contains("arrayExists((pp, ph) -> (positionCaseInsensitiveUTF8(pp, '/a') > 0"),
+            sql.contains(
+                "if(kind = 0, (positionCaseInsensitiveUTF8(arrayStringConcat(pages_path, '\\n'), '/a') > 0 OR "
+            ),
             "{sql}"
         );
         assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
