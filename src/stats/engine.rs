@@ -289,15 +289,20 @@ impl Stats {
             })
             .collect();
         let order = effective_order(q, &dims);
+        let median_after = median_after_order(q, &dims, &order);
 
-        let mut rows = self.rows(q, site, &period, &dims).await?;
+        let mut rows = self.rows(q, site, &period, &dims, !median_after).await?;
         sort(&mut rows, &order, q, &dims);
         let total_rows = rows.len();
         let mut page: Vec<Row> = rows.into_iter().skip(q.offset).take(q.limit).collect();
+        if median_after {
+            self.shown_medians(q, site, &period, &dims, &mut page)
+                .await?;
+        }
 
         if let Some(mode) = q.comparison {
             let prev = period.compared(mode)?;
-            let prev_rows = self.rows(q, site, &prev, &dims).await?;
+            let prev_rows = self.rows(q, site, &prev, &dims, true).await?;
             for row in &mut page {
                 row.compared = Some(compare(row, &dims, &period, &prev, &prev_rows, &q.metrics));
             }
@@ -372,20 +377,24 @@ impl Stats {
     }
 
     /// All groups of the period with their metrics (before ordering and paging).
+    /// The answer's rows, every group's. With `medians` false the median time on page is left
+    /// out (a placeholder), for [`Stats::shown_medians`] to fill in afterwards.
     async fn rows(
         &self,
         q: &Query,
         site: &SiteStats,
         period: &Period,
         dims: &[Dimension],
+        medians: bool,
     ) -> Result<Vec<Row>, StatsError> {
-        let wanted = Wanted::of(q);
-        let grouped = self.groups(q, site, period, dims, wanted).await?;
+        let mut wanted = Wanted::of(q);
+        wanted.page_seconds &= medians;
+        let grouped = self.groups(q, site, period, dims, wanted, None).await?;
         let total_visitors = if q.metrics.contains(&Metric::Percentage) {
             if dims.is_empty() {
                 grouped.first().map(|g| g.comps[1])
             } else {
-                self.groups(q, site, period, &[], Wanted::visitors())
+                self.groups(q, site, period, &[], Wanted::visitors(), None)
                     .await?
                     .first()
                     .map(|g| g.comps[1])
@@ -481,7 +490,7 @@ impl Stats {
         };
         if global {
             let all = self
-                .groups(&totals, site, period, &[], Wanted::visitors())
+                .groups(&totals, site, period, &[], Wanted::visitors(), None)
                 .await?;
             rates.total = Some(visitors(all).into_values().next().unwrap_or(0.0));
         }
@@ -495,15 +504,62 @@ impl Stats {
                 .collect();
             let others: Vec<Dimension> = rates.positions.iter().map(|&i| dims[i]).collect();
             let groups = self
-                .groups(&totals, site, period, &others, Wanted::visitors())
+                .groups(&totals, site, period, &others, Wanted::visitors(), None)
                 .await?;
             rates.groups = Some(visitors(groups));
         }
         Ok(rates)
     }
 
+    /// The median time on page of the rows shown (`page`), read from unit rows of their
+    /// dimension values alone: the rows were ordered and cut without it (see
+    /// [`median_after_order`]), so the rest of the report could come from rollups, which keep
+    /// no time-on-page histograms, and only the shown groups' page visits are sorted for their
+    /// medians. Each shown group's unit rows are the ones the whole report would have read for
+    /// it, so its median is the same.
+    async fn shown_medians(
+        &self,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        page: &mut [Row],
+    ) -> Result<(), StatsError> {
+        let Some(at) = q
+            .metrics
+            .iter()
+            .position(|m| *m == Metric::TimeOnPageMedian)
+        else {
+            return Ok(());
+        };
+        if page.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<Vec<String>> = page.iter().map(|r| r.dims.clone()).collect();
+        let wanted = Wanted {
+            durations: false,
+            page_seconds: true,
+            components: Components(0).with(6),
+        };
+        let groups = self
+            .groups(q, site, period, dims, wanted, Some(&shown))
+            .await?;
+        let medians: HashMap<Vec<String>, Option<f64>> = groups
+            .into_iter()
+            .map(|g| {
+                let median = metric(Metric::TimeOnPageMedian, &g.components(), None);
+                (g.dims, median)
+            })
+            .collect();
+        for row in page {
+            row.metrics[at] = medians.get(&row.dims).copied().flatten();
+        }
+        Ok(())
+    }
+
     /// The metric components per group, added up over the shards (each shard holds whole
     /// visitors, so every component, distinct visitors included, is a sum of the shards').
+    /// `only`: the groups of these dimension values alone, read from unit rows.
     async fn groups(
         &self,
         q: &Query,
@@ -511,10 +567,11 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
         wanted: Wanted,
+        only: Option<&[Vec<String>]>,
     ) -> Result<Vec<Group>, StatsError> {
         let answers = join_all(self.cluster.shards.iter().map(|shard| {
             shard.run(|client| async move {
-                self.shard_groups(&client, q, site, period, dims, wanted)
+                self.shard_groups(&client, q, site, period, dims, wanted, only)
                     .await
             })
         }))
@@ -527,6 +584,7 @@ impl Stats {
     }
 
     /// One shard's components: from rollups where they can answer, else from visits.
+    #[allow(clippy::too_many_arguments)]
     async fn shard_groups(
         &self,
         client: &Client,
@@ -535,7 +593,20 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
         wanted: Wanted,
+        only: Option<&[Vec<String>]>,
     ) -> Result<Vec<Group>, StatsError> {
+        if let Some(shown) = only {
+            self.count_query("raw");
+            let mut scope = self.unit_scope(client, q, site, period).await?;
+            scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
+            let one_shard = self.cluster.shards.len() == 1;
+            return self
+                .fetch_histograms(
+                    client,
+                    &grouped(&scope, dims, &q.filters, wanted, one_shard),
+                )
+                .await;
+        }
         if self.aggregate_only {
             self.count_query("rollup");
             return self.aggregate_groups(client, q, period, dims).await;
@@ -968,6 +1039,24 @@ fn realtime_counts(q: &Query, dims: &[Dimension], wanted: Wanted) -> bool {
         && q.metrics
             .iter()
             .all(|m| matches!(m, Metric::Visitors | Metric::Pageviews))
+}
+
+/// Whether the median time on page is read after the rows are ordered and cut, for the rows
+/// shown alone ([`Stats::shown_medians`]): when the order does not depend on it and the
+/// groups are plain dimension values (no comparison, goals or properties).
+fn median_after_order(
+    q: &Query,
+    dims: &[Dimension],
+    order: &[(query::OrderKey, query::Direction)],
+) -> bool {
+    q.metrics.contains(&Metric::TimeOnPageMedian)
+        && !dims.is_empty()
+        && q.comparison.is_none()
+        && !q.counts_conversions()
+        && !dims.iter().any(|d| d.is_conversion())
+        && !order
+            .iter()
+            .any(|(k, _)| *k == query::OrderKey::Metric(Metric::TimeOnPageMedian))
 }
 
 /// The value at 0-based position ⌊q·n⌋ of the sorted durations (ClickHouse's quantileExact).

@@ -11,7 +11,7 @@ use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped, Slice};
 use tally::stats::sql::units::recent_pageviews;
 use tally::stats::sql::visits::{
-    count_events, durations, first_event, grouped, Components, Percentiles,
+    count_events, durations, first_event, grouped, groups_in, Components, Percentiles,
 };
 use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
@@ -203,6 +203,32 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     ));
     out.push(("stored".into(), visit_sql::stored(&slice, 1)));
     out.push(("realtime".into(), recent_pageviews(&scope, &[])));
+    // The median time on page of the rows shown: one dimension, then two.
+    for dims in [
+        vec![Dimension::Page],
+        vec![Dimension::Country, Dimension::Page],
+    ] {
+        let shown: Vec<Vec<String>> = [["NL", "/"], ["DE", "/b"]]
+            .iter()
+            .map(|v| v[2 - dims.len()..].iter().map(|s| s.to_string()).collect())
+            .collect();
+        let mut shown_scope = scope.clone();
+        shown_scope.units_where = Some(groups_in(&scope, &dims, &shown));
+        out.push((
+            "medians of the rows shown".into(),
+            grouped(
+                &shown_scope,
+                &dims,
+                &[],
+                Percentiles::Histograms {
+                    durations: false,
+                    page_seconds: true,
+                    components: Components(0).with(6),
+                    one_shard: true,
+                },
+            ),
+        ));
+    }
     out.push((
         "count events".into(),
         count_events(database, "a.example", from, to),

@@ -96,7 +96,8 @@ pub struct Scope<'a> {
     /// An extra condition on the events read. It may only drop events that cannot belong to a
     /// visit whose unit rows the query selects (the engine sets none).
     pub events_where: Option<Sql>,
-    /// An extra condition on the unit rows, besides the period (the engine sets none).
+    /// An extra condition on the unit rows, besides the period (the engine sets one only to
+    /// read the groups of the rows shown, [`visits::groups_in`]).
     pub units_where: Option<Sql>,
     /// Read stored visits and the open tail; `false` (`visits.store = false`): build every
     /// visit from raw events.

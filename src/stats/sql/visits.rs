@@ -434,6 +434,32 @@ pub fn grouped(
     )
 }
 
+/// A condition on unit rows (for [`Scope::units_where`]) that keeps the rows of the groups
+/// `shown` alone: their dimension values, as [`grouped`] writes them, are among these tuples.
+pub fn groups_in(s: &Scope, dimensions: &[Dimension], shown: &[Vec<String>]) -> super::Sql {
+    let s = &Scope {
+        pages_grouped: dimensions
+            .iter()
+            .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
+        ..s.clone()
+    };
+    let tuple = |items: Vec<String>| match items.len() {
+        1 => items.into_iter().next().unwrap_or_default(),
+        _ => format!("({})", items.join(", ")),
+    };
+    let key = tuple(
+        dimensions
+            .iter()
+            .map(|d| format!("toString({})", dimension(*d, s)))
+            .collect(),
+    );
+    let values: Vec<String> = shown
+        .iter()
+        .map(|dims| tuple(dims.iter().map(|v| lit(v)).collect()))
+        .collect();
+    super::Sql(format!("{key} IN ({})", values.join(", ")))
+}
+
 /// The goals an `event:goal` dimension shows: those every top-level `event:goal` filter selects
 /// (all of the site's without one), in the configured order.
 fn goals_of_filters<'c>(c: &'c Conversions, filters: &[Filter]) -> Vec<&'c conversions::GoalRule> {
