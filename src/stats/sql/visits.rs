@@ -140,10 +140,52 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                     let visit = if negated { format!("NOT {any}") } else { any };
                     format!("if(kind = 0, {visit}, {})", on(col))
                 }
-                other => on(&dimension(*other, s)),
+                other => stored_value(*op, *other, values, *case_sensitive)
+                    .unwrap_or_else(|| on(&dimension(*other, s))),
             }
         }
     }
+}
+
+/// An exact `is` / `is_not` on a column the API shows with a label for the empty value
+/// (`Direct / None`, `(not set)`), written on the stored column: `source = 'Google'` rather
+/// than `if(source = '', 'Direct / None', source) = 'Google'`, which ClickHouse 18.16 computes
+/// for every row it reads (a fifth of a filtered report's filtering). The label itself
+/// selects the empty value and any stored value equal to it, as the labelled form does; an
+/// empty value selects nothing. `None`: another operator, dimension or a case-insensitive value.
+fn stored_value(op: Op, d: Dimension, values: &[String], case_sensitive: bool) -> Option<String> {
+    let (column, label) = match d {
+        Dimension::Source => ("source", "Direct / None"),
+        Dimension::Referrer => ("referrer", "Direct / None"),
+        Dimension::UtmSource => ("utm_source", "(not set)"),
+        Dimension::UtmMedium => ("utm_medium", "(not set)"),
+        Dimension::UtmCampaign => ("utm_campaign", "(not set)"),
+        Dimension::UtmContent => ("utm_content", "(not set)"),
+        Dimension::UtmTerm => ("utm_term", "(not set)"),
+        Dimension::Country => ("country", "(not set)"),
+        Dimension::Browser => ("browser", "(not set)"),
+        Dimension::Os => ("os", "(not set)"),
+        _ => return None,
+    };
+    if !case_sensitive || !matches!(op, Op::Is | Op::IsNot) {
+        return None;
+    }
+    let mut stored: Vec<String> = Vec::new();
+    for v in values.iter().filter(|v| !v.is_empty()) {
+        if v == label {
+            stored.push(lit(""));
+        }
+        stored.push(lit(v));
+    }
+    let any = match stored.as_slice() {
+        [] => "0".to_string(),
+        [one] => format!("{column} = {one}"),
+        many => format!("{column} IN ({})", many.join(", ")),
+    };
+    Some(match op {
+        Op::IsNot => format!("NOT ({any})"),
+        _ => format!("({any})"),
+    })
 }
 
 /// "Some element of `array` matches" without a lambda, for the common positive operators:
@@ -588,10 +630,7 @@ mod tests {
             })),
         ]);
         let sql = filter(&f, &s);
-        assert!(
-            sql.contains("if(country = '', '(not set)', country) = 'NL'"),
-            "{sql}"
-        );
+        assert!(sql.contains("((country = 'NL')) OR"), "{sql}");
         // A visit's pages searched joined, without a lambda (see `any_element`).
         assert!(
             sql.contains(
