@@ -454,7 +454,6 @@ async fn bots_are_not_counted_today_or_in_realtime() {
 #[tokio::test]
 async fn page_filters_on_visits_select_what_the_element_lambda_selects() {
     use tally::stats::sql::visits::{filter, leaf};
-    use tally::stats::sql::{Scope, ScopeValues};
     use tally::stats::{Dimension, Filter, Op};
 
     let db = fresh_db("page_filter_forms");
@@ -488,17 +487,7 @@ async fn page_filters_on_visits_select_what_the_element_lambda_selects() {
         .collect();
     ch(&format!("INSERT INTO {db}.v VALUES {}", values.join(", "))).await;
 
-    let scope = Scope::literal(ScopeValues {
-        database: &db,
-        site: "a.example",
-        tz: "UTC",
-        from: "2026-03-29T00:00:00Z".parse().unwrap(),
-        to: "2026-03-30T00:00:00Z".parse().unwrap(),
-        timeout_seconds: 1800,
-        bounce_ms: 10_000,
-        first_date: "2026-03-29".parse().unwrap(),
-        stored_visits: true,
-    });
+    let scope = crate::schema::example_scope(&db);
     // (operator, dimension, values, case-sensitive, the visits selected, counted by hand)
     #[allow(clippy::type_complexity)]
     let cases: &[(Op, Dimension, &[&str], bool, &[u32])] = &[

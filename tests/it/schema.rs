@@ -80,20 +80,25 @@ fn stats_queries_run_on_current_clickhouse() {
 }
 
 /// One query per dimension and per filter kind, for checking the SQL on current ClickHouse.
-fn catalogue(database: &str) -> Vec<(String, String)> {
-    let from: jiff::Timestamp = "2026-03-28T23:00:00Z".parse().unwrap();
-    let to: jiff::Timestamp = "2026-03-29T22:00:00Z".parse().unwrap();
-    let scope = Scope::literal(ScopeValues {
+/// The report scope the SQL checks use: `a.example`, Sunday 29 March 2026 in Amsterdam.
+pub fn example_scope(database: &str) -> Scope<'_> {
+    Scope::literal(ScopeValues {
         database,
         site: "a.example",
         tz: "Europe/Amsterdam",
-        from,
-        to,
+        from: "2026-03-28T23:00:00Z".parse().unwrap(),
+        to: "2026-03-29T22:00:00Z".parse().unwrap(),
         timeout_seconds: 1800,
         bounce_ms: 10_000,
         first_date: "2026-03-29".parse().unwrap(),
         stored_visits: true,
-    });
+    })
+}
+
+fn catalogue(database: &str) -> Vec<(String, String)> {
+    let from: jiff::Timestamp = "2026-03-28T23:00:00Z".parse().unwrap();
+    let to: jiff::Timestamp = "2026-03-29T22:00:00Z".parse().unwrap();
+    let scope = example_scope(database);
     let leaf = |op, dimension, value: &str| Filter::Leaf {
         op,
         dimension,
