@@ -376,9 +376,8 @@ impl Stats {
         Ok(first)
     }
 
-    /// All groups of the period with their metrics (before ordering and paging).
-    /// The answer's rows, every group's. With `medians` false the median time on page is left
-    /// out (a placeholder), for [`Stats::shown_medians`] to fill in afterwards.
+    /// All groups of the period with their metrics (before ordering and paging). With `medians`
+    /// false the median time on page is a placeholder, for [`Stats::shown_medians`] to fill in.
     async fn rows(
         &self,
         q: &Query,

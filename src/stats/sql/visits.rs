@@ -22,23 +22,44 @@ pub const DURATION_BUCKETS: [(&str, Option<u32>); 7] = [
     ("30m+", None),
 ];
 
+/// A dimension shown as its stored column, with a label for the empty value: the column and
+/// the label. One list for the value shown ([`dimension`]) and the exact filter on it.
+fn labelled(d: Dimension) -> Option<(&'static str, &'static str)> {
+    Some(match d {
+        Dimension::Source => ("source", "Direct / None"),
+        Dimension::Referrer => ("referrer", "Direct / None"),
+        Dimension::UtmSource => ("utm_source", "(not set)"),
+        Dimension::UtmMedium => ("utm_medium", "(not set)"),
+        Dimension::UtmCampaign => ("utm_campaign", "(not set)"),
+        Dimension::UtmContent => ("utm_content", "(not set)"),
+        Dimension::UtmTerm => ("utm_term", "(not set)"),
+        Dimension::Country => ("country", "(not set)"),
+        Dimension::Browser => ("browser", "(not set)"),
+        Dimension::Os => ("os", "(not set)"),
+        _ => return None,
+    })
+}
+
 /// The SQL expression of a dimension's value over unit rows (as shown in answers and filters).
 pub fn dimension(d: Dimension, s: &Scope) -> String {
     let tz = &s.tz;
-    let or = |col: &str, empty: &str| format!("if({col} = '', {}, {col})", lit(empty));
     match d {
+        Dimension::Source
+        | Dimension::Referrer
+        | Dimension::UtmSource
+        | Dimension::UtmMedium
+        | Dimension::UtmCampaign
+        | Dimension::UtmContent
+        | Dimension::UtmTerm
+        | Dimension::Country
+        | Dimension::Browser
+        | Dimension::Os => labelled(d)
+            .map(|(col, empty)| format!("if({col} = '', {}, {col})", lit(empty)))
+            .unwrap_or_default(),
         Dimension::Page => "path".into(),
         Dimension::Hostname => "host".into(),
         Dimension::EntryPage => "entry".into(),
         Dimension::ExitPage => "exit".into(),
-        Dimension::Source => or("source", "Direct / None"),
-        Dimension::Referrer => or("referrer", "Direct / None"),
-        Dimension::UtmSource => or("utm_source", "(not set)"),
-        Dimension::UtmMedium => or("utm_medium", "(not set)"),
-        Dimension::UtmCampaign => or("utm_campaign", "(not set)"),
-        Dimension::UtmContent => or("utm_content", "(not set)"),
-        Dimension::UtmTerm => or("utm_term", "(not set)"),
-        Dimension::Country => or("country", "(not set)"),
         Dimension::CountryName => crate::country_names::sql("country"),
         Dimension::Channel => {
             crate::channel::sql("source", "utm_source", "utm_medium", "utm_campaign")
@@ -46,8 +67,6 @@ pub fn dimension(d: Dimension, s: &Scope) -> String {
         Dimension::Device => {
             "if(device = '', '(not set)', concat(upper(substring(device, 1, 1)), substring(device, 2)))".into()
         }
-        Dimension::Browser => or("browser", "(not set)"),
-        Dimension::Os => or("os", "(not set)"),
         Dimension::Hour | Dimension::Time => {
             format!("formatDateTime(ts, '%Y-%m-%d %H:00:00', {tz})")
         }
@@ -154,19 +173,7 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
 /// selects the empty value and any stored value equal to it, as the labelled form does; an
 /// empty value selects nothing. `None`: another operator, dimension or a case-insensitive value.
 fn stored_value(op: Op, d: Dimension, values: &[String], case_sensitive: bool) -> Option<String> {
-    let (column, label) = match d {
-        Dimension::Source => ("source", "Direct / None"),
-        Dimension::Referrer => ("referrer", "Direct / None"),
-        Dimension::UtmSource => ("utm_source", "(not set)"),
-        Dimension::UtmMedium => ("utm_medium", "(not set)"),
-        Dimension::UtmCampaign => ("utm_campaign", "(not set)"),
-        Dimension::UtmContent => ("utm_content", "(not set)"),
-        Dimension::UtmTerm => ("utm_term", "(not set)"),
-        Dimension::Country => ("country", "(not set)"),
-        Dimension::Browser => ("browser", "(not set)"),
-        Dimension::Os => ("os", "(not set)"),
-        _ => return None,
-    };
+    let (column, label) = labelled(d)?;
     if !case_sensitive || !matches!(op, Op::Is | Op::IsNot) {
         return None;
     }
@@ -349,6 +356,17 @@ pub struct HistogramRow {
     pub page_quantiles: Vec<u32>,
 }
 
+/// The scope of a query grouped by `dimensions`: grouped by page or host, a page filter keeps
+/// the matching pages' rows only ([`Scope::pages_grouped`]).
+fn grouped_scope<'a>(s: &Scope<'a>, dimensions: &[Dimension]) -> Scope<'a> {
+    Scope {
+        pages_grouped: dimensions
+            .iter()
+            .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
+        ..s.clone()
+    }
+}
+
 /// The grouped query: one row per dimension tuple with the metric components.
 pub fn grouped(
     s: &Scope,
@@ -356,12 +374,7 @@ pub fn grouped(
     filters: &[Filter],
     percentiles: Percentiles,
 ) -> String {
-    let grouped_scope = Scope {
-        pages_grouped: dimensions
-            .iter()
-            .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
-        ..s.clone()
-    };
+    let grouped_scope = grouped_scope(s, dimensions);
     let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
     let (components, extra) = match percentiles {
@@ -479,12 +492,7 @@ pub fn grouped(
 /// A condition on unit rows (for [`Scope::units_where`]) that keeps the rows of the groups
 /// `shown` alone: their dimension values, as [`grouped`] writes them, are among these tuples.
 pub fn groups_in(s: &Scope, dimensions: &[Dimension], shown: &[Vec<String>]) -> super::Sql {
-    let s = &Scope {
-        pages_grouped: dimensions
-            .iter()
-            .any(|d| matches!(d, Dimension::Page | Dimension::Hostname)),
-        ..s.clone()
-    };
+    let s = &grouped_scope(s, dimensions);
     let tuple = |items: Vec<String>| match items.len() {
         1 => items.into_iter().next().unwrap_or_default(),
         _ => format!("({})", items.join(", ")),
