@@ -43,7 +43,8 @@ pub struct Metrics {
     pub rollup_failures: Counter,
     /// Unix time of the last rollup run that finished without error.
     pub rollup_last_success: Gauge,
-    /// Stats queries answered, by where the numbers came from (`rollup`, `raw`).
+    /// Stats queries answered, by where the numbers came from (`rollup`, `raw`: unit rows,
+    /// `prefiltered`: a dashboard page's unit rows selected once for its panels).
     pub stats_queries: Family<Source, Counter>,
     /// Partitions (and their rows) deleted by retention, by table.
     pub retention_partitions: Family<Table, Counter>,

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
 use crate::error::StatsError;
+use crate::stats::prefiltered::Prefiltered;
 use crate::stats::query::{Comparison, DateRange, Dimension, Metric, Query};
 use crate::stats::Stats;
 
@@ -473,7 +474,14 @@ impl Reports {
 
     /// Runs one query through the engine as the API would.
     pub async fn run(&self, query: &Query, now: Timestamp) -> Panel {
-        let answer = self.answer(query, now).await?;
+        self.run_with(query, now, None).await
+    }
+
+    /// Runs one query of a page, reading the page's prefiltered rows where `pre` holds them.
+    async fn run_with(&self, query: &Query, now: Timestamp, pre: Option<&Prefiltered>) -> Panel {
+        // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
+        let _permit = self.runs.acquire().await;
+        let answer = self.stats.run_with(query, now, pre).await?;
         Ok(Answer::of(query, answer))
     }
 
@@ -489,9 +497,14 @@ impl Reports {
         self.stats.run(query, now).await
     }
 
-    async fn maybe(&self, query: &Option<Query>, now: Timestamp) -> Option<Panel> {
+    async fn maybe(
+        &self,
+        query: &Option<Query>,
+        now: Timestamp,
+        pre: Option<&Prefiltered>,
+    ) -> Option<Panel> {
         match query {
-            Some(q) => Some(self.run(q, now).await),
+            Some(q) => Some(self.run_with(q, now, pre).await),
             None => None,
         }
     }
@@ -523,16 +536,27 @@ impl Reports {
     pub async fn load(&self, view: &View, mode: Mode, now: Timestamp) -> Data {
         let q = Queries::of(view, mode, self.has_goals(&view.site));
         let mode = mode.of_view(view);
-        let tables = futures_util::future::join_all(q.tables.iter().map(|t| self.run(t, now)));
+        // Filters that no rollup keeps: the rows they select are read once for all panels
+        // (every panel asks with the headline's site, period and filters).
+        let prefiltered = {
+            let _permit = self.runs.acquire().await;
+            self.stats.prefilter(&q.headline, now).await
+        };
+        let pre = prefiltered.as_ref();
+        let tables =
+            futures_util::future::join_all(q.tables.iter().map(|t| self.run_with(t, now, pre)));
         let (headline, series, tables, heatmap, hours, durations, realtime) = tokio::join!(
-            self.run(&q.headline, now),
-            self.run(&q.series, now),
+            self.run_with(&q.headline, now, pre),
+            self.run_with(&q.series, now, pre),
             tables,
-            self.run(&q.heatmap, now),
-            self.run(&q.hours, now),
-            self.maybe(&q.durations, now),
-            self.maybe(&q.realtime, now),
+            self.run_with(&q.heatmap, now, pre),
+            self.run_with(&q.hours, now, pre),
+            self.maybe(&q.durations, now, pre),
+            self.maybe(&q.realtime, now, None),
         );
+        if let Some(p) = prefiltered {
+            p.release().await;
+        }
         Data {
             mode,
             breakdowns: q.breakdowns,

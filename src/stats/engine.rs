@@ -20,6 +20,7 @@ use super::access::Access;
 use super::aggregate_mode;
 use super::answer::{self, compare, effective_order, metric, sort, Answer, Row};
 use super::period::Period;
+use super::prefiltered::{self, Prefiltered, Session};
 use super::query::{self, Dimension, Filter, Metric, Op, Query};
 use super::sql;
 use super::sql::conversions::{Conversions, GoalRule};
@@ -265,6 +266,17 @@ impl Stats {
 
     /// Runs an authorized query at `now`.
     pub async fn run(&self, q: &Query, now: Timestamp) -> Result<Answer, StatsError> {
+        self.run_with(q, now, None).await
+    }
+
+    /// Runs an authorized query at `now`, reading unit rows from `pre` where it holds them
+    /// (the same site, filters and period; see [`Stats::prefilter`]).
+    pub async fn run_with(
+        &self,
+        q: &Query,
+        now: Timestamp,
+        pre: Option<&Prefiltered>,
+    ) -> Result<Answer, StatsError> {
         let started = Instant::now();
         let site = self.sites.get(&q.site_id).ok_or(StatsError::Unauthorized)?;
         if self.aggregate_only {
@@ -291,18 +303,20 @@ impl Stats {
         let order = effective_order(q, &dims);
         let median_after = median_after_order(q, &dims, &order);
 
-        let mut rows = self.rows(q, site, &period, &dims, !median_after).await?;
+        let mut rows = self
+            .rows(q, site, &period, &dims, !median_after, pre)
+            .await?;
         sort(&mut rows, &order, q, &dims);
         let total_rows = rows.len();
         let mut page: Vec<Row> = rows.into_iter().skip(q.offset).take(q.limit).collect();
         if median_after {
-            self.shown_medians(q, site, &period, &dims, &mut page)
+            self.shown_medians(q, site, &period, &dims, &mut page, pre)
                 .await?;
         }
 
         if let Some(mode) = q.comparison {
             let prev = period.compared(mode)?;
-            let prev_rows = self.rows(q, site, &prev, &dims, true).await?;
+            let prev_rows = self.rows(q, site, &prev, &dims, true, pre).await?;
             for row in &mut page {
                 row.compared = Some(compare(row, &dims, &period, &prev, &prev_rows, &q.metrics));
             }
@@ -328,6 +342,107 @@ impl Stats {
             dimensions: dims,
             order,
         })
+    }
+
+    /// Selects the unit rows that `q`'s filters keep over its period (and its compared period)
+    /// once, into a temporary table per shard, for several reports of the same site, period
+    /// and filters to read ([`Stats::run_with`]; a dashboard page's panels). Only for filters
+    /// that send every report to the unit rows (none the rollups answer), not for conversion
+    /// reports; `None` when that does not hold, when the filters keep more than
+    /// [`prefiltered::MAX_ROWS`] rows of a period, or when ClickHouse refused: each report then
+    /// reads the visits itself, as without it. The caller releases it when done.
+    pub async fn prefilter(&self, q: &Query, now: Timestamp) -> Option<Prefiltered> {
+        self.prefilter_at_most(q, now, prefiltered::MAX_ROWS).await
+    }
+
+    /// [`Stats::prefilter`] with another bound on the rows of a period.
+    pub async fn prefilter_at_most(
+        &self,
+        q: &Query,
+        now: Timestamp,
+        max_rows: u64,
+    ) -> Option<Prefiltered> {
+        if q.filters.is_empty()
+            || self.aggregate_only
+            || q.counts_conversions()
+            || q.date_range == query::DateRange::Realtime
+            || (self.use_rollups && Slice::of(&q.filters).is_some())
+        {
+            return None;
+        }
+        let site = self.sites.get(&q.site_id)?;
+        let first = match q.date_range {
+            query::DateRange::All => self.first_event(&q.site_id).await.ok()?,
+            _ => None,
+        };
+        let period = Period::resolve(&q.date_range, &site.tz, now, first).ok()?;
+        let mut periods = vec![period];
+        if let Some(mode) = q.comparison {
+            periods.push(periods[0].compared(mode).ok()?);
+        }
+        let pre = Prefiltered {
+            site: q.site_id.clone(),
+            filters: q.filters.clone(),
+            periods: periods.iter().map(|p| (p.from, p.to)).collect(),
+            sessions: self
+                .cluster
+                .shards
+                .iter()
+                .map(|shard| Session::open(shard.client()))
+                .collect(),
+            reads: Default::default(),
+        };
+        for session in &pre.sessions {
+            for (i, period) in periods.iter().enumerate() {
+                match self
+                    .fill_prefiltered(session, i, q, site, period, max_rows)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        pre.release().await;
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "prefiltering a page's rows");
+                        pre.release().await;
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(pre)
+    }
+
+    /// Fills a session's `i`-th prefiltered table; `false` when the filters keep too many rows.
+    async fn fill_prefiltered(
+        &self,
+        session: &Session,
+        i: usize,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        max_rows: u64,
+    ) -> Result<bool, StatsError> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Count {
+            n: u64,
+        }
+        let scope = self.unit_scope(&session.client, q, site, period).await?;
+        let table = prefiltered::table(i);
+        let fill = sql::units::prefilter(&scope, &q.filters, &table, max_rows);
+        tracing::trace!(sql = fill, "stats sql");
+        limited(session.client.query_raw(&fill))
+            .execute()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let rows: Count = session
+            .client
+            .query_raw(&format!("SELECT count() AS n FROM {table}"))
+            .fetch_one()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(rows.n <= max_rows)
     }
 
     /// Distinct visitors with a pageview in the last 5 minutes (Plausible's v1 realtime number).
@@ -385,15 +500,18 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
         medians: bool,
+        pre: Option<&Prefiltered>,
     ) -> Result<Vec<Row>, StatsError> {
         let mut wanted = Wanted::of(q);
         wanted.page_seconds &= medians;
-        let grouped = self.groups(q, site, period, dims, wanted, None).await?;
+        let grouped = self
+            .groups(q, site, period, dims, wanted, None, pre)
+            .await?;
         let total_visitors = if q.metrics.contains(&Metric::Percentage) {
             if dims.is_empty() {
                 grouped.first().map(|g| g.comps[1])
             } else {
-                self.groups(q, site, period, &[], Wanted::visitors(), None)
+                self.groups(q, site, period, &[], Wanted::visitors(), None, pre)
                     .await?
                     .first()
                     .map(|g| g.comps[1])
@@ -489,7 +607,7 @@ impl Stats {
         };
         if global {
             let all = self
-                .groups(&totals, site, period, &[], Wanted::visitors(), None)
+                .groups(&totals, site, period, &[], Wanted::visitors(), None, None)
                 .await?;
             rates.total = Some(visitors(all).into_values().next().unwrap_or(0.0));
         }
@@ -503,7 +621,15 @@ impl Stats {
                 .collect();
             let others: Vec<Dimension> = rates.positions.iter().map(|&i| dims[i]).collect();
             let groups = self
-                .groups(&totals, site, period, &others, Wanted::visitors(), None)
+                .groups(
+                    &totals,
+                    site,
+                    period,
+                    &others,
+                    Wanted::visitors(),
+                    None,
+                    None,
+                )
                 .await?;
             rates.groups = Some(visitors(groups));
         }
@@ -523,6 +649,7 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
         page: &mut [Row],
+        pre: Option<&Prefiltered>,
     ) -> Result<(), StatsError> {
         let Some(at) = q
             .metrics
@@ -541,7 +668,7 @@ impl Stats {
             components: Components(0).with(6),
         };
         let groups = self
-            .groups(q, site, period, dims, wanted, Some(&shown))
+            .groups(q, site, period, dims, wanted, Some(&shown), pre)
             .await?;
         let medians: HashMap<Vec<String>, Option<f64>> = groups
             .into_iter()
@@ -559,6 +686,7 @@ impl Stats {
     /// The metric components per group, added up over the shards (each shard holds whole
     /// visitors, so every component, distinct visitors included, is a sum of the shards').
     /// `only`: the groups of these dimension values alone, read from unit rows.
+    #[allow(clippy::too_many_arguments)]
     async fn groups(
         &self,
         q: &Query,
@@ -567,12 +695,31 @@ impl Stats {
         dims: &[Dimension],
         wanted: Wanted,
         only: Option<&[Vec<String>]>,
+        pre: Option<&Prefiltered>,
     ) -> Result<Vec<Group>, StatsError> {
-        let answers = join_all(self.cluster.shards.iter().map(|shard| {
-            shard.run(|client| async move {
-                self.shard_groups(&client, q, site, period, dims, wanted, only)
+        let answers = join_all(self.cluster.shards.iter().enumerate().map(|(i, shard)| {
+            let held = pre.and_then(|p| p.lookup(i, q, period.from, period.to));
+            async move {
+                if let Some((session, table)) = held {
+                    match self
+                        .prefiltered_groups(session, &table, q, site, period, dims, wanted, only)
+                        .await
+                    {
+                        Ok(groups) => {
+                            pre.inspect(|p| p.count_read());
+                            return Ok(groups);
+                        }
+                        // The session expired or its server failed: read the visits instead.
+                        Err(e) => tracing::debug!(error = %e, "prefiltered rows unavailable"),
+                    }
+                }
+                shard
+                    .run(|client| async move {
+                        self.shard_groups(&client, q, site, period, dims, wanted, only)
+                            .await
+                    })
                     .await
-            })
+            }
         }))
         .await;
         let mut groups = Vec::new();
@@ -632,6 +779,31 @@ impl Stats {
             &grouped(&scope, dims, &q.filters, wanted, one_shard),
         )
         .await
+    }
+
+    /// One shard's components from its prefiltered unit rows (see [`Stats::prefilter`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn prefiltered_groups(
+        &self,
+        session: &Session,
+        table: &str,
+        q: &Query,
+        site: &SiteStats,
+        period: &Period,
+        dims: &[Dimension],
+        wanted: Wanted,
+        only: Option<&[Vec<String>]>,
+    ) -> Result<Vec<Group>, StatsError> {
+        let mut scope = self.scope(q, site, period);
+        scope.units_table = Some(table.to_string());
+        if let Some(shown) = only {
+            scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
+        }
+        let one_shard = self.cluster.shards.len() == 1;
+        let sql = grouped(&scope, dims, &q.filters, wanted, one_shard);
+        let _turn = session.turn.lock().await;
+        self.count_query("prefiltered");
+        self.fetch_histograms(&session.client, &sql).await
     }
 
     /// The scope of a report over unit rows. With stored visits the open tail's first hour is

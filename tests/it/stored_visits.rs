@@ -967,3 +967,183 @@ async fn issue_14_median_time_on_page_of_the_rows_shown_is_the_whole_reports() {
     }
     println!("{checked} medians of shown rows checked");
 }
+
+/// A filtered dashboard page selects the rows its filters keep once, into a temporary table of
+/// a ClickHouse session, and its panels' reports read that table (`Stats::prefilter`,
+/// `Stats::run_with`). Every report a page asks, and more (comparisons, percentages, two
+/// dimensions, medians of the rows shown), answers exactly what it answers reading the visits
+/// itself, for page filters on visit and page rows (`is`, `contains`, wildcards, negated) with
+/// other filters, while every visit is still in the open tail and once all are stored. Filters
+/// the rollups answer, and filters that keep more rows than the bound, are not prefiltered. The
+/// dashboard's own page reads its panels from the table.
+#[tokio::test]
+async fn issue_14_a_filtered_dashboard_page_reads_its_rows_once_and_answers_the_same() {
+    use std::sync::Arc;
+    use tally::stats::api::Request;
+
+    const SHARE: &str = "share-secret-for-s-example-0123456789";
+    let rows = generated_traffic(1500);
+    let setup = Setup::new("prefiltered").with(&format!(
+        "{}\n[dashboard]\n\n[[dashboard.share_links]]\nsite = \"s.example\"\nsha256 = \"{}\"\nname = \"bench\"\n",
+        site_config(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(SHARE.as_bytes())),
+    ));
+    let t = setup.start().await;
+    for chunk in rows.chunks(5000) {
+        insert(&t.db, chunk).await;
+    }
+    let config = tally::Config::load(&setup.config_path()).expect("config");
+    let stats = tally::stats::Stats::new(
+        &config,
+        Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
+        Arc::new(tally::metrics::Metrics::new()),
+    );
+    let now = Timestamp::now();
+    let range = json!(["2026-03-27", "2026-03-31"]);
+    let filter_sets = [
+        json!([
+            ["is", "visit:country", ["NL"]],
+            ["is", "visit:source", ["Google"]],
+            ["is", "event:page", ["/afval"]]
+        ]),
+        json!([
+            ["contains", "event:page", ["afval"]],
+            ["is_not", "visit:source", ["Google"]]
+        ]),
+        json!([
+            ["is", "event:page", ["/nieuws/*"]],
+            ["is_not", "visit:country", ["DE"]]
+        ]),
+        json!([
+            ["contains_not", "event:page", ["kalender"]],
+            ["is", "visit:device", ["Mobile"]],
+            ["is", "visit:entry_page", ["/"]]
+        ]),
+    ];
+    let metrics = json!([
+        "visitors",
+        "visits",
+        "pageviews",
+        "bounce_rate",
+        "visit_duration",
+        "views_per_visit",
+        "time_on_page",
+        "scroll_depth"
+    ]);
+    let queries = |filters: &Value| -> Vec<Value> {
+        let q = |more: Value| {
+            let mut q = json!({"site_id": "s.example", "date_range": range, "filters": filters,
+                "metrics": metrics});
+            for (k, v) in more.as_object().unwrap() {
+                q[k] = v.clone();
+            }
+            q
+        };
+        let mut all = vec![
+            q(
+                json!({"metrics": ["visitors", "visits", "pageviews", "bounce_rate",
+                "visit_duration", "visit_duration_median", "visit_duration_p75",
+                "visit_duration_p90"], "include": {"comparisons": {"mode": "previous_period"}}}),
+            ),
+            q(json!({"dimensions": ["time:day"]})),
+            q(json!({"dimensions": ["time:weekday", "time:hour_of_day"]})),
+            q(json!({"dimensions": ["time:hour_of_day"]})),
+            q(json!({"dimensions": ["visit:duration_bucket"], "metrics": ["visits"]})),
+            q(json!({"dimensions": ["visit:country"], "metrics": ["visitors", "percentage"]})),
+            q(json!({"dimensions": ["visit:source", "event:page"], "metrics": ["visitors"]})),
+            q(
+                json!({"dimensions": ["event:page"], "metrics": ["visitors", "pageviews",
+                "time_on_page_median"], "pagination": {"limit": 3}}),
+            ),
+            q(
+                json!({"dimensions": ["event:page"], "metrics": ["visitors", "time_on_page_median"],
+                "order_by": [["time_on_page_median", "desc"]]}),
+            ),
+        ];
+        for d in [
+            "event:page",
+            "event:hostname",
+            "visit:entry_page",
+            "visit:exit_page",
+            "visit:source",
+            "visit:referrer",
+            "visit:utm_campaign",
+            "visit:country",
+            "visit:device",
+            "visit:browser",
+            "visit:os",
+        ] {
+            all.push(q(json!({"dimensions": [d]})));
+        }
+        all
+    };
+    let parse = |q: &Value| Request::parse(q.to_string().as_bytes()).expect("a valid query");
+    let mut compared = 0;
+    for round in ["open tail", "stored visits"] {
+        if round == "stored visits" {
+            store_visits(&setup);
+            roll_up(&setup);
+        }
+        for filters in &filter_sets {
+            let queries = queries(filters);
+            let head = parse(&queries[0]).query;
+            let pre = stats
+                .prefilter(&head, now)
+                .await
+                .unwrap_or_else(|| panic!("{round}: {filters} is prefiltered"));
+            for q in &queries {
+                let request = parse(q);
+                let own = stats.run(&request.query, now).await.expect("report");
+                let read = pre.reads();
+                let from_table = stats
+                    .run_with(&request.query, now, Some(&pre))
+                    .await
+                    .expect("report from the table");
+                assert!(pre.reads() > read, "{round}: {q} read the table");
+                let (own, from_table) =
+                    (request.answer_json(&own), request.answer_json(&from_table));
+                assert!(
+                    !own["results"].as_array().unwrap().is_empty(),
+                    "{round}: {q} has rows"
+                );
+                assert_eq!(own, from_table, "{round}: {q}");
+                compared += 1;
+            }
+            pre.release().await;
+            // Past the bound, each report reads the visits itself.
+            assert!(
+                stats.prefilter_at_most(&head, now, 3).await.is_none(),
+                "{round}: {filters} keeps more than 3 rows"
+            );
+        }
+        // No filter, or one the rollups keep: nothing to prefilter.
+        for filters in [json!([]), json!([["is", "visit:country", ["NL"]]])] {
+            let q = parse(&json!({"site_id": "s.example", "date_range": range,
+                "filters": filters, "metrics": ["visitors"]}));
+            assert!(stats.prefilter(&q.query, now).await.is_none(), "{filters}");
+        }
+    }
+    println!("{compared} reports compared with and without the prefiltered table");
+
+    // The dashboard page with three filters reads its panels from the table.
+    let prefiltered =
+        |text: &str| metric(text, "tally_stats_queries_total{source=\"prefiltered\"}");
+    let before = prefiltered(&t.metrics().await);
+    let page = reqwest::get(format!(
+        "{}/share/{SHARE}?period=custom&from=2026-03-27&to=2026-03-31&country=NL&source=Google&page=%2Fafval",
+        t.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("data-panel=\"pages\""),
+        "the page shows its tables"
+    );
+    let after = prefiltered(&t.metrics().await);
+    assert!(
+        after >= before + 10.0,
+        "panels read the table: {before} → {after}"
+    );
+}

@@ -114,6 +114,9 @@ pub struct Scope<'a> {
     /// Whether the open tail is read at all: `false` when the caller found that no visit of
     /// it has a record in the period ([`units::tail_reaches_period`]).
     pub open_tail: bool,
+    /// A temporary table holding this scope's unit rows already narrowed by the report's
+    /// filters ([`units::prefilter`]): when set, the unit rows are read from it alone.
+    pub units_table: Option<String>,
 }
 
 /// The known values a [`Scope`] is made of for the engine's and the rollup job's queries.
@@ -157,6 +160,7 @@ impl<'a> Scope<'a> {
             tail_from: None,
             tail_after_period: false,
             open_tail: true,
+            units_table: None,
         }
     }
 
@@ -193,6 +197,7 @@ impl<'a> Scope<'a> {
             tail_from: None,
             tail_after_period: false,
             open_tail: true,
+            units_table: None,
         }
     }
 

@@ -23,6 +23,9 @@ use crate::visits::units::{
 /// join, so a filtered report would otherwise carry every stored row of the period through the
 /// union and the join with the slices' versions before dropping most of them.
 pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
+    if let Some(table) = &s.units_table {
+        return format!("SELECT {} FROM {table}", UNIT_COLUMNS.join(", "));
+    }
     if !s.stored_visits {
         return raw_period_units(s, &narrow(filters, s, ""));
     }
@@ -63,12 +66,59 @@ WHERE version = current",
 /// and applies its conditions as it reads (a filtered 30-day report took a third less time).
 /// `None` when the report needs the tail or builds every visit from raw events.
 pub fn stored_only(s: &Scope) -> Option<(String, String)> {
-    if !s.stored_visits || s.open_tail {
+    if !s.stored_visits || s.open_tail || s.units_table.is_some() {
         return None;
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
     let current = current_version(&stored_read(s, &visits, &slices, ""));
     Some((visits, current))
+}
+
+/// The statement that fills `table`, a temporary table of a ClickHouse session, with the
+/// scope's unit rows that `filters` keep, so that several reports over the same period and
+/// filters (a dashboard page's panels) read those rows instead of scanning the period each
+/// ([`Scope::units_table`]). A page or host filter keeps a visit row by the pages it viewed,
+/// or by its entry page when the report is grouped by page ([`Scope::pages_grouped`]): the
+/// table keeps the rows either form keeps, and each report applies its own filters again, so
+/// it reads exactly the rows it would read from [`units`]. At most `max_rows + 1` rows: the
+/// caller counts them and gives up on more than `max_rows` (the table lives in the server's
+/// memory).
+pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> String {
+    let ungrouped = Scope {
+        pages_grouped: false,
+        units_where: None,
+        units_table: None,
+        ..s.clone()
+    };
+    let grouped = Scope {
+        pages_grouped: true,
+        ..ungrouped.clone()
+    };
+    let mut cond = vec![format!("ts >= {} AND ts < {}", s.from, s.to)];
+    for f in filters {
+        let (visit, page) = (filter(f, &ungrouped), filter(f, &grouped));
+        cond.push(if visit == page {
+            format!("({visit})")
+        } else {
+            format!("(({visit}) OR ({page}))")
+        });
+    }
+    let cond = cond.join(" AND ");
+    let columns = UNIT_COLUMNS.join(", ");
+    let rows = match stored_only(&ungrouped) {
+        Some((visits, current)) => format!(
+            "SELECT {columns}\nFROM {visits}\nWHERE site = {site} AND {cond}\n    AND {current}",
+            site = s.site
+        ),
+        None => format!(
+            "SELECT {columns}\nFROM\n(\n{units}\n)\nWHERE {cond}",
+            units = units(&ungrouped, filters, &cond)
+        ),
+    };
+    format!(
+        "CREATE TEMPORARY TABLE {table} ENGINE = Memory AS\n{rows}\nLIMIT {}",
+        max_rows + 1
+    )
 }
 
 /// Where the stored side of the scope's period is read.
