@@ -802,9 +802,10 @@ class Tally:
         return ms, status, answer, float(m.group(1)) if m else None
 
     def sources(self):
-        """tally_stats_queries_total by source ("rollup", "raw": unit rows)."""
+        """tally_stats_queries_total by source ("rollup", "raw": unit rows, "prefiltered": a
+        dashboard page's unit rows selected once)."""
         _, raw, _ = self._request("GET", "/metrics")
-        out = {"rollup": 0, "raw": 0}
+        out = {"rollup": 0, "raw": 0, "prefiltered": 0}
         for line in raw.decode().splitlines():
             m = re.match(r'tally_stats_queries_total\{source="(\w+)"\} (\d+)', line)
             if m:
@@ -932,7 +933,7 @@ def cmd_measure(a, ch, sites):
             save()
 
     last = tally.sources()
-    results["queries"] = {k: last[k] - first[k] for k in last}
+    results["queries"] = {k: last[k] - first.get(k, 0) for k in last}
     total, busy, ours = (b - a for a, b in zip(ticks_before, cpu_ticks(pids)))
     results["cpu"] = {"busy": round(busy / total, 3), "others": round(max(0, busy - ours) / total, 3),
                       "cores": os.cpu_count()}
@@ -1250,7 +1251,8 @@ def cmd_report(a, ch, sites):
     out.append("")
     q = results.get("queries", {})
     out.append(f"`tally_stats_queries_total` during the measurement: {q.get('rollup', 0):,} from rollups, "
-               f"{q.get('raw', 0):,} from unit rows.  ")
+               f"{q.get('raw', 0):,} from unit rows, {q.get('prefiltered', 0):,} from a dashboard "
+               f"page's prefiltered unit rows.  ")
     goals = []
     for p, goal in GOALS_MS.items():
         if p not in periods:

@@ -344,12 +344,12 @@ impl Stats {
         })
     }
 
-    /// Selects the unit rows that `q`'s filters keep over its period (and its compared period)
-    /// once, into a temporary table per shard, for several reports of the same site, period
+    /// Selects the unit rows that `q`'s filters keep over its period once, into a temporary
+    /// table per shard, for several reports of the same site, period
     /// and filters to read ([`Stats::run_with`]; a dashboard page's panels). Only for filters
     /// that send every report to the unit rows (none the rollups answer), not for conversion
     /// reports; `None` when that does not hold, when the filters keep more than
-    /// [`prefiltered::MAX_ROWS`] rows of a period, or when ClickHouse refused: each report then
+    /// [`prefiltered::MAX_ROWS`] rows, or when ClickHouse refused: each report then
     /// reads the visits itself, as without it. The caller releases it when done.
     pub async fn prefilter(&self, q: &Query, now: Timestamp) -> Option<Prefiltered> {
         self.prefilter_at_most(q, now, prefiltered::MAX_ROWS).await
@@ -376,14 +376,10 @@ impl Stats {
             _ => None,
         };
         let period = Period::resolve(&q.date_range, &site.tz, now, first).ok()?;
-        let mut periods = vec![period];
-        if let Some(mode) = q.comparison {
-            periods.push(periods[0].compared(mode).ok()?);
-        }
         let pre = Prefiltered {
             site: q.site_id.clone(),
             filters: q.filters.clone(),
-            periods: periods.iter().map(|p| (p.from, p.to)).collect(),
+            period: (period.from, period.to),
             sessions: self
                 .cluster
                 .shards
@@ -393,32 +389,29 @@ impl Stats {
             reads: Default::default(),
         };
         for session in &pre.sessions {
-            for (i, period) in periods.iter().enumerate() {
-                match self
-                    .fill_prefiltered(session, i, q, site, period, max_rows)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        pre.release().await;
-                        return None;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "prefiltering a page's rows");
-                        pre.release().await;
-                        return None;
-                    }
+            match self
+                .fill_prefiltered(session, q, site, &period, max_rows)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    pre.release().await;
+                    return None;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "prefiltering a page's rows");
+                    pre.release().await;
+                    return None;
                 }
             }
         }
         Some(pre)
     }
 
-    /// Fills a session's `i`-th prefiltered table; `false` when the filters keep too many rows.
+    /// Fills a session's prefiltered table; `false` when the filters keep too many rows.
     async fn fill_prefiltered(
         &self,
         session: &Session,
-        i: usize,
         q: &Query,
         site: &SiteStats,
         period: &Period,
@@ -429,8 +422,8 @@ impl Stats {
             n: u64,
         }
         let scope = self.unit_scope(&session.client, q, site, period).await?;
-        let table = prefiltered::table(i);
-        let fill = sql::units::prefilter(&scope, &q.filters, &table, max_rows);
+        let table = prefiltered::TABLE;
+        let fill = sql::units::prefilter(&scope, &q.filters, table, max_rows);
         tracing::trace!(sql = fill, "stats sql");
         limited(session.client.query_raw(&fill))
             .execute()
@@ -700,9 +693,9 @@ impl Stats {
         let answers = join_all(self.cluster.shards.iter().enumerate().map(|(i, shard)| {
             let held = pre.and_then(|p| p.lookup(i, q, period.from, period.to));
             async move {
-                if let Some((session, table)) = held {
+                if let Some(session) = held {
                     match self
-                        .prefiltered_groups(session, &table, q, site, period, dims, wanted, only)
+                        .prefiltered_groups(session, q, site, period, dims, wanted, only)
                         .await
                     {
                         Ok(groups) => {
@@ -786,7 +779,6 @@ impl Stats {
     async fn prefiltered_groups(
         &self,
         session: &Session,
-        table: &str,
         q: &Query,
         site: &SiteStats,
         period: &Period,
@@ -795,7 +787,7 @@ impl Stats {
         only: Option<&[Vec<String>]>,
     ) -> Result<Vec<Group>, StatsError> {
         let mut scope = self.scope(q, site, period);
-        scope.units_table = Some(table.to_string());
+        scope.units_table = Some(prefiltered::TABLE.to_string());
         if let Some(shown) = only {
             scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
         }

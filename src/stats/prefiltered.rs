@@ -27,10 +27,8 @@ pub const MAX_ROWS: u64 = 200_000;
 /// Seconds of inactivity after which ClickHouse drops a session and its temporary tables.
 pub const SESSION_TIMEOUT_SECONDS: u32 = 60;
 
-/// The table of the `i`-th period (the page's period, then the compared one) in a session.
-pub fn table(i: usize) -> String {
-    format!("tally_prefiltered_{i}")
-}
+/// The table's name in its session.
+pub const TABLE: &str = "tally_prefiltered";
 
 /// One shard's session: a client bound to it, and the turn its queries take.
 pub struct Session {
@@ -52,13 +50,14 @@ impl Session {
     }
 }
 
-/// The prefiltered unit rows of one site's filters over some periods, a table per period in
-/// one session per shard.
+/// The prefiltered unit rows of one site's filters over one period, in a table of one session
+/// per shard. Only the page's own period: a comparison's earlier period is read by the
+/// headline alone, whose aggregate reads a few columns where the table would copy them all.
 pub struct Prefiltered {
     pub site: String,
     pub filters: Vec<Filter>,
-    /// The periods `[from, to)`, in the order of their tables ([`table`]).
-    pub periods: Vec<(Timestamp, Timestamp)>,
+    /// The period `[from, to)`.
+    pub period: (Timestamp, Timestamp),
     /// One per shard, in the cluster's order.
     pub sessions: Vec<Session>,
     /// Reads answered from the tables (one per shard and report computation).
@@ -66,21 +65,24 @@ pub struct Prefiltered {
 }
 
 impl Prefiltered {
-    /// The session and table that hold the rows of `q` over `[from, to)` on shard `shard`:
-    /// only for the same site and filters and a period with a table, and not for conversion
-    /// reports (their rows include custom events whatever a goal filter says).
+    /// The session whose table holds the rows of `q` over `[from, to)` on shard `shard`: only
+    /// for the same site, filters and period, and not for conversion reports (their rows
+    /// include custom events whatever a goal filter says).
     pub fn lookup(
         &self,
         shard: usize,
         q: &Query,
         from: Timestamp,
         to: Timestamp,
-    ) -> Option<(&Session, String)> {
-        if q.site_id != self.site || q.filters != self.filters || q.counts_conversions() {
+    ) -> Option<&Session> {
+        if q.site_id != self.site
+            || q.filters != self.filters
+            || q.counts_conversions()
+            || self.period != (from, to)
+        {
             return None;
         }
-        let i = self.periods.iter().position(|p| *p == (from, to))?;
-        Some((self.sessions.get(shard)?, table(i)))
+        self.sessions.get(shard)
     }
 
     /// Counts one read answered from a table.
@@ -95,13 +97,11 @@ impl Prefiltered {
 
     /// Drops the tables now (the session's expiry would, a minute later).
     pub async fn release(self) {
+        let drop = format!("DROP TEMPORARY TABLE IF EXISTS {TABLE}");
         for session in &self.sessions {
             let _turn = session.turn.lock().await;
-            for i in 0..self.periods.len() {
-                let drop = format!("DROP TEMPORARY TABLE IF EXISTS {}", table(i));
-                if let Err(e) = session.client.query_raw(&drop).execute().await {
-                    tracing::debug!(error = %e, "dropping a prefiltered table");
-                }
+            if let Err(e) = session.client.query_raw(&drop).execute().await {
+                tracing::debug!(error = %e, "dropping a prefiltered table");
             }
         }
     }

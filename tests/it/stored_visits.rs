@@ -973,7 +973,7 @@ async fn issue_14_median_time_on_page_of_the_rows_shown_is_the_whole_reports() {
 /// `Stats::run_with`). Every report a page asks, and more (comparisons, percentages, two
 /// dimensions, medians of the rows shown), answers exactly what it answers reading the visits
 /// itself, for page filters on visit and page rows (`is`, `contains`, wildcards, negated) with
-/// other filters, while every visit is still in the open tail and once all are stored. Filters
+/// other filters and for two filters on visit dimensions, while every visit is still in the open tail and once all are stored. Filters
 /// the rollups answer, and filters that keep more rows than the bound, are not prefiltered. The
 /// dashboard's own page reads its panels from the table.
 #[tokio::test]
@@ -1018,6 +1018,11 @@ async fn issue_14_a_filtered_dashboard_page_reads_its_rows_once_and_answers_the_
             ["contains_not", "event:page", ["kalender"]],
             ["is", "visit:device", ["Mobile"]],
             ["is", "visit:entry_page", ["/"]]
+        ]),
+        // No page filter: the table leaves the visits' pages out.
+        json!([
+            ["is", "visit:country", ["NL"]],
+            ["is_not", "visit:source", ["Google"]]
         ]),
     ];
     let metrics = json!([

@@ -24,7 +24,14 @@ use crate::visits::units::{
 /// union and the join with the slices' versions before dropping most of them.
 pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     if let Some(table) = &s.units_table {
-        return format!("SELECT {} FROM {table}", UNIT_COLUMNS.join(", "));
+        let columns: Vec<String> = UNIT_COLUMNS
+            .iter()
+            .map(|c| match left_out(c, filters) {
+                Some(value) => format!("{value} AS {c}"),
+                None => c.to_string(),
+            })
+            .collect();
+        return format!("SELECT {} FROM {table}", columns.join(", "));
     }
     if !s.stored_visits {
         return raw_period_units(s, &narrow(filters, s, ""));
@@ -104,7 +111,12 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         });
     }
     let cond = cond.join(" AND ");
-    let columns = UNIT_COLUMNS.join(", ");
+    let columns = UNIT_COLUMNS
+        .iter()
+        .filter(|c| left_out(c, filters).is_none())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = match stored_only(&ungrouped) {
         Some((visits, current)) => format!(
             "SELECT {columns}\nFROM {visits}\nWHERE site = {site} AND {cond}\n    AND {current}",
@@ -119,6 +131,22 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         "CREATE TEMPORARY TABLE {table} ENGINE = Memory AS\n{rows}\nLIMIT {}",
         max_rows + 1
     )
+}
+
+/// A unit column that a prefiltered table leaves out, and the value its reports read instead:
+/// the custom events' name and properties (conversion reports do not read the table) and, with
+/// no page or host filter, the visit's pages (only those filters read them). Each column a
+/// table holds is copied out of every row the fill reads, whether the filters keep it or not:
+/// a fifth of the fill's time for these.
+fn left_out(column: &str, filters: &[Filter]) -> Option<&'static str> {
+    match column {
+        "name" => Some("''"),
+        "props_keys" | "props_values" => Some("emptyArrayString()"),
+        "pages_path" | "pages_host" if !filters.iter().any(Filter::has_page) => {
+            Some("emptyArrayString()")
+        }
+        _ => None,
+    }
 }
 
 /// Where the stored side of the scope's period is read.
