@@ -23,6 +23,9 @@ pub const INCOMPATIBLE_COLUMNS: u32 = 122;
 pub const REPLICA_IS_ALREADY_EXIST: u32 = 253;
 /// `UNFINISHED`: an `ALTER` of a replicated table done here; inactive replicas do it later.
 pub const UNFINISHED: u32 = 341;
+/// `SESSION_IS_LOCKED`: a query of an HTTP session while the server still holds the session
+/// for another (it lets go of it only after the previous answer is sent).
+pub const SESSION_IS_LOCKED: u32 = 373;
 
 /// The code in a ClickHouse error message: `Code: 16. DB::Exception: …` (or just `Code: 16`).
 pub fn in_message(message: &str) -> Option<u32> {

@@ -388,9 +388,9 @@ impl Stats {
                 .collect(),
             reads: Default::default(),
         };
-        for session in &pre.sessions {
+        for (shard, session) in self.cluster.shards.iter().zip(&pre.sessions) {
             match self
-                .fill_prefiltered(session, q, site, &period, max_rows)
+                .fill_prefiltered(shard.client(), session, q, site, &period, max_rows)
                 .await
             {
                 Ok(true) => {}
@@ -409,8 +409,10 @@ impl Stats {
     }
 
     /// Fills a session's prefiltered table; `false` when the filters keep too many rows.
+    /// The open tail's bounds are asked on the shard's `client`: they need no session.
     async fn fill_prefiltered(
         &self,
+        client: &Client,
         session: &Session,
         q: &Query,
         site: &SiteStats,
@@ -421,21 +423,20 @@ impl Stats {
         struct Count {
             n: u64,
         }
-        let scope = self.unit_scope(&session.client, q, site, period).await?;
+        let scope = self.unit_scope(client, q, site, period).await?;
         let table = prefiltered::TABLE;
         let fill = sql::units::prefilter(&scope, &q.filters, table, max_rows);
         tracing::trace!(sql = fill, "stats sql");
-        limited(session.client.query_raw(&fill))
-            .execute()
+        session
+            .run(|client| limited(client.query_raw(&fill)).execute())
             .await
             .map_err(|e| unavailable(&e))?;
-        let rows: Count = session
-            .client
-            .query_raw(&format!("SELECT count() AS n FROM {table}"))
-            .fetch_one()
+        let count = format!("SELECT count() AS n FROM {table}");
+        let rows: Vec<Count> = session
+            .run(|client| client.query_raw(&count).fetch_all())
             .await
             .map_err(|e| unavailable(&e))?;
-        Ok(rows.n <= max_rows)
+        Ok(rows.first().is_some_and(|r| r.n <= max_rows))
     }
 
     /// Distinct visitors with a pageview in the last 5 minutes (Plausible's v1 realtime number).
@@ -793,9 +794,13 @@ impl Stats {
         }
         let one_shard = self.cluster.shards.len() == 1;
         let sql = grouped(&scope, dims, &q.filters, wanted, one_shard);
-        let _turn = session.turn.lock().await;
+        tracing::trace!(sql, "stats sql");
+        let rows = session
+            .run(|client| limited(client.query_raw(&sql)).fetch_all::<HistogramRow>())
+            .await
+            .map_err(|e| unavailable(&e))?;
         self.count_query("prefiltered");
-        self.fetch_histograms(&session.client, &sql).await
+        Ok(rows.into_iter().map(Group::from_histogram_row).collect())
     }
 
     /// The scope of a report over unit rows. With stored visits the open tail's first hour is

@@ -11,13 +11,16 @@
 //! ([`SESSION_TIMEOUT_SECONDS`]): nothing of it outlives the page. A session takes one query
 //! at a time, so the panels' reports over it take turns (each reads a few thousand rows).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use clickhouse::Client;
 use jiff::Timestamp;
 use tokio::sync::Mutex;
 
 use super::query::{Filter, Query};
+use crate::clickhouse_code::{self, SESSION_IS_LOCKED};
 
 /// Most unit rows a page's prefiltered table may hold; filters that keep more (a broad
 /// `contains` over a long period) are read by each report as before, so that a table in
@@ -30,10 +33,15 @@ pub const SESSION_TIMEOUT_SECONDS: u32 = 60;
 /// The table's name in its session.
 pub const TABLE: &str = "tally_prefiltered";
 
+/// How often a query is asked again while ClickHouse still holds the session for the previous
+/// one, waiting 2, 4, … ms in between (a few ms in all: the server lets go of the session right
+/// after sending the previous answer).
+const LOCKED_RETRIES: u64 = 8;
+
 /// One shard's session: a client bound to it, and the turn its queries take.
 pub struct Session {
-    pub client: Client,
-    pub turn: Mutex<()>,
+    client: Client,
+    turn: Mutex<()>,
 }
 
 impl Session {
@@ -46,6 +54,30 @@ impl Session {
                 .with_setting("session_id", id)
                 .with_setting("session_timeout", SESSION_TIMEOUT_SECONDS.to_string()),
             turn: Mutex::new(()),
+        }
+    }
+
+    /// Runs one query in the session, in its turn. ClickHouse answers a query of a session it
+    /// still holds for the previous one with `SESSION_IS_LOCKED`, which the previous one's
+    /// answer can overtake; such a query is asked again.
+    pub async fn run<T, F, Fut>(&self, mut query: F) -> Result<T, clickhouse::error::Error>
+    where
+        F: FnMut(&Client) -> Fut,
+        Fut: Future<Output = Result<T, clickhouse::error::Error>>,
+    {
+        let _turn = self.turn.lock().await;
+        let mut attempt = 0;
+        loop {
+            match query(&self.client).await {
+                Err(e)
+                    if clickhouse_code::of(&e) == Some(SESSION_IS_LOCKED)
+                        && attempt < LOCKED_RETRIES =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(2 * attempt)).await;
+                }
+                answer => return answer,
+            }
         }
     }
 }
@@ -99,9 +131,11 @@ impl Prefiltered {
     pub async fn release(self) {
         let drop = format!("DROP TEMPORARY TABLE IF EXISTS {TABLE}");
         for session in &self.sessions {
-            let _turn = session.turn.lock().await;
-            if let Err(e) = session.client.query_raw(&drop).execute().await {
-                tracing::debug!(error = %e, "dropping a prefiltered table");
+            let dropped = session
+                .run(|client| client.query_raw(&drop).execute())
+                .await;
+            if let Err(e) = dropped {
+                tracing::debug!(error = %clickhouse_code::describe(&e), "dropping a prefiltered table");
             }
         }
     }

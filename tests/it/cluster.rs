@@ -343,6 +343,12 @@ async fn issue_17_reports_on_a_cluster_equal_the_single_server_answers() {
         cases.len(),
         failures.join("\n\n")
     );
+    // A dashboard page's prefiltered rows: a table in a session on each shard.
+    let prefiltered = crate::stored_visits::prefiltered_cases_answer_the_same(&a).await;
+    assert!(
+        prefiltered >= 7,
+        "{prefiltered} cases prefiltered on the cluster"
+    );
 }
 
 /// Every file under `dir`.

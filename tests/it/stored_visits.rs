@@ -10,6 +10,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
+use tally::stats::api::Request;
+
 use crate::reports::{cases, config, load_events, post_query, run_fixture, secret};
 use crate::support::*;
 
@@ -144,6 +146,10 @@ async fn issue_14_the_fixture_answers_the_same_from_stored_visits_and_their_roll
     ch(&format!("TRUNCATE TABLE {}.events", t.db)).await;
     let cases = cases();
     assert_fixture(run_fixture(&t, &cases).await, "from stored visits");
+    // The cases a dashboard page would prefilter (several values, `is_not`, `contains`,
+    // `matches`, `or`, `not`) answer the same from the page's table.
+    let prefiltered = prefiltered_cases_answer_the_same(&setup).await;
+    assert!(prefiltered >= 7, "{prefiltered} cases prefiltered");
     roll_up(&setup);
     assert!(ch_count(&format!("SELECT count() FROM {}.rollup_days", t.db)).await > 0);
     assert_fixture(
@@ -968,6 +974,49 @@ async fn issue_14_median_time_on_page_of_the_rows_shown_is_the_whole_reports() {
     println!("{checked} medians of shown rows checked");
 }
 
+/// The report engine of `setup`'s config, in this process.
+fn engine(setup: &Setup) -> tally::stats::Stats {
+    let config = tally::Config::load(&setup.config_path()).expect("config");
+    tally::stats::Stats::new(
+        &config,
+        std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
+        std::sync::Arc::new(tally::metrics::Metrics::new()),
+    )
+}
+
+/// Every hand-computed case whose filters a dashboard page would prefilter answers the same
+/// read from the prefiltered table (`Stats::run_with`) as by itself (`Stats::run`, which the
+/// fixture checks); how many such cases there are.
+pub async fn prefiltered_cases_answer_the_same(setup: &Setup) -> usize {
+    let stats = engine(setup);
+    let now = Timestamp::now();
+    let mut prefiltered = 0;
+    for case in cases() {
+        if case["expect_status"] != 200 {
+            continue;
+        }
+        let request = Request::parse(case["query"].to_string().as_bytes()).expect("a query");
+        let Some(pre) = stats.prefilter(&request.query, now).await else {
+            continue;
+        };
+        let own = stats.run(&request.query, now).await.expect("report");
+        let from_table = stats
+            .run_with(&request.query, now, Some(&pre))
+            .await
+            .expect("report from the table");
+        assert!(pre.reads() > 0, "{}: read the table", case["name"]);
+        assert_eq!(
+            request.answer_json(&own),
+            request.answer_json(&from_table),
+            "{}",
+            case["name"]
+        );
+        pre.release().await;
+        prefiltered += 1;
+    }
+    prefiltered
+}
+
 /// A filtered dashboard page selects the rows its filters keep once, into a temporary table of
 /// a ClickHouse session, and its panels' reports read that table (`Stats::prefilter`,
 /// `Stats::run_with`). Every report a page asks, and more (comparisons, percentages, two
@@ -978,9 +1027,6 @@ async fn issue_14_median_time_on_page_of_the_rows_shown_is_the_whole_reports() {
 /// dashboard's own page reads its panels from the table.
 #[tokio::test]
 async fn issue_14_a_filtered_dashboard_page_reads_its_rows_once_and_answers_the_same() {
-    use std::sync::Arc;
-    use tally::stats::api::Request;
-
     const SHARE: &str = "share-secret-for-s-example-0123456789";
     let rows = generated_traffic(1500);
     let setup = Setup::new("prefiltered").with(&format!(
@@ -992,12 +1038,7 @@ async fn issue_14_a_filtered_dashboard_page_reads_its_rows_once_and_answers_the_
     for chunk in rows.chunks(5000) {
         insert(&t.db, chunk).await;
     }
-    let config = tally::Config::load(&setup.config_path()).expect("config");
-    let stats = tally::stats::Stats::new(
-        &config,
-        Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
-        Arc::new(tally::metrics::Metrics::new()),
-    );
+    let stats = engine(&setup);
     let now = Timestamp::now();
     let range = json!(["2026-03-27", "2026-03-31"]);
     let filter_sets = [
