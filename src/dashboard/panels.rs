@@ -452,11 +452,17 @@ impl Queries {
 /// vs 0.50–0.62 s, today's (raw events) 4.1–7.5 s vs 4.3–7.9 s: no slower.
 pub const MAX_CONCURRENT_RUNS: usize = 6;
 
+/// Pages whose filtered rows are held in a temporary table at once (each at most
+/// `stats::prefiltered::MAX_ROWS` rows in ClickHouse's memory, about 50 MB); a page loaded while
+/// all are taken has each panel read the visits itself.
+pub const MAX_PREFILTERED_PAGES: usize = 4;
+
 /// The dashboard's share of the report engine: the engine, and the permits that bound how many
 /// of its runs the dashboard starts at once.
 pub struct Reports {
     stats: Arc<Stats>,
     runs: Semaphore,
+    tables: Semaphore,
 }
 
 impl Reports {
@@ -464,6 +470,7 @@ impl Reports {
         Reports {
             stats,
             runs: Semaphore::new(MAX_CONCURRENT_RUNS),
+            tables: Semaphore::new(MAX_PREFILTERED_PAGES),
         }
     }
 
@@ -538,9 +545,13 @@ impl Reports {
         let mode = mode.of_view(view);
         // Filters that no rollup keeps: the rows they select are read once for all panels
         // (every panel asks with the headline's site, period and filters).
-        let prefiltered = {
-            let _permit = self.runs.acquire().await;
-            self.stats.prefilter(&q.headline, now).await
+        let table = self.tables.try_acquire().ok();
+        let prefiltered = match table {
+            Some(_) => {
+                let _permit = self.runs.acquire().await;
+                self.stats.prefilter(&q.headline, now).await
+            }
+            None => None,
         };
         let pre = prefiltered.as_ref();
         let tables =
@@ -557,6 +568,7 @@ impl Reports {
         if let Some(p) = prefiltered {
             p.release().await;
         }
+        drop(table);
         Data {
             mode,
             breakdowns: q.breakdowns,

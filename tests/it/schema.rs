@@ -9,7 +9,7 @@ use tally::rollup::sql::{
 };
 use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped, Slice};
-use tally::stats::sql::units::recent_pageviews;
+use tally::stats::sql::units::{prefilter, recent_pageviews};
 use tally::stats::sql::visits::{
     count_events, durations, first_event, grouped, groups_in, Components, Percentiles,
 };
@@ -325,6 +325,34 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                 durations: true,
                 page_seconds: true,
                 components: Components(0).with(1).with(3),
+                one_shard: true,
+            },
+        ),
+    ));
+    // A dashboard page's prefiltered rows: the temporary table filled from stored visits and
+    // from the open tail, and a panel's report reading it.
+    out.push((
+        "prefilter from stored visits".to_string(),
+        prefilter(&stored_scope, &filters, "tally_prefiltered", 200_000),
+    ));
+    out.push((
+        "prefilter with the open tail".to_string(),
+        prefilter(&scope, &filters, "tally_prefiltered_tail", 200_000),
+    ));
+    let table_scope = Scope {
+        units_table: Some("tally_prefiltered".into()),
+        ..scope.clone()
+    };
+    out.push((
+        "report over the prefiltered table".to_string(),
+        grouped(
+            &table_scope,
+            &[Dimension::Page],
+            &filters,
+            Percentiles::Histograms {
+                durations: true,
+                page_seconds: true,
+                components: Components::ALL,
                 one_shard: true,
             },
         ),

@@ -463,4 +463,51 @@ mod tests {
         assert!(sql.contains("(slice, version) IN ("), "{sql}");
         assert!(sql.contains("AND (kind = 0)"), "{sql}");
     }
+
+    #[test]
+    fn issue_14_a_prefiltered_table_keeps_the_rows_of_either_page_filter_form() {
+        let page = Filter::Leaf {
+            op: Op::Is,
+            dimension: Dimension::Page,
+            values: vec!["/a".into()],
+            case_sensitive: true,
+        };
+        let country = Filter::Leaf {
+            op: Op::IsNot,
+            dimension: Dimension::Country,
+            values: vec!["NL".into()],
+            case_sensitive: true,
+        };
+        let mut s = scope();
+        s.open_tail = false;
+        let sql = prefilter(&s, &[page.clone(), country.clone()], "t", 10);
+        assert!(
+            sql.starts_with("CREATE TEMPORARY TABLE t ENGINE = Memory AS"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("\nLIMIT 11"), "{sql}");
+        // A visit row by its pages, or (grouped by page) by its entry page.
+        assert!(
+            sql.contains(
+                "((if(kind = 0, (has(pages_path, '/a')), (path = '/a'))) OR ((path = '/a')))"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("(NOT (country = 'NL'))"), "{sql}");
+        assert!(
+            sql.contains("pages_path") && !sql.contains("props_keys"),
+            "{sql}"
+        );
+        // Without a page filter the pages are left out, and read as empty from the table.
+        let sql = prefilter(&s, std::slice::from_ref(&country), "t", 10);
+        assert!(!sql.contains("pages_path"), "{sql}");
+        s.units_table = Some("t".into());
+        let read = units(&s, std::slice::from_ref(&country), "");
+        assert!(read.contains("emptyArrayString() AS pages_path"), "{read}");
+        assert!(
+            read.contains("'' AS name") && read.ends_with("FROM t"),
+            "{read}"
+        );
+        assert!(stored_only(&s).is_none());
+    }
 }
