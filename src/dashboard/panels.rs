@@ -453,7 +453,7 @@ impl Queries {
 pub const MAX_CONCURRENT_RUNS: usize = 6;
 
 /// Pages whose filtered rows are held in a temporary table at once (each at most
-/// `stats::prefiltered::MAX_ROWS` rows in ClickHouse's memory, about 50 MB); a page loaded while
+/// `stats::prefiltered::MAX_ROWS` rows in ClickHouse's memory, up to about 80 MB); a page loaded while
 /// all are taken has each panel read the visits itself.
 pub const MAX_PREFILTERED_PAGES: usize = 4;
 
