@@ -735,6 +735,9 @@ DASHBOARD_CASES = [
     ("dash_nl", "Dashboard page, 30 days, filtered `country=NL`", "period=30d&country=NL"),
     ("dash_3f", "Dashboard page, 30 days, three filters (country NL, source Google, page `/about/`)",
      "period=30d&country=NL&source=Google&page=%2Fabout%2F"),
+    # The most visited page: the click on the top row of "Top pages".
+    ("dash_page", "Dashboard page, 30 days, filtered `page=/` (the most visited page)",
+     "period=30d&page=%2F"),
 ]
 
 

@@ -453,9 +453,9 @@ impl Queries {
 pub const MAX_CONCURRENT_RUNS: usize = 6;
 
 /// Pages whose filtered rows are held in a temporary table at once (each at most
-/// `stats::prefiltered::MAX_ROWS` rows in ClickHouse's memory, up to about 80 MB); a page loaded while
+/// `stats::prefiltered::MAX_ROWS` rows in ClickHouse's memory, up to about 160 MB); a page loaded while
 /// all are taken has each panel read the visits itself.
-pub const MAX_PREFILTERED_PAGES: usize = 4;
+pub const MAX_PREFILTERED_PAGES: usize = 2;
 
 /// The dashboard's share of the report engine: the engine, and the permits that bound how many
 /// of its runs the dashboard starts at once.
