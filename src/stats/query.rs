@@ -278,17 +278,6 @@ impl Filter {
         }
     }
 
-    /// Whether a page or host leaf is in it (on a visit row, it reads the visit's pages).
-    pub fn has_page(&self) -> bool {
-        match self {
-            Filter::Leaf { dimension, .. } => {
-                matches!(dimension, Dimension::Page | Dimension::Hostname)
-            }
-            Filter::And(v) | Filter::Or(v) => v.iter().any(Filter::has_page),
-            Filter::Not(f) => f.has_page(),
-        }
-    }
-
     /// Whether every leaf is on a visitor-constant dimension ([`Dimension::is_visitor_constant`]):
     /// then it holds for a raw event exactly when it holds for the event's visit.
     pub fn is_visitor_constant(&self) -> bool {

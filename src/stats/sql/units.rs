@@ -26,10 +26,11 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     if let Some(table) = &s.units_table {
         let columns: Vec<String> = UNIT_COLUMNS
             .iter()
-            .map(|c| match left_out(c, filters) {
+            .map(|c| match left_out(c) {
                 Some(value) => format!("{value} AS {c}"),
                 None => c.to_string(),
             })
+            .chain(KEEP_FLAGS.iter().map(|f| f.to_string()))
             .collect();
         return format!("SELECT {} FROM {table}", columns.join(", "));
     }
@@ -102,6 +103,7 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         ..ungrouped.clone()
     };
     let mut cond = vec![format!("ts >= {} AND ts < {}", s.from, s.to)];
+    let (mut visits, mut pages) = (Vec::new(), Vec::new());
     for f in filters {
         let (visit, page) = (filter(f, &ungrouped), filter(f, &grouped));
         cond.push(if visit == page {
@@ -109,12 +111,25 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         } else {
             format!("(({visit}) OR ({page}))")
         });
+        visits.push(format!("({visit})"));
+        pages.push(format!("({page})"));
     }
     let cond = cond.join(" AND ");
+    let all = |v: Vec<String>| {
+        if v.is_empty() {
+            "1".to_string()
+        } else {
+            v.join(" AND ")
+        }
+    };
     let columns = UNIT_COLUMNS
         .iter()
-        .filter(|c| left_out(c, filters).is_none())
-        .copied()
+        .filter(|c| left_out(c).is_none())
+        .map(|c| c.to_string())
+        .chain([
+            format!("toUInt8({}) AS {}", all(visits), KEEP_FLAGS[0]),
+            format!("toUInt8({}) AS {}", all(pages), KEEP_FLAGS[1]),
+        ])
         .collect::<Vec<_>>()
         .join(", ");
     let rows = match stored_only(&ungrouped) {
@@ -133,18 +148,21 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
     )
 }
 
+/// A prefiltered table's flags: whether the report's filters keep the row when the report is
+/// not grouped by page, and when it is ([`Scope::pages_grouped`]; the forms differ for a page
+/// filter on a visit row). Reports over the table test these instead of the filters
+/// (`visits::filter_conditions`).
+pub const KEEP_FLAGS: [&str; 2] = ["keep_visits", "keep_pages"];
+
 /// A unit column that a prefiltered table leaves out, and the value its reports read instead:
-/// the custom events' name and properties (conversion reports do not read the table) and, with
-/// no page or host filter, the visit's pages (only those filters read them). Each column a
-/// table holds is copied out of every row the fill reads, whether the filters keep it or not:
-/// a fifth of the fill's time for these.
-fn left_out(column: &str, filters: &[Filter]) -> Option<&'static str> {
+/// the custom events' name and properties (conversion reports do not read the table) and the
+/// visit's pages (only page and host filters read them, and those were evaluated into the
+/// table's flags, [`KEEP_FLAGS`]). Each column a table holds is copied out of every row the
+/// fill reads, whether the filters keep it or not: a fifth of the fill's time for these.
+fn left_out(column: &str) -> Option<&'static str> {
     match column {
         "name" => Some("''"),
-        "props_keys" | "props_values" => Some("emptyArrayString()"),
-        "pages_path" | "pages_host" if !filters.iter().any(Filter::has_page) => {
-            Some("emptyArrayString()")
-        }
+        "props_keys" | "props_values" | "pages_path" | "pages_host" => Some("emptyArrayString()"),
         _ => None,
     }
 }
@@ -486,28 +504,51 @@ mod tests {
             "{sql}"
         );
         assert!(sql.ends_with("\nLIMIT 11"), "{sql}");
-        // A visit row by its pages, or (grouped by page) by its entry page.
-        assert!(
-            sql.contains(
-                "((if(kind = 0, (has(pages_path, '/a')), (path = '/a'))) OR ((path = '/a')))"
-            ),
-            "{sql}"
+        // A visit row by its pages, or (grouped by page) by its entry page: the table keeps
+        // the rows of either, and says which in its flags.
+        let (visit, entry) = (
+            "(if(kind = 0, (has(pages_path, '/a')), (path = '/a')))",
+            "((path = '/a'))",
         );
+        assert!(sql.contains(&format!("({visit} OR {entry})")), "{sql}");
         assert!(sql.contains("(NOT (country = 'NL'))"), "{sql}");
         assert!(
-            sql.contains("pages_path") && !sql.contains("props_keys"),
+            sql.contains(&format!(
+                "toUInt8({visit} AND (NOT (country = 'NL'))) AS keep_visits"
+            )),
             "{sql}"
         );
-        // Without a page filter the pages are left out, and read as empty from the table.
-        let sql = prefilter(&s, std::slice::from_ref(&country), "t", 10);
-        assert!(!sql.contains("pages_path"), "{sql}");
+        assert!(
+            sql.contains(&format!(
+                "toUInt8({entry} AND (NOT (country = 'NL'))) AS keep_pages"
+            )),
+            "{sql}"
+        );
+        // The pages are read by the filters alone, not copied into the table.
+        let columns = &sql[..sql.find("FROM").unwrap()];
+        assert!(
+            !columns.contains(" pages_path,") && !columns.contains("props_keys"),
+            "{sql}"
+        );
+        // Reports over the table test its flags.
         s.units_table = Some("t".into());
         let read = units(&s, std::slice::from_ref(&country), "");
         assert!(read.contains("emptyArrayString() AS pages_path"), "{read}");
         assert!(
-            read.contains("'' AS name") && read.ends_with("FROM t"),
+            read.contains("'' AS name") && read.ends_with("keep_visits, keep_pages FROM t"),
             "{read}"
         );
         assert!(stored_only(&s).is_none());
+        let filters = [page, country];
+        assert_eq!(
+            super::super::visits::filter_conditions(&s, &filters),
+            ["(keep_visits = 1)"]
+        );
+        s.pages_grouped = true;
+        assert_eq!(
+            super::super::visits::filter_conditions(&s, &filters),
+            ["(keep_pages = 1)"]
+        );
+        assert!(super::super::visits::filter_conditions(&s, &[]).is_empty());
     }
 }

@@ -232,6 +232,24 @@ fn any_element(
     Some(format!("({})", parts.join(" OR ")))
 }
 
+/// The report's filters as conditions on its unit rows. Over a prefiltered table
+/// ([`Scope::units_table`]) they were evaluated when the table was filled: a row's
+/// `keep_visits` or `keep_pages` (grouped by page) says whether they keep it.
+pub fn filter_conditions(s: &Scope, filters: &[Filter]) -> Vec<String> {
+    if s.units_table.is_some() && !filters.is_empty() {
+        let flag = if s.pages_grouped {
+            "keep_pages"
+        } else {
+            "keep_visits"
+        };
+        return vec![format!("({flag} = 1)")];
+    }
+    filters
+        .iter()
+        .map(|f| format!("({})", filter(f, s)))
+        .collect()
+}
+
 fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
     let parts: Vec<String> = v.iter().map(|f| format!("({})", filter(f, s))).collect();
     parts.join(sep)
@@ -452,7 +470,7 @@ pub fn grouped(
     if s.conversions.is_some() {
         wheres.push(conversions::ROWS.into());
     }
-    wheres.extend(filters.iter().map(|f| format!("({})", filter(f, s))));
+    wheres.extend(filter_conditions(s, filters));
     let join = match &s.conversions {
         Some(c) if dimensions.contains(&Dimension::Goal) => {
             Conversions::goal_join(&goals_of_filters(c, filters))
@@ -533,8 +551,8 @@ fn goals_of_filters<'c>(c: &'c Conversions, filters: &[Filter]) -> Vec<&'c conve
 /// `filters` keep.
 pub fn durations(s: &Scope, filters: &[Filter]) -> String {
     let mut cond = format!("kind = 0 AND {}", period(s));
-    for f in filters {
-        let _ = write!(cond, " AND ({})", filter(f, s));
+    for c in filter_conditions(s, filters) {
+        let _ = write!(cond, " AND {c}");
     }
     format!(
         "SELECT duration AS seconds, toUInt64(count()) AS visits
