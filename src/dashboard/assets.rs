@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::respond::secure_headers;
+use super::headers::secure_headers;
 use crate::response::{self, Body};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

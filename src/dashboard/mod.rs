@@ -7,12 +7,13 @@
 //! (`auth`: users with argon2 password hashes and sessions, a trusted proxy's user header, or a
 //! per-site share link; `login`: the login and logout forms). Assets (stylesheet, a small
 //! optional script, icon) are embedded in the binary (`assets`); pages load nothing from
-//! anywhere else (`Content-Security-Policy: default-src 'self'`, set in `respond`).
+//! anywhere else (`Content-Security-Policy: default-src 'self'`, set in `headers`).
 
 mod assets;
 mod auth;
 mod charts;
 mod export;
+mod headers;
 mod html;
 mod login;
 mod page;

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::PLUGIN;
 use crate::stats::query::{DateRange, Dimension, Metric, Query};
+use crate::stats::sql::dimensions::DURATION_BUCKETS;
 use crate::stats::sql::report::{self, Unsupported};
-use crate::stats::sql::visits::DURATION_BUCKETS;
 use crate::stats::sql::Scope;
 
 /// Names of the ISO weekdays 1..=7 (`time:weekday`), for the peak-hours rows.

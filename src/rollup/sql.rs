@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 
 use crate::sql_text::{datetime, lit};
+use crate::stats::sql::dimensions::dimension;
 use crate::stats::sql::rollups::{DURATION_SECONDS, PAIRED, ROLLED_UP, ROLLUP_COLUMNS};
-use crate::stats::sql::visits::dimension;
 use crate::stats::sql::{Scope, COMPONENTS};
 use crate::visits::units::{stored_units, Stored};
 

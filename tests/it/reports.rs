@@ -448,12 +448,12 @@ async fn bots_are_not_counted_today_or_in_realtime() {
 
 /// A page or host filter on a visit ("the visit viewed a matching page") is written without a
 /// lambda for `is` and `contains` (`has`, a search in the joined pages; see
-/// `stats::sql::visits::filter`). On real ClickHouse it selects exactly the visits the
+/// `stats::sql::dimensions::filter`). On real ClickHouse it selects exactly the visits the
 /// element-by-element lambda selects, for case-sensitive and -insensitive values, several
 /// values, negations, non-ASCII letters and values that would span two pages if joined.
 #[tokio::test]
 async fn page_filters_on_visits_select_what_the_element_lambda_selects() {
-    use tally::stats::sql::visits::{filter, leaf};
+    use tally::stats::sql::dimensions::{filter, leaf};
     use tally::stats::{Dimension, Filter, Op};
 
     let db = fresh_db("page_filter_forms");

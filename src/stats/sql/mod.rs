@@ -1,6 +1,7 @@
 //! SQL for reports: the pieces every report query shares (the scope of a query, the metric
 //! components). `units` gives a period's unit rows (stored visits and the still-open tail built
-//! from raw events), `visits` groups them into the components per dimension, `rollups` reads the
+//! from raw events), `dimensions` writes dimension values and filters over them, `visits` groups
+//! them into the components per dimension, `rollups` reads the
 //! rollup tables, `metrics` holds the metric formulas in SQL, and `report` puts them together
 //! into one statement for readers that cannot run the engine's Rust (the Grafana dashboards).
 //!
@@ -268,6 +269,7 @@ pub(crate) fn example_scope() -> Scope<'static> {
 }
 
 pub mod conversions;
+pub mod dimensions;
 pub mod metrics;
 pub mod report;
 pub mod rollups;

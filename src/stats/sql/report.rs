@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 
-use super::{metrics, rollups, visits, Scope, Sql, COMPONENTS};
+use super::{dimensions, metrics, rollups, visits, Scope, Sql, COMPONENTS};
 use crate::stats::answer::effective_order;
 use crate::stats::query::{Dimension, Direction, Metric, OrderKey, Query};
 
@@ -229,7 +229,7 @@ fn labels(v: &Variant, s: &Scope) -> Result<String, Unsupported> {
             _ => return Err(Unsupported("time labels with other dimensions".into())),
         };
         instants = Some((ts, n));
-        dims.push(format!("toString({})", visits::dimension(*d, s)));
+        dims.push(format!("toString({})", dimensions::dimension(*d, s)));
     }
     let Some((ts, n)) = instants else {
         return Err(Unsupported("time labels without a time dimension".into()));

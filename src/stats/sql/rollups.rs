@@ -187,7 +187,7 @@ fn rollup_dimension(d: Dimension, first: &Sql) -> Option<(&'static str, String)>
 /// One value of one rolled-up dimension: the rows a report filtered by `dimension is value`
 /// reads instead of unit rows.
 ///
-/// The rollup job groups a day's unit rows by `visits::dimension(d)` and computes every
+/// The rollup job groups a day's unit rows by `dimensions::dimension(d)` and computes every
 /// component per value; the filter `d is v` keeps the unit rows where that same expression
 /// equals `v`. So the rows of `(d, v)` hold exactly the filtered report's components, distinct
 /// visitors included, for one value. Not for several values or a case-insensitive match: a
@@ -221,7 +221,7 @@ impl<'a> Slice<'a> {
                 let [value] = values.as_slice() else {
                     return None;
                 };
-                // A `*` in an entry or exit page is a pattern (`visits::leaf`).
+                // A `*` in an entry or exit page is a pattern (`dimensions::leaf`).
                 if dimension.is_page() && value.contains('*') {
                     return None;
                 }

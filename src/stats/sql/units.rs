@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::visits::{dimension, filter};
+use super::dimensions::{dimension, filter};
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
@@ -151,7 +151,7 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
 /// A prefiltered table's flags: whether the report's filters keep the row when the report is
 /// not grouped by page, and when it is ([`Scope::pages_grouped`]; the forms differ for a page
 /// filter on a visit row). Reports over the table test these instead of the filters
-/// (`visits::filter_conditions`).
+/// (`dimensions::filter_conditions`).
 pub const KEEP_FLAGS: [&str; 2] = ["keep_visits", "keep_pages"];
 
 /// A unit column that a prefiltered table leaves out, and the value its reports read instead:
@@ -411,7 +411,7 @@ fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
             site = s.site,
             lo = s.lo,
             hi = s.hi,
-            cond = super::visits::leaf(*op, &expr, values, *case_sensitive, d.is_page()),
+            cond = super::dimensions::leaf(*op, &expr, values, *case_sensitive, d.is_page()),
         );
     }
     out
@@ -541,14 +541,14 @@ mod tests {
         assert!(stored_only(&s).is_none());
         let filters = [page, country];
         assert_eq!(
-            super::super::visits::filter_conditions(&s, &filters),
+            super::super::dimensions::filter_conditions(&s, &filters),
             ["(keep_visits = 1)"]
         );
         s.pages_grouped = true;
         assert_eq!(
-            super::super::visits::filter_conditions(&s, &filters),
+            super::super::dimensions::filter_conditions(&s, &filters),
             ["(keep_pages = 1)"]
         );
-        assert!(super::super::visits::filter_conditions(&s, &[]).is_empty());
+        assert!(super::super::dimensions::filter_conditions(&s, &[]).is_empty());
     }
 }
