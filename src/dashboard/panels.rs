@@ -486,9 +486,7 @@ impl Reports {
 
     /// Runs one query of a page, reading the page's prefiltered rows where `pre` holds them.
     async fn run_with(&self, query: &Query, now: Timestamp, pre: Option<&Prefiltered>) -> Panel {
-        // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
-        let _permit = self.runs.acquire().await;
-        let answer = self.stats.run_with(query, now, pre).await?;
+        let answer = self.answer_with(query, now, pre).await?;
         Ok(Answer::of(query, answer))
     }
 
@@ -499,9 +497,19 @@ impl Reports {
         query: &Query,
         now: Timestamp,
     ) -> Result<crate::stats::Answer, StatsError> {
+        self.answer_with(query, now, None).await
+    }
+
+    /// The engine's answer, within the dashboard's bound on runs at once.
+    async fn answer_with(
+        &self,
+        query: &Query,
+        now: Timestamp,
+        pre: Option<&Prefiltered>,
+    ) -> Result<crate::stats::Answer, StatsError> {
         // The semaphore is never closed, so acquiring cannot fail; run unbounded if it did.
         let _permit = self.runs.acquire().await;
-        self.stats.run(query, now).await
+        self.stats.run_with(query, now, pre).await
     }
 
     async fn maybe(

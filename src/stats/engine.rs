@@ -376,19 +376,12 @@ impl Stats {
             _ => None,
         };
         let period = Period::resolve(&q.date_range, &site.tz, now, first).ok()?;
-        let pre = Prefiltered {
-            site: q.site_id.clone(),
-            filters: q.filters.clone(),
-            period: (period.from, period.to),
-            sessions: self
-                .cluster
-                .shards
-                .iter()
-                .map(|shard| Session::open(shard.client()))
-                .collect(),
-            reads: Default::default(),
-        };
-        for (shard, session) in self.cluster.shards.iter().zip(&pre.sessions) {
+        let pre = Prefiltered::new(
+            q,
+            (period.from, period.to),
+            self.cluster.shards.iter().map(|shard| shard.client()),
+        );
+        for (shard, session) in self.cluster.shards.iter().zip(pre.sessions()) {
             match self
                 .fill_prefiltered(shard.client(), session, q, site, &period, max_rows)
                 .await

@@ -90,17 +90,38 @@ impl Session {
 /// per shard. Only the page's own period: a comparison's earlier period is read by the
 /// headline alone, whose aggregate reads a few columns where the table would copy them all.
 pub struct Prefiltered {
-    pub site: String,
-    pub filters: Vec<Filter>,
+    site: String,
+    filters: Vec<Filter>,
     /// The period `[from, to)`.
-    pub period: (Timestamp, Timestamp),
+    period: (Timestamp, Timestamp),
     /// One per shard, in the cluster's order.
-    pub sessions: Vec<Session>,
+    sessions: Vec<Session>,
     /// Reads answered from the tables (one per shard and report computation).
-    pub reads: AtomicU64,
+    reads: AtomicU64,
 }
 
 impl Prefiltered {
+    /// The rows of `q`'s site and filters over `[from, to)`, with a new session on each of
+    /// `clients` (one per shard, in the cluster's order) for their tables to be filled in.
+    pub fn new<'a>(
+        q: &Query,
+        (from, to): (Timestamp, Timestamp),
+        clients: impl Iterator<Item = &'a Client>,
+    ) -> Prefiltered {
+        Prefiltered {
+            site: q.site_id.clone(),
+            filters: q.filters.clone(),
+            period: (from, to),
+            sessions: clients.map(Session::open).collect(),
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    /// The shards' sessions, in the cluster's order.
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
+    }
+
     /// The session whose table holds the rows of `q` over `[from, to)` on shard `shard`: only
     /// for the same site, filters and period, and not for conversion reports (their rows
     /// include custom events whatever a goal filter says).

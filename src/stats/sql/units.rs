@@ -87,8 +87,9 @@ pub fn stored_only(s: &Scope) -> Option<(String, String)> {
 /// filters (a dashboard page's panels) read those rows instead of scanning the period each
 /// ([`Scope::units_table`]). A page or host filter keeps a visit row by the pages it viewed,
 /// or by its entry page when the report is grouped by page ([`Scope::pages_grouped`]): the
-/// table keeps the rows either form keeps, and each report applies its own filters again, so
-/// it reads exactly the rows it would read from [`units`]. At most `max_rows + 1` rows: the
+/// table keeps the rows either form keeps, with a flag for each form ([`KEEP_FLAGS`]), and a
+/// report tests the flag of its own form, so it reads exactly the rows it would read from
+/// [`units`]. At most `max_rows + 1` rows: the
 /// caller counts them and gives up on more than `max_rows` (the table lives in the server's
 /// memory).
 pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> String {
