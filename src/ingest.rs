@@ -5,9 +5,9 @@
 //! reduced (`page_url`) before anything is queued. Nothing here logs request data.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hyper::header::HeaderName;
 use hyper::HeaderMap;
@@ -58,8 +58,6 @@ pub struct Ingest {
     /// Every configured host in lower case → the first site naming it, and the host as rows
     /// share it.
     hosts: HashMap<String, (usize, Arc<str>), ConfigText>,
-    /// Browser and OS family names as rows share them.
-    names: SharedNames,
     query_allowlist: Vec<String>,
     honor_dnt: bool,
     honor_gpc: bool,
@@ -108,7 +106,6 @@ impl Ingest {
                 .map(|s| Arc::from(s.domain.as_str()))
                 .collect(),
             hosts,
-            names: SharedNames::default(),
             query_allowlist: config.privacy.query_allowlist.clone(),
             honor_dnt: config.privacy.honor_dnt,
             honor_gpc: config.privacy.honor_gpc,
@@ -274,8 +271,6 @@ impl Ingest {
 
         // The closed sets as shared or static text: no copy per row.
         let country = self.countries.country(ip);
-        let browser = self.names.share(classes.browser);
-        let os = self.names.share(classes.os);
         let host = match self.hosts.get(page.host.as_str()) {
             Some((_, shared)) => Arc::clone(shared),
             None => Arc::from(page.host.as_str()),
@@ -362,8 +357,8 @@ impl Ingest {
                 referrer_host,
                 country: Cow::Borrowed(country),
                 device: Cow::Borrowed(classes.device),
-                browser: Arc::clone(&browser),
-                os: Arc::clone(&os),
+                browser: Arc::clone(&classes.browser),
+                os: Arc::clone(&classes.os),
                 screen: Cow::Borrowed(screen),
                 engaged_ms: if kind == Kind::Engagement {
                     engaged_ms
@@ -423,30 +418,6 @@ fn event_name(name: &str, max: usize) -> Cow<'static, str> {
     }
 }
 
-/// Most names shared; past it a name gets a copy of its own (a classifier whose names carry
-/// text from the user agent cannot grow the table without bound).
-const MAX_SHARED_NAMES: usize = 1024;
-
-/// Browser and OS family names as shared text: one allocation per distinct name, not per row.
-#[derive(Default)]
-struct SharedNames {
-    names: Mutex<HashSet<Arc<str>>>,
-}
-
-impl SharedNames {
-    fn share(&self, name: String) -> Arc<str> {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(shared) = names.get(name.as_str()) {
-            return Arc::clone(shared);
-        }
-        let shared: Arc<str> = Arc::from(name);
-        if names.len() < MAX_SHARED_NAMES {
-            names.insert(Arc::clone(&shared));
-        }
-        shared
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,17 +438,5 @@ mod tests {
         assert_eq!(event_name("Signup", 120), "Signup");
         assert_eq!(event_name("ééé", 2), "éé");
         assert_eq!(event_name("", 5), "");
-    }
-
-    #[test]
-    fn names_are_shared_and_bounded() {
-        let names = SharedNames::default();
-        let a = names.share("Firefox".to_string());
-        let b = names.share("Firefox".to_string());
-        assert!(Arc::ptr_eq(&a, &b));
-        for i in 0..MAX_SHARED_NAMES + 10 {
-            assert_eq!(&*names.share(format!("n{i}")), format!("n{i}"));
-        }
-        assert!(names.names.lock().unwrap().len() <= MAX_SHARED_NAMES);
     }
 }

@@ -10,6 +10,7 @@
 //! cost) while tally keeps only desktop / mobile / tablet, which the OS and two tokens decide.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -129,8 +130,8 @@ impl Parser {
             known: family.is_some() || os.is_some(),
             classes: Classes {
                 device: device_class(os_family, user_agent),
-                browser: browser_name(family.as_deref(), os_family, user_agent),
-                os: os_name(os_family, os_major, user_agent).into_owned(),
+                browser: Arc::from(browser_name(family.as_deref(), os_family, user_agent)),
+                os: Arc::from(os_name(os_family, os_major, user_agent)),
             },
         }
     }

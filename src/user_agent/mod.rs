@@ -17,7 +17,7 @@ mod bots;
 mod classes;
 mod verdicts;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use hyper::header::HeaderName;
@@ -33,11 +33,12 @@ pub struct Classes {
     /// `desktop`, `mobile`, `tablet`, `other` or empty when unknown.
     pub device: &'static str,
     /// Browser name as Plausible reports it, e.g. `Chrome`, `Safari`, `Microsoft Edge`,
-    /// `Samsung Browser`, `Mobile App` (in-app browsers); empty when unknown.
-    pub browser: String,
+    /// `Samsung Browser`, `Mobile App` (in-app browsers); empty when unknown. Shared: the
+    /// verdict cache and every row of the agent hold the one text, a hit copies no string.
+    pub browser: Arc<str>,
     /// Operating system as Plausible reports it, e.g. `Windows`, `Mac`, `iOS`, `Android`,
-    /// `GNU/Linux`; empty when unknown.
-    pub os: String,
+    /// `GNU/Linux`; empty when unknown. Shared like `browser`.
+    pub os: Arc<str>,
 }
 
 /// Why a request was judged to come from a bot (the label of a metric, never the user agent).
@@ -177,8 +178,8 @@ impl Classifier {
             None => Reading {
                 classes: Classes {
                     device: "",
-                    browser: String::new(),
-                    os: String::new(),
+                    browser: Arc::from(""),
+                    os: Arc::from(""),
                 },
                 known: false,
             },

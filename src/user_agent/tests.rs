@@ -15,7 +15,7 @@ const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTM
 
 fn triple(c: &Classifier, ua: &str) -> (&'static str, String, String) {
     let k = c.classify(ua);
-    (k.device, k.browser, k.os)
+    (k.device, k.browser.to_string(), k.os.to_string())
 }
 
 fn t(device: &'static str, browser: &str, os: &str) -> (&'static str, String, String) {
@@ -91,6 +91,17 @@ fn remembered_verdicts_equal_fresh_ones_and_the_table_is_bounded() {
     let table = c.verdicts.table.lock().unwrap();
     assert!(table.by_hash.len() <= MAX_VERDICTS);
     assert!(!table.by_hash.is_empty());
+}
+
+#[test]
+fn a_remembered_verdict_shares_its_names_instead_of_copying_them() {
+    let c = Classifier::new();
+    let h = HeaderMap::new();
+    let first = c.inspect(CHROME_WIN, &h).unwrap();
+    let again = c.inspect(CHROME_WIN, &h).unwrap();
+    assert_eq!(&*again.browser, "Chrome");
+    assert!(Arc::ptr_eq(&first.browser, &again.browser));
+    assert!(Arc::ptr_eq(&first.os, &again.os));
 }
 
 /// Asserts every agent gets `reason` (a bot) or `None` (a person).
