@@ -96,10 +96,10 @@ async fn read_and_ingest(
 /// hyper reads a request's body only once the handler asks for it, so the first poll of the
 /// body is always pending and the second (right after hyper has read it) almost always done.
 /// Arming a timer for that costs a timer-wheel insertion and removal per beacon; so the first
-/// pending poll only asks to be polled again, and the timer, due `limit` after the first poll
-/// as before, starts only if the second finds the body still incomplete.
+/// pending poll only asks to be polled again, and the timer starts only if the second finds
+/// the body still incomplete: due `limit` after that second poll, which comes right after the
+/// first (the clock is not even read for a body that is already there).
 async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    let started = tokio::time::Instant::now();
     let mut fut = std::pin::pin!(fut);
     let mut polls = 0;
     let early = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
@@ -114,7 +114,7 @@ async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed
     .await;
     match early {
         Some(out) => Ok(out),
-        None => tokio::time::timeout_at(started + limit, fut).await,
+        None => tokio::time::timeout(limit, fut).await,
     }
 }
 
