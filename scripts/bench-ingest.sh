@@ -32,6 +32,9 @@
 #   TALLY_BENCH_BUILD=0 ...              build nothing: measure TALLY_BENCH_TALLY (required) with
 #                                        the tally-bare and tally-load already in target/release
 #                                        (implies TALLY_BENCH_PLAIN=0)
+#   TALLY_BENCH_SPIN=0 ...               closed-loop phases with a generator that sleeps until
+#                                        an answer comes (before 2026-12-04 the only way; its
+#                                        wake-ups are charged to the server's core)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
@@ -153,6 +156,10 @@ CH_PID = int(E["BENCH_CH_PID"])
 LISTEN, BARE = E["BENCH_LISTEN"], E["BENCH_BARE_LISTEN"]
 TESTDATA = E["BENCH_TESTDATA"]
 DB = "tally_bench_ingest"
+# Closed-loop phases with a generator that polls instead of sleeping (tally-load --spin): an
+# idle generator on the same machine is woken by each answer, and that wake-up runs in the
+# server's send and is charged to the server (a generator on another host costs it nothing).
+SPIN = E.get("TALLY_BENCH_SPIN", "1") != "0"
 QUICK = MODE == "quick"
 WARMUP = 1 if QUICK else 3
 MAX_SECONDS = 5 if QUICK else 20
@@ -264,6 +271,8 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
          warmup=WARMUP):
     """One phase: the generator against `addr`, with the server's and the machine's CPU."""
     out = f"{WORK}/{label}.json"
+    if "--max" in mode_args and SPIN:
+        mode_args = (*mode_args, "--spin")
     argv = ["taskset", "-c", LOAD_CPU, LOAD, "--target", addr, "--testdata", TESTDATA,
             "--connections", str(connections), "--duration", str(seconds), "--warmup", str(warmup),
             "--label", label, "--json", out, *mode_args]
@@ -547,6 +556,7 @@ def main():
         res["plain"] = tally_phases("tally-plain-alloc", f"{WORK}/tally-plain-alloc", short_phases)
     res["alternating"] = alternating()
     res["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
+    res["spin"] = SPIN
     res["clickhouse_version"] = ch("SELECT version()")
     res["command"], res["built_from"], res["machine_text"] = E["BENCH_COMMAND"], E["BENCH_BUILT_FROM"], machine()
     with open(f"{WORK}/results.json", "w") as f:
@@ -642,7 +652,8 @@ def markdown(res):
                  f"bot beacons, {pool['with_query']:,} URLs with a query string ({pool['with_utm']:,} with "
                  f"`utm_`), {pool['ipv6']:,} from IPv6 addresses, {pool['distinct_user_agents']:,} distinct "
                  f"user agents, five sites, {pool['mean_request_bytes']} bytes per request on average. "
-                 f"Closed loop (max): {MAX_CONNECTIONS} keep-alive connections; open loop (rate): "
+                 f"Closed loop (max): {MAX_CONNECTIONS} keep-alive connections"
+                 f"{', the generator polling its sockets instead of sleeping (`--spin`)' if res.get('spin') else ', the generator sleeping until an answer comes (`TALLY_BENCH_SPIN=0`)' if 'spin' in res else ''}; open loop (rate): "
                  f"{RATE_CONNECTIONS} connections, latency from each request's due time. "
                  f"{WARMUP} s warm-up, then {MAX_SECONDS} s measured ({STEADY_SECONDS} s at 10k/s).")
     lines.append("")

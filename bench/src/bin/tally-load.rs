@@ -77,6 +77,12 @@ struct Args {
     /// A name for this run in the output.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Never sleep waiting for answers: poll the sockets in a loop instead. On one machine
+    /// an idle generator is woken by the server's answer, and on loopback that wake-up
+    /// (a cross-CPU interrupt, costly in a VM) runs in the server's send and is charged to
+    /// the server; a generator on another host would cost the server nothing of it.
+    #[arg(long)]
+    spin: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -392,6 +398,15 @@ fn main() -> anyhow::Result<()> {
         let mut tasks = Vec::new();
         for _ in 0..args.connections {
             tasks.push(local.spawn_local(connection_task(shared.clone())));
+        }
+        // A task that is always ready keeps the runtime from parking in `epoll_wait` with a
+        // timeout: each yield polls the sockets without blocking. Dropped with the LocalSet.
+        if args.spin {
+            local.spawn_local(async {
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            });
         }
         let counts = local
             .run_until(async {
