@@ -119,7 +119,7 @@ pub fn server_client(url: &str, config: &ClickHouseConfig) -> Client {
         // ClickHouse 18.16 lacks the `RowBinaryWithNamesAndTypes` format validation relies
         // on; the row types mirror the schema instead.
         .with_validation(false)
-        .with_compression(compression_for(url));
+        .with_compression(compression_for(url, config.compression));
     let password = config.password.expose_secret();
     if !password.is_empty() {
         c = c.with_password(password);
@@ -127,10 +127,17 @@ pub fn server_client(url: &str, config: &ClickHouseConfig) -> Client {
     c
 }
 
-/// LZ4 for inserts and answers, except to a server on this machine: over loopback the bytes
-/// cost nothing to carry, and compressing them cost the collector about 2 % of its CPU per
-/// beacon at full load (and ClickHouse as much again to decompress).
-fn compression_for(url: &str) -> Compression {
+/// As `clickhouse.compression` says; `auto` is LZ4 for inserts and answers, except to a server
+/// on this machine: over loopback the bytes cost nothing to carry, and compressing them cost
+/// the collector about 2 % of its CPU per beacon at full load (and ClickHouse as much again to
+/// decompress).
+fn compression_for(url: &str, setting: crate::config::Compression) -> Compression {
+    use crate::config::Compression as Setting;
+    match setting {
+        Setting::Lz4 => return Compression::Lz4,
+        Setting::None => return Compression::None,
+        Setting::Auto => {}
+    }
     let loopback = url::Url::parse(url).ok().is_some_and(|u| match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -376,14 +383,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_server_on_this_machine_is_sent_uncompressed_and_others_lz4() {
+    fn a_server_on_this_machine_is_sent_uncompressed_and_others_lz4_unless_the_config_says() {
+        use crate::config::Compression as Setting;
         for url in [
             "http://127.0.0.1:8123",
             "http://127.0.0.2:8123/",
             "http://[::1]:8123",
             "http://LOCALHOST:8123",
         ] {
-            assert!(matches!(compression_for(url), Compression::None), "{url}");
+            assert!(
+                matches!(compression_for(url, Setting::Auto), Compression::None),
+                "{url}"
+            );
+            assert!(matches!(
+                compression_for(url, Setting::Lz4),
+                Compression::Lz4
+            ));
         }
         for url in [
             "http://10.0.0.5:8123",
@@ -392,7 +407,14 @@ mod tests {
             "http://localhost.example:8123",
             "not a url",
         ] {
-            assert!(matches!(compression_for(url), Compression::Lz4), "{url}");
+            assert!(
+                matches!(compression_for(url, Setting::Auto), Compression::Lz4),
+                "{url}"
+            );
+            assert!(matches!(
+                compression_for(url, Setting::None),
+                Compression::None
+            ));
         }
     }
 

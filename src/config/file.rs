@@ -90,6 +90,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// How inserts and answers travel to and from ClickHouse (`clickhouse.compression`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// LZ4, except to a server on a loopback address (where compressing costs CPU and saves
+    /// nothing).
+    #[default]
+    Auto,
+    Lz4,
+    None,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouse {
@@ -107,6 +119,7 @@ pub struct ClickHouse {
     pub shards: Vec<Vec<String>>,
     /// Cluster mode: where replicated tables keep their state in ZooKeeper (or Keeper).
     pub zookeeper_path: String,
+    pub compression: Compression,
 }
 
 impl Default for ClickHouse {
@@ -119,6 +132,7 @@ impl Default for ClickHouse {
             cluster: String::new(),
             shards: Vec::new(),
             zookeeper_path: "/clickhouse/tables".into(),
+            compression: Compression::Auto,
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::goals::{self, Goal};
 use crate::scrub::Rules;
 use crate::trusted_proxy::TrustedProxies;
 
-pub use file::{ConfigFile, LogFormat, RewriteRule, DEFAULT_QUERY_ALLOWLIST};
+pub use file::{Compression, ConfigFile, LogFormat, RewriteRule, DEFAULT_QUERY_ALLOWLIST};
 pub use show::effective_toml;
 
 /// Environment variable that overrides `clickhouse.password`, so the secret need not be in the file.
@@ -77,6 +77,8 @@ pub struct ClickHouseConfig {
     pub password: SecretString,
     /// Cluster mode; `None`: one server at `url`, plain tables.
     pub cluster: Option<ClusterConfig>,
+    /// `auto`: LZ4 to every server not on a loopback address.
+    pub compression: Compression,
 }
 
 /// A sharded, replicated ClickHouse (`clickhouse.cluster`), checked: a name of letters, digits,
@@ -338,6 +340,7 @@ fn clickhouse(f: &file::ClickHouse) -> Result<ClickHouseConfig, Error> {
         user: f.user.clone(),
         password: f.password.clone(),
         cluster: cluster(f)?,
+        compression: f.compression,
     })
 }
 

@@ -367,3 +367,65 @@ async fn cors_answers_configured_sites_only_and_tracker_is_served_small() {
     // feature: with the built-in events (issue 18) it is about 1.76 KB.
     assert!(gz.len() < 2000, "tracker is {} bytes gzipped", gz.len());
 }
+
+/// Issue 16: `clickhouse.compression` (`auto` sends a server on loopback no LZ4, as this test
+/// server is). Each setting must insert the same rows and read the same report back, so the
+/// LZ4 path that a remote ClickHouse gets stays tested on this machine too.
+#[tokio::test]
+async fn issue_16_every_compression_setting_stores_and_reads_the_same() {
+    let paths = ["/afval", "/parkeren", "/afval", "/paspoort"];
+    for setting in ["lz4", "none", "auto"] {
+        let mut setup = Setup::new("compression").with(&crate::reports::config());
+        setup.clickhouse_extra = format!("compression = \"{setting}\"\n");
+        let t = setup.start().await;
+        for (i, path) in paths.iter().enumerate() {
+            let body =
+                format!(r#"{{"n":"pageview","u":"https://a.example{path}","d":"a.example"}}"#);
+            let ip = format!("193.0.6.{}", 10 + i);
+            assert_eq!(t.browser_beacon(&body, CHROME, &ip).await, 202, "{setting}");
+        }
+        assert_eq!(t.wait_rows(paths.len() as u64).await, 4, "{setting}");
+        let stored = ch_rows(&format!(
+            "SELECT path, browser FROM {}.events ORDER BY path",
+            t.db
+        ))
+        .await;
+        let stored: Vec<(&str, &str)> = stored
+            .iter()
+            .map(|r| (r["path"].as_str().unwrap(), r["browser"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                ("/afval", "Chrome"),
+                ("/afval", "Chrome"),
+                ("/parkeren", "Chrome"),
+                ("/paspoort", "Chrome")
+            ],
+            "{setting}"
+        );
+        let (status, body) = crate::reports::post_query(
+            &t.base,
+            Some(crate::reports::FIXTURE_TOKEN),
+            &serde_json::json!({
+                "site_id": "a.example",
+                "metrics": ["visitors", "pageviews"],
+                "date_range": "all",
+                "dimensions": ["event:page"],
+            }),
+        )
+        .await;
+        assert_eq!(status, 200, "{setting}: {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            answer["results"],
+            serde_json::json!([
+                {"dimensions": ["/afval"], "metrics": [2, 2]},
+                {"dimensions": ["/parkeren"], "metrics": [1, 1]},
+                {"dimensions": ["/paspoort"], "metrics": [1, 1]},
+            ]),
+            "{setting}"
+        );
+        t.terminate();
+    }
+}
