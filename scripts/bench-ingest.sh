@@ -653,7 +653,7 @@ def markdown(res):
                  f"{max(m['others'] for m in machines):.0%} of the machine's CPU time during the phases "
                  f"(last column).  ")
     lines.append(f"tally `{res.get('built_from', E['BENCH_BUILT_FROM'])}`, release build; ClickHouse {res['clickhouse_version']} "
-                 f"(`scripts/clickhouse.sh` settings), default `[ingest]` settings (batches of 5,000 rows or "
+                 f"(`scripts/clickhouse.sh` settings), default `[ingest]` settings (batches of 20,000 rows or "
                  f"1 s, queue of 50,000), DB-IP country database.  ")
     lines.append(f"Each server on CPU 1 with `TOKIO_WORKER_THREADS=1`; load generator and ClickHouse on "
                  f"CPU 0. Traffic: a pool of {pool['requests']:,} requests (seed 1) cycled: "
