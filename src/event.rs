@@ -44,7 +44,8 @@ pub struct EventRow {
     pub country: Cow<'static, str>,
     /// A class name from a fixed set (borrowed at ingest, owned when read back from the spool).
     pub device: Cow<'static, str>,
-    /// Browser and OS family, shared between the rows that name the same one.
+    /// Browser and OS family, shared with the user-agent verdict cache (rows of one agent share
+    /// one text).
     pub browser: Arc<str>,
     pub os: Arc<str>,
     /// Screen-size class from the reported width (`mobile` < 576 ≤ `tablet` < 992 ≤ `laptop`
