@@ -125,7 +125,12 @@ fn prints_the_effective_settings_as_toml_without_secrets() {
             "(hidden)"
         );
         assert_eq!(back.sites[0].exclude_paths, ["/admin/**"]);
-        assert_eq!(back.ingest.batch_size, 5000);
+        // Defaults are printed too.
+        assert_eq!(back.ingest.batch_size, 20_000);
+        assert_eq!(
+            back.clickhouse.compression,
+            tally::config::Compression::Auto
+        );
         assert_eq!(back.retention.raw_days, 3);
         assert_eq!(
             back.server.public_url.as_deref(),
