@@ -32,9 +32,10 @@
 #   TALLY_BENCH_BUILD=0 ...              build nothing: measure TALLY_BENCH_TALLY (required) with
 #                                        the tally-bare and tally-load already in target/release
 #                                        (implies TALLY_BENCH_PLAIN=0)
-#   TALLY_BENCH_SPIN=0 ...               closed-loop phases with a generator that sleeps until
-#                                        an answer comes (before 2026-12-04 the only way; its
-#                                        wake-ups are charged to the server's core)
+#   TALLY_BENCH_SPIN=0 ...               alternating rounds with a generator that sleeps until
+#                                        an answer comes, as the other phases always do (before
+#                                        2026-12-04 the only way; its wake-ups are charged to the
+#                                        server's core)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
