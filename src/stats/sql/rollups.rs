@@ -27,15 +27,21 @@ pub const ROLLED_UP: [Dimension; 16] = [
 /// Filter dimensions of `rollup_pairs`: those with few values per day. Each of their values is
 /// crossed with every value of every [`ROLLED_UP`] dimension and the local hour. Pages and
 /// referrers would multiply a day's rows by their thousands of values.
+///
+/// In the order of how many values a site usually has, fewest first: a breakdown by two paired
+/// dimensions reads the first one's rows (`filter`), each crossed with the other. The table is
+/// ordered by filter value before dimension, so every filter value costs at least a granule:
+/// the source (hundreds of referrer hosts) × country breakdown read 1.0 M rows for 30 days of
+/// the benchmark site as source rows, far fewer as country rows (20 values there).
 pub const PAIRED: [Dimension; 8] = [
-    Dimension::Source,
-    Dimension::UtmSource,
-    Dimension::UtmMedium,
-    Dimension::UtmCampaign,
-    Dimension::Country,
     Dimension::Device,
     Dimension::Browser,
     Dimension::Os,
+    Dimension::UtmMedium,
+    Dimension::Country,
+    Dimension::UtmSource,
+    Dimension::Source,
+    Dimension::UtmCampaign,
 ];
 
 /// The breakdown of `rollup_pairs` by whole seconds of visit duration (`value`; its `visits`
@@ -304,10 +310,12 @@ fn source(first: &Sql, dimensions: &[Dimension], slice: Option<Slice>) -> Option
             exprs: parts.into_iter().map(|p| p.2).collect(),
         }),
         // Two dimensions, one of them paired: all of its values, each crossed with the other.
+        // Both paired: the one with fewer values is the filter side (see [`PAIRED`]).
         ([a, b], None) => {
             let filter = parts
                 .iter()
-                .find(|(d, k, _)| (k == a || k == b) && PAIRED.contains(d))?
+                .filter(|(d, k, _)| (k == a || k == b) && PAIRED.contains(d))
+                .min_by_key(|(d, _, _)| PAIRED.iter().position(|p| p == d))?
                 .0;
             let breakdown = if filter.name() == *a { *b } else { *a };
             Some(Source {
@@ -566,6 +574,50 @@ mod tests {
                 rollup_grouped("db", "a.example", day, day, &dims, Some(entry)),
                 None
             );
+        }
+    }
+
+    #[test]
+    fn issue_14_two_paired_dimensions_read_the_rows_of_the_one_with_fewer_values() {
+        let day: jiff::civil::Date = "2026-03-29".parse().unwrap();
+        let read = |dims: &[Dimension]| rollup_grouped("db", "a.example", day, day, dims, None);
+        for (dims, filter, breakdown) in [
+            (
+                [Dimension::Source, Dimension::Country],
+                "visit:country",
+                "visit:source",
+            ),
+            (
+                [Dimension::Country, Dimension::Source],
+                "visit:country",
+                "visit:source",
+            ),
+            (
+                [Dimension::Country, Dimension::Device],
+                "visit:device",
+                "visit:country",
+            ),
+            // One paired: that one, whatever the order.
+            (
+                [Dimension::Page, Dimension::Source],
+                "visit:source",
+                "event:page",
+            ),
+        ] {
+            let sql = read(&dims).unwrap();
+            assert!(
+                sql.contains(&format!(
+                    "filter = '{filter}' AND dimension = '{breakdown}'"
+                )),
+                "{dims:?}: {sql}"
+            );
+            // The answer's columns stay in the order asked for.
+            let columns = if dims[0].name() == filter {
+                "SELECT [filter_value, value] AS dims"
+            } else {
+                "SELECT [value, filter_value] AS dims"
+            };
+            assert!(sql.starts_with(columns), "{dims:?}: {sql}");
         }
     }
 }
