@@ -29,13 +29,14 @@ use crate::metrics::{Metrics, Table};
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Tables under retention: name, partition granularity, and which limit applies.
-pub const TABLES: [(&str, Granularity); 7] = [
+pub const TABLES: [(&str, Granularity); 8] = [
     ("events", Granularity::Day),
     ("visits", Granularity::Month),
     ("visit_slices", Granularity::Month),
     ("rollup_daily", Granularity::Month),
     ("rollup_durations", Granularity::Month),
     ("rollup_pairs", Granularity::Month),
+    ("rollup_page_seconds", Granularity::Month),
     ("rollup_days", Granularity::Month),
 ];
 

@@ -23,12 +23,13 @@ pub struct Placement {
 }
 
 /// The tables of the schema and where each is kept.
-const SHARDED: [&str; 6] = [
+const SHARDED: [&str; 7] = [
     "visits",
     "visit_slices",
     "rollup_daily",
     "rollup_durations",
     "rollup_pairs",
+    "rollup_page_seconds",
     "rollup_days",
 ];
 

@@ -365,7 +365,8 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 kept: kept_months.clone(),
             },
             TableRetention {
-                table: "rollup_daily, rollup_durations, rollup_pairs, rollup_days",
+                table:
+                    "rollup_daily, rollup_durations, rollup_pairs, rollup_page_seconds, rollup_days",
                 holds: tr.t("privacy.retention.rollups.holds"),
                 visitor_hash: false,
                 kept: kept_months,

@@ -11,8 +11,9 @@
 //! under a new version and names it in `rollup_days` last, and reads take one named version per
 //! day, so two collectors computing the same day never double-count and a half-written day is
 //! unseen. Days are computed oldest first, at most [`MAX_DAYS_PER_RUN`] per run, so a backfill
-//! spreads out. Days rolled up before `rollup_pairs` existed (migration 0007) are computed again
-//! the same way, when their visits are stored whole.
+//! spreads out. Days rolled up before the newest rollup table existed (`rollup_pairs`, migration
+//! 0007; `rollup_page_seconds`, 0008) are computed again the same way, when their visits are
+//! stored whole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -65,8 +66,9 @@ pub struct RollupJob {
 enum Why {
     Complete,
     Changed,
-    /// Rolled up without `rollup_pairs` (before migration 0007).
-    Pairs,
+    /// Rolled up without `rollup_pairs` or `rollup_page_seconds` (before migration 0007 or
+    /// 0008).
+    Outdated,
 }
 
 /// A day to compute, and why.
@@ -161,7 +163,7 @@ impl RollupJob {
                     site = %site.domain,
                     %day,
                     redone = why == Why::Changed,
-                    pairs_added = why == Why::Pairs,
+                    tables_added = why == Why::Outdated,
                     ms = started.elapsed().as_millis() as u64,
                     "day rolled up"
                 );
@@ -247,7 +249,7 @@ impl RollupJob {
             .fetch_all::<sql::Rolled>()
             .await?
             .into_iter()
-            .map(|r| (r.day_text, (r.computed, r.pairs)))
+            .map(|r| (r.day_text, (r.computed, r.complete)))
             .collect();
         // Visits started from here on were built from every raw event they had. Before it (after
         // an upgrade, the first day of the raw events still kept) they may lack events that
@@ -286,9 +288,9 @@ impl RollupJob {
             if !blocked {
                 match rolled.get(&d.to_string()) {
                     None => due.push((d, Why::Complete)),
-                    // Rolled up before `rollup_pairs` existed: computed again, oldest first
-                    // like a backfill, so that filtered reports read pairs there too.
-                    Some((_, 0)) if from_s >= complete_from => due.push((d, Why::Pairs)),
+                    // Rolled up before the newest rollup table existed: computed again, oldest
+                    // first like a backfill, so that reports read that table there too.
+                    Some((_, 0)) if from_s >= complete_from => due.push((d, Why::Outdated)),
                     Some((computed, _)) if from_s >= complete_from => {
                         let newer = changed.iter().any(|c| {
                             c.done_at > *computed

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use crate::sql_text::{datetime, lit};
+use crate::stats::query::Dimension;
 use crate::stats::sql::dimensions::dimension;
 use crate::stats::sql::rollups::{DURATION_SECONDS, PAIRED, ROLLED_UP, ROLLUP_COLUMNS};
 use crate::stats::sql::{Scope, COMPONENTS};
@@ -65,8 +66,26 @@ GROUP BY duration",
             db = s.database,
         ),
         format!(
-            "INSERT INTO {db}.rollup_days (site, day, computed, events, version, pairs)
-SELECT {site}, toDate({day}), {computed}, count(), {version}, 1
+            "INSERT INTO {db}.rollup_page_seconds (site, day, dimension, value, seconds, page_visits, version)
+SELECT {site}, toDate({day}), dv.1, dv.2, seconds, count(), {version}
+FROM
+(
+    SELECT intDiv(page_ms, 1000) AS seconds, [('', ''), ({page_name}, {page})] AS dvs
+    FROM
+    (
+{units}
+    )
+    WHERE kind = 1 AND page_visit = 1
+)
+ARRAY JOIN dvs AS dv
+GROUP BY dv.1, dv.2, seconds",
+            db = s.database,
+            page_name = lit(Dimension::Page.name()),
+            page = dimension(Dimension::Page, s),
+        ),
+        format!(
+            "INSERT INTO {db}.rollup_days (site, day, computed, events, version, pairs, page_seconds)
+SELECT {site}, toDate({day}), {computed}, count(), {version}, 1, 1
 FROM
 (
 {units}
@@ -196,7 +215,7 @@ pub fn mark_days(
         .iter()
         .map(|d| {
             format!(
-                "({}, toDate({}), {}, 0, {version}, 1)",
+                "({}, toDate({}), {}, 0, {version}, 1, 1)",
                 lit(site),
                 lit(&d.to_string()),
                 datetime(now)
@@ -204,7 +223,8 @@ pub fn mark_days(
         })
         .collect();
     format!(
-        "INSERT INTO {database}.rollup_days (site, day, computed, events, version, pairs) VALUES {}",
+        "INSERT INTO {database}.rollup_days (site, day, computed, events, version, pairs, page_seconds) \
+         VALUES {}",
         rows.join(", ")
     )
 }
@@ -248,11 +268,12 @@ pub struct DoneSlice {
 }
 
 /// When each rolled-up day of `site` from `first` on was last computed (`day_text`, `computed`),
-/// and whether that computation wrote `rollup_pairs` (`pairs`).
+/// and whether that computation wrote every rollup table: `rollup_pairs` (migration 0007) and
+/// `rollup_page_seconds` (0008) (`complete`).
 pub fn rolled_since(database: &str, site: &str, first: jiff::civil::Date) -> String {
     format!(
         "SELECT toString(day) AS day_text, toUInt32(max(computed)) AS computed,
-    argMax(pairs, version) AS pairs
+    toUInt8(argMax(pairs, version) = 1 AND argMax(page_seconds, version) = 1) AS complete
 FROM {database}.rollup_days WHERE site = {} AND day >= toDate({})
 GROUP BY day",
         lit(site),
@@ -265,7 +286,7 @@ GROUP BY day",
 pub struct Rolled {
     pub day_text: String,
     pub computed: u32,
-    pub pairs: u8,
+    pub complete: u8,
 }
 
 /// The first stored slice of `site` (`t`, 0 when none) and the earliest stored visit (`first`).

@@ -729,6 +729,14 @@ impl Stats {
         only: Option<&[Vec<String>]>,
     ) -> Result<Vec<Group>, StatsError> {
         if let Some(shown) = only {
+            // Unfiltered medians of pages (or the whole site) from `rollup_page_seconds`.
+            if let Some(groups) = self
+                .rollup_groups(client, q, site, period, dims, wanted, Some(shown))
+                .await?
+            {
+                self.count_query("rollup");
+                return Ok(groups);
+            }
             self.count_query("raw");
             let mut scope = self.unit_scope(client, q, site, period).await?;
             scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
@@ -752,7 +760,7 @@ impl Stats {
                 .await;
         }
         if let Some(groups) = self
-            .rollup_groups(client, q, site, period, dims, wanted)
+            .rollup_groups(client, q, site, period, dims, wanted, None)
             .await?
         {
             self.count_query("rollup");
@@ -841,6 +849,7 @@ impl Stats {
     /// the dimensions are rolled up, the period is whole days and its first days are rolled
     /// up; the days after the last rolled-up one (today, typically) are read from visits and
     /// added, as every component is a sum over days.
+    #[allow(clippy::too_many_arguments)]
     async fn rollup_groups(
         &self,
         client: &Client,
@@ -849,6 +858,7 @@ impl Stats {
         period: &Period,
         dims: &[Dimension],
         wanted: Wanted,
+        only: Option<&[Vec<String>]>,
     ) -> Result<Option<Vec<Group>>, StatsError> {
         // One `is` filter reads the rows of its dimension value (see `Slice`); other filters
         // read unit rows.
@@ -863,7 +873,8 @@ impl Stats {
             // Rollups keep no custom events (nor goals, nor properties).
             || q.counts_conversions()
             || q.metrics.contains(&Metric::Events)
-            || wanted.page_seconds
+            // Seconds on page are kept for the whole site and per page, without filters.
+            || (wanted.page_seconds && (slice.is_some() || !sql::rollups::page_dimensions(dims)))
             || (wanted.durations && !dims.is_empty())
             // Visits per second of duration are kept for the whole site and paired values.
             || (wanted.durations && slice.is_some_and(|s| !PAIRED.contains(&s.dimension)))
@@ -892,7 +903,11 @@ impl Stats {
             .await
             .map_err(|e| unavailable(&e))?
             .into_iter()
-            .map(|r| (r.day_text, !pairs || r.pairs == 1))
+            .map(|r| {
+                let answers =
+                    (!pairs || r.pairs == 1) && (!wanted.page_seconds || r.page_seconds == 1);
+                (r.day_text, answers)
+            })
             .collect();
         // Days before the site's first rolled-up day count as rolled up when no event falls in
         // them: a "12mo" report on a site with three months of history must not fall back to
@@ -928,10 +943,28 @@ impl Stats {
         let Some(until) = rolled_until else {
             return Ok(None);
         };
-        let rollup_sql =
-            sql::rollups::rollup_grouped(&self.database, &q.site_id, first, until, dims, slice)
+        let mut groups = match only {
+            // The shown rows' medians alone (see `shown_medians`): no other component.
+            Some(_) => Vec::new(),
+            None => {
+                let rollup_sql = sql::rollups::rollup_grouped(
+                    &self.database,
+                    &q.site_id,
+                    first,
+                    until,
+                    dims,
+                    slice,
+                )
                 .ok_or(StatsError::Unavailable)?;
-        let mut groups = self.fetch(client, &rollup_sql).await?;
+                self.fetch(client, &rollup_sql).await?
+            }
+        };
+        if wanted.page_seconds {
+            let sql =
+                sql::rollups::page_seconds(&self.database, &q.site_id, first, until, dims, only)
+                    .ok_or(StatsError::Unavailable)?;
+            add_page_seconds(client, &sql, dims, &mut groups).await?;
+        }
         let mut histogram = BTreeMap::new();
         if wanted.durations {
             let sql = match slice {
@@ -949,10 +982,17 @@ impl Stats {
             let mut scope = self.unit_scope(client, q, site, &rest).await?;
             // Week labels do not start before the whole period's first day, not the rest's.
             scope.first_date = sql::Sql::date(first);
+            if let Some(shown) = only {
+                scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
+            }
+            let rest_wanted = Wanted {
+                page_seconds: wanted.page_seconds,
+                ..Wanted::default()
+            };
             let raw = self
                 .fetch_histograms(
                     client,
-                    &grouped(&scope, dims, &q.filters, Wanted::default(), false),
+                    &grouped(&scope, dims, &q.filters, rest_wanted, false),
                 )
                 .await?;
             add_groups(&mut groups, raw);
@@ -1165,6 +1205,52 @@ fn check_conversions(q: &Query, site: &SiteStats) -> Result<(), StatsError> {
         }
     }
     q.filters.iter().try_for_each(|f| goals_named(f, site))
+}
+
+/// The component that counts page visits (`sql::COMPONENTS`).
+const PAGE_VISITS: usize = 6;
+
+/// Adds the page visits per second on page of [`sql::rollups::page_seconds`] to the groups of
+/// their page (`dims` = `[event:page]`) or to the one group of the whole site (`dims` empty),
+/// making the group where there is none yet (with its count of page visits, which the median
+/// is only defined with; a group read from `rollup_daily` has it already).
+async fn add_page_seconds(
+    client: &Client,
+    sql: &str,
+    dims: &[Dimension],
+    groups: &mut Vec<Group>,
+) -> Result<(), StatsError> {
+    let rows: Vec<sql::rollups::PageSeconds> = client
+        .query_raw(sql)
+        .fetch_all()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut at: HashMap<Vec<String>, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.dims.clone(), i))
+        .collect();
+    let existing = groups.len();
+    for row in rows {
+        let key = if dims.is_empty() {
+            Vec::new()
+        } else {
+            vec![row.value]
+        };
+        let i = *at.entry(key.clone()).or_insert_with(|| {
+            groups.push(Group {
+                dims: key,
+                comps: vec![0.0; ADDITIVE + 1],
+                ..Group::default()
+            });
+            groups.len() - 1
+        });
+        *groups[i].page_seconds.entry(row.seconds).or_default() += row.page_visits;
+        if i >= existing {
+            groups[i].comps[PAGE_VISITS] += row.page_visits as f64;
+        }
+    }
+    Ok(())
 }
 
 /// Adds the `(seconds, visits)` rows of `sql` to `histogram`.

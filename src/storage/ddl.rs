@@ -222,7 +222,10 @@ mod tests {
             .collect();
         assert_eq!(
             others.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
-            ["ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8"]
+            [
+                "ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8",
+                "ALTER TABLE db.rollup_days ADD COLUMN page_seconds UInt8"
+            ]
         );
         for pair in adds.chunks(2) {
             assert_eq!(pair[0].table.as_deref(), Some("events"));

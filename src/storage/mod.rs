@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_rollup_pairs.sql",
         sql: include_str!("../../schema/0007_rollup_pairs.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_rollup_page_seconds.sql",
+        sql: include_str!("../../schema/0008_rollup_page_seconds.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

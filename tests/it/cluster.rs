@@ -200,6 +200,7 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
             "rollup_daily",
             "rollup_days",
             "rollup_durations",
+            "rollup_page_seconds",
         ] {
             assert!(
                 engines

@@ -32,6 +32,7 @@ async fn migrate_is_idempotent_and_recorded() {
             "rollup_daily",
             "rollup_days",
             "rollup_durations",
+            "rollup_page_seconds",
             "rollup_pairs",
             "salts",
             "schema_migrations",

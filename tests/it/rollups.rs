@@ -78,6 +78,13 @@ async fn rollup_and_raw_event_queries_agree() {
         &raw_setup.db,
     )
     .await;
+    issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
+        &raw,
+        &rolled,
+        &rolled_setup.config_path().to_string_lossy(),
+        &raw_setup.db,
+    )
+    .await;
 
     // A period that starts long before the first event is still answered from rollups (the
     // empty days before it need no raw-event pass), with the same numbers.
@@ -127,7 +134,13 @@ async fn rollup_and_raw_event_queries_agree() {
         .await
         .1;
     crate::support::ch(&format!(
-        "INSERT INTO {db}.rollup_days SELECT site, day, computed, events, version + 1, pairs FROM {db}.rollup_days"
+        "INSERT INTO {db}.rollup_page_seconds SELECT site, day, dimension, value, seconds, \
+         page_visits, version + 1 FROM {db}.rollup_page_seconds"
+    ))
+    .await;
+    crate::support::ch(&format!(
+        "INSERT INTO {db}.rollup_days SELECT site, day, computed, events, version + 1, pairs, \
+         page_seconds FROM {db}.rollup_days"
     ))
     .await;
     let twice = post_query(&rolled.base, secret(&Value::from("fixture")), &pages)
@@ -489,6 +502,137 @@ async fn issue_14_days_rolled_up_before_pairs_are_computed_again(
         from_rollups(&rolled.metrics().await),
         after + 1.0,
         "read from pairs again"
+    );
+    let (_, stdout) = roll_up(config);
+    assert!(
+        stdout.starts_with("0 "),
+        "nothing left to compute: {stdout}"
+    );
+}
+
+/// Issue 14: the median time on page of the pages a report shows, and of the whole site, is
+/// read from `rollup_page_seconds` without filters, with the same numbers as the raw-event
+/// tally: over rolled-up days alone, and over days of which the last are read from stored
+/// visits (here: rolled up before migration 0008, which the rollup job then computes again).
+async fn issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
+    raw: &Tally,
+    rolled: &Tally,
+    config: &str,
+    db: &str,
+) {
+    let token = secret(&Value::from("fixture"));
+    let range = serde_json::json!(["2026-03-26", "2026-03-31"]);
+    let queries = [
+        // Ordered by visitors: the median of the rows shown only (`shown_medians`).
+        serde_json::json!({"site_id": "a.example", "date_range": range,
+            "metrics": ["visitors", "pageviews", "time_on_page", "time_on_page_median"],
+            "dimensions": ["event:page"], "pagination": {"limit": 4}}),
+        // Ordered by the median: every page's.
+        serde_json::json!({"site_id": "a.example", "date_range": range,
+            "metrics": ["pageviews", "time_on_page_median"], "dimensions": ["event:page"],
+            "order_by": [["time_on_page_median", "desc"]], "pagination": {"limit": 4}}),
+        // The whole site.
+        serde_json::json!({"site_id": "a.example", "date_range": range,
+            "metrics": ["pageviews", "time_on_page_median"]}),
+    ];
+    let from_rollups = |text: &str| metric(text, "tally_stats_queries_total{source=\"rollup\"}");
+    let from_units = |text: &str| metric(text, "tally_stats_queries_total{source=\"raw\"}");
+    let results = |s: &str| serde_json::from_str::<Value>(s).unwrap()["results"].clone();
+    let mut expected = Vec::new();
+    for q in &queries {
+        let want = results(&post_query(&raw.base, token, q).await.1);
+        let rows = want.as_array().unwrap();
+        assert!(!rows.is_empty(), "{want}");
+        // A median that means something: not every page's 0 or missing.
+        assert!(
+            rows.iter().any(|r| r["metrics"]
+                .as_array()
+                .unwrap()
+                .last()
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m > 0.0)),
+            "{want}"
+        );
+        expected.push(want);
+    }
+    let before = rolled.metrics().await;
+    for (q, want) in queries.iter().zip(&expected) {
+        assert_eq!(
+            &results(&post_query(&rolled.base, token, q).await.1),
+            want,
+            "{q}"
+        );
+    }
+    let after = rolled.metrics().await;
+    assert_eq!(
+        from_units(&after),
+        from_units(&before),
+        "no report read unit rows"
+    );
+    assert!(from_rollups(&after) >= from_rollups(&before) + 4.0);
+
+    // The last three days as rolled up before migration 0008: their numbers, no seconds on page.
+    let last_days = "day >= toDate('2026-03-29')";
+    let current = format!(
+        "(site, day, version) IN (SELECT site, day, max(version) FROM {db}.rollup_days GROUP BY site, day)"
+    );
+    for (table, columns) in [
+        (
+            "rollup_daily",
+            "site, day, dimension, value, pageviews, visitors, visits, bounces, duration_sum, \
+             visit_pageviews, page_visits, page_ms_sum, scroll_count, scroll_sum",
+        ),
+        ("rollup_durations", "site, day, seconds, visits"),
+        (
+            "rollup_pairs",
+            "site, day, filter, filter_value, dimension, value, pageviews, visitors, visits, \
+             bounces, duration_sum, visit_pageviews, page_visits, page_ms_sum, scroll_count, \
+             scroll_sum",
+        ),
+    ] {
+        crate::support::ch(&format!(
+            "INSERT INTO {db}.{table} ({columns}, version) \
+             SELECT {columns}, version + 1 FROM {db}.{table} WHERE {last_days} AND {current}"
+        ))
+        .await;
+    }
+    crate::support::ch(&format!(
+        "INSERT INTO {db}.rollup_days (site, day, computed, events, version, pairs, page_seconds) \
+         SELECT site, day, max(computed), argMax(events, version), max(version) + 1, 1, 0 \
+         FROM {db}.rollup_days WHERE {last_days} GROUP BY site, day"
+    ))
+    .await;
+    let before = rolled.metrics().await;
+    for (q, want) in queries.iter().zip(&expected) {
+        assert_eq!(
+            &results(&post_query(&rolled.base, token, q).await.1),
+            want,
+            "three days from stored visits: {q}"
+        );
+    }
+    let after = rolled.metrics().await;
+    assert!(
+        from_rollups(&after) >= from_rollups(&before) + 4.0,
+        "the first days still from rollups"
+    );
+    // The job computes those days again by itself (both sites' three days, at least).
+    let (days, stdout) = roll_up(config);
+    assert!(
+        days >= 6,
+        "the days without seconds on page computed again: {stdout}"
+    );
+    let before = rolled.metrics().await;
+    for (q, want) in queries.iter().zip(&expected) {
+        assert_eq!(
+            &results(&post_query(&rolled.base, token, q).await.1),
+            want,
+            "{q}"
+        );
+    }
+    assert_eq!(
+        from_units(&rolled.metrics().await),
+        from_units(&before),
+        "no report read unit rows"
     );
     let (_, stdout) = roll_up(config);
     assert!(

@@ -8,7 +8,9 @@ use tally::rollup::sql::{
     unstored_hours,
 };
 use tally::stats::sql::conversions::{Conversions, GoalRule};
-use tally::stats::sql::rollups::{rolled_days, rollup_durations, rollup_grouped, Slice};
+use tally::stats::sql::rollups::{
+    page_seconds, rolled_days, rollup_durations, rollup_grouped, Slice,
+};
 use tally::stats::sql::units::{prefilter, recent_pageviews};
 use tally::stats::sql::visits::{
     count_events, durations, first_event, grouped, groups_in, Components, Percentiles,
@@ -272,6 +274,15 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         "rollup durations".into(),
         rollup_durations(database, "a.example", day, day),
     ));
+    let shown = [vec!["/".to_string()], vec!["/a".to_string()]];
+    for (dims, only) in [
+        (vec![], None),
+        (vec![Dimension::Page], None),
+        (vec![Dimension::Page], Some(&shown[..])),
+    ] {
+        let sql = page_seconds(database, "a.example", day, day, &dims, only).expect("kept");
+        out.push((format!("rollup page seconds {dims:?} {only:?}"), sql));
+    }
     for dims in [
         vec![],
         vec![Dimension::Page],

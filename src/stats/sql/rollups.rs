@@ -144,7 +144,8 @@ pub fn rolled_days(
     last: jiff::civil::Date,
 ) -> String {
     format!(
-        "SELECT toString(day) AS day_text, argMax(pairs, version) AS pairs
+        "SELECT toString(day) AS day_text, argMax(pairs, version) AS pairs,
+    argMax(page_seconds, version) AS page_seconds
 FROM {database}.rollup_days
 WHERE site = {} AND day >= toDate({}) AND day <= toDate({})
 GROUP BY day",
@@ -452,11 +453,77 @@ GROUP BY seconds",
     ))
 }
 
+/// Page visits per whole second on the page over rolled-up days (`value`, `seconds`,
+/// `page_visits`): the whole site's (`dimensions` empty; `value` is `''`) or each page's
+/// (`[event:page]`), of the pages in `only` alone when given (the rows a report shows). `None`
+/// for other dimensions: `rollup_page_seconds` keeps these two.
+pub fn page_seconds(
+    database: &str,
+    site: &str,
+    first: jiff::civil::Date,
+    last: jiff::civil::Date,
+    dimensions: &[Dimension],
+    only: Option<&[Vec<String>]>,
+) -> Option<String> {
+    if !page_dimensions(dimensions) {
+        return None;
+    }
+    let dimension = if dimensions.is_empty() {
+        ""
+    } else {
+        Dimension::Page.name()
+    };
+    let days = Days::dates(database, site, first, last);
+    let values = match only {
+        Some(shown) => {
+            let values: Vec<String> = shown
+                .iter()
+                .filter_map(|dims| dims.first())
+                .map(|v| lit(v))
+                .collect();
+            if values.is_empty() {
+                // Nothing shown: no value matches.
+                "\n    AND 0".to_string()
+            } else {
+                format!("\n    AND value IN ({})", values.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    Some(format!(
+        "SELECT value, seconds, toUInt64(sum(page_visits)) AS page_visits FROM {table}
+WHERE site = {site} AND dimension = {dimension}{values}
+    AND day >= {first} AND day <= {last} AND {current}
+GROUP BY value, seconds",
+        table = days.table("rollup_page_seconds"),
+        site = days.site,
+        dimension = lit(dimension),
+        first = days.first,
+        last = days.last,
+        current = current_versions(&days),
+    ))
+}
+
+/// Whether `rollup_page_seconds` keeps the page seconds grouped by `dimensions`: the whole
+/// site's (none) and each page's.
+pub fn page_dimensions(dimensions: &[Dimension]) -> bool {
+    matches!(dimensions, [] | [Dimension::Page])
+}
+
+/// A row of [`page_seconds`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct PageSeconds {
+    pub value: String,
+    pub seconds: u32,
+    pub page_visits: u64,
+}
+
 /// A row of [`rolled_days`].
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 pub struct RolledDay {
     pub day_text: String,
     pub pairs: u8,
+    pub page_seconds: u8,
 }
 
 /// A row of [`days_with_events`] and the rollup job's day lists.
