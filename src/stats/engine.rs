@@ -73,6 +73,9 @@ struct Wanted {
     durations: bool,
     page_seconds: bool,
     components: Components,
+    /// Also a group with no dimension values for all the rows read (the denominator of
+    /// `percentage`), from the same pass where unit rows answer.
+    total: bool,
 }
 
 impl Default for Wanted {
@@ -81,6 +84,7 @@ impl Default for Wanted {
             durations: false,
             page_seconds: false,
             components: Components::ALL,
+            total: false,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Wanted {
             }),
             page_seconds: q.metrics.contains(&Metric::TimeOnPageMedian),
             components,
+            total: false,
         }
     }
 }
@@ -491,20 +496,23 @@ impl Stats {
     ) -> Result<Vec<Row>, StatsError> {
         let mut wanted = Wanted::of(q);
         wanted.page_seconds &= medians;
-        let grouped = self
+        let percentage = q.metrics.contains(&Metric::Percentage);
+        // A conversion report's rows are joined with its goals; its percentage is of all visitors.
+        wanted.total = percentage && !dims.is_empty() && !q.counts_conversions();
+        let mut grouped = self
             .groups(q, site, period, dims, wanted, None, pre)
             .await?;
-        let total_visitors = if q.metrics.contains(&Metric::Percentage) {
-            if dims.is_empty() {
-                grouped.first().map(|g| g.comps[1])
-            } else {
-                self.groups(q, site, period, &[], Wanted::visitors(), None, pre)
-                    .await?
-                    .first()
-                    .map(|g| g.comps[1])
-            }
-        } else {
+        let total_visitors = if !percentage {
             None
+        } else if dims.is_empty() {
+            grouped.first().map(|g| g.comps[1])
+        } else if let Some(i) = grouped.iter().position(|g| g.dims.is_empty()) {
+            Some(grouped.remove(i).comps[1])
+        } else {
+            self.groups(q, site, period, &[], Wanted::visitors(), None, pre)
+                .await?
+                .first()
+                .map(|g| g.comps[1])
         };
         let rates = self.conversion_totals(q, site, period, dims).await?;
         let mut rows: Vec<Row> = grouped
@@ -652,7 +660,8 @@ impl Stats {
         let wanted = Wanted {
             durations: false,
             page_seconds: true,
-            components: Components(0).with(6),
+            components: Components(0).with(PAGE_VISITS),
+            total: false,
         };
         let groups = self
             .groups(q, site, period, dims, wanted, Some(&shown), pre)
@@ -702,8 +711,29 @@ impl Stats {
                 }
                 shard
                     .run(|client| async move {
-                        self.shard_groups(&client, q, site, period, dims, wanted, only)
-                            .await
+                        let mut groups = self
+                            .shard_groups(&client, q, site, period, dims, wanted, only)
+                            .await?;
+                        // Rollups answer without the total: every shard gives one or none,
+                        // so that the shards' totals add up.
+                        if wanted.total && !groups.iter().any(|g| g.dims.is_empty()) {
+                            let total = self
+                                .shard_groups(
+                                    &client,
+                                    q,
+                                    site,
+                                    period,
+                                    &[],
+                                    Wanted::visitors(),
+                                    None,
+                                )
+                                .await?;
+                            groups.extend(total.into_iter().take(1).map(|mut g| {
+                                g.dims.clear();
+                                g
+                            }));
+                        }
+                        Ok(groups)
                     })
                     .await
             }
@@ -1103,17 +1133,17 @@ fn grouped(
     wanted: Wanted,
     one_shard: bool,
 ) -> String {
-    sql::visits::grouped(
-        scope,
-        dims,
-        filters,
-        Percentiles::Histograms {
-            durations: wanted.durations,
-            page_seconds: wanted.page_seconds,
-            components: wanted.components,
-            one_shard,
-        },
-    )
+    let percentiles = Percentiles::Histograms {
+        durations: wanted.durations,
+        page_seconds: wanted.page_seconds,
+        components: wanted.components,
+        one_shard,
+    };
+    if wanted.total {
+        sql::visits::grouped_with_total(scope, dims, filters, percentiles)
+    } else {
+        sql::visits::grouped(scope, dims, filters, percentiles)
+    }
 }
 
 /// The denominators of the conversion rates of one report (see `Stats::conversion_totals`).

@@ -78,6 +78,7 @@ async fn rollup_and_raw_event_queries_agree() {
         &raw_setup.db,
     )
     .await;
+    issue_14_a_percentage_over_unit_rows_reads_them_once(&raw, &rolled).await;
     issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
         &raw,
         &rolled,
@@ -508,6 +509,69 @@ async fn issue_14_days_rolled_up_before_pairs_are_computed_again(
         stdout.starts_with("0 "),
         "nothing left to compute: {stdout}"
     );
+}
+
+/// Issue 14: a breakdown with `percentage` that reads unit rows (a filter the rollups cannot
+/// answer) takes its denominator, the distinct visitors of all its rows, from the same pass:
+/// one read of unit rows per report instead of two, with the raw-event tally's numbers. With
+/// one `is` filter (rollups) the denominator is still asked on its own.
+async fn issue_14_a_percentage_over_unit_rows_reads_them_once(raw: &Tally, rolled: &Tally) {
+    let token = secret(&Value::from("fixture"));
+    let results = |s: &str| serde_json::from_str::<Value>(s).unwrap()["results"].clone();
+    let from_units = |text: &str| metric(text, "tally_stats_queries_total{source=\"raw\"}");
+    let from_rollups = |text: &str| metric(text, "tally_stats_queries_total{source=\"rollup\"}");
+    for (dimension, filters, reads_units) in [
+        (
+            "visit:country",
+            serde_json::json!([["contains", "event:page", ["/"]]]),
+            true,
+        ),
+        (
+            "visit:source",
+            serde_json::json!([["is", "visit:country", ["NL", "DE"]]]),
+            true,
+        ),
+        (
+            "visit:device",
+            serde_json::json!([
+                ["is_not", "visit:source", ["Google"]],
+                ["contains", "event:page", ["/"]]
+            ]),
+            true,
+        ),
+        (
+            "visit:source",
+            serde_json::json!([["is", "visit:country", ["NL"]]]),
+            false,
+        ),
+    ] {
+        let q = serde_json::json!({"site_id": "a.example", "date_range": ["2026-03-26", "2026-03-31"],
+            "metrics": ["visitors", "percentage"], "dimensions": [dimension], "filters": filters});
+        let want = results(&post_query(&raw.base, token, &q).await.1);
+        let rows = want.as_array().unwrap();
+        assert!(rows.len() > 1, "{q}: {want}");
+        // Percentages of one total: they add up to 100 when every visitor has one value.
+        let sum: f64 = rows.iter().map(|r| r["metrics"][1].as_f64().unwrap()).sum();
+        assert!(sum > 90.0 && sum < 110.0, "{q}: {want}");
+        let before = rolled.metrics().await;
+        let got = results(&post_query(&rolled.base, token, &q).await.1);
+        let after = rolled.metrics().await;
+        assert_eq!(got, want, "{q}");
+        if reads_units {
+            assert_eq!(
+                from_units(&after) - from_units(&before),
+                1.0,
+                "one pass over unit rows: {q}"
+            );
+        } else {
+            assert_eq!(from_units(&after), from_units(&before), "{q}");
+            assert_eq!(
+                from_rollups(&after) - from_rollups(&before),
+                2.0,
+                "the breakdown and its denominator from rollups: {q}"
+            );
+        }
+    }
 }
 
 /// Issue 14: the median time on page of the pages a report shows, and of the whole site, is

@@ -13,7 +13,8 @@ use tally::stats::sql::rollups::{
 };
 use tally::stats::sql::units::{prefilter, recent_pageviews};
 use tally::stats::sql::visits::{
-    count_events, durations, first_event, grouped, groups_in, Components, Percentiles,
+    count_events, durations, first_event, grouped, grouped_with_total, groups_in, Components,
+    Percentiles,
 };
 use tally::stats::sql::{Scope, ScopeValues};
 use tally::stats::{Dimension, Filter, Op};
@@ -340,6 +341,26 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ),
     ));
+    // With the total of a percentage in the same pass: the open tail, and stored visits only.
+    for (name, s) in [
+        ("with the open tail", &scope),
+        ("stored visits only", &stored_scope),
+    ] {
+        out.push((
+            format!("grouped with its total, {name}"),
+            grouped_with_total(
+                s,
+                &[Dimension::Country],
+                &filters,
+                Percentiles::Histograms {
+                    durations: false,
+                    page_seconds: false,
+                    components: Components(0).with(1),
+                    one_shard: true,
+                },
+            ),
+        ));
+    }
     // A dashboard page's prefiltered rows: the temporary table filled from stored visits and
     // from the open tail, and a panel's report reading it.
     out.push((

@@ -89,6 +89,29 @@ pub fn grouped(
     filters: &[Filter],
     percentiles: Percentiles,
 ) -> String {
+    grouped_rows(s, dimensions, filters, percentiles, false)
+}
+
+/// [`grouped`], plus one row with no dimension values (`dims` = `[]`) for all the rows the
+/// report reads together: its distinct visitors are the denominator of `percentage`, which
+/// otherwise takes a second pass over the same unit rows. The rows are repeated for the total
+/// after the filters, so only the rows the filters keep are counted twice.
+pub fn grouped_with_total(
+    s: &Scope,
+    dimensions: &[Dimension],
+    filters: &[Filter],
+    percentiles: Percentiles,
+) -> String {
+    grouped_rows(s, dimensions, filters, percentiles, !dimensions.is_empty())
+}
+
+fn grouped_rows(
+    s: &Scope,
+    dimensions: &[Dimension],
+    filters: &[Filter],
+    percentiles: Percentiles,
+    total: bool,
+) -> String {
     let grouped_scope = grouped_scope(s, dimensions);
     let s = &grouped_scope;
     let dims: Vec<String> = dimensions.iter().map(|d| dimension(*d, s)).collect();
@@ -179,6 +202,8 @@ pub fn grouped(
     // on the benchmark data).
     let group = if dims.is_empty() {
         String::new()
+    } else if total {
+        "\nGROUP BY dims".to_string()
     } else {
         format!("\nGROUP BY {}", dims.join(", "))
     };
@@ -187,19 +212,24 @@ pub fn grouped(
         .map(|d| format!("toString({d})"))
         .collect::<Vec<_>>()
         .join(", ");
+    let dims = if total {
+        format!("arrayJoin([[{dims}], emptyArrayString()])")
+    } else {
+        format!("[{dims}]")
+    };
     let comps = comps.join(", ");
     let wheres = wheres.join(" AND ");
     if s.conversions.is_none() {
         if let Some((table, current)) = stored_only(s) {
             return format!(
-                "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM {table}\n\
+                "SELECT {dims} AS dims, [{comps}] AS comps{extra}\nFROM {table}\n\
                  WHERE site = {site} AND {wheres}\n    AND {current}{group}",
                 site = s.site,
             );
         }
     }
     format!(
-        "SELECT [{dims}] AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
+        "SELECT {dims} AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
         units = units(s, filters, &wheres),
     )
 }
