@@ -421,20 +421,38 @@ pub async fn sync_replica(client: &Client, tables: &[&str]) -> bool {
 }
 
 /// The version of one computation of derived rows (visits, rollups): its start second in the
-/// high half, so a recomputation wins over what it replaces, and random bits in the low half, so
-/// concurrent computations differ. Readers take the highest version marked done.
+/// high half and its millisecond next, so a recomputation wins over what it replaces even
+/// within the same second, then 22 random bits, so concurrent computations differ. Readers
+/// take the highest version marked done. (Until 2026-12 the low half was random alone: two
+/// computations of a day in one second then won at random, and a redo right after a
+/// computation could lose to it; the high half is unchanged, so older versions still order.)
 pub fn new_version() -> Result<u64, Error> {
     use rand::TryRng;
-    let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
+    let now = jiff::Timestamp::now();
+    let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+    let millisecond = u64::try_from(now.subsec_millisecond()).unwrap_or(0);
     let random = rand::rngs::SysRng
         .try_next_u32()
         .map_err(|e| Error::Config(format!("operating system RNG failed: {e}")))?;
-    Ok((now << 32) | u64::from(random))
+    Ok((seconds << 32) | (millisecond << 22) | u64::from(random >> 10))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_later_computation_has_a_higher_version_within_the_same_second() {
+        for _ in 0..20 {
+            let first = new_version().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            let later = new_version().unwrap();
+            assert!(later > first, "{later:#x} after {first:#x}");
+            // The start second stays in the high half.
+            let second = jiff::Timestamp::now().as_second() as u64;
+            assert!((second - 2..=second).contains(&(later >> 32)));
+        }
+    }
 
     #[test]
     fn splits_statements_and_skips_comments() {

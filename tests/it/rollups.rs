@@ -619,15 +619,7 @@ async fn issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
         );
         expected.push(want);
     }
-    let before = rolled.metrics().await;
-    for (q, want) in queries.iter().zip(&expected) {
-        assert_eq!(
-            &results(&post_query(&rolled.base, token, q).await.1),
-            want,
-            "{q}"
-        );
-    }
-    let after = rolled.metrics().await;
+    let (before, after) = agree(rolled, token, &queries, &expected, "all days rolled up").await;
     assert_eq!(
         from_units(&after),
         from_units(&before),
@@ -666,15 +658,14 @@ async fn issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
          FROM {db}.rollup_days WHERE {last_days} GROUP BY site, day"
     ))
     .await;
-    let before = rolled.metrics().await;
-    for (q, want) in queries.iter().zip(&expected) {
-        assert_eq!(
-            &results(&post_query(&rolled.base, token, q).await.1),
-            want,
-            "three days from stored visits: {q}"
-        );
-    }
-    let after = rolled.metrics().await;
+    let (before, after) = agree(
+        rolled,
+        token,
+        &queries,
+        &expected,
+        "three days from stored visits",
+    )
+    .await;
     assert!(
         from_rollups(&after) >= from_rollups(&before) + 4.0,
         "the first days still from rollups"
@@ -685,16 +676,9 @@ async fn issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
         days >= 6,
         "the days without seconds on page computed again: {stdout}"
     );
-    let before = rolled.metrics().await;
-    for (q, want) in queries.iter().zip(&expected) {
-        assert_eq!(
-            &results(&post_query(&rolled.base, token, q).await.1),
-            want,
-            "{q}"
-        );
-    }
+    let (before, after) = agree(rolled, token, &queries, &expected, "computed again").await;
     assert_eq!(
-        from_units(&rolled.metrics().await),
+        from_units(&after),
         from_units(&before),
         "no report read unit rows"
     );
@@ -703,6 +687,24 @@ async fn issue_14_medians_of_pages_read_their_seconds_on_page_rollup(
         stdout.starts_with("0 "),
         "nothing left to compute: {stdout}"
     );
+}
+
+/// Asks `rolled` every query of `queries` and requires the answer of `expected` at the same
+/// index (`what` says which state of the rollups this is); tally's metrics before and after.
+async fn agree(
+    rolled: &Tally,
+    token: Option<&str>,
+    queries: &[Value],
+    expected: &[Value],
+    what: &str,
+) -> (String, String) {
+    let before = rolled.metrics().await;
+    for (q, want) in queries.iter().zip(expected) {
+        let (status, body) = post_query(&rolled.base, token, q).await;
+        let got = serde_json::from_str::<Value>(&body).unwrap()["results"].clone();
+        assert_eq!((status, &got), (200, want), "{what}: {q}");
+    }
+    (before, rolled.metrics().await)
 }
 
 /// Runs `tally rollup` with `config`; the site-days it computed (the first number it prints)
