@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{lit, Scope};
+use super::{lit, Scope, UnitKinds};
 use crate::stats::query::{Dimension, Filter, Op};
 
 /// Visit duration buckets of `visit:duration_bucket`: a visit of `d` seconds is in the first
@@ -134,6 +134,11 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                     } else {
                         ("host", "ph")
                     };
+                    // Rows of pageviews and events alone: the page itself (the query then
+                    // neither reads a visit's pages nor tests the kind of every row).
+                    if !s.unit_kinds.has(0) {
+                        return on(col);
+                    }
                     // A negative operator on a visit: the visit viewed no matching page.
                     let (pos, negated) = match op {
                         Op::IsNot => (Op::Is, true),
@@ -155,7 +160,11 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                             )
                         });
                     let visit = if negated { format!("NOT {any}") } else { any };
-                    format!("if(kind = 0, {visit}, {})", on(col))
+                    if s.unit_kinds == UnitKinds::VISITS {
+                        visit
+                    } else {
+                        format!("if(kind = 0, {visit}, {})", on(col))
+                    }
                 }
                 other => stored_value(*op, *other, values, *case_sensitive)
                     .unwrap_or_else(|| on(&dimension(*other, s))),
@@ -246,6 +255,22 @@ pub fn filter_conditions(s: &Scope, filters: &[Filter]) -> Vec<String> {
         .iter()
         .map(|f| format!("({})", filter(f, s)))
         .collect()
+}
+
+/// Whether [`filter`] writes `f` over a visit's pages (the array columns `pages_path` and
+/// `pages_host`), which cost a query far more per row than a plain column: such a condition
+/// is best tested on the rows the others keep (`visits::grouped` puts the others in
+/// `PREWHERE`).
+pub fn reads_visit_pages(f: &Filter, s: &Scope) -> bool {
+    match f {
+        Filter::And(v) | Filter::Or(v) => v.iter().any(|f| reads_visit_pages(f, s)),
+        Filter::Not(inner) => reads_visit_pages(inner, s),
+        Filter::Leaf { dimension, .. } => {
+            matches!(dimension, Dimension::Page | Dimension::Hostname)
+                && !s.pages_grouped
+                && s.unit_kinds.has(0)
+        }
+    }
 }
 
 fn join(v: &[Filter], sep: &str, s: &Scope) -> String {

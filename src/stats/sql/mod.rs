@@ -118,6 +118,41 @@ pub struct Scope<'a> {
     /// A temporary table holding this scope's unit rows already narrowed by the report's
     /// filters ([`units::prefilter`]): when set, the unit rows are read from it alone.
     pub units_table: Option<String>,
+    /// The kinds of unit rows the query reads: all three, unless its metrics are made of
+    /// fewer ([`visits::grouped`] narrows it). A page or host filter is then written for
+    /// those kinds alone (see `dimensions::filter`).
+    pub unit_kinds: UnitKinds,
+}
+
+/// A set of unit row kinds (bit `k`: kind `k`; 0 visits, 1 pageviews, 2 custom events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnitKinds(pub u8);
+
+impl UnitKinds {
+    pub const ALL: UnitKinds = UnitKinds(0b111);
+    pub const NONE: UnitKinds = UnitKinds(0);
+    pub const VISITS: UnitKinds = UnitKinds(0b001);
+    pub const PAGEVIEWS: UnitKinds = UnitKinds(0b010);
+    pub const EVENTS: UnitKinds = UnitKinds(0b100);
+
+    pub fn has(self, kind: u8) -> bool {
+        self.0 & (1 << kind) != 0
+    }
+
+    pub fn with(self, other: UnitKinds) -> UnitKinds {
+        UnitKinds(self.0 | other.0)
+    }
+
+    /// The condition that keeps rows of these kinds; `None` for all of them (or for none,
+    /// which a query never asks for).
+    pub fn condition(self) -> Option<String> {
+        let kinds: Vec<String> = (0..3).filter(|k| self.has(*k)).map(|k| k.to_string()).collect();
+        match kinds.as_slice() {
+            [] | [_, _, _] => None,
+            [one] => Some(format!("kind = {one}")),
+            many => Some(format!("kind IN ({})", many.join(", "))),
+        }
+    }
 }
 
 /// The known values a [`Scope`] is made of for the engine's and the rollup job's queries.
@@ -162,6 +197,7 @@ impl<'a> Scope<'a> {
             tail_after_period: false,
             open_tail: true,
             units_table: None,
+            unit_kinds: UnitKinds::ALL,
         }
     }
 
@@ -199,6 +235,7 @@ impl<'a> Scope<'a> {
             tail_after_period: false,
             open_tail: true,
             units_table: None,
+            unit_kinds: UnitKinds::ALL,
         }
     }
 
