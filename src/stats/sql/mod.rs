@@ -146,7 +146,10 @@ impl UnitKinds {
     /// The condition that keeps rows of these kinds; `None` for all of them (or for none,
     /// which a query never asks for).
     pub fn condition(self) -> Option<String> {
-        let kinds: Vec<String> = (0..3).filter(|k| self.has(*k)).map(|k| k.to_string()).collect();
+        let kinds: Vec<String> = (0..3)
+            .filter(|k| self.has(*k))
+            .map(|k| k.to_string())
+            .collect();
         match kinds.as_slice() {
             [] | [_, _, _] => None,
             [one] => Some(format!("kind = {one}")),

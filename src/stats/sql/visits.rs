@@ -236,11 +236,17 @@ fn grouped_rows(
     wheres.extend(s.unit_kinds.condition());
     // Conditions on a visit's pages last, and apart: over stored visits they are tested
     // after the others (`PREWHERE`).
-    let (late, early): (Vec<&Filter>, Vec<&Filter>) =
-        filters.iter().partition(|f| reads_visit_pages(f, s));
-    wheres.extend(filter_conditions(s, &early.into_iter().cloned().collect::<Vec<_>>()));
+    // (A prefiltered table's rows carry the filters' outcome in one flag.)
+    let (late, early): (Vec<Filter>, Vec<Filter>) = match s.units_table {
+        Some(_) => (Vec::new(), filters.to_vec()),
+        None => filters
+            .iter()
+            .cloned()
+            .partition(|f| reads_visit_pages(f, s)),
+    };
+    wheres.extend(filter_conditions(s, &early));
     let pre = wheres.len();
-    wheres.extend(filter_conditions(s, &late.into_iter().cloned().collect::<Vec<_>>()));
+    wheres.extend(filter_conditions(s, &late));
     let join = match &s.conversions {
         Some(c) if dimensions.contains(&Dimension::Goal) => {
             Conversions::goal_join(&goals_of_filters(c, filters))
@@ -432,12 +438,18 @@ mod tests {
         // Visitors alone are counted on pageview rows: the page itself is tested.
         let visitors = Components(0).with(1);
         let sql = grouped(&s, &[Dimension::Country], &filters, histograms(visitors));
-        assert!(sql.contains("AND kind = 1 AND ((position(path, '/blog/') > 0))"), "{sql}");
+        assert!(
+            sql.contains("AND kind = 1 AND ((position(path, '/blog/') > 0))"),
+            "{sql}"
+        );
         assert!(!sql.contains("pages_path"), "{sql}");
         // Visits alone are counted on visit rows: the visit's pages are tested.
         let visits = Components(0).with(2).with(3);
         let sql = grouped(&s, &[Dimension::Country], &filters, histograms(visits));
-        assert!(sql.contains("AND kind = 0\nWHERE ((position(arrayStringConcat(pages_path"), "{sql}");
+        assert!(
+            sql.contains("AND kind = 0\nWHERE ((position(arrayStringConcat(pages_path"),
+            "{sql}"
+        );
         assert!(!sql.contains("if(kind = 0"), "{sql}");
         // Both, or the medians of both: every row, each tested in its own form.
         for p in [
@@ -450,8 +462,14 @@ mod tests {
             },
         ] {
             let sql = grouped(&s, &[Dimension::Country], &filters, p);
-            assert!(!sql.contains("kind = 0 AND") && !sql.contains("AND kind ="), "{sql}");
-            assert!(sql.contains("if(kind = 0, (position(arrayStringConcat"), "{sql}");
+            assert!(
+                !sql.contains("kind = 0 AND") && !sql.contains("AND kind ="),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("if(kind = 0, (position(arrayStringConcat"),
+                "{sql}"
+            );
         }
         // Events count pageviews and custom events.
         let events = Components(0).with(ADDITIVE);
@@ -465,15 +483,33 @@ mod tests {
         s.open_tail = false;
         let filters = [page_contains("/a"), country_is("NL")];
         let sql = grouped(&s, &[], &filters, histograms(Components::ALL));
-        let (pre, post) = sql.split_once("\nWHERE ").expect("a WHERE after the PREWHERE");
-        assert!(pre.contains("PREWHERE site = 'a.example' AND ts >="), "{sql}");
+        let (pre, post) = sql
+            .split_once("\nWHERE ")
+            .expect("a WHERE after the PREWHERE");
+        assert!(
+            pre.contains("PREWHERE site = 'a.example' AND ts >="),
+            "{sql}"
+        );
         assert!(pre.contains("((country = 'NL'))"), "{sql}");
         assert!(!pre.contains("pages_path"), "{sql}");
-        assert!(post.starts_with("(if(kind = 0, (position(arrayStringConcat(pages_path"), "{sql}");
+        assert!(
+            post.starts_with("(if(kind = 0, (position(arrayStringConcat(pages_path"),
+            "{sql}"
+        );
         assert!(post.contains("(slice, version) IN ("), "{sql}");
         // Grafana's SQL (all components, the open tail) keeps one WHERE over the unit rows.
         let s = crate::stats::sql::example_scope();
-        let sql = grouped(&s, &[], &filters, Percentiles::Values { time_on_page_median: false });
-        assert!(!sql.contains("PREWHERE") && !sql.contains("AND kind ="), "{sql}");
+        let sql = grouped(
+            &s,
+            &[],
+            &filters,
+            Percentiles::Values {
+                time_on_page_median: false,
+            },
+        );
+        assert!(
+            !sql.contains("PREWHERE") && !sql.contains("AND kind ="),
+            "{sql}"
+        );
     }
 }
