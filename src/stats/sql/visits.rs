@@ -403,20 +403,11 @@ mod tests {
     use super::*;
     use crate::stats::query::Op;
 
-    fn page_contains(v: &str) -> Filter {
+    fn leaf(op: Op, dimension: Dimension, value: &str) -> Filter {
         Filter::Leaf {
-            op: Op::Contains,
-            dimension: Dimension::Page,
-            values: vec![v.into()],
-            case_sensitive: true,
-        }
-    }
-
-    fn country_is(v: &str) -> Filter {
-        Filter::Leaf {
-            op: Op::Is,
-            dimension: Dimension::Country,
-            values: vec![v.into()],
+            op,
+            dimension,
+            values: vec![value.into()],
             case_sensitive: true,
         }
     }
@@ -434,7 +425,7 @@ mod tests {
     fn issue_14_a_report_of_one_kind_of_row_reads_only_those_rows() {
         let mut s = crate::stats::sql::example_scope();
         s.open_tail = false;
-        let filters = [page_contains("/blog/")];
+        let filters = [leaf(Op::Contains, Dimension::Page, "/blog/")];
         // Visitors alone are counted on pageview rows: the page itself is tested.
         let visitors = Components(0).with(1);
         let sql = grouped(&s, &[Dimension::Country], &filters, histograms(visitors));
@@ -481,7 +472,10 @@ mod tests {
     fn issue_14_conditions_on_a_visits_pages_come_after_the_plain_ones() {
         let mut s = crate::stats::sql::example_scope();
         s.open_tail = false;
-        let filters = [page_contains("/a"), country_is("NL")];
+        let filters = [
+            leaf(Op::Contains, Dimension::Page, "/a"),
+            leaf(Op::Is, Dimension::Country, "NL"),
+        ];
         let sql = grouped(&s, &[], &filters, histograms(Components::ALL));
         let (pre, post) = sql
             .split_once("\nWHERE ")
