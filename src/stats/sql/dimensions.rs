@@ -136,7 +136,7 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                     };
                     // Rows of pageviews and events alone: the page itself (the query then
                     // neither reads a visit's pages nor tests the kind of every row).
-                    if !s.unit_kinds.has(0) {
+                    if !searches_visit_pages(*d, s) {
                         return on(col);
                     }
                     // A negative operator on a visit: the visit viewed no matching page.
@@ -265,12 +265,15 @@ pub fn reads_visit_pages(f: &Filter, s: &Scope) -> bool {
     match f {
         Filter::And(v) | Filter::Or(v) => v.iter().any(|f| reads_visit_pages(f, s)),
         Filter::Not(inner) => reads_visit_pages(inner, s),
-        Filter::Leaf { dimension, .. } => {
-            matches!(dimension, Dimension::Page | Dimension::Hostname)
-                && !s.pages_grouped
-                && s.unit_kinds.has(0)
-        }
+        Filter::Leaf { dimension, .. } => searches_visit_pages(*dimension, s),
     }
+}
+
+/// Whether a filter on `d` is written, for visit rows, over the visit's pages: a page or host
+/// filter, not grouped by page or host, in a query that reads visit rows. One rule for
+/// [`filter`] and [`reads_visit_pages`], so the two cannot disagree.
+fn searches_visit_pages(d: Dimension, s: &Scope) -> bool {
+    matches!(d, Dimension::Page | Dimension::Hostname) && !s.pages_grouped && s.unit_kinds.has(0)
 }
 
 fn join(v: &[Filter], sep: &str, s: &Scope) -> String {
