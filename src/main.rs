@@ -188,11 +188,20 @@ fn main() -> anyhow::Result<()> {
             )
             .with_batch_hours(batch_hours);
             let done = job
-                .run_until_done(jiff::Timestamp::now(), |done, of| {
-                    eprintln!("visits: {done} of {of} hour(s) stored");
+                .run_until_done(jiff::Timestamp::now(), |d| {
+                    eprintln!("visits: {} of {} hour(s) stored", d.stored, d.to_store);
+                    if d.to_copy > 0 {
+                        eprintln!(
+                            "visits: {} of {} hour(s) stored earlier copied by page",
+                            d.copied, d.to_copy
+                        );
+                    }
                 })
                 .await?;
-            println!("{done} hour(s) of visits stored");
+            println!("{} hour(s) of visits stored", done.stored);
+            if done.copied > 0 {
+                println!("{} hour(s) stored earlier copied by page", done.copied);
+            }
             Ok(())
         }),
         Command::Rollup { .. } => runtime.block_on(async {

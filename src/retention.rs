@@ -29,9 +29,11 @@ use crate::metrics::{Metrics, Table};
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Tables under retention: name, partition granularity, and which limit applies.
-pub const TABLES: [(&str, Granularity); 8] = [
+pub const TABLES: [(&str, Granularity); 10] = [
     ("events", Granularity::Day),
     ("visits", Granularity::Month),
+    ("visit_pages", Granularity::Month),
+    ("visit_page_days", Granularity::Month),
     ("visit_slices", Granularity::Month),
     ("rollup_daily", Granularity::Month),
     ("rollup_durations", Granularity::Month),

@@ -23,8 +23,10 @@ pub struct Placement {
 }
 
 /// The tables of the schema and where each is kept.
-const SHARDED: [&str; 7] = [
+const SHARDED: [&str; 9] = [
     "visits",
+    "visit_pages",
+    "visit_page_days",
     "visit_slices",
     "rollup_daily",
     "rollup_durations",

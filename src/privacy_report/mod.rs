@@ -355,7 +355,7 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 ),
             },
             TableRetention {
-                table: "visits, visit_slices",
+                table: "visits, visit_pages, visit_page_days, visit_slices",
                 holds: if aggregate || !config.visits.store {
                     tr.t("privacy.retention.visits.holds_none")
                 } else {

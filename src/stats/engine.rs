@@ -770,6 +770,7 @@ impl Stats {
             self.count_query("raw");
             let mut scope = self.unit_scope(client, q, site, period).await?;
             scope.units_where = Some(sql::visits::groups_in(&scope, dims, shown));
+            self.count_by_page(&scope, &q.filters);
             let one_shard = self.cluster.shards.len() == 1;
             return self
                 .fetch_histograms(
@@ -799,6 +800,7 @@ impl Stats {
         self.count_query("raw");
         let scope = self.unit_scope(client, q, site, period).await?;
         let one_shard = self.cluster.shards.len() == 1;
+        self.count_by_page(&scope, &q.filters);
         self.fetch_histograms(
             client,
             &grouped(&scope, dims, &q.filters, wanted, one_shard),
@@ -837,7 +839,8 @@ impl Stats {
     /// The scope of a report over unit rows. With stored visits the open tail's first hour is
     /// asked first, so that the report holds it as a literal (see `sql::units::tail_start`),
     /// and, when it starts after the period, whether any tail visit reaches back into the
-    /// period (a report on past days then reads stored visits alone). Both are bounds that
+    /// period (a report on past days then reads stored visits alone), and then, for a report with
+    /// a page filter, whether it can read by page (`sql::units::pages_ready`). All are bounds that
     /// can only be on the safe side when asked before the report: a slice stored meanwhile
     /// has its visits read from the stored side, and no stored slice is ever unstored.
     async fn unit_scope<'a>(
@@ -864,8 +867,24 @@ impl Stats {
                     .map_err(|e| unavailable(&e))?;
                 scope.open_tail = reaching.n > 0;
             }
+            // A page filter over stored visits alone reads by page once every slice of the
+            // period has its rows ordered by page.
+            if !scope.open_tail && sql::by_page::Key::of(&q.filters).is_some() {
+                let ready = limited(client.query_raw(&sql::units::pages_ready(&scope)))
+                    .fetch_one::<sql::units::PagesReady>()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                scope.by_page = ready.uncopied == 0;
+            }
         }
         Ok(scope)
+    }
+
+    /// Counts a report that reads stored rows by page (as `by_page`, besides its `raw`).
+    fn count_by_page(&self, scope: &sql::Scope, filters: &[crate::stats::query::Filter]) {
+        if sql::visits::reads_by_page(scope, filters) {
+            self.count_query("by_page");
+        }
     }
 
     fn count_query(&self, source: &'static str) {
@@ -1010,6 +1029,7 @@ impl Stats {
             let rest_first = until.tomorrow().map_err(|_| StatsError::Unavailable)?;
             let rest = Period::days(rest_first, last, &period.tz)?;
             let mut scope = self.unit_scope(client, q, site, &rest).await?;
+            self.count_by_page(&scope, &q.filters);
             // Week labels do not start before the whole period's first day, not the rest's.
             scope.first_date = sql::Sql::date(first);
             if let Some(shown) = only {

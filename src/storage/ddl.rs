@@ -224,7 +224,8 @@ mod tests {
             others.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>(),
             [
                 "ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8",
-                "ALTER TABLE db.rollup_days ADD COLUMN page_seconds UInt8"
+                "ALTER TABLE db.rollup_days ADD COLUMN page_seconds UInt8",
+                "ALTER TABLE db.visit_slices ADD COLUMN pages UInt64"
             ]
         );
         for pair in adds.chunks(2) {

@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_rollup_page_seconds.sql",
         sql: include_str!("../../schema/0008_rollup_page_seconds.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_visit_pages.sql",
+        sql: include_str!("../../schema/0009_visit_pages.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

@@ -16,9 +16,14 @@
 //!   a slice again, and the new version replaces the old; the rollup job then redoes the days
 //!   the slice's visits started on.
 //!
+//! Each computation also writes its rows ordered by page (`visit_pages`, for reports filtered by
+//! a page) under the same version before it is marked done; slices stored before that table
+//! existed are copied by `pages`.
+//!
 //! No visit state lives in a collector's memory: everything the job decides with is in
 //! ClickHouse, so restarts and several collectors change nothing.
 
+pub mod pages;
 pub mod sql;
 pub mod units;
 
@@ -85,6 +90,21 @@ pub struct Progress {
     pub recomputed: usize,
     /// Slices due and still to do after this run.
     pub pending: usize,
+    /// Slices stored before migration 0009 copied into `visit_pages` ([`pages`]).
+    pub copied: usize,
+    /// Such slices still to copy.
+    pub uncopied: usize,
+}
+
+/// What `tally visits` has done so far ([`VisitJob::run_until_done`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    /// Slices stored or computed again, of `to_store`.
+    pub stored: usize,
+    pub to_store: usize,
+    /// Slices stored before migration 0009 copied by page ([`pages`]), of `to_copy`.
+    pub copied: usize,
+    pub to_copy: usize,
 }
 
 /// Why a slice is computed.
@@ -175,6 +195,27 @@ impl VisitJob {
                         break;
                     }
                 }
+                let budget = max_slices.saturating_sub(total.copied);
+                match pages::copy_uncopied(
+                    &client,
+                    &self.database,
+                    &site.domain,
+                    self.timeout_seconds,
+                    budget,
+                )
+                .await
+                {
+                    Ok(c) => {
+                        total.copied += c.copied;
+                        total.uncopied += c.pending;
+                    }
+                    // The other shards go on; this one is tried again next run.
+                    Err(e) => {
+                        tracing::warn!(shard = %shard.label(), site = %site.domain, error = %e, "stored visits not copied by page");
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
         }
         if let Some(e) = failed {
@@ -192,14 +233,18 @@ impl VisitJob {
     pub async fn run_until_done(
         &self,
         now: Timestamp,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<usize, Error> {
-        let mut done = 0;
+        mut progress: impl FnMut(&Done),
+    ) -> Result<Done, Error> {
+        let mut done = Done::default();
         loop {
             let p = self.run(now, CLI_SLICES_PER_RUN, false).await?;
-            done += p.stored + p.recomputed;
-            progress(done, done + p.pending);
-            if p.stored + p.recomputed == 0 || p.pending == 0 {
+            done.stored += p.stored + p.recomputed;
+            done.copied += p.copied;
+            done.to_store = done.stored + p.pending;
+            done.to_copy = done.copied + p.uncopied;
+            progress(&done);
+            let worked = p.stored + p.recomputed + p.copied > 0;
+            if !worked || p.pending + p.uncopied == 0 {
                 return Ok(done);
             }
         }
@@ -354,6 +399,8 @@ impl VisitJob {
                         events: h.events,
                         visits: s.map_or(0, |s| s.visits),
                         first_start: s.map_or(0, |s| s.first_start),
+                        // The rows are copied into `visit_pages` before this marker is written.
+                        pages: if done == 1 { version } else { 0 },
                     }
                 })
                 .collect::<Vec<_>>()
@@ -373,6 +420,16 @@ impl VisitJob {
             .into_iter()
             .map(|s| (s.slice, s))
             .collect();
+        let rows = sql::version_rows(&slice, version);
+        for statement in sql::copy_pages(
+            &self.database,
+            &site.domain,
+            slice.read_range(),
+            &rows,
+            version,
+        ) {
+            client.query_raw(&statement).execute().await?;
+        }
         mark(client, &markers(1, &stored)).await?;
         tracing::debug!(
             site = %site.domain,

@@ -1,5 +1,6 @@
 //! The visit job's SQL: the statement that stores one slice (the visits whose last event lies
-//! in one UTC hour), its markers, and the counts the job decides with.
+//! in one UTC hour), the copy of its rows ordered by page (`visit_pages`), its markers, and the
+//! counts the job decides with.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -78,6 +79,108 @@ WHERE slice >= {hour} AND slice < {end}",
     )
 }
 
+/// Copies stored rows into `visit_pages` under `pages_version`: each row once with its own page,
+/// a visit row (kind 0) once per page the visit viewed with the page's position in
+/// `pages_path`; and lists their pages per UTC day in `visit_page_days`. Two statements, run in
+/// this order. The rows are those of `visits` with `ts` in `[lo, hi)` that `rows` keeps (a
+/// condition on `slice` and `version`): bounding `ts`, the table's order after `site`, keeps
+/// the copy from reading every visit stored so far.
+pub fn copy_pages(
+    database: &str,
+    site: &str,
+    (lo, hi): (Timestamp, Timestamp),
+    rows: &str,
+    pages_version: u64,
+) -> [String; 2] {
+    let columns = UNIT_COLUMNS.join(", ");
+    let rows = format!(
+        "WHERE site = {site} AND ts >= {lo} AND ts < {hi} AND {rows}",
+        site = lit(site),
+        lo = datetime(lo),
+        hi = datetime(hi),
+    );
+    [
+        format!(
+            "INSERT INTO {database}.visit_pages (site, slice, version, {columns}, page_path, page_host, page_no)
+SELECT site, slice, {pages_version}, {columns}, page.1, page.2, page.3
+FROM {database}.visits
+ARRAY JOIN if(kind = 0,
+    arrayMap((p, h, i) -> (p, h, toUInt16(i)), pages_path, pages_host, arrayEnumerate(pages_path)),
+    [(path, host, toUInt16(0))]) AS page
+{rows}"
+        ),
+        format!(
+            "INSERT INTO {database}.visit_page_days (site, day, page_path)
+SELECT DISTINCT site, toDate(ts) AS day, page_path
+FROM {database}.visits
+ARRAY JOIN if(kind = 0, pages_path, [path]) AS page_path
+{rows}"
+        ),
+    ]
+}
+
+/// The rows of the slices' computation under `version` ([`copy_pages`]'s `rows`).
+pub fn version_rows(s: &Slice, version: u64) -> String {
+    format!(
+        "slice >= {} AND slice < {} AND version = {version}",
+        datetime(s.hour),
+        datetime(s.end())
+    )
+}
+
+/// Slices of `site` whose current computation has no copy in `visit_pages` (stored before
+/// migration 0009), oldest first: each slice with that computation's version.
+pub fn uncopied(database: &str, site: &str) -> String {
+    format!(
+        "SELECT toUInt32(slice) AS slice, current AS version
+FROM
+(
+    SELECT slice, max(version) AS current, argMax(pages, (version, pages)) AS copy
+    FROM {database}.visit_slices
+    WHERE site = {} AND done = 1
+    GROUP BY slice
+)
+WHERE copy = 0
+ORDER BY slice",
+        lit(site)
+    )
+}
+
+/// A row of [`uncopied`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Uncopied {
+    pub slice: u32,
+    pub version: u64,
+}
+
+/// `(slice, version) IN (…)` for slices copied by one statement.
+pub fn slice_versions(slices: &[Uncopied]) -> String {
+    let pairs: Vec<String> = slices
+        .iter()
+        .map(|u| format!("({}, {})", datetime_of(u.slice), u.version))
+        .collect();
+    format!("(slice, version) IN ({})", pairs.join(", "))
+}
+
+fn datetime_of(second: u32) -> String {
+    format!("toDateTime({second}, 'UTC')")
+}
+
+/// Marks the copied slices: a second `done` marker of each slice's computation, as it was,
+/// naming the copy (`pages`). A marker's `at` is kept, so the rollup job, which redoes the days
+/// of slices finished since it last looked, does not take a copy for a new computation.
+pub fn mark_copied(database: &str, site: &str, slices: &[Uncopied], pages_version: u64) -> String {
+    format!(
+        "INSERT INTO {database}.visit_slices (site, slice, version, done, at, events, visits, first_start, pages)
+SELECT site, slice, version, done, at, events, visits, first_start, {pages_version}
+FROM {database}.visit_slices
+WHERE site = {} AND done = 1 AND pages = 0 AND {}
+LIMIT 1 BY slice",
+        lit(site),
+        slice_versions(slices)
+    )
+}
+
 /// A marker row: `done` 0 claims the slice for this computation, 1 says its rows are written.
 #[derive(Debug, Clone, serde::Serialize, clickhouse::Row)]
 pub struct Marker {
@@ -94,6 +197,8 @@ pub struct Marker {
     pub visits: u64,
     /// Unix seconds of the earliest visit start in the slice (for the rollup job).
     pub first_start: u32,
+    /// The version of the slice's rows in `visit_pages` (0: none yet).
+    pub pages: u64,
 }
 
 /// Per UTC hour that has events of `site` in `[from, to)`: the hour and its event count, and per

@@ -248,6 +248,36 @@ WHERE site = {site} AND ts >= {from} AND ts < {to}{rows_where}
     )
 }
 
+/// The condition that keeps the rows of each slice's current computation on a read of
+/// `visit_pages` in `[from, to)`: the copy its marker names (`visit_slices.pages`, migration
+/// 0009), of the highest version marked done. A slice whose current computation has no copy
+/// gives version 0, which no row has: a reader first makes sure there is none
+/// (`stats::sql::units::pages_ready`).
+pub fn current_copy(p: &Stored) -> String {
+    format!(
+        "(slice, version) IN (
+        SELECT slice, argMax(pages, (version, pages)) FROM {slices}
+        WHERE {markers}
+        GROUP BY slice
+    )",
+        slices = p.slices,
+        markers = markers_read(p),
+    )
+}
+
+/// The done markers of the slices whose rows can lie in `[from, to)`.
+pub fn markers_read(p: &Stored) -> String {
+    format!(
+        "site = {site} AND done = 1 AND slice >= toStartOfHour({from})
+            AND slice < {to} + ({reach} + {timeout} + 3600)",
+        site = p.site,
+        from = p.from,
+        to = p.to,
+        reach = MAX_VISIT_SECONDS,
+        timeout = p.timeout_seconds,
+    )
+}
+
 /// The condition that keeps the rows of each slice's current version (the highest marked
 /// done) on a read of `visits` in `[from, to)`. A visit's records lie between its start and its
 /// last event, which ends its slice within [`MAX_VISIT_SECONDS`] plus the timeout: only those
@@ -256,15 +286,10 @@ pub fn current_version(p: &Stored) -> String {
     format!(
         "(slice, version) IN (
         SELECT slice, max(version) FROM {slices}
-        WHERE site = {site} AND done = 1 AND slice >= toStartOfHour({from})
-            AND slice < {to} + ({reach} + {timeout} + 3600)
+        WHERE {markers}
         GROUP BY slice
     )",
         slices = p.slices,
-        site = p.site,
-        from = p.from,
-        to = p.to,
-        reach = MAX_VISIT_SECONDS,
-        timeout = p.timeout_seconds,
+        markers = markers_read(p),
     )
 }

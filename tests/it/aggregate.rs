@@ -92,15 +92,18 @@ async fn issue_6_aggregate_only_stores_counts_without_any_hash_and_says_what_is_
         0
     );
     // Stored visits (with their per-day visitor key) are not written in this mode either.
-    assert_eq!(
-        ch_count(&format!("SELECT count() FROM {db}.visits")).await,
-        0
-    );
+    for table in ["visits", "visit_pages", "visit_page_days"] {
+        assert_eq!(
+            ch_count(&format!("SELECT count() FROM {db}.{table}")).await,
+            0,
+            "{table}"
+        );
+    }
     let hash_columns = ch(&format!(
         "SELECT table, name FROM system.columns WHERE database = '{db}' \
          AND table NOT IN ('events', 'salts') AND (name LIKE '%visitor%' OR name LIKE '%salt%') \
          AND NOT (table IN ('rollup_daily', 'rollup_pairs') AND name = 'visitors') \
-         AND NOT (table = 'visits' AND name = 'day_visitor') FORMAT TSV"
+         AND NOT (table IN ('visits', 'visit_pages') AND name = 'day_visitor') FORMAT TSV"
     ))
     .await;
     assert_eq!(

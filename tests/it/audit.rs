@@ -865,7 +865,14 @@ async fn scenario(logs: LogBuffer) {
         &std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
         app.ingest.metrics.clone(),
     );
-    assert!(visits.run_until_done(clock.now(), |_, _| {}).await.unwrap() >= 1);
+    assert!(
+        visits
+            .run_until_done(clock.now(), |_| {})
+            .await
+            .unwrap()
+            .stored
+            >= 1
+    );
     assert!(ch_count(&format!("SELECT count() FROM {db}.visits")).await > 0);
     let rollups = tally::rollup::RollupJob::new(
         &config,

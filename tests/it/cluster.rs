@@ -196,6 +196,8 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
             "events",
             "salts",
             "visits",
+            "visit_pages",
+            "visit_page_days",
             "visit_slices",
             "rollup_daily",
             "rollup_days",

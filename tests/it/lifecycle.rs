@@ -36,6 +36,8 @@ async fn migrate_is_idempotent_and_recorded() {
             "rollup_pairs",
             "salts",
             "schema_migrations",
+            "visit_page_days",
+            "visit_pages",
             "visit_slices",
             "visits"
         ]

@@ -890,6 +890,158 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
     );
 }
 
+/// A report with a page filter reads the stored rows of the matching pages, ordered by page
+/// (`visit_pages`), once every slice it reads has them: before that (slices stored before
+/// migration 0009, simulated here by marking every slice uncopied) it reads `visits`; `tally
+/// visits` copies such slices; either way every answer is the raw events' answer. Covers each
+/// operator the key takes (`is`, wildcard, `contains`, `matches`, case-insensitive), a visit's
+/// copies (a visit counted once, on its first matching page or, grouped by page, its entry
+/// page), and filters combined with one on the key's pages that is not the key.
+#[tokio::test]
+async fn issue_14_a_page_filter_reads_the_rows_of_its_pages_and_answers_the_same() {
+    let rows = generated_traffic(1500);
+    let raw_setup = Setup::new("bypage_raw")
+        .with(&site_config())
+        .with("[visits]\nstore = false\n");
+    let raw = raw_setup.start().await;
+    let stored_setup = Setup::new("bypage_stored").with(&site_config());
+    let stored = stored_setup.start().await;
+    for chunk in rows.chunks(5000) {
+        insert(&raw.db, chunk).await;
+        insert(&stored.db, chunk).await;
+    }
+    store_visits(&stored_setup);
+    let db = &stored.db;
+    // Every visit row is copied once per page it viewed; pageview and event rows once.
+    let (visits, copies) = (
+        ch_count(&format!("SELECT count() FROM {db}.visits")).await,
+        ch_count(&format!("SELECT count() FROM {db}.visit_pages")).await,
+    );
+    let pages_viewed = ch_count(&format!(
+        "SELECT sum(length(pages_path)) - count() FROM {db}.visits WHERE kind = 0"
+    ))
+    .await;
+    assert_eq!(copies, visits + pages_viewed);
+
+    // As if stored before migration 0009: no slice names a copy (the copies already written
+    // stay, under versions no marker names).
+    ch(&format!(
+        "CREATE TABLE {db}.visit_slices_old AS {db}.visit_slices"
+    ))
+    .await;
+    ch(&format!(
+        "INSERT INTO {db}.visit_slices_old SELECT site, slice, version, done, at, events, visits, \
+         first_start, 0 FROM {db}.visit_slices"
+    ))
+    .await;
+    ch(&format!("DROP TABLE {db}.visit_slices")).await;
+    ch(&format!(
+        "RENAME TABLE {db}.visit_slices_old TO {db}.visit_slices"
+    ))
+    .await;
+
+    let metrics = [
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "time_on_page",
+        "scroll_depth",
+        "events",
+    ];
+    let filters = [
+        json!([["contains", "event:page", ["afval"]]]),
+        json!([["is", "event:page", ["/contact", "/werk"]]]),
+        json!([["is", "event:page", ["/nieuws/*"]]]),
+        json!([["matches", "event:page", ["^/(paspoort|werk)$"]]]),
+        json!([["contains", "event:page", ["AFVAL"], {"case_sensitive": false}]]),
+        json!([
+            ["is", "visit:country", ["NL"]],
+            ["contains", "event:page", ["/"]],
+            ["is_not", "event:page", ["/"]],
+            ["is", "visit:source", ["Google", "Direct / None"]]
+        ]),
+    ];
+    let dimensions = [
+        json!([]),
+        json!(["event:page"]),
+        json!(["visit:entry_page"]),
+        json!(["visit:exit_page"]),
+        json!(["visit:source"]),
+        json!(["visit:country"]),
+        json!(["time:day"]),
+        json!(["event:hostname"]),
+        json!(["visit:source", "event:page"]),
+    ];
+    let range = json!(["2026-03-27", "2026-03-31"]);
+    let mut queries = Vec::new();
+    for f in &filters {
+        for d in &dimensions {
+            queries.push(json!({"site_id": "s.example", "metrics": metrics,
+                "date_range": range, "filters": f, "dimensions": d}));
+        }
+        queries.push(
+            json!({"site_id": "s.example", "metrics": ["visitors", "percentage"],
+            "date_range": range, "filters": f, "dimensions": ["visit:country"]}),
+        );
+    }
+    let by_page = |text: &str| metric(text, "tally_stats_queries_total{source=\"by_page\"}");
+    let results = |s: &str| {
+        serde_json::from_str::<Value>(s)
+            .map(|v| v["results"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let mut differ = Vec::new();
+    for round in ["uncopied slices", "copied slices"] {
+        if round == "copied slices" {
+            let out = store_visits(&stored_setup);
+            assert!(
+                out.contains("hour(s) stored earlier copied by page"),
+                "{out}"
+            );
+            assert_eq!(
+                ch_count(&format!(
+                    "SELECT count() FROM (SELECT slice, argMax(pages, (version, pages)) AS p \
+                     FROM {db}.visit_slices WHERE done = 1 GROUP BY slice) WHERE p = 0"
+                ))
+                .await,
+                0,
+                "every slice copied"
+            );
+        }
+        let before = by_page(&stored.metrics().await);
+        for q in &queries {
+            let (s1, a) = post_query(&raw.base, secret(&json!("fixture")), q).await;
+            let (s2, b) = post_query(&stored.base, secret(&json!("fixture")), q).await;
+            if s1 != 200 || s2 != 200 || results(&a) != results(&b) || results(&a).is_null() {
+                differ.push(format!("{round}: {q}\n  raw:    {a}\n  stored: {b}"));
+            }
+        }
+        let read = by_page(&stored.metrics().await) - before;
+        if round == "uncopied slices" {
+            assert_eq!(
+                read, 0.0,
+                "no report reads by page before the slices are copied"
+            );
+        } else {
+            assert!(
+                read >= queries.len() as f64,
+                "every report read by page: {read} of {}",
+                queries.len()
+            );
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        queries.len() * 2,
+        differ.join("\n")
+    );
+}
+
 /// The median time on page of a report ordered by another metric is read for the rows shown
 /// only, after the rest of the report came from rollups (`Stats::shown_medians`). Each shown
 /// row's median is the one the whole report gives when ordered by the median (which reads every

@@ -1,9 +1,10 @@
 //! SQL for reports: the pieces every report query shares (the scope of a query, the metric
 //! components). `units` gives a period's unit rows (stored visits and the still-open tail built
-//! from raw events), `dimensions` writes dimension values and filters over them, `visits` groups
-//! them into the components per dimension, `rollups` reads the
-//! rollup tables, `metrics` holds the metric formulas in SQL, and `report` puts them together
-//! into one statement for readers that cannot run the engine's Rust (the Grafana dashboards).
+//! from raw events), `by_page` reads the stored ones by page for a page filter, `dimensions`
+//! writes dimension values and filters over them, `visits` groups them into the components per
+//! dimension, `rollups` reads the rollup tables, `metrics` holds the metric formulas in SQL,
+//! and `report` puts them together into one statement for readers that cannot run the
+//! engine's Rust (the Grafana dashboards).
 //!
 //! A report counts *unit rows* (see `visits::units`): one per visit (kind 0, at its start), per
 //! pageview (kind 1, at its time) and per custom event (kind 2), each carrying its visit's
@@ -122,6 +123,10 @@ pub struct Scope<'a> {
     /// fewer ([`visits::grouped`] narrows it). A page or host filter is then written for
     /// those kinds alone (see `dimensions::filter`).
     pub unit_kinds: UnitKinds,
+    /// Every stored slice the period reads has its rows ordered by page (`visit_pages`), as
+    /// the caller found ([`units::pages_ready`]): a report over stored visits alone with a
+    /// page filter then reads the rows of the matching pages there ([`by_page`]).
+    pub by_page: bool,
 }
 
 /// A set of unit row kinds (bit `k`: kind `k`; 0 visits, 1 pageviews, 2 custom events).
@@ -201,6 +206,7 @@ impl<'a> Scope<'a> {
             open_tail: true,
             units_table: None,
             unit_kinds: UnitKinds::ALL,
+            by_page: false,
         }
     }
 
@@ -239,6 +245,7 @@ impl<'a> Scope<'a> {
             open_tail: true,
             units_table: None,
             unit_kinds: UnitKinds::ALL,
+            by_page: false,
         }
     }
 
@@ -308,6 +315,7 @@ pub(crate) fn example_scope() -> Scope<'static> {
     })
 }
 
+pub mod by_page;
 pub mod conversions;
 pub mod dimensions;
 pub mod metrics;

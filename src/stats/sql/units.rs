@@ -11,8 +11,8 @@ use super::dimensions::{dimension, filter};
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
-    and_condition, current_version, raw_units, stored_rows, stored_units, RawUnits, Stored,
-    MAX_VISIT_SECONDS, UNIT_COLUMNS,
+    and_condition, current_copy, current_version, markers_read, raw_units, stored_rows,
+    stored_units, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
@@ -80,6 +80,41 @@ pub fn stored_only(s: &Scope) -> Option<(String, String)> {
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
     let current = current_version(&stored_read(s, &visits, &slices, ""));
     Some((visits, current))
+}
+
+/// [`stored_only`] for a report keyed on a page filter (`by_page`), when every slice it reads
+/// has its rows ordered by page ([`Scope::by_page`]): the `visit_pages` table and the condition
+/// that keeps each slice's current copy. `None` otherwise.
+pub fn stored_by_page(s: &Scope) -> Option<(String, String)> {
+    if !s.by_page {
+        return None;
+    }
+    stored_only(s)?;
+    let (pages, slices) = (s.table("visit_pages"), s.table("visit_slices"));
+    let current = current_copy(&stored_read(s, &pages, &slices, ""));
+    Some((pages, current))
+}
+
+/// The slices a report over stored visits alone reads whose current computation has no copy in
+/// `visit_pages` (stored before migration 0009 and not copied yet): none, and the report may
+/// read by page ([`Scope::by_page`]). Asked before the report, it stays true during it: a
+/// slice computed meanwhile is written with its copy.
+pub fn pages_ready(s: &Scope) -> String {
+    let slices = s.table("visit_slices");
+    format!(
+        "SELECT countIf(copy = 0) AS uncopied FROM (
+    SELECT slice, argMax(pages, (version, pages)) AS copy FROM {slices}
+    WHERE {markers}
+    GROUP BY slice
+)",
+        markers = markers_read(&stored_read(s, "", &slices, "")),
+    )
+}
+
+/// A row of [`pages_ready`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct PagesReady {
+    pub uncopied: u64,
 }
 
 /// The statement that fills `table`, a temporary table of a ClickHouse session, with the

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
+use super::by_page::Key;
 use super::conversions::{self, Conversions};
 use super::dimensions::{dimension, filter_conditions, reads_visit_pages};
-use super::units::{stored_only, units};
+use super::units::{stored_by_page, stored_only, units};
 use super::{datetime, lit, Scope, UnitKinds, COMPONENTS, EVENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter};
 
@@ -275,21 +276,37 @@ fn grouped_rows(
     };
     let comps = comps.join(", ");
     if s.conversions.is_none() {
-        if let Some((table, current)) = stored_only(s) {
+        // With a page filter, the rows of its pages alone, read by page (countries of the
+        // visitors of `contains "/blog/"`: 97 → 45 ms for 30 days of the benchmark data; the
+        // aggregate of three filters: 524 → 123 ms for 90 days, by hand).
+        let by_page = Key::of(filters)
+            .filter(|_| reads_by_page(s, filters))
+            .and_then(|key| Some((key, stored_by_page(s)?)));
+        let read = match by_page {
+            Some((key, (table, current))) => {
+                let mut early = vec![key.pages(s)];
+                early.extend(wheres[..pre].iter().cloned());
+                let mut late: Vec<String> = key.one_copy(s).into_iter().collect();
+                late.extend(wheres[pre..].iter().cloned());
+                late.push(current);
+                Some((table, early, late))
+            }
+            None => stored_only(s).map(|(table, current)| {
+                let mut late = wheres[pre..].to_vec();
+                late.push(current);
+                (table, wheres[..pre].to_vec(), late)
+            }),
+        };
+        if let Some((table, early, late)) = read {
             // ClickHouse 18.16 computes every condition of a WHERE on every row it reads; in
             // PREWHERE the plain ones drop rows before a visit's pages are joined and searched
             // (the aggregate of three filters with `contains`: 233 → 195 ms for 30 days of the
             // benchmark data, by hand).
-            let late: Vec<&str> = wheres[pre..]
-                .iter()
-                .map(String::as_str)
-                .chain([current.as_str()])
-                .collect();
             return format!(
                 "SELECT {dims} AS dims, [{comps}] AS comps{extra}\nFROM {table}\n\
                  PREWHERE site = {site} AND {early}\nWHERE {late}{group}",
                 site = s.site,
-                early = wheres[..pre].join(" AND "),
+                early = early.join(" AND "),
                 late = late.join("\n    AND "),
             );
         }
@@ -299,6 +316,13 @@ fn grouped_rows(
         "SELECT {dims} AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
         units = units(s, filters, &wheres),
     )
+}
+
+/// Whether [`grouped`] reads the scope's stored rows by page (`visit_pages`, see `by_page`):
+/// a report of unit rows, not conversions, with a positive page filter, over stored visits
+/// alone, all of whose slices have their rows ordered by page.
+pub fn reads_by_page(s: &Scope, filters: &[Filter]) -> bool {
+    s.conversions.is_none() && Key::of(filters).is_some() && stored_by_page(s).is_some()
 }
 
 /// A condition on unit rows (for [`Scope::units_where`]) that keeps the rows of the groups
