@@ -422,6 +422,7 @@ impl Stats {
             n: u64,
         }
         let scope = self.unit_scope(client, q, site, period).await?;
+        self.count_by_page(&scope, &q.filters);
         let table = prefiltered::TABLE;
         let fill = sql::units::prefilter(&scope, &q.filters, table, max_rows);
         tracing::trace!(sql = fill, "stats sql");

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::by_page::Key;
 use super::dimensions::{dimension, filter};
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
@@ -124,7 +125,9 @@ pub struct PagesReady {
 /// or by its entry page when the report is grouped by page ([`Scope::pages_grouped`]): the
 /// table keeps the rows either form keeps, with a flag for each form ([`KEEP_FLAGS`]), and a
 /// report tests the flag of its own form, so it reads exactly the rows it would read from
-/// [`units`]. At most `max_rows + 1` rows: the
+/// [`units`]. With a page filter it reads by page when it can ([`stored_by_page`]): a visit
+/// row may then be there twice, the copy each form counts, each with its own flag. At most
+/// `max_rows + 1` rows: the
 /// caller counts them and gives up on more than `max_rows` (the table lives in the server's
 /// memory).
 pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> String {
@@ -140,8 +143,7 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
     };
     let mut cond = vec![format!("ts >= {} AND ts < {}", s.from, s.to)];
     let (mut visits, mut pages) = (Vec::new(), Vec::new());
-    for f in filters {
-        let (visit, page) = (filter(f, &ungrouped), filter(f, &grouped));
+    let mut keep = |visit: String, page: String| {
         cond.push(if visit == page {
             format!("({visit})")
         } else {
@@ -149,6 +151,19 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         });
         visits.push(format!("({visit})"));
         pages.push(format!("({page})"));
+    };
+    for f in filters {
+        keep(filter(f, &ungrouped), filter(f, &grouped));
+    }
+    // Read by page (see `by_page`): a visit's copy for each form, each in its flag.
+    let by_page = Key::of(filters)
+        .filter(|_| s.conversions.is_none())
+        .and_then(|key| Some((key, stored_by_page(&ungrouped)?)));
+    if let Some((key, _)) = &by_page {
+        if let (Some(visit), Some(page)) = (key.one_copy(&ungrouped), key.one_copy(&grouped)) {
+            keep(visit, page);
+        }
+        cond.push(key.pages(s));
     }
     let cond = cond.join(" AND ");
     let all = |v: Vec<String>| {
@@ -168,7 +183,11 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         ])
         .collect::<Vec<_>>()
         .join(", ");
-    let rows = match stored_only(&ungrouped) {
+    let stored = match by_page {
+        Some((_, read)) => Some(read),
+        None => stored_only(&ungrouped),
+    };
+    let rows = match stored {
         Some((visits, current)) => format!(
             "SELECT {columns}\nFROM {visits}\nWHERE site = {site} AND {cond}\n    AND {current}",
             site = s.site
@@ -516,6 +535,45 @@ mod tests {
         );
         assert!(sql.contains("(slice, version) IN ("), "{sql}");
         assert!(sql.contains("AND (kind = 0)"), "{sql}");
+    }
+
+    #[test]
+    fn issue_14_a_prefiltered_table_reads_by_page_and_flags_each_forms_copy() {
+        let filters = [Filter::Leaf {
+            op: Op::Contains,
+            dimension: Dimension::Page,
+            values: vec!["/a".into()],
+            case_sensitive: true,
+        }];
+        let mut s = scope();
+        s.open_tail = false;
+        assert!(prefilter(&s, &filters, "t", 10).contains("FROM db.visits\n"));
+        s.by_page = true;
+        let sql = prefilter(&s, &filters, "t", 10);
+        assert!(sql.contains("FROM db.visit_pages\n"), "{sql}");
+        assert!(
+            sql.contains("AND page_path IN (SELECT page_path FROM db.visit_page_days"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("SELECT slice, argMax(pages, (version, pages))"),
+            "{sql}"
+        );
+        let first =
+            "(kind != 0 OR page_no = arrayFirstIndex(pp -> (position(pp, '/a') > 0), pages_path))";
+        let entry = "(kind != 0 OR (page_path = path AND page_host = host))";
+        assert!(
+            sql.contains(&format!("(({first}) OR ({entry}))")),
+            "a row is read if either form counts it: {sql}"
+        );
+        let flag = |name: &str| {
+            let end = sql.find(&format!(" AS {name}")).unwrap();
+            sql[sql[..end].rfind("toUInt8(").unwrap()..end].to_string()
+        };
+        assert!(flag("keep_visits").contains(first), "{sql}");
+        assert!(!flag("keep_visits").contains(entry), "{sql}");
+        assert!(flag("keep_pages").contains(entry), "{sql}");
+        assert!(!flag("keep_pages").contains(first), "{sql}");
     }
 
     #[test]

@@ -530,4 +530,46 @@ mod tests {
             "{sql}"
         );
     }
+
+    #[test]
+    fn issue_14_a_page_filter_reads_by_page_once_every_slice_is_copied() {
+        let mut s = crate::stats::sql::example_scope();
+        s.open_tail = false;
+        let filters = [
+            leaf(Op::Is, Dimension::Country, "NL"),
+            leaf(Op::Is, Dimension::Page, "/a"),
+        ];
+        let components = histograms(Components::ALL);
+        assert!(!reads_by_page(&s, &filters));
+        assert!(grouped(&s, &[], &filters, components).contains("FROM db.visits\n"));
+        s.by_page = true;
+        assert!(reads_by_page(&s, &filters));
+        let sql = grouped(&s, &[], &filters, components);
+        let (pre, post) = sql.split_once("\nWHERE ").unwrap();
+        assert!(pre.contains("FROM db.visit_pages\n"), "{sql}");
+        assert!(
+            pre.contains("PREWHERE site = 'a.example' AND page_path IN ('/a') AND ts >="),
+            "{sql}"
+        );
+        // A visit counted on its first copy the key matches, after the plain conditions.
+        assert!(
+            post.starts_with(
+                "(kind != 0 OR page_no = arrayFirstIndex(pp -> (pp = '/a'), pages_path))"
+            ),
+            "{sql}"
+        );
+        assert!(post.contains("argMax(pages, (version, pages))"), "{sql}");
+        // Grouped by page, on its entry page's copy.
+        let sql = grouped(&s, &[Dimension::Page], &filters, components);
+        assert!(
+            sql.contains("(kind != 0 OR (page_path = path AND page_host = host))"),
+            "{sql}"
+        );
+        // No positive page filter, a tail to read, or conversions: `visits`.
+        let other = [leaf(Op::IsNot, Dimension::Page, "/a")];
+        assert!(!reads_by_page(&s, &other));
+        assert!(grouped(&s, &[], &other, components).contains("FROM db.visits\n"));
+        s.open_tail = true;
+        assert!(!reads_by_page(&s, &filters));
+    }
 }
