@@ -11,7 +11,7 @@ use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{
     page_seconds, rolled_days, rollup_durations, rollup_grouped, Slice,
 };
-use tally::stats::sql::units::{prefilter, recent_pageviews};
+use tally::stats::sql::units::{pages_ready, prefilter, recent_pageviews};
 use tally::stats::sql::visits::{
     count_events, durations, first_event, grouped, grouped_with_total, groups_in, Components,
     Percentiles,
@@ -210,6 +210,44 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         visit_sql::markers(database, "a.example", from),
     ));
     out.push(("stored".into(), visit_sql::stored(&slice, 1)));
+    // The copy by page: of a computation (version 1), and of slices stored before it existed.
+    let range = slice.read_range();
+    for (i, copy) in visit_sql::copy_pages(
+        database,
+        "a.example",
+        range,
+        &visit_sql::version_rows(&slice, 1),
+        1,
+    )
+    .into_iter()
+    .enumerate()
+    {
+        out.push((format!("copy by page {i}"), copy));
+    }
+    out.push((
+        "uncopied slices".into(),
+        visit_sql::uncopied(database, "a.example"),
+    ));
+    let uncopied = [visit_sql::Uncopied {
+        slice: 1_774_771_200,
+        version: 1,
+    }];
+    for (i, copy) in visit_sql::copy_pages(
+        database,
+        "a.example",
+        range,
+        &visit_sql::slice_versions(&uncopied),
+        2,
+    )
+    .into_iter()
+    .enumerate()
+    {
+        out.push((format!("backfill copy by page {i}"), copy));
+    }
+    out.push((
+        "mark copied".into(),
+        visit_sql::mark_copied(database, "a.example", &uncopied, 2),
+    ));
     out.push(("realtime".into(), recent_pageviews(&scope, &[])));
     // The median time on page of the rows shown: one dimension, then two.
     for dims in [
@@ -341,6 +379,47 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ),
     ));
+    // Read by page: a positive page filter of each form of key, grouped by page and not, and
+    // the check that every slice has its copy.
+    let by_page_scope = Scope {
+        by_page: true,
+        ..stored_scope.clone()
+    };
+    out.push(("pages ready".into(), pages_ready(&by_page_scope)));
+    for (name, key) in [
+        ("is", leaf(Op::Is, Dimension::Page, "/b")),
+        ("contains", leaf(Op::Contains, Dimension::Page, "b")),
+        ("wildcard", leaf(Op::Is, Dimension::Page, "/b*")),
+        ("matches", leaf(Op::Matches, Dimension::Page, "^/b$")),
+    ] {
+        let mut keyed = filters.clone();
+        keyed.push(key);
+        for dims in [vec![], vec![Dimension::Page]] {
+            out.push((
+                format!("by page, {name}, {dims:?}"),
+                grouped_with_total(
+                    &by_page_scope,
+                    &dims,
+                    &keyed,
+                    Percentiles::Histograms {
+                        durations: true,
+                        page_seconds: true,
+                        components: Components::ALL,
+                        one_shard: true,
+                    },
+                ),
+            ));
+        }
+        out.push((
+            format!("prefilter by page, {name}"),
+            prefilter(
+                &by_page_scope,
+                &keyed,
+                &format!("tally_by_page_{name}"),
+                1000,
+            ),
+        ));
+    }
     // With the total of a percentage in the same pass: the open tail, and stored visits only.
     for (name, s) in [
         ("with the open tail", &scope),
