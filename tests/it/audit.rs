@@ -873,7 +873,13 @@ async fn scenario(logs: LogBuffer) {
             .stored
             >= 1
     );
-    assert!(ch_count(&format!("SELECT count() FROM {db}.visits")).await > 0);
+    // Every table of stored visits holds rows for the audit to search.
+    for table in ["visits", "visit_pages", "visit_page_days"] {
+        assert!(
+            ch_count(&format!("SELECT count() FROM {db}.{table}")).await > 0,
+            "{table}"
+        );
+    }
     let rollups = tally::rollup::RollupJob::new(
         &config,
         &std::sync::Arc::new(tally::cluster::Cluster::new(&config.clickhouse)),
