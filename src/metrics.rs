@@ -38,13 +38,16 @@ pub struct Metrics {
     pub visit_job_failures: Counter,
     pub visit_job_last_success: Gauge,
     pub visit_slices_pending: Gauge,
+    /// Stored hours of visits not yet copied by page (stored before migration 0009).
+    pub visit_slices_uncopied: Gauge,
     /// Local days rolled up (per site and day).
     pub rollup_days: Counter,
     pub rollup_failures: Counter,
     /// Unix time of the last rollup run that finished without error.
     pub rollup_last_success: Gauge,
     /// Stats queries answered, by where the numbers came from (`rollup`, `raw`: unit rows,
-    /// `prefiltered`: a dashboard page's unit rows selected once for its panels).
+    /// `prefiltered`: a dashboard page's unit rows selected once for its panels; `by_page`:
+    /// unit rows read by page, counted besides `raw` or `prefiltered`).
     pub stats_queries: Family<Source, Counter>,
     /// Partitions (and their rows) deleted by retention, by table.
     pub retention_partitions: Family<Table, Counter>,
@@ -114,6 +117,7 @@ impl Metrics {
             visit_job_failures: Counter::default(),
             visit_job_last_success: Gauge::default(),
             visit_slices_pending: Gauge::default(),
+            visit_slices_uncopied: Gauge::default(),
             rollup_days: Counter::default(),
             rollup_failures: Counter::default(),
             rollup_last_success: Gauge::default(),
@@ -204,6 +208,11 @@ impl Metrics {
             "visit_slices_pending",
             "Hours of visits due to be stored and not yet stored after the last run",
             m.visit_slices_pending.clone(),
+        );
+        r.register(
+            "visit_slices_uncopied",
+            "Stored hours of visits not yet copied by page (stored before migration 0009) after the last run",
+            m.visit_slices_uncopied.clone(),
         );
         r.register("rollup_days", "Site-days rolled up", m.rollup_days.clone());
         r.register(

@@ -196,15 +196,7 @@ impl VisitJob {
                     }
                 }
                 let budget = max_slices.saturating_sub(total.copied);
-                match pages::copy_uncopied(
-                    &client,
-                    &self.database,
-                    &site.domain,
-                    self.timeout_seconds,
-                    budget,
-                )
-                .await
-                {
+                match pages::copy_uncopied(&client, &self.database, &site.domain, budget).await {
                     Ok(c) => {
                         total.copied += c.copied;
                         total.uncopied += c.pending;
@@ -222,6 +214,9 @@ impl VisitJob {
             return Err(e);
         }
         self.metrics.visit_slices_pending.set(total.pending as i64);
+        self.metrics
+            .visit_slices_uncopied
+            .set(total.uncopied as i64);
         self.metrics.visit_job_last_success.set(now.as_second());
         Ok(total)
     }
@@ -420,15 +415,21 @@ impl VisitJob {
             .into_iter()
             .map(|s| (s.slice, s))
             .collect();
-        let rows = sql::version_rows(&slice, version);
-        for statement in sql::copy_pages(
-            &self.database,
-            &site.domain,
-            slice.read_range(),
-            &rows,
-            version,
-        ) {
-            client.query_raw(&statement).execute().await?;
+        // The rows just stored lie from their earliest visit's start to the batch's end: read
+        // back those alone (the slices' read range holds 2.4 times as many rows of a day's
+        // batch on the benchmark data), and nothing for a batch without visits.
+        if let Some(first) = stored.values().map(|s| s.first_start).min() {
+            let rows = sql::version_rows(&slice, version);
+            let from = Timestamp::from_second(i64::from(first)).unwrap_or(Timestamp::UNIX_EPOCH);
+            for statement in sql::copy_pages(
+                &self.database,
+                &site.domain,
+                (from, slice.end()),
+                &rows,
+                version,
+            ) {
+                client.query_raw(&statement).execute().await?;
+            }
         }
         mark(client, &markers(1, &stored)).await?;
         tracing::debug!(

@@ -5,10 +5,9 @@
 //! half-way is never named, and the next run copies the slice again under a new version.
 
 use clickhouse::Client;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use super::sql::{self, Uncopied};
-use super::units::MAX_VISIT_SECONDS;
 use crate::error::Error;
 
 /// Slices one statement copies at most (a day of them: about 90,000 unit rows of the
@@ -27,7 +26,6 @@ pub async fn copy_uncopied(
     client: &Client,
     database: &str,
     site: &str,
-    timeout_seconds: u32,
     budget: usize,
 ) -> Result<Copied, Error> {
     let uncopied: Vec<Uncopied> = client
@@ -40,12 +38,11 @@ pub async fn copy_uncopied(
     };
     for group in groups(&uncopied[..budget.min(uncopied.len())]) {
         let version = crate::storage::new_version()?;
-        let (first, last) = (group[0].slice, group[group.len() - 1].slice);
-        // A slice's rows lie from its visits' earliest possible start to its hour's end.
-        let reach = MAX_VISIT_SECONDS + i64::from(timeout_seconds);
-        let lo = Timestamp::from_second(i64::from(first))
-            .map_err(|e| Error::Config(e.to_string()))?
-            - SignedDuration::from_secs(reach);
+        // A slice's rows lie from its earliest visit's start to its hour's end.
+        let first = group.iter().map(|u| u.first_start).min().unwrap_or(0);
+        let last = group[group.len() - 1].slice;
+        let lo =
+            Timestamp::from_second(i64::from(first)).map_err(|e| Error::Config(e.to_string()))?;
         let hi = Timestamp::from_second(i64::from(last) + 3600)
             .map_err(|e| Error::Config(e.to_string()))?;
         let rows = sql::slice_versions(group);
@@ -91,6 +88,7 @@ mod tests {
                 .map(|h| Uncopied {
                     slice: 1_700_000_000 - 1_700_000_000 % 3600 + h * 3600,
                     version: 7,
+                    first_start: 1_699_990_000,
                 })
                 .collect()
         };

@@ -129,13 +129,15 @@ pub fn version_rows(s: &Slice, version: u64) -> String {
 }
 
 /// Slices of `site` whose current computation has no copy in `visit_pages` (stored before
-/// migration 0009), oldest first: each slice with that computation's version.
+/// migration 0009), oldest first: each slice with that computation's version and earliest
+/// visit start.
 pub fn uncopied(database: &str, site: &str) -> String {
     format!(
-        "SELECT toUInt32(slice) AS slice, current AS version
+        "SELECT toUInt32(slice) AS slice, current AS version, first_start
 FROM
 (
-    SELECT slice, max(version) AS current, argMax(pages, (version, pages)) AS copy
+    SELECT slice, max(version) AS current, argMax(pages, (version, pages)) AS copy,
+        toUInt32(argMax(if(visits > 0, first_start, slice), version)) AS first_start
     FROM {database}.visit_slices
     WHERE site = {} AND done = 1
     GROUP BY slice
@@ -151,6 +153,8 @@ ORDER BY slice",
 pub struct Uncopied {
     pub slice: u32,
     pub version: u64,
+    /// Unix seconds of the earliest visit start in the slice (its hour when it has none).
+    pub first_start: u32,
 }
 
 /// `(slice, version) IN (…)` for slices copied by one statement.

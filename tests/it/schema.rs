@@ -231,6 +231,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     let uncopied = [visit_sql::Uncopied {
         slice: 1_774_771_200,
         version: 1,
+        first_start: 1_774_771_200,
     }];
     for (i, copy) in visit_sql::copy_pages(
         database,
