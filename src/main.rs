@@ -36,7 +36,8 @@ enum Command {
     /// settings as TOML (secrets shown as "(hidden)").
     CheckConfig { config: PathBuf },
     /// Store every ended visit not yet stored, and compute again those that changed (the server
-    /// also does this every minute); after an upgrade this backfills from the raw events kept.
+    /// also does this every minute); after an upgrade this backfills from the raw events kept,
+    /// and copies visits stored before migration 0009 into the table ordered by page.
     Visits {
         #[arg(long, short)]
         config: PathBuf,
