@@ -380,6 +380,13 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ),
     ));
+    // Every component, with the percentiles computed in the query (one shard).
+    let every_component = Percentiles::Histograms {
+        durations: true,
+        page_seconds: true,
+        components: Components::ALL,
+        one_shard: true,
+    };
     // Read by page: a positive page filter of each form of key, grouped by page and not, and
     // the check that every slice has its copy.
     let by_page_scope = Scope {
@@ -398,17 +405,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         for dims in [vec![], vec![Dimension::Page]] {
             out.push((
                 format!("by page, {name}, {dims:?}"),
-                grouped_with_total(
-                    &by_page_scope,
-                    &dims,
-                    &keyed,
-                    Percentiles::Histograms {
-                        durations: true,
-                        page_seconds: true,
-                        components: Components::ALL,
-                        one_shard: true,
-                    },
-                ),
+                grouped_with_total(&by_page_scope, &dims, &keyed, every_component),
             ));
         }
         out.push((
@@ -457,17 +454,7 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     };
     out.push((
         "report over the prefiltered table".to_string(),
-        grouped(
-            &table_scope,
-            &[Dimension::Page],
-            &filters,
-            Percentiles::Histograms {
-                durations: true,
-                page_seconds: true,
-                components: Components::ALL,
-                one_shard: true,
-            },
-        ),
+        grouped(&table_scope, &[Dimension::Page], &filters, every_component),
     ));
     out.push((
         "filters".to_string(),

@@ -766,22 +766,51 @@ fn generated_traffic(visitors: u64) -> Vec<Value> {
     rows
 }
 
-/// Generated traffic gives the same numbers from stored visits (and their rollups) as from the
-/// raw events, for every metric and dimension, with and without filters.
-#[tokio::test]
-async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
-    let rows = generated_traffic(3000);
-    let raw_setup = Setup::new("gen_raw")
+/// Two tallies given the same generated traffic: `raw` builds every visit from raw events
+/// (`visits.store = false`); `stored` has its visits stored by `tally visits`. The setups own
+/// the servers' directories, so they live as long as the servers.
+struct RawAndStored {
+    rows: Vec<Value>,
+    _raw_setup: Setup,
+    raw: Tally,
+    stored_setup: Setup,
+    stored: Tally,
+}
+
+/// [`RawAndStored`] with `visitors` of generated traffic.
+async fn raw_and_stored(name: &str, visitors: u64) -> RawAndStored {
+    let rows = generated_traffic(visitors);
+    let raw_setup = Setup::new(&format!("{name}_raw"))
         .with(&site_config())
         .with("[visits]\nstore = false\n");
     let raw = raw_setup.start().await;
-    let stored_setup = Setup::new("gen_stored").with(&site_config());
+    let stored_setup = Setup::new(&format!("{name}_stored")).with(&site_config());
     let stored = stored_setup.start().await;
     for chunk in rows.chunks(5000) {
         insert(&raw.db, chunk).await;
         insert(&stored.db, chunk).await;
     }
     store_visits(&stored_setup);
+    RawAndStored {
+        rows,
+        _raw_setup: raw_setup,
+        raw,
+        stored_setup,
+        stored,
+    }
+}
+
+/// Generated traffic gives the same numbers from stored visits (and their rollups) as from the
+/// raw events, for every metric and dimension, with and without filters.
+#[tokio::test]
+async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
+    let RawAndStored {
+        rows,
+        _raw_setup: _keep,
+        raw,
+        stored_setup,
+        stored,
+    } = raw_and_stored("gen", 3000).await;
     assert_eq!(stored_state(&stored.db, "s.example").await.0, 0);
 
     let metrics = [
@@ -899,18 +928,13 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
 /// page), and filters combined with one on the key's pages that is not the key.
 #[tokio::test]
 async fn issue_14_a_page_filter_reads_the_rows_of_its_pages_and_answers_the_same() {
-    let rows = generated_traffic(1500);
-    let raw_setup = Setup::new("bypage_raw")
-        .with(&site_config())
-        .with("[visits]\nstore = false\n");
-    let raw = raw_setup.start().await;
-    let stored_setup = Setup::new("bypage_stored").with(&site_config());
-    let stored = stored_setup.start().await;
-    for chunk in rows.chunks(5000) {
-        insert(&raw.db, chunk).await;
-        insert(&stored.db, chunk).await;
-    }
-    store_visits(&stored_setup);
+    let RawAndStored {
+        _raw_setup: _keep,
+        raw,
+        stored_setup,
+        stored,
+        ..
+    } = raw_and_stored("bypage", 1500).await;
     let db = &stored.db;
     // Every visit row is copied once per page it viewed; pageview and event rows once.
     let (visits, copies) = (
