@@ -54,8 +54,9 @@ python3 scripts/bench_reports.py load --ch "$ch_url" --db "$db" --sites "$sites"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before"
 for round in $(seq "$rounds"); do
   for hours in 1 4 24; do
-    ch_query "TRUNCATE TABLE $db.visits"
-    ch_query "TRUNCATE TABLE $db.visit_slices"
+    for table in visits visit_pages visit_page_days visit_slices; do
+      ch_query "TRUNCATE TABLE $db.$table"
+    done
     echo "round $round, --batch-hours $hours:"
     python3 scripts/bench_reports.py job --ch "$ch_url" --db "$db" --sites "$sites" --days 7 \
       --name visits --ch-pid "$ch_pid" --log "$work/visits-$hours.log" -- \
