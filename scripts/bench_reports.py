@@ -806,7 +806,7 @@ class Tally:
 
     def sources(self):
         """tally_stats_queries_total by source ("rollup", "raw": unit rows, "prefiltered": a
-        dashboard page's unit rows selected once)."""
+        dashboard page's unit rows selected once, "by_page": those of either read by page)."""
         _, raw, _ = self._request("GET", "/metrics")
         out = {"rollup": 0, "raw": 0, "prefiltered": 0}
         for line in raw.decode().splitlines():
@@ -1255,7 +1255,8 @@ def cmd_report(a, ch, sites):
     q = results.get("queries", {})
     out.append(f"`tally_stats_queries_total` during the measurement: {q.get('rollup', 0):,} from rollups, "
                f"{q.get('raw', 0):,} from unit rows, {q.get('prefiltered', 0):,} from a dashboard "
-               f"page's prefiltered unit rows.  ")
+               f"page's prefiltered unit rows; {q.get('by_page', 0):,} of the unit-row and "
+               f"prefiltered reads by page (`visit_pages`).  ")
     goals = []
     for p, goal in GOALS_MS.items():
         if p not in periods:
