@@ -883,7 +883,7 @@ impl Stats {
 
     /// Counts a report that reads stored rows by page (as `by_page`, besides its `raw`).
     fn count_by_page(&self, scope: &sql::Scope, filters: &[crate::stats::query::Filter]) {
-        if sql::visits::reads_by_page(scope, filters) {
+        if sql::units::reads_by_page(scope, filters) {
             self.count_query("by_page");
         }
     }

@@ -96,6 +96,23 @@ pub fn stored_by_page(s: &Scope) -> Option<(String, String)> {
     Some((pages, current))
 }
 
+/// How a report of unit rows with these filters reads by page (`visit_pages`, see `by_page`):
+/// its key, the table and the condition that keeps each slice's current copy. `None` (it reads
+/// `visits`) for a conversion report, without a positive page filter, with an open tail, or
+/// while a slice it reads has no copy. The one rule for reports, prefilters and the count of
+/// reads by page.
+pub fn read_by_page<'f>(s: &Scope, filters: &'f [Filter]) -> Option<(Key<'f>, (String, String))> {
+    if s.conversions.is_some() {
+        return None;
+    }
+    Some((Key::of(filters)?, stored_by_page(s)?))
+}
+
+/// Whether a report reads by page ([`read_by_page`]).
+pub fn reads_by_page(s: &Scope, filters: &[Filter]) -> bool {
+    read_by_page(s, filters).is_some()
+}
+
 /// The slices a report over stored visits alone reads whose current computation has no copy in
 /// `visit_pages` (stored before migration 0009 and not copied yet): none, and the report may
 /// read by page ([`Scope::by_page`]). Asked before the report, it stays true during it: a
@@ -125,7 +142,7 @@ pub struct PagesReady {
 /// or by its entry page when the report is grouped by page ([`Scope::pages_grouped`]): the
 /// table keeps the rows either form keeps, with a flag for each form ([`KEEP_FLAGS`]), and a
 /// report tests the flag of its own form, so it reads exactly the rows it would read from
-/// [`units`]. With a page filter it reads by page when it can ([`stored_by_page`]): a visit
+/// [`units`]. With a page filter it reads by page when it can ([`read_by_page`]): a visit
 /// row may then be there twice, the copy each form counts, each with its own flag. At most
 /// `max_rows + 1` rows: the
 /// caller counts them and gives up on more than `max_rows` (the table lives in the server's
@@ -156,9 +173,7 @@ pub fn prefilter(s: &Scope, filters: &[Filter], table: &str, max_rows: u64) -> S
         keep(filter(f, &ungrouped), filter(f, &grouped));
     }
     // Read by page (see `by_page`): a visit's copy for each form, each in its flag.
-    let by_page = Key::of(filters)
-        .filter(|_| s.conversions.is_none())
-        .and_then(|key| Some((key, stored_by_page(&ungrouped)?)));
+    let by_page = read_by_page(&ungrouped, filters);
     if let Some((key, _)) = &by_page {
         if let (Some(visit), Some(page)) = (key.one_copy(&ungrouped), key.one_copy(&grouped)) {
             keep(visit, page);

@@ -6,10 +6,9 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
-use super::by_page::Key;
 use super::conversions::{self, Conversions};
 use super::dimensions::{dimension, filter_conditions, reads_visit_pages};
-use super::units::{stored_by_page, stored_only, units};
+use super::units::{read_by_page, stored_only, units};
 use super::{datetime, lit, Scope, UnitKinds, COMPONENTS, EVENTS, TIME_ON_PAGE_MEDIAN};
 use crate::stats::query::{Dimension, Filter};
 
@@ -279,10 +278,7 @@ fn grouped_rows(
         // With a page filter, the rows of its pages alone, read by page (countries of the
         // visitors of `contains "/blog/"`: 97 → 45 ms for 30 days of the benchmark data; the
         // aggregate of three filters: 524 → 123 ms for 90 days, by hand).
-        let by_page = Key::of(filters)
-            .filter(|_| reads_by_page(s, filters))
-            .and_then(|key| Some((key, stored_by_page(s)?)));
-        let read = match by_page {
+        let read = match read_by_page(s, filters) {
             Some((key, (table, current))) => {
                 let mut early = vec![key.pages(s)];
                 early.extend(wheres[..pre].iter().cloned());
@@ -316,13 +312,6 @@ fn grouped_rows(
         "SELECT {dims} AS dims, [{comps}] AS comps{extra}\nFROM\n(\n{units}\n){join}\nWHERE {wheres}{group}",
         units = units(s, filters, &wheres),
     )
-}
-
-/// Whether [`grouped`] reads the scope's stored rows by page (`visit_pages`, see `by_page`):
-/// a report of unit rows, not conversions, with a positive page filter, over stored visits
-/// alone, all of whose slices have their rows ordered by page.
-pub fn reads_by_page(s: &Scope, filters: &[Filter]) -> bool {
-    s.conversions.is_none() && Key::of(filters).is_some() && stored_by_page(s).is_some()
 }
 
 /// A condition on unit rows (for [`Scope::units_where`]) that keeps the rows of the groups
@@ -426,6 +415,7 @@ pub fn first_event(database: &str, site: &str) -> String {
 mod tests {
     use super::*;
     use crate::stats::query::Op;
+    use crate::stats::sql::units::reads_by_page;
 
     fn leaf(op: Op, dimension: Dimension, value: &str) -> Filter {
         Filter::Leaf {
