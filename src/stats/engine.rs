@@ -869,8 +869,11 @@ impl Stats {
                 scope.open_tail = reaching.n > 0;
             }
             // A page filter over stored visits alone reads by page once every slice of the
-            // period has its rows ordered by page.
-            if !scope.open_tail && sql::by_page::Key::of(&q.filters).is_some() {
+            // period has its rows ordered by page (a conversion report never does: not asked).
+            if !scope.open_tail
+                && scope.conversions.is_none()
+                && sql::by_page::Key::of(&q.filters).is_some()
+            {
                 let ready = limited(client.query_raw(&sql::units::pages_ready(&scope)))
                     .fetch_one::<sql::units::PagesReady>()
                     .await
