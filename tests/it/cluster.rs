@@ -307,6 +307,22 @@ async fn issue_17_reports_on_a_cluster_equal_the_single_server_answers() {
         rows.len() as u64,
         "the fixture stored once"
     );
+    // Each shard took the fixture in two inserts, so a visit job that ran between them stored
+    // its slices from half of their events. Such a slice is computed again by the next run that
+    // counts its events (the late-event path, at most a job interval later), which a user sees
+    // as a minute of low numbers after a spool replay; this test compares settled answers, so it
+    // waits for a run of each collector's job that started after every row was in, and for the
+    // replicas to hold what those runs wrote (regression: CI run of 2026-12-05, 23 of 47 cases
+    // with fewer visits).
+    let inserted = jiff::Timestamp::now().as_second();
+    for t in [&ta, &tb] {
+        wait_for_visit_job_after(t, inserted).await;
+    }
+    c.sync(
+        &db,
+        &["visits", "visit_pages", "visit_page_days", "visit_slices"],
+    )
+    .await;
     let local = format!("SELECT count() FROM {db}.events");
     let (s1, s2) = (
         count_at(&c.url(1), &local).await,
@@ -352,6 +368,26 @@ async fn issue_17_reports_on_a_cluster_equal_the_single_server_answers() {
         prefiltered >= 7,
         "{prefiltered} cases prefiltered on the cluster"
     );
+}
+
+/// Waits until a run of `t`'s visit job that started after `second` (Unix time) has finished
+/// without error.
+async fn wait_for_visit_job_after(t: &Tally, second: i64) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let last = metric(
+            &t.metrics().await,
+            "tally_visit_job_last_success_timestamp_seconds",
+        );
+        if last > second as f64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no visit job run after {second} succeeded (last {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Every file under `dir`.
