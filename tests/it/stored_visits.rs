@@ -582,6 +582,17 @@ async fn issue_14_filters_reach_twelve_months_and_combine() {
             "/afval",
             json!({}),
         ));
+        // A second visit the same day, three hours later: one more visit, the same visitor.
+        if m == 1 {
+            rows.push(event(
+                "s.example",
+                ts + SignedDuration::from_hours(3),
+                2000 + m,
+                "pageview",
+                "/afval",
+                json!({"country": "DE"}),
+            ));
+        }
     }
     insert(&t.db, &rows).await;
     store_visits(&setup);
@@ -601,16 +612,16 @@ async fn issue_14_filters_reach_twelve_months_and_combine() {
             );
         }
     };
-    check(json!([]), vec![33.0, 33.0, 44.0]).await;
+    check(json!([]), vec![33.0, 34.0, 45.0]).await;
     check(
         json!([f("is", "visit:country", "DE")]),
-        vec![11.0, 11.0, 11.0],
+        vec![11.0, 12.0, 12.0],
     )
     .await;
     // Page filters: pageviews of /afval, and visits that viewed it.
     check(
         json!([f("is", "event:page", "/afval")]),
-        vec![33.0, 33.0, 33.0],
+        vec![33.0, 34.0, 34.0],
     )
     .await;
     check(
@@ -646,10 +657,26 @@ async fn issue_14_filters_reach_twelve_months_and_combine() {
                 f("is", "visit:source", "Google")
             ]
         ]]),
-        vec![22.0, 22.0, 22.0],
+        vec![22.0, 23.0, 23.0],
     )
     .await;
     check(json!([f("is", "visit:country", "FR")]), vec![0.0, 0.0, 0.0]).await;
+    // Countries with `percentage` over the year, counted per local day and summed
+    // (`visits::BY_DAY_FROM_DAYS`): the DE visitor of two visits on one day is one visitor.
+    let r = results(
+        &t,
+        json!({"site_id": "s.example", "metrics": ["visitors", "visits", "percentage"],
+            "date_range": year, "dimensions": ["visit:country"],
+            "filters": [f("contains", "event:page", "afv")]}),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!([
+            {"dimensions": ["NL"], "metrics": [22, 22, 66.7]},
+            {"dimensions": ["DE"], "metrics": [11, 12, 33.3]}
+        ])
+    );
 }
 
 /// A small deterministic generator (xorshift), so the generated traffic is the same every run.

@@ -127,6 +127,9 @@ pub struct Scope<'a> {
     /// the caller found ([`units::pages_ready`]): a report over stored visits alone with a
     /// page filter then reads the rows of the matching pages there ([`by_page`]).
     pub by_page: bool,
+    /// The period's length in whole days, rounded down (0 where it is not known here: a
+    /// Grafana expression).
+    pub period_days: u32,
 }
 
 /// A set of unit row kinds (bit `k`: kind `k`; 0 visits, 1 pageviews, 2 custom events).
@@ -207,6 +210,10 @@ impl<'a> Scope<'a> {
             units_table: None,
             unit_kinds: UnitKinds::ALL,
             by_page: false,
+            period_days: u32::try_from(
+                v.to.as_second().saturating_sub(v.from.as_second()) / 86_400,
+            )
+            .unwrap_or(u32::MAX),
         }
     }
 
@@ -246,6 +253,7 @@ impl<'a> Scope<'a> {
             units_table: None,
             unit_kinds: UnitKinds::ALL,
             by_page: false,
+            period_days: 0,
         }
     }
 
