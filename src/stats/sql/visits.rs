@@ -360,24 +360,18 @@ fn counts_visitors_by_day(percentiles: Percentiles, dimensions: &[Dimension]) ->
     components.has(1)
         && dimensions.len() == 1
         && dimensions.iter().all(|d| {
-            matches!(
-                d,
-                Dimension::Country
-                    | Dimension::CountryName
-                    | Dimension::Channel
-                    | Dimension::Source
-                    | Dimension::Device
-                    | Dimension::Browser
-                    | Dimension::Os
-                    | Dimension::Time
-                    | Dimension::Hour
-                    | Dimension::Day
-                    | Dimension::Week
-                    | Dimension::Month
-                    | Dimension::HourOfDay
-                    | Dimension::Weekday
-                    | Dimension::DurationBucket
-            )
+            d.is_time()
+                || matches!(
+                    d,
+                    Dimension::Country
+                        | Dimension::CountryName
+                        | Dimension::Channel
+                        | Dimension::Source
+                        | Dimension::Device
+                        | Dimension::Browser
+                        | Dimension::Os
+                        | Dimension::DurationBucket
+                )
         })
 }
 
