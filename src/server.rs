@@ -7,9 +7,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -347,16 +347,19 @@ fn serve_connection(
     tokio::spawn(async move {
         tokio::pin!(conn);
         // hyper's header timeout starts only once HTTP/1 is chosen, and HTTP/2 has no idle
-        // timeout at all: a connection with no request in flight for `idle_limit` is dropped
-        // here (silent, stuck in protocol detection, or idle HTTP/2). Nothing is in flight, so
-        // nothing is lost.
+        // timeout at all: a connection with no request in flight for `idle_limit` (seen at two
+        // looks `idle_limit` apart) is dropped here (silent, stuck in protocol detection, or idle
+        // HTTP/2). Nothing is in flight, so nothing is lost.
+        let mut last = activity.state();
         let result = loop {
             tokio::select! {
                 r = conn.as_mut() => break r,
                 _ = tokio::time::sleep(idle_limit) => {
-                    if activity.idle_for(idle_limit) {
+                    let now = activity.state();
+                    if Activity::idle_since(last, now) {
                         break Ok(());
                     }
+                    last = now;
                 }
             }
         };
@@ -369,38 +372,36 @@ fn serve_connection(
     });
 }
 
-/// Requests in flight on one connection and when the last one began or ended.
-struct Activity {
-    started: Instant,
-    in_flight: AtomicUsize,
-    last_ms: AtomicU64,
-}
+/// Requests in flight on one connection, and how many began or ended so far: one atomic word
+/// (in flight in the low 32 bits, the count of changes above), so that a request costs one
+/// atomic add as it begins and one as it ends, and no clock read. The connection's task looks
+/// at it once per `idle_limit`: unchanged and nothing in flight means no request for at least
+/// that long (at most twice that since the last one ended).
+struct Activity(AtomicU64);
+
+/// Added as a request begins: one more change, one more in flight.
+const BEGIN: u64 = (1 << 32) + 1;
+/// Added as a request ends: one more change, one fewer in flight (never below zero: every end
+/// follows its begin, so the low word has no borrow to give).
+const END: u64 = (1 << 32) - 1;
 
 impl Activity {
     fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            in_flight: 0.into(),
-            last_ms: 0.into(),
-        }
+        Self(AtomicU64::new(0))
     }
 
-    fn touch(&self) {
-        let ms = self.started.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
+    fn state(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.touch();
+        self.0.fetch_add(BEGIN, Ordering::Relaxed);
         Busy(self.clone())
     }
 
-    /// No request in flight, and none began or ended within `limit`.
-    fn idle_for(&self, limit: Duration) -> bool {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.in_flight.load(Ordering::Relaxed) == 0
-            && now.saturating_sub(self.last_ms.load(Ordering::Relaxed)) >= limit.as_millis() as u64
+    /// No request in flight now, and none began or ended since `before` was read.
+    fn idle_since(before: u64, now: u64) -> bool {
+        now == before && now as u32 == 0
     }
 }
 
@@ -409,8 +410,7 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
+        self.0 .0.fetch_add(END, Ordering::Relaxed);
     }
 }
 
@@ -472,5 +472,33 @@ async fn salt_maintenance(app: Arc<App>, store: SaltStore) {
         } else {
             ingest.visitors.clear_carry_after_grace(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_idle_only_when_nothing_is_in_flight_and_nothing_changed() {
+        let a = Arc::new(Activity::new());
+        let start = a.state();
+        assert!(Activity::idle_since(start, a.state()), "never used");
+        let busy = a.begin();
+        assert!(!Activity::idle_since(start, a.state()), "one in flight");
+        let during = a.state();
+        assert!(!Activity::idle_since(during, a.state()), "still in flight");
+        let second = a.begin();
+        drop(busy);
+        drop(second);
+        let after = a.state();
+        assert!(
+            !Activity::idle_since(during, after),
+            "requests ended since the last look"
+        );
+        assert!(Activity::idle_since(after, a.state()), "quiet since");
+        // A request that began and ended between two looks is activity too.
+        drop(a.begin());
+        assert!(!Activity::idle_since(after, a.state()));
     }
 }
