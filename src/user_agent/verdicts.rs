@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::Verdict;
+use crate::fast_hash::Prehashed;
 
 /// Most agents remembered at once; the table starts over when it is full.
 pub(super) const MAX_VERDICTS: usize = 4096;
@@ -25,7 +26,7 @@ pub(super) struct Verdicts {
 pub(super) struct VerdictTable {
     /// SipHash with random keys (std's `RandomState`); new keys with every new table.
     key: RandomState,
-    pub(super) by_hash: HashMap<u64, Verdict>,
+    pub(super) by_hash: HashMap<u64, Verdict, Prehashed>,
     born: Instant,
 }
 
@@ -33,7 +34,7 @@ impl VerdictTable {
     fn new() -> Self {
         Self {
             key: RandomState::new(),
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
             born: Instant::now(),
         }
     }
