@@ -70,6 +70,38 @@ fn bots() {
         c.bot_reason(CHROME_WIN, &prefetch),
         Some(BotReason::Prefetch)
     );
+    // Each of the names, among a browser's usual headers, and in a second value of its name.
+    for (name, value) in [
+        ("Purpose", "prefetch"),
+        ("X-Purpose", "preview"),
+        ("X-Moz", "prefetch"),
+        ("Sec-Purpose", "prefetch"),
+    ] {
+        let mut h = HeaderMap::new();
+        h.insert("accept-language", "nl-NL,nl;q=0.9".parse().unwrap());
+        h.insert("sec-fetch-mode", "no-cors".parse().unwrap());
+        h.append(
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            "other".parse().unwrap(),
+        );
+        assert_eq!(c.bot_reason(CHROME_WIN, &h), None, "{name}: other");
+        h.append(
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        assert_eq!(
+            c.bot_reason(CHROME_WIN, &h),
+            Some(BotReason::Prefetch),
+            "{name}: {value}"
+        );
+    }
+    let mut visible = HeaderMap::new();
+    visible.insert("sec-fetch-site", "prefetch".parse().unwrap());
+    assert_eq!(
+        c.bot_reason(CHROME_WIN, &visible),
+        None,
+        "another header's value"
+    );
 }
 
 #[test]
