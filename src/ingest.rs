@@ -161,12 +161,17 @@ impl Ingest {
     }
 
     fn site_index(&self, host: &str) -> Option<usize> {
+        self.host_entry(host).map(|(site, _)| *site)
+    }
+
+    /// A configured host's site and its shared text, whatever the host's case.
+    fn host_entry(&self, host: &str) -> Option<&(usize, Arc<str>)> {
         let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(host.to_ascii_lowercase())
         } else {
             Cow::Borrowed(host)
         };
-        self.hosts.get(host.as_ref()).map(|(site, _)| *site)
+        self.hosts.get(host.as_ref())
     }
 
     /// Handles one beacon body. Errors are reasons for a 4xx (or 503 when the queue is full).
@@ -216,6 +221,9 @@ impl Ingest {
         // One site (nearly every beacon) needs no list.
         let several: Vec<usize>;
         let one: [usize; 1];
+        // The page host's shared text when the one lookup below was of that very host (the
+        // tracker's `domain` is the page's host nearly always): no second lookup for the row.
+        let mut page_host: Option<&Arc<str>> = None;
         let sites: &[usize] = match beacon.domain.as_deref().map(str::trim) {
             Some(d) if d.contains(',') => {
                 several = d
@@ -224,16 +232,20 @@ impl Ingest {
                     .collect();
                 &several
             }
-            Some(d) if !d.is_empty() => match self.site_index(d) {
-                Some(i) => {
-                    one = [i];
+            Some(d) if !d.is_empty() => match self.host_entry(d) {
+                Some((i, shared)) => {
+                    if d == page.host {
+                        page_host = Some(shared);
+                    }
+                    one = [*i];
                     &one
                 }
                 None => &[],
             },
-            _ => match self.site_index(&page.host) {
-                Some(i) => {
-                    one = [i];
+            _ => match self.host_entry(&page.host) {
+                Some((i, shared)) => {
+                    page_host = Some(shared);
+                    one = [*i];
                     &one
                 }
                 None => &[],
@@ -271,8 +283,8 @@ impl Ingest {
 
         // The closed sets as shared or static text: no copy per row.
         let country = self.countries.country(ip);
-        let host = match self.hosts.get(page.host.as_str()) {
-            Some((_, shared)) => Arc::clone(shared),
+        let host = match page_host.or_else(|| self.hosts.get(page.host.as_str()).map(|(_, h)| h)) {
+            Some(shared) => Arc::clone(shared),
             None => Arc::from(page.host.as_str()),
         };
         let ts = u32::try_from(now.as_second()).unwrap_or(0);
