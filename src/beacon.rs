@@ -44,12 +44,12 @@ pub struct Beacon<'a> {
     /// `false` for events that should not end a bounce.
     #[serde(alias = "i")]
     pub interactive: Option<bool>,
-    /// Tracker version; accepted and ignored.
+    /// Tracker version; accepted and ignored (skipped over, nothing of it is built).
     #[serde(alias = "v", alias = "version")]
-    pub tracker_version: Option<serde_json::Value>,
-    /// Revenue; accepted and not stored.
+    pub tracker_version: Option<serde::de::IgnoredAny>,
+    /// Revenue; accepted and not stored (skipped over, nothing of it is built).
     #[serde(alias = "$")]
-    pub revenue: Option<serde_json::Value>,
+    pub revenue: Option<serde::de::IgnoredAny>,
 }
 
 /// Custom properties: an object of scalar values, or (Plausible's old `m`/`meta`) a JSON string of one.
