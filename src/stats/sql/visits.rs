@@ -357,22 +357,22 @@ fn counts_visitors_by_day(percentiles: Percentiles, dimensions: &[Dimension]) ->
     else {
         return false;
     };
+    let [d] = dimensions else {
+        return false;
+    };
     components.has(1)
-        && dimensions.len() == 1
-        && dimensions.iter().all(|d| {
-            d.is_time()
-                || matches!(
-                    d,
-                    Dimension::Country
-                        | Dimension::CountryName
-                        | Dimension::Channel
-                        | Dimension::Source
-                        | Dimension::Device
-                        | Dimension::Browser
-                        | Dimension::Os
-                        | Dimension::DurationBucket
-                )
-        })
+        && (d.is_time()
+            || matches!(
+                d,
+                Dimension::Country
+                    | Dimension::CountryName
+                    | Dimension::Channel
+                    | Dimension::Source
+                    | Dimension::Device
+                    | Dimension::Browser
+                    | Dimension::Os
+                    | Dimension::DurationBucket
+            ))
 }
 
 /// A condition on unit rows (for [`Scope::units_where`]) that keeps the rows of the groups
