@@ -77,7 +77,8 @@
  * Backing off: when tally answers 503 (overloaded) or 429 (rate limited), the
  * tracker sends nothing until the Retry-After time has passed (30 s if it
  * cannot read it), keeps up to 20 beacons meanwhile (the refused one first)
- * and sends them then. Beacons sent as the page is left cannot be held.
+ * and sends them then, one at a time and in order. Beacons sent as the page
+ * is left cannot be held.
  *
  * Hand-written ES5; assets/tracker.min.js is built from this file with
  * tests/browser/build-tracker.js (terser) and is what /t.js serves.
@@ -120,23 +121,25 @@
   var gone = false; // pagehide seen; wait for pageshow before timing again
 
   var pause = 0; // tally asked to wait until this time (ms)
-  var held = []; // beacons waiting for the pause to end
-  var timer = 0;
+  var held = []; // beacons waiting for the pause to end, oldest first
+  var timer = 0; // set while held beacons are waiting or being sent
 
-  function hold(b) {
-    if (held.length < 20) held.push(b);
-    if (!timer) {
-      timer = setTimeout(function () {
-        timer = 0;
-        var q = held;
-        held = [];
-        for (var i = 0; i < q.length; i++) post(q[i]);
-      }, pause - Date.now());
-    }
+  // Held beacons go one at a time, each after the previous one's answer: fetches
+  // in parallel can reach tally in any order, and the order decides a visit's
+  // entry page and which page an engagement closes.
+  function next() {
+    timer = held.length ? setTimeout(function () { post(held.shift(), 0, 1); }, pause - Date.now()) : 0;
   }
 
-  function post(b, leaving) {
-    if (Date.now() < pause) return leaving || hold(b);
+  // `queued`: b is the oldest held beacon, sent by next().
+  function post(b, leaving, queued) {
+    // While held beacons wait, newer ones queue behind them; one sent as the
+    // page is left must go now, or not at all during a pause.
+    if (!queued && (Date.now() < pause || timer && !leaving)) {
+      if (!leaving && held.length < 20) held.push(b);
+      if (!timer) next();
+      return;
+    }
     // sendBeacon returns false when the browser refuses to queue the beacon.
     if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return;
     if (w.fetch) {
@@ -146,9 +149,13 @@
       }).then(function (r) {
         if (r.status == 503 || r.status == 429) {
           pause = Date.now() + (parseInt(r.headers.get('Retry-After'), 10) || 30) * 1e3;
-          hold(b); // not accepted: send it again after the pause
+          // Not accepted: send it again after the pause, before the newer ones.
+          queued ? held.unshift(b) : held.length < 20 && held.push(b);
+          return 1;
         }
-      })['catch'](function () {});
+      })['catch'](function () {}).then(function (refused) {
+        if (queued || refused && !timer) next();
+      });
     } else if (!leaving && navigator.sendBeacon) navigator.sendBeacon(api, b);
   }
 

@@ -707,6 +707,9 @@ test('m. a 503 with Retry-After: the tracker waits, then sends the held beacons 
   await s.page.click('#go');
   await sleep(500);
   assert.equal(events.length, 0, `nothing sent during the pause: ${JSON.stringify(events.map((e) => e.body))}`);
+  // Each beacon from now on is answered 400 ms after it arrives: sent in parallel, the held
+  // ones would arrive together (and may arrive in any order); one at a time, 400 ms apart.
+  slowMs = 400;
   await s.waitFor(isPv(), 2);
   await s.waitFor(isEng(home));
   const waited = Date.now() - t0;
@@ -714,6 +717,8 @@ test('m. a 503 with Retry-After: the tracker waits, then sends the held beacons 
   assert.deepEqual(events.map((e) => [e.body.n, e.body.u]), [
     ['pageview', home], ['engagement', home], ['pageview', other],
   ], 'the refused pageview first, then the held ones, in order');
+  const gaps = events.slice(1).map((e, i) => e.at - events[i].at);
+  assert.ok(gaps.every((g) => g >= 350), `each sent after the previous one's answer: gaps ${gaps} ms`);
   for (const e of events) checkCommon(e);
   // Only fetch was used while the page stayed (its answer is what tells the tracker to wait).
   assert.ok((await s.page.evaluate(() => window.__via)).every((v) => v === 'fetch'));
