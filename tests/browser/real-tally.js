@@ -1,7 +1,7 @@
 // Helpers for the browser tests that run against the real thing: the `tally` binary built by
-// cargo (target/debug/tally, or TALLY_BIN) started with a generated config against the test
-// ClickHouse (TALLY_TEST_CLICKHOUSE_URL, started by scripts/test.sh), and headless Chromium
-// launched the way tracker.test.js launches it.
+// cargo (target/debug/tally, under CARGO_TARGET_DIR when set, or TALLY_BIN) started with a
+// generated config against the test ClickHouse (TALLY_TEST_CLICKHOUSE_URL, started by
+// scripts/test.sh), and headless Chromium launched the way tracker.test.js launches it.
 'use strict';
 
 const fs = require('node:fs');
@@ -14,7 +14,10 @@ const { chromium } = require('playwright-core');
 
 const REPO = path.join(__dirname, '..', '..');
 const CLICKHOUSE = (process.env.TALLY_TEST_CLICKHOUSE_URL || '').replace(/\/+$/, '');
-const TALLY_BIN = process.env.TALLY_BIN || path.join(REPO, 'target', 'debug', 'tally');
+// Where cargo put it: CARGO_TARGET_DIR (a relative one from the repository, where
+// scripts/test.sh runs cargo), or target/.
+const TALLY_BIN = process.env.TALLY_BIN
+  || path.join(path.resolve(REPO, process.env.CARGO_TARGET_DIR || 'target'), 'debug', 'tally');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // Why a real-server test cannot run here, or null.
