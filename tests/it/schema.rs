@@ -418,7 +418,31 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             ),
         ));
     }
-    // With the total of a percentage in the same pass: the open tail, and stored visits only.
+    // With the total of a percentage in the same pass: the open tail, stored visits only, and
+    // over a long period (visitors counted per local day, each day's total merged).
+    let long_scope = Scope {
+        period_days: tally::stats::sql::visits::BY_DAY_FROM_DAYS,
+        ..by_page_scope.clone()
+    };
+    let contains = {
+        let mut keyed = filters.clone();
+        keyed.push(leaf(Op::Contains, Dimension::Page, "b"));
+        keyed
+    };
+    out.push((
+        "grouped with its total, per day".to_string(),
+        grouped_with_total(
+            &long_scope,
+            &[Dimension::Country],
+            &contains,
+            Percentiles::Histograms {
+                durations: false,
+                page_seconds: false,
+                components: Components(0).with(1).with(0).with(2),
+                one_shard: true,
+            },
+        ),
+    ));
     for (name, s) in [
         ("with the open tail", &scope),
         ("stored visits only", &stored_scope),
