@@ -271,12 +271,12 @@ fn grouped_rows(
         .map(|d| format!("toString({d})"))
         .collect::<Vec<_>>()
         .join(", ");
-    let by_day_comps = by_day.then(|| {
+    // Per day: the dimension values as one array, and every component but the visitors.
+    let by_day = by_day.then(|| {
         let mut comps = comps.clone();
         comps[VISITORS] = "toFloat64(0)".to_string();
-        comps.join(", ")
+        (format!("[{dims}]"), comps.join(", "))
     });
-    let by_day_dims = format!("[{dims}]");
     let dims = if total {
         format!("arrayJoin([[{dims}], emptyArrayString()])")
     } else {
@@ -308,7 +308,7 @@ fn grouped_rows(
             // (the aggregate of three filters with `contains`: 233 → 195 ms for 30 days of the
             // benchmark data, by hand).
             let (early, late) = (early.join(" AND "), late.join("\n    AND "));
-            if let Some(inner) = by_day_comps {
+            if let Some((by_day_dims, inner)) = by_day {
                 // Distinct visitors per local day, summed: `day_visitor` differs for one
                 // person on each local day, so the days' sets are disjoint and their sizes add
                 // up to the distinct count of the whole period, as the other components add
@@ -387,7 +387,7 @@ fn counts_visitors_by_day(percentiles: Percentiles, dimensions: &[Dimension]) ->
     let [d] = dimensions else {
         return false;
     };
-    components.has(1)
+    components.has(VISITORS)
         && (d.is_time()
             || matches!(
                 d,
