@@ -10,6 +10,9 @@
     bench_reports.py measure COMMON --tally URL --token T --out FILE
     bench_reports.py report  COMMON --results FILE --markdown BENCHMARKS.md --command CMD
                              --built-from COMMIT
+    bench_reports.py counts  COMMON          the visit job's per-minute count of the first site's
+                                             raw events, from the raw events (before migration
+                                             0010) and from `events_minutes`, alternating
 
 COMMON is --ch URL --db NAME --sites SPEC, SPEC being comma-separated
 domain=time_zone=events=paths; the first site is the big one that is measured.
@@ -525,11 +528,12 @@ JOB_STATEMENTS = [
     ("store one slice (INSERT … SELECT from raw events)", r"^INSERT INTO \S+\.visits \("),
     ("mark a slice claimed / done", r"^INSERT INTO \S*visit_slices"),
     ("count raw events per minute (once per run and site)", r"AS minute, count\(\) AS n"),
+    ("read when per-minute counting began (once per run and site)", r"events_minutes WHERE site = ''$"),
     ("read the slices' markers (once per run and site)", r"done_version"),
     ("count a stored slice's visits", r"AS first_start FROM"),
     ("roll a day up (INSERT … SELECT from stored visits)", r"^INSERT INTO \S+\.rollup_(daily|durations) "),
     ("mark a day rolled up", r"^INSERT INTO \S+\.rollup_days"),
-    ("find hours with events and no stored slice (once per run)", r"^SELECT DISTINCT toUInt32\(toStartOfHour"),
+    ("find hours with events and no stored slice (once per run)", r"^SELECT DISTINCT (h FROM|toUInt32\(toStartOfHour)"),
 ]
 
 
@@ -1335,6 +1339,76 @@ def cmd_report_compare(a, ch, sites):
     print("\n".join(out))
 
 
+def cmd_counts(a, ch, sites):
+    """The visit job's per-minute count (`event_counts::per_minute` in tally) over the window
+    the server's job counts with the default 3 days of raw events (the last 5 days of data)
+    and over every raw event kept, two ways in one run, alternating: from the raw events (the
+    job's statement before migration 0010) and from `events_minutes`. If `events_minutes` does
+    not hold exactly the site's events (data loaded before the view existed), it is refilled
+    from them first; that also removes the migration's mark, as retention does once its day
+    is dropped. Prints one line per statement and window: median / max ms, rows read, CPU."""
+    site, db = sites[0].domain, a.db
+    events = int(ch.value(f"SELECT count() FROM {db}.events WHERE site = {lit(site)}"))
+    counted = int(ch.value(f"SELECT sum(n) FROM {db}.events_minutes WHERE site = {lit(site)}"))
+    if counted != events:
+        print(f"events_minutes holds {counted:,} of {events:,} events of {site}: refilling it")
+        ch.query(f"TRUNCATE TABLE {db}.events_minutes")
+        ch.query(f"INSERT INTO {db}.events_minutes (site, minute, n) SELECT site, "
+                 f"toStartOfMinute(ts) AS minute, count() FROM {db}.events GROUP BY site, minute")
+        wait_merges(ch, db)
+    first, last = (int(x) for x in ch.rows(
+        f"SELECT toUInt32(min(ts)), toUInt32(max(ts)) + 1 FROM {db}.events WHERE site = {lit(site)}")[0])
+    windows = [("last 5 days", max(first, last - 5 * 86400), last), ("every event kept", first, last)]
+    dt = lambda t: f"toDateTime({t}, 'UTC')"
+
+    def raw(lo, hi):
+        return (f"SELECT toUInt32(toStartOfMinute(ts)) AS minute, count() AS n FROM {db}.events\n"
+                f"WHERE site = {lit(site)} AND ts >= {dt(lo)} AND ts < {dt(hi)}\nGROUP BY minute ORDER BY minute")
+
+    def view(lo, hi):
+        since = dt(0)
+        return (f"SELECT minute, toUInt64(sum(n)) AS n FROM (\n"
+                f"    SELECT toUInt32(minute) AS minute, n FROM {db}.events_minutes\n"
+                f"    WHERE site = {lit(site)} AND minute >= {dt(lo)} AND minute < {dt(hi)} AND minute >= {since}\n"
+                f"    UNION ALL\n"
+                f"    SELECT toUInt32(toStartOfMinute(ts)) AS minute, count() AS n FROM {db}.events\n"
+                f"    WHERE site = {lit(site)} AND ts >= {dt(lo)} AND ts < {dt(hi)} AND ts < {since}\n"
+                f"    GROUP BY minute\n)\nGROUP BY minute ORDER BY minute")
+
+    rows_of = {}
+    print(f"{site}: {events:,} raw events; events_minutes "
+          f"{int(ch.value(f'SELECT count() FROM {db}.events_minutes')):,} rows")
+    for label, lo, hi in windows:
+        n = int(ch.value(f"SELECT count() FROM {db}.events WHERE site = {lit(site)} "
+                         f"AND ts >= {dt(lo)} AND ts < {dt(hi)}"))
+        results = {"raw events": [], "events_minutes": []}
+        for i in range(RUNS + 1):
+            for name, make in (("raw events", raw), ("events_minutes", view)):
+                sql = make(lo, hi) + f"\n-- bench counts {name} {label} {i}"
+                t0 = time.time()
+                answer = ch.rows(sql)
+                ms = (time.time() - t0) * 1000
+                total = sum(int(r[1]) for r in answer)
+                if total != n:
+                    raise SystemExit(f"{name}, {label}: {total} events counted, {n} expected")
+                if i > 0:  # the first round warms up
+                    results[name].append((ms, sql.rsplit("\n", 1)[1]))
+        ch.query("SYSTEM FLUSH LOGS")
+        for name, runs in results.items():
+            logged = []
+            for _, tag in runs:
+                r = ch.rows(f"SELECT read_rows, {QUERY_CPU} FROM system.query_log WHERE type = 2 "
+                            f"AND event_date >= today() - 1 AND query LIKE {lit('%' + tag[3:] + '%')} "
+                            f"AND query NOT LIKE '%query_log%' "
+                            f"ORDER BY event_time DESC LIMIT 1")
+                logged.append((int(r[0][0]), float(r[0][1])) if r else (0, 0.0))
+            ms = [m for m, _ in runs]
+            cpu = statistics.median(c for _, c in logged)
+            print(f"{label} ({n:,} events), from {name}: {statistics.median(ms):.1f} / {max(ms):.1f} ms, "
+                  f"{statistics.median(r for r, _ in logged):,.0f} rows read, {cpu * 1000:.1f} ms CPU "
+                  f"({cpu * 1e9 / max(n, 1):.2f} ns per event)")
+
+
 def main():
     global DAYS, FINGERPRINT
     common = argparse.ArgumentParser(add_help=False)
@@ -1350,6 +1424,7 @@ def main():
     sub.add_parser("topup", parents=[common])
     sub.add_parser("keep-raw", parents=[common])
     sub.add_parser("settle", parents=[common])
+    sub.add_parser("counts", parents=[common])
     p = sub.add_parser("job", parents=[common])
     p.add_argument("--name", required=True, choices=["visits", "rollup"])
     p.add_argument("--ch-pid", type=int, required=True)
@@ -1384,7 +1459,7 @@ def main():
     ch = ClickHouse(a.ch)
     sites = parse_sites(a.sites)
     {"status": cmd_status, "load": cmd_load, "topup": cmd_topup, "keep-raw": cmd_keep_raw,
-     "settle": cmd_settle,
+     "settle": cmd_settle, "counts": cmd_counts,
      "job": cmd_job, "measure": cmd_measure, "measure-compare": cmd_measure_compare,
      "report": cmd_report, "report-compare": cmd_report_compare}[a.cmd](a, ch, sites)
 

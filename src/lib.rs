@@ -28,6 +28,7 @@
 //! | `cluster` | the ClickHouse servers: one, or a cluster's shards and replicas, with failover |
 //! | `storage` | migrations applied per server (`ddl`: their cluster form, `layout`: checks), versions of derived rows |
 //! | `sql_text` | literals and timestamps written into SQL |
+//! | `event_counts` | raw events per site and minute, as the visit and rollup jobs read them |
 //! | `visits` | the visit job: ended visits stored without the hash (`visits::units` builds them) |
 //! | `rollup` | the rollup job: complete days summed from stored visits |
 //! | `retention` | the retention job: partitions past their age dropped |
@@ -54,6 +55,7 @@ pub mod credentials;
 pub mod dashboard;
 pub mod error;
 pub mod event;
+pub mod event_counts;
 pub mod exclusions;
 pub mod fast_hash;
 pub mod geo;

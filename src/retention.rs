@@ -29,8 +29,9 @@ use crate::metrics::{Metrics, Table};
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Tables under retention: name, partition granularity, and which limit applies.
-pub const TABLES: [(&str, Granularity); 10] = [
+pub const TABLES: [(&str, Granularity); 11] = [
     ("events", Granularity::Day),
+    ("events_minutes", Granularity::Day),
     ("visits", Granularity::Month),
     ("visit_pages", Granularity::Month),
     ("visit_page_days", Granularity::Month),

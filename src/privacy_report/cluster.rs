@@ -23,7 +23,8 @@ pub struct Placement {
 }
 
 /// The tables of the schema and where each is kept.
-const SHARDED: [&str; 9] = [
+const SHARDED: [&str; 10] = [
+    "events_minutes",
     "visits",
     "visit_pages",
     "visit_page_days",

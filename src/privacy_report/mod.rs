@@ -355,6 +355,15 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 ),
             },
             TableRetention {
+                table: "events_minutes",
+                holds: tr.t("privacy.retention.event_minutes.holds"),
+                visitor_hash: false,
+                kept: tr.f(
+                    "privacy.retention.event_minutes.kept",
+                    &[("days", &raw_days)],
+                ),
+            },
+            TableRetention {
                 table: "visits, visit_pages, visit_page_days, visit_slices",
                 holds: if aggregate || !config.visits.store {
                     tr.t("privacy.retention.visits.holds_none")

@@ -28,6 +28,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::event_counts;
 use crate::metrics::Metrics;
 use crate::stats::period::start_of_day;
 use crate::stats::sql::rollups::DayRow;
@@ -262,8 +263,9 @@ impl RollupJob {
             // Nothing came before the first stored visits: they are all whole.
             i64::MIN
         };
+        let since = event_counts::counted_since(client, &self.database).await?;
         let unstored: HashSet<i64> = client
-            .query_raw(&sql::unstored_hours(&self.database, &site.domain))
+            .query_raw(&sql::unstored_hours(&self.database, &site.domain, since))
             .fetch_all::<sql::Hour>()
             .await?
             .into_iter()

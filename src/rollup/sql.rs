@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use crate::event_counts;
 use crate::sql_text::{datetime, lit};
 use crate::stats::query::Dimension;
 use crate::stats::sql::dimensions::dimension;
@@ -230,11 +231,13 @@ pub fn mark_days(
 }
 
 /// UTC hours with raw events of `site` whose visits are not stored yet (`h`, unix seconds).
-pub fn unstored_hours(database: &str, site: &str) -> String {
+/// `since`: from [`event_counts::counted_since`].
+pub fn unstored_hours(database: &str, site: &str, since: Timestamp) -> String {
     format!(
-        "SELECT DISTINCT toUInt32(toStartOfHour(ts)) AS h FROM {database}.events
-WHERE site = {site} AND toStartOfHour(ts) NOT IN (
-    SELECT slice FROM {database}.visit_slices WHERE site = {site} AND done = 1)",
+        "SELECT DISTINCT h FROM ({hours})
+WHERE h NOT IN (
+    SELECT toUInt32(slice) FROM {database}.visit_slices WHERE site = {site} AND done = 1)",
+        hours = event_counts::hours(database, site, since),
         site = lit(site),
     )
 }

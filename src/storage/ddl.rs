@@ -10,12 +10,17 @@
 //!   sharded by the visitor hash, so that a visitor's events, and so each visit, are on one
 //!   shard;
 //! - an `ALTER TABLE events` is applied to `events_all` as well (a `Distributed` table has its
-//!   own columns on every server).
+//!   own columns on every server);
+//! - a materialized view and an `INSERT` run as written on every server: a view reads the
+//!   server's own table, and what it writes is replicated within the shard.
 
 use crate::cluster::EVENTS_ALL;
 
 /// Tables held whole by every server of a cluster (one replication group for all).
 pub const EVERYWHERE: &[&str] = &["salts"];
+
+/// The engines a `CREATE TABLE` of `schema/` may name, each made replicated in cluster mode.
+const ENGINES: [&str; 2] = ["ENGINE = MergeTree\n", "ENGINE = SummingMergeTree\n"];
 
 /// The cluster a statement is prepared for.
 pub struct Target<'a> {
@@ -31,6 +36,10 @@ pub enum Kind {
     Create { replicated: bool },
     /// `ALTER TABLE … ADD COLUMN`.
     AddColumn,
+    /// `CREATE MATERIALIZED VIEW IF NOT EXISTS … TO …` (the view on one server's table).
+    View,
+    /// `INSERT INTO` a table.
+    Insert,
     /// Anything else.
     Other,
 }
@@ -44,10 +53,15 @@ pub struct Step {
     pub kind: Kind,
 }
 
-/// The table a `CREATE TABLE IF NOT EXISTS db.t` or `ALTER TABLE db.t` statement names.
+/// The table (or view) a `CREATE TABLE IF NOT EXISTS db.t`, `CREATE MATERIALIZED VIEW IF NOT
+/// EXISTS db.t`, `INSERT INTO db.t` or `ALTER TABLE db.t` statement names.
 fn table_of(sql: &str, database: &str) -> Option<(Kind, String)> {
     let (kind, rest) = if let Some(r) = sql.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
         (Kind::Create { replicated: false }, r)
+    } else if let Some(r) = sql.strip_prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS ") {
+        (Kind::View, r)
+    } else if let Some(r) = sql.strip_prefix("INSERT INTO ") {
+        (Kind::Insert, r)
     } else if let Some(r) = sql.strip_prefix("ALTER TABLE ") {
         let kind = if sql.contains(" ADD COLUMN ") {
             Kind::AddColumn
@@ -84,25 +98,27 @@ pub fn steps(sql: &str, database: &str, cluster: Option<&Target>) -> Result<Vec<
     };
     match kind {
         Kind::Create { .. } => {
-            const PLAIN: &str = "ENGINE = MergeTree\n";
-            if sql.matches(PLAIN).count() != 1 {
+            let Some(plain) = ENGINES.iter().find(|e| sql.matches(*e).count() == 1) else {
                 return Err(format!(
-                    "CREATE TABLE {table}: expected one `{}` to make replicated",
-                    PLAIN.trim()
+                    "CREATE TABLE {table}: expected one `ENGINE = MergeTree` or \
+                     `ENGINE = SummingMergeTree` to make replicated"
                 ));
-            }
+            };
             let group = if EVERYWHERE.contains(&table.as_str()) {
                 "all"
             } else {
                 "{shard}"
             };
             let engine = format!(
-                "ENGINE = ReplicatedMergeTree('{zk}/{group}/{db}.{table}', '{{replica}}')\n",
+                "{}('{zk}/{group}/{db}.{table}', '{{replica}}')\n",
+                plain
+                    .trim_end()
+                    .replacen("ENGINE = ", "ENGINE = Replicated", 1),
                 zk = t.zookeeper_path,
                 db = t.database,
             );
             let mut out = vec![Step {
-                sql: sql.replacen(PLAIN, &engine, 1),
+                sql: sql.replacen(plain, &engine, 1),
                 table: Some(table.clone()),
                 kind: Kind::Create { replicated: true },
             }];
@@ -140,6 +156,11 @@ pub fn steps(sql: &str, database: &str, cluster: Option<&Target>) -> Result<Vec<
             }
             Ok(out)
         }
+        Kind::View | Kind::Insert => Ok(vec![Step {
+            sql: sql.to_string(),
+            table: Some(table),
+            kind,
+        }]),
         Kind::Other => Err(format!(
             "ALTER TABLE {table}: only ADD COLUMN is known to be safe on a cluster"
         )),
@@ -180,11 +201,19 @@ mod tests {
             if let Kind::Create { replicated: true } = step.kind {
                 assert!(
                     step.sql
-                        .contains("ReplicatedMergeTree('/clickhouse/tables/"),
+                        .contains("ENGINE = ReplicatedMergeTree('/clickhouse/tables/")
+                        || step
+                            .sql
+                            .contains("ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/"),
                     "{}",
                     step.sql
                 );
                 assert!(!step.sql.contains("ENGINE = MergeTree"), "{}", step.sql);
+                assert!(
+                    !step.sql.contains("ENGINE = SummingMergeTree"),
+                    "{}",
+                    step.sql
+                );
             }
         }
         let find = |table: &str| {
@@ -200,6 +229,15 @@ mod tests {
         assert!(find("events")
             .contains("ReplicatedMergeTree('/clickhouse/tables/{shard}/db.events', '{replica}')"));
         assert!(find("visits").contains("'/clickhouse/tables/{shard}/db.visits'"));
+        assert!(find("events_minutes").contains(
+            "ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/db.events_minutes', \
+             '{replica}')"
+        ));
+        // The view counts the events of its own server's table, on every server.
+        let view = steps.iter().find(|s| s.kind == Kind::View).expect("a view");
+        assert_eq!(view.table.as_deref(), Some("events_minutes_mv"));
+        assert!(view.sql.contains("TO db.events_minutes"), "{}", view.sql);
+        assert!(view.sql.contains("FROM db.events "), "{}", view.sql);
         // Every server holds every salt: one replication group, no shard in the path.
         assert!(find("salts").contains("'/clickhouse/tables/all/db.salts', '{replica}'"));
         assert_eq!(

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_visit_pages.sql",
         sql: include_str!("../../schema/0009_visit_pages.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_events_minutes.sql",
+        sql: include_str!("../../schema/0010_events_minutes.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {
@@ -294,7 +299,8 @@ async fn run_step(
                 ),
             }
         }
-        ddl::Kind::Other => result,
+        // `IF NOT EXISTS` makes a concurrent migration's view harmless; an insert is data.
+        ddl::Kind::View | ddl::Kind::Insert | ddl::Kind::Other => result,
     }
 }
 

@@ -38,8 +38,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::event_counts::{self, MinuteCount};
 use crate::metrics::Metrics;
-use sql::{Marker, MarkerRow, MinuteCount, Slice, Stored};
+use sql::{Marker, MarkerRow, Slice, Stored};
 
 /// Margin after a slice's hour and the visit timeout for events accepted but not yet inserted.
 pub const SETTLE_SECONDS: i64 = 10 * 60;
@@ -175,7 +176,11 @@ impl VisitJob {
             if shard.cluster().is_cluster() {
                 // Raw events and markers written through other replicas, as far as they are
                 // known now (what is missed is late and recomputed later).
-                crate::storage::sync_replica(&client, &["events", "visit_slices"]).await;
+                crate::storage::sync_replica(
+                    &client,
+                    &["events", "events_minutes", "visit_slices"],
+                )
+                .await;
             }
             for site in &self.sites {
                 let budget = max_slices.saturating_sub(total.stored + total.recomputed);
@@ -258,12 +263,14 @@ impl VisitJob {
         // Every raw event of the site that a due slice can read.
         // (Nothing older than a day before the retention limit is left, nor needed.)
         let oldest = self.retained_from(now) - SignedDuration::from_hours(48);
+        let since = event_counts::counted_since(client, &self.database).await?;
         let counts: Vec<MinuteCount> = client
-            .query_raw(&sql::minute_counts(
+            .query_raw(&event_counts::per_minute(
                 &self.database,
                 &site.domain,
                 oldest,
                 last_due + SignedDuration::from_hours(1) + timeout,
+                since,
             ))
             .fetch_all()
             .await?;

@@ -205,26 +205,6 @@ pub struct Marker {
     pub pages: u64,
 }
 
-/// Per UTC hour that has events of `site` in `[from, to)`: the hour and its event count, and per
-/// minute the counts the recount of read ranges is summed from.
-pub fn minute_counts(database: &str, site: &str, from: Timestamp, to: Timestamp) -> String {
-    format!(
-        "SELECT toUInt32(toStartOfMinute(ts)) AS minute, count() AS n FROM {database}.events
-WHERE site = {} AND ts >= {} AND ts < {}
-GROUP BY minute ORDER BY minute",
-        lit(site),
-        datetime(from),
-        datetime(to)
-    )
-}
-
-/// A row of [`minute_counts`].
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-pub struct MinuteCount {
-    pub minute: u32,
-    pub n: u64,
-}
-
 /// The markers of `site`'s slices from `from` on: per slice, the current (highest done)
 /// version with its counts, and the latest claim.
 pub fn markers(database: &str, site: &str, from: Timestamp) -> String {

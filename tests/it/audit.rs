@@ -983,6 +983,11 @@ async fn scenario(logs: LogBuffer) {
         .map(|e| (e.table, e.partition.as_str()))
         .collect();
     assert!(dropped.contains(&("events", "20261120")), "{dropped:?}");
+    // The day's per-minute counts of raw events (migration 0010) go with it.
+    assert!(
+        dropped.contains(&("events_minutes", "20261120")),
+        "{dropped:?}"
+    );
     for path in &kept_aside {
         let name = path.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -992,7 +997,7 @@ async fn scenario(logs: LogBuffer) {
     }
     assert_eq!(
         dropped.len(),
-        1 + kept_aside.len(),
+        2 + kept_aside.len(),
         "nothing else: {dropped:?}"
     );
     assert!(files_under(&rejected_dir).is_empty());

@@ -211,6 +211,18 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
                 "node {n}: {table} is replicated:\n{engines}"
             );
         }
+        assert!(
+            engines
+                .lines()
+                .any(|l| l == "events_minutes\tReplicatedSummingMergeTree"),
+            "node {n}: events_minutes is replicated:\n{engines}"
+        );
+        assert!(
+            engines
+                .lines()
+                .any(|l| l == "events_minutes_mv\tMaterializedView"),
+            "node {n}: each server counts the events inserted into it:\n{engines}"
+        );
         // Each server records the migrations it has applied itself (storage/mod.rs says why).
         assert!(
             engines.lines().any(|l| l == "schema_migrations\tMergeTree"),
@@ -505,6 +517,20 @@ async fn issue_17_a_replica_and_a_collector_stopped_under_load_lose_nothing() {
         (per_node[1], per_node[3]),
         "the restarted replica caught up with its peer"
     );
+    // The per-minute counts the jobs read (migration 0010): each insert counted once on its
+    // shard, retried inserts included, and replicated like the events.
+    c.sync(&db, &["events_minutes"]).await;
+    for n in 1..=4 {
+        assert_eq!(
+            count_at(
+                &c.url(n),
+                &format!("SELECT sum(n) FROM {db}.events_minutes WHERE site != ''")
+            )
+            .await,
+            per_node[usize::from(n) - 1],
+            "node {n}: events counted per minute = events held"
+        );
+    }
     let rows = per_node[0] + per_node[2];
     let duplicates = rows - accepted;
     let metrics_a = ta.metrics().await;

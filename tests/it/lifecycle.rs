@@ -29,6 +29,8 @@ async fn migrate_is_idempotent_and_recorded() {
         tables.lines().collect::<Vec<_>>(),
         vec![
             "events",
+            "events_minutes",
+            "events_minutes_mv",
             "rollup_daily",
             "rollup_days",
             "rollup_durations",

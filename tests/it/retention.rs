@@ -57,7 +57,8 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
     .await;
 
     let dry = tally(&["retention", "--dry-run"], &config);
-    assert!(dry.contains("3 partition(s) would drop"), "{dry}");
+    // Two days of raw events, their per-minute counts (migration 0010) and a month of rollups.
+    assert!(dry.contains("5 partition(s) would drop"), "{dry}");
     assert!(
         dry.contains(".events partition") && dry.contains("(2 rows)"),
         "{dry}"
@@ -70,7 +71,7 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
     );
 
     let run = tally(&["retention"], &config);
-    assert!(run.contains("3 partition(s) dropped"), "{run}");
+    assert!(run.contains("5 partition(s) dropped"), "{run}");
     assert!(
         run.contains("retention: partition dropped table=\"events\" partition=20")
             && run.contains("rows=2"),
@@ -88,6 +89,14 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
         .await,
         1,
         "only the 10-day-old events are left"
+    );
+    assert_eq!(
+        ch_count(&format!(
+            "SELECT sum(n) FROM {db}.events_minutes WHERE site = 'www.example.org'"
+        ))
+        .await,
+        3,
+        "the events' per-minute counts go with them"
     );
     assert_eq!(
         ch_count(&format!("SELECT sum(pageviews) FROM {db}.rollup_daily")).await,

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use tally::event_counts;
 use tally::goals::{Goal, GoalKind};
 use tally::rollup::sql::{
     days_with_visits, mark_days, rolled_since, rollup_day, slices_done_since, stored_since,
@@ -201,9 +202,12 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
              VALUES ('a.example', toDateTime('2026-03-29 08:00:00', 'UTC'), 1, 1, now(), 3, 1, toDateTime('2026-03-29 08:00:00', 'UTC'))"
         ),
     ));
+    // Counted per minute from the view's table after the mark, from raw events before it.
+    let since = from + jiff::SignedDuration::from_hours(1);
+    out.push(("counted since".into(), event_counts::mark(database)));
     out.push((
         "minute counts".into(),
-        visit_sql::minute_counts(database, "a.example", from, now),
+        event_counts::per_minute(database, "a.example", from, now, since),
     ));
     out.push((
         "markers".into(),
@@ -283,7 +287,11 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
     out.push(("first event".into(), first_event(database, "a.example")));
     out.push((
         "unstored hours".into(),
-        unstored_hours(database, "a.example"),
+        unstored_hours(
+            database,
+            "a.example",
+            from + jiff::SignedDuration::from_hours(1),
+        ),
     ));
     out.push((
         "slices done since".into(),
