@@ -1346,7 +1346,10 @@ def cmd_counts(a, ch, sites):
     job's statement before migration 0010) and from `events_minutes`. If `events_minutes` does
     not hold exactly the site's events (data loaded before the view existed), it is refilled
     from them first; that also removes the migration's mark, as retention does once its day
-    is dropped. Prints one line per statement and window: median / max ms, rows read, CPU."""
+    is dropped. Then what the view costs an insert (a scratch database, dropped after).
+    Prints one line per statement and window, from `system.query_log` (so
+    ClickHouse must log queries: `scripts/clickhouse.sh log-queries`): median / max ms in
+    ClickHouse, rows read, CPU of the query's threads."""
     site, db = sites[0].domain, a.db
     events = int(ch.value(f"SELECT count() FROM {db}.events WHERE site = {lit(site)}"))
     counted = int(ch.value(f"SELECT sum(n) FROM {db}.events_minutes WHERE site = {lit(site)}"))
@@ -1358,6 +1361,8 @@ def cmd_counts(a, ch, sites):
         wait_merges(ch, db)
     first, last = (int(x) for x in ch.rows(
         f"SELECT toUInt32(min(ts)), toUInt32(max(ts)) + 1 FROM {db}.events WHERE site = {lit(site)}")[0])
+    # Whole minutes, as the job's ranges are (hours, the timeout).
+    first, last = first - first % 60, last + (-last) % 60
     windows = [("last 5 days", max(first, last - 5 * 86400), last), ("every event kept", first, last)]
     dt = lambda t: f"toDateTime({t}, 'UTC')"
 
@@ -1375,7 +1380,7 @@ def cmd_counts(a, ch, sites):
                 f"    WHERE site = {lit(site)} AND ts >= {dt(lo)} AND ts < {dt(hi)} AND ts < {since}\n"
                 f"    GROUP BY minute\n)\nGROUP BY minute ORDER BY minute")
 
-    rows_of = {}
+    run_id = int(time.time())
     print(f"{site}: {events:,} raw events; events_minutes "
           f"{int(ch.value(f'SELECT count() FROM {db}.events_minutes')):,} rows")
     for label, lo, hi in windows:
@@ -1384,30 +1389,62 @@ def cmd_counts(a, ch, sites):
         results = {"raw events": [], "events_minutes": []}
         for i in range(RUNS + 1):
             for name, make in (("raw events", raw), ("events_minutes", view)):
-                sql = make(lo, hi) + f"\n-- bench counts {name} {label} {i}"
-                t0 = time.time()
-                answer = ch.rows(sql)
-                ms = (time.time() - t0) * 1000
+                # A leading comment: ClickHouse 18.16 logs the query text without a trailing one.
+                tag = f"bench counts {run_id} {name} {label} {i}"
+                answer = ch.rows(f"/* {tag} */ " + make(lo, hi))
                 total = sum(int(r[1]) for r in answer)
                 if total != n:
                     raise SystemExit(f"{name}, {label}: {total} events counted, {n} expected")
                 if i > 0:  # the first round warms up
-                    results[name].append((ms, sql.rsplit("\n", 1)[1]))
+                    results[name].append(tag)
         ch.query("SYSTEM FLUSH LOGS")
-        for name, runs in results.items():
+        for name, tags in results.items():
             logged = []
-            for _, tag in runs:
-                r = ch.rows(f"SELECT read_rows, {QUERY_CPU} FROM system.query_log WHERE type = 2 "
-                            f"AND event_date >= today() - 1 AND query LIKE {lit('%' + tag[3:] + '%')} "
-                            f"AND query NOT LIKE '%query_log%' "
-                            f"ORDER BY event_time DESC LIMIT 1")
-                logged.append((int(r[0][0]), float(r[0][1])) if r else (0, 0.0))
-            ms = [m for m, _ in runs]
-            cpu = statistics.median(c for _, c in logged)
-            print(f"{label} ({n:,} events), from {name}: {statistics.median(ms):.1f} / {max(ms):.1f} ms, "
-                  f"{statistics.median(r for r, _ in logged):,.0f} rows read, {cpu * 1000:.1f} ms CPU "
+            for tag in tags:
+                r = ch.rows(f"SELECT query_duration_ms, read_rows, {QUERY_CPU} FROM system.query_log "
+                            f"WHERE type = 2 AND event_date >= today() - 1 "
+                            f"AND startsWith(query, {lit('/* ' + tag + ' */')})")
+                if not r:
+                    raise SystemExit("no query in system.query_log: run scripts/clickhouse.sh log-queries")
+                logged.append((float(r[0][0]), int(r[0][1]), float(r[0][2])))
+            ms = [m for m, _, _ in logged]
+            cpu = statistics.median(c for _, _, c in logged)
+            print(f"{label} ({n:,} events), from {name}: {statistics.median(ms):.0f} / {max(ms):.0f} ms, "
+                  f"{statistics.median(r for _, r, _ in logged):,.0f} rows read, {cpu * 1000:.1f} ms CPU "
                   f"({cpu * 1e9 / max(n, 1):.2f} ns per event)")
 
+
+    # What the view costs each insert: 10,000 generated rows per insert (a collector's batch
+    # at 10,000 events/s), into a scratch copy of the two tables, with the view and without it,
+    # alternating by round; ClickHouse CPU of the inserts from system.query_log.
+    scratch = f"{db}_viewcost"
+    ch.query(f"DROP DATABASE IF EXISTS {scratch}")
+    ch.query(f"CREATE DATABASE {scratch}")
+    ch.query(f"CREATE TABLE {scratch}.events AS {db}.events")
+    ch.query(f"CREATE TABLE {scratch}.events_minutes AS {db}.events_minutes")
+    view = (f"CREATE MATERIALIZED VIEW {scratch}.events_minutes_mv TO {scratch}.events_minutes AS "
+            f"SELECT site, toStartOfMinute(ts) AS minute, count() AS n FROM {scratch}.events "
+            f"GROUP BY site, minute")
+    inserts, rows = 40, 10_000
+    for rnd in range(4):
+        for with_view in (True, False):
+            ch.query(view if with_view else f"DROP TABLE IF EXISTS {scratch}.events_minutes_mv")
+            for k in range(inserts):
+                ch.query(f"/* bench view {run_id} {with_view} {rnd} {k} */ INSERT INTO {scratch}.events "
+                         f"(site, ts, visitor, name, host, path, country, device, browser, os) "
+                         f"SELECT {lit(site)}, toDateTime({last} + {(rnd * inserts + k) * 60} + "
+                         f"intDiv(number, {rows // 60})), cityHash64(number, {rnd}, {k}), 'pageview', "
+                         f"{lit(site)}, concat('/p/', toString(number % 2000)), 'NL', 'desktop', "
+                         f"'Firefox', 'GNU/Linux' FROM numbers({rows})")
+    ch.query("SYSTEM FLUSH LOGS")
+    for with_view in (True, False):
+        cpu, n = ch.rows(f"SELECT sum({QUERY_CPU}), count() FROM system.query_log WHERE type = 2 "
+                         f"AND event_date >= today() - 1 "
+                         f"AND startsWith(query, {lit(f'/* bench view {run_id} {with_view} ')})")[0]
+        cpu, n = float(cpu), int(n)
+        print(f"inserts of {rows:,} rows {'with' if with_view else 'without'} the view: {n}, "
+              f"ClickHouse CPU {cpu:.2f} s, {cpu * 1e9 / (n * rows):.0f} ns per row")
+    ch.query(f"DROP DATABASE {scratch}")
 
 def main():
     global DAYS, FINGERPRINT

@@ -12,7 +12,8 @@
 //! - every collector may run the job at once: a claim marker makes the others skip a slice for
 //!   [`CLAIM_SECONDS`], and if two compute it anyway, both versions are complete and one wins;
 //! - events that arrive late (a spool replay after an outage, a slow collector) change the count
-//!   of raw events in a stored slice's read range; the job recounts every run and computes such
+//!   of raw events in a stored slice's read range; the job recounts every run (per minute, from
+//!   the counts ClickHouse keeps at insert: `event_counts`) and computes such
 //!   a slice again, and the new version replaces the old; the rollup job then redoes the days
 //!   the slice's visits started on.
 //!
@@ -49,8 +50,10 @@ pub const CLAIM_SECONDS: i64 = 10 * 60;
 /// Most slices one run computes (a backfill spreads over runs; a batch started is finished).
 pub const MAX_SLICES_PER_RUN: usize = 48;
 /// Most slices one run of `tally visits` computes before it reports progress. Larger than the
-/// server's: every run counts each site's raw events per minute first (the whole retained
-/// window), so a backfill of 90 days in runs of 48 slices read every raw event ~180 times.
+/// server's: every run counts each site's events per minute first (the whole retained window;
+/// from the raw events themselves for the minutes before `event_counts`' mark, which after an
+/// upgrade is every event already stored), so a backfill of 90 days in runs of 48 slices read
+/// every raw event ~180 times.
 pub const CLI_SLICES_PER_RUN: usize = 720;
 /// Most hours one statement stores.
 pub const MAX_BATCH_HOURS: u32 = 24;
