@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Storing visits: the visit job's cost per event, by how many hours one ClickHouse statement
-# stores (`tally visits --batch-hours N`), on one data set, the variants one after the other
+# stores (`tally visits --batch-hours N`, and a day split into visitor ranges with
+# `--batch-events`), on one data set, the variants one after the other
 # (each run starts from no stored visits). Prints each run's events per CPU-second (ClickHouse
 # and tally together). It measures; it never fails on a timing.
 #
 #   scripts/bench-visits.sh                 700,000 events of one site over 7 days (and today's)
 #   TALLY_BENCH_EVENTS=N ...                another number of events
-#   TALLY_BENCH_ROUNDS=N ...                rounds of the three variants (default 2)
+#   TALLY_BENCH_ROUNDS=N ...                rounds of the four variants (default 2)
 #
 # Its own ClickHouse on HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP),
 # data in .cache/clickhouse-bench-visits. tally is the debug build (its own CPU is under a
@@ -53,14 +54,19 @@ python3 scripts/bench_reports.py load --ch "$ch_url" --db "$db" --sites "$sites"
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before"
 for round in $(seq "$rounds"); do
-  for hours in 1 4 24; do
+  # The last variant: a day per batch, stored in visitor ranges of at most 20,000 events of
+  # their own per statement (`--batch-events`), as a busy site's batches are at 500,000.
+  for variant in 1 4 24 24/20000; do
+    hours=${variant%%/*}
+    events_arg=()
+    [[ $variant == */* ]] && events_arg=(--batch-events "${variant#*/}")
     for table in visits visit_pages visit_page_days visit_slices; do
       ch_query "TRUNCATE TABLE $db.$table"
     done
-    echo "round $round, --batch-hours $hours:"
+    echo "round $round, --batch-hours $hours ${events_arg[*]}:"
     python3 scripts/bench_reports.py job --ch "$ch_url" --db "$db" --sites "$sites" --days 7 \
-      --name visits --ch-pid "$ch_pid" --log "$work/visits-$hours.log" -- \
-      "$tally" visits --config "$work/tally.toml" --batch-hours "$hours" | sed 's/^/  /'
+      --name visits --ch-pid "$ch_pid" --log "$work/visits-${variant/\//-}.log" -- \
+      "$tally" visits --config "$work/tally.toml" --batch-hours "$hours" "${events_arg[@]}" | sed 's/^/  /'
   done
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after"

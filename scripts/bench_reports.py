@@ -628,12 +628,22 @@ def cmd_job(a, ch, sites):
             f"SELECT count() FROM {db}.visits WHERE kind = 0 AND (site, slice, version) IN "
             f"(SELECT site, slice, version FROM {db}.visit_slices WHERE done = 1 "
             f"AND at >= toDateTime({int(t0) - 5}))"))
+    if a.name == "visits":
+        # ClickHouse holds a storing statement's events in memory: the largest of them.
+        peak = ch.rows(f"SELECT max(memory_usage), count() FROM system.query_log WHERE type = 2 "
+                       f"AND event_date >= today() - 1 AND query_start_time >= toDateTime({int(t0)}) "
+                       f"AND query_start_time <= toDateTime({int(t1)}) "
+                       f"AND startsWith(query, {lit(f'INSERT INTO {db}.visits (')})")[0]
+        result["store_peak_mib"] = round(int(peak[0]) / 2**20, 1)
+        result["store_statements"] = int(peak[1])
     cpu = result["ch_cpu_s"] + result["ch_merge_cpu_s"] + result["tally_cpu_s"]
     print(f"{a.name}: {items} item(s) in {result['seconds']:.1f} s; CPU: ClickHouse {result['ch_cpu_s']:.1f} s "
           f"+ {result['ch_merge_cpu_s']:.1f} s merging afterwards ({merge_s:.0f} s), tally {tally_cpu:.1f} s")
     if a.name == "visits" and result["events"]:
         print(f"  {result['events']:,} events: {result['events'] / result['seconds']:,.0f} events/s, "
               f"{result['events'] / cpu:,.0f} events per CPU-second")
+        print(f"  {result['store_statements']} storing statement(s), the largest using "
+              f"{result['store_peak_mib']:,.1f} MiB of ClickHouse memory")
     for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]["cpu_s"]):
         print(f"  {v['n']:6} × {k}: {v['ms'] / 1000:.1f} s, {v['rows']:,} rows read, CPU {v['cpu_s']:.1f} s")
     for site, r in sites_summary.items():

@@ -46,6 +46,12 @@ enum Command {
         #[arg(long, default_value_t = tally::visits::MAX_BATCH_HOURS,
               value_parser = clap::value_parser!(u32).range(1..=24))]
         batch_hours: u32,
+        /// Most raw events of their own one ClickHouse statement stores: busier hours are
+        /// stored by several statements, each for a range of visitors (ClickHouse holds a
+        /// statement's events in memory, about 750 bytes each).
+        #[arg(long, default_value_t = tally::visits::BATCH_EVENTS,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        batch_events: u64,
     },
     /// Roll up every complete day not yet rolled up (the server also does this every 5 minutes).
     Rollup {
@@ -176,7 +182,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime.block_on(serve(config)),
-        Command::Visits { batch_hours, .. } => runtime.block_on(async move {
+        Command::Visits {
+            batch_hours,
+            batch_events,
+            ..
+        } => runtime.block_on(async move {
             if config.privacy.aggregate_only {
                 anyhow::bail!("privacy.aggregate_only is set: no visits are built");
             }
@@ -187,7 +197,8 @@ fn main() -> anyhow::Result<()> {
                 &cluster,
                 Arc::new(tally::metrics::Metrics::new()),
             )
-            .with_batch_hours(batch_hours);
+            .with_batch_hours(batch_hours)
+            .with_batch_events(batch_events);
             let done = job
                 .run_until_done(jiff::Timestamp::now(), |d| {
                     eprintln!("visits: {} of {} hour(s) stored", d.stored, d.to_store);

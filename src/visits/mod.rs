@@ -58,8 +58,13 @@ pub const CLI_SLICES_PER_RUN: usize = 720;
 /// Most hours one statement stores.
 pub const MAX_BATCH_HOURS: u32 = 24;
 /// Most raw events of their own the hours of one statement have: ClickHouse holds the events
-/// of a batch's active visitors in memory at once.
+/// of a statement's visitors in memory at once (about 750 bytes per event read on 18.16: a
+/// statement of 400,000 events used 300 MiB). A batch with more is stored by several
+/// statements, each for its own range of the visitor hash ([`sql::visitor_range`]).
 pub const BATCH_EVENTS: u64 = 500_000;
+/// Most statements (visitor ranges) one batch is stored by: a batch ends before it would hold
+/// more than this many times [`BATCH_EVENTS`].
+pub const MAX_PARTS: u64 = 64;
 /// In the server's job, due slices wait until the oldest of them has been due this many hours
 /// minus one (or the batch holds [`BATCH_EVENTS`]), so that one statement stores several
 /// hours; until then their visits are answered from raw events, as they were before they ended.
@@ -82,6 +87,9 @@ pub struct VisitJob {
     raw_days: u32,
     /// Most hours per statement ([`MAX_BATCH_HOURS`] unless `tally visits --batch-hours`).
     batch_hours: u32,
+    /// Most raw events of their own per statement ([`BATCH_EVENTS`] unless `tally visits
+    /// --batch-events`).
+    batch_events: u64,
     metrics: Arc<Metrics>,
 }
 
@@ -135,6 +143,7 @@ impl VisitJob {
             bounce_ms: config.visits.bounce_engaged.as_millis() as u32,
             raw_days: config.retention.raw_days,
             batch_hours: MAX_BATCH_HOURS,
+            batch_events: BATCH_EVENTS,
             metrics,
         }
     }
@@ -142,6 +151,13 @@ impl VisitJob {
     /// At most `hours` (1 to [`MAX_BATCH_HOURS`]) per statement.
     pub fn with_batch_hours(mut self, hours: u32) -> VisitJob {
         self.batch_hours = hours.clamp(1, MAX_BATCH_HOURS);
+        self
+    }
+
+    /// At most `events` raw events of their own per statement (at least 1; more go in parts
+    /// by visitor range).
+    pub fn with_batch_events(mut self, events: u64) -> VisitJob {
+        self.batch_events = events.max(1);
         self
     }
 
@@ -333,7 +349,13 @@ impl VisitJob {
         }
         // In the steady state (`respect_claims`: the server's job) the newest due slices wait
         // until a batch is worth a statement; `tally visits` stores everything due now.
-        let batches = batches(&hours, last_due, respect_claims, self.batch_hours);
+        let batches = batches(
+            &hours,
+            last_due,
+            respect_claims,
+            self.batch_hours,
+            self.batch_events,
+        );
         let mut progress = Progress {
             pending: batches
                 .iter()
@@ -375,10 +397,12 @@ impl VisitJob {
             bounce_ms: self.bounce_ms,
             hour,
             hours,
+            part: (0, 1),
         }
     }
 
-    /// Claims, stores and marks done the slices of one batch, in one statement.
+    /// Claims, stores and marks done the slices of one batch: one statement per visitor range,
+    /// all under one version, marked done once every range is stored.
     async fn compute(
         &self,
         client: &Client,
@@ -414,10 +438,17 @@ impl VisitJob {
         let (first, last) = (batch.hours[0].hour, batch.hours[batch.hours.len() - 1].hour);
         let span = ((last.as_second() - first.as_second()) / 3600 + 1) as u32;
         let slice = self.slice(site, first, span);
-        client
-            .query_raw(&sql::store(&slice, version))
-            .execute()
-            .await?;
+        let parts = parts(batch.own(), self.batch_events);
+        for k in 0..parts {
+            let part = sql::Slice {
+                part: (k, parts),
+                ..slice
+            };
+            client
+                .query_raw(&sql::store(&part, version))
+                .execute()
+                .await?;
+        }
         let stored: HashMap<u32, Stored> = client
             .query_raw(&sql::stored(&slice, version))
             .fetch_all::<Stored>()
@@ -447,6 +478,7 @@ impl VisitJob {
             from = %first,
             hours = span,
             slices = batch.hours.len(),
+            parts,
             visits = stored.values().map(|s| s.visits).sum::<u64>(),
             ms = started.elapsed().as_millis() as u64,
             "visits stored"
@@ -467,7 +499,7 @@ struct Hour {
     own: u64,
 }
 
-/// Due slices stored by one statement.
+/// Due slices stored together: by one statement, or by one per visitor range ([`Batch::parts`]).
 #[derive(Debug)]
 struct Batch {
     hours: Vec<Hour>,
@@ -475,13 +507,35 @@ struct Batch {
     deferred: bool,
 }
 
+impl Batch {
+    /// Raw events of the batch's hours.
+    fn own(&self) -> u64 {
+        self.hours.iter().map(|x| x.own).sum()
+    }
+}
+
+/// Statements for `own` events, each for one range of the visitor hash, so that none has more
+/// than `batch_events` events of its own (on average: the hash spreads visitors evenly).
+fn parts(own: u64, batch_events: u64) -> u32 {
+    own.div_ceil(batch_events.max(1)).clamp(1, MAX_PARTS) as u32
+}
+
 /// Groups the due hours into batches: hours due one after the other (hours without events
 /// between them need no slice and do not split a batch; a done hour does), at most
-/// `max_hours` long and [`BATCH_EVENTS`] events of their own (at least one hour). With
+/// `max_hours` long and [`MAX_PARTS`] × `batch_events` events of their own (at least one
+/// hour). A statement reads the one to three whole days its read range touches, so a batch
+/// of many hours stored in parts by visitor range reads them once where a batch per hour read
+/// them each time (each part reads its share of them). With
 /// `wait`, a batch whose oldest slice has been due for less than [`STEADY_BATCH_HOURS`] − 1
 /// hours and that is under [`BATCH_EVENTS`] is deferred: the slices of a site's quiet hours
 /// are stored a few at a time, each slice at most that much later.
-fn batches(hours: &[Hour], last_due: Timestamp, wait: bool, max_hours: u32) -> Vec<Batch> {
+fn batches(
+    hours: &[Hour],
+    last_due: Timestamp,
+    wait: bool,
+    max_hours: u32,
+    batch_events: u64,
+) -> Vec<Batch> {
     let mut out: Vec<Batch> = Vec::new();
     let mut open = false;
     for h in hours {
@@ -493,8 +547,7 @@ fn batches(hours: &[Hour], last_due: Timestamp, wait: bool, max_hours: u32) -> V
             && out.last().is_some_and(|b| {
                 let first = b.hours[0].hour;
                 let span = (h.hour.as_second() - first.as_second()) / 3600 + 1;
-                let events: u64 = b.hours.iter().map(|x| x.own).sum();
-                span <= i64::from(max_hours) && events + h.own <= BATCH_EVENTS
+                span <= i64::from(max_hours) && b.own() + h.own <= MAX_PARTS * batch_events
             });
         if fits {
             out.last_mut().expect("open batch").hours.push(*h);
@@ -509,8 +562,7 @@ fn batches(hours: &[Hour], last_due: Timestamp, wait: bool, max_hours: u32) -> V
     if wait {
         let oldest_due = last_due - SignedDuration::from_hours(i64::from(STEADY_BATCH_HOURS) - 1);
         for b in &mut out {
-            let events: u64 = b.hours.iter().map(|x| x.own).sum();
-            b.deferred = b.hours[0].hour > oldest_due && events < BATCH_EVENTS;
+            b.deferred = b.hours[0].hour > oldest_due && b.own() < batch_events;
         }
     }
     out
@@ -673,7 +725,7 @@ mod tests {
     }
 
     #[test]
-    fn due_hours_are_batched_until_a_done_hour_a_day_or_the_event_limit() {
+    fn due_hours_are_batched_until_a_done_hour_a_day_or_the_parts_limit() {
         let new = Some(Reason::New);
         let hours = vec![
             hour("2026-03-29T01:00:00Z", new, 10),
@@ -685,35 +737,61 @@ mod tests {
             hour("2026-03-30T07:00:00Z", new, 1),
         ];
         let last_due = at("2026-03-30T07:00:00Z");
-        let b = batches(&hours, last_due, false, MAX_BATCH_HOURS);
+        let b = batches(&hours, last_due, false, MAX_BATCH_HOURS, BATCH_EVENTS);
         assert_eq!(
             spans(&b),
             vec![
                 ("2026-03-29T01:00:00Z".into(), 2, false),
-                ("2026-03-29T05:00:00Z".into(), 1, false),
-                ("2026-03-29T06:00:00Z".into(), 1, false),
+                ("2026-03-29T05:00:00Z".into(), 2, false),
                 ("2026-03-30T07:00:00Z".into(), 1, false),
             ]
         );
+        // Over the event limit: stored in two visitor ranges.
+        assert_eq!(
+            b.iter()
+                .map(|b| parts(b.own(), BATCH_EVENTS))
+                .collect::<Vec<_>>(),
+            [1, 2, 1]
+        );
         // The server's job: the newest batch waits (due less than three hours), the rest not.
-        let b = batches(&hours, last_due, true, MAX_BATCH_HOURS);
+        let b = batches(&hours, last_due, true, MAX_BATCH_HOURS, BATCH_EVENTS);
         assert_eq!(
             spans(&b).iter().map(|s| s.2).collect::<Vec<_>>(),
-            [false, false, false, true]
+            [false, false, true]
         );
         // Three hours later it goes, with what was due since.
         let mut later = hours.clone();
         later.push(hour("2026-03-30T09:00:00Z", new, 1));
-        let b = batches(&later, at("2026-03-30T10:00:00Z"), true, MAX_BATCH_HOURS);
+        let b = batches(
+            &later,
+            at("2026-03-30T10:00:00Z"),
+            true,
+            MAX_BATCH_HOURS,
+            BATCH_EVENTS,
+        );
         assert_eq!(
             spans(&b).last().unwrap(),
             &("2026-03-30T07:00:00Z".into(), 2, false)
         );
         // A batch holding the event limit does not wait.
         let busy = vec![hour("2026-03-30T07:00:00Z", new, BATCH_EVENTS)];
-        assert!(!batches(&busy, last_due, true, MAX_BATCH_HOURS)[0].deferred);
+        assert!(!batches(&busy, last_due, true, MAX_BATCH_HOURS, BATCH_EVENTS)[0].deferred);
+        // Busy hours: a batch holds at most MAX_PARTS parts' worth, an hour over it alone in
+        // MAX_PARTS parts.
+        let busy = vec![
+            hour("2026-03-30T05:00:00Z", new, 40 * BATCH_EVENTS),
+            hour("2026-03-30T06:00:00Z", new, 20 * BATCH_EVENTS),
+            hour("2026-03-30T07:00:00Z", new, 100 * BATCH_EVENTS),
+        ];
+        let b = batches(&busy, last_due, false, MAX_BATCH_HOURS, BATCH_EVENTS);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.hours.len(), parts(b.own(), BATCH_EVENTS)))
+                .collect::<Vec<_>>(),
+            [(2, 60), (1, MAX_PARTS as u32)]
+        );
         // `tally visits --batch-hours 1`: one hour per statement.
-        assert_eq!(batches(&hours, last_due, false, 1).len(), 5);
+        assert_eq!(batches(&hours, last_due, false, 1, BATCH_EVENTS).len(), 5);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::sql_text::{datetime, lit};
 /// once: on ClickHouse 18.16 a time range inside a day prunes nothing (events are ordered by
 /// date, then visitor), so every slice reads one or two whole days; twelve hours at once cost
 /// about a sixth of twelve single hours (BENCHMARKS.md, "Storing visits").
+#[derive(Clone, Copy)]
 pub struct Slice<'a> {
     pub database: &'a str,
     pub site: &'a str,
@@ -22,6 +23,27 @@ pub struct Slice<'a> {
     pub hour: Timestamp,
     /// Hours, from `hour` on (at least 1).
     pub hours: u32,
+    /// The visitors stored: part `.0` of `.1` equal ranges of the visitor hash (`(0, 1)`: all).
+    pub part: (u32, u32),
+}
+
+/// ` AND visitor >= … AND visitor < …` for part `k` of `n` equal ranges of the 64-bit visitor
+/// hash (nothing for one part). A visitor's events are in one range, so each visit is built
+/// from all of them; `events` is ordered by visitor within a day, so a range reads only its
+/// share of each day.
+pub fn visitor_range((k, n): (u32, u32)) -> String {
+    if n <= 1 {
+        return String::new();
+    }
+    let bound = |i: u32| ((u128::from(i) << 64) / u128::from(n)) as u64;
+    let mut sql = String::new();
+    if k > 0 {
+        sql.push_str(&format!(" AND visitor >= {}", bound(k)));
+    }
+    if k + 1 < n {
+        sql.push_str(&format!(" AND visitor < {}", bound(k + 1)));
+    }
+    sql
 }
 
 impl Slice<'_> {
@@ -41,16 +63,18 @@ impl Slice<'_> {
     }
 }
 
-/// Stores the slices' visits under `version`: every visit of a visitor active in the hours whose
-/// last event lies in them, each under the slice of its last event's hour.
+/// Stores the slices' visits under `version`: every visit of a visitor active in the hours (and
+/// in the slice's visitor range) whose last event lies in them, each under the slice of its
+/// last event's hour.
 pub fn store(s: &Slice, version: u64) -> String {
     let (lo, hi) = s.read_range();
     let hour_end = s.end();
     let events = format!("{}.events", s.database);
     let site = lit(s.site);
+    let range = visitor_range(s.part);
     let narrow = format!(
-        "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
-         AND ts >= {from} AND ts < {to})",
+        "{range}\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
+         AND ts >= {from} AND ts < {to}{range})",
         from = datetime(s.hour),
         to = datetime(hour_end),
     );
@@ -277,6 +301,7 @@ mod tests {
             bounce_ms: 10_000,
             hour: "2026-03-29T10:00:00Z".parse().unwrap(),
             hours: 1,
+            part: (0, 1),
         };
         let (lo, hi) = s.read_range();
         assert_eq!(lo.to_string(), "2026-03-28T08:30:00Z");
@@ -310,5 +335,40 @@ mod tests {
             "{sql}"
         );
         assert!(stored(&s, 7).contains("GROUP BY slice"));
+
+        // A part of the visitors: the range bounds the events read and the visitors narrowed to.
+        let s = Slice { part: (1, 4), ..s };
+        let sql = store(&s, 7);
+        assert_eq!(
+            sql.matches(" AND visitor >= 4611686018427387904 AND visitor < 9223372036854775808")
+                .count(),
+            2,
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn visitor_ranges_cover_every_hash_once() {
+        assert_eq!(visitor_range((0, 1)), "");
+        assert_eq!(visitor_range((0, 3)), " AND visitor < 6148914691236517205");
+        assert_eq!(
+            visitor_range((1, 3)),
+            " AND visitor >= 6148914691236517205 AND visitor < 12297829382473034410"
+        );
+        assert_eq!(
+            visitor_range((2, 3)),
+            " AND visitor >= 12297829382473034410"
+        );
+        // Each range starts where the one before ends, for any number of parts.
+        for n in [2u32, 7, 64] {
+            let ranges: Vec<String> = (0..n).map(|k| visitor_range((k, n))).collect();
+            for k in 1..n as usize {
+                let end = ranges[k - 1].rsplit("visitor < ").next().unwrap();
+                assert!(
+                    ranges[k].starts_with(&format!(" AND visitor >= {end}")),
+                    "{n} {k}"
+                );
+            }
+        }
     }
 }

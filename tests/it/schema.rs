@@ -193,8 +193,18 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         bounce_ms: 10_000,
         hour: "2026-03-29T08:00:00Z".parse().unwrap(),
         hours: 3,
+        part: (0, 1),
     };
     out.push(("store visits".into(), visit_sql::store(&slice, 1)));
+    // One range of the visitor hash of three (both bounds), as a busy batch is stored.
+    let part = visit_sql::Slice {
+        part: (1, 3),
+        ..slice
+    };
+    out.push((
+        "store visits, one visitor range".into(),
+        visit_sql::store(&part, 1),
+    ));
     out.push((
         "mark visits".into(),
         format!(

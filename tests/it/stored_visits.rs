@@ -448,6 +448,77 @@ async fn issue_14_open_visits_count_and_late_events_correct_stored_visits_and_ro
     assert_eq!(r, json!([{"metrics": [1], "dimensions": ["/late/c"]}]));
 }
 
+/// A batch with more raw events than one statement may hold (`--batch-events`) is stored by
+/// several statements, each for a range of the visitor hash, under one version: every visit
+/// is still stored exactly once, and the fixture answers the same without the raw events.
+#[tokio::test]
+async fn issue_14_visits_stored_in_visitor_ranges_answer_the_fixture_the_same() {
+    let setup = Setup::new("stored_parts").with(&config());
+    let t = setup.start().await;
+    load_events(&t.db).await;
+    // The fixture's visitors are small numbers, all in the first range: spread them over the
+    // hash space as real visitor hashes are (one to one, so every answer stays the same).
+    let db = &t.db;
+    let columns = ch(&format!(
+        "SELECT name FROM system.columns WHERE database = '{db}' AND table = 'events' FORMAT TSV"
+    ))
+    .await;
+    let select: Vec<String> = columns
+        .lines()
+        .map(|c| match c {
+            "visitor" => "intHash64(visitor) AS visitor".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    ch(&format!("CREATE TABLE {db}.fixture_events AS {db}.events")).await;
+    ch(&format!(
+        "INSERT INTO {db}.fixture_events SELECT * FROM {db}.events"
+    ))
+    .await;
+    ch(&format!("TRUNCATE TABLE {db}.events")).await;
+    ch(&format!("TRUNCATE TABLE {db}.events_minutes")).await;
+    ch(&format!(
+        "INSERT INTO {db}.events ({}) SELECT {} FROM {db}.fixture_events",
+        columns.lines().collect::<Vec<_>>().join(", "),
+        select.join(", ")
+    ))
+    .await;
+    ch(&format!("DROP TABLE {db}.fixture_events")).await;
+    assert!(
+        ch_count(&format!(
+            "SELECT uniqExact(intDiv(visitor, 6148914691236517205)) FROM {db}.events"
+        ))
+        .await
+            == 3,
+        "visitors in each third of the hash space"
+    );
+    let config = setup.config_path();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["visits", "--batch-events", "3", "--config"])
+        .arg(&config)
+        .env("TALLY_LOG", "tally::visits=debug")
+        .output()
+        .expect("tally runs");
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let most = log
+        .lines()
+        .filter(|l| l.contains("visits stored"))
+        .filter_map(|l| l.split("parts=").nth(1))
+        .filter_map(|p| p.split_whitespace().next()?.parse::<u32>().ok())
+        .max();
+    assert!(
+        most.is_some_and(|p| p >= 3),
+        "batches were stored in visitor ranges ({most:?}):\n{log}"
+    );
+    for site in ["a.example", "b.example"] {
+        assert_eq!(stored_state(&t.db, site).await.0, 0, "{site}: all stored");
+    }
+    ch(&format!("TRUNCATE TABLE {}.events", t.db)).await;
+    assert_fixture(run_fixture(&t, &cases()).await, "stored in visitor ranges");
+}
+
 /// The jobs read how many raw events each minute has from `events_minutes` (migration 0010),
 /// which its view fills as events are inserted. Events stored before the view existed are not
 /// in it: the minutes before the migration's mark are counted from the raw events, so their
