@@ -58,9 +58,10 @@ pub const CLI_SLICES_PER_RUN: usize = 720;
 /// Most hours one statement stores.
 pub const MAX_BATCH_HOURS: u32 = 24;
 /// Most raw events of their own the hours of one statement have: ClickHouse holds the events
-/// of a statement's visitors in memory at once (about 750 bytes per event read on 18.16: a
-/// statement of 400,000 events used 300 MiB). A batch with more is stored by several
-/// statements, each for its own range of the visitor hash ([`sql::visitor_range`]).
+/// of a statement's visitors in memory at once (on 18.16 about 100 MiB plus 650 bytes per
+/// event read: a day of 250,000 events read took 260 MiB, BENCHMARKS.md "Storing visits"). A
+/// batch with more is stored by several statements, each for its own range of the visitor
+/// hash ([`sql::visitor_range`]).
 pub const BATCH_EVENTS: u64 = 500_000;
 /// Most statements (visitor ranges) one batch is stored by: a batch ends before it would hold
 /// more than this many times [`BATCH_EVENTS`].
