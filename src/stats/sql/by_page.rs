@@ -19,11 +19,16 @@ pub struct Key<'f> {
     op: Op,
     values: &'f [String],
     case_sensitive: bool,
+    /// The filter's position in the report's filters. A read by page need not test it: a
+    /// pageview's or event's copy carries its own page, which is among [`Key::pages`] only if
+    /// it matches; a visit's copy kept by [`Key::one_copy`] is on a matching page of the visit
+    /// (its entry page when grouped by page).
+    pub index: usize,
 }
 
 impl<'f> Key<'f> {
     pub fn of(filters: &'f [Filter]) -> Option<Key<'f>> {
-        filters.iter().find_map(|f| match f {
+        filters.iter().enumerate().find_map(|(index, f)| match f {
             Filter::Leaf {
                 op: op @ (Op::Is | Op::Contains | Op::Matches),
                 dimension: Dimension::Page,
@@ -33,6 +38,7 @@ impl<'f> Key<'f> {
                 op: *op,
                 values,
                 case_sensitive: *case_sensitive,
+                index,
             }),
             _ => None,
         })
@@ -121,6 +127,7 @@ mod tests {
         ];
         let key = Key::of(&filters).unwrap();
         assert_eq!(key.pages(&s), "page_path IN ('/a', '/c')");
+        assert_eq!(key.index, 2);
     }
 
     #[test]
