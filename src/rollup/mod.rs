@@ -136,11 +136,13 @@ impl RollupJob {
     ) -> Result<usize, Error> {
         let mut done = 0;
         let mut marked = 0;
+        // Once per shard: every site's hours are read from the same mark.
+        let counted_since = event_counts::counted_since(client, &self.database).await?;
         for site in &self.sites {
             if done >= max_days {
                 break;
             }
-            let work = self.due_days(client, site, now).await?;
+            let work = self.due_days(client, site, counted_since, now).await?;
             let (Some(first), Some(last)) = (work.first(), work.last()) else {
                 continue;
             };
@@ -221,11 +223,12 @@ impl RollupJob {
     }
 
     /// The days to compute, oldest first: complete days not rolled up, and rolled-up days whose
-    /// stored visits changed since.
+    /// stored visits changed since. `counted_since`: from [`event_counts::counted_since`].
     async fn due_days(
         &self,
         client: &Client,
         site: &Site,
+        counted_since: Timestamp,
         now: Timestamp,
     ) -> Result<Vec<Due>, Error> {
         let Some(last) = self.last_complete_day(site, now) else {
@@ -263,9 +266,12 @@ impl RollupJob {
             // Nothing came before the first stored visits: they are all whole.
             i64::MIN
         };
-        let since = event_counts::counted_since(client, &self.database).await?;
         let unstored: HashSet<i64> = client
-            .query_raw(&sql::unstored_hours(&self.database, &site.domain, since))
+            .query_raw(&sql::unstored_hours(
+                &self.database,
+                &site.domain,
+                counted_since,
+            ))
             .fetch_all::<sql::Hour>()
             .await?
             .into_iter()

@@ -99,9 +99,10 @@ pub fn steps(sql: &str, database: &str, cluster: Option<&Target>) -> Result<Vec<
     match kind {
         Kind::Create { .. } => {
             let Some(plain) = ENGINES.iter().find(|e| sql.matches(*e).count() == 1) else {
+                let known: Vec<&str> = ENGINES.iter().map(|e| e.trim_end()).collect();
                 return Err(format!(
-                    "CREATE TABLE {table}: expected one `ENGINE = MergeTree` or \
-                     `ENGINE = SummingMergeTree` to make replicated"
+                    "CREATE TABLE {table}: expected one of `{}` to make replicated",
+                    known.join("`, `")
                 ));
             };
             let group = if EVERYWHERE.contains(&table.as_str()) {

@@ -202,10 +202,20 @@ impl VisitJob {
                 )
                 .await;
             }
+            // Once per shard: every site's counts are read from the same mark.
+            let since = match event_counts::counted_since(&client, &self.database).await {
+                Ok(since) => since,
+                // The other shards go on; this one is tried again next run.
+                Err(e) => {
+                    tracing::warn!(shard = %shard.label(), error = %e, "visits not stored");
+                    failed = Some(e);
+                    continue;
+                }
+            };
             for site in &self.sites {
                 let budget = max_slices.saturating_sub(total.stored + total.recomputed);
                 match self
-                    .run_site(&client, site, now, budget, respect_claims)
+                    .run_site(&client, site, since, now, budget, respect_claims)
                     .await
                 {
                     Ok(p) => {
@@ -270,10 +280,12 @@ impl VisitJob {
         }
     }
 
+    /// `since`: from [`event_counts::counted_since`].
     async fn run_site(
         &self,
         client: &Client,
         site: &Site,
+        since: Timestamp,
         now: Timestamp,
         budget: usize,
         respect_claims: bool,
@@ -283,7 +295,6 @@ impl VisitJob {
         // Every raw event of the site that a due slice can read.
         // (Nothing older than a day before the retention limit is left, nor needed.)
         let oldest = self.retained_from(now) - SignedDuration::from_hours(48);
-        let since = event_counts::counted_since(client, &self.database).await?;
         let counts: Vec<MinuteCount> = client
             .query_raw(&event_counts::per_minute(
                 &self.database,
