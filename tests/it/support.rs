@@ -73,12 +73,28 @@ pub async fn ch_count(sql: &str) -> u64 {
     ch(sql).await.trim().parse().expect("a number")
 }
 
+/// A port nothing listens on, never handed out twice in one test run.
+///
+/// Not the kernel's pick (`bind(":0")`): that comes from the ephemeral range, where a port just
+/// released is soon handed out again. Then two tests' collectors were given one port; the second
+/// could not bind it, yet its readiness poll was answered by the first (with other limits), and
+/// a test failed on an answer that was not its server's. These ports lie below the ephemeral
+/// range (32768 and up), each test process counts through its own window of them, and a port
+/// still in use by anything is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const WINDOW: u16 = 500;
+    const WINDOWS: u32 = 24; // 20000..32000
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = FIRST + (std::process::id() % WINDOWS) as u16 * WINDOW;
+    for _ in 0..WINDOW {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % WINDOW;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {base}..{}", base + WINDOW)
 }
 
 /// Config for one test run; `extra` is appended TOML (sections, sites).
@@ -225,9 +241,13 @@ impl Tally {
             if let Some(status) = t.child.try_wait().unwrap() {
                 panic!("tally exited early ({status}):\n{}", t.logs());
             }
-            if let Ok(r) = reqwest::get(format!("{}/readyz", t.base)).await {
-                if r.status() == 200 {
-                    return t;
+            // Only once this process says it listens: before that, an answer on the port
+            // would come from someone else.
+            if t.logs().contains("tally is collecting") {
+                if let Ok(r) = reqwest::get(format!("{}/readyz", t.base)).await {
+                    if r.status() == 200 {
+                        return t;
+                    }
                 }
             }
             assert!(
