@@ -7,7 +7,7 @@
 #
 #   scripts/bench-visits.sh                 700,000 events of one site over 7 days (and today's)
 #   TALLY_BENCH_EVENTS=N ...                another number of events
-#   TALLY_BENCH_ROUNDS=N ...                rounds of the four variants (default 2)
+#   TALLY_BENCH_ROUNDS=N ...                rounds of the five variants (default 2)
 #
 # Its own ClickHouse on HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP),
 # data in .cache/clickhouse-bench-visits. tally is the debug build (its own CPU is under a
@@ -52,20 +52,36 @@ ch_query "DROP DATABASE IF EXISTS $db"
 "$tally" migrate --config "$work/tally.toml" >/dev/null
 python3 scripts/bench_reports.py load --ch "$ch_url" --db "$db" --sites "$sites" --days 7
 
+# The events were generated with past times, before migration 0011's mark: as if the
+# migration had come first, `events_by_hour` holds them all and no mark, so that every batch
+# reads the open visits the batch before left (`visit_carry`) and its own hours. The variant
+# "1 full" puts a mark after them back: every batch then reads its whole read range from
+# `events`, as before migration 0011 (and as the first batch after the upgrade does).
+by_hour_from_the_start() {
+  ch_query "TRUNCATE TABLE $db.events_by_hour"
+  ch_query "INSERT INTO $db.events_by_hour SELECT * FROM $db.events"
+}
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before"
 for round in $(seq "$rounds"); do
   # The last variant: a day per batch, stored in visitor ranges of at most 20,000 events of
   # their own per statement (`--batch-events`), as a busy site's batches are at 500,000.
-  for variant in 1 4 24 24/20000; do
-    hours=${variant%%/*}
+  for variant in "1 full" 1 4 24 24/20000; do
+    if [[ $variant == *full ]]; then
+      by_hour_from_the_start
+      ch_query "INSERT INTO $db.events_by_hour (site, ts) SELECT '', toStartOfMinute(now()) + 600"
+    elif [[ $variant == 1 ]]; then
+      by_hour_from_the_start
+    fi
+    hours=${variant%% *}
+    hours=${hours%%/*}
     events_arg=()
     [[ $variant == */* ]] && events_arg=(--batch-events "${variant#*/}")
-    for table in visits visit_pages visit_page_days visit_slices; do
+    for table in visits visit_pages visit_page_days visit_slices visit_carry; do
       ch_query "TRUNCATE TABLE $db.$table"
     done
-    echo "round $round, --batch-hours $hours ${events_arg[*]}:"
+    echo "round $round, --batch-hours $hours ${events_arg[*]}${variant#"${variant%% *}"}:"
     python3 scripts/bench_reports.py job --ch "$ch_url" --db "$db" --sites "$sites" --days 7 \
-      --name visits --ch-pid "$ch_pid" --log "$work/visits-${variant/\//-}.log" -- \
+      --name visits --ch-pid "$ch_pid" --log "$work/visits-${variant//[\/ ]/-}.log" -- \
       "$tally" visits --config "$work/tally.toml" --batch-hours "$hours" "${events_arg[@]}" | sed 's/^/  /'
   done
 done

@@ -29,9 +29,11 @@ use crate::metrics::{Metrics, Table};
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Tables under retention: name, partition granularity, and which limit applies.
-pub const TABLES: [(&str, Granularity); 11] = [
+pub const TABLES: [(&str, Granularity); 13] = [
     ("events", Granularity::Day),
     ("events_minutes", Granularity::Day),
+    ("events_by_hour", Granularity::Day),
+    ("visit_carry", Granularity::Day),
     ("visits", Granularity::Month),
     ("visit_pages", Granularity::Month),
     ("visit_page_days", Granularity::Month),

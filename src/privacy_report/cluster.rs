@@ -23,8 +23,10 @@ pub struct Placement {
 }
 
 /// The tables of the schema and where each is kept.
-const SHARDED: [&str; 10] = [
+const SHARDED: [&str; 12] = [
     "events_minutes",
+    "events_by_hour",
+    "visit_carry",
     "visits",
     "visit_pages",
     "visit_page_days",

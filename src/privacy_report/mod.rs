@@ -364,6 +364,32 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 ),
             },
             TableRetention {
+                table: "events_by_hour",
+                holds: if aggregate {
+                    tr.t("privacy.retention.events.holds_aggregate")
+                } else {
+                    tr.t("privacy.retention.events_by_hour.holds")
+                },
+                visitor_hash: !aggregate,
+                kept: tr.f(
+                    "privacy.retention.event_minutes.kept",
+                    &[("days", &raw_days)],
+                ),
+            },
+            TableRetention {
+                table: "visit_carry",
+                holds: if aggregate || !config.visits.store {
+                    tr.t("privacy.retention.visit_carry.holds_none")
+                } else {
+                    tr.t("privacy.retention.visit_carry.holds")
+                },
+                visitor_hash: !aggregate && config.visits.store,
+                kept: tr.f(
+                    "privacy.retention.event_minutes.kept",
+                    &[("days", &raw_days)],
+                ),
+            },
+            TableRetention {
                 table: "visits, visit_pages, visit_page_days, visit_slices",
                 holds: if aggregate || !config.visits.store {
                     tr.t("privacy.retention.visits.holds_none")

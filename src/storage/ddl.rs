@@ -239,6 +239,17 @@ mod tests {
         assert_eq!(view.table.as_deref(), Some("events_minutes_mv"));
         assert!(view.sql.contains("TO db.events_minutes"), "{}", view.sql);
         assert!(view.sql.contains("FROM db.events "), "{}", view.sql);
+        // The raw events again, ordered by the hour (migration 0011): per shard, fed by a view.
+        assert!(find("events_by_hour").contains(
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/db.events_by_hour', '{replica}')"
+        ));
+        assert!(find("visit_carry").contains(
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/db.visit_carry', '{replica}')"
+        ));
+        assert!(steps.iter().any(|s| s.kind == Kind::View
+            && s.table.as_deref() == Some("events_by_hour_mv")
+            && s.sql.contains("TO db.events_by_hour")
+            && s.sql.contains("FROM db.events")));
         // Every server holds every salt: one replication group, no shard in the path.
         assert!(find("salts").contains("'/clickhouse/tables/all/db.salts', '{replica}'"));
         assert_eq!(
@@ -264,7 +275,8 @@ mod tests {
             [
                 "ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8",
                 "ALTER TABLE db.rollup_days ADD COLUMN page_seconds UInt8",
-                "ALTER TABLE db.visit_slices ADD COLUMN pages UInt64"
+                "ALTER TABLE db.visit_slices ADD COLUMN pages UInt64",
+                "ALTER TABLE db.visit_slices ADD COLUMN carry UInt8"
             ]
         );
         for pair in adds.chunks(2) {

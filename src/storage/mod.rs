@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_events_minutes.sql",
         sql: include_str!("../../schema/0010_events_minutes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_visit_carry.sql",
+        sql: include_str!("../../schema/0011_visit_carry.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

@@ -198,13 +198,32 @@ impl VisitJob {
                 // known now (what is missed is late and recomputed later).
                 crate::storage::sync_replica(
                     &client,
-                    &["events", "events_minutes", "visit_slices"],
+                    &[
+                        "events",
+                        "events_minutes",
+                        "events_by_hour",
+                        "visit_slices",
+                        "visit_carry",
+                    ],
                 )
                 .await;
             }
-            // Once per shard: every site's counts are read from the same mark.
-            let since = match event_counts::counted_since(&client, &self.database).await {
-                Ok(since) => since,
+            // Once per shard: every site's counts are read from the same marks.
+            let marks = async {
+                let since = event_counts::counted_since(&client, &self.database).await?;
+                let by_hour = client
+                    .query_raw(&sql::by_hour_since(&self.database))
+                    .fetch_optional::<sql::Since>()
+                    .await?
+                    .map_or(0, |s| s.since);
+                Ok::<_, Error>(Marks {
+                    since,
+                    by_hour: Timestamp::from_second(i64::from(by_hour))
+                        .unwrap_or(Timestamp::UNIX_EPOCH),
+                })
+            };
+            let marks = match marks.await {
+                Ok(marks) => marks,
                 // The other shards go on; this one is tried again next run.
                 Err(e) => {
                     tracing::warn!(shard = %shard.label(), error = %e, "visits not stored");
@@ -215,7 +234,7 @@ impl VisitJob {
             for site in &self.sites {
                 let budget = max_slices.saturating_sub(total.stored + total.recomputed);
                 match self
-                    .run_site(&client, site, since, now, budget, respect_claims)
+                    .run_site(&client, site, &marks, now, budget, respect_claims)
                     .await
                 {
                     Ok(p) => {
@@ -285,7 +304,7 @@ impl VisitJob {
         &self,
         client: &Client,
         site: &Site,
-        since: Timestamp,
+        marks: &Marks,
         now: Timestamp,
         budget: usize,
         respect_claims: bool,
@@ -301,7 +320,7 @@ impl VisitJob {
                 &site.domain,
                 oldest,
                 last_due + SignedDuration::from_hours(1) + timeout,
-                since,
+                marks.since,
             ))
             .fetch_all()
             .await?;
@@ -352,11 +371,21 @@ impl VisitJob {
                 Some(_) => None,
             };
             let own = totals.between(hour, hour + SignedDuration::from_hours(1));
+            // Its computation's carry, while that still answers for the raw events before the
+            // hour after it: the same count of events in its read range as when computed.
+            let carry = marker.and_then(|m| {
+                (m.done_version > 0 && m.carry == 1 && m.events == events && lo >= retained_from)
+                    .then_some(sql::Carry {
+                        slice: hour,
+                        version: m.done_version,
+                    })
+            });
             hours.push(Hour {
                 hour,
                 due: reason.filter(|_| !claimed),
                 events,
                 own,
+                carry,
             });
         }
         // In the steady state (`respect_claims`: the server's job) the newest due slices wait
@@ -376,11 +405,33 @@ impl VisitJob {
                 .sum(),
             ..Progress::default()
         };
+        // Carries written in this run, by slice.
+        let mut written: HashMap<i64, sql::Carry> = HashMap::new();
         for batch in batches.iter().filter(|b| !b.deferred) {
             if progress.stored + progress.recomputed >= budget {
                 break;
             }
-            self.compute(client, site, batch, now).await?;
+            // The batch reads the carry of the hour with events before it (none between), if
+            // that hour's computation left one that still holds, and `events_by_hour` holds
+            // every event of the batch's hours.
+            let first = batch.hours[0].hour;
+            let before = hours.iter().take_while(|h| h.hour < first).last();
+            let carry = before.filter(|_| first >= marks.by_hour).and_then(|b| {
+                match written.get(&b.hour.as_second()) {
+                    Some(c) => Some(*c),
+                    None if b.due.is_none() => b.carry,
+                    None => None,
+                }
+            });
+            let version = self.compute(client, site, batch, now, carry).await?;
+            let last = batch.hours[batch.hours.len() - 1].hour;
+            written.insert(
+                last.as_second(),
+                sql::Carry {
+                    slice: last,
+                    version,
+                },
+            );
             progress.pending -= batch.hours.len();
             for h in &batch.hours {
                 match h.due {
@@ -410,20 +461,25 @@ impl VisitJob {
             hour,
             hours,
             part: (0, 1),
+            carry: None,
         }
     }
 
     /// Claims, stores and marks done the slices of one batch: one statement per visitor range,
-    /// all under one version, marked done once every range is stored.
+    /// all under one version, marked done once every range is stored; reading `carry` (the open
+    /// visits before the batch) if given. Writes the open visits at the batch's end
+    /// (`visit_carry`) under the same version, for the next batch. Returns the version.
     async fn compute(
         &self,
         client: &Client,
         site: &Site,
         batch: &Batch,
         now: Timestamp,
-    ) -> Result<(), Error> {
+        carry: Option<sql::Carry>,
+    ) -> Result<u64, Error> {
         let started = std::time::Instant::now();
         let version = crate::storage::new_version()?;
+        let (first, last) = (batch.hours[0].hour, batch.hours[batch.hours.len() - 1].hour);
         let markers = |done: u8, stored: &HashMap<u32, Stored>| {
             batch
                 .hours
@@ -442,14 +498,18 @@ impl VisitJob {
                         first_start: s.map_or(0, |s| s.first_start),
                         // The rows are copied into `visit_pages` before this marker is written.
                         pages: if done == 1 { version } else { 0 },
+                        // And the carry, for the batch's last slice.
+                        carry: u8::from(done == 1 && h.hour == last),
                     }
                 })
                 .collect::<Vec<_>>()
         };
         mark(client, &markers(0, &HashMap::new())).await?;
-        let (first, last) = (batch.hours[0].hour, batch.hours[batch.hours.len() - 1].hour);
         let span = ((last.as_second() - first.as_second()) / 3600 + 1) as u32;
-        let slice = self.slice(site, first, span);
+        let slice = sql::Slice {
+            carry,
+            ..self.slice(site, first, span)
+        };
         let parts = parts(batch.own(), self.batch_events);
         for k in 0..parts {
             let part = sql::Slice {
@@ -458,6 +518,10 @@ impl VisitJob {
             };
             client
                 .query_raw(&sql::store(&part, version))
+                .execute()
+                .await?;
+            client
+                .query_raw(&sql::write_carry(&part, version))
                 .execute()
                 .await?;
         }
@@ -491,11 +555,12 @@ impl VisitJob {
             hours = span,
             slices = batch.hours.len(),
             parts,
+            carried = carry.is_some(),
             visits = stored.values().map(|s| s.visits).sum::<u64>(),
             ms = started.elapsed().as_millis() as u64,
             "visits stored"
         );
-        Ok(())
+        Ok(version)
     }
 }
 
@@ -509,6 +574,16 @@ struct Hour {
     events: u64,
     /// Raw events in the hour itself.
     own: u64,
+    /// The carry its current computation wrote, if it still holds.
+    carry: Option<sql::Carry>,
+}
+
+/// When a shard began keeping what the job reads (migrations 0010 and 0011).
+struct Marks {
+    /// Per-minute counts (`event_counts`).
+    since: Timestamp,
+    /// `events_by_hour`.
+    by_hour: Timestamp,
 }
 
 /// Due slices stored together: by one statement, or by one per visitor range ([`Batch::parts`]).
@@ -727,6 +802,7 @@ mod tests {
             due,
             events: own,
             own,
+            carry: None,
         }
     }
 

@@ -25,6 +25,38 @@ pub struct Slice<'a> {
     pub hours: u32,
     /// The visitors stored: part `.0` of `.1` equal ranges of the visitor hash (`(0, 1)`: all).
     pub part: (u32, u32),
+    /// Read the carry of the slice before instead of the hours before `hour` ([`Carry`]);
+    /// `None`: the whole read range from `events`.
+    pub carry: Option<Carry>,
+}
+
+/// The open visits a computation left at the end of its last slice (`visit_carry`): the slice
+/// and the computation's version. A batch that reads them reads its own hours from
+/// `events_by_hour` (ordered by the hour first) and nothing before `hour`: each event is read
+/// about once in the steady state, where the whole read range of 25.5 hours read every day it
+/// touched (BENCHMARKS.md, "Carrying open visits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carry {
+    pub slice: Timestamp,
+    pub version: u64,
+}
+
+/// The columns of `visit_carry` after `site, slice, version`: those of `events` a visit is
+/// built from (`units::raw_units`).
+const CARRY_COLUMNS: &str = "ts, micros, visitor, name, host, path, utm_source, utm_medium, \
+    utm_campaign, utm_content, utm_term, referrer_host, source, country, device, browser, os, \
+    screen, engaged_ms, scroll_depth, props_keys, props_values, event_id";
+
+/// `site = … AND ts` in `[from, to)` on `events_by_hour`, with the bounds on the hour that its
+/// order starts with: ClickHouse 18.16 prunes by `toStartOfHour(ts)` only from a condition on
+/// that expression itself (one and a half hours read the whole day without it).
+fn by_hour(site: &str, from: Timestamp, to: Timestamp) -> String {
+    format!(
+        "site = {site} AND toStartOfHour(ts) >= toStartOfHour({from}) AND toStartOfHour(ts) < {to} \
+         AND ts >= {from} AND ts < {to}",
+        from = datetime(from),
+        to = datetime(to),
+    )
 }
 
 /// ` AND visitor >= … AND visitor < …` for part `k` of `n` equal ranges of the 64-bit visitor
@@ -69,15 +101,38 @@ impl Slice<'_> {
 pub fn store(s: &Slice, version: u64) -> String {
     let (lo, hi) = s.read_range();
     let hour_end = s.end();
-    let events = format!("{}.events", s.database);
     let site = lit(s.site);
     let range = visitor_range(s.part);
-    let narrow = format!(
-        "{range}\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
-         AND ts >= {from} AND ts < {to}{range})",
-        from = datetime(s.hour),
-        to = datetime(hour_end),
-    );
+    let (events, narrow) = match s.carry {
+        None => {
+            let events = format!("{}.events", s.database);
+            let narrow = format!(
+                "{range}\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
+                 AND ts >= {from} AND ts < {to}{range})",
+                from = datetime(s.hour),
+                to = datetime(hour_end),
+            );
+            (events, narrow)
+        }
+        // The batch's own events to its end and the timeout, and the open visits before it.
+        Some(c) => {
+            let db = s.database;
+            let events = format!(
+                "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {own}\n    \
+                 UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
+                 WHERE site = {site} AND slice = {slice} AND version = {version})",
+                own = by_hour(&site, s.hour, hi),
+                slice = datetime(c.slice),
+                version = c.version,
+            );
+            let narrow = format!(
+                "{range}\n                AND visitor IN (SELECT visitor FROM {db}.events_by_hour \
+                 WHERE {}{range})",
+                by_hour(&site, s.hour, hour_end),
+            );
+            (events, narrow)
+        }
+    };
     let units = raw_units(&RawUnits {
         events: &events,
         site: &site,
@@ -101,6 +156,79 @@ WHERE slice >= {hour} AND slice < {end}",
         hour = datetime(s.hour),
         end = datetime(s.end()),
     )
+}
+
+/// Writes the carry of the slices' computation under `version` (for the slice range's
+/// visitors): the events before the end of the last hour of every visitor whose last event lies
+/// within the timeout of it (a later event would continue its visit), from the first event of
+/// that visitor's last visit (after its last gap over the timeout), and none before the read
+/// range of the hour after (where that hour's read range would cut the visit). From the carry
+/// the batch read and its own hours, or, without one, from `events` over that read range.
+pub fn write_carry(s: &Slice, version: u64) -> String {
+    let site = lit(s.site);
+    let end = s.end();
+    let timeout = SignedDuration::from_secs(i64::from(s.timeout_seconds));
+    let next = Slice {
+        hour: end,
+        hours: 1,
+        ..*s
+    };
+    let (lo_next, _) = next.read_range();
+    let range = visitor_range(s.part);
+    let db = s.database;
+    let source = match s.carry {
+        None => format!(
+            "(SELECT site, {CARRY_COLUMNS} FROM {db}.events WHERE site = {site} \
+             AND ts >= {lo} AND ts < {end}{range})",
+            lo = datetime(lo_next),
+            end = datetime(end),
+        ),
+        Some(c) => format!(
+            "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {own}{range}\n    \
+             UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
+             WHERE site = {site} AND slice = {slice} AND version = {version_before} \
+             AND ts >= {lo}{range})",
+            own = by_hour(&site, s.hour, end),
+            slice = datetime(c.slice),
+            version_before = c.version,
+            lo = datetime(lo_next),
+        ),
+    };
+    format!(
+        "INSERT INTO {db}.visit_carry (site, slice, version, {CARRY_COLUMNS})
+SELECT site, {last}, {version}, {CARRY_COLUMNS}
+FROM {source} AS e
+ANY INNER JOIN
+(
+    SELECT visitor,
+        arrayReduce('max', arrayMap((x, d, i) -> if(i = 1 OR d > {timeout_s}, x, 0),
+            t, arrayDifference(t), arrayEnumerate(t))) AS visit_start
+    FROM
+    (
+        SELECT visitor, arraySort(groupArray(toUInt32(ts))) AS t
+        FROM {source}
+        GROUP BY visitor
+        HAVING max(ts) >= {open_from}
+    )
+) AS open USING visitor
+WHERE toUInt32(ts) >= visit_start",
+        last = datetime(end - SignedDuration::from_hours(1)),
+        timeout_s = s.timeout_seconds,
+        open_from = datetime(end - timeout),
+    )
+}
+
+/// When this server began copying raw events into `events_by_hour` (the mark of migration
+/// 0011): `events_by_hour` holds every event of an hour from then on.
+pub fn by_hour_since(database: &str) -> String {
+    format!("SELECT toUInt32(max(ts)) AS since FROM {database}.events_by_hour WHERE site = ''")
+}
+
+/// A row of [`by_hour_since`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Since {
+    /// Unix seconds (0: no mark).
+    pub since: u32,
 }
 
 /// Copies stored rows into `visit_pages` under `pages_version`: each row once with its own page,
@@ -199,8 +327,8 @@ fn datetime_of(second: u32) -> String {
 /// of slices finished since it last looked, does not take a copy for a new computation.
 pub fn mark_copied(database: &str, site: &str, slices: &[Uncopied], pages_version: u64) -> String {
     format!(
-        "INSERT INTO {database}.visit_slices (site, slice, version, done, at, events, visits, first_start, pages)
-SELECT site, slice, version, done, at, events, visits, first_start, {pages_version}
+        "INSERT INTO {database}.visit_slices (site, slice, version, done, at, events, visits, first_start, pages, carry)
+SELECT site, slice, version, done, at, events, visits, first_start, {pages_version}, carry
 FROM {database}.visit_slices
 WHERE site = {} AND done = 1 AND pages = 0 AND {}
 LIMIT 1 BY slice",
@@ -227,6 +355,8 @@ pub struct Marker {
     pub first_start: u32,
     /// The version of the slice's rows in `visit_pages` (0: none yet).
     pub pages: u64,
+    /// 1: this computation wrote the open visits at the slice's end into `visit_carry`.
+    pub carry: u8,
 }
 
 /// The markers of `site`'s slices from `from` on: per slice, the current (highest done)
@@ -237,7 +367,8 @@ pub fn markers(database: &str, site: &str, from: Timestamp) -> String {
     maxIf(version, done = 1) AS done_version,
     argMaxIf(events, version, done = 1) AS events,
     toUInt32(maxIf(at, done = 0)) AS claimed_at,
-    toUInt32(maxIf(at, done = 1)) AS done_at
+    toUInt32(maxIf(at, done = 1)) AS done_at,
+    argMaxIf(carry, version, done = 1) AS carry
 FROM {database}.visit_slices
 WHERE site = {} AND slice >= {}
 GROUP BY slice",
@@ -256,6 +387,8 @@ pub struct MarkerRow {
     /// 0: never claimed.
     pub claimed_at: u32,
     pub done_at: u32,
+    /// 1: the current version wrote its carry ([`Marker::carry`]).
+    pub carry: u8,
 }
 
 /// Per slice of the hours, the visits stored under `version` and their earliest start. The rows
@@ -292,6 +425,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_carried_batch_reads_its_own_hours_by_hour_and_the_carry_before_it() {
+        let s = Slice {
+            database: "db",
+            site: "a.example",
+            tz: "UTC",
+            timeout_seconds: 1800,
+            bounce_ms: 10_000,
+            hour: "2026-03-29T10:00:00Z".parse().unwrap(),
+            hours: 2,
+            part: (0, 1),
+            carry: Some(Carry {
+                slice: "2026-03-29T08:00:00Z".parse().unwrap(),
+                version: 5,
+            }),
+        };
+        let sql = store(&s, 7);
+        // No raw event before the batch's first hour is read, and the hours are bounded on the
+        // hour too (10:00 to 12:30, the timeout past the batch's end).
+        assert!(!sql.contains("db.events "), "{sql}");
+        assert!(
+            sql.contains(
+                "FROM db.events_by_hour WHERE site = 'a.example' AND toStartOfHour(ts) >= \
+                 toStartOfHour(toDateTime(1774778400, 'UTC')) AND toStartOfHour(ts) < \
+                 toDateTime(1774787400, 'UTC') AND ts >= toDateTime(1774778400, 'UTC') AND ts < \
+                 toDateTime(1774787400, 'UTC')"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "FROM db.visit_carry WHERE site = 'a.example' AND slice = \
+                 toDateTime(1774771200, 'UTC') AND version = 5"
+            ),
+            "{sql}"
+        );
+        // The carry left at 12:00: of the visitors last seen from 11:30 on, nothing before the
+        // read range of the hour from 12:00 (25 h and the timeout before it).
+        let carry = write_carry(&s, 7);
+        assert!(carry.starts_with("INSERT INTO db.visit_carry (site, slice, version, ts,"));
+        assert!(
+            carry.contains("SELECT site, toDateTime(1774782000, 'UTC'), 7, ts,"),
+            "{carry}"
+        );
+        assert!(
+            carry.contains("HAVING max(ts) >= toDateTime(1774783800, 'UTC')"),
+            "{carry}"
+        );
+        assert!(
+            carry.contains("AND ts >= toDateTime(1774693800, 'UTC')"),
+            "{carry}"
+        );
+        // Without a carry it is written from the raw events of that read range.
+        let full = write_carry(&Slice { carry: None, ..s }, 7);
+        assert!(
+            full.contains(
+                "FROM db.events WHERE site = 'a.example' AND ts >= toDateTime(1774693800, 'UTC') \
+                 AND ts < toDateTime(1774785600, 'UTC')"
+            ),
+            "{full}"
+        );
+    }
+
+    #[test]
     fn a_slice_reads_back_the_longest_visit_and_ahead_the_timeout() {
         let s = Slice {
             database: "db",
@@ -302,6 +498,7 @@ mod tests {
             hour: "2026-03-29T10:00:00Z".parse().unwrap(),
             hours: 1,
             part: (0, 1),
+            carry: None,
         };
         let (lo, hi) = s.read_range();
         assert_eq!(lo.to_string(), "2026-03-28T08:30:00Z");

@@ -203,6 +203,8 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
             "rollup_days",
             "rollup_durations",
             "rollup_page_seconds",
+            "events_by_hour",
+            "visit_carry",
         ] {
             assert!(
                 engines
@@ -222,6 +224,12 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
                 .lines()
                 .any(|l| l == "events_minutes_mv\tMaterializedView"),
             "node {n}: each server counts the events inserted into it:\n{engines}"
+        );
+        assert!(
+            engines
+                .lines()
+                .any(|l| l == "events_by_hour_mv\tMaterializedView"),
+            "node {n}: each server copies the events inserted into it by hour:\n{engines}"
         );
         // Each server records the migrations it has applied itself (storage/mod.rs says why).
         assert!(
@@ -529,6 +537,19 @@ async fn issue_17_a_replica_and_a_collector_stopped_under_load_lose_nothing() {
             .await,
             per_node[usize::from(n) - 1],
             "node {n}: events counted per minute = events held"
+        );
+    }
+    // Their copy ordered by the hour (migration 0011), the same way: every event once.
+    c.sync(&db, &["events_by_hour"]).await;
+    for n in 1..=4 {
+        assert_eq!(
+            count_at(
+                &c.url(n),
+                &format!("SELECT count() FROM {db}.events_by_hour WHERE site != ''")
+            )
+            .await,
+            per_node[usize::from(n) - 1],
+            "node {n}: events copied by hour = events held"
         );
     }
     let rows = per_node[0] + per_node[2];

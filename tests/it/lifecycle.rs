@@ -29,6 +29,8 @@ async fn migrate_is_idempotent_and_recorded() {
         tables.lines().collect::<Vec<_>>(),
         vec![
             "events",
+            "events_by_hour",
+            "events_by_hour_mv",
             "events_minutes",
             "events_minutes_mv",
             "rollup_daily",
@@ -38,6 +40,7 @@ async fn migrate_is_idempotent_and_recorded() {
             "rollup_pairs",
             "salts",
             "schema_migrations",
+            "visit_carry",
             "visit_page_days",
             "visit_pages",
             "visit_slices",

@@ -57,8 +57,9 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
     .await;
 
     let dry = tally(&["retention", "--dry-run"], &config);
-    // Two days of raw events, their per-minute counts (migration 0010) and a month of rollups.
-    assert!(dry.contains("5 partition(s) would drop"), "{dry}");
+    // Two days of raw events, their per-minute counts (migration 0010), their copy ordered by
+    // the hour (migration 0011) and a month of rollups.
+    assert!(dry.contains("7 partition(s) would drop"), "{dry}");
     assert!(
         dry.contains(".events partition") && dry.contains("(2 rows)"),
         "{dry}"
@@ -71,7 +72,7 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
     );
 
     let run = tally(&["retention"], &config);
-    assert!(run.contains("5 partition(s) dropped"), "{run}");
+    assert!(run.contains("7 partition(s) dropped"), "{run}");
     assert!(
         run.contains("retention: partition dropped table=\"events\" partition=20")
             && run.contains("rows=2"),
@@ -97,6 +98,14 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
         .await,
         3,
         "the events' per-minute counts go with them"
+    );
+    assert_eq!(
+        ch_count(&format!(
+            "SELECT count() FROM {db}.events_by_hour WHERE site = 'www.example.org'"
+        ))
+        .await,
+        3,
+        "and their copy ordered by the hour"
     );
     assert_eq!(
         ch_count(&format!("SELECT sum(pageviews) FROM {db}.rollup_daily")).await,

@@ -194,8 +194,31 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         hour: "2026-03-29T08:00:00Z".parse().unwrap(),
         hours: 3,
         part: (0, 1),
+        carry: None,
     };
     out.push(("store visits".into(), visit_sql::store(&slice, 1)));
+    // Reading the open visits the batch before left (migration 0011), and leaving its own.
+    let carried = visit_sql::Slice {
+        carry: Some(visit_sql::Carry {
+            slice: "2026-03-29T07:00:00Z".parse().unwrap(),
+            version: 1,
+        }),
+        part: (1, 3),
+        ..slice
+    };
+    out.push((
+        "store visits, carried".into(),
+        visit_sql::store(&carried, 2),
+    ));
+    out.push(("write the carry".into(), visit_sql::write_carry(&slice, 1)));
+    out.push((
+        "write the carry, carried".into(),
+        visit_sql::write_carry(&carried, 2),
+    ));
+    out.push((
+        "events by hour since".into(),
+        visit_sql::by_hour_since(database),
+    ));
     // One range of the visitor hash of three (both bounds), as a busy batch is stored.
     let part = visit_sql::Slice {
         part: (1, 3),
