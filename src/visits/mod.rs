@@ -17,6 +17,13 @@
 //!   a slice again, and the new version replaces the old; the rollup job then redoes the days
 //!   the slice's visits started on.
 //!
+//! In the steady state a batch does not read the 25.5 hours before it: the computation before
+//! it left the raw events of its still-open visits in `visit_carry`, and the batch reads those
+//! and its own hours from `events_by_hour` (the raw events ordered by the hour, migration 0011),
+//! each event about once; it writes its own carry for the next. It reads a carry only when the
+//! computation that wrote it still answers for its raw events ([`sql::Carry`]); else the whole
+//! read range from `events`, as the first batch after the upgrade does.
+//!
 //! Each computation also writes its rows ordered by page (`visit_pages`, for reports filtered by
 //! a page) under the same version before it is marked done; slices stored before that table
 //! existed are copied by `pages`.
@@ -423,15 +430,21 @@ impl VisitJob {
                     None => None,
                 }
             });
-            let version = self.compute(client, site, batch, now, carry).await?;
+            // A carry is written only for a batch after which `events_by_hour` holds every
+            // event: before its mark no batch could read it (written from the whole read
+            // range, it cost as much again as the batch: BENCHMARKS.md, "Storing visits").
             let last = batch.hours[batch.hours.len() - 1].hour;
-            written.insert(
-                last.as_second(),
-                sql::Carry {
-                    slice: last,
-                    version,
-                },
-            );
+            let leave = last + SignedDuration::from_hours(1) >= marks.by_hour;
+            let version = self.compute(client, site, batch, now, carry, leave).await?;
+            if leave {
+                written.insert(
+                    last.as_second(),
+                    sql::Carry {
+                        slice: last,
+                        version,
+                    },
+                );
+            }
             progress.pending -= batch.hours.len();
             for h in &batch.hours {
                 match h.due {
@@ -467,8 +480,8 @@ impl VisitJob {
 
     /// Claims, stores and marks done the slices of one batch: one statement per visitor range,
     /// all under one version, marked done once every range is stored; reading `carry` (the open
-    /// visits before the batch) if given. Writes the open visits at the batch's end
-    /// (`visit_carry`) under the same version, for the next batch. Returns the version.
+    /// visits before the batch) if given. With `leave`, writes the open visits at the batch's
+    /// end (`visit_carry`) under the same version, for the next batch. Returns the version.
     async fn compute(
         &self,
         client: &Client,
@@ -476,6 +489,7 @@ impl VisitJob {
         batch: &Batch,
         now: Timestamp,
         carry: Option<sql::Carry>,
+        leave: bool,
     ) -> Result<u64, Error> {
         let started = std::time::Instant::now();
         let version = crate::storage::new_version()?;
@@ -499,7 +513,7 @@ impl VisitJob {
                         // The rows are copied into `visit_pages` before this marker is written.
                         pages: if done == 1 { version } else { 0 },
                         // And the carry, for the batch's last slice.
-                        carry: u8::from(done == 1 && h.hour == last),
+                        carry: u8::from(leave && done == 1 && h.hour == last),
                     }
                 })
                 .collect::<Vec<_>>()
@@ -520,10 +534,12 @@ impl VisitJob {
                 .query_raw(&sql::store(&part, version))
                 .execute()
                 .await?;
-            client
-                .query_raw(&sql::write_carry(&part, version))
-                .execute()
-                .await?;
+            if leave {
+                client
+                    .query_raw(&sql::write_carry(&part, version))
+                    .execute()
+                    .await?;
+            }
         }
         let stored: HashMap<u32, Stored> = client
             .query_raw(&sql::stored(&slice, version))

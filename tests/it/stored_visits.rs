@@ -1216,6 +1216,81 @@ async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
     );
 }
 
+/// An event that arrives late in the hour before a carried batch (a visit from 10:50 to 11:10
+/// was stored by the 11:00 batch from the 10:00 batch's carry; then its 10:40 pageview comes):
+/// both hours are computed again, the 10:00 batch leaves a new carry, the 11:00 batch reads it,
+/// and the visit is stored whole, with its new entry page.
+#[tokio::test]
+async fn issue_14_a_late_event_before_a_carried_batch_reaches_the_visit() {
+    let setup = Setup::new("carry_late").with(&site_config());
+    let t = setup.start().await;
+    let db = t.db.clone();
+    let at_ = |hm: &str| at(&format!("2026-02-11T{hm}:00Z"));
+    insert(
+        &db,
+        &[
+            event("s.example", at_("10:50"), 903, "pageview", "/b", json!({})),
+            event("s.example", at_("11:10"), 903, "pageview", "/c", json!({})),
+            event("s.example", at_("12:40"), 904, "pageview", "/x", json!({})),
+        ],
+    )
+    .await;
+    by_hour_from_the_start(&db).await;
+    let config = setup.config_path();
+    let hourly = || {
+        let out = tally_command(&[
+            "visits",
+            "--batch-hours",
+            "1",
+            "--config",
+            &config.to_string_lossy(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    hourly();
+    let day = json!(["2026-02-11", "2026-02-11"]);
+    let metrics = ["visits", "pageviews", "visit_duration"];
+    let carried = format!("SELECT count() FROM {db}.visit_carry WHERE visitor = 903");
+    assert_eq!(
+        ch_count(&carried).await,
+        1,
+        "10:50 carried from the 10:00 batch"
+    );
+    assert_eq!(
+        totals(&t, "s.example", &metrics, day.clone(), json!([])).await,
+        vec![2.0, 3.0, 600.0]
+    );
+    insert(
+        &db,
+        &[event(
+            "s.example",
+            at_("10:40"),
+            903,
+            "pageview",
+            "/a",
+            json!({}),
+        )],
+    )
+    .await;
+    hourly();
+    assert_eq!(ch_count(&carried).await, 3, "10:40 and 10:50 carried again");
+    assert_eq!(
+        totals(&t, "s.example", &metrics, day.clone(), json!([])).await,
+        vec![2.0, 4.0, 900.0],
+        "the visit from 10:40 to 11:10 and the one at 12:40"
+    );
+    let entries = results(
+        &t,
+        json!({"site_id": "s.example", "metrics": ["visits"], "date_range": day,
+               "dimensions": ["visit:entry_page"]}),
+    )
+    .await;
+    assert_eq!(
+        entries,
+        json!([{"metrics": [1], "dimensions": ["/a"]}, {"metrics": [1], "dimensions": ["/x"]}])
+    );
+}
+
 /// A report with a page filter reads the stored rows of the matching pages, ordered by page
 /// (`visit_pages`), once every slice it reads has them: before that (slices stored before
 /// migration 0009, simulated here by marking every slice uncopied) it reads `visits`; `tally
