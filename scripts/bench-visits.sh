@@ -8,6 +8,7 @@
 #   scripts/bench-visits.sh                 700,000 events of one site over 7 days (and today's)
 #   TALLY_BENCH_EVENTS=N ...                another number of events
 #   TALLY_BENCH_ROUNDS=N ...                rounds of the five variants (default 2)
+#   TALLY_BENCH_VARIANTS="1 full;1" ...     some of them ("1 full", 1, 4, 24, 24/20000)
 #
 # Its own ClickHouse on HTTP 18126 / native 19003 (TALLY_BENCH_CH_HTTP / TALLY_BENCH_CH_TCP),
 # data in .cache/clickhouse-bench-visits. tally is the debug build (its own CPU is under a
@@ -65,7 +66,8 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) bef
 for round in $(seq "$rounds"); do
   # The last variant: a day per batch, stored in visitor ranges of at most 20,000 events of
   # their own per statement (`--batch-events`), as a busy site's batches are at 500,000.
-  for variant in "1 full" 1 4 24 24/20000; do
+  IFS=';' read -r -a variants <<<"${TALLY_BENCH_VARIANTS:-1 full;1;4;24;24/20000}"
+  for variant in "${variants[@]}"; do
     if [[ $variant == *full ]]; then
       by_hour_from_the_start
       ch_query "INSERT INTO $db.events_by_hour (site, ts) SELECT '', toStartOfMinute(now()) + 600"

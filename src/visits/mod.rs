@@ -520,11 +520,17 @@ impl VisitJob {
         };
         mark(client, &markers(0, &HashMap::new())).await?;
         let span = ((last.as_second() - first.as_second()) / 3600 + 1) as u32;
+        let parts = parts(batch.own(), self.batch_events);
+        // Several hours in several visitor ranges read the whole range instead: on
+        // `events_by_hour` a range of visitors touches every hour's granules (each hour is
+        // ordered by visitor on its own), while on `events` it reads its share of each day.
+        // A day stored in 23 ranges read 162 M rows carried against 3.2 M (BENCHMARKS.md,
+        // "Storing visits"); a busy hour alone in its ranges reads its share of that hour.
+        let carry = carry.filter(|_| parts == 1 || span == 1);
         let slice = sql::Slice {
             carry,
             ..self.slice(site, first, span)
         };
-        let parts = parts(batch.own(), self.batch_events);
         for k in 0..parts {
             let part = sql::Slice {
                 part: (k, parts),

@@ -1109,9 +1109,10 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
 }
 
 /// The visit job reads, per batch, its own hours and the open visits the batch before left
-/// (`visit_carry`), not the 25.5 hours before it: stored an hour at a time, with visits that
-/// cross hours, midnight and the DST change, every report answers as from the raw events. The
-/// markers say each batch wrote its carry, and the carry holds only open visits' events.
+/// (`visit_carry`), not the 25.5 hours before it: stored an hour at a time (busier hours in
+/// visitor ranges), with visits that cross hours, midnight and the DST change, every report
+/// answers as from the raw events. The markers say each batch wrote its carry, and the carry
+/// holds only open visits' events.
 #[tokio::test]
 async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
     let rows = generated_traffic(1500);
@@ -1128,10 +1129,14 @@ async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
     by_hour_from_the_start(&stored.db).await;
     let db = stored.db.clone();
     let config = setup.config_path();
+    // An hour per batch, and in two or more visitor ranges where an hour has over 200 events
+    // (each range reads and leaves the carry of its own visitors).
     let out = tally_command(&[
         "visits",
         "--batch-hours",
         "1",
+        "--batch-events",
+        "200",
         "--config",
         &config.to_string_lossy(),
     ]);
