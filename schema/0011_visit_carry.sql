@@ -58,8 +58,9 @@ SELECT '', toStartOfMinute(now()) + 600;
 -- `visit_carry`: the raw events of the visits still open at the end of a stored batch of
 -- slices (its last hour in `slice`, its computation's `version`), from each such visit's first
 -- event on, for the next batch to read instead of the hours before it. The visitor hash and the
--- event columns a visit is built from, as in `events`; dropped a day at a time with the raw
--- events (retention.raw_days). `visit_slices.carry` says a computation wrote its carry (a batch
+-- event columns a visit is built from, as in `events`; partitioned by each event's own UTC day,
+-- so that retention drops it with that day's raw events (retention.raw_days), never later
+-- (a carry holds events of up to 25.5 hours before its slice). `visit_slices.carry` says a computation wrote its carry (a batch
 -- without open visits at its end has no rows here).
 CREATE TABLE IF NOT EXISTS {db}.visit_carry
 (
@@ -91,7 +92,7 @@ CREATE TABLE IF NOT EXISTS {db}.visit_carry
     event_id UInt64
 )
 ENGINE = MergeTree
-PARTITION BY toYYYYMMDD(slice)
+PARTITION BY toYYYYMMDD(ts)
 ORDER BY (site, slice, version, visitor, ts);
 
 ALTER TABLE {db}.visit_slices ADD COLUMN carry UInt8;

@@ -40,6 +40,15 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
         rows.join(", ")
     ))
     .await;
+    // Open visits carried by a slice 29 days old (kept) whose events are 31 days old: they go
+    // with their own day's raw events, not their slice's.
+    ch(&format!(
+        "INSERT INTO {db}.visit_carry (site, slice, version, ts, visitor, name, path) VALUES \
+         ('www.example.org', toStartOfHour(toDateTime({})), 1, {}, 7, 'pageview', '/')",
+        days_ago(29),
+        days_ago(31)
+    ))
+    .await;
     // Rollups 30 months old (expired) and 2 months old (kept).
     let month_ago = |m: i64| {
         now.to_zoned(jiff::tz::TimeZone::UTC)
@@ -58,8 +67,9 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
 
     let dry = tally(&["retention", "--dry-run"], &config);
     // Two days of raw events, their per-minute counts (migration 0010), their copy ordered by
-    // the hour (migration 0011) and a month of rollups.
-    assert!(dry.contains("7 partition(s) would drop"), "{dry}");
+    // the hour and the carried day (migration 0011) and a month of rollups.
+    assert!(dry.contains("8 partition(s) would drop"), "{dry}");
+    assert!(dry.contains(".visit_carry partition"), "{dry}");
     assert!(
         dry.contains(".events partition") && dry.contains("(2 rows)"),
         "{dry}"
@@ -72,7 +82,7 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
     );
 
     let run = tally(&["retention"], &config);
-    assert!(run.contains("7 partition(s) dropped"), "{run}");
+    assert!(run.contains("8 partition(s) dropped"), "{run}");
     assert!(
         run.contains("retention: partition dropped table=\"events\" partition=20")
             && run.contains("rows=2"),
@@ -106,6 +116,11 @@ async fn expired_partitions_are_dropped_logged_and_counted() {
         .await,
         3,
         "and their copy ordered by the hour"
+    );
+    assert_eq!(
+        ch_count(&format!("SELECT count() FROM {db}.visit_carry")).await,
+        0,
+        "and the carried events of their day"
     );
     assert_eq!(
         ch_count(&format!("SELECT sum(pageviews) FROM {db}.rollup_daily")).await,
