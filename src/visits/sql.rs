@@ -47,6 +47,21 @@ const CARRY_COLUMNS: &str = "ts, micros, visitor, name, host, path, utm_source, 
     utm_campaign, utm_content, utm_term, referrer_host, source, country, device, browser, os, \
     screen, engaged_ms, scroll_depth, props_keys, props_values, event_id";
 
+/// The events a carried batch reads, as a subquery: its own from its first hour to `to` (from
+/// `events_by_hour`, with `own` appended to their condition) and the carry `c` (with `kept`).
+fn carried(s: &Slice, c: Carry, to: Timestamp, own: &str, kept: &str) -> String {
+    let db = s.database;
+    format!(
+        "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {hours}{own}\n    \
+         UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
+         WHERE site = {site} AND slice = {slice} AND version = {version}{kept})",
+        hours = by_hour(&lit(s.site), s.hour, to),
+        site = lit(s.site),
+        slice = datetime(c.slice),
+        version = c.version,
+    )
+}
+
 /// `site = … AND ts` in `[from, to)` on `events_by_hour`, with the bounds on the hour that its
 /// order starts with: ClickHouse 18.16 prunes by `toStartOfHour(ts)` only from a condition on
 /// that expression itself (one and a half hours read the whole day without it).
@@ -117,14 +132,7 @@ pub fn store(s: &Slice, version: u64) -> String {
         // The batch's own events to its end and the timeout, and the open visits before it.
         Some(c) => {
             let db = s.database;
-            let events = format!(
-                "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {own}\n    \
-                 UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
-                 WHERE site = {site} AND slice = {slice} AND version = {version})",
-                own = by_hour(&site, s.hour, hi),
-                slice = datetime(c.slice),
-                version = c.version,
-            );
+            let events = carried(s, c, hi, "", "");
             let narrow = format!(
                 "{range}\n                AND visitor IN (SELECT visitor FROM {db}.events_by_hour \
                  WHERE {}{range})",
@@ -183,15 +191,12 @@ pub fn write_carry(s: &Slice, version: u64) -> String {
             lo = datetime(lo_next),
             end = datetime(end),
         ),
-        Some(c) => format!(
-            "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {own}{range}\n    \
-             UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
-             WHERE site = {site} AND slice = {slice} AND version = {version_before} \
-             AND ts >= {lo}{range})",
-            own = by_hour(&site, s.hour, end),
-            slice = datetime(c.slice),
-            version_before = c.version,
-            lo = datetime(lo_next),
+        Some(c) => carried(
+            s,
+            c,
+            end,
+            &range,
+            &format!(" AND ts >= {}{range}", datetime(lo_next)),
         ),
     };
     format!(

@@ -71,6 +71,32 @@ async fn by_hour_from_the_start(db: &str) {
     .await;
 }
 
+/// Asks `raw` and `stored` each query; returns how many were asked, and adds to `differ` each
+/// whose `results` differ (or are missing), labelled.
+async fn compare_answers(
+    raw: &Tally,
+    stored: &Tally,
+    label: &str,
+    queries: &[Value],
+    differ: &mut Vec<String>,
+) -> usize {
+    let parse = |s: &str| {
+        serde_json::from_str::<Value>(s)
+            .map(|v| v["results"].clone())
+            .unwrap_or(Value::Null)
+    };
+    for q in queries {
+        let a = post_query(&raw.base, secret(&json!("fixture")), q).await.1;
+        let b = post_query(&stored.base, secret(&json!("fixture")), q)
+            .await
+            .1;
+        if parse(&a) != parse(&b) || parse(&a).is_null() {
+            differ.push(format!("{label}{q}\n  raw:    {a}\n  stored: {b}"));
+        }
+    }
+    queries.len()
+}
+
 /// `tally rollup` on this setup's database.
 fn roll_up(setup: &Setup) {
     let config = setup.config_path();
@@ -1056,17 +1082,6 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
     let range = json!(["2026-03-27", "2026-03-31"]);
     let mut compared = 0;
     let mut differ = Vec::new();
-    let mut compare = |label: String, a: String, b: String| {
-        let parse = |s: &str| {
-            serde_json::from_str::<Value>(s)
-                .map(|v| v["results"].clone())
-                .unwrap_or(Value::Null)
-        };
-        compared += 1;
-        if parse(&a) != parse(&b) || parse(&a).is_null() {
-            differ.push(format!("{label}\n  raw:    {a}\n  stored: {b}"));
-        }
-    };
     for round in ["stored visits", "rollups of stored visits"] {
         if round == "rollups of stored visits" {
             roll_up(&stored_setup);
@@ -1086,13 +1101,8 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
                 json!({"site_id": "s.example", "metrics": ["visitors", "visits"],
                 "date_range": range, "filters": f, "dimensions": ["visit:source", "event:page"]}),
             );
-            for q in queries {
-                let a = post_query(&raw.base, secret(&json!("fixture")), &q).await.1;
-                let b = post_query(&stored.base, secret(&json!("fixture")), &q)
-                    .await
-                    .1;
-                compare(format!("{round}: {q}"), a, b);
-            }
+            compared +=
+                compare_answers(&raw, &stored, &format!("{round}: "), &queries, &mut differ).await;
         }
     }
     println!(
@@ -1197,21 +1207,7 @@ async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
             queries.push(json!({"site_id": "s.example", "metrics": metrics,
                 "date_range": range, "filters": f, "dimensions": [d]}));
         }
-        for q in queries {
-            let a = post_query(&raw.base, secret(&json!("fixture")), &q).await.1;
-            let b = post_query(&stored.base, secret(&json!("fixture")), &q)
-                .await
-                .1;
-            let parse = |s: &str| {
-                serde_json::from_str::<Value>(s)
-                    .map(|v| v["results"].clone())
-                    .unwrap_or(Value::Null)
-            };
-            compared += 1;
-            if parse(&a) != parse(&b) || parse(&a).is_null() {
-                differ.push(format!("{q}\n  raw:    {a}\n  stored: {b}"));
-            }
-        }
+        compared += compare_answers(&raw, &stored, "", &queries, &mut differ).await;
     }
     assert!(
         differ.is_empty(),
