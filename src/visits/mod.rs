@@ -218,11 +218,10 @@ impl VisitJob {
             // Once per shard: every site's counts are read from the same marks.
             let marks = async {
                 let since = event_counts::counted_since(&client, &self.database).await?;
-                let by_hour = client
+                let by_hour: u32 = client
                     .query_raw(&sql::by_hour_since(&self.database))
-                    .fetch_optional::<sql::Since>()
-                    .await?
-                    .map_or(0, |s| s.since);
+                    .fetch_one()
+                    .await?;
                 Ok::<_, Error>(Marks {
                     since,
                     by_hour: Timestamp::from_second(i64::from(by_hour))

@@ -224,16 +224,10 @@ WHERE toUInt32(ts) >= visit_start",
 }
 
 /// When this server began copying raw events into `events_by_hour` (the mark of migration
-/// 0011): `events_by_hour` holds every event of an hour from then on.
+/// 0011; Unix seconds, 0 when there is none, read like `event_counts::mark`): `events_by_hour`
+/// holds every event of an hour from then on.
 pub fn by_hour_since(database: &str) -> String {
     format!("SELECT toUInt32(max(ts)) AS since FROM {database}.events_by_hour WHERE site = ''")
-}
-
-/// A row of [`by_hour_since`].
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-pub struct Since {
-    /// Unix seconds (0: no mark).
-    pub since: u32,
 }
 
 /// Copies stored rows into `visit_pages` under `pages_version`: each row once with its own page,
