@@ -861,12 +861,25 @@ impl Stats {
                 .map_err(|_| StatsError::Unavailable)?;
             scope.tail_from = Some(sql::Sql::datetime(hour));
             scope.tail_after_period = hour >= period.to;
+            // Its raw events from its own hours and the open visits before them, where the
+            // visit job left those: a report on today of a busy site reads the last hours,
+            // not the last day and more of `events` (ordered by the day).
+            if start.hour != u32::MAX {
+                let carry = limited(client.query_raw(&sql::units::tail_carry(&scope)))
+                    .fetch_one::<sql::units::TailCarry>()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                scope.tail_by_hour = carry.by_hour(start.hour, self.timeout_seconds);
+            }
             if scope.tail_after_period {
                 let reaching = limited(client.query_raw(&sql::units::tail_reaches_period(&scope)))
                     .fetch_one::<sql::units::TailVisitors>()
                     .await
                     .map_err(|e| unavailable(&e))?;
                 scope.open_tail = reaching.n > 0;
+            }
+            if scope.open_tail && scope.tail_by_hour.is_some() {
+                self.count_query("tail_by_hour");
             }
             // A page filter over stored visits alone reads by page once every slice of the
             // period has its rows ordered by page (a conversion report never does: not asked).

@@ -4,7 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::units::{raw_units, RawUnits, MAX_VISIT_SECONDS, UNIT_COLUMNS};
+use super::units::{raw_units, RawUnits, EVENT_COLUMNS, MAX_VISIT_SECONDS, UNIT_COLUMNS};
 use crate::sql_text::{datetime, lit};
 
 /// Slices to compute in one statement: the site, its time zone and visit settings, and the
@@ -41,11 +41,8 @@ pub struct Carry {
     pub version: u64,
 }
 
-/// The columns of `visit_carry` after `site, slice, version`: those of `events` a visit is
-/// built from (`units::raw_units`).
-const CARRY_COLUMNS: &str = "ts, micros, visitor, name, host, path, utm_source, utm_medium, \
-    utm_campaign, utm_content, utm_term, referrer_host, source, country, device, browser, os, \
-    screen, engaged_ms, scroll_depth, props_keys, props_values, event_id";
+/// The columns of `visit_carry` after `site, slice, version`.
+const CARRY_COLUMNS: &str = EVENT_COLUMNS;
 
 /// The events a carried batch reads, as a subquery: its own from its first hour to `to` (from
 /// `events_by_hour`, with `own` appended to their condition) and the carry `c` (with `kept`).

@@ -20,6 +20,13 @@
 /// A salt day is at most 25 hours long (the day a DST change gives back an hour).
 pub const MAX_VISIT_SECONDS: i64 = 25 * 3600;
 
+/// The columns of `events` after `site` that a visit is built from ([`raw_units`]): what
+/// `visit_carry` keeps of the events of a visit still open, and what a union standing in for
+/// `events` selects.
+pub const EVENT_COLUMNS: &str = "ts, micros, visitor, name, host, path, utm_source, utm_medium, \
+    utm_campaign, utm_content, utm_term, referrer_host, source, country, device, browser, os, \
+    screen, engaged_ms, scroll_depth, props_keys, props_values, event_id";
+
 /// The columns of a unit row, in the order [`raw_units`] selects them and `visits` stores them
 /// (after `site`, `slice` and `version`).
 pub const UNIT_COLUMNS: [&str; 30] = [

@@ -116,6 +116,10 @@ pub struct Scope<'a> {
     /// Whether the open tail is read at all: `false` when the caller found that no visit of
     /// it has a record in the period ([`units::tail_reaches_period`]).
     pub open_tail: bool,
+    /// Read the open tail from `events_by_hour` and the carry the visit job left at its start
+    /// instead of from `events` (the caller found both complete: [`units::tail_carry`]); `None`:
+    /// from `events`.
+    pub tail_by_hour: Option<TailByHour>,
     /// A temporary table holding this scope's unit rows already narrowed by the report's
     /// filters ([`units::prefilter`]): when set, the unit rows are read from it alone.
     pub units_table: Option<String>,
@@ -130,6 +134,15 @@ pub struct Scope<'a> {
     /// The period's length in whole days, rounded down (0 where it is not known here: a
     /// Grafana expression).
     pub period_days: u32,
+}
+
+/// Where the open tail's raw events come from when not from `events`: its own hours from
+/// `events_by_hour` (ordered by the hour, so they alone are read) and, when a visit may have
+/// been open at the tail's first hour, the events the visit job kept of those visits
+/// (`visit_carry`): the slice before the tail and its computation's version.
+#[derive(Debug, Clone)]
+pub struct TailByHour {
+    pub carry: Option<(Sql, u64)>,
 }
 
 /// A set of unit row kinds (bit `k`: kind `k`; 0 visits, 1 pageviews, 2 custom events).
@@ -207,6 +220,7 @@ impl<'a> Scope<'a> {
             tail_from: None,
             tail_after_period: false,
             open_tail: true,
+            tail_by_hour: None,
             units_table: None,
             unit_kinds: UnitKinds::ALL,
             by_page: false,
@@ -250,6 +264,7 @@ impl<'a> Scope<'a> {
             tail_from: None,
             tail_after_period: false,
             open_tail: true,
+            tail_by_hour: None,
             units_table: None,
             unit_kinds: UnitKinds::ALL,
             by_page: false,

@@ -13,7 +13,7 @@ use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
     and_condition, current_copy, current_version, markers_read, raw_units, stored_rows,
-    stored_units, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
+    stored_units, RawUnits, Stored, EVENT_COLUMNS, MAX_VISIT_SECONDS, UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
@@ -36,7 +36,7 @@ pub fn units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         return format!("SELECT {} FROM {table}", columns.join(", "));
     }
     if !s.stored_visits {
-        return raw_period_units(s, &narrow(filters, s, ""));
+        return raw_period_units(s, &narrow(filters, s, &s.table("events"), ""));
     }
     let (visits, slices) = (s.table("visits"), s.table("visit_slices"));
     let read = stored_read(s, &visits, &slices, rows_where);
@@ -290,7 +290,7 @@ pub fn tail_reaches_period(s: &Scope) -> String {
 WHERE site = {site} AND ts >= {from} AND ts < {hi}
     AND visitor IN (SELECT visitor FROM {events} WHERE site = {site}
         AND ts >= {to} - {timeout} AND ts < {to})",
-        events = s.table("events"),
+        events = tail_events(s),
         site = s.site,
         from = tail_from(s),
         hi = s.hi,
@@ -326,6 +326,91 @@ fn tail_from_subquery(s: &Scope) -> String {
     )
 }
 
+/// Whether the open tail starting at [`tail_from`] can be read from `events_by_hour` and the
+/// carry ([`TailByHour`](super::TailByHour)): when `events_by_hour` holds every event from the
+/// earliest a tail visit can start (its mark, migration 0011, is no later: `since`), the last
+/// hour with events before the tail within that reach (`prev`, 0: none, so no visit was open),
+/// and that hour's current computation (`version`) and whether it left its carry (`carry`).
+/// The visit job reads a carry on the same terms; a late event in an hour before the tail
+/// reaches the tail when the job has computed that hour again, as it reaches stored visits.
+pub fn tail_carry(s: &Scope) -> String {
+    let from = tail_from(s);
+    let lo = format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds);
+    let by_hour = s.table("events_by_hour");
+    format!(
+        "SELECT since, prev, done_version AS version, done_carry AS carry FROM
+(
+    SELECT toUInt32((SELECT max(ts) FROM {by_hour} WHERE site = '')) AS since,
+        toUInt32((SELECT max(toStartOfHour(ts)) FROM {by_hour} WHERE site = {site}
+            AND toStartOfHour(ts) >= toStartOfHour({lo}) AND toStartOfHour(ts) < {from}
+            AND ts >= {lo} AND ts < {from})) AS prev
+)
+ANY LEFT JOIN
+(
+    SELECT toUInt32(slice) AS prev, maxIf(version, done = 1) AS done_version,
+        argMaxIf(carry, version, done = 1) AS done_carry
+    FROM {slices}
+    WHERE site = {site} AND slice >= toStartOfHour({lo}) AND slice < {from}
+    GROUP BY slice
+) USING prev",
+        site = s.site,
+        slices = s.table("visit_slices"),
+    )
+}
+
+/// A row of [`tail_carry`].
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct TailCarry {
+    pub since: u32,
+    pub prev: u32,
+    pub version: u64,
+    pub carry: u8,
+}
+
+impl TailCarry {
+    /// Where the tail starting at `tail_from` (Unix seconds) can read its events, given the
+    /// visit `timeout` in seconds; `None`: from `events` alone.
+    pub fn by_hour(&self, tail_from: u32, timeout: u32) -> Option<super::TailByHour> {
+        let reach = u32::try_from(MAX_VISIT_SECONDS).unwrap_or(u32::MAX) + timeout;
+        if self.since > tail_from.saturating_sub(reach) {
+            return None;
+        }
+        if self.prev == 0 {
+            return Some(super::TailByHour { carry: None });
+        }
+        let prev = jiff::Timestamp::from_second(i64::from(self.prev)).ok()?;
+        (self.version > 0 && self.carry == 1).then(|| super::TailByHour {
+            carry: Some((super::Sql::datetime(prev), self.version)),
+        })
+    }
+}
+
+/// The raw events the open tail reads: `events`, or its own hours of `events_by_hour` and the
+/// carry before them ([`Scope::tail_by_hour`]) as a subquery of the same columns.
+fn tail_events(s: &Scope) -> String {
+    let Some(t) = &s.tail_by_hour else {
+        return s.table("events");
+    };
+    let from = tail_from(s);
+    let own = format!(
+        "SELECT site, {EVENT_COLUMNS} FROM {by_hour} WHERE site = {site} \
+         AND toStartOfHour(ts) >= toStartOfHour({from}) AND toStartOfHour(ts) < {hi} \
+         AND ts >= {from} AND ts < {hi}",
+        by_hour = s.table("events_by_hour"),
+        site = s.site,
+        hi = s.hi,
+    );
+    match &t.carry {
+        None => format!("({own})"),
+        Some((slice, version)) => format!(
+            "({own}\n    UNION ALL SELECT site, {EVENT_COLUMNS} FROM {carry} WHERE site = {site} \
+             AND slice = {slice} AND version = {version})",
+            carry = s.table("visit_carry"),
+            site = s.site,
+        ),
+    }
+}
+
 /// The tail: visits of visitors active since [`tail_from`], built from their raw events as far
 /// back as such a visit can start, kept when their slice is not stored.
 ///
@@ -336,7 +421,7 @@ fn tail_from_subquery(s: &Scope) -> String {
 /// lies wholly before it, see [`Scope::hi`]).
 fn tail_units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
     let from = tail_from(s);
-    let events = s.table("events");
+    let events = tail_events(s);
     let site = s.site.as_str();
     let lo = format!("{from} - ({MAX_VISIT_SECONDS} + {})", s.timeout_seconds);
     // A tail visit ends at or after `from`, so its events, one matching each filter, are no
@@ -361,7 +446,7 @@ fn tail_units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
          AND ts >= {period_from} AND ts >= {from} AND ts < {hi}){across_end}{narrow}",
         period_from = s.from,
         hi = s.hi,
-        narrow = narrow(filters, s, &format!(" AND ts >= {lo}")),
+        narrow = narrow(filters, s, &events, &format!(" AND ts >= {lo}")),
     );
     let raw = raw_units(&RawUnits {
         events: &events,
@@ -455,7 +540,7 @@ fn event_dimension(d: Dimension, s: &Scope) -> Option<String> {
 /// the events window `[lo, hi)`, so only that window is searched. Exact filtering happens on the
 /// unit rows; this only skips building visits that cannot match. `since`: a further condition
 /// on the events searched (` AND …`), for a reader that knows its visits' events lie later.
-fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
+fn narrow(filters: &[Filter], s: &Scope, events: &str, since: &str) -> String {
     let mut out = String::new();
     for f in filters {
         let Filter::Leaf {
@@ -477,7 +562,6 @@ fn narrow(filters: &[Filter], s: &Scope, since: &str) -> String {
             out,
             "\n                AND visitor IN (SELECT visitor FROM {events} WHERE site = {site} \
              AND ts >= {lo} AND ts < {hi}{since} AND {cond})",
-            events = s.table("events"),
             site = s.site,
             lo = s.lo,
             hi = s.hi,
@@ -530,6 +614,72 @@ mod tests {
         let sql = units(&s, &[], "");
         assert!(!sql.contains("SELECT DISTINCT toStartOfHour(ts)"), "{sql}");
         assert!(sql.contains("toDateTime(1775000000, 'UTC') - ("), "{sql}");
+    }
+
+    #[test]
+    fn issue_14_the_open_tail_reads_its_own_hours_and_the_carry_before_them() {
+        let mut s = scope();
+        s.tail_from = Some(Sql::fixed("toDateTime(1775000000, 'UTC')"));
+        let nl = [Filter::Leaf {
+            op: Op::Is,
+            dimension: Dimension::Country,
+            values: vec!["NL".into()],
+            case_sensitive: true,
+        }];
+        // From `events` unless the caller found `events_by_hour` and the carry complete.
+        let raw = units(&s, &nl, "");
+        assert!(raw.contains("FROM db.events WHERE") && !raw.contains("events_by_hour"));
+        s.tail_by_hour = Some(crate::stats::sql::TailByHour {
+            carry: Some((Sql::fixed("toDateTime(1774996400, 'UTC')"), 42)),
+        });
+        let sql = units(&s, &nl, "");
+        let tail = &sql[sql.find("UNION ALL").unwrap()..];
+        // Every read of the tail (the visits built, the visitors active since its start, those
+        // matching the filter) reads the union, bounded on the hour, and never `events`.
+        assert!(!tail.contains("FROM db.events "), "{tail}");
+        let own = "FROM db.events_by_hour WHERE site = 'a.example' AND toStartOfHour(ts) >= \
+                   toStartOfHour(toDateTime(1775000000, 'UTC')) AND toStartOfHour(ts) < ";
+        assert_eq!(tail.matches(own).count(), 3, "{tail}");
+        let carry = "FROM db.visit_carry WHERE site = 'a.example' AND slice = \
+                     toDateTime(1774996400, 'UTC') AND version = 42)";
+        assert_eq!(tail.matches(carry).count(), 3, "{tail}");
+        // No visit open before the tail: its hours alone.
+        s.tail_by_hour = Some(crate::stats::sql::TailByHour { carry: None });
+        let sql = units(&s, &nl, "");
+        assert!(sql.contains(own) && !sql.contains("visit_carry"), "{sql}");
+        s.tail_after_period = true;
+        assert!(tail_reaches_period(&s).contains(own));
+    }
+
+    #[test]
+    fn issue_14_the_tail_reads_the_carry_only_where_the_visit_job_left_it() {
+        let from = 1_775_000_000 - 1_775_000_000 % 3600;
+        let reach = 25 * 3600 + 1800;
+        let row = |since, prev, version, carry| TailCarry {
+            since,
+            prev,
+            version,
+            carry,
+        };
+        let carried = |t: Option<crate::stats::sql::TailByHour>| t.map(|t| t.carry.map(|c| c.1));
+        assert_eq!(
+            carried(row(0, from - 3600, 9, 1).by_hour(from, 1800)),
+            Some(Some(9))
+        );
+        assert_eq!(
+            carried(row(from - reach, from - 7200, 9, 1).by_hour(from, 1800)),
+            Some(Some(9))
+        );
+        // `events_by_hour` began after the earliest start of a tail visit.
+        assert_eq!(
+            carried(row(from - reach + 60, from - 3600, 9, 1).by_hour(from, 1800)),
+            None
+        );
+        // The hour before was stored without a carry, or never.
+        assert_eq!(carried(row(0, from - 3600, 9, 0).by_hour(from, 1800)), None);
+        assert_eq!(carried(row(0, from - 3600, 0, 0).by_hour(from, 1800)), None);
+        // No event within reach before the tail: nothing was open.
+        assert_eq!(carried(row(0, 0, 0, 0).by_hour(from, 1800)), Some(None));
     }
 
     #[test]
