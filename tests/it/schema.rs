@@ -12,12 +12,14 @@ use tally::stats::sql::conversions::{Conversions, GoalRule};
 use tally::stats::sql::rollups::{
     page_seconds, rolled_days, rollup_durations, rollup_grouped, Slice,
 };
-use tally::stats::sql::units::{pages_ready, prefilter, recent_pageviews};
+use tally::stats::sql::units::{
+    pages_ready, prefilter, recent_pageviews, tail_carry, tail_reaches_period, tail_start,
+};
 use tally::stats::sql::visits::{
     count_events, durations, first_event, grouped, grouped_with_total, groups_in, Components,
     Percentiles,
 };
-use tally::stats::sql::{Scope, ScopeValues};
+use tally::stats::sql::{Scope, ScopeValues, Sql, TailByHour};
 use tally::stats::{Dimension, Filter, Op};
 use tally::visits::sql as visit_sql;
 
@@ -501,6 +503,41 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
                     one_shard: true,
                 },
             ),
+        ));
+    }
+    // The open tail's first hour, whether it can be read by the hour, and a report reading it
+    // from `events_by_hour` and the carry (and without a carry: its hours alone).
+    out.push(("the open tail's first hour".to_string(), tail_start(&scope)));
+    let tail_scope = Scope {
+        tail_from: Some(Sql::fixed("toDateTime(1774778400, 'UTC')")),
+        ..scope.clone()
+    };
+    out.push((
+        "whether the open tail reads by the hour".to_string(),
+        tail_carry(&tail_scope),
+    ));
+    for (name, carry) in [
+        (
+            "and the carry",
+            Some((Sql::fixed("toDateTime(1774774800, 'UTC')"), 7)),
+        ),
+        ("alone", None),
+    ] {
+        let by_hour = Scope {
+            tail_by_hour: Some(TailByHour { carry }),
+            ..tail_scope.clone()
+        };
+        out.push((
+            format!("grouped with the open tail read by the hour {name}"),
+            grouped(&by_hour, &[Dimension::Page], &filters, every_component),
+        ));
+        let after = Scope {
+            tail_after_period: true,
+            ..by_hour
+        };
+        out.push((
+            format!("a tail read by the hour {name} reaching back into the period"),
+            tail_reaches_period(&after),
         ));
     }
     // A dashboard page's prefiltered rows: the temporary table filled from stored visits and

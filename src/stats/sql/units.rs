@@ -311,14 +311,23 @@ pub struct TailStart {
     pub hour: u32,
 }
 
+/// The hours with events come from the per-minute counts (`events_minutes`, migration 0010)
+/// from its mark on and from `events` before it (as `event_counts::hours`): a report on today
+/// of a busy site read all of today's raw events for them.
 fn tail_from_subquery(s: &Scope) -> String {
     format!(
         "(SELECT if(count() = 0, toDateTime(4294967295, 'UTC'), min(h)) FROM (
+            SELECT DISTINCT toStartOfHour(minute) AS h FROM {minutes}
+            WHERE site = {site} AND minute >= toStartOfHour({from}) AND minute < {hi}
+                AND minute >= (SELECT max(minute) FROM {minutes} WHERE site = '')
+            UNION ALL
             SELECT DISTINCT toStartOfHour(ts) AS h FROM {events}
             WHERE site = {site} AND ts >= toStartOfHour({from}) AND ts < {hi}
+                AND ts < (SELECT max(minute) FROM {minutes} WHERE site = '')
         ) WHERE h NOT IN (SELECT slice FROM {slices} WHERE site = {site} AND done = 1
             AND slice >= toStartOfHour({from})))",
         events = s.table("events"),
+        minutes = s.table("events_minutes"),
         slices = s.table("visit_slices"),
         site = s.site,
         from = s.from,
@@ -344,7 +353,7 @@ pub fn tail_carry(s: &Scope) -> String {
         toUInt32((SELECT max(toStartOfHour(ts)) FROM {by_hour} WHERE site = {site}
             AND toStartOfHour(ts) >= toStartOfHour({lo}) AND toStartOfHour(ts) < {from}
             AND ts >= {lo} AND ts < {from})) AS prev
-)
+) AS tail
 ANY LEFT JOIN
 (
     SELECT toUInt32(slice) AS prev, maxIf(version, done = 1) AS done_version,
@@ -352,7 +361,7 @@ ANY LEFT JOIN
     FROM {slices}
     WHERE site = {site} AND slice >= toStartOfHour({lo}) AND slice < {from}
     GROUP BY slice
-) USING prev",
+) AS computed USING prev",
         site = s.site,
         slices = s.table("visit_slices"),
     )
