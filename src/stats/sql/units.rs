@@ -337,8 +337,9 @@ fn tail_from_subquery(s: &Scope) -> String {
 
 /// Whether the open tail starting at [`tail_from`] can be read from `events_by_hour` and the
 /// carry ([`TailByHour`](super::TailByHour)): when `events_by_hour` holds every event from the
-/// earliest a tail visit can start (its mark, migration 0011, is no later: `since`), the last
-/// hour with events before the tail within that reach (`prev`, 0: none, so no visit was open),
+/// earliest a tail visit can start (its mark, migration 0011, is no later: `since`, also the
+/// per-minute counts' mark, which `prev` is read from), the last hour with events before the
+/// tail within that reach (`prev`, 0: none, so no visit was open),
 /// and that hour's current computation (`version`) and whether it left its carry (`carry`).
 /// The visit job reads a carry on the same terms; a late event in an hour before the tail
 /// reaches the tail when the job has computed that hour again, as it reaches stored visits.
@@ -349,10 +350,10 @@ pub fn tail_carry(s: &Scope) -> String {
     format!(
         "SELECT since, prev, done_version AS version, done_carry AS carry FROM
 (
-    SELECT toUInt32((SELECT max(ts) FROM {by_hour} WHERE site = '')) AS since,
-        toUInt32((SELECT max(toStartOfHour(ts)) FROM {by_hour} WHERE site = {site}
-            AND toStartOfHour(ts) >= toStartOfHour({lo}) AND toStartOfHour(ts) < {from}
-            AND ts >= {lo} AND ts < {from})) AS prev
+    SELECT greatest(toUInt32((SELECT max(ts) FROM {by_hour} WHERE site = '')),
+            toUInt32((SELECT max(minute) FROM {minutes} WHERE site = ''))) AS since,
+        toUInt32((SELECT max(toStartOfHour(minute)) FROM {minutes} WHERE site = {site}
+            AND minute >= {lo} AND minute < {from})) AS prev
 ) AS tail
 ANY LEFT JOIN
 (
@@ -363,6 +364,7 @@ ANY LEFT JOIN
     GROUP BY slice
 ) AS computed USING prev",
         site = s.site,
+        minutes = s.table("events_minutes"),
         slices = s.table("visit_slices"),
     )
 }
