@@ -423,22 +423,28 @@ pub struct Stored {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_carried_batch_reads_its_own_hours_by_hour_and_the_carry_before_it() {
-        let s = Slice {
+    /// Hours from 10:00 on 29 March 2026 (UTC) of `a.example`, reading the carry of `before`
+    /// (version 5).
+    fn carried(hours: u32, part: (u32, u32), before: &str) -> Slice<'static> {
+        Slice {
             database: "db",
             site: "a.example",
             tz: "UTC",
             timeout_seconds: 1800,
             bounce_ms: 10_000,
             hour: "2026-03-29T10:00:00Z".parse().unwrap(),
-            hours: 2,
-            part: (0, 1),
+            hours,
+            part,
             carry: Some(Carry {
-                slice: "2026-03-29T08:00:00Z".parse().unwrap(),
+                slice: before.parse().unwrap(),
                 version: 5,
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn a_carried_batch_reads_its_own_hours_by_hour_and_the_carry_before_it() {
+        let s = carried(2, (0, 1), "2026-03-29T08:00:00Z");
         let sql = store(&s, 7);
         // No raw event before the batch's first hour is read, and the hours are bounded on the
         // hour too (10:00 to 12:30, the timeout past the batch's end).
@@ -488,20 +494,7 @@ mod tests {
 
     #[test]
     fn a_carried_part_reads_its_visitor_range_inside_the_union() {
-        let s = Slice {
-            database: "db",
-            site: "a.example",
-            tz: "UTC",
-            timeout_seconds: 1800,
-            bounce_ms: 10_000,
-            hour: "2026-03-29T10:00:00Z".parse().unwrap(),
-            hours: 1,
-            part: (1, 3),
-            carry: Some(Carry {
-                slice: "2026-03-29T09:00:00Z".parse().unwrap(),
-                version: 5,
-            }),
-        };
+        let s = carried(1, (1, 3), "2026-03-29T09:00:00Z");
         let range = visitor_range((1, 3));
         assert!(!range.is_empty());
         for sql in [store(&s, 7), write_carry(&s, 7)] {

@@ -69,6 +69,64 @@ async fn by_hour_from_the_start(db: &str) {
     ch(&format!("TRUNCATE TABLE {db}.events_by_hour")).await;
 }
 
+/// The metrics the comparisons of stored and raw answers ask for.
+const COMPARED_METRICS: [&str; 8] = [
+    "visitors",
+    "visits",
+    "pageviews",
+    "bounce_rate",
+    "visit_duration",
+    "time_on_page",
+    "scroll_depth",
+    "entries",
+];
+
+/// A started tally that builds every visit from raw events (`visits.store = false`) and a
+/// migrated setup, no collector running, with `events_by_hour` holding every event (no mark,
+/// [`by_hour_from_the_start`]) and, with `minutes`, the per-minute counts too (migration
+/// 0010's mark removed); then `rows` inserted into both. The first setup lives as long as its
+/// tally.
+async fn raw_and_by_hour(name: &str, rows: &[Value], minutes: bool) -> (Setup, Tally, Setup) {
+    let raw_setup = Setup::new(&format!("{name}_raw"))
+        .with(&site_config())
+        .with("[visits]\nstore = false\n");
+    let raw = raw_setup.start().await;
+    let setup = Setup::new(&format!("{name}_by_hour")).with(&site_config());
+    migrate(&setup);
+    let db = setup.db.clone();
+    by_hour_from_the_start(&db).await;
+    if minutes {
+        ch(&format!("TRUNCATE TABLE {db}.events_minutes")).await;
+    }
+    for chunk in rows.chunks(5000) {
+        insert(&raw.db, chunk).await;
+        insert(&db, chunk).await;
+    }
+    (raw_setup, raw, setup)
+}
+
+/// `tally visits` on this setup's database, an hour per batch, and in two or more visitor
+/// ranges where an hour has over 200 events (each range reads and leaves the carry of its own
+/// visitors).
+fn store_by_the_hour(setup: &Setup) {
+    let config = setup.config_path();
+    let out = tally_command(&[
+        "visits",
+        "--batch-hours",
+        "1",
+        "--batch-events",
+        "200",
+        "--config",
+        &config.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `tally migrate` on this setup's database, with no collector running: the tests that count
 /// what `tally visits` carries run it alone, as a collector's own visit job could store the
 /// same hours first in its own batches.
@@ -1132,37 +1190,9 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
 /// holds only open visits' events.
 #[tokio::test]
 async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
-    let rows = generated_traffic(1500);
-    let raw_setup = Setup::new("carry_raw")
-        .with(&site_config())
-        .with("[visits]\nstore = false\n");
-    let raw = raw_setup.start().await;
-    let setup = Setup::new("carry_stored").with(&site_config());
-    migrate(&setup);
+    let (_raw_setup, raw, setup) = raw_and_by_hour("carry", &generated_traffic(1500), false).await;
     let db = setup.db.clone();
-    by_hour_from_the_start(&db).await;
-    for chunk in rows.chunks(5000) {
-        insert(&raw.db, chunk).await;
-        insert(&db, chunk).await;
-    }
-    let config = setup.config_path();
-    // An hour per batch, and in two or more visitor ranges where an hour has over 200 events
-    // (each range reads and leaves the carry of its own visitors).
-    let out = tally_command(&[
-        "visits",
-        "--batch-hours",
-        "1",
-        "--batch-events",
-        "200",
-        "--config",
-        &config.to_string_lossy(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    store_by_the_hour(&setup);
     assert_eq!(
         stored_state(&db, "s.example").await.0,
         0,
@@ -1188,16 +1218,7 @@ async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
     assert!(in_carry > 0 && in_carry < events, "{in_carry} of {events}");
     let stored = setup.start().await;
 
-    let metrics = [
-        "visitors",
-        "visits",
-        "pageviews",
-        "bounce_rate",
-        "visit_duration",
-        "time_on_page",
-        "scroll_depth",
-        "entries",
-    ];
+    let metrics = COMPARED_METRICS;
     let range = json!(["2026-03-27", "2026-03-31"]);
     let mut differ = Vec::new();
     let mut compared = 0;
@@ -1245,32 +1266,11 @@ async fn issue_14_the_open_tail_read_by_the_hour_answers_as_the_raw_events() {
             (ts < now.as_second() - 60 && ts > now.as_second() - 2 * 86_400).then_some(r)
         })
         .collect();
-    let raw_setup = Setup::new("tail_raw")
-        .with(&site_config())
-        .with("[visits]\nstore = false\n");
-    let raw = raw_setup.start().await;
-    let setup = Setup::new("tail_by_hour").with(&site_config());
-    migrate(&setup);
+    // The per-minute counts without their mark too, so that the tail's first hour is found
+    // from them, not from the raw events.
+    let (_raw_setup, raw, setup) = raw_and_by_hour("tail", &rows, true).await;
     let db = setup.db.clone();
-    by_hour_from_the_start(&db).await;
-    // And the per-minute counts without their mark (migration 0010), so that the tail's first
-    // hour is found from them, not from the raw events.
-    ch(&format!("TRUNCATE TABLE {db}.events_minutes")).await;
-    for chunk in rows.chunks(5000) {
-        insert(&raw.db, chunk).await;
-        insert(&db, chunk).await;
-    }
-    let config = setup.config_path();
-    let out = tally_command(&[
-        "visits",
-        "--batch-hours",
-        "1",
-        "--batch-events",
-        "200",
-        "--config",
-        &config.to_string_lossy(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
+    store_by_the_hour(&setup);
     // Stored up to the last due hour, which left its carry; the last hour or two are the tail.
     let (unstored, stored_hours) = stored_state(&db, "s.example").await;
     assert!(
@@ -1293,14 +1293,7 @@ async fn issue_14_the_open_tail_read_by_the_hour_answers_as_the_raw_events() {
         (today - jiff::Span::new().days(2)).to_string(),
         today.to_string()
     ]);
-    let metrics = [
-        "visitors",
-        "visits",
-        "pageviews",
-        "bounce_rate",
-        "visit_duration",
-        "time_on_page",
-    ];
+    let metrics = COMPARED_METRICS;
     let mut queries = Vec::new();
     for f in [
         json!([]),
