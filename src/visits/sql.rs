@@ -4,7 +4,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::units::{raw_units, RawUnits, EVENT_COLUMNS, MAX_VISIT_SECONDS, UNIT_COLUMNS};
+use super::units::{
+    by_hour, by_hour_events, raw_units, CarryRead, RawUnits, EVENT_COLUMNS, MAX_VISIT_SECONDS,
+    UNIT_COLUMNS,
+};
 use crate::sql_text::{datetime, lit};
 
 /// Slices to compute in one statement: the site, its time zone and visit settings, and the
@@ -41,33 +44,21 @@ pub struct Carry {
     pub version: u64,
 }
 
-/// The columns of `visit_carry` after `site, slice, version`.
-const CARRY_COLUMNS: &str = EVENT_COLUMNS;
-
 /// The events a carried batch reads, as a subquery: its own from its first hour to `to` (from
 /// `events_by_hour`, with `own` appended to their condition) and the carry `c` (with `kept`).
 fn carried(s: &Slice, c: Carry, to: Timestamp, own: &str, kept: &str) -> String {
     let db = s.database;
-    format!(
-        "(SELECT site, {CARRY_COLUMNS} FROM {db}.events_by_hour WHERE {hours}{own}\n    \
-         UNION ALL SELECT site, {CARRY_COLUMNS} FROM {db}.visit_carry \
-         WHERE site = {site} AND slice = {slice} AND version = {version}{kept})",
-        hours = by_hour(&lit(s.site), s.hour, to),
-        site = lit(s.site),
-        slice = datetime(c.slice),
-        version = c.version,
-    )
-}
-
-/// `site = … AND ts` in `[from, to)` on `events_by_hour`, with the bounds on the hour that its
-/// order starts with: ClickHouse 18.16 prunes by `toStartOfHour(ts)` only from a condition on
-/// that expression itself (one and a half hours read the whole day without it).
-fn by_hour(site: &str, from: Timestamp, to: Timestamp) -> String {
-    format!(
-        "site = {site} AND toStartOfHour(ts) >= toStartOfHour({from}) AND toStartOfHour(ts) < {to} \
-         AND ts >= {from} AND ts < {to}",
-        from = datetime(from),
-        to = datetime(to),
+    by_hour_events(
+        &format!("{db}.events_by_hour"),
+        &lit(s.site),
+        (&datetime(s.hour), &datetime(to)),
+        own,
+        Some(CarryRead {
+            table: &format!("{db}.visit_carry"),
+            slice: &datetime(c.slice),
+            version: c.version,
+            kept,
+        }),
     )
 }
 
@@ -136,7 +127,7 @@ pub fn store(s: &Slice, version: u64) -> String {
             let narrow = format!(
                 "{range}\n                AND visitor IN (SELECT visitor FROM {db}.events_by_hour \
                  WHERE {}{range})",
-                by_hour(&site, s.hour, hour_end),
+                by_hour(&site, &datetime(s.hour), &datetime(hour_end)),
             );
             (events, narrow)
         }
@@ -186,7 +177,7 @@ pub fn write_carry(s: &Slice, version: u64) -> String {
     let db = s.database;
     let source = match s.carry {
         None => format!(
-            "(SELECT site, {CARRY_COLUMNS} FROM {db}.events WHERE site = {site} \
+            "(SELECT site, {EVENT_COLUMNS} FROM {db}.events WHERE site = {site} \
              AND ts >= {lo} AND ts < {end}{range})",
             lo = datetime(lo_next),
             end = datetime(end),
@@ -200,8 +191,8 @@ pub fn write_carry(s: &Slice, version: u64) -> String {
         ),
     };
     format!(
-        "INSERT INTO {db}.visit_carry (site, slice, version, {CARRY_COLUMNS})
-SELECT site, {last}, {version}, {CARRY_COLUMNS}
+        "INSERT INTO {db}.visit_carry (site, slice, version, {EVENT_COLUMNS})
+SELECT site, {last}, {version}, {EVENT_COLUMNS}
 FROM {source} AS e
 ANY INNER JOIN
 (

@@ -27,6 +27,55 @@ pub const EVENT_COLUMNS: &str = "ts, micros, visitor, name, host, path, utm_sour
     utm_campaign, utm_content, utm_term, referrer_host, source, country, device, browser, os, \
     screen, engaged_ms, scroll_depth, props_keys, props_values, event_id";
 
+/// `site = … AND ts` in `[from, to)` (SQL expressions) on `events_by_hour`, with the bounds on
+/// the hour that its order starts with: ClickHouse 18.16 prunes by `toStartOfHour(ts)` only
+/// from a condition on that expression itself (one and a half hours read the whole day
+/// without it).
+pub fn by_hour(site: &str, from: &str, to: &str) -> String {
+    format!(
+        "site = {site} AND toStartOfHour(ts) >= toStartOfHour({from}) AND toStartOfHour(ts) < {to} \
+         AND ts >= {from} AND ts < {to}"
+    )
+}
+
+/// A carry to read with [`by_hour_events`]: the `visit_carry` table, the slice (an SQL
+/// expression) and version of the computation that left it, and a condition appended to its
+/// read (` AND …`, or empty).
+pub struct CarryRead<'a> {
+    pub table: &'a str,
+    pub slice: &'a str,
+    pub version: u64,
+    pub kept: &'a str,
+}
+
+/// Raw events as a subquery of `site` and [`EVENT_COLUMNS`]: those of `table` (an
+/// `events_by_hour`) of `site` in `[from, to)` (with `own` appended to their condition), and
+/// the events of the visits a computation left open before `from` ([`CarryRead`]), if any.
+/// What a carried batch of the visit job reads, and the open tail of a report read by the hour.
+pub fn by_hour_events(
+    table: &str,
+    site: &str,
+    (from, to): (&str, &str),
+    own: &str,
+    carry: Option<CarryRead>,
+) -> String {
+    let hours = format!(
+        "SELECT site, {EVENT_COLUMNS} FROM {table} WHERE {}{own}",
+        by_hour(site, from, to)
+    );
+    match carry {
+        None => format!("({hours})"),
+        Some(c) => format!(
+            "({hours}\n    UNION ALL SELECT site, {EVENT_COLUMNS} FROM {table} \
+             WHERE site = {site} AND slice = {slice} AND version = {version}{kept})",
+            table = c.table,
+            slice = c.slice,
+            version = c.version,
+            kept = c.kept,
+        ),
+    }
+}
+
 /// The columns of a unit row, in the order [`raw_units`] selects them and `visits` stores them
 /// (after `site`, `slice` and `version`).
 pub const UNIT_COLUMNS: [&str; 30] = [

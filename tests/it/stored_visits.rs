@@ -162,6 +162,16 @@ async fn compare_answers(
     queries.len()
 }
 
+/// Fails listing every answer of [`compare_answers`] that differed, out of `compared`.
+fn assert_none_differ(differ: &[String], compared: usize) {
+    assert!(
+        differ.is_empty(),
+        "{} of {compared} differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
+
 /// `tally rollup` on this setup's database.
 fn roll_up(setup: &Setup) {
     let config = setup.config_path();
@@ -1175,12 +1185,7 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
         rows.len(),
         differ.len()
     );
-    assert!(
-        differ.is_empty(),
-        "{} of {compared} differ:\n{}",
-        differ.len(),
-        differ.join("\n")
-    );
+    assert_none_differ(&differ, compared);
 }
 
 /// The visit job reads, per batch, its own hours and the open visits the batch before left
@@ -1238,12 +1243,7 @@ async fn issue_14_visits_carried_from_hour_to_hour_answer_as_the_raw_events() {
         }
         compared += compare_answers(&raw, &stored, "", &queries, &mut differ).await;
     }
-    assert!(
-        differ.is_empty(),
-        "{} of {compared} differ:\n{}",
-        differ.len(),
-        differ.join("\n")
-    );
+    assert_none_differ(&differ, compared);
 }
 
 /// The open tail read from `events_by_hour` and the carry the visit job left before it: the
@@ -1317,12 +1317,7 @@ async fn issue_14_the_open_tail_read_by_the_hour_answers_as_the_raw_events() {
     }
     let mut differ = Vec::new();
     let compared = compare_answers(&raw, &stored, "", &queries, &mut differ).await;
-    assert!(
-        differ.is_empty(),
-        "{} of {compared} differ:\n{}",
-        differ.len(),
-        differ.join("\n")
-    );
+    assert_none_differ(&differ, compared);
     let by_hour = metric(
         &stored.metrics().await,
         "tally_stats_queries_total{source=\"tail_by_hour\"}",
@@ -1551,13 +1546,7 @@ async fn issue_14_a_page_filter_reads_the_rows_of_its_pages_and_answers_the_same
             );
         }
     }
-    assert!(
-        differ.is_empty(),
-        "{} of {} differ:\n{}",
-        differ.len(),
-        queries.len() * 2,
-        differ.join("\n")
-    );
+    assert_none_differ(&differ, queries.len() * 2);
 }
 
 /// The median time on page of a report ordered by another metric is read for the rows shown

@@ -12,8 +12,8 @@ use super::dimensions::{dimension, filter};
 use super::Scope;
 use crate::stats::query::{Dimension, Filter, Op};
 use crate::visits::units::{
-    and_condition, current_copy, current_version, markers_read, raw_units, stored_rows,
-    stored_units, RawUnits, Stored, EVENT_COLUMNS, MAX_VISIT_SECONDS, UNIT_COLUMNS,
+    and_condition, by_hour_events, current_copy, current_version, markers_read, raw_units,
+    stored_rows, stored_units, CarryRead, RawUnits, Stored, MAX_VISIT_SECONDS, UNIT_COLUMNS,
 };
 
 /// The unit rows of the visits in the period: stored, then the tail (or all built from raw
@@ -402,24 +402,19 @@ fn tail_events(s: &Scope) -> String {
     let Some(t) = &s.tail_by_hour else {
         return s.table("events");
     };
-    let from = tail_from(s);
-    let own = format!(
-        "SELECT site, {EVENT_COLUMNS} FROM {by_hour} WHERE site = {site} \
-         AND toStartOfHour(ts) >= toStartOfHour({from}) AND toStartOfHour(ts) < {hi} \
-         AND ts >= {from} AND ts < {hi}",
-        by_hour = s.table("events_by_hour"),
-        site = s.site,
-        hi = s.hi,
-    );
-    match &t.carry {
-        None => format!("({own})"),
-        Some((slice, version)) => format!(
-            "({own}\n    UNION ALL SELECT site, {EVENT_COLUMNS} FROM {carry} WHERE site = {site} \
-             AND slice = {slice} AND version = {version})",
-            carry = s.table("visit_carry"),
-            site = s.site,
-        ),
-    }
+    let carry_table = s.table("visit_carry");
+    by_hour_events(
+        &s.table("events_by_hour"),
+        s.site.as_str(),
+        (&tail_from(s), s.hi.as_str()),
+        "",
+        t.carry.as_ref().map(|(slice, version)| CarryRead {
+            table: &carry_table,
+            slice: slice.as_str(),
+            version: *version,
+            kept: "",
+        }),
+    )
 }
 
 /// The tail: visits of visitors active since [`tail_from`], built from their raw events as far
