@@ -36,7 +36,9 @@ die() { echo "clickhouse.sh: $*" >&2; exit 1; }
 server_pid() {
   local pid
   pid=$(cat "$1/clickhouse.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+  # A pid file left by a server that died names no process (or another one).
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
     grep -F -- "--config-file=$1/config.xml" >/dev/null && echo "$pid"
 }
 
