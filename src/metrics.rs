@@ -52,6 +52,9 @@ pub struct Metrics {
     /// Partitions (and their rows) deleted by retention, by table.
     pub retention_partitions: Family<Table, Counter>,
     pub retention_rows: Family<Table, Counter>,
+    /// Events the insert-time views had missed, put back by the visit job (`visits::repair`),
+    /// by table (`events_minutes`: counted; `events_by_hour`: copied).
+    pub view_events_repaired: Family<Table, Counter>,
     /// Unix time of the last retention run that finished without error.
     pub retention_last_run: Gauge,
     pub retention_failures: Counter,
@@ -124,6 +127,7 @@ impl Metrics {
             stats_queries: Family::default(),
             retention_partitions: Family::default(),
             retention_rows: Family::default(),
+            view_events_repaired: Family::default(),
             retention_last_run: Gauge::default(),
             retention_failures: Counter::default(),
             connections_open: Gauge::default(),
@@ -234,6 +238,12 @@ impl Metrics {
             "retention_partitions_dropped",
             "Partitions deleted because they reached their retention age, by table",
             m.retention_partitions.clone(),
+        );
+        r.register(
+            "view_events_repaired",
+            "Raw events an insert's views had not counted or copied (the server stopped between \
+             them), put back by the visit job, by table",
+            m.view_events_repaired.clone(),
         );
         r.register(
             "retention_rows_dropped",

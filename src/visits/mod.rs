@@ -32,6 +32,7 @@
 //! ClickHouse, so restarts and several collectors change nothing.
 
 pub mod pages;
+pub mod repair;
 pub mod sql;
 pub mod units;
 
@@ -114,6 +115,9 @@ pub struct Progress {
     pub copied: usize,
     /// Such slices still to copy.
     pub uncopied: usize,
+    /// Raw events an insert's views had missed, put back ([`repair`]): their hours may be due
+    /// now, found by the next run.
+    pub repaired: u64,
 }
 
 /// What `tally visits` has done so far ([`VisitJob::run_until_done`]).
@@ -247,6 +251,7 @@ impl VisitJob {
                         total.stored += p.stored;
                         total.recomputed += p.recomputed;
                         total.pending += p.pending;
+                        total.repaired += p.repaired;
                     }
                     // The other shards go on; this one is tried again next run.
                     Err(e) => {
@@ -299,7 +304,7 @@ impl VisitJob {
             done.to_copy = done.copied + p.uncopied;
             progress(&done);
             let worked = p.stored + p.recomputed + p.copied > 0;
-            if !worked || p.pending + p.uncopied == 0 {
+            if !worked || (p.pending + p.uncopied == 0 && p.repaired == 0) {
                 return Ok(done);
             }
         }
@@ -434,7 +439,26 @@ impl VisitJob {
             // range, it cost as much again as the batch: BENCHMARKS.md, "Storing visits").
             let last = batch.hours[batch.hours.len() - 1].hour;
             let leave = last + SignedDuration::from_hours(1) >= marks.by_hour;
-            let version = self.compute(client, site, batch, now, carry, leave).await?;
+            // The raw events compared with their counts and copies before the batch is stored
+            // ([`repair`]): from the hour after the last one counted before the batch, for the
+            // job knows hours only from their counts, and an hour whose events were not counted
+            // at all is found only by looking at the raw events between. (The first batch looks
+            // from the earlier mark on: before both nothing is relied on.)
+            let checked_from = match before {
+                Some(b) => b.hour + SignedDuration::from_hours(1),
+                None => start_of_hour(oldest.max(marks.since.min(marks.by_hour))).min(first),
+            };
+            let plan = Plan {
+                carry,
+                leave,
+                checked: repair::Checked {
+                    range: (checked_from, last + SignedDuration::from_hours(1)),
+                    counted: marks.since,
+                    copied: marks.by_hour,
+                },
+            };
+            let (version, repaired) = self.compute(client, site, batch, &plan, now).await?;
+            progress.repaired += repaired.counted.max(repaired.copied);
             if leave {
                 written.insert(
                     last.as_second(),
@@ -477,19 +501,22 @@ impl VisitJob {
         }
     }
 
-    /// Claims, stores and marks done the slices of one batch: one statement per visitor range,
-    /// all under one version, marked done once every range is stored; reading `carry` (the open
-    /// visits before the batch) if given. With `leave`, writes the open visits at the batch's
-    /// end (`visit_carry`) under the same version, for the next batch. Returns the version.
+    /// Claims, stores and marks done the slices of one batch as `plan` says: one statement per
+    /// visitor range, all under one version, marked done once every range is stored. Returns
+    /// the version and what [`repair`] put back first.
     async fn compute(
         &self,
         client: &Client,
         site: &Site,
         batch: &Batch,
+        plan: &Plan,
         now: Timestamp,
-        carry: Option<sql::Carry>,
-        leave: bool,
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, repair::Repaired), Error> {
+        let Plan {
+            carry,
+            leave,
+            ref checked,
+        } = *plan;
         let started = std::time::Instant::now();
         let version = crate::storage::new_version()?;
         let (first, last) = (batch.hours[0].hour, batch.hours[batch.hours.len() - 1].hour);
@@ -518,6 +545,31 @@ impl VisitJob {
                 .collect::<Vec<_>>()
         };
         mark(client, &markers(0, &HashMap::new())).await?;
+        // What the batch reads (the copies by the hour) and decides from (the counts) is checked
+        // against the raw events of `checked` first, once claimed: only one collector puts back
+        // what is missing. The counts added make the next run compute the slices whose events
+        // they are (as for late events); the copies are read by this batch already.
+        let repaired = repair::repair(client, &self.database, &site.domain, checked).await?;
+        for (table, n) in [
+            ("events_minutes", repaired.counted),
+            ("events_by_hour", repaired.copied),
+        ] {
+            if n > 0 {
+                self.metrics
+                    .view_events_repaired
+                    .get_or_create(&crate::metrics::Table { table })
+                    .inc_by(n);
+            }
+        }
+        if repaired != repair::Repaired::default() {
+            tracing::warn!(
+                site = %site.domain,
+                from = %first,
+                counted = repaired.counted,
+                copied = repaired.copied,
+                "raw events the insert's views had missed were put back (a server stopped mid-insert)"
+            );
+        }
         let span = ((last.as_second() - first.as_second()) / 3600 + 1) as u32;
         let parts = parts(batch.own(), self.batch_events);
         // Several hours in several visitor ranges read the whole range instead: on
@@ -581,7 +633,7 @@ impl VisitJob {
             ms = started.elapsed().as_millis() as u64,
             "visits stored"
         );
-        Ok(version)
+        Ok((version, repaired))
     }
 }
 
@@ -597,6 +649,17 @@ struct Hour {
     own: u64,
     /// The carry its current computation wrote, if it still holds.
     carry: Option<sql::Carry>,
+}
+
+/// How one batch is computed.
+struct Plan {
+    /// The open visits before the batch (`visit_carry`), read if given.
+    carry: Option<sql::Carry>,
+    /// Writes the open visits at the batch's end (`visit_carry`) under its version, for the
+    /// next batch.
+    leave: bool,
+    /// The raw events compared with their counts and copies first ([`repair`]).
+    checked: repair::Checked,
 }
 
 /// When a shard began keeping what the job reads (migrations 0010 and 0011).
@@ -683,6 +746,12 @@ async fn mark(client: &Client, markers: &[Marker]) -> Result<(), Error> {
     }
     insert.end().await?;
     Ok(())
+}
+
+/// The start of the UTC hour `t` lies in.
+fn start_of_hour(t: Timestamp) -> Timestamp {
+    let s = t.as_second();
+    Timestamp::from_second(s - s.rem_euclid(3600)).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// The start of every UTC hour with an event, in order.

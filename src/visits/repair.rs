@@ -1,0 +1,306 @@
+//! What the views filled at insert missed, found and put back before the visit job relies on it.
+//!
+//! `events_minutes` (the per-minute counts, migration 0010) and `events_by_hour` (the raw events
+//! ordered by the hour, migration 0011) are written by materialized views after each insert has
+//! written its raw events, not together with them. A server that stops between the two (a
+//! replica restarted under load) keeps the raw events without their copies, and the insert
+//! retried on another replica does not write them either: ClickHouse deduplicates the retried
+//! block as a whole and runs no view for a block it already has. (Found by the cluster fault test
+//! in CI: 30 of a replica's 7,467 events were neither counted nor copied.) The visit job decides
+//! from the counts and reads the copies, so before it stores a batch it compares both with the
+//! raw events of the batch's hours, minute by minute, and puts back what is missing.
+//!
+//! Only minutes the job relies on are compared: the counts from their mark on, the copies from
+//! theirs (`event_counts`, [`super::sql::by_hour_since`]). A shortfall is repaired only if a
+//! second look [`RECHECK`] later still finds it, and by the smaller of the two: an insert under
+//! way has written its raw events a few milliseconds before their copies, and repairing those
+//! would count them twice.
+
+use std::time::Duration;
+
+use clickhouse::Client;
+use jiff::Timestamp;
+
+use super::units::by_hour;
+use crate::error::Error;
+use crate::sql_text::{datetime, lit};
+
+/// How long after finding a shortfall it is looked for again before it is repaired.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// The columns `events_by_hour_mv` copies (migration 0011), in its order.
+pub const BY_HOUR_COLUMNS: &str = "site, ts, micros, visitor, name, host, path, query, \
+    utm_source, utm_medium, utm_campaign, utm_content, utm_term, referrer_host, source, \
+    country, device, browser, os, screen, engaged_ms, scroll_depth, interactive, props_keys, \
+    props_values, event_id";
+
+/// A UTC minute whose raw events outnumber their count or their copies ([`shortfalls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+pub struct Shortfall {
+    /// Unix seconds.
+    pub minute: u32,
+    /// Raw events more than `events_minutes` counts.
+    pub uncounted: u64,
+    /// Raw events more than `events_by_hour` holds.
+    pub uncopied: u64,
+}
+
+/// What [`repair`] put back.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repaired {
+    /// Events added to the per-minute counts.
+    pub counted: u64,
+    /// Events copied into `events_by_hour`.
+    pub copied: u64,
+}
+
+/// Per UTC minute of `site` in `[from, to)` where the raw events outnumber their count (for
+/// minutes from `counted` on) or their copies by the hour (from `copied` on): by how many.
+pub fn shortfalls(
+    database: &str,
+    site: &str,
+    (from, to): (Timestamp, Timestamp),
+    counted: Timestamp,
+    copied: Timestamp,
+) -> String {
+    let (lo, hi) = (datetime(from), datetime(to));
+    let by_hour = by_hour(&lit(site), &lo, &hi);
+    let (counted, copied) = (counted.as_second(), copied.as_second());
+    let site = lit(site);
+    format!(
+        "SELECT minute,
+    toUInt64(if(minute >= {counted} AND raw > counted, raw - counted, 0)) AS uncounted,
+    toUInt64(if(minute >= {copied} AND raw > copied, raw - copied, 0)) AS uncopied
+FROM (
+    SELECT minute, sumIf(n, k = 0) AS raw, sumIf(n, k = 1) AS counted, sumIf(n, k = 2) AS copied
+    FROM (
+        SELECT 0 AS k, toUInt32(toStartOfMinute(ts)) AS minute, count() AS n
+        FROM {database}.events WHERE site = {site} AND ts >= {lo} AND ts < {hi}
+        GROUP BY minute
+        UNION ALL
+        SELECT 1 AS k, toUInt32(minute) AS minute, sum(n) AS n
+        FROM {database}.events_minutes WHERE site = {site} AND minute >= {lo} AND minute < {hi}
+        GROUP BY minute
+        UNION ALL
+        SELECT 2 AS k, toUInt32(toStartOfMinute(ts)) AS minute, count() AS n
+        FROM {database}.events_by_hour WHERE {by_hour}
+        GROUP BY minute
+    )
+    GROUP BY minute
+)
+WHERE uncounted > 0 OR uncopied > 0
+ORDER BY minute"
+    )
+}
+
+/// Adds `n` events to the count of each `(minute, n)` (a summing table: the rows add up).
+pub fn count_missing(database: &str, site: &str, missing: &[(u32, u64)]) -> String {
+    let rows: Vec<String> = missing
+        .iter()
+        .map(|(minute, n)| {
+            let minute =
+                Timestamp::from_second(i64::from(*minute)).unwrap_or(Timestamp::UNIX_EPOCH);
+            format!("({}, {}, {n})", lit(site), datetime(minute))
+        })
+        .collect();
+    format!(
+        "INSERT INTO {database}.events_minutes (site, minute, n) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+/// Copies into `events_by_hour` the raw events of `site` in the given minutes (Unix seconds)
+/// whose event id it does not hold in those minutes.
+pub fn copy_missing(database: &str, site: &str, minutes: &[u32]) -> String {
+    let list: Vec<String> = minutes.iter().map(u32::to_string).collect();
+    let list = list.join(", ");
+    let (first, last) = (
+        minutes.iter().min().copied().unwrap_or(0),
+        minutes.iter().max().copied().unwrap_or(0),
+    );
+    let (lo, hi) = (
+        datetime(Timestamp::from_second(i64::from(first)).unwrap_or(Timestamp::UNIX_EPOCH)),
+        datetime(Timestamp::from_second(i64::from(last) + 60).unwrap_or(Timestamp::UNIX_EPOCH)),
+    );
+    let in_minutes = format!("toUInt32(toStartOfMinute(ts)) IN ({list})");
+    let held = by_hour(&lit(site), &lo, &hi);
+    format!(
+        "INSERT INTO {database}.events_by_hour ({BY_HOUR_COLUMNS})
+SELECT {BY_HOUR_COLUMNS} FROM {database}.events
+WHERE site = {site} AND ts >= {lo} AND ts < {hi} AND {in_minutes}
+    AND event_id NOT IN (
+        SELECT event_id FROM {database}.events_by_hour WHERE {held} AND {in_minutes}
+    )",
+        site = lit(site),
+    )
+}
+
+/// The smaller shortfall of two looks, per minute found in both ([`shortfalls`]).
+pub fn confirmed(first: &[Shortfall], second: &[Shortfall]) -> Vec<Shortfall> {
+    second
+        .iter()
+        .filter_map(|b| {
+            let a = first.iter().find(|a| a.minute == b.minute)?;
+            let s = Shortfall {
+                minute: b.minute,
+                uncounted: a.uncounted.min(b.uncounted),
+                uncopied: a.uncopied.min(b.uncopied),
+            };
+            (s.uncounted > 0 || s.uncopied > 0).then_some(s)
+        })
+        .collect()
+}
+
+/// Which raw events [`repair`] compares with their counts and copies.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked {
+    /// `[from, to)`.
+    pub range: (Timestamp, Timestamp),
+    /// From here on the counts are relied on (`event_counts::counted_since`).
+    pub counted: Timestamp,
+    /// From here on the copies by the hour are ([`super::sql::by_hour_since`]).
+    pub copied: Timestamp,
+}
+
+/// Compares the counts and copies of `site`'s raw events in `checked` with the events
+/// themselves and puts back what a second look confirms missing.
+pub async fn repair(
+    client: &Client,
+    database: &str,
+    site: &str,
+    checked: &Checked,
+) -> Result<Repaired, Error> {
+    let look = shortfalls(
+        database,
+        site,
+        checked.range,
+        checked.counted,
+        checked.copied,
+    );
+    let first: Vec<Shortfall> = client.query_raw(&look).fetch_all().await?;
+    if first.is_empty() {
+        return Ok(Repaired::default());
+    }
+    tokio::time::sleep(RECHECK).await;
+    let second: Vec<Shortfall> = client.query_raw(&look).fetch_all().await?;
+    let missing = confirmed(&first, &second);
+    let uncounted: Vec<(u32, u64)> = missing
+        .iter()
+        .filter(|s| s.uncounted > 0)
+        .map(|s| (s.minute, s.uncounted))
+        .collect();
+    let uncopied: Vec<u32> = missing
+        .iter()
+        .filter(|s| s.uncopied > 0)
+        .map(|s| s.minute)
+        .collect();
+    if !uncopied.is_empty() {
+        client
+            .query_raw(&copy_missing(database, site, &uncopied))
+            .execute()
+            .await?;
+    }
+    if !uncounted.is_empty() {
+        client
+            .query_raw(&count_missing(database, site, &uncounted))
+            .execute()
+            .await?;
+    }
+    Ok(Repaired {
+        counted: uncounted.iter().map(|(_, n)| n).sum(),
+        copied: missing.iter().map(|s| s.uncopied).sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_copied_columns_are_those_of_the_view() {
+        let schema = include_str!("../../schema/0011_visit_carry.sql");
+        let view = schema
+            .split("CREATE MATERIALIZED VIEW")
+            .nth(1)
+            .and_then(|v| v.split("AS SELECT").nth(1))
+            .and_then(|v| v.split("FROM").next())
+            .unwrap();
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(words(view), words(BY_HOUR_COLUMNS));
+    }
+
+    #[test]
+    fn minutes_are_compared_only_from_the_marks_the_job_relies_on() {
+        let sql = shortfalls(
+            "db",
+            "s.example",
+            (t("2026-03-29T10:00:00Z"), t("2026-03-29T14:00:00Z")),
+            t("2026-03-29T10:10:00Z"),
+            t("2026-03-29T11:00:00Z"),
+        );
+        let counted = t("2026-03-29T10:10:00Z").as_second();
+        let copied = t("2026-03-29T11:00:00Z").as_second();
+        assert!(
+            sql.contains(&format!("minute >= {counted} AND raw > counted")),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(&format!("minute >= {copied} AND raw > copied")),
+            "{sql}"
+        );
+        // Each table read for the range alone; events_by_hour pruned by its hour.
+        assert!(sql.contains("FROM db.events WHERE site = 's.example' AND ts >= "));
+        let lo = t("2026-03-29T10:00:00Z").as_second();
+        assert!(
+            sql.contains(&format!("minute >= toDateTime({lo}, 'UTC')")),
+            "{sql}"
+        );
+        assert!(sql.contains("toStartOfHour(ts) >= toStartOfHour("), "{sql}");
+    }
+
+    #[test]
+    fn only_a_shortfall_seen_twice_is_repaired_and_by_the_smaller_amount() {
+        let s = |minute, uncounted, uncopied| Shortfall {
+            minute,
+            uncounted,
+            uncopied,
+        };
+        // 60: an insert under way at the first look (its copies written by the second);
+        // 120: missing both times; 180: events arriving between the looks; 240: copies
+        // missing, one more event arrived meanwhile.
+        let first = [s(60, 5, 5), s(120, 30, 30), s(240, 0, 7)];
+        let second = [s(120, 30, 30), s(180, 4, 4), s(240, 1, 8)];
+        assert_eq!(
+            confirmed(&first, &second),
+            vec![s(120, 30, 30), s(240, 0, 7)]
+        );
+    }
+
+    #[test]
+    fn missing_copies_are_those_whose_event_id_the_minute_does_not_hold() {
+        let sql = copy_missing("db", "s.example", &[1_774_778_400, 1_774_778_520]);
+        assert!(sql.starts_with("INSERT INTO db.events_by_hour (site, ts, micros"));
+        assert!(
+            sql.contains("toUInt32(toStartOfMinute(ts)) IN (1774778400, 1774778520)"),
+            "{sql}"
+        );
+        // From the first minute to the end of the last.
+        assert!(sql.contains("ts >= toDateTime(1774778400, 'UTC')"), "{sql}");
+        assert!(sql.contains("ts < toDateTime(1774778580, 'UTC')"), "{sql}");
+        assert!(
+            sql.contains("AND event_id NOT IN (\n        SELECT event_id FROM db.events_by_hour"),
+            "{sql}"
+        );
+        let count = count_missing("db", "s.example", &[(1_774_778_400, 3), (1_774_778_520, 1)]);
+        assert_eq!(
+            count,
+            "INSERT INTO db.events_minutes (site, minute, n) VALUES \
+             ('s.example', toDateTime(1774778400, 'UTC'), 3), \
+             ('s.example', toDateTime(1774778520, 'UTC'), 1)"
+        );
+    }
+}
