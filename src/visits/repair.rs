@@ -10,6 +10,13 @@
 //! from the counts and reads the copies, so before it stores a batch it compares both with the
 //! raw events of the batch's hours, minute by minute, and puts back what is missing.
 //!
+//! Most batches find nothing, and comparing minute by minute reads the `ts` of every raw event
+//! of the days the batch touches (events are ordered by day, then visitor): 0.5 s of ClickHouse
+//! CPU for a 4-hour batch of a site of 20 million events a day, 1 % of storing it. So the UTC
+//! days of the batch are compared first as wholes, from what ClickHouse knows without reading
+//! them ([`day_totals`]: the rows of the days' parts, the counts' sum); only days whose totals
+//! differ are compared minute by minute.
+//!
 //! Only minutes the job relies on are compared: the counts from their mark on, the copies from
 //! theirs (`event_counts`, [`super::sql::by_hour_since`]). A shortfall is repaired only if a
 //! second look [`RECHECK`] later still finds it, and by the smaller of the two: an insert under
@@ -19,7 +26,7 @@
 use std::time::Duration;
 
 use clickhouse::Client;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::units::by_hour;
 use crate::error::Error;
@@ -51,6 +58,64 @@ pub struct Repaired {
     /// Events added to the per-minute counts.
     pub counted: u64,
     /// Events copied into `events_by_hour`.
+    pub copied: u64,
+}
+
+/// The UTC days (`YYYYMMDD`, the partitions of all three tables) that `[from, to)` touches.
+pub fn days(from: Timestamp, to: Timestamp) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut day = from.as_second() - from.as_second().rem_euclid(86_400);
+    while day < to.as_second() {
+        if let Ok(t) = Timestamp::from_second(day) {
+            let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+            out.push(d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32);
+        }
+        day += 86_400;
+    }
+    out
+}
+
+/// For each of `days` (`YYYYMMDD`): its raw events of every site, their counts and their copies
+/// by the hour, from the rows of the days' active parts of `events` and `events_by_hour` (less
+/// the latter's mark) and the sum of the counts: without reading the raw events. The three are
+/// equal for a day whose views missed nothing since their marks.
+pub fn day_totals(database: &str, days: &[u32]) -> String {
+    let ids: Vec<String> = days.iter().map(|d| format!("'{d}'")).collect();
+    let ids = ids.join(", ");
+    let list: Vec<String> = days.iter().map(u32::to_string).collect();
+    let list = list.join(", ");
+    let db = lit(database);
+    format!(
+        "SELECT day, sumIf(n, k = 0) AS raw, sumIf(n, k = 1) AS counted, sumIf(n, k = 2) AS copied
+FROM (
+    SELECT 0 AS k, toUInt32(partition_id) AS day, toUInt64(sum(rows)) AS n FROM system.parts
+    WHERE database = {db} AND table = 'events' AND active AND partition_id IN ({ids})
+    GROUP BY day
+    UNION ALL
+    SELECT 1 AS k, toYYYYMMDD(minute) AS day, toUInt64(sum(n)) AS n FROM {database}.events_minutes
+    WHERE site != '' AND toYYYYMMDD(minute) IN ({list})
+    GROUP BY day
+    UNION ALL
+    SELECT 2 AS k, toUInt32(partition_id) AS day, toUInt64(sum(rows)) AS n FROM system.parts
+    WHERE database = {db} AND table = 'events_by_hour' AND active AND partition_id IN ({ids})
+    GROUP BY day
+    UNION ALL
+    SELECT 3 AS k, toYYYYMMDD(ts) AS day, toUInt64(count()) AS n FROM {database}.events_by_hour
+    WHERE site = '' AND toYYYYMMDD(ts) IN ({list})
+    GROUP BY day
+)
+GROUP BY day
+HAVING raw != counted OR raw + sumIf(n, k = 3) != copied
+ORDER BY day"
+    )
+}
+
+/// A day of [`day_totals`] whose totals differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+pub struct DayTotals {
+    pub day: u32,
+    pub raw: u64,
+    pub counted: u64,
     pub copied: u64,
 }
 
@@ -170,13 +235,30 @@ pub async fn repair(
     site: &str,
     checked: &Checked,
 ) -> Result<Repaired, Error> {
-    let look = shortfalls(
-        database,
-        site,
-        checked.range,
-        checked.counted,
-        checked.copied,
-    );
+    // Before both marks nothing is compared (a backfill after the upgrade reads nothing more).
+    let (from, to) = checked.range;
+    let from = from.max(checked.counted.min(checked.copied));
+    if from >= to {
+        return Ok(Repaired::default());
+    }
+    let differ: Vec<DayTotals> = client
+        .query_raw(&day_totals(database, &days(from, to)))
+        .fetch_all()
+        .await?;
+    // Only the days whose totals differ, minute by minute.
+    let (Some(first_day), Some(last_day)) = (differ.first(), differ.last()) else {
+        return Ok(Repaired::default());
+    };
+    let day_start = |d: u32| {
+        jiff::civil::date((d / 10_000) as i16, (d / 100 % 100) as i8, (d % 100) as i8)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+    };
+    let (lo, hi) = match (day_start(first_day.day), day_start(last_day.day)) {
+        (Ok(lo), Ok(hi)) => (lo.max(from), (hi + SignedDuration::from_hours(24)).min(to)),
+        _ => (from, to),
+    };
+    let look = shortfalls(database, site, (lo, hi), checked.counted, checked.copied);
     let first: Vec<Shortfall> = client.query_raw(&look).fetch_all().await?;
     if first.is_empty() {
         return Ok(Repaired::default());
@@ -260,6 +342,32 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("toStartOfHour(ts) >= toStartOfHour("), "{sql}");
+    }
+
+    #[test]
+    fn the_days_a_range_touches_are_its_partitions() {
+        assert_eq!(
+            days(t("2026-03-29T22:00:00Z"), t("2026-03-30T02:00:00Z")),
+            vec![20260329, 20260330]
+        );
+        assert_eq!(
+            days(t("2026-03-29T10:00:00Z"), t("2026-03-30T00:00:00Z")),
+            vec![20260329]
+        );
+        let sql = day_totals("db", &[20260329, 20260330]);
+        assert!(
+            sql.contains(
+                "table = 'events' AND active AND partition_id IN ('20260329', '20260330')"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("table = 'events_by_hour' AND active"), "{sql}");
+        // The copies' mark is a row of its part too; the counts' mark is left out.
+        assert!(sql.contains("raw + sumIf(n, k = 3) != copied"), "{sql}");
+        assert!(
+            sql.contains("FROM db.events_minutes\n    WHERE site != ''"),
+            "{sql}"
+        );
     }
 
     #[test]
