@@ -302,6 +302,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Fails, showing the statement, unless it holds `part`.
+    fn has(sql: &str, part: impl AsRef<str>) {
+        assert!(
+            sql.contains(part.as_ref()),
+            "{:?} not in:\n{sql}",
+            part.as_ref()
+        );
+    }
+
     #[test]
     fn the_copied_columns_are_those_of_the_view() {
         let schema = include_str!("../../schema/0011_visit_carry.sql");
@@ -326,22 +335,13 @@ mod tests {
         );
         let counted = t("2026-03-29T10:10:00Z").as_second();
         let copied = t("2026-03-29T11:00:00Z").as_second();
-        assert!(
-            sql.contains(&format!("minute >= {counted} AND raw > counted")),
-            "{sql}"
-        );
-        assert!(
-            sql.contains(&format!("minute >= {copied} AND raw > copied")),
-            "{sql}"
-        );
+        has(&sql, format!("minute >= {counted} AND raw > counted"));
+        has(&sql, format!("minute >= {copied} AND raw > copied"));
         // Each table read for the range alone; events_by_hour pruned by its hour.
-        assert!(sql.contains("FROM db.events WHERE site = 's.example' AND ts >= "));
+        has(&sql, "FROM db.events WHERE site = 's.example' AND ts >= ");
         let lo = t("2026-03-29T10:00:00Z").as_second();
-        assert!(
-            sql.contains(&format!("minute >= toDateTime({lo}, 'UTC')")),
-            "{sql}"
-        );
-        assert!(sql.contains("toStartOfHour(ts) >= toStartOfHour("), "{sql}");
+        has(&sql, format!("minute >= toDateTime({lo}, 'UTC')"));
+        has(&sql, "toStartOfHour(ts) >= toStartOfHour(");
     }
 
     #[test]
@@ -355,19 +355,14 @@ mod tests {
             vec![20260329]
         );
         let sql = day_totals("db", &[20260329, 20260330]);
-        assert!(
-            sql.contains(
-                "table = 'events' AND active AND partition_id IN ('20260329', '20260330')"
-            ),
-            "{sql}"
+        has(
+            &sql,
+            "table = 'events' AND active AND partition_id IN ('20260329', '20260330')",
         );
-        assert!(sql.contains("table = 'events_by_hour' AND active"), "{sql}");
+        has(&sql, "table = 'events_by_hour' AND active");
         // The copies' mark is a row of its part too; the counts' mark is left out.
-        assert!(sql.contains("raw + sumIf(n, k = 3) != copied"), "{sql}");
-        assert!(
-            sql.contains("FROM db.events_minutes\n    WHERE site != ''"),
-            "{sql}"
-        );
+        has(&sql, "raw + sumIf(n, k = 3) != copied");
+        has(&sql, "FROM db.events_minutes\n    WHERE site != ''");
     }
 
     #[test]
@@ -391,17 +386,17 @@ mod tests {
     #[test]
     fn missing_copies_are_those_whose_event_id_the_minute_does_not_hold() {
         let sql = copy_missing("db", "s.example", &[1_774_778_400, 1_774_778_520]);
-        assert!(sql.starts_with("INSERT INTO db.events_by_hour (site, ts, micros"));
-        assert!(
-            sql.contains("toUInt32(toStartOfMinute(ts)) IN (1774778400, 1774778520)"),
-            "{sql}"
+        has(&sql, "INSERT INTO db.events_by_hour (site, ts, micros");
+        has(
+            &sql,
+            "toUInt32(toStartOfMinute(ts)) IN (1774778400, 1774778520)",
         );
         // From the first minute to the end of the last.
-        assert!(sql.contains("ts >= toDateTime(1774778400, 'UTC')"), "{sql}");
-        assert!(sql.contains("ts < toDateTime(1774778580, 'UTC')"), "{sql}");
-        assert!(
-            sql.contains("AND event_id NOT IN (\n        SELECT event_id FROM db.events_by_hour"),
-            "{sql}"
+        has(&sql, "ts >= toDateTime(1774778400, 'UTC')");
+        has(&sql, "ts < toDateTime(1774778580, 'UTC')");
+        has(
+            &sql,
+            "AND event_id NOT IN (\n        SELECT event_id FROM db.events_by_hour",
         );
         let count = count_missing("db", "s.example", &[(1_774_778_400, 3), (1_774_778_520, 1)]);
         assert_eq!(

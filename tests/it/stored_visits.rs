@@ -137,6 +137,23 @@ fn migrate(setup: &Setup) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// Queries of s.example for [`COMPARED_METRICS`] over `range`: every filter list with every
+/// dimension (`None`: no breakdown).
+fn compared_queries(range: &Value, filters: &[Value], dimensions: &[Option<&str>]) -> Vec<Value> {
+    let mut queries = Vec::new();
+    for f in filters {
+        for d in dimensions {
+            let mut q = json!({"site_id": "s.example", "metrics": COMPARED_METRICS,
+                "date_range": range, "filters": f});
+            if let Some(d) = d {
+                q["dimensions"] = json!([d]);
+            }
+            queries.push(q);
+        }
+    }
+    queries
+}
+
 /// Asks `raw` and `stored` each query; returns how many were asked, and adds to `differ` each
 /// whose `results` differ (or are missing), labelled.
 async fn compare_answers(
@@ -1321,20 +1338,16 @@ async fn issue_17_events_an_insert_wrote_without_its_views_are_put_back_before_v
 
     let stored = setup.start().await;
     let range = json!(["2026-03-27", "2026-03-31"]);
-    let mut queries = Vec::new();
-    for d in [
-        None,
-        Some("event:page"),
-        Some("time:hour"),
-        Some("visit:entry_page"),
-    ] {
-        let mut q = json!({"site_id": "s.example", "metrics": COMPARED_METRICS,
-            "date_range": range});
-        if let Some(d) = d {
-            q["dimensions"] = json!([d]);
-        }
-        queries.push(q);
-    }
+    let queries = compared_queries(
+        &range,
+        &[json!([])],
+        &[
+            None,
+            Some("event:page"),
+            Some("time:hour"),
+            Some("visit:entry_page"),
+        ],
+    );
     let mut differ = Vec::new();
     let compared = compare_answers(&raw, &stored, "", &queries, &mut differ).await;
     assert_none_differ(&differ, compared);
@@ -1387,28 +1400,21 @@ async fn issue_14_the_open_tail_read_by_the_hour_answers_as_the_raw_events() {
         (today - jiff::Span::new().days(2)).to_string(),
         today.to_string()
     ]);
-    let metrics = COMPARED_METRICS;
-    let mut queries = Vec::new();
-    for f in [
-        json!([]),
-        json!([["is", "visit:country", ["NL"]]]),
-        json!([["contains", "event:page", ["afval"]]]),
-    ] {
-        for d in [
+    let queries = compared_queries(
+        &range,
+        &[
+            json!([]),
+            json!([["is", "visit:country", ["NL"]]]),
+            json!([["contains", "event:page", ["afval"]]]),
+        ],
+        &[
             None,
             Some("visit:entry_page"),
             Some("visit:source"),
             Some("event:page"),
             Some("time:hour"),
-        ] {
-            let mut q = json!({"site_id": "s.example", "metrics": metrics, "date_range": range,
-                "filters": f});
-            if let Some(d) = d {
-                q["dimensions"] = json!([d]);
-            }
-            queries.push(q);
-        }
-    }
+        ],
+    );
     let mut differ = Vec::new();
     let compared = compare_answers(&raw, &stored, "", &queries, &mut differ).await;
     assert_none_differ(&differ, compared);
