@@ -34,7 +34,8 @@ mkdir -p "$work"
 scripts/install-deps.sh
 cargo build --quiet --bin tally
 tally="$repo/target/debug/tally"
-scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
+# With the part log, the job says what merging its tables cost (bench_reports.py job).
+TALLY_CH_PART_LOG=1 scripts/clickhouse.sh start "$ch_dir" "$http_port" "$tcp_port"
 trap 'scripts/clickhouse.sh stop "$ch_dir"' EXIT
 scripts/clickhouse.sh log-queries "$ch_dir" "$http_port"
 ch_pid=$(cat "$ch_dir/clickhouse.pid")

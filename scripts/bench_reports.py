@@ -552,7 +552,7 @@ def query_log_rows(ch, db, t0, t1, extra=""):
         f"SELECT substring(query, 1, 400), query_duration_ms, read_rows, {QUERY_CPU} "
         f"FROM system.query_log WHERE type = 2 AND event_date >= today() - 1 "
         f"AND query_start_time >= toDateTime({int(t0)}) AND query_start_time <= toDateTime({int(t1)}) "
-        f"AND query NOT LIKE '%system.%' AND position(query, {lit(db + '.')}) > 0{extra}")
+        f"AND query NOT LIKE '%system.query_log%' AND position(query, {lit(db + '.')}) > 0{extra}")
 
 
 def wait_merges(ch, db, limit=900):
@@ -648,6 +648,22 @@ def cmd_job(a, ch, sites):
         print(f"  {v['n']:6} × {k}: {v['ms'] / 1000:.1f} s, {v['rows']:,} rows read, CPU {v['cpu_s']:.1f} s")
     for site, r in sites_summary.items():
         print(f"  {site}: {r['items']} item(s), median {r['median_ms']:.0f} ms, max {r['max_ms']} ms")
+    # What the run's tables wrote and merged, where the server keeps a part log
+    # (scripts/clickhouse.sh start with TALLY_CH_PART_LOG=1): merging is most of the ClickHouse
+    # CPU spent outside the statements.
+    if int(ch.value("SELECT count() FROM system.tables WHERE database = 'system' AND name = 'part_log'")):
+        ch.query("SYSTEM FLUSH LOGS")
+        merged = ch.rows(
+            f"SELECT table, countIf(event_type = 'NEW_PART'), sumIf(rows, event_type = 'NEW_PART'), "
+            f"countIf(event_type = 'MERGE_PARTS'), sumIf(rows, event_type = 'MERGE_PARTS'), "
+            f"round(sumIf(duration_ms, event_type = 'MERGE_PARTS') / 1000, 1) FROM system.part_log "
+            f"WHERE database = {lit(db)} AND event_time >= toDateTime({int(t0)}) "
+            f"GROUP BY table ORDER BY table")
+        result["part_log"] = {r[0]: {"parts": int(r[1]), "rows": int(r[2]), "merges": int(r[3]),
+                                     "rows_merged": int(r[4]), "merge_s": float(r[5])} for r in merged}
+        for table, m in result["part_log"].items():
+            print(f"  {table}: {m['parts']} part(s), {m['rows']:,} rows written; {m['merges']} merge(s), "
+                  f"{m['rows_merged']:,} rows, {m['merge_s']:.1f} s")
     # Only a run over the whole data tells how long the job takes: keep that one for the report.
     whole = (DAYS - 1) * 24 if a.name == "visits" else len(sites) * (DAYS - 1)
     if items >= whole:

@@ -8,6 +8,9 @@
 #   scripts/clickhouse.sh kill DIR                     # SIGKILL at once (fault tests)
 #   scripts/clickhouse.sh log-queries DIR HTTP_PORT    # every query in system.query_log (benchmarks)
 #
+# With TALLY_CH_PART_LOG=1, start also keeps system.part_log (every part written, merged and
+# removed; benchmarks read what merging costs per table).
+#
 # start writes DIR/config.xml (from /etc/clickhouse-server/config.xml: paths moved into DIR,
 # given ports, every other port removed, 127.0.0.1 only, timezone UTC, small caches),
 # DIR/users.xml (default user, no password, background_pool_size 4), data in DIR/data/,
@@ -85,6 +88,10 @@ cmd_start() {
       -e 's#<(mark_cache_size|uncompressed_cache_size)>[0-9]+<#<\1>268435456<#' \
       -e 's#^</yandex>#    <listen_host>127.0.0.1</listen_host>\n    <timezone>UTC</timezone>\n</yandex>#' \
       /etc/clickhouse-server/config.xml >"$dir/config.xml"
+    if [[ ${TALLY_CH_PART_LOG:-0} == 1 ]]; then
+      sed -i 's#^</yandex>#    <part_log><database>system</database><table>part_log</table></part_log>\n</yandex>#' \
+        "$dir/config.xml"
+    fi
     sed -E 's#^( *)<max_memory_usage>#\1<background_pool_size>4</background_pool_size>\n&#' \
       /etc/clickhouse-server/users.xml >"$dir/users.xml"
     grep -q '/var/lib/clickhouse\|/var/log/clickhouse' "$dir/config.xml" && die "config rewrite incomplete"
