@@ -177,7 +177,7 @@ impl VisitJob {
     fn last_due_hour(&self, now: Timestamp) -> Timestamp {
         let wait = 3600 + i64::from(self.timeout_seconds) + SETTLE_SECONDS;
         let limit = now.as_second() - wait;
-        Timestamp::from_second(limit - limit.rem_euclid(3600)).unwrap_or(Timestamp::UNIX_EPOCH)
+        start_of_hour(Timestamp::from_second(limit).unwrap_or(Timestamp::UNIX_EPOCH))
     }
 
     /// Raw events from here on are certainly all still stored: retention drops whole UTC days

@@ -61,14 +61,18 @@ pub struct Repaired {
     pub copied: u64,
 }
 
-/// The UTC days (`YYYYMMDD`, the partitions of all three tables) that `[from, to)` touches.
-pub fn days(from: Timestamp, to: Timestamp) -> Vec<u32> {
+/// The UTC days that `[from, to)` touches: each as `YYYYMMDD` (the partitions of all three
+/// tables) and its first second.
+pub fn days(from: Timestamp, to: Timestamp) -> Vec<(u32, Timestamp)> {
     let mut out = Vec::new();
     let mut day = from.as_second() - from.as_second().rem_euclid(86_400);
     while day < to.as_second() {
         if let Ok(t) = Timestamp::from_second(day) {
             let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
-            out.push(d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32);
+            out.push((
+                d.year() as u32 * 10_000 + d.month() as u32 * 100 + d.day() as u32,
+                t,
+            ));
         }
         day += 86_400;
     }
@@ -241,23 +245,21 @@ pub async fn repair(
     if from >= to {
         return Ok(Repaired::default());
     }
+    let days = days(from, to);
+    let ids: Vec<u32> = days.iter().map(|(id, _)| *id).collect();
     let differ: Vec<DayTotals> = client
-        .query_raw(&day_totals(database, &days(from, to)))
+        .query_raw(&day_totals(database, &ids))
         .fetch_all()
         .await?;
-    // Only the days whose totals differ, minute by minute.
-    let (Some(first_day), Some(last_day)) = (differ.first(), differ.last()) else {
+    // Only the days whose totals differ (from the first to the last), minute by minute.
+    let start = |d: &DayTotals| days.iter().find(|(id, _)| *id == d.day).map(|(_, t)| *t);
+    let (Some(lo), Some(hi)) = (
+        differ.first().and_then(start),
+        differ.last().and_then(start),
+    ) else {
         return Ok(Repaired::default());
     };
-    let day_start = |d: u32| {
-        jiff::civil::date((d / 10_000) as i16, (d / 100 % 100) as i8, (d % 100) as i8)
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-    };
-    let (lo, hi) = match (day_start(first_day.day), day_start(last_day.day)) {
-        (Ok(lo), Ok(hi)) => (lo.max(from), (hi + SignedDuration::from_hours(24)).min(to)),
-        _ => (from, to),
-    };
+    let (lo, hi) = (lo.max(from), (hi + SignedDuration::from_hours(24)).min(to));
     let look = shortfalls(database, site, (lo, hi), checked.counted, checked.copied);
     let first: Vec<Shortfall> = client.query_raw(&look).fetch_all().await?;
     if first.is_empty() {
@@ -348,11 +350,14 @@ mod tests {
     fn the_days_a_range_touches_are_its_partitions() {
         assert_eq!(
             days(t("2026-03-29T22:00:00Z"), t("2026-03-30T02:00:00Z")),
-            vec![20260329, 20260330]
+            vec![
+                (20260329, t("2026-03-29T00:00:00Z")),
+                (20260330, t("2026-03-30T00:00:00Z"))
+            ]
         );
         assert_eq!(
             days(t("2026-03-29T10:00:00Z"), t("2026-03-30T00:00:00Z")),
-            vec![20260329]
+            vec![(20260329, t("2026-03-29T00:00:00Z"))]
         );
         let sql = day_totals("db", &[20260329, 20260330]);
         has(
