@@ -6,15 +6,7 @@ use jiff::{Timestamp, ToSpan};
 use crate::support::*;
 
 fn tally(args: &[&str], config: &std::path::Path) -> String {
-    let config = config.to_string_lossy();
-    let out = tally_command(&[args, &["--config", &config]].concat());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "tally {args:?} failed:\n{text}");
-    text
+    tally_succeeds(args, config)
 }
 
 #[tokio::test]

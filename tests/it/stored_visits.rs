@@ -109,23 +109,10 @@ async fn raw_and_by_hour(name: &str, rows: &[Value], minutes: bool) -> (Setup, T
 /// ranges where an hour has over 200 events (each range reads and leaves the carry of its own
 /// visitors). Its output and log.
 fn store_by_the_hour(setup: &Setup) -> String {
-    let config = setup.config_path();
-    let out = tally_command(&[
-        "visits",
-        "--batch-hours",
-        "1",
-        "--batch-events",
-        "200",
-        "--config",
-        &config.to_string_lossy(),
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
+    tally_succeeds(
+        &["visits", "--batch-hours", "1", "--batch-events", "200"],
+        &setup.config_path(),
+    )
 }
 
 /// `tally migrate` on this setup's database, with no collector running: the tests that count

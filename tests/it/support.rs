@@ -190,6 +190,20 @@ pub fn tally_command(args: &[&str]) -> std::process::Output {
         .expect("tally runs")
 }
 
+/// Runs a one-shot `tally` command with `--config config`, which must succeed; its output and
+/// log.
+pub fn tally_succeeds(args: &[&str], config: &std::path::Path) -> String {
+    let config = config.to_string_lossy();
+    let out = tally_command(&[args, &["--config", &config]].concat());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "tally {args:?} failed:\n{text}");
+    text
+}
+
 /// Runs a one-shot `tally` command with `input` on its standard input.
 pub fn tally_command_with_input(args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write;
