@@ -280,6 +280,7 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
     argv = ["taskset", "-c", LOAD_CPU, LOAD, "--target", addr, "--testdata", TESTDATA,
             "--connections", str(connections), "--duration", str(seconds), "--warmup", str(warmup),
             "--label", label, "--json", out, *mode_args]
+    settled = settle_clickhouse()
     cpu0, ch0, (t0, b0) = proc_cpu(server_pid), proc_cpu(CH_PID), machine_ticks()
     la0 = os.getloadavg()
     stop = threading.Event()
@@ -315,6 +316,7 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
         "vm_rss_mib": status_kib(server_pid, "VmRSS") / 1024,
     }
     r["clickhouse_cpu_s"] = ch1 - ch0
+    r["clickhouse_settled_s"] = settled
     r["machine"] = {"busy": busy / wall_cpu, "others": max(busy - ours, 0) / wall_cpu,
                     "loadavg_before": la0, "loadavg_after": os.getloadavg()}
     r["samples"] = samples
@@ -376,6 +378,20 @@ def tally_phases(label, binary, phases):
     # After the drain at shutdown, everything accepted must be in ClickHouse.
     results["final_rows"] = int(ch(f"SELECT count() FROM {DB}.events"))
     return results
+
+
+def settle_clickhouse(limit=60):
+    """Waits until ClickHouse merges nothing and is idle (at most `limit` s); returns the seconds.
+    ClickHouse shares CPU 0 with the load generator: merges left over from one phase (a maximum
+    phase writes a million rows) would take the generator's CPU in the next one, and a generator
+    that runs late inflates every latency counted from the request's due time."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        c0 = proc_cpu(CH_PID)
+        time.sleep(0.5)
+        if int(ch("SELECT count() FROM system.merges")) == 0 and proc_cpu(CH_PID) - c0 < 0.025:
+            break
+    return time.time() - t0
 
 
 def reconcile(pid, settle):
@@ -607,8 +623,9 @@ def alternating_text(rounds, spin=None):
                 "; the generator sleeps until an answer comes (`TALLY_BENCH_SPIN=0`)" if spin is False else "")
              + "):", "",
              "| round | bare accepted/s | tally accepted/s | tally / bare | bare CPU ms per 1k | "
-             "tally CPU ms per 1k | tally / bare by CPU | tally p99 ms | others' CPU (bare, tally) | rows = accepted |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+             "tally CPU ms per 1k | tally / bare by CPU | tally p99 ms | generator's share of CPU 0 (bare, tally) | "
+             "ClickHouse CPU (tally's round) | others' CPU (bare, tally) | rows = accepted |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |"]
     thr, cpu, ok_all = [], [], True
     for i, r in enumerate(rounds, 1):
         b, t = r["bare"], r["tally"]
@@ -621,7 +638,9 @@ def alternating_text(rounds, spin=None):
         ok = ok and r["final_rows"] == t["reconcile"]["accepted"]
         ok_all &= ok
         lines.append(f"| {i} | {bm:,.0f} | {tm:,.0f} | {tm / bm:.0%} | {bc:.1f} | {tc:.1f} | {cpu[-1]:.0%} | "
-                     f"{t['measured']['latency_ms']['p99']:.2f} | {b['machine']['others']:.0%}, "
+                     f"{t['measured']['latency_ms']['p99']:.2f} | {b['generator_core_share']:.0%}, "
+                     f"{t['generator_core_share']:.0%} | {t['clickhouse_cpu_s'] / (ALT_SECONDS + WARMUP):.0%} "
+                     f"of a core | {b['machine']['others']:.0%}, "
                      f"{t['machine']['others']:.0%} | {'yes' if ok else 'NO'} ({t['reconcile']['rows']:,} rows) |")
     lines.append("")
     lines.append(f"**Median tally / bare over the alternating rounds: {median(thr):.0%} by throughput "
