@@ -36,6 +36,9 @@
 #                                        an answer comes, as the other phases always do (before
 #                                        2026-12-04 the only way; its wake-ups are charged to the
 #                                        server's core)
+#   TALLY_BENCH_INGEST="k = v; k = v"    tally's [ingest] settings instead of the defaults, e.g.
+#                                        "batch_size = 50000; flush_interval_ms = 5000" (fewer,
+#                                        larger inserts: less ClickHouse CPU on CPU 0)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
@@ -356,7 +359,23 @@ country_database = "{TESTDATA}/dbip-country.mmdb"
 # Nothing to roll up in a benchmark of today's events; the job would only add noise.
 [rollups]
 enabled = false
-{sites}""")
+{ingest_section()}{sites}""")
+
+
+def ingest_settings():
+    """TALLY_BENCH_INGEST's `key = value` lines (none: tally's defaults)."""
+    return [x.strip() for x in E.get("TALLY_BENCH_INGEST", "").split(";") if x.strip()]
+
+
+def ingest_section():
+    lines = ingest_settings()
+    return ("\n[ingest]\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def ingest_text(lines):
+    if not lines:
+        return "default `[ingest]` settings (batches of 20,000 rows or 1 s, queue of 50,000)"
+    return "`[ingest]` " + ", ".join(f"`{x}`" for x in lines) + " (`TALLY_BENCH_INGEST`; the rest default)"
 
 
 def tally_phases(label, binary, phases):
@@ -577,6 +596,7 @@ def main():
     res["alternating"] = alternating()
     res["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     res["spin"] = SPIN
+    res["ingest"] = ingest_settings()
     res["clickhouse_version"] = ch("SELECT version()")
     res["command"], res["built_from"], res["machine_text"] = E["BENCH_COMMAND"], E["BENCH_BUILT_FROM"], machine()
     with open(f"{WORK}/results.json", "w") as f:
@@ -673,8 +693,7 @@ def markdown(res):
                  f"{max(m['others'] for m in machines):.0%} of the machine's CPU time during the phases "
                  f"(last column).  ")
     lines.append(f"tally `{res.get('built_from', E['BENCH_BUILT_FROM'])}`, release build; ClickHouse {res['clickhouse_version']} "
-                 f"(`scripts/clickhouse.sh` settings), default `[ingest]` settings (batches of 20,000 rows or "
-                 f"1 s, queue of 50,000), DB-IP country database.  ")
+                 f"(`scripts/clickhouse.sh` settings), {ingest_text(res.get('ingest', []))}, DB-IP country database.  ")
     lines.append(f"Each server on CPU 1 with `TOKIO_WORKER_THREADS=1`; load generator and ClickHouse on "
                  f"CPU 0. Traffic: a pool of {pool['requests']:,} requests (seed 1) cycled: "
                  f"{pool['pageviews']:,} pageviews, {pool['engagements']:,} engagements, {pool['bots']:,} "
