@@ -39,6 +39,8 @@
 #   TALLY_BENCH_INGEST="k = v; k = v"    tally's [ingest] settings instead of the defaults, e.g.
 #                                        "batch_size = 50000; flush_interval_ms = 5000" (fewer,
 #                                        larger inserts: less ClickHouse CPU on CPU 0)
+#   TALLY_BENCH_CH_NICE=10               ClickHouse's nice value in the open-loop phases, as root
+#                                        (0: none; the maximum phases always run it at 0)
 #   --no-markdown                        print only, leave BENCHMARKS.md alone
 #   --report                             write the last full run's results into BENCHMARKS.md again
 #
@@ -167,6 +169,8 @@ DB = "tally_bench_ingest"
 # CPU, falls behind with its merges, which the phases that measure latency and memory would
 # then see.
 SPIN = E.get("TALLY_BENCH_SPIN", "1") != "0"
+# ClickHouse's nice value in the open-loop phases (0: as the maximum phases, always 0).
+CH_NICE = int(E.get("TALLY_BENCH_CH_NICE", "10"))
 QUICK = MODE == "quick"
 WARMUP = 1 if QUICK else 3
 MAX_SECONDS = 5 if QUICK else 20
@@ -284,6 +288,8 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
             "--connections", str(connections), "--duration", str(seconds), "--warmup", str(warmup),
             "--label", label, "--json", out, *mode_args]
     settled = settle_clickhouse()
+    # Open loop: ClickHouse yields CPU 0 to the generator (see clickhouse_nice).
+    niced = "--rate" in mode_args and clickhouse_nice(CH_NICE)
     cpu0, ch0, (t0, b0) = proc_cpu(server_pid), proc_cpu(CH_PID), machine_ticks()
     la0 = os.getloadavg()
     stop = threading.Event()
@@ -300,6 +306,8 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
     gen_cpu = 0.0
     gen.wait()
     stop.set()
+    if niced:
+        clickhouse_nice(0)
     if gen.returncode != 0:
         sys.exit(f"tally-load failed in phase {label}")
     cpu1, ch1, (t1, b1) = proc_cpu(server_pid), proc_cpu(CH_PID), machine_ticks()
@@ -320,6 +328,7 @@ def load(label, addr, server_pid, *mode_args, connections, watch=None, seconds=M
     }
     r["clickhouse_cpu_s"] = ch1 - ch0
     r["clickhouse_settled_s"] = settled
+    r["clickhouse_nice"] = CH_NICE if niced else 0
     r["machine"] = {"busy": busy / wall_cpu, "others": max(busy - ours, 0) / wall_cpu,
                     "loadavg_before": la0, "loadavg_after": os.getloadavg()}
     r["samples"] = samples
@@ -411,6 +420,27 @@ def settle_clickhouse(limit=60):
         if int(ch("SELECT count() FROM system.merges")) == 0 and proc_cpu(CH_PID) - c0 < 0.025:
             break
     return time.time() - t0
+
+
+def clickhouse_nice(value):
+    """Sets the nice value of every ClickHouse thread; False where that is not allowed.
+    In the open-loop phases the latency of each request counts from its due time, so a generator
+    that sends late because ClickHouse holds CPU 0 (which the two share on this 2-core machine)
+    adds its own delay to tally's p99: 6.2 of 8.4 ms in a run of 2026-12-05. At nice 10,
+    ClickHouse gives way whenever the generator wakes, and still has the rest of CPU 0 (at half
+    of tally's maximum the generator takes about two thirds). Lowering it back needs root; without
+    it the phases run as before, and the Markdown says so."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        for tid in os.listdir(f"/proc/{CH_PID}/task"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), value)
+            except ProcessLookupError:
+                pass  # a thread that ended meanwhile
+    except PermissionError:
+        return False
+    return True
 
 
 def reconcile(pid, settle):
@@ -703,6 +733,10 @@ def markdown(res):
                  f"Closed loop (max): {MAX_CONNECTIONS} keep-alive connections; open loop (rate): "
                  f"{RATE_CONNECTIONS} connections, latency from each request's due time. "
                  f"{WARMUP} s warm-up, then {MAX_SECONDS} s measured ({STEADY_SECONDS} s at 10k/s).")
+    nices = {x.get("clickhouse_nice", 0) for x in (res["bare_half"], steady, half)}
+    lines[-1] += (f" In the open-loop phases ClickHouse ran at nice {max(nices)}, so that it gives CPU 0 "
+                  "to the generator whenever a request is due; the maximum phases and rounds run it at 0."
+                  if nices != {0} else " ClickHouse at its normal priority in every phase.")
     lines.append("")
     lines.append("| server | load | accepted/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU | "
                  "CPU ms per 1k | peak RSS MiB | others' CPU |")
@@ -765,7 +799,8 @@ def markdown(res):
         goal_thr = [(f"throughput ≥ 70 % of bare: {tm / bm:.0%}", tm / bm >= 0.7)]
     goals = goal_thr + [
         (f"p99 < 5 ms at half of tally's max ({half['target_rate']:,.0f}/s): "
-         f"{half['measured']['latency_ms']['p99']:.2f} ms", half["measured"]["latency_ms"]["p99"] < 5),
+         f"{half['measured']['latency_ms']['p99']:.2f} ms (of which the generator's own delay before sending, p99: "
+         f"{half['measured']['send_delay_ms']['p99']:.2f} ms)", half["measured"]["latency_ms"]["p99"] < 5),
         (f"RSS < 64 MiB at 10k/s: {t['steady_hwm_mib']:.1f} MiB", t["steady_hwm_mib"] < 64),
         (f"rows written = beacons accepted: {'yes' if ok_all else 'no'}", ok_all),
     ]
