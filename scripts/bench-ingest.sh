@@ -461,6 +461,9 @@ def reconcile(pid, settle):
         "bots": int(metric_sum(m, "tally_bot_beacons_total")),
         "not_tracked": int(metric_sum(m, "tally_beacons_not_tracked_total")),
         "rejected": int(metric_sum(m, "tally_beacons_rejected_total")),
+        # Rows that went through the spool (a queue moved there while an insert was slow).
+        "spooled": int(metric_sum(m, "tally_rows_spooled_total")),
+        "spilled": int(metric_sum(m, "tally_rows_spilled_total")),
         "rows": rows,
     }
 
@@ -706,7 +709,9 @@ def reconcile_text(name, r, gen_total):
     ok = c["rows"] == c["accepted"] and c["dropped"] == 0 and answered_ok == gen_total
     return ok, (f"{name}: the generator got {gen_total:,} answers 2xx = {c['accepted']:,} events accepted + "
                 f"{c['bots']:,} bots + {c['not_tracked']:,} not tracked; ClickHouse holds {c['rows']:,} rows "
-                f"({c['dropped']:,} dropped): {'match' if ok else 'MISMATCH'}")
+                f"({c['dropped']:,} dropped"
+                + (f"; {c['spooled']:,} of them through the spool" if c.get("spooled") else "")
+                + f"): {'match' if ok else 'MISMATCH'}")
 
 
 def markdown(res):

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub spool_bytes: Gauge,
     pub spool_batches: Gauge,
     pub rows_spooled: Counter,
+    /// Of those, rows moved from a nearly full queue while an insert was slow to answer.
+    pub rows_spilled: Counter,
     pub rows_replayed: Counter,
     /// Rows of a replayed batch that ClickHouse already had (an insert whose answer was lost).
     pub replay_duplicates_skipped: Counter,
@@ -135,6 +137,7 @@ impl Metrics {
             spool_bytes: Gauge::default(),
             spool_batches: Gauge::default(),
             rows_spooled: Counter::default(),
+            rows_spilled: Counter::default(),
             rows_replayed: Counter::default(),
             replay_duplicates_skipped: Counter::default(),
             rows_set_aside: Family::default(),
@@ -284,6 +287,11 @@ impl Metrics {
             "rows_spooled",
             "Rows written to the spool because ClickHouse could not take them",
             m.rows_spooled.clone(),
+        );
+        r.register(
+            "rows_spilled",
+            "Rows moved from a nearly full queue to the spool while ClickHouse was slow to take an insert (also in rows_spooled)",
+            m.rows_spilled.clone(),
         );
         r.register(
             "rows_replayed",

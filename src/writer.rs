@@ -11,6 +11,13 @@
 //! is dropped. On shutdown the queue is closed and drained; what ClickHouse cannot take then
 //! is spooled for the next start.
 //!
+//! A ClickHouse that is slow to answer an insert, without failing it, would also fill the queue:
+//! while an insert is under way, a queue that reaches [`SPILL_FRACTION`] of its capacity is
+//! moved to the spool whole (`rows_spilled`), so beacons keep being taken. Those rows are then
+//! replayed like any spooled batch, possibly before older rows of the writer's own batch that
+//! were still waiting their turn; each row keeps its own time, and the visit job takes a late
+//! row as it takes any late event.
+//!
 //! The queue is a vector under a lock that the writer takes whole, and the writer is woken per
 //! batch, not per row: when the queue holds a batch (or half its capacity, if that is less),
 //! at each flush tick, and at shutdown. (A channel woke the writer task for every beacon.)
@@ -30,6 +37,9 @@ use crate::sink::Sink;
 /// Readiness turns false when the queue is fuller than this fraction: a load balancer should
 /// move traffic before beacons start getting 503.
 const READY_QUEUE_FRACTION: f64 = 0.9;
+/// While an insert is under way, a queue this full is moved to the spool: before readiness
+/// turns false, and before beacons get 503.
+const SPILL_FRACTION: f64 = 0.8;
 
 /// The sending side, held by the HTTP handlers.
 #[derive(Clone)]
@@ -47,6 +57,10 @@ struct Shared {
     wake_at: usize,
     /// Wakes the writer (a stored permit if it is busy: no wake-up is lost).
     wake: Notify,
+    /// The queue length at which a writer waiting for an insert moves the queue to the spool.
+    spill_at: usize,
+    /// Tells a writer waiting for an insert that the queue reached `spill_at`.
+    full: Notify,
     /// Set while the writer holds a batch that neither ClickHouse nor the spool would take.
     blocked: AtomicBool,
 }
@@ -71,11 +85,14 @@ impl Queue {
             return Err(Rejection::Overloaded);
         }
         rows.queued.push(row);
-        let wake = rows.queued.len() == self.shared.wake_at;
+        let len = rows.queued.len();
         drop(rows);
         self.metrics.queue_depth.inc();
-        if wake {
+        if len == self.shared.wake_at {
             self.shared.wake.notify_one();
+        }
+        if len == self.shared.spill_at {
+            self.shared.full.notify_one();
         }
         Ok(())
     }
@@ -137,6 +154,8 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
         capacity: config.capacity,
         wake_at,
         wake: Notify::new(),
+        spill_at: ((config.capacity as f64 * SPILL_FRACTION) as usize).max(1),
+        full: Notify::new(),
         blocked: AtomicBool::new(false),
     });
     let (close_tx, close_rx) = oneshot::channel();
@@ -218,6 +237,63 @@ impl Task {
         tracing::info!("writer drained");
     }
 
+    /// Inserts the batch into ClickHouse; while the insert is under way, moves the queue to the
+    /// spool each time it reaches `spill_at`. Whether the insert succeeded.
+    async fn store_spilling(&self, batch: &[EventRow]) -> bool {
+        let store = self.sink.store(batch);
+        tokio::pin!(store);
+        loop {
+            tokio::select! {
+                stored = &mut store => return stored.is_ok(),
+                _ = self.shared.full.notified() => self.spill().await,
+            }
+        }
+    }
+
+    /// Moves the queue to the spool if it is still at least `spill_at` long. Rows the spool
+    /// does not take go back to the front of the queue, which then fills and refuses as before.
+    async fn spill(&self) {
+        let rows = {
+            let mut queue = self.shared.lock();
+            if queue.queued.len() < self.shared.spill_at {
+                return; // a permit stored before the writer took the queue
+            }
+            std::mem::take(&mut queue.queued)
+        };
+        let n = rows.len();
+        let spool = self.sink.spool.clone();
+        let written =
+            tokio::task::spawn_blocking(move || spool.append(&rows).map_err(|e| (e, rows))).await;
+        match written {
+            Ok(Ok(())) => {
+                self.sink.metrics.queue_depth.dec_by(n as i64);
+                self.sink.metrics.rows_spilled.inc_by(n as u64);
+                self.spooled.notify_one();
+                tracing::warn!(
+                    rows = n,
+                    "ClickHouse is slow to take an insert; the queue was moved to the spool"
+                );
+            }
+            Ok(Err((e, mut rows))) => {
+                let mut queue = self.shared.lock();
+                rows.append(&mut queue.queued);
+                queue.queued = rows;
+                tracing::warn!(error = %e, "the spool did not take the queue; it stays queued");
+            }
+            Err(e) => {
+                self.sink.metrics.queue_depth.dec_by(n as i64);
+                self.sink
+                    .metrics
+                    .events_dropped
+                    .get_or_create(&Reason {
+                        reason: "spill_failed",
+                    })
+                    .inc_by(n as u64);
+                tracing::error!(rows = n, error = %e, "moving the queue to the spool failed; its rows are lost");
+            }
+        }
+    }
+
     /// Puts a batch in ClickHouse (when nothing older waits in the spool) or in the spool.
     /// Holds on to it, retrying, until one of them takes it; gives up only once shutdown has
     /// waited `shutdown_patience` for room.
@@ -229,7 +305,7 @@ impl Task {
             if deadline.is_none() && self.closing.load(Ordering::Relaxed) {
                 deadline = Some(Instant::now() + self.config.shutdown_patience);
             }
-            if spool.is_empty() && self.sink.store(batch).await.is_ok() {
+            if spool.is_empty() && self.store_spilling(batch).await {
                 break;
             }
             let to_spool = batch.to_vec();

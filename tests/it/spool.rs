@@ -168,6 +168,67 @@ async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
     assert_eq!(counts(&t.db).await, (30, 30));
 }
 
+/// A ClickHouse that is slow to answer, not down, must not cost beacons: while an insert waits
+/// for its answer, the queue is moved to the spool whenever it is nearly full, and everything
+/// is replayed once inserts are quick again, each row once. Without that, the queue fills
+/// behind the one slow insert and the rest get 503 (`overloaded`), which `sendBeacon` never
+/// sends again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_7_a_slow_clickhouse_moves_the_queue_to_the_spool_instead_of_refusing_beacons() {
+    let relay = Relay::start().await;
+    let mut setup = setup_through(&relay, "spool_slow").flush_ms(50);
+    setup.ingest_extra =
+        "queue_capacity = 200\nrate_limit_per_minute = 0\n".into();
+    let t = setup.start().await;
+    assert_eq!(send_pages(&t, 0, 20).await, 20);
+    assert_eq!(t.wait_rows(20).await, 20);
+
+    // Every answer of ClickHouse now takes 3 s; the next insert holds the writer that long, and
+    // 200 places last a fraction of that at the pace of this loop.
+    relay.set(Link::Slow);
+    let started = Instant::now();
+    let accepted = send_pages(&t, 20, 1000).await;
+    let took = started.elapsed();
+    let m = t.metrics().await;
+    assert_eq!(
+        metric(&m, "tally_beacons_rejected_total{reason=\"overloaded\"}"),
+        0.0,
+        "no beacon refused while ClickHouse was slow (1,000 sent in {took:?})"
+    );
+    assert_eq!(accepted, 1000);
+    let spilled = metric(&m, "tally_rows_spilled_total");
+    assert!(
+        spilled >= 160.0,
+        "the queue was moved to the spool at least once (80 % of 200): {spilled} rows"
+    );
+    assert!(metric(&m, "tally_rows_spooled_total") >= spilled);
+    let dropped: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("tally_events_dropped_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(dropped, 0.0, "nothing dropped");
+
+    relay.set(Link::Up);
+    assert_eq!(
+        t.wait_rows(1020).await,
+        1020,
+        "every accepted beacon arrives"
+    );
+    assert!(wait_metric(&t, "tally_rows_replayed_total", spilled).await >= spilled);
+    assert_eq!(
+        counts(&t.db).await,
+        (1020, 1020),
+        "each row once: rows and distinct event ids"
+    );
+    let logs = t.logs();
+    assert!(
+        logs.contains("the queue was moved to the spool"),
+        "the log says so:\n{}",
+        logs.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
+}
+
 /// A 1 MiB spool that refuses the next batch holds at least its limit less one batch, and
 /// under load a batch can hold the whole queue (500 rows of up to about 600 bytes here): a
 /// CI run under load saw the spool refuse a batch at less than 900,000 bytes.

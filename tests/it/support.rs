@@ -383,7 +383,13 @@ pub enum Link {
     /// Passes requests, but cuts the connection when ClickHouse answers: the insert is
     /// written, tally never hears so.
     AnswersLost = 2,
+    /// Passes everything, but holds each of ClickHouse's answers for [`SLOW_ANSWER`]: a server
+    /// that is slow, not down.
+    Slow = 3,
 }
+
+/// How long [`Link::Slow`] holds an answer (well under tally's insert timeout of 10 s).
+pub const SLOW_ANSWER: Duration = Duration::from_secs(3);
 
 /// A TCP relay in front of the test ClickHouse whose link can be cut and restored.
 pub struct Relay {
@@ -449,9 +455,13 @@ async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if link.load(Ordering::SeqCst) != Link::Up as u8
-                || cw.write_all(&buf[..n]).await.is_err()
-            {
+            let state = link.load(Ordering::SeqCst);
+            if state == Link::Slow as u8 {
+                tokio::time::sleep(SLOW_ANSWER).await;
+            } else if state != Link::Up as u8 {
+                return;
+            }
+            if cw.write_all(&buf[..n]).await.is_err() {
                 return;
             }
         }
