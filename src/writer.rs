@@ -181,6 +181,16 @@ pub fn spawn(sink: Arc<Sink>, config: WriterConfig, spooled: Arc<Notify>) -> (Qu
     )
 }
 
+/// Spool writes of queues moved there during one insert, and the rows each carries.
+#[derive(Default)]
+struct Spills {
+    set: tokio::task::JoinSet<Result<(), (crate::Error, Vec<EventRow>)>>,
+    rows: Vec<(tokio::task::Id, usize)>,
+}
+
+type SpillDone =
+    Result<(tokio::task::Id, Result<(), (crate::Error, Vec<EventRow>)>), tokio::task::JoinError>;
+
 struct Task {
     sink: Arc<Sink>,
     config: WriterConfig,
@@ -238,21 +248,31 @@ impl Task {
     }
 
     /// Inserts the batch into ClickHouse; while the insert is under way, moves the queue to the
-    /// spool each time it reaches `spill_at`. Whether the insert succeeded.
+    /// spool each time it reaches `spill_at`. Whether the insert succeeded. The spool writes run
+    /// beside each other and beside the insert: the queue keeps filling while one is flushed to
+    /// disk, and a writer that waited for it could not move the queue again in time.
     async fn store_spilling(&self, batch: &[EventRow]) -> bool {
         let store = self.sink.store(batch);
         tokio::pin!(store);
-        loop {
+        let mut spills = Spills::default();
+        let stored = loop {
             tokio::select! {
-                stored = &mut store => return stored.is_ok(),
-                _ = self.shared.full.notified() => self.spill().await,
+                stored = &mut store => break stored.is_ok(),
+                _ = self.shared.full.notified() => self.spill(&mut spills),
+                Some(done) = spills.set.join_next_with_id(), if !spills.set.is_empty() => {
+                    self.spilled(&mut spills, done);
+                }
             }
+        };
+        while let Some(done) = spills.set.join_next_with_id().await {
+            self.spilled(&mut spills, done);
         }
+        stored
     }
 
-    /// Moves the queue to the spool if it is still at least `spill_at` long. Rows the spool
-    /// does not take go back to the front of the queue, which then fills and refuses as before.
-    async fn spill(&self) {
+    /// Takes the queue, if it is still at least `spill_at` long, and starts writing it to the
+    /// spool.
+    fn spill(&self, spills: &mut Spills) {
         let rows = {
             let mut queue = self.shared.lock();
             if queue.queued.len() < self.shared.spill_at {
@@ -262,10 +282,26 @@ impl Task {
         };
         let n = rows.len();
         let spool = self.sink.spool.clone();
-        let written =
-            tokio::task::spawn_blocking(move || spool.append(&rows).map_err(|e| (e, rows))).await;
-        match written {
-            Ok(Ok(())) => {
+        let task = spills
+            .set
+            .spawn_blocking(move || spool.append(&rows).map_err(|e| (e, rows)));
+        spills.rows.push((task.id(), n));
+    }
+
+    /// Counts a finished spool write. Rows the spool did not take go back to the front of the
+    /// queue, which then fills and refuses as before.
+    fn spilled(&self, spills: &mut Spills, done: SpillDone) {
+        let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let n = spills
+            .rows
+            .iter()
+            .position(|(i, _)| *i == id)
+            .map_or(0, |at| spills.rows.swap_remove(at).1);
+        match done {
+            Ok((_, Ok(()))) => {
                 self.sink.metrics.queue_depth.dec_by(n as i64);
                 self.sink.metrics.rows_spilled.inc_by(n as u64);
                 self.spooled.notify_one();
@@ -274,7 +310,7 @@ impl Task {
                     "ClickHouse is slow to take an insert; the queue was moved to the spool"
                 );
             }
-            Ok(Err((e, mut rows))) => {
+            Ok((_, Err((e, mut rows)))) => {
                 let mut queue = self.shared.lock();
                 rows.append(&mut queue.queued);
                 queue.queued = rows;

@@ -177,8 +177,7 @@ async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
 async fn issue_7_a_slow_clickhouse_moves_the_queue_to_the_spool_instead_of_refusing_beacons() {
     let relay = Relay::start().await;
     let mut setup = setup_through(&relay, "spool_slow").flush_ms(50);
-    setup.ingest_extra =
-        "queue_capacity = 200\nrate_limit_per_minute = 0\n".into();
+    setup.ingest_extra = "queue_capacity = 200\nrate_limit_per_minute = 0\n".into();
     let t = setup.start().await;
     assert_eq!(send_pages(&t, 0, 20).await, 20);
     assert_eq!(t.wait_rows(20).await, 20);
