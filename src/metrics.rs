@@ -71,6 +71,7 @@ pub struct Metrics {
     pub rows_replayed: Counter,
     /// Rows of a replayed batch that ClickHouse already had (an insert whose answer was lost).
     pub replay_duplicates_skipped: Counter,
+    pub replay_insert_waits: Counter,
     /// Rows ClickHouse refused for good (bad data, schema mismatch), kept aside, by error code.
     pub rows_set_aside: Family<Code, Counter>,
     /// Whether the last insert or replay reached ClickHouse (1) or not (0).
@@ -140,6 +141,7 @@ impl Metrics {
             rows_spilled: Counter::default(),
             rows_replayed: Counter::default(),
             replay_duplicates_skipped: Counter::default(),
+            replay_insert_waits: Counter::default(),
             rows_set_aside: Family::default(),
             clickhouse_up: Gauge::default(),
             paths_capped: Counter::default(),
@@ -302,6 +304,11 @@ impl Metrics {
             "replay_duplicates_skipped",
             "Spooled rows ClickHouse already had, not inserted again",
             m.replay_duplicates_skipped.clone(),
+        );
+        r.register(
+            "replay_insert_waits",
+            "Replays that first waited for an earlier insert of unknown outcome to end in ClickHouse",
+            m.replay_insert_waits.clone(),
         );
         r.register(
             "rows_set_aside",

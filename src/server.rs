@@ -114,6 +114,7 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
             .privacy
             .aggregate_only
             .then(|| crate::aggregate::Folder::new(config)),
+        unsettled: Default::default(),
     });
     let spooled = Arc::new(tokio::sync::Notify::new());
     let (queue, writer) = writer::spawn(

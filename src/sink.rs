@@ -4,9 +4,14 @@
 //! that fails with a retriable error leaves the batch for the spool; one that fails for good is
 //! split until the refused rows are found, and those are kept aside in the spool's `rejected/`
 //! folder with a log line (count and code, never content) and a metric.
+//!
+//! Each insert carries a query id of its own. When one fails in a way that leaves its outcome
+//! unknown (a time-out, a connection lost), its id is kept; before the replayer checks which of
+//! a spooled batch's rows ClickHouse already has, it waits until none of those inserts still
+//! runs there, so that one finishing after the check cannot write the same rows twice.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clickhouse::Client;
@@ -27,6 +32,11 @@ const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_SPLITS: u32 = 6;
 /// Rows encoded between two yields of the writer to other tasks (about 0.3 ms of work).
 const ROWS_PER_YIELD: usize = 1_000;
+/// How often the replayer asks whether an insert of unknown outcome still runs.
+const SETTLE_POLL: Duration = Duration::from_millis(500);
+/// Longest the replayer waits for such an insert; then it asks ClickHouse to cancel it and goes
+/// on (a ClickHouse that still holds an insert after this long is stuck, not slow).
+const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
 /// Event ids per duplicate check (keeps the query text well below ClickHouse's 256 KiB limit).
 const CHECK_CHUNK: usize = 5_000;
 
@@ -38,6 +48,9 @@ pub struct Sink {
     pub metrics: Arc<Metrics>,
     /// Set in aggregate-only mode: batches are folded into rollup counts, never stored as rows.
     pub aggregate: Option<crate::aggregate::Folder>,
+    /// Query ids of inserts that failed with an unknown outcome and may still be running in
+    /// ClickHouse (see [`Sink::settle`]).
+    pub unsettled: Mutex<Vec<String>>,
 }
 
 impl Sink {
@@ -69,16 +82,25 @@ impl Sink {
         let result = self
             .cluster
             .run_anywhere(|client| async move {
+                let query_id = format!("tally-insert-{:016x}", rand::random::<u64>());
                 let write = async {
                     match &self.aggregate {
                         Some(folder) => insert_folded(&client, folder, rows, &self.metrics).await,
-                        None => insert(&client, table, rows).await,
+                        None => insert(&client, table, rows, &query_id).await,
                     }
                 };
-                match tokio::time::timeout(INSERT_TIMEOUT, write).await {
+                let result = match tokio::time::timeout(INSERT_TIMEOUT, write).await {
                     Ok(r) => r,
                     Err(_) => Err(clickhouse::error::Error::TimedOut),
+                };
+                // A refusal means nothing was written; anything else may have been, or may
+                // still be: a replay of these rows must first wait for this insert to end.
+                if let Err(e) = &result {
+                    if self.aggregate.is_none() && classify(e) == Failure::Retriable {
+                        self.lock_unsettled().push(query_id);
+                    }
                 }
+                result
             })
             .await;
         match result {
@@ -151,14 +173,91 @@ impl Sink {
         }
     }
 
+    fn lock_unsettled(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        // A list of ids stays valid whatever a panicking holder did to it.
+        self.unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until no insert of unknown outcome still runs in ClickHouse. Such an insert may
+    /// have reached ClickHouse and be reading its rows (from a slow or stalled link, or a
+    /// server paused for a while) when this collector gave up on it: checking for its rows
+    /// before it ends would miss them, and the replay would write them a second time. After
+    /// [`SETTLE_PATIENCE`] it asks ClickHouse to cancel the insert and goes on.
+    async fn settle(&self) -> Result<(), Failure> {
+        let ids = self.lock_unsettled().clone();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Our own ids (hex digits), safe to write into the SQL as they are.
+        let list = ids
+            .iter()
+            .map(|id| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let running_sql =
+            format!("SELECT count() FROM system.processes WHERE query_id IN ({list})");
+        let started = Instant::now();
+        // Counted once per call that had to wait (a call cut short by an error and run again
+        // may count a wait twice).
+        let mut waited = false;
+        loop {
+            let running: u64 = self
+                .cluster
+                .run_anywhere(|client| {
+                    let sql = &running_sql;
+                    async move { client.query(sql).fetch_one().await }
+                })
+                .await
+                .map_err(|e| {
+                    self.metrics.clickhouse_up.set(0);
+                    tracing::warn!(error = %e, "could not ask whether an earlier insert still runs");
+                    classify(&e)
+                })?;
+            if running == 0 {
+                break;
+            }
+            if started.elapsed() >= SETTLE_PATIENCE {
+                let kill = format!("KILL QUERY WHERE query_id IN ({list}) ASYNC");
+                let killed = self
+                    .cluster
+                    .run_anywhere(|client| {
+                        let sql = &kill;
+                        async move { client.query(sql).execute().await }
+                    })
+                    .await;
+                tracing::warn!(
+                    inserts = running,
+                    cancel = ?killed.err().map(|e| e.to_string()),
+                    "an earlier insert still runs after a minute; asked ClickHouse to cancel it"
+                );
+                break;
+            }
+            if !waited {
+                waited = true;
+                self.metrics.replay_insert_waits.inc();
+                tracing::info!(
+                    inserts = running,
+                    "waiting for an earlier insert to end before checking which spooled rows ClickHouse has"
+                );
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        self.lock_unsettled().retain(|id| !ids.contains(id));
+        Ok(())
+    }
+
     /// The rows of a spooled batch that ClickHouse does not have yet. A batch is spooled after
     /// a failed or timed-out insert, which may have been written all the same; inserting only
-    /// the missing rows keeps a replay from counting a visit twice.
+    /// the missing rows keeps a replay from counting a visit twice. Inserts of unknown outcome
+    /// are waited for first ([`Sink::settle`]).
     pub async fn missing(&self, rows: Vec<EventRow>) -> Result<Vec<EventRow>, Failure> {
         // Counts have no ids to check: in aggregate-only mode a replay is at least once.
         if self.aggregate.is_some() {
             return Ok(rows);
         }
+        self.settle().await?;
         let (Some(first), Some(last)) = (
             rows.iter().map(|r| r.ts).min(),
             rows.iter().map(|r| r.ts).max(),
@@ -214,8 +313,12 @@ async fn insert(
     client: &Client,
     table: &str,
     rows: &[EventRow],
+    query_id: &str,
 ) -> Result<(), clickhouse::error::Error> {
-    let mut insert = client.insert::<EventRow>(table).await?;
+    let mut insert = client
+        .insert::<EventRow>(table)
+        .await?
+        .with_setting("query_id", query_id);
     for (i, row) in rows.iter().enumerate() {
         insert.write(row).await?;
         // Encoding runs on an async worker, and a write rarely waits: without a yield, the

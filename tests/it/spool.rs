@@ -183,6 +183,78 @@ async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
     assert_eq!(counts(&t.db).await, (30, 30));
 }
 
+/// An insert that tally gave up on (its time-out passed) may still be running in ClickHouse,
+/// reading its rows from a stalled link: the replay of its spooled batch must not check which
+/// rows ClickHouse has before that insert ends, or it writes them a second time. Found by
+/// pausing the benchmark's ClickHouse for 15 s under load: 10,000 rows were stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_an_insert_still_running_after_its_timeout_is_waited_for_before_the_replay() {
+    const HELD: usize = 2_000;
+    let relay = Relay::start().await;
+    // One insert of exactly HELD rows with long campaign names: about 1.6 MiB, large enough that
+    // ClickHouse starts it before all its rows are in.
+    let mut setup = setup_through(&relay, "spool_held_body").flush_ms(60_000);
+    setup.batch_size = HELD;
+    setup.ingest_extra = "rate_limit_per_minute = 0\n".into();
+    let t = setup.start().await;
+
+    // The insert's head and first part reach ClickHouse, which starts it; the rest arrives only
+    // after tally's 10 s time-out and the replayer's first look at the spool.
+    relay.set(Link::InsertBodyHeld);
+    let held_from = Instant::now();
+    let campaign = "c".repeat(150);
+    let mut accepted = 0;
+    for i in 0..HELD {
+        let body = format!(
+            r#"{{"n":"pageview","u":"https://www.example.org/spool/{i}?utm_source=s{campaign}&utm_medium=m{campaign}&utm_campaign={i}{campaign}&utm_content=x{campaign}&utm_term=t{campaign}","d":"www.example.org"}}"#
+        );
+        if t.browser_beacon(&body, UA, IP).await == 202 {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, HELD);
+    wait_metric(&t, "tally_rows_spooled_total", HELD as f64).await;
+    // Everything is stored, and the held insert has ended (ClickHouse wrote its rows when the
+    // relay delivered them).
+    let deadline = held_from + HELD_BODY + Duration::from_secs(40);
+    loop {
+        let m = t.metrics().await;
+        let done = metric(&m, "tally_spool_batches") == 0.0
+            && metric(&m, "tally_replay_duplicates_skipped_total")
+                + metric(&m, "tally_rows_replayed_total")
+                >= HELD as f64;
+        if done && held_from.elapsed() > HELD_BODY + Duration::from_secs(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spool is replayed:\n{}",
+            t.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let m = t.metrics().await;
+    assert!(
+        metric(&m, "tally_replay_insert_waits_total") >= 1.0,
+        "the replay waited for the insert tally had given up on:\n{}",
+        t.logs()
+    );
+    assert_eq!(
+        metric(&m, "tally_replay_duplicates_skipped_total"),
+        HELD as f64,
+        "the held insert wrote its rows, and the replay found them all:\n{}",
+        t.logs()
+    );
+    let held = HELD as u64;
+    assert_eq!(counts(&t.db).await, (held, held), "each row stored once");
+    let logs = t.logs();
+    assert!(logs.contains("insert failed"), "the time-out is logged");
+    assert!(
+        logs.contains("waiting for an earlier insert to end"),
+        "the wait is logged"
+    );
+}
+
 /// A ClickHouse that is slow to answer, not down, must not cost beacons: while an insert waits
 /// for its answer, the queue is moved to the spool whenever it is nearly full, and everything
 /// is replayed once inserts are quick again, each row once. Without that, the queue fills

@@ -102,6 +102,8 @@ pub struct Setup {
     pub db: String,
     pub extra: String,
     pub flush_ms: u64,
+    /// `ingest.batch_size`: an insert goes as soon as this many rows are queued.
+    pub batch_size: usize,
     pub dir: tempfile::TempDir,
     pub port: u16,
     /// ClickHouse as tally should reach it (default: the test server itself).
@@ -118,6 +120,7 @@ impl Setup {
             db: fresh_db(name),
             extra: String::new(),
             flush_ms: 100,
+            batch_size: 100_000,
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
             clickhouse_url: None,
@@ -141,13 +144,14 @@ impl Setup {
         let mut text = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\nshutdown_grace_secs = 5\n\n\
              [clickhouse]\nurl = \"{url}\"\ndatabase = \"{db}\"\n{clickhouse_extra}\n\
-             [ingest]\nflush_interval_ms = {flush}\nbatch_size = 100000\nspool_dir = \"{spool}\"\n{ingest_extra}\n",
+             [ingest]\nflush_interval_ms = {flush}\nbatch_size = {batch_size}\nspool_dir = \"{spool}\"\n{ingest_extra}\n",
             port = self.port,
             url = self.clickhouse_url.clone().unwrap_or_else(clickhouse_url),
             ingest_extra = self.ingest_extra,
             clickhouse_extra = self.clickhouse_extra,
             db = self.db,
             flush = self.flush_ms,
+            batch_size = self.batch_size,
             spool = self.spool_dir().display(),
         );
         if !self.extra.contains("[[sites]]") {
@@ -386,7 +390,20 @@ pub enum Link {
     /// Passes everything, but holds each of ClickHouse's answers for [`SLOW_ANSWER`]: a server
     /// that is slow, not down.
     Slow = 3,
+    /// Holds the body of the next row insert (its head and first [`HELD_AFTER`] bytes pass, so
+    /// ClickHouse starts the insert and waits for the rest) for [`HELD_BODY`], then delivers
+    /// it; the link is `Up` for everything else from the moment the hold starts. tally's insert times out meanwhile: a
+    /// stalled link or a paused server whose insert ends after tally gave up on it.
+    InsertBodyHeld = 4,
 }
+
+/// How long [`Link::InsertBodyHeld`] holds an insert's rows: past tally's insert timeout (10 s)
+/// and the replayer's first look at the spool (half a second after it).
+pub const HELD_BODY: Duration = Duration::from_secs(16);
+/// How much of the held insert's body [`Link::InsertBodyHeld`] lets through first. ClickHouse
+/// 18.16 reads a whole buffer (1 MiB) of an HTTP insert's body before it starts the insert and
+/// lists it in `system.processes` (checked by hand: an insert with less is not listed).
+pub const HELD_AFTER: usize = 1100 * 1024;
 
 /// How long [`Link::Slow`] holds an answer (well under tally's insert timeout of 10 s).
 pub const SLOW_ANSWER: Duration = Duration::from_secs(3);
@@ -430,6 +447,54 @@ impl Relay {
     }
 }
 
+/// Passes an insert's head and the first [`HELD_AFTER`] bytes of its body, so that ClickHouse
+/// starts it, then holds the rest (all that tally still sends until it gives up) for
+/// [`HELD_BODY`] and delivers it. `buf[..n]` is the first read, its head ending at `head_end`.
+async fn hold_insert_body(
+    cr: &mut tokio::net::tcp::OwnedReadHalf,
+    sw: &mut tokio::net::tcp::OwnedWriteHalf,
+    buf: &mut [u8],
+    n: usize,
+    head_end: usize,
+) {
+    let until = tokio::time::Instant::now() + HELD_BODY;
+    let mut held = Vec::new();
+    let mut passed = 0;
+    let mut chunk = (head_end, n);
+    loop {
+        let (from, to) = chunk;
+        let pass = (to - from).min(HELD_AFTER.saturating_sub(passed));
+        let head = if passed == 0 {
+            &buf[..from + pass]
+        } else {
+            &buf[from..from + pass]
+        };
+        if sw.write_all(head).await.is_err() {
+            return;
+        }
+        passed += pass;
+        held.extend_from_slice(&buf[from + pass..to]);
+        tokio::select! {
+            r = cr.read(buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(m) => chunk = (0, m),
+            },
+            _ = tokio::time::sleep_until(until) => break,
+        }
+    }
+    tokio::time::sleep_until(until).await;
+    let _ = sw.write_all(&held).await;
+}
+
+/// Where the head of a row insert (`POST /?…query=INSERT…`, as the clickhouse crate sends one)
+/// ends in `bytes`, if they start with one.
+fn row_insert_head(bytes: &[u8]) -> Option<usize> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let request_line = head.lines().next()?;
+    (request_line.starts_with("POST ") && request_line.contains("query=INSERT")).then_some(end)
+}
+
 async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
@@ -441,9 +506,21 @@ async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if up.load(Ordering::SeqCst) == Link::Down as u8
-                || sw.write_all(&buf[..n]).await.is_err()
-            {
+            let state = up.load(Ordering::SeqCst);
+            if state == Link::InsertBodyHeld as u8 {
+                if let Some(head_end) = row_insert_head(&buf[..n]) {
+                    // Only this one insert is held.
+                    if up
+                        .compare_exchange(state, Link::Up as u8, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        hold_insert_body(&mut cr, &mut sw, &mut buf, n, head_end).await;
+                        // ClickHouse answers once it has the rows, which ends this relay.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+            if state == Link::Down as u8 || sw.write_all(&buf[..n]).await.is_err() {
                 return;
             }
         }
@@ -458,7 +535,7 @@ async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
             let state = link.load(Ordering::SeqCst);
             if state == Link::Slow as u8 {
                 tokio::time::sleep(SLOW_ANSWER).await;
-            } else if state != Link::Up as u8 {
+            } else if state != Link::Up as u8 && state != Link::InsertBodyHeld as u8 {
                 return;
             }
             if cw.write_all(&buf[..n]).await.is_err() {
