@@ -183,8 +183,12 @@ impl Sink {
     /// Waits until no insert of unknown outcome still runs in ClickHouse. Such an insert may
     /// have reached ClickHouse and be reading its rows (from a slow or stalled link, or a
     /// server paused for a while) when this collector gave up on it: checking for its rows
-    /// before it ends would miss them, and the replay would write them a second time. After
-    /// [`SETTLE_PATIENCE`] it asks ClickHouse to cancel the insert and goes on.
+    /// before it ends would miss them, and the replay would write them a second time. "Not
+    /// running" must be seen twice, [`SETTLE_POLL`] apart. After [`SETTLE_PATIENCE`] it asks
+    /// ClickHouse to cancel the insert and goes on.
+    ///
+    /// ClickHouse 18.16 lists an HTTP insert only once it has read its first 1 MiB of rows, or
+    /// all of them: a smaller insert whose rows are still on their way is not seen.
     async fn settle(&self) -> Result<(), Failure> {
         let ids = self.lock_unsettled().clone();
         if ids.is_empty() {
@@ -202,6 +206,7 @@ impl Sink {
         // Counted once per call that had to wait (a call cut short by an error and run again
         // may count a wait twice).
         let mut waited = false;
+        let mut clear = false;
         loop {
             let running: u64 = self
                 .cluster
@@ -216,8 +221,17 @@ impl Sink {
                     classify(&e)
                 })?;
             if running == 0 {
-                break;
+                // Twice in a row, half a second apart: the first answer shows ClickHouse
+                // answering again (after a pause, say); an insert whose rows were already in its
+                // socket then is taken up meanwhile, and is listed at the second look or done.
+                if clear {
+                    break;
+                }
+                clear = true;
+                tokio::time::sleep(SETTLE_POLL).await;
+                continue;
             }
+            clear = false;
             if started.elapsed() >= SETTLE_PATIENCE {
                 let kill = format!("KILL QUERY WHERE query_id IN ({list}) ASYNC");
                 let killed = self
