@@ -34,8 +34,9 @@ const MAX_SPLITS: u32 = 6;
 const ROWS_PER_YIELD: usize = 1_000;
 /// How often the replayer asks whether an insert of unknown outcome still runs.
 const SETTLE_POLL: Duration = Duration::from_millis(500);
-/// Longest the replayer waits for such an insert; then it asks ClickHouse to cancel it and goes
-/// on (a ClickHouse that still holds an insert after this long is stuck, not slow).
+/// Longest the replayer waits for such an insert; then it asks ClickHouse to cancel it (a
+/// ClickHouse that still holds an insert after this long is stuck, not slow) and waits as long
+/// again for it to go; if it is still listed then, the replay is tried later.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
 /// Event ids per duplicate check (keeps the query text well below ClickHouse's 256 KiB limit).
 const CHECK_CHUNK: usize = 5_000;
@@ -185,7 +186,9 @@ impl Sink {
     /// server paused for a while) when this collector gave up on it: checking for its rows
     /// before it ends would miss them, and the replay would write them a second time. "Not
     /// running" must be seen twice, [`SETTLE_POLL`] apart. After [`SETTLE_PATIENCE`] it asks
-    /// ClickHouse to cancel the insert and goes on.
+    /// ClickHouse to cancel the insert and waits for it to go: a cancelled insert may still be
+    /// writing its part, so checking at once could miss its rows as well. One still listed
+    /// after twice the patience fails the replay as retriable (its rows stay in the spool).
     ///
     /// ClickHouse 18.16 lists an HTTP insert only once it has read its first 1 MiB of rows, or
     /// all of them: a smaller insert whose rows are still on their way is not seen.
@@ -207,6 +210,7 @@ impl Sink {
         // may count a wait twice).
         let mut waited = false;
         let mut clear = false;
+        let mut cancelled = false;
         loop {
             let running: u64 = self
                 .cluster
@@ -232,7 +236,15 @@ impl Sink {
                 continue;
             }
             clear = false;
-            if started.elapsed() >= SETTLE_PATIENCE {
+            if cancelled && started.elapsed() >= 2 * SETTLE_PATIENCE {
+                tracing::warn!(
+                    inserts = running,
+                    "an earlier insert still runs after it was cancelled; the replay waits"
+                );
+                return Err(Failure::Retriable);
+            }
+            if !cancelled && started.elapsed() >= SETTLE_PATIENCE {
+                cancelled = true;
                 let kill = format!("KILL QUERY WHERE query_id IN ({list}) ASYNC");
                 let killed = self
                     .cluster
@@ -246,7 +258,6 @@ impl Sink {
                     cancel = ?killed.err().map(|e| e.to_string()),
                     "an earlier insert still runs after a minute; asked ClickHouse to cancel it"
                 );
-                break;
             }
             if !waited {
                 waited = true;
