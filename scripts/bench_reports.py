@@ -912,6 +912,20 @@ def show(key, name, r, label=""):
         print(f"  {key:14} {name:>5}{label}  ERROR {r['status']}: {r.get('error')}", flush=True)
 
 
+def open_tail(ch, db, site):
+    """Where the open tail (visits whose hours are not stored yet) starts, in UTC, and whether
+    it reaches into the measured periods, which end at today's local midnight: a visit open at
+    the end of the last stored hour may have begun up to a visit timeout (30 minutes) before.
+    Run in the first hours after the site's midnight, every report reads it; within 26 hours of
+    the upgrade to migration 0011 (as after a fresh load) it is built from `events` whole."""
+    stored_to, midnight = ch.rows(
+        f"SELECT toUInt32(max(slice)) + 3600, "
+        f"toUInt32(toStartOfDay(toDateTime(now(), {lit(site.tz)}))) "
+        f"FROM {db}.visit_slices WHERE site = {lit(site.domain)} AND done = 1")[0]
+    start = datetime.datetime.fromtimestamp(int(stored_to) - 1800, datetime.timezone.utc)
+    return {"from": f"{start:%Y-%m-%d %H:%M} UTC", "reaches": int(stored_to) - 1800 < int(midnight)}
+
+
 def cmd_measure(a, ch, sites):
     big = sites[0]
     tally = Tally(a.tally, a.token, a.timeout)
@@ -925,6 +939,7 @@ def cmd_measure(a, ch, sites):
                "yesterday": str(yesterday), "cases": [], "runs": RUNS, "before_runs": a.before_runs,
                "started": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
                "loadavg_before": open("/proc/loadavg").read().split()[:3]}
+    results["open_tail"] = open_tail(ch, a.db, big)
     pids = [int(p) for p in a.pids.split()] + [os.getpid()]
     ticks_before = cpu_ticks(pids)
     first = tally.sources()
@@ -1177,6 +1192,13 @@ def header_lines(a, ch, sites, results):
                f"was busy, {cpu.get('others', 0):.0%} of it in processes other than ClickHouse, tally "
                f"and the benchmark (load average {' '.join(results.get('loadavg_before', []))} before, "
                f"{' '.join(results.get('loadavg_after', []))} after).  ")
+    tail = results.get("open_tail", {})
+    if tail.get("reaches"):
+        out.append(f"**The open tail reached into every measured period** (visits not stored yet, "
+                   f"from about {tail['from']}: the run began within hours of the site's midnight), "
+                   f"so every report also built those visits from raw events, from `events` whole "
+                   f"within 26 hours of the upgrade to migration 0011 (as after a fresh load): its "
+                   f"times are not those of a steady deployment.  ")
     out.append(f"ClickHouse {version} (Debian package, `scripts/clickhouse.sh` settings); "
                f"tally {built_from(a.built_from)}, release build.  ")
     site_rows = ", ".join(f"{s} {int(n):,}" for s, n in rows)
