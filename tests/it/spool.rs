@@ -189,18 +189,47 @@ async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
 /// pausing the benchmark's ClickHouse for 15 s under load: 10,000 rows were stored twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_16_an_insert_still_running_after_its_timeout_is_waited_for_before_the_replay() {
+    let logs =
+        replay_behind_a_held_insert(Link::InsertBodyHeld, HELD_BODY, "spool_held_body").await;
+    assert!(
+        !logs.contains("asked ClickHouse to cancel"),
+        "no cancel within a minute"
+    );
+}
+
+/// The same past the replayer's minute of patience: it asks ClickHouse to cancel the insert,
+/// which ClickHouse refuses while the insert waits for its rows ("unkillable stages"), and must
+/// go on waiting. Going on at once after the cancel stored all 2,000 rows twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_an_insert_that_cannot_be_cancelled_is_still_waited_for_before_the_replay() {
+    let logs = replay_behind_a_held_insert(
+        Link::InsertBodyHeldLong,
+        HELD_BODY_LONG,
+        "spool_held_body_long",
+    )
+    .await;
+    assert!(
+        logs.contains("asked ClickHouse to cancel it"),
+        "the cancel is logged:\n{logs}"
+    );
+}
+
+/// Sends one insert's worth of beacons through `link`, which holds that insert's rows for
+/// `hold` (past tally's time-out), and checks that the replay of its spooled batch waited for
+/// it and stored each row once. Returns tally's logs.
+async fn replay_behind_a_held_insert(link: Link, hold: Duration, db: &str) -> String {
     const HELD: usize = 2_000;
     let relay = Relay::start().await;
     // One insert of exactly HELD rows with long campaign names: about 1.6 MiB, large enough that
     // ClickHouse starts it before all its rows are in.
-    let mut setup = setup_through(&relay, "spool_held_body").flush_ms(60_000);
+    let mut setup = setup_through(&relay, db).flush_ms(60_000);
     setup.batch_size = HELD;
     setup.ingest_extra = "rate_limit_per_minute = 0\n".into();
     let t = setup.start().await;
 
     // The insert's head and first part reach ClickHouse, which starts it; the rest arrives only
     // after tally's 10 s time-out and the replayer's first look at the spool.
-    relay.set(Link::InsertBodyHeld);
+    relay.set(link);
     let held_from = Instant::now();
     let campaign = "c".repeat(150);
     let mut accepted = 0;
@@ -216,14 +245,14 @@ async fn issue_16_an_insert_still_running_after_its_timeout_is_waited_for_before
     wait_metric(&t, "tally_rows_spooled_total", HELD as f64).await;
     // Everything is stored, and the held insert has ended (ClickHouse wrote its rows when the
     // relay delivered them).
-    let deadline = held_from + HELD_BODY + Duration::from_secs(40);
+    let deadline = held_from + hold + Duration::from_secs(40);
     loop {
         let m = t.metrics().await;
         let done = metric(&m, "tally_spool_batches") == 0.0
             && metric(&m, "tally_replay_duplicates_skipped_total")
                 + metric(&m, "tally_rows_replayed_total")
                 >= HELD as f64;
-        if done && held_from.elapsed() > HELD_BODY + Duration::from_secs(2) {
+        if done && held_from.elapsed() > hold + Duration::from_secs(2) {
             break;
         }
         assert!(
@@ -253,6 +282,7 @@ async fn issue_16_an_insert_still_running_after_its_timeout_is_waited_for_before
         logs.contains("waiting for an earlier insert to end"),
         "the wait is logged"
     );
+    logs
 }
 
 /// A ClickHouse that is slow to answer, not down, must not cost beacons: while an insert waits

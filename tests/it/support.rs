@@ -395,11 +395,29 @@ pub enum Link {
     /// it; the link is `Up` for everything else from the moment the hold starts. tally's insert times out meanwhile: a
     /// stalled link or a paused server whose insert ends after tally gave up on it.
     InsertBodyHeld = 4,
+    /// As [`Link::InsertBodyHeld`], for [`HELD_BODY_LONG`]: past the minute after which the
+    /// replayer asks ClickHouse to cancel the insert (which it cannot while the insert waits
+    /// for its rows).
+    InsertBodyHeldLong = 5,
+}
+
+impl Link {
+    /// How long this link holds an insert's body, if it does.
+    fn hold(state: u8) -> Option<Duration> {
+        match state {
+            s if s == Link::InsertBodyHeld as u8 => Some(HELD_BODY),
+            s if s == Link::InsertBodyHeldLong as u8 => Some(HELD_BODY_LONG),
+            _ => None,
+        }
+    }
 }
 
 /// How long [`Link::InsertBodyHeld`] holds an insert's rows: past tally's insert timeout (10 s)
 /// and the replayer's first look at the spool (half a second after it).
 pub const HELD_BODY: Duration = Duration::from_secs(16);
+/// How long [`Link::InsertBodyHeldLong`] holds an insert's rows: past the replayer's minute of
+/// patience (counted from its first look, after tally's 10 s time-out) and its cancel.
+pub const HELD_BODY_LONG: Duration = Duration::from_secs(80);
 /// How much of the held insert's body [`Link::InsertBodyHeld`] lets through first. ClickHouse
 /// 18.16 reads a whole buffer (1 MiB) of an HTTP insert's body before it starts the insert and
 /// lists it in `system.processes` (checked by hand: an insert with less is not listed).
@@ -448,16 +466,17 @@ impl Relay {
 }
 
 /// Passes an insert's head and the first [`HELD_AFTER`] bytes of its body, so that ClickHouse
-/// starts it, then holds the rest (all that tally still sends until it gives up) for
-/// [`HELD_BODY`] and delivers it. `buf[..n]` is the first read, its head ending at `head_end`.
+/// starts it, then holds the rest (all that tally still sends until it gives up) for `hold`
+/// and delivers it. `buf[..n]` is the first read, its head ending at `head_end`.
 async fn hold_insert_body(
     cr: &mut tokio::net::tcp::OwnedReadHalf,
     sw: &mut tokio::net::tcp::OwnedWriteHalf,
     buf: &mut [u8],
     n: usize,
     head_end: usize,
+    hold: Duration,
 ) {
-    let until = tokio::time::Instant::now() + HELD_BODY;
+    let until = tokio::time::Instant::now() + hold;
     let mut held = Vec::new();
     let mut passed = 0;
     let mut chunk = (head_end, n);
@@ -507,14 +526,14 @@ async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
                 Ok(n) => n,
             };
             let state = up.load(Ordering::SeqCst);
-            if state == Link::InsertBodyHeld as u8 {
+            if let Some(hold) = Link::hold(state) {
                 if let Some(head_end) = row_insert_head(&buf[..n]) {
                     // Only this one insert is held.
                     if up
                         .compare_exchange(state, Link::Up as u8, Ordering::SeqCst, Ordering::SeqCst)
                         .is_ok()
                     {
-                        hold_insert_body(&mut cr, &mut sw, &mut buf, n, head_end).await;
+                        hold_insert_body(&mut cr, &mut sw, &mut buf, n, head_end, hold).await;
                         // ClickHouse answers once it has the rows, which ends this relay.
                         std::future::pending::<()>().await;
                     }
@@ -535,7 +554,7 @@ async fn pump(client: TcpStream, server: TcpStream, link: Arc<AtomicU8>) {
             let state = link.load(Ordering::SeqCst);
             if state == Link::Slow as u8 {
                 tokio::time::sleep(SLOW_ANSWER).await;
-            } else if state != Link::Up as u8 && state != Link::InsertBodyHeld as u8 {
+            } else if state != Link::Up as u8 && Link::hold(state).is_none() {
                 return;
             }
             if cw.write_all(&buf[..n]).await.is_err() {
