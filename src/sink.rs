@@ -186,8 +186,9 @@ impl Sink {
     /// server paused for a while) when this collector gave up on it: checking for its rows
     /// before it ends would miss them, and the replay would write them a second time. "Not
     /// running" must be seen twice, [`SETTLE_POLL`] apart. After [`SETTLE_PATIENCE`] it asks
-    /// ClickHouse to cancel the insert and waits for it to go: a cancelled insert may still be
-    /// writing its part, so checking at once could miss its rows as well. One still listed
+    /// ClickHouse to cancel the insert and waits for it to go: ClickHouse 18.16 refuses to
+    /// cancel an insert that waits for its rows ("unkillable stages"), and one it cancels may
+    /// still be writing its part, so checking at once could miss its rows. One still listed
     /// after twice the patience fails the replay as retriable (its rows stay in the spool).
     ///
     /// ClickHouse 18.16 lists an HTTP insert only once it has read its first 1 MiB of rows, or
