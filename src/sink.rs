@@ -38,6 +38,12 @@ const SETTLE_POLL: Duration = Duration::from_millis(500);
 /// ClickHouse that still holds an insert after this long is stuck, not slow) and waits as long
 /// again for it to go; if it is still listed then, the replay is tried later.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(60);
+/// Most query ids of unknown outcome kept for [`Sink::settle`]: a writer holding a batch that
+/// neither ClickHouse nor a full spool takes retries it for as long as that lasts, and every
+/// try would add one. The newest are kept (a thousand ids are about 30 KiB of SQL, well under
+/// ClickHouse's 256 KiB limit); a thousand tries take over half an hour at the writer's
+/// back-off of up to 2 s, and an insert still running after that is stuck past the patience.
+const MAX_UNSETTLED: usize = 1_000;
 /// Event ids per duplicate check (keeps the query text well below ClickHouse's 256 KiB limit).
 const CHECK_CHUNK: usize = 5_000;
 
@@ -98,7 +104,10 @@ impl Sink {
                 // still be: a replay of these rows must first wait for this insert to end.
                 if let Err(e) = &result {
                     if self.aggregate.is_none() && classify(e) == Failure::Retriable {
-                        self.lock_unsettled().push(query_id);
+                        let mut unsettled = self.lock_unsettled();
+                        unsettled.push(query_id);
+                        let over = unsettled.len().saturating_sub(MAX_UNSETTLED);
+                        unsettled.drain(..over);
                     }
                 }
                 result
