@@ -746,6 +746,19 @@ def report_cases(big):
         ("countries_blog", "Countries, `event:page contains \"/blog/\"`", "units",
          {"metrics": ["visitors", "percentage"], "dimensions": ["visit:country"],
           "filters": [["contains", "event:page", ["/blog/"]]]}),
+        # Filters that no rollup answers and no page narrows (docs/known-gaps.md): two filters on
+        # the visit, a negation, an entry page, a referrer substring. They read every stored
+        # row of the period.
+        ("pages_2f", "Most visited pages, two filters (`visit:country is NL`, `visit:source is Google`)",
+         "units", dict(pages, filters=[nl, ["is", "visit:source", ["Google"]]])),
+        ("countries_not_google", "Countries, `visit:source is_not Google`", "units",
+         {"metrics": ["visitors", "visits", "bounce_rate"], "dimensions": ["visit:country"],
+          "filters": [["is_not", "visit:source", ["Google"]]]}),
+        ("sources_entry", "Sources, `visit:entry_page is \"/\"`", "units",
+         {"metrics": ["visitors", "visits", "bounce_rate", "visit_duration"], "dimensions": ["visit:source"],
+          "filters": [["is", "visit:entry_page", ["/"]]]}),
+        ("agg_referrer", "Aggregate, `visit:referrer contains \"facebook\"`", "units",
+         {"metrics": headline, "filters": [["contains", "visit:referrer", ["facebook"]]]}),
         ("src_country", "Two dimensions, `visit:source` × `visit:country` (top 10), no filter", "units",
          {"metrics": ["visitors", "visits", "bounce_rate"], "dimensions": ["visit:source", "visit:country"],
           "order_by": [["visitors", "desc"]], "pagination": {"limit": 10}, "include": {"total_rows": True}}),
