@@ -277,7 +277,10 @@ async fn issue_14_the_fixture_answers_the_same_from_stored_visits_and_their_roll
 
 /// An exact filter on a dimension that shows a label for an empty value (`Direct / None`,
 /// `(not set)`) compares the stored column, not the shown value: it must select exactly the
-/// rows its breakdown row shows, the label's row included, and `is_not` the rest.
+/// rows its breakdown row shows, the label's row included, and `is_not` the rest. The other
+/// operators (`contains`, `matches`, their negations, a case-insensitive `is`) are written on
+/// the stored column too, the empty value taking the label's outcome: each must select exactly
+/// the breakdown rows whose shown value it matches.
 #[tokio::test]
 async fn labelled_values_filter_the_rows_their_breakdown_row_shows() {
     let setup = Setup::new("stored_labels").with(&config());
@@ -336,6 +339,45 @@ async fn labelled_values_filter_the_rows_their_breakdown_row_shows() {
                 (all[1] - shown[1], all[2] - shown[2]),
                 "{dim} is_not {value}"
             );
+        }
+        type Shown = fn(&str) -> bool;
+        let searches: [(Value, Shown); 7] = [
+            (json!(["contains", dim, ["None", "not"]]), |v| {
+                v.contains("None") || v.contains("not")
+            }),
+            (
+                json!(["contains", dim, ["E"], {"case_sensitive": false}]),
+                |v| v.to_lowercase().contains('e'),
+            ),
+            (json!(["contains_not", dim, ["o"]]), |v| !v.contains('o')),
+            (
+                json!(["contains_not", dim, ["/ n", "SET)"], {"case_sensitive": false}]),
+                |v| {
+                    let v = v.to_lowercase();
+                    !(v.contains("/ n") || v.contains("set)"))
+                },
+            ),
+            (json!(["matches", dim, ["^[(D]"]]), |v| {
+                v.starts_with('(') || v.starts_with('D')
+            }),
+            (json!(["matches_not", dim, ["[et]$"]]), |v| {
+                !(v.ends_with('e') || v.ends_with('t'))
+            }),
+            (
+                json!(["is", dim, ["DIRECT / NONE", "(Not Set)"], {"case_sensitive": false}]),
+                |v| v == "Direct / None" || v == "(not set)",
+            ),
+        ];
+        for (search, shows) in searches {
+            let (mut visits, mut pageviews) = (0.0, 0.0);
+            for row in rows {
+                if shows(row["dimensions"][0].as_str().unwrap()) {
+                    visits += row["metrics"][1].as_f64().unwrap();
+                    pageviews += row["metrics"][2].as_f64().unwrap();
+                }
+            }
+            let found = totals(&t, "a.example", &metrics, range.clone(), json!([search])).await;
+            assert_eq!((found[1], found[2]), (visits, pageviews), "{search}");
         }
     }
     assert!(

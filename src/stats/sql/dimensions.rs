@@ -167,6 +167,7 @@ pub fn filter(f: &Filter, s: &Scope) -> String {
                     }
                 }
                 other => stored_value(*op, *other, values, *case_sensitive)
+                    .or_else(|| on_stored(*op, *other, values, *case_sensitive, &on))
                     .unwrap_or_else(|| on(&dimension(*other, s))),
             }
         }
@@ -199,6 +200,62 @@ fn stored_value(op: Op, d: Dimension, values: &[String], case_sensitive: bool) -
     Some(match op {
         Op::IsNot => format!("NOT ({any})"),
         _ => format!("({any})"),
+    })
+}
+
+/// Any other filter on a column the API shows with a label for the empty value (`contains`,
+/// `matches`, their negations, a case-insensitive `is`), written on the stored column with the
+/// label's outcome decided once: `position(referrer, 'facebook') > 0` rather than
+/// `position(if(referrer = '', 'Direct / None', referrer), 'facebook') > 0`, whose `if`
+/// ClickHouse 18.16 computes for every row it reads (the aggregate of `visit:referrer contains
+/// "facebook"` over 90 days of the benchmark data: 311 → 251 ms, by hand). Exact: a row with
+/// the empty value gets the label's outcome, any other row its own. Where Rust cannot decide a
+/// condition exactly as ClickHouse would (a regular expression, a case-insensitive non-ASCII
+/// value), ClickHouse decides it on the label once (`if(referrer = '', <on the label>, <on the
+/// column>)`: 311 → 286 ms). `None`: not a labelled dimension.
+fn on_stored(
+    op: Op,
+    d: Dimension,
+    values: &[String],
+    case_sensitive: bool,
+    on: &dyn Fn(&str) -> String,
+) -> Option<String> {
+    let (column, label) = labelled(d)?;
+    let stored = on(column);
+    let outcome = |text: &str| holds(op, text, values, case_sensitive);
+    Some(match (outcome(label), outcome("")) {
+        // The empty value's outcome differs from the label's: said for that value alone.
+        (Some(true), Some(false)) => format!("({column} = '' OR {stored})"),
+        (Some(false), Some(true)) => format!("({column} != '' AND {stored})"),
+        (Some(_), Some(_)) => stored,
+        _ => format!("if({column} = '', {}, {stored})", on(&lit(label))),
+    })
+}
+
+/// Whether [`leaf`]'s condition holds for the text `text`, decided as ClickHouse decides it;
+/// `None` where that is not certain here (a regular expression, a case-insensitive comparison
+/// of non-ASCII text, whose case folding is ClickHouse's own).
+fn holds(op: Op, text: &str, values: &[String], case_sensitive: bool) -> Option<bool> {
+    let one = |v: &str| -> Option<bool> {
+        let ascii = v.is_ascii() && text.is_ascii();
+        match op {
+            Op::Is | Op::IsNot if case_sensitive => Some(text == v),
+            Op::Is | Op::IsNot if ascii => Some(text.eq_ignore_ascii_case(v)),
+            // `position` finds bytes, as `str::contains` does (an empty value: everywhere).
+            Op::Contains | Op::ContainsNot if case_sensitive => Some(text.contains(v)),
+            Op::Contains | Op::ContainsNot if ascii => {
+                Some(text.to_ascii_lowercase().contains(&v.to_ascii_lowercase()))
+            }
+            _ => None,
+        }
+    };
+    let mut any = false;
+    for v in values {
+        any |= one(v)?;
+    }
+    Some(match op {
+        Op::IsNot | Op::ContainsNot | Op::MatchesNot => !any,
+        _ => any,
     })
 }
 
@@ -402,5 +459,63 @@ mod tests {
             "{sql}"
         );
         assert!(sql.starts_with("(") && sql.contains(" OR (NOT ("), "{sql}");
+    }
+
+    /// A filter on a labelled column other than an exact `is`: written on the stored column,
+    /// the empty value given the label's outcome (the values against ClickHouse are checked in
+    /// `tests/it/stored_visits.rs`, `labelled_values_filter_the_rows_their_breakdown_row_shows`).
+    #[test]
+    fn labelled_columns_are_searched_stored_with_the_labels_outcome() {
+        let s = crate::stats::sql::example_scope();
+        let sql = |op: Op, d: Dimension, v: &str, case_sensitive: bool| {
+            filter(
+                &Filter::Leaf {
+                    op,
+                    dimension: d,
+                    values: vec![v.into()],
+                    case_sensitive,
+                },
+                &s,
+            )
+        };
+        // The label does not match: the stored column alone.
+        assert_eq!(
+            sql(Op::Contains, Dimension::Referrer, "facebook", true),
+            "(position(referrer, 'facebook') > 0)"
+        );
+        // The label matches: the empty value too.
+        assert_eq!(
+            sql(Op::Contains, Dimension::Source, "none", false),
+            "(source = '' OR (positionCaseInsensitiveUTF8(source, 'none') > 0))"
+        );
+        // Negated, the label matching: the empty value is left out.
+        assert_eq!(
+            sql(Op::ContainsNot, Dimension::Country, "not", true),
+            "(country != '' AND NOT (position(country, 'not') > 0))"
+        );
+        // An empty value is found in every text, the label's and the empty one alike.
+        assert_eq!(
+            sql(Op::Contains, Dimension::Os, "", true),
+            "(position(os, '') > 0)"
+        );
+        assert_eq!(
+            sql(Op::Is, Dimension::Browser, "(NOT SET)", false),
+            "(browser = '' OR (lowerUTF8(browser) = lowerUTF8('(NOT SET)')))"
+        );
+        // A regular expression, or case folding beyond ASCII: ClickHouse decides the label.
+        assert_eq!(
+            sql(Op::Matches, Dimension::UtmSource, "^\\(", true),
+            "if(utm_source = '', (match('(not set)', '^\\\\(')), (match(utm_source, '^\\\\(')))"
+        );
+        assert!(
+            sql(Op::Contains, Dimension::Referrer, "É", false).starts_with(
+                "if(referrer = '', (positionCaseInsensitiveUTF8('Direct / None', 'É') > 0), "
+            )
+        );
+        // Exact `is` keeps its list of stored values.
+        assert_eq!(
+            sql(Op::Is, Dimension::Source, "Direct / None", true),
+            "(source IN ('', 'Direct / None'))"
+        );
     }
 }
