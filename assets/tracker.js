@@ -41,7 +41,9 @@
  * [[sites]] exclude_paths patterns: * one path segment, a final ** the rest; a
  * trailing slash of the path does not matter; Plausible's * inside a segment,
  * "/how-to-*", works here too). On a page whose path matches, nothing at all is
- * sent: no pageview, engagement, custom or built-in event.
+ * sent: no pageview, engagement, custom or built-in event. Included pages:
+ * data-include="/blog/**, /" (the collector's include_paths, same patterns):
+ * on a page whose path matches none of them, likewise nothing is sent.
  *
  * When: a pageview on load (or when a prerendered page is shown), on SPA
  * navigation and on a back/forward-cache restore. An engagement for the page
@@ -59,7 +61,7 @@
  *   data-api              event endpoint (default: this script's origin + /api/event)
  *   data-hash             count hash changes as page changes
  *   data-allow-localhost  also track on localhost / 127.0.0.1 / [::1] (off by default)
- *   data-exclude, data-outbound-links, data-file-downloads, data-404,
+ *   data-exclude, data-include, data-outbound-links, data-file-downloads, data-404,
  *   data-form-submissions: see above
  *
  * Opt-out: the site's privacy page offers a button that calls
@@ -98,17 +100,24 @@
   var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && !has('allow-localhost') ||
     l.protocol == 'file:';
 
-  // data-exclude as one regular expression: `*` one non-empty segment, a final `**` the rest,
-  // one trailing slash of the path ignored (the collector's rules); 0 when not set.
-  var exclude = [];
-  (attr('exclude') || '').split(',').forEach(function (p) {
-    p = p.trim(); // "/" alone is the home page; an empty entry is nothing
-    if (p) {
-      exclude.push(p.replace(/\/$/, '').replace(/[.+?^${}()|[\]\\]/g, '\\$&')
-        .replace(/\/\*\*$/, '/.+').replace(/\*/g, '[^/]+'));
-    }
-  });
-  exclude = exclude.length && RegExp('^(' + exclude.join('|') + ')/?$');
+  // data-exclude and data-include, each as one regular expression: `*` one non-empty segment,
+  // a final `**` the rest, one trailing slash of the path ignored (the collector's rules); 0
+  // when not set. Plausible's `**` elsewhere (`/blog**`) is any characters, also none, as
+  // there: a list copied from a Plausible tag keeps its meaning (the collector refuses it).
+  var paths = function (n) {
+    var r = [];
+    (attr(n) || '').split(',').forEach(function (p) {
+      p = p.trim(); // "/" alone is the home page; an empty entry is nothing
+      if (p) {
+        r.push(p.replace(/\/$/, '').replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/\/\*\*$/, '/.+').replace(/\*\*/g, '\0').replace(/\*/g, '[^/]+')
+          .replace(/\0/g, '.*'));
+      }
+    });
+    return r.length && RegExp('^(' + r.join('|') + ')/?$');
+  };
+  var exclude = paths('exclude');
+  var include = paths('include');
 
   var KEY = 'tally_ignore';
   var store = function (f) { try { return f(w.localStorage); } catch (e) {} };
@@ -162,7 +171,9 @@
   // `leaving`: the page is being hidden or left, so the beacon must go now.
   function send(o, leaving) {
     // The page the beacon is about (an engagement's may be the one just left) decides.
-    if (off || optedOut || w.tallyIgnore || exclude && exclude.test(new URL(o.u).pathname)) return;
+    var p = new URL(o.u).pathname;
+    if (off || optedOut || w.tallyIgnore || exclude && exclude.test(p) ||
+      include && !include.test(p)) return;
     o.d = domain; // left out of the JSON when undefined
     post(JSON.stringify(o), leaving);
   }

@@ -78,8 +78,8 @@ pub struct Metrics {
     pub clickhouse_up: Gauge,
     /// Page paths replaced by `/(other)` because the site had too many new paths this hour.
     pub paths_capped: Counter,
-    /// Beacons for a page in its site's `exclude_paths`: answered 202, not stored (one per site
-    /// that excludes it). No labels, so no path can reach the metrics.
+    /// Beacons for a page in its site's `exclude_paths` or outside its non-empty `include_paths`:
+    /// answered 202, not stored (one per site that excludes it). No labels, so no path can reach the metrics.
     pub beacons_excluded: Counter,
 }
 
@@ -327,7 +327,7 @@ impl Metrics {
         );
         r.register(
             "beacons_excluded",
-            "Beacons for a page in its site's exclude_paths: answered 202, not stored",
+            "Beacons for a page in its site's exclude_paths or outside its include_paths: answered 202, not stored",
             m.beacons_excluded.clone(),
         );
         m

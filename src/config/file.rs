@@ -290,6 +290,10 @@ pub struct Site {
     /// same patterns as `rewrite`'s. The tracker takes the same list as `data-exclude`.
     #[serde(default)]
     pub exclude_paths: Vec<String>,
+    /// When not empty, only pages matching one of these patterns are counted (`/blog/**`); the
+    /// others are treated as excluded. Same patterns; the tracker takes it as `data-include`.
+    #[serde(default)]
+    pub include_paths: Vec<String>,
     /// Goals reports count (`event:goal`): a page-view goal (`page`, `*` any characters) or a
     /// custom-event goal (`event`), with an optional `name`.
     #[serde(default)]

@@ -509,7 +509,7 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
             Ok(rules) => rules,
             Err(e) => return bad(format!("site {}: {e}", f.domain)),
         };
-        let exclusions = match Exclusions::parse(&f.exclude_paths) {
+        let exclusions = match Exclusions::parse(&f.exclude_paths, &f.include_paths) {
             Ok(e) => e,
             Err(e) => return bad(format!("site {}: {e}", f.domain)),
         };
@@ -725,6 +725,28 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(m.contains("site a.example"), "{m}");
+    }
+
+    #[test]
+    fn include_paths_are_parsed_when_the_config_loads() {
+        let c = Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\ninclude_paths = [\"/blog/**\"]\n\
+             exclude_paths = [\"/blog/drafts/**\"]\n",
+        )
+        .unwrap();
+        let ex = &c.sites[0].exclusions;
+        assert!(!ex.excludes_path("/blog/a") && ex.excludes_path("/blog/drafts/a"));
+        assert!(ex.excludes_path("/") && ex.excludes_path("/about"));
+        let m = match Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\ninclude_paths = [\"/blog**\"]\n",
+        ) {
+            Err(Error::Config(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            m.starts_with("site a.example: include_paths entry 1 (\"/blog**\")"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -92,6 +92,19 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
             )
         ));
     }
+    let including = r.sites.iter().filter(|s| !s.included_paths.is_empty());
+    for site in including.clone() {
+        line(format!(
+            "- {}",
+            tr.f(
+                "privacy.md.included",
+                &[
+                    ("site", &site.domain),
+                    ("patterns", &site.included_paths.join(", "))
+                ],
+            )
+        ));
+    }
     let with_goals = r.sites.iter().filter(|s| !s.goals.is_empty());
     for site in with_goals.clone() {
         line(format!(
@@ -105,7 +118,9 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
     for p in &r.builtin_event_properties {
         line(format!("- {}", tr.f("privacy.md.builtin", &[("value", p)])));
     }
-    if excluding.count() + with_goals.count() + r.builtin_event_properties.len() > 0 {
+    if excluding.count() + including.count() + with_goals.count() + r.builtin_event_properties.len()
+        > 0
+    {
         line(String::new());
     }
     if let Some(a) = &r.aggregate_only {

@@ -64,6 +64,9 @@ pub struct SiteReport {
     pub rewrite_rules: Vec<String>,
     /// `exclude_paths`: beacons for these pages are answered 202 and not stored.
     pub excluded_paths: Vec<String>,
+    /// `include_paths`: when not empty, beacons for every other page are answered 202 and not
+    /// stored.
+    pub included_paths: Vec<String>,
     /// `[[sites.goals]]` as `name: page PATTERN` or `name: event NAME`: counted from the stored
     /// pageviews and custom events when a report asks; nothing more is collected for them.
     pub goals: Vec<String>,
@@ -275,7 +278,8 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                     .iter()
                     .map(|r| format!("{} -> {}", r.pattern, r.replacement))
                     .collect(),
-                excluded_paths: s.exclusions.written().to_vec(),
+                excluded_paths: s.exclusions.excluded().to_vec(),
+                included_paths: s.exclusions.included().to_vec(),
                 goals: s
                     .goals
                     .iter()
@@ -567,6 +571,7 @@ mod tests {
     fn excluded_paths_and_builtin_event_props_are_reported() {
         let c = Config::parse(
             "[[sites]]\ndomain = \"www.example.org\"\nexclude_paths = [\"/admin/**\", \"/account/*\"]\n\
+             include_paths = [\"/afval/**\", \"/\"]\n\
              [[sites.goals]]\npage = \"/afval*\"\n[[sites.goals]]\nevent = \"Download\"\n\
              [[sites]]\ndomain = \"shop.example.org\"\n",
         )
@@ -592,6 +597,17 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("- shop.example.org: nothing"), "{md}");
+        assert_eq!(r.sites[0].included_paths, ["/afval/**", "/"]);
+        assert!(r.sites[1].included_paths.is_empty());
+        assert!(
+            json.contains(r#""included_paths":["/afval/**","/"]"#),
+            "{json}"
+        );
+        assert!(
+            md.contains("- www.example.org: only pages matching /afval/**, / are counted; nothing is stored for the others"),
+            "{md}"
+        );
+        assert!(!md.contains("- shop.example.org: only"), "{md}");
         assert_eq!(
             r.sites[0].goals,
             ["Visit /afval*: page /afval*", "Download: event Download"]

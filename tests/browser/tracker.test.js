@@ -110,6 +110,9 @@ function route(req) {
   if (p === '/ext-off/') return pageHtml({}, '', LINKS());
   if (p === '/ext-odt/') return pageHtml({ extra: 'data-file-downloads="odt, .ODS"' }, '', LINKS());
   if (p === '/thanks') return '<!doctype html><title>thanks</title>thanks';
+  if (p.startsWith('/incl/') || p.startsWith('/outside/')) {
+    return pageHtml({ extra: `${EXT} data-include="/incl/**, /news/*, /, /docs**" data-exclude="/incl/drafts/**"` }, '', LINKS());
+  }
   if (p.startsWith('/private/') || p.startsWith('/excl/')) {
     return pageHtml({ extra: `${EXT} data-exclude="/private/**, /account/*, /preview, /how-to-*"` }, '', LINKS());
   }
@@ -874,6 +877,33 @@ test('o8. data-exclude: nothing at all is sent about an excluded page; the same 
   assert.deepEqual(events.filter((e) => isPv()(e.body)).map((e) => path(e.body)).sort(), [...counted].sort());
   for (const e of events) {
     assert.ok(counted.includes(path(e.body)), `sent about an excluded page: ${JSON.stringify(e.body)}`);
+  }
+  assert.ok(events.some((e) => isEng()(e.body)), 'engagements of counted pages are sent');
+});
+
+test('o9. data-include: only included pages are counted, data-exclude still applies; the same patterns as include_paths', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  // data-include="/incl/**, /news/*, /, /docs**" data-exclude="/incl/drafts/**"
+  await s.page.goto(`${site()}/outside/a`);
+  await s.page.evaluate(() => window.tally('Signup'));
+  await s.page.click('#pdf');
+  await sleep(500);
+  if (FAKE) assert.deepEqual(events.map((e) => e.body), [], 'nothing from a page outside data-include');
+  const paths = ['/incl/a', '/incl', '/incl/drafts/x', '/incl/b/c/', '/news', '/news/today', '/news/today/x',
+    '/', '/contact', '/docs', '/doc', '/docs/a/b', '/docsy', '/Incl/a'];
+  for (const p of paths) {
+    await s.page.evaluate((to) => history.pushState({}, '', to), p);
+    await sleep(60);
+  }
+  await setHidden(s.page, true);
+  await sleep(800);
+  if (!FAKE) return s.checkLoaded();
+  // `/docs**` as Plausible has it: any characters after `/docs`, also none.
+  const counted = ['/incl/a', '/incl/b/c/', '/news/today', '/', '/docs', '/docs/a/b', '/docsy'];
+  const path = (b) => new URL(b.u).pathname;
+  assert.deepEqual(events.filter((e) => isPv()(e.body)).map((e) => path(e.body)).sort(), [...counted].sort());
+  for (const e of events) {
+    assert.ok(counted.includes(path(e.body)), `sent about a page not counted: ${JSON.stringify(e.body)}`);
   }
   assert.ok(events.some((e) => isEng()(e.body)), 'engagements of counted pages are sent');
 });

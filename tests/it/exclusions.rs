@@ -1,6 +1,7 @@
-//! `[[sites]] exclude_paths` through the real collector, with a plain HTTP client: beacons for
-//! excluded pages are answered 202, not stored, and counted in a metric without labels; other
-//! pages and other sites are stored as before. And the tracker's built-in events (outbound link,
+//! `[[sites]] exclude_paths` and `include_paths` through the real collector, with a plain HTTP
+//! client: beacons for excluded pages (or pages outside the included ones) are answered 202, not
+//! stored, and counted in a metric without labels; other pages and other sites are stored as
+//! before. And the tracker's built-in events (outbound link,
 //! file download, 404) sent the same way: their `url` / `path` property is stored reduced, without
 //! the site's `props_allowlist`. Nothing of an excluded path or an unreduced URL is left in any
 //! column, the log or the metrics.
@@ -108,6 +109,82 @@ async fn excluded_pages_are_answered_202_not_stored_and_counted() {
     let stored = all_rows(&t.db).await.join("\n");
     let logs = t.logs();
     for marker in ["exclmarker", "EXCLTOKEN1", "partner.example.net"] {
+        assert!(!stored.contains(marker), "{marker} stored:\n{stored}");
+        assert!(!logs.contains(marker), "{marker} logged");
+        assert!(!metrics.contains(marker), "{marker} in metrics");
+    }
+}
+
+#[tokio::test]
+async fn with_include_paths_only_those_pages_are_stored() {
+    let setup = Setup::new("inclusions").with(
+        "[[sites]]\ndomain = \"www.example.org\"\n\
+         include_paths = [\"/blog/**\", \"/\"]\nexclude_paths = [\"/blog/drafts/**\"]\n\n\
+         [[sites]]\ndomain = \"shop.example.org\"\n",
+    );
+    let t = setup.start().await;
+    let ip = "198.51.100.9";
+    for body in [
+        r#"{"n":"pageview","u":"https://www.example.org/contact/inclmarker0?email=jan%40example.nl"}"#,
+        r#"{"n":"pageview","u":"https://www.example.org/blog"}"#,
+        r#"{"n":"pageview","u":"https://www.example.org/blog/drafts/inclmarker1"}"#,
+        r#"{"n":"Signup","u":"https://www.example.org/account/inclmarker2","p":{"plan":"a"}}"#,
+        r#"{"n":"engagement","u":"https://www.example.org/contact/inclmarker3","e":5000}"#,
+    ] {
+        let (status, answer) = t
+            .beacon(
+                body,
+                &[
+                    ("content-type", "text/plain"),
+                    ("user-agent", CHROME),
+                    ("x-forwarded-for", ip),
+                ],
+            )
+            .await;
+        assert_eq!((status, answer.as_str()), (202, ""), "{body}");
+    }
+    for body in [
+        r#"{"n":"pageview","u":"https://www.example.org/"}"#,
+        r#"{"n":"pageview","u":"https://www.example.org/blog/first-post?utm_source=news"}"#,
+        r#"{"n":"engagement","u":"https://www.example.org/blog/first-post","e":4000}"#,
+        // The site without the lists stores its copy of a beacon the other site leaves out.
+        r#"{"n":"pageview","u":"https://www.example.org/contact/both","d":"www.example.org,shop.example.org"}"#,
+    ] {
+        assert_eq!(t.browser_beacon(body, CHROME, ip).await, 202, "{body}");
+    }
+    assert_eq!(t.wait_rows(4).await, 4);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let rows = ch_rows(&format!(
+        "SELECT site, name, path FROM {}.events ORDER BY site, path, name",
+        t.db
+    ))
+    .await;
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["site"].as_str().unwrap(),
+                r["name"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "shop.example.org pageview /contact/both",
+            "www.example.org pageview /",
+            "www.example.org engagement /blog/first-post",
+            "www.example.org pageview /blog/first-post",
+        ]
+    );
+    let metrics = t.metrics().await;
+    assert_eq!(metric(&metrics, "tally_beacons_excluded_total"), 6.0);
+    assert_eq!(metric(&metrics, "tally_events_accepted_total"), 4.0);
+    let stored = all_rows(&t.db).await.join("\n");
+    let logs = t.logs();
+    for marker in ["inclmarker", "/contact/inclmarker", "jan%40"] {
         assert!(!stored.contains(marker), "{marker} stored:\n{stored}");
         assert!(!logs.contains(marker), "{marker} logged");
         assert!(!metrics.contains(marker), "{marker} in metrics");
