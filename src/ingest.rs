@@ -319,7 +319,10 @@ impl Ingest {
                 .iter()
                 .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))
                 .map(|(k, v)| {
-                    let mut v = v.clone();
+                    // Scrubbed like an allow-listed query value (an e-mail address typed into
+                    // a search box a site reports as a prop), then cut: cutting first could
+                    // leave a piece the detectors no longer recognise.
+                    let mut v = crate::scrub::scrub_value(v).into_owned();
                     truncate_chars(&mut v, MAX_PROP_VALUE_CHARS);
                     (k.clone(), v)
                 })

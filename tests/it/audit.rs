@@ -486,8 +486,8 @@ fn pageview(value: &str) -> Value {
     })
 }
 
-/// A custom event with `value` in the path, an unlisted property (as value and as key) and,
-/// for numbers, in the referrer's host name.
+/// A custom event with `value` in the path, in an allow-listed property (`who`, stored scrubbed),
+/// in an unlisted property (as value and as key) and, for numbers, in the referrer's host name.
 fn custom_event(class: &str, value: &str) -> Value {
     let mut props = serde_json::Map::new();
     props.insert("who".into(), json!(value));
@@ -596,7 +596,7 @@ async fn scenario(logs: LogBuffer) {
          [retention]\nraw_days = 3\n\
          [[api_tokens]]\nname = \"privacy officer\"\nsha256 = \"{sha}\"\n\
          [[sites]]\ndomain = \"www.example.org\"\naliases = [\"example.org\"]\n\
-         props_allowlist = [\"plan\"]\n\
+         props_allowlist = [\"plan\", \"who\"]\n\
          rewrite = [{{ pattern = \"/zaken/*\", replacement = \"/zaken/:id\" }}]\n",
         relay = relay.url,
         spool = spool_dir.display().to_string(),
@@ -1130,6 +1130,11 @@ async fn scenario(logs: LogBuffer) {
         assert!(
             holds(Kind::Table, "events.path (before", placeholder),
             "{placeholder} stored"
+        );
+        // The allow-listed prop `who` carries each value too: stored, scrubbed.
+        assert!(
+            holds(Kind::Table, "events.props_values (before", placeholder),
+            "{placeholder} stored as a prop"
         );
     }
     assert!(holds(Kind::Table, "events.path (before", "/zaken/:id"));

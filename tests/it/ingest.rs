@@ -50,7 +50,7 @@ async fn tally_and_plausible_beacons_become_the_expected_rows() {
     // Plausible Events API from a server-side integration: long keys, JSON, visitor headers.
     let (s, _) = t
         .beacon(
-            r#"{"name":"Signup","url":"https://example.org/aanmelden","domain":"www.example.org","referrer":"https://duckduckgo.com/","props":{"plan":"pro","email":"jan@example.nl"},"revenue":{"amount":"10","currency":"EUR"}}"#,
+            r#"{"name":"Signup","url":"https://example.org/aanmelden","domain":"www.example.org","referrer":"https://duckduckgo.com/","props":{"plan":"pro voor jan.de.vries@example.nl, 06-12345678","email":"jan@example.nl"},"revenue":{"amount":"10","currency":"EUR"}}"#,
             &[("content-type", "application/json"), ("user-agent", CHROME), ("x-forwarded-for", "8.8.8.8")],
         )
         .await;
@@ -105,7 +105,11 @@ async fn tally_and_plausible_beacons_become_the_expected_rows() {
     assert_eq!(custom["referrer_host"], "duckduckgo.com");
     // Only the allow-listed prop survives; the e-mail address is dropped.
     assert_eq!(custom["props_keys"], serde_json::json!(["plan"]));
-    assert_eq!(custom["props_values"], serde_json::json!(["pro"]));
+    // An allow-listed value is kept with its personal data replaced, as a query value is.
+    assert_eq!(
+        custom["props_values"],
+        serde_json::json!(["pro voor :email, :phone"])
+    );
     row("www.example.org", "pageview", "/gedeeld");
     row("gemeente.example.nl", "pageview", "/gedeeld");
 
