@@ -79,7 +79,8 @@ pub struct Metrics {
     /// Page paths replaced by `/(other)` because the site had too many new paths this hour.
     pub paths_capped: Counter,
     /// Beacons for a page in its site's `exclude_paths` or outside its non-empty `include_paths`:
-    /// answered 202, not stored (one per site that excludes it). No labels, so no path can reach the metrics.
+    /// answered 202, not stored (one per site that excludes it). No labels, so no path can reach
+    /// the metrics.
     pub beacons_excluded: Counter,
 }
 
