@@ -486,6 +486,23 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
             },
         ),
     ));
+    out.push((
+        "grouped without a total, per day".to_string(),
+        grouped(
+            &Scope {
+                period_days: tally::stats::sql::visits::BY_DAY_WITHOUT_TOTAL_FROM_DAYS,
+                ..stored_scope.clone()
+            },
+            &[Dimension::Device],
+            &filters,
+            Percentiles::Histograms {
+                durations: false,
+                page_seconds: false,
+                components: Components(0).with(1).with(2),
+                one_shard: true,
+            },
+        ),
+    ));
     for (name, s) in [
         ("with the open tail", &scope),
         ("stored visits only", &stored_scope),

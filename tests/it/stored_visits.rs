@@ -970,6 +970,23 @@ async fn issue_14_filters_reach_twelve_months_and_combine() {
     )
     .await;
     check(json!([f("is", "visit:country", "FR")]), vec![0.0, 0.0, 0.0]).await;
+    // Countries without `percentage` over the year, counted per local day and summed too
+    // (`visits::BY_DAY_WITHOUT_TOTAL_FROM_DAYS`): the DE visitor of two visits is one visitor.
+    let r = results(
+        &t,
+        json!({"site_id": "s.example", "metrics": ["visitors", "visits"],
+            "date_range": year, "dimensions": ["visit:country"],
+            "filters": [f("is_not", "visit:source", "Google")],
+            "order_by": [["visits", "desc"]]}),
+    )
+    .await;
+    assert_eq!(
+        r,
+        json!([
+            {"dimensions": ["DE"], "metrics": [11, 12]},
+            {"dimensions": ["NL"], "metrics": [11, 11]}
+        ])
+    );
     // Countries with `percentage` over the year, counted per local day and summed
     // (`visits::BY_DAY_FROM_DAYS`): the DE visitor of two visits on one day is one visitor.
     let r = results(
@@ -1223,6 +1240,32 @@ async fn issue_14_generated_traffic_gives_the_same_numbers_stored_and_raw() {
                 json!({"site_id": "s.example", "metrics": ["visitors", "visits"],
                 "date_range": range, "filters": f, "dimensions": ["visit:source", "event:page"]}),
             );
+            // A month and two months around the same days: stored visits count their visitors
+            // per local day and sum them, without a total from a month on and with the total of
+            // `percentage` from two (`visits::BY_DAY_WITHOUT_TOTAL_FROM_DAYS`,
+            // `visits::BY_DAY_FROM_DAYS`); the DST change falls within both.
+            for long in [
+                json!(["2026-03-05", "2026-04-04"]),
+                json!(["2026-02-01", "2026-04-02"]),
+            ] {
+                for d in [
+                    "visit:country",
+                    "visit:device",
+                    "visit:browser",
+                    "visit:os",
+                    "visit:source",
+                    "visit:channel",
+                    "visit:duration_bucket",
+                ] {
+                    queries.push(json!({"site_id": "s.example",
+                        "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
+                        "date_range": long, "filters": f, "dimensions": [d]}));
+                }
+                queries.push(
+                    json!({"site_id": "s.example", "metrics": ["visitors", "percentage"],
+                    "date_range": long, "filters": f, "dimensions": ["visit:country"]}),
+                );
+            }
             compared +=
                 compare_answers(&raw, &stored, &format!("{round}: "), &queries, &mut differ).await;
         }
