@@ -79,31 +79,27 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
         ]));
     }
     line(String::new());
-    let excluding = r.sites.iter().filter(|s| !s.excluded_paths.is_empty());
-    for site in excluding.clone() {
-        line(format!(
-            "- {}",
-            tr.f(
-                "privacy.md.excluded",
-                &[
-                    ("site", &site.domain),
-                    ("patterns", &site.excluded_paths.join(", "))
-                ],
-            )
-        ));
-    }
-    let including = r.sites.iter().filter(|s| !s.included_paths.is_empty());
-    for site in including.clone() {
-        line(format!(
-            "- {}",
-            tr.f(
-                "privacy.md.included",
-                &[
-                    ("site", &site.domain),
-                    ("patterns", &site.included_paths.join(", "))
-                ],
-            )
-        ));
+    // The sites' excluded page patterns, then their included ones, where a site has any.
+    let mut path_lines = 0;
+    for (key, included) in [
+        ("privacy.md.excluded", false),
+        ("privacy.md.included", true),
+    ] {
+        for site in &r.sites {
+            let paths = if included {
+                &site.included_paths
+            } else {
+                &site.excluded_paths
+            };
+            if !paths.is_empty() {
+                let patterns = paths.join(", ");
+                line(format!(
+                    "- {}",
+                    tr.f(key, &[("site", &site.domain), ("patterns", &patterns)])
+                ));
+                path_lines += 1;
+            }
+        }
     }
     let with_goals = r.sites.iter().filter(|s| !s.goals.is_empty());
     for site in with_goals.clone() {
@@ -118,9 +114,7 @@ pub fn markdown(r: &Report, tr: &Tr) -> String {
     for p in &r.builtin_event_properties {
         line(format!("- {}", tr.f("privacy.md.builtin", &[("value", p)])));
     }
-    if excluding.count() + including.count() + with_goals.count() + r.builtin_event_properties.len()
-        > 0
-    {
+    if path_lines + with_goals.count() + r.builtin_event_properties.len() > 0 {
         line(String::new());
     }
     if let Some(a) = &r.aggregate_only {

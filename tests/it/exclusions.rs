@@ -21,19 +21,9 @@ async fn all_rows(db: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn excluded_pages_are_answered_202_not_stored_and_counted() {
-    let setup = Setup::new("exclusions").with(SITES);
-    let t = setup.start().await;
-    let ip = "198.51.100.7";
-    let excluded = [
-        r#"{"n":"pageview","u":"https://www.example.org/admin/users/exclmarker0/edit?token=EXCLTOKEN1"}"#,
-        r#"{"n":"pageview","u":"https://www.example.org/account/exclmarker.jansen@example.nl/"}"#,
-        r#"{"n":"Signup","u":"https://www.example.org/account/exclmarker2","p":{"plan":"a"}}"#,
-        r#"{"n":"engagement","u":"https://www.example.org/admin/exclmarker3","e":5000}"#,
-        r#"{"n":"Outbound Link: Click","u":"https://www.example.org/admin/exclmarker4","p":{"url":"https://partner.example.net/"}}"#,
-    ];
-    for body in excluded {
+/// Sends each beacon as a browser from `ip` would; each must be answered 202 with no body.
+async fn answered_202_empty(t: &Tally, ip: &str, bodies: &[&str]) {
+    for body in bodies {
         let (status, answer) = t
             .beacon(
                 body,
@@ -46,6 +36,21 @@ async fn excluded_pages_are_answered_202_not_stored_and_counted() {
             .await;
         assert_eq!((status, answer.as_str()), (202, ""), "{body}");
     }
+}
+
+#[tokio::test]
+async fn excluded_pages_are_answered_202_not_stored_and_counted() {
+    let setup = Setup::new("exclusions").with(SITES);
+    let t = setup.start().await;
+    let ip = "198.51.100.7";
+    let excluded = [
+        r#"{"n":"pageview","u":"https://www.example.org/admin/users/exclmarker0/edit?token=EXCLTOKEN1"}"#,
+        r#"{"n":"pageview","u":"https://www.example.org/account/exclmarker.jansen@example.nl/"}"#,
+        r#"{"n":"Signup","u":"https://www.example.org/account/exclmarker2","p":{"plan":"a"}}"#,
+        r#"{"n":"engagement","u":"https://www.example.org/admin/exclmarker3","e":5000}"#,
+        r#"{"n":"Outbound Link: Click","u":"https://www.example.org/admin/exclmarker4","p":{"url":"https://partner.example.net/"}}"#,
+    ];
+    answered_202_empty(&t, ip, &excluded).await;
     let stored = [
         // Not matched: `*` is one segment, `**` needs one, the hash route is no path.
         r#"{"n":"pageview","u":"https://www.example.org/account/jan/settings"}"#,
@@ -124,25 +129,18 @@ async fn with_include_paths_only_those_pages_are_stored() {
     );
     let t = setup.start().await;
     let ip = "198.51.100.9";
-    for body in [
-        r#"{"n":"pageview","u":"https://www.example.org/contact/inclmarker0?email=jan%40example.nl"}"#,
-        r#"{"n":"pageview","u":"https://www.example.org/blog"}"#,
-        r#"{"n":"pageview","u":"https://www.example.org/blog/drafts/inclmarker1"}"#,
-        r#"{"n":"Signup","u":"https://www.example.org/account/inclmarker2","p":{"plan":"a"}}"#,
-        r#"{"n":"engagement","u":"https://www.example.org/contact/inclmarker3","e":5000}"#,
-    ] {
-        let (status, answer) = t
-            .beacon(
-                body,
-                &[
-                    ("content-type", "text/plain"),
-                    ("user-agent", CHROME),
-                    ("x-forwarded-for", ip),
-                ],
-            )
-            .await;
-        assert_eq!((status, answer.as_str()), (202, ""), "{body}");
-    }
+    answered_202_empty(
+        &t,
+        ip,
+        &[
+            r#"{"n":"pageview","u":"https://www.example.org/contact/inclmarker0?email=jan%40example.nl"}"#,
+            r#"{"n":"pageview","u":"https://www.example.org/blog"}"#,
+            r#"{"n":"pageview","u":"https://www.example.org/blog/drafts/inclmarker1"}"#,
+            r#"{"n":"Signup","u":"https://www.example.org/account/inclmarker2","p":{"plan":"a"}}"#,
+            r#"{"n":"engagement","u":"https://www.example.org/contact/inclmarker3","e":5000}"#,
+        ],
+    )
+    .await;
     for body in [
         r#"{"n":"pageview","u":"https://www.example.org/"}"#,
         r#"{"n":"pageview","u":"https://www.example.org/blog/first-post?utm_source=news"}"#,
@@ -154,29 +152,18 @@ async fn with_include_paths_only_those_pages_are_stored() {
     }
     assert_eq!(t.wait_rows(4).await, 4);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let rows = ch_rows(&format!(
-        "SELECT site, name, path FROM {}.events ORDER BY site, path, name",
+    let got = ch(&format!(
+        "SELECT site, name, path FROM {}.events ORDER BY site, path, name FORMAT TSV",
         t.db
     ))
     .await;
-    let got: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r["site"].as_str().unwrap(),
-                r["name"].as_str().unwrap(),
-                r["path"].as_str().unwrap()
-            )
-        })
-        .collect();
     assert_eq!(
-        got,
+        got.lines().collect::<Vec<_>>(),
         [
-            "shop.example.org pageview /contact/both",
-            "www.example.org pageview /",
-            "www.example.org engagement /blog/first-post",
-            "www.example.org pageview /blog/first-post",
+            "shop.example.org\tpageview\t/contact/both",
+            "www.example.org\tpageview\t/",
+            "www.example.org\tengagement\t/blog/first-post",
+            "www.example.org\tpageview\t/blog/first-post",
         ]
     );
     let metrics = t.metrics().await;

@@ -553,6 +553,16 @@ mod tests {
         }
     }
 
+    /// Visitors and the median visit duration: a percentile, which is not counted per day.
+    fn visitors_and_duration_median() -> Percentiles {
+        Percentiles::Histograms {
+            durations: true,
+            page_seconds: false,
+            components: Components(0).with(1),
+            one_shard: true,
+        }
+    }
+
     fn histograms(components: Components) -> Percentiles {
         Percentiles::Histograms {
             durations: false,
@@ -675,12 +685,7 @@ mod tests {
             &filters,
             visitors,
         ));
-        let median = Percentiles::Histograms {
-            durations: true,
-            page_seconds: false,
-            components: Components(0).with(1),
-            one_shard: true,
-        };
+        let median = visitors_and_duration_median();
         once(grouped_with_total(
             &s,
             &[Dimension::Country],
@@ -731,12 +736,7 @@ mod tests {
             &filters,
             visitors,
         ));
-        let median = Percentiles::Histograms {
-            durations: true,
-            page_seconds: false,
-            components: Components(0).with(1),
-            one_shard: true,
-        };
+        let median = visitors_and_duration_median();
         once(grouped(&s, &[Dimension::Country], &filters, median));
         s.period_days = BY_DAY_WITHOUT_TOTAL_FROM_DAYS - 1;
         once(grouped(&s, &[Dimension::Device], &filters, visitors));
