@@ -325,16 +325,22 @@ fn grouped_rows(
             // benchmark data, by hand).
             let (early, late) = (early.join(" AND "), late.join("\n    AND "));
             if let Some((by_day_dims, by_day_names, inner)) = by_day {
+                // The rows of each group and local day, read once by either form below.
+                let day = format!(
+                    "SELECT {by_day_dims}, toDate(ts, {tz}) AS day, [{inner}] AS c",
+                    tz = s.tz
+                );
+                let rows = format!(
+                    "FROM {table}\nPREWHERE site = {site} AND {early}\nWHERE {late}\n\
+                     GROUP BY {by_day_names}, day",
+                    site = s.site,
+                );
                 if !total {
                     // Without a total, each group's visitors are its days' distinct visitors
                     // summed (exact for the reason below), every other component with them.
                     return format!(
                         "SELECT [{by_day_names}] AS dims, sumForEach(c) AS comps{extra}\nFROM\n(\n\
-                         SELECT {by_day_dims}, toDate(ts, {tz}) AS day, [{inner}] AS c\n\
-                         FROM {table}\nPREWHERE site = {site} AND {early}\nWHERE {late}\n\
-                         GROUP BY {by_day_names}, day\n)\nGROUP BY {by_day_names}",
-                        tz = s.tz,
-                        site = s.site,
+                         {day}\n{rows}\n)\nGROUP BY {by_day_names}"
                     );
                 }
                 // Distinct visitors per local day, summed: `day_visitor` differs for one
@@ -356,14 +362,11 @@ fn grouped_rows(
                      sumForEach(c) AS sums,\n    \
                      arrayConcat(arraySlice(sums, 1, {VISITORS}), [v], arraySlice(sums, {after})) \
                      AS comps\nFROM\n(\n\
-                     SELECT {by_day_dims}, toDate(ts, {tz}) AS day, [{inner}] AS c,\n    \
+                     {day},\n    \
                      {VISITORS_STATE} AS visitors, finalizeAggregation(visitors) AS visitors_n\n\
-                     FROM {table}\nPREWHERE site = {site} AND {early}\nWHERE {late}\n\
-                     GROUP BY {by_day_names}, day\n)\nARRAY JOIN [0, 1] AS total\nGROUP BY total, dims, day\n)\n\
+                     {rows}\n)\nARRAY JOIN [0, 1] AS total\nGROUP BY total, dims, day\n)\n\
                      GROUP BY dims",
                     after = VISITORS + 2,
-                    tz = s.tz,
-                    site = s.site,
                 );
             }
             return format!(
