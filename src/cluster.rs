@@ -315,6 +315,38 @@ impl Cluster {
         self.everywhere.run(f).await
     }
 
+    /// Runs `f` on every server at once and joins the rows of those that answered; fails only
+    /// when none did (with the last error). For the tables every server holds whole (salts,
+    /// dashboard sessions), so that a row is seen once its insert returned, whichever server
+    /// took it and however far replication is behind.
+    pub async fn from_every_server<T, F, Fut>(
+        &self,
+        f: F,
+    ) -> Result<Vec<T>, clickhouse::error::Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, clickhouse::error::Error>>,
+    {
+        let answers =
+            futures_util::future::join_all(self.servers().map(|s| f(s.client().clone()))).await;
+        let mut rows = Vec::new();
+        let mut last = None;
+        let mut answered = false;
+        for answer in answers {
+            match answer {
+                Ok(r) => {
+                    answered = true;
+                    rows.extend(r);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        match (answered, last) {
+            (false, Some(e)) => Err(e),
+            _ => Ok(rows),
+        }
+    }
+
     /// One handle per shard, for the jobs that run shard by shard (visits, rollups, retention).
     pub fn shard_refs(self: &Arc<Self>) -> Vec<ShardRef> {
         (0..self.shards.len())

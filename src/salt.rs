@@ -319,12 +319,13 @@ impl SaltStore {
                 .collect()),
             SaltStore::ClickHouse(cluster) => {
                 let from = from.to_string();
-                let rows: Vec<SaltRow> = from_every_server(cluster, |c| {
-                    c.query("SELECT day, salt, created FROM salts WHERE day >= toDate(?)")
-                        .bind(from.as_str())
-                        .fetch_all::<SaltRow>()
-                })
-                .await?;
+                let rows: Vec<SaltRow> = cluster
+                    .from_every_server(|c| {
+                        c.query("SELECT day, salt, created FROM salts WHERE day >= toDate(?)")
+                            .bind(from.as_str())
+                            .fetch_all::<SaltRow>()
+                    })
+                    .await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| StoredSalt {
@@ -350,12 +351,13 @@ impl SaltStore {
                 .collect()),
             SaltStore::ClickHouse(cluster) => {
                 let day = day.to_string();
-                let mut days: Vec<u16> = from_every_server(cluster, |c| {
-                    c.query("SELECT DISTINCT day FROM salts WHERE day < toDate(?)")
-                        .bind(day.as_str())
-                        .fetch_all::<u16>()
-                })
-                .await?;
+                let mut days: Vec<u16> = cluster
+                    .from_every_server(|c| {
+                        c.query("SELECT DISTINCT day FROM salts WHERE day < toDate(?)")
+                            .bind(day.as_str())
+                            .fetch_all::<u16>()
+                    })
+                    .await?;
                 days.sort_unstable();
                 days.dedup();
                 Ok(days.into_iter().map(days_to_date).collect())
@@ -411,11 +413,12 @@ impl SaltStore {
             }
             SaltStore::ClickHouse(cluster) => {
                 let sql = format!("ALTER TABLE salts DROP PARTITION '{day}'");
-                from_every_server(cluster, |c| {
-                    let sql = sql.clone();
-                    async move { c.query(&sql).execute().await.map(|()| Vec::<()>::new()) }
-                })
-                .await?;
+                cluster
+                    .from_every_server(|c| {
+                        let sql = sql.clone();
+                        async move { c.query(&sql).execute().await.map(|()| Vec::<()>::new()) }
+                    })
+                    .await?;
                 Ok(())
             }
         }
@@ -427,33 +430,6 @@ impl SaltStore {
             SaltStore::ClickHouse(_) => SETTLE,
             SaltStore::Memory(_) => Duration::ZERO,
         }
-    }
-}
-
-/// Runs `f` on every server at once and joins the rows of those that answered; fails only when
-/// none did (with the last error).
-async fn from_every_server<T, F, Fut>(cluster: &Cluster, f: F) -> Result<Vec<T>, Error>
-where
-    F: Fn(clickhouse::Client) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<T>, clickhouse::error::Error>>,
-{
-    let answers =
-        futures_util::future::join_all(cluster.servers().map(|s| f(s.client().clone()))).await;
-    let mut rows = Vec::new();
-    let mut last = None;
-    let mut answered = false;
-    for answer in answers {
-        match answer {
-            Ok(r) => {
-                answered = true;
-                rows.extend(r);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    match (answered, last) {
-        (false, Some(e)) => Err(e.into()),
-        _ => Ok(rows),
     }
 }
 
