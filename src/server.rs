@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Dashboard, SessionStore};
 use crate::error::Error;
 use crate::geo::CountryDb;
 use crate::ingest::Ingest;
@@ -55,6 +55,9 @@ pub struct Prepared {
     sink: Arc<Sink>,
     spooled: Arc<tokio::sync::Notify>,
     salts: SaltStore,
+    /// The dashboard's login sessions, whose expired days are dropped in the background.
+    sessions: Arc<SessionStore>,
+    session_max: Duration,
     visits: Option<VisitJob>,
     rollup: Option<RollupJob>,
     retention: Retention,
@@ -155,9 +158,10 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
     for (site, path) in &known {
         ingest.paths.learn(site, [path.as_str()]);
     }
+    let sessions = Arc::new(SessionStore::ClickHouse(cluster.clone()));
     let app = Arc::new(App {
         config: Arc::new(config.clone()),
-        dashboard: Dashboard::new(config, stats.clone(), clock.clone()),
+        dashboard: Dashboard::new(config, stats.clone(), sessions.clone(), clock.clone()),
         clock,
         metrics,
         ingest,
@@ -173,6 +177,8 @@ pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<Prepared,
         sink,
         spooled,
         salts,
+        sessions,
+        session_max: config.dashboard.session_max,
         visits,
         rollup,
         retention,
@@ -196,6 +202,8 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
         sink,
         spooled,
         salts,
+        sessions,
+        session_max,
         visits,
         rollup,
         retention,
@@ -214,6 +222,11 @@ pub async fn run(listener: TcpListener, prepared: Prepared, shutdown: impl Futur
     if !aggregate_only {
         background.push(tokio::spawn(salt_maintenance(app.clone(), salts)));
     }
+    background.push(tokio::spawn(crate::dashboard::maintain_sessions(
+        sessions,
+        session_max,
+        app.clock.clone(),
+    )));
     // Retention waits until the visit job has stored what raw events it needs (after an upgrade
     // to a shorter raw_days, the backfill first).
     let (caught_up, visits_caught_up) = tokio::sync::oneshot::channel();

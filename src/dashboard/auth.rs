@@ -2,8 +2,10 @@
 //!
 //! - **Users** from `[[dashboard.users]]` log in with a password checked against its argon2 PHC
 //!   hash. A login makes a **session**: a random 256-bit token in an `HttpOnly; SameSite=Strict`
-//!   cookie (`Secure` when served over TLS); only the token's SHA-256 is kept, in memory, with
-//!   an idle and an absolute expiry. Restarting tally logs everyone out.
+//!   cookie (`Secure` when served over TLS); only the token's SHA-256 is kept, in ClickHouse
+//!   (`sessions`), with an idle and an absolute expiry, so that every collector knows the session
+//!   and a restart logs no one out. The logout form's CSRF token is derived from the token, so
+//!   it is not stored either.
 //! - A **trusted reverse proxy** may name the user in a header (`trusted_user_header`, for SSO);
 //!   the header is believed only when the connection comes from `server.trusted_proxies`.
 //! - A **share link** `/share/<secret>` shows one site read-only; the config holds the secret's
@@ -12,20 +14,23 @@
 //!   `SameSite=Strict` cookie set with the form, "double submit"; logout: the session's own
 //!   token), and their `Origin` (or `Referer`) must be this server.
 //! - **Throttling** is per user name, never per address: after [`MAX_FAILURES`] wrong passwords
-//!   within [`FAILURE_WINDOW`], that name is refused until the window ends.
+//!   within [`FAILURE_WINDOW`], that name is refused until the window ends (counted by each
+//!   collector on its own).
 //!
 //! Passwords, tokens and cookies are never logged; user names are logged only when they are
 //! configured (a password typed into the name field must not reach the log).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cookie::{Cookie, SameSite};
 use hyper::header::{self, HeaderMap, HeaderName};
 use secrecy::ExposeSecret;
 
+use super::sessions::{self, SessionRow, SessionStore};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::{random_hex, same, SecretDigest};
 use crate::password;
@@ -39,20 +44,12 @@ pub const MAX_FAILURES: u32 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a login form stays usable.
 pub const LOGIN_FORM_SECS: u64 = 3600;
-/// Bounds on what strangers can make us remember.
-const MAX_SESSIONS: usize = 10_000;
+/// A bound on what strangers can make us remember.
 const MAX_TRACKED_NAMES: usize = 10_000;
 
 struct User {
     hash: Option<String>,
     sites: Vec<String>,
-}
-
-struct Session {
-    user: String,
-    csrf: String,
-    created: Instant,
-    seen: Instant,
 }
 
 struct Failures {
@@ -82,6 +79,8 @@ pub enum LoginError {
     Wrong,
     /// Too many failures for this name; try again after this long.
     Throttled(Duration),
+    /// The password was right but the session could not be stored (ClickHouse did not answer).
+    Unavailable,
 }
 
 pub struct Auth {
@@ -94,7 +93,8 @@ pub struct Auth {
     public_https: bool,
     /// `host[:port]` of `server.public_url`, an origin the forms may come from.
     public_host: Option<String>,
-    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    sessions: Arc<SessionStore>,
+    clock: Arc<dyn Clock>,
     failures: Mutex<HashMap<String, Failures>>,
     /// A hash checked for unknown names, so that they take as long as known ones (made with
     /// the first user's parameters, on the first unknown name).
@@ -105,10 +105,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The key a session is kept under: the SHA-256 of its token (the token itself is not kept).
 fn digest(s: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(s.as_bytes()).into()
+}
+
+/// The key a session is kept under: the SHA-256 of its token, in hex (the token is not kept).
+fn session_key(token: &str) -> String {
+    hex::encode(digest(token))
+}
+
+/// The CSRF token of the logout form of a session: derived from the session's token (a
+/// different hash than its key, so the stored key does not give it away).
+fn csrf_of(token: &str) -> String {
+    hex::encode(&digest(&format!("tally logout form\0{token}"))[..16])
 }
 
 /// The value of cookie `name` in the request.
@@ -148,7 +158,7 @@ fn host_port(url: &str) -> Option<String> {
 }
 
 impl Auth {
-    pub fn new(config: &Config) -> Auth {
+    pub fn new(config: &Config, sessions: Arc<SessionStore>, clock: Arc<dyn Clock>) -> Auth {
         let d = &config.dashboard;
         Auth {
             users: d
@@ -178,7 +188,8 @@ impl Auth {
             max: d.session_max,
             public_https: config.server.public_url.starts_with("https://"),
             public_host: config.server.public_host.clone(),
-            sessions: Mutex::new(HashMap::new()),
+            sessions,
+            clock,
             failures: Mutex::new(HashMap::new()),
             dummy: OnceLock::new(),
         }
@@ -214,7 +225,7 @@ impl Auth {
     }
 
     /// Who is asking: the user a trusted proxy names, else the user of a live session cookie.
-    pub fn viewer(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Viewer> {
+    pub async fn viewer(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Viewer> {
         if let Some(h) = &self.header {
             if self.trusted(peer) {
                 if let Some(name) = headers.get(h).and_then(|v| v.to_str().ok()) {
@@ -236,20 +247,39 @@ impl Auth {
             }
         }
         let token = cookie(headers, SESSION_COOKIE)?;
-        let key = digest(token);
-        let now = Instant::now();
-        let mut sessions = lock(&self.sessions);
-        let s = sessions.get_mut(&key)?;
-        if now.duration_since(s.seen) > self.idle || now.duration_since(s.created) > self.max {
-            sessions.remove(&key);
+        let key = session_key(token);
+        let session = match self.sessions.find(&key).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard: the session could not be read");
+                return None;
+            }
+        };
+        let now = sessions::seconds(self.clock.now());
+        let (idle, max) = (self.idle.as_secs(), self.max.as_secs());
+        let since = |t: u32| u64::from(now.saturating_sub(t));
+        if session.ended != 0 || since(session.seen) > idle || since(session.created) > max {
             return None;
         }
-        s.seen = now;
-        let user = self.users.get(&s.user)?;
+        let user = self.users.get(&session.user)?;
+        if since(session.seen) >= sessions::touch_after(self.idle).as_secs() {
+            let touch = SessionRow {
+                token_sha256: key,
+                user: session.user.clone(),
+                created: session.created,
+                seen: now,
+                ended: 0,
+            };
+            // Not recorded: the session may expire up to one idle limit after its last
+            // recorded use rather than after this request. It is still served.
+            if let Err(e) = self.sessions.insert(touch).await {
+                tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard: the session's use could not be recorded");
+            }
+        }
         Some(Viewer {
-            user: s.user.clone(),
+            user: session.user,
             sites: user.sites.clone(),
-            csrf: Some(s.csrf.clone()),
+            csrf: Some(csrf_of(token)),
         })
     }
 
@@ -310,57 +340,60 @@ impl Auth {
             return Err(LoginError::Wrong);
         }
         lock(&self.failures).remove(name);
+        let token = self.create_session(name).await?;
         tracing::info!(user = name, "dashboard login");
-        Ok(self.create_session(name))
+        Ok(token)
     }
 
-    fn create_session(&self, user: &str) -> String {
+    async fn create_session(&self, user: &str) -> Result<String, LoginError> {
         let token = random_hex(32);
-        let now = Instant::now();
-        let mut sessions = lock(&self.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            let (idle, max) = (self.idle, self.max);
-            sessions.retain(|_, s| {
-                now.duration_since(s.seen) <= idle && now.duration_since(s.created) <= max
-            });
-            if sessions.len() >= MAX_SESSIONS {
-                if let Some(oldest) = sessions
-                    .iter()
-                    .min_by_key(|(_, s)| s.created)
-                    .map(|(k, _)| *k)
-                {
-                    sessions.remove(&oldest);
-                }
+        let now = sessions::seconds(self.clock.now());
+        let row = SessionRow {
+            token_sha256: session_key(&token),
+            user: user.to_string(),
+            created: now,
+            seen: now,
+            ended: 0,
+        };
+        match self.sessions.insert(row).await {
+            Ok(()) => Ok(token),
+            Err(e) => {
+                tracing::warn!(user, error = %crate::clickhouse_code::describe(&e), "dashboard login not completed: the session could not be stored");
+                Err(LoginError::Unavailable)
             }
         }
-        sessions.insert(
-            digest(&token),
-            Session {
-                user: user.to_string(),
-                csrf: random_hex(16),
-                created: now,
-                seen: now,
-            },
-        );
-        token
     }
 
-    /// Ends the session of this request's cookie, if its CSRF token matches.
-    pub fn logout(&self, headers: &HeaderMap, csrf: &str) -> bool {
+    /// Ends the session of this request's cookie, if `csrf` is its logout form's token. Every
+    /// collector sees it ended from then on.
+    pub async fn logout(&self, headers: &HeaderMap, csrf: &str) -> bool {
         let Some(token) = cookie(headers, SESSION_COOKIE) else {
             return false;
         };
-        let key = digest(token);
-        let mut sessions = lock(&self.sessions);
-        let Some(s) = sessions.get(&key) else {
-            return false;
-        };
-        if !same(s.csrf.as_bytes(), csrf.as_bytes()) {
+        if !same(csrf_of(token).as_bytes(), csrf.as_bytes()) {
             return false;
         }
-        let user = s.user.clone();
-        sessions.remove(&key);
-        tracing::info!(user = %user, "dashboard logout");
+        let key = session_key(token);
+        let session = match self.sessions.find(&key).await {
+            Ok(Some(s)) if s.ended == 0 => s,
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout failed: the session could not be read");
+                return false;
+            }
+        };
+        let end = SessionRow {
+            token_sha256: key,
+            user: session.user.clone(),
+            created: session.created,
+            seen: sessions::seconds(self.clock.now()),
+            ended: 1,
+        };
+        if let Err(e) = self.sessions.insert(end).await {
+            tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout failed: the end could not be stored");
+            return false;
+        }
+        tracing::info!(user = %session.user, "dashboard logout");
         true
     }
 
@@ -412,6 +445,10 @@ mod tests {
     }
 
     fn auth(extra: &str) -> Auth {
+        auth_at(extra, Arc::new(crate::clock::SystemClock))
+    }
+
+    fn auth_at(extra: &str, clock: Arc<dyn Clock>) -> Auth {
         let hash = cheap_hash("correct horse");
         let config = Config::parse(&format!(
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
@@ -423,7 +460,7 @@ mod tests {
             hex::encode(digest("s3cret"))
         ))
         .unwrap();
-        Auth::new(&config)
+        Auth::new(&config, Arc::new(SessionStore::memory()), clock)
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -447,16 +484,61 @@ mod tests {
         let token = a.login("alice", "correct horse").await.unwrap();
         assert_eq!(token.len(), 64);
         let h = headers(&[("cookie", &format!("x=1; {SESSION_COOKIE}={token}"))]);
-        let v = a.viewer(&h, None).unwrap();
+        let v = a.viewer(&h, None).await.unwrap();
         assert_eq!(v.user, "alice");
         assert!(v.may_see("a.example") && v.may_see("b.example"));
-        // Only the token's hash is kept.
-        assert!(!lock(&a.sessions).contains_key(token.as_bytes()));
-        assert!(!a.logout(&h, "not the token"));
-        assert!(a.viewer(&h, None).is_some());
+        // Only the token's hash is kept, and neither the token nor the form's CSRF token.
+        let SessionStore::Memory(rows) = &*a.sessions else {
+            unreachable!()
+        };
+        let kept = format!("{:?}", lock(rows));
         let csrf = v.csrf.unwrap();
-        assert!(a.logout(&h, &csrf));
-        assert!(a.viewer(&h, None).is_none());
+        assert!(kept.contains(&session_key(&token)));
+        assert!(!kept.contains(&token) && !kept.contains(&csrf));
+        assert!(!a.logout(&h, "not the token").await);
+        assert!(a.viewer(&h, None).await.is_some());
+        assert!(a.logout(&h, &csrf).await);
+        assert!(a.viewer(&h, None).await.is_none());
+        // Ended is ended: the same form cannot end it twice.
+        assert!(!a.logout(&h, &csrf).await);
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_when_idle_and_at_their_maximum() {
+        let start: jiff::Timestamp = "2026-12-06T08:00:00Z".parse().unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new(start));
+        // Idle 60 s (from `auth`), at most 200 s.
+        let a = auth_at("session_max_secs = 200", clock.clone());
+        let token = a.login("alice", "correct horse").await.unwrap();
+        let h = headers(&[("cookie", &format!("{SESSION_COOKIE}={token}"))]);
+        // Used every 50 s: each use is recorded (a quarter of the idle limit is 15 s), so the
+        // session lives on until its maximum.
+        for _ in 0..4 {
+            clock.advance(Duration::from_secs(50));
+            assert!(a.viewer(&h, None).await.is_some());
+        }
+        clock.advance(Duration::from_secs(1));
+        assert!(a.viewer(&h, None).await.is_none(), "past session_max_secs");
+
+        let token = a.login("alice", "correct horse").await.unwrap();
+        let h = headers(&[("cookie", &format!("{SESSION_COOKIE}={token}"))]);
+        clock.advance(Duration::from_secs(60));
+        assert!(a.viewer(&h, None).await.is_some(), "idle exactly the limit");
+        clock.advance(Duration::from_secs(61));
+        assert!(a.viewer(&h, None).await.is_none(), "idle past the limit");
+    }
+
+    #[tokio::test]
+    async fn another_collector_on_the_same_store_knows_the_session_and_its_end() {
+        let a = auth("");
+        let mut b = auth("");
+        b.sessions = a.sessions.clone();
+        let token = a.login("alice", "correct horse").await.unwrap();
+        let h = headers(&[("cookie", &format!("{SESSION_COOKIE}={token}"))]);
+        let v = b.viewer(&h, None).await.unwrap();
+        assert_eq!(v.user, "alice");
+        assert!(b.logout(&h, &v.csrf.unwrap()).await);
+        assert!(a.viewer(&h, None).await.is_none());
     }
 
     #[tokio::test]
@@ -479,19 +561,19 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn proxy_header_only_from_trusted_peers() {
+    #[tokio::test]
+    async fn proxy_header_only_from_trusted_peers() {
         let a = auth("trusted_user_header = \"X-Remote-User\"");
         let h = headers(&[("x-remote-user", "bob")]);
         let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        let v = a.viewer(&h, Some(proxy)).unwrap();
+        let v = a.viewer(&h, Some(proxy)).await.unwrap();
         assert_eq!(v.user, "bob");
         assert!(v.may_see("b.example") && !v.may_see("a.example"));
-        assert!(a.viewer(&h, Some(stranger)).is_none());
-        assert!(a.viewer(&h, None).is_none());
+        assert!(a.viewer(&h, Some(stranger)).await.is_none());
+        assert!(a.viewer(&h, None).await.is_none());
         let unknown = headers(&[("x-remote-user", "carol")]);
-        assert!(a.viewer(&unknown, Some(proxy)).is_none());
+        assert!(a.viewer(&unknown, Some(proxy)).await.is_none());
     }
 
     #[test]

@@ -151,6 +151,9 @@ pub async fn login(
             r
         }
         Err(LoginError::Wrong) => rebuild(&tr.t("login.wrong"), StatusCode::UNAUTHORIZED),
+        Err(LoginError::Unavailable) => {
+            rebuild(&tr.t("login.unavailable"), StatusCode::SERVICE_UNAVAILABLE)
+        }
         Err(LoginError::Throttled(left)) => {
             let minutes = left.as_secs().div_ceil(60).max(1);
             let mut r = rebuild(
@@ -184,7 +187,9 @@ pub async fn logout(
         );
     };
     let (lang, tr) = form_language(&fields, negotiated);
-    if !auth.same_origin(&parts.headers) || !auth.logout(&parts.headers, field(&fields, "csrf")) {
+    if !auth.same_origin(&parts.headers)
+        || !auth.logout(&parts.headers, field(&fields, "csrf")).await
+    {
         tracing::info!("dashboard logout refused: CSRF check failed or no session");
         return error(
             tr,

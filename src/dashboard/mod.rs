@@ -5,7 +5,8 @@
 //! charts (`page`, `charts`, `html`) in the request's language (`crate::i18n`), and each panel's
 //! numbers can be downloaded as CSV (`export`). `routes` decides which page answers and who may see it
 //! (`auth`: users with argon2 password hashes and sessions, a trusted proxy's user header, or a
-//! per-site share link; `login`: the login and logout forms). Assets (stylesheet, a small
+//! per-site share link; `sessions`: where sessions are kept, in ClickHouse for every collector;
+//! `login`: the login and logout forms). Assets (stylesheet, a small
 //! optional script, icon) are embedded in the binary (`assets`); pages load nothing from
 //! anywhere else (`Content-Security-Policy: default-src 'self'`, set in `headers`).
 
@@ -20,6 +21,8 @@ mod page;
 mod panels;
 mod respond;
 mod routes;
+mod sessions;
 mod view;
 
 pub use routes::{owns, Dashboard};
+pub use sessions::{maintain as maintain_sessions, SessionStore};

@@ -19,6 +19,7 @@ use super::login;
 use super::page;
 use super::panels::{self, Reports};
 use super::respond::{self, error, html, json, not_found, redirect};
+use super::sessions::SessionStore;
 use super::view::View;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -78,9 +79,15 @@ fn keep_lang(path: &str, lang: Option<Lang>) -> String {
 }
 
 impl Dashboard {
-    pub fn new(config: &Config, stats: Arc<Stats>, clock: Arc<dyn Clock>) -> Dashboard {
+    /// `sessions`: where logins are kept (see `sessions`).
+    pub fn new(
+        config: &Config,
+        stats: Arc<Stats>,
+        sessions: Arc<SessionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Dashboard {
         Dashboard {
-            auth: Auth::new(config),
+            auth: Auth::new(config, sessions, clock.clone()),
             sites: config
                 .sites
                 .iter()
@@ -106,7 +113,7 @@ impl Dashboard {
         match segments.as_slice() {
             [""] if get => redirect(&keep_lang("/dashboard", lang)),
             ["login"] if get => {
-                if auth.viewer(req.headers(), peer).is_some() {
+                if auth.viewer(req.headers(), peer).await.is_some() {
                     return redirect(&keep_lang("/dashboard", lang));
                 }
                 let next = query_param(&req, "next").unwrap_or_default();
@@ -114,21 +121,25 @@ impl Dashboard {
             }
             ["login"] if post => login::login(auth, req, peer, self.request_timeout, tr).await,
             ["logout"] if post => login::logout(auth, req, peer, self.request_timeout, tr).await,
-            ["dashboard"] | ["dashboard", ""] if get => match auth.viewer(req.headers(), peer) {
-                Some(v) => match self.sites.iter().find(|(s, _)| v.may_see(s)) {
-                    Some((site, _)) => redirect(&keep_lang(&format!("/dashboard/{site}"), lang)),
-                    None => error(
-                        tr,
-                        StatusCode::FORBIDDEN,
-                        &tr.t("error.no_sites.title"),
-                        &tr.t("error.no_sites.message"),
-                        None,
-                    ),
-                },
-                None => redirect(&keep_lang("/login", lang)),
-            },
+            ["dashboard"] | ["dashboard", ""] if get => {
+                match auth.viewer(req.headers(), peer).await {
+                    Some(v) => match self.sites.iter().find(|(s, _)| v.may_see(s)) {
+                        Some((site, _)) => {
+                            redirect(&keep_lang(&format!("/dashboard/{site}"), lang))
+                        }
+                        None => error(
+                            tr,
+                            StatusCode::FORBIDDEN,
+                            &tr.t("error.no_sites.title"),
+                            &tr.t("error.no_sites.message"),
+                            None,
+                        ),
+                    },
+                    None => redirect(&keep_lang("/login", lang)),
+                }
+            }
             ["dashboard", site, rest @ ..] if get && matches!(rest, [] | ["csv", _]) => {
-                let Some(viewer) = auth.viewer(req.headers(), peer) else {
+                let Some(viewer) = auth.viewer(req.headers(), peer).await else {
                     let here = req
                         .uri()
                         .path_and_query()
@@ -158,13 +169,15 @@ impl Dashboard {
                 self.page(&req, base, site, sites, Some(&viewer), false, tr)
                     .await
             }
-            ["dashboard", site, "realtime"] if get => match auth.viewer(req.headers(), peer) {
-                Some(v) if v.may_see(site) => self.realtime(site).await,
-                _ => json(
-                    StatusCode::UNAUTHORIZED,
-                    r#"{"error":"log in first"}"#.into(),
-                ),
-            },
+            ["dashboard", site, "realtime"] if get => {
+                match auth.viewer(req.headers(), peer).await {
+                    Some(v) if v.may_see(site) => self.realtime(site).await,
+                    _ => json(
+                        StatusCode::UNAUTHORIZED,
+                        r#"{"error":"log in first"}"#.into(),
+                    ),
+                }
+            }
             ["share", secret, rest @ ..] if get && matches!(rest, [] | ["csv", _]) => {
                 match auth.share_site(secret) {
                     Some(site) => {

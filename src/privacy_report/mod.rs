@@ -434,6 +434,16 @@ pub fn build(config: &Config, live: &Live, now: jiff::Timestamp, tr: &Tr) -> Rep
                 visitor_hash: false,
                 kept: tr.f("privacy.retention.salts.kept", &[("minutes", &timeout)]),
             },
+            TableRetention {
+                table: "dashboard_sessions",
+                holds: tr.t("privacy.retention.sessions.holds"),
+                visitor_hash: false,
+                kept: tr.plural(
+                    "privacy.retention.sessions.kept",
+                    config.dashboard.session_max.as_secs().div_ceil(86_400) as f64,
+                    &[],
+                ),
+            },
         ],
         location: Location {
             granularity: tr.t("privacy.location.granularity"),

@@ -5,7 +5,8 @@
 //! readable and run as they are on a single ClickHouse. In cluster mode:
 //! - `CREATE TABLE` gets `ReplicatedMergeTree` with a ZooKeeper path per shard (`{shard}` is
 //!   the server's macro), or one path for all servers for the tables every server must hold
-//!   whole ([`EVERYWHERE`]: the salts, so that all collectors hash alike);
+//!   whole ([`EVERYWHERE`]: the salts, so that all collectors hash alike, and the dashboard's
+//!   sessions, so that every collector knows who is logged in);
 //! - creating `events` also creates `events_all`, `Distributed` over the cluster's `events`,
 //!   sharded by the visitor hash, so that a visitor's events, and so each visit, are on one
 //!   shard;
@@ -17,7 +18,7 @@
 use crate::cluster::EVENTS_ALL;
 
 /// Tables held whole by every server of a cluster (one replication group for all).
-pub const EVERYWHERE: &[&str] = &["salts"];
+pub const EVERYWHERE: &[&str] = &["salts", "dashboard_sessions"];
 
 /// The engines a `CREATE TABLE` of `schema/` may name, each made replicated in cluster mode.
 const ENGINES: [&str; 2] = ["ENGINE = MergeTree\n", "ENGINE = SummingMergeTree\n"];

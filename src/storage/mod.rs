@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_visit_carry.sql",
         sql: include_str!("../../schema/0011_visit_carry.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_dashboard_sessions.sql",
+        sql: include_str!("../../schema/0012_dashboard_sessions.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

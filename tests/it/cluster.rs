@@ -205,6 +205,7 @@ async fn issue_17_collectors_started_together_on_an_empty_cluster_agree() {
             "rollup_page_seconds",
             "events_by_hour",
             "visit_carry",
+            "dashboard_sessions",
         ] {
             assert!(
                 engines
@@ -775,4 +776,54 @@ async fn issue_17_salts_and_expired_partitions_go_from_every_node() {
         today_after, today_before,
         "today's event is kept on every replica"
     );
+}
+
+/// A dashboard login at one collector is known to another, also with the server that took the
+/// session's insert stopped, and a logout at the other ends it at the first (the sessions table
+/// is held whole by every server and read from every server that answers, as the salts are).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ClickHouse cluster of scripts/cluster-test.sh"]
+async fn issue_17_a_dashboard_login_is_known_to_every_collector_with_a_node_down() {
+    use crate::dashboard::{dashboard_config, get, hidden_field, login, post_form, ALICE_PASSWORD};
+    let c = Cluster::from_env();
+    let db = fresh_db("cluster_sessions");
+    let setups: Vec<Setup> = (0..2)
+        .map(|_| {
+            let mut s = Setup::new("cluster_sessions").with(&dashboard_config(""));
+            s.db = db.clone();
+            s.clickhouse_extra = c.config();
+            s
+        })
+        .collect();
+    let a = setups[0].start().await;
+    let b = setups[1].start().await;
+    let (session, _) = login(&a.base, "alice", ALICE_PASSWORD).await;
+    c.sync(&db, &["dashboard_sessions"]).await;
+    for n in 1..=4 {
+        assert!(
+            count_at(
+                &c.url(n),
+                &format!("SELECT count() FROM {db}.dashboard_sessions")
+            )
+            .await
+                >= 1,
+            "node {n} holds the session"
+        );
+    }
+    // Node 1, every collector's first choice for the table, is stopped.
+    c.stop_node(1);
+    let (s, _, html) = get(&b.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200, "the other collector knows the login");
+    let p = post_form(
+        &b.base,
+        "/logout",
+        Some(&session),
+        Some(&b.base),
+        &[("csrf", &hidden_field(&html, "csrf"))],
+    )
+    .await;
+    assert_eq!(p.status, 303, "logged out with node 1 down: {}", p.body);
+    let (s, _, _) = get(&a.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 303, "the first collector sees the logout");
+    c.start_node(1);
 }

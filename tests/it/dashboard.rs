@@ -74,7 +74,7 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
     })
 }
 
-fn hidden_field(html: &str, name: &str) -> String {
+pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -95,14 +95,14 @@ async fn login_form(base: &str) -> (String, String) {
     (field, nonce_cookie)
 }
 
-struct Posted {
-    status: u16,
-    location: Option<String>,
-    cookies: Vec<String>,
-    body: String,
+pub struct Posted {
+    pub status: u16,
+    pub location: Option<String>,
+    pub cookies: Vec<String>,
+    pub body: String,
 }
 
-async fn post_form(
+pub async fn post_form(
     base: &str,
     path: &str,
     cookie: Option<&str>,
@@ -156,7 +156,7 @@ pub async fn login(base: &str, name: &str, password: &str) -> (String, String) {
     (format!("tally_session={token}"), line)
 }
 
-async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+pub async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
     let mut req = client().get(format!("{base}{path}"));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -810,4 +810,135 @@ async fn issue_18_a_new_sites_first_page_view_is_on_the_opening_screen() {
     assert_eq!(s, 200);
     assert_eq!(headline_value(&html, "pageviews"), 0.0);
     assert!(html.contains("period=30d\" aria-current=\"page\""));
+}
+
+/// Sessions are kept in ClickHouse, not in one collector's memory: a login at one collector is
+/// known to another on the same database, a logout at either ends it for both, a restart logs
+/// no one out, the table holds the token's SHA-256 and never the token or the logout form's
+/// token, and a day of sessions older than `session_max_secs` is dropped.
+#[tokio::test]
+async fn sessions_are_known_to_every_collector_and_outlive_a_restart() {
+    let setup = Setup::new("dash_shared").with(&dashboard_config(""));
+    let a = setup.start().await;
+    let mut other = Setup::new("dash_shared_b").with(&dashboard_config(""));
+    other.db = setup.db.clone();
+    let b = other.start().await;
+
+    let (session, _) = login(&a.base, "alice", ALICE_PASSWORD).await;
+    let token = session.strip_prefix("tally_session=").unwrap().to_string();
+    let (s, _, html) = get(&b.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200, "the other collector knows the login");
+    let logout_csrf = hidden_field(&html, "csrf");
+    let (s, _, html_a) = get(&a.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        hidden_field(&html_a, "csrf"),
+        logout_csrf,
+        "both collectors give the logout form the same token"
+    );
+
+    // What ClickHouse holds: the token's SHA-256, the user, times; not the token or the form's
+    // token.
+    let key = hex::encode(Sha256::digest(token.as_bytes()));
+    let stored = ch(&format!(
+        "SELECT * FROM {}.dashboard_sessions FORMAT TSV",
+        setup.db
+    ))
+    .await;
+    assert!(
+        stored.contains(&key) && stored.contains("alice"),
+        "{stored}"
+    );
+    assert!(!stored.contains(&token) && !stored.contains(&logout_csrf));
+
+    // A logout at b ends the session at a too.
+    let p = post_form(
+        &b.base,
+        "/logout",
+        Some(&session),
+        Some(&b.base),
+        &[("csrf", &logout_csrf)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (s, loc, _) = get(&a.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(
+        (s, loc.as_deref()),
+        (303, Some("/login?next=%2Fdashboard%2Fa.example"))
+    );
+
+    // A restart logs no one out; and a day of sessions past session_max_secs (14 days by
+    // default) is dropped when the collector starts.
+    let (session, _) = login(&a.base, "alice", ALICE_PASSWORD).await;
+    ch(&format!(
+        "INSERT INTO {}.dashboard_sessions VALUES ('old', 'alice', now() - 15 * 86400, now() - 15 * 86400, 0)",
+        setup.db
+    ))
+    .await;
+    let logs = a.logs();
+    a.terminate();
+    drop(b);
+    let a = setup.start().await;
+    let (s, _, _) = get(&a.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200, "still logged in after the restart");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ch_count(&format!(
+        "SELECT count() FROM {}.dashboard_sessions WHERE token_sha256 = 'old'",
+        setup.db
+    ))
+    .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired day was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(a.logs().contains("dashboard sessions: expired day dropped"));
+    assert_eq!(
+        ch_count(&format!(
+            "SELECT count() FROM {}.dashboard_sessions WHERE token_sha256 != 'old'",
+            setup.db
+        ))
+        .await,
+        ch_count(&format!(
+            "SELECT count() FROM {}.dashboard_sessions WHERE created > now() - 86400",
+            setup.db
+        ))
+        .await,
+        "only the old day was dropped"
+    );
+    for text in [logs, a.logs()] {
+        assert!(!text.contains(&token) && !text.contains(&key) && !text.contains(&logout_csrf));
+    }
+}
+
+/// When ClickHouse does not answer, a right password gets a clear 503 on the login page, and no
+/// session cookie: a session that no other collector could know is not handed out.
+#[tokio::test]
+async fn a_login_that_cannot_be_stored_is_refused_with_503() {
+    let relay = Relay::start().await;
+    let mut setup = Setup::new("dash_down").with(&dashboard_config(""));
+    setup.clickhouse_url = Some(relay.url.clone());
+    let t = setup.start().await;
+    relay.set(Link::Down);
+    let (csrf, nonce) = login_form(&t.base).await;
+    let p = post_form(
+        &t.base,
+        "/login",
+        Some(&format!("tally_login={nonce}")),
+        Some(&t.base),
+        &[
+            ("csrf", &csrf),
+            ("name", "alice"),
+            ("password", ALICE_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 503, "{}", p.body);
+    assert!(p.body.contains("the database did not answer"), "{}", p.body);
+    assert!(!p.cookies.iter().any(|c| c.starts_with("tally_session=")));
+    relay.set(Link::Up);
+    login(&t.base, "alice", ALICE_PASSWORD).await;
 }

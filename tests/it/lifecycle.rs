@@ -28,6 +28,7 @@ async fn migrate_is_idempotent_and_recorded() {
     assert_eq!(
         tables.lines().collect::<Vec<_>>(),
         vec![
+            "dashboard_sessions",
             "events",
             "events_by_hour",
             "events_by_hour_mv",

@@ -1,0 +1,300 @@
+//! Where the dashboard's login sessions live: in ClickHouse (`dashboard_sessions`, migration
+//! 0012), so that every collector on the database knows them and a restart logs no one out; in
+//! memory for unit tests. And their end: a day of sessions is dropped once every session created
+//! on it has reached `dashboard.session_max_secs`.
+//!
+//! A session is only ever appended to: a row when it is created, one each time it is used again
+//! [`touch_after`] its last recorded use (so that every collector sees the same idle time), one
+//! when it is ended by logging out. Reading a session folds its rows (first creation, latest
+//! use, ended if any row says so), so two collectors writing at once cannot lose each other's
+//! row. Rows are found by the SHA-256 of the token; the token itself is only in the browser's
+//! cookie and in the request that carries it.
+//!
+//! On a cluster every server holds the whole table; a session is read from every server that
+//! answers and the rows are joined, so it is known once its insert returned, whichever server
+//! took it and however far replication is behind (as the salts are).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::cluster::Cluster;
+
+/// Longest wait between two recorded uses of a session that is being used (shorter when the
+/// idle limit is short, see [`touch_after`]). A session can so expire up to this long before
+/// its idle limit has passed since its very last request.
+pub const TOUCH: Duration = Duration::from_secs(60);
+
+/// How often expired days are looked for.
+pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How long after its last recorded use a session's use is recorded again: [`TOUCH`], or a
+/// quarter of the idle limit when that is shorter.
+pub fn touch_after(idle: Duration) -> Duration {
+    TOUCH.min(idle / 4)
+}
+
+/// One row of `dashboard_sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct SessionRow {
+    /// Hex SHA-256 of the cookie's token.
+    pub token_sha256: String,
+    pub user: String,
+    /// Seconds since the epoch (UTC), the same in every row of a session (it chooses the
+    /// partition, so that a session's rows are dropped together).
+    pub created: u32,
+    pub seen: u32,
+    pub ended: u8,
+}
+
+/// A session's rows folded together.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct Session {
+    pub user: String,
+    pub created: u32,
+    pub seen: u32,
+    pub ended: u8,
+}
+
+impl Session {
+    fn fold(rows: impl IntoIterator<Item = Session>) -> Option<Session> {
+        rows.into_iter().reduce(|a, b| Session {
+            // One session has one user; should two rows ever disagree, the first is kept.
+            user: a.user,
+            created: a.created.min(b.created),
+            seen: a.seen.max(b.seen),
+            ended: a.ended.max(b.ended),
+        })
+    }
+}
+
+pub enum SessionStore {
+    /// Unit tests.
+    Memory(Mutex<Vec<SessionRow>>),
+    ClickHouse(Arc<Cluster>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Seconds since the epoch as ClickHouse's `DateTime` holds them.
+pub fn seconds(t: Timestamp) -> u32 {
+    u32::try_from(t.as_second().max(0)).unwrap_or(u32::MAX)
+}
+
+impl SessionStore {
+    pub fn memory() -> SessionStore {
+        SessionStore::Memory(Mutex::new(Vec::new()))
+    }
+
+    pub async fn insert(&self, row: SessionRow) -> Result<(), clickhouse::error::Error> {
+        match self {
+            SessionStore::Memory(m) => {
+                lock(m).push(row);
+                Ok(())
+            }
+            SessionStore::ClickHouse(cluster) => {
+                cluster
+                    .run_anywhere(|client| {
+                        let row = &row;
+                        async move {
+                            let mut insert =
+                                client.insert::<SessionRow>("dashboard_sessions").await?;
+                            insert.write(row).await?;
+                            insert.end().await
+                        }
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// The session whose token has this SHA-256 (hex), its rows folded; `None` if there is none.
+    pub async fn find(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<Session>, clickhouse::error::Error> {
+        match self {
+            SessionStore::Memory(m) => Ok(Session::fold(
+                lock(m)
+                    .iter()
+                    .filter(|r| r.token_sha256 == token_sha256)
+                    .map(|r| Session {
+                        user: r.user.clone(),
+                        created: r.created,
+                        seen: r.seen,
+                        ended: r.ended,
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            SessionStore::ClickHouse(cluster) => {
+                let rows = cluster
+                    .from_every_server(|c| async move {
+                        c.query(
+                            "SELECT user, toUInt32(min(created)) AS created, \
+                             toUInt32(max(seen)) AS seen, max(ended) AS ended \
+                             FROM dashboard_sessions WHERE token_sha256 = ? GROUP BY user",
+                        )
+                        .bind(token_sha256)
+                        .fetch_all::<Session>()
+                        .await
+                    })
+                    .await?;
+                Ok(Session::fold(rows))
+            }
+        }
+    }
+
+    /// Drops the days (UTC, by creation) before `first_kept`, and says which they were
+    /// (`YYYYMMDD`).
+    pub async fn drop_days_before(
+        &self,
+        first_kept: jiff::civil::Date,
+    ) -> Result<Vec<String>, clickhouse::error::Error> {
+        let limit = first_kept.strftime("%Y%m%d").to_string();
+        match self {
+            SessionStore::Memory(m) => {
+                let mut rows = lock(m);
+                let mut days: Vec<String> = rows
+                    .iter()
+                    .map(|r| day_of(r.created))
+                    .filter(|d| *d < limit)
+                    .collect();
+                days.sort();
+                days.dedup();
+                rows.retain(|r| day_of(r.created) >= limit);
+                Ok(days)
+            }
+            SessionStore::ClickHouse(cluster) => {
+                let mut days: Vec<u32> = cluster
+                    .from_every_server(|c| {
+                        let limit = limit.clone();
+                        async move {
+                            c.query(
+                                "SELECT DISTINCT toYYYYMMDD(created) FROM dashboard_sessions \
+                                 WHERE toYYYYMMDD(created) < toUInt32(?)",
+                            )
+                            .bind(limit.as_str())
+                            .fetch_all::<u32>()
+                            .await
+                        }
+                    })
+                    .await?;
+                days.sort_unstable();
+                days.dedup();
+                let days: Vec<String> = days.iter().map(u32::to_string).collect();
+                for day in &days {
+                    let sql = format!("ALTER TABLE dashboard_sessions DROP PARTITION ID '{day}'");
+                    cluster
+                        .from_every_server(|c| {
+                            let sql = sql.clone();
+                            async move { c.query(&sql).execute().await.map(|()| Vec::<()>::new()) }
+                        })
+                        .await?;
+                }
+                Ok(days)
+            }
+        }
+    }
+}
+
+/// `YYYYMMDD` (UTC) of a time in seconds, as ClickHouse names the partition.
+fn day_of(seconds: u32) -> String {
+    Timestamp::from_second(i64::from(seconds))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .strftime("%Y%m%d")
+        .to_string()
+}
+
+/// The first day (UTC) whose sessions may still be live at `now`: a session created on an
+/// earlier day was created at least `max` before now, so it has ended.
+pub fn first_kept(now: Timestamp, max: Duration) -> jiff::civil::Date {
+    let secs = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+    now.checked_sub(secs.seconds())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// Drops the days of sessions that have all expired, every [`CLEANUP_INTERVAL`], forever (the
+/// server aborts it at shutdown).
+pub async fn maintain(store: Arc<SessionStore>, max: Duration, clock: Arc<dyn Clock>) {
+    loop {
+        match store.drop_days_before(first_kept(clock.now(), max)).await {
+            Ok(days) => {
+                for day in days {
+                    tracing::info!(partition = %day, "dashboard sessions: expired day dropped");
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %crate::clickhouse_code::describe(&e),
+                "dashboard sessions: dropping expired days failed; retried next run"
+            ),
+        }
+        tokio::time::sleep(CLEANUP_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(token: &str, created: u32, seen: u32, ended: u8) -> SessionRow {
+        SessionRow {
+            token_sha256: token.into(),
+            user: "alice".into(),
+            created,
+            seen,
+            ended,
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_fold_to_first_creation_latest_use_and_any_end() {
+        let s = SessionStore::memory();
+        assert_eq!(s.find("a").await.unwrap(), None);
+        s.insert(row("a", 100, 100, 0)).await.unwrap();
+        s.insert(row("a", 100, 300, 0)).await.unwrap();
+        s.insert(row("a", 100, 200, 0)).await.unwrap();
+        s.insert(row("b", 50, 50, 0)).await.unwrap();
+        let a = s.find("a").await.unwrap().unwrap();
+        assert_eq!((a.created, a.seen, a.ended), (100, 300, 0));
+        s.insert(row("a", 100, 250, 1)).await.unwrap();
+        assert_eq!(s.find("a").await.unwrap().unwrap().ended, 1);
+        assert_eq!(s.find("b").await.unwrap().unwrap().ended, 0);
+    }
+
+    #[tokio::test]
+    async fn a_day_is_dropped_once_its_last_session_has_reached_the_limit() {
+        let s = SessionStore::memory();
+        let t = |iso: &str| iso.parse::<Timestamp>().unwrap();
+        // Created on 1 and 2 December.
+        s.insert(row("a", seconds(t("2026-12-01T23:59:00Z")), 0, 0))
+            .await
+            .unwrap();
+        s.insert(row("b", seconds(t("2026-12-02T00:00:00Z")), 0, 0))
+            .await
+            .unwrap();
+        let max = Duration::from_secs(3 * 86_400);
+        // On 4 December at 23:59:30 a session of 1 December 23:59:30 may still be live.
+        let early = first_kept(t("2026-12-04T23:59:30Z"), max);
+        assert!(s.drop_days_before(early).await.unwrap().is_empty());
+        // A minute later every session of 1 December is older than the limit.
+        let later = first_kept(t("2026-12-05T00:00:30Z"), max);
+        assert_eq!(s.drop_days_before(later).await.unwrap(), vec!["20261201"]);
+        assert!(s.find("a").await.unwrap().is_none());
+        assert!(s.find("b").await.unwrap().is_some());
+    }
+
+    #[test]
+    fn use_is_recorded_at_most_a_minute_apart() {
+        assert_eq!(touch_after(Duration::from_secs(3 * 86_400)), TOUCH);
+        assert_eq!(touch_after(Duration::from_secs(20)), Duration::from_secs(5));
+    }
+}
