@@ -11,6 +11,13 @@
 //! The rows are written under version [`VERSION`] and each day they touch is marked with it in
 //! `rollup_days`, so the rollup readers (`stats::sql::current_versions`) sum them; the rollup
 //! job does not run in this mode (there are no raw events to roll up).
+//!
+//! Counts have no event ids to check a replay against, so each row carries the id of the events
+//! of its batch it counts ([`batch_id`] of those of its site and day, from their random ids;
+//! migration 0013): the site-days of a spooled batch whose counts ClickHouse already has (the
+//! insert was written but its answer lost) are not added again (`sink`). An id per site and day
+//! rather than per batch, so that the part of a batch replayed without its stored site-days
+//! writes the same ids as the whole batch would have.
 
 use std::collections::HashMap;
 
@@ -48,6 +55,9 @@ pub struct DailyRow {
     pub scroll_count: u64,
     pub scroll_sum: u64,
     pub version: u64,
+    /// The events counted ([`batch_id`] of the batch's events of this site and day); 0 in
+    /// rows the rollup job writes.
+    pub batch: u64,
 }
 
 /// One row of `rollup_days`: the day is (also) made of aggregate rows.
@@ -87,9 +97,25 @@ impl Folder {
     /// The rows to add for `batch`, and the day markers. Custom events are not folded (the
     /// reports have no dimension for them), nor rows of a site the config does not name; their
     /// count is returned as the third value.
+    /// The site and local day (days since 1970-01-01) an event is counted on; `None` for a site
+    /// without a zone (not folded).
+    pub fn site_day(&self, e: &EventRow) -> Option<(String, u16)> {
+        let local = self.local(e)?;
+        Some((e.site.to_string(), day_number(&local)))
+    }
+
+    fn local(&self, e: &EventRow) -> Option<jiff::Zoned> {
+        let tz = self.zones.get(&*e.site).cloned()?;
+        Some(
+            Timestamp::from_second(i64::from(e.ts))
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+                .to_zoned(tz),
+        )
+    }
+
     pub fn fold(&self, batch: &[EventRow], now: Timestamp) -> (Vec<DailyRow>, Vec<DayMark>, u64) {
         let mut sums: HashMap<(String, u16, &'static str, String), Sums> = HashMap::new();
-        let mut days: HashMap<(String, u16), u64> = HashMap::new();
+        let mut days: HashMap<(String, u16), Vec<u64>> = HashMap::new();
         let mut skipped = 0;
         for e in batch {
             let pageview = e.name == "pageview";
@@ -99,16 +125,14 @@ impl Folder {
             }
             // Ingest accepts only configured sites, so every row has its zone; a row without
             // one is not folded (counted with the others) rather than put on a guessed day.
-            let Some(tz) = self.zones.get(&*e.site).cloned() else {
+            let Some(local) = self.local(e) else {
                 skipped += 1;
                 continue;
             };
-            let local = Timestamp::from_second(i64::from(e.ts))
-                .unwrap_or(Timestamp::UNIX_EPOCH)
-                .to_zoned(tz);
-            let day = (local.date() - jiff::civil::date(1970, 1, 1)).get_days();
-            let day = u16::try_from(day).unwrap_or(0);
-            *days.entry((e.site.to_string(), day)).or_default() += 1;
+            let day = day_number(&local);
+            days.entry((e.site.to_string(), day))
+                .or_default()
+                .push(e.event_id);
             let add = Sums {
                 pageviews: u64::from(pageview),
                 page_ms_sum: u64::from(e.engaged_ms),
@@ -150,9 +174,14 @@ impl Folder {
                 s.scroll_sum += add.scroll_sum;
             }
         }
+        let ids: HashMap<(String, u16), u64> = days
+            .iter()
+            .map(|(key, events)| (key.clone(), batch_id(events)))
+            .collect();
         let rows = sums
             .into_iter()
             .map(|((site, day, dimension, value), s)| DailyRow {
+                batch: ids.get(&(site.clone(), day)).copied().unwrap_or(1),
                 site,
                 day,
                 dimension,
@@ -178,12 +207,35 @@ impl Folder {
                 site,
                 day,
                 computed,
-                events,
+                events: events.len() as u64,
                 version: VERSION,
             })
             .collect();
         (rows, marks, skipped)
     }
+}
+
+/// Days since 1970-01-01 of a local time (ClickHouse `Date`).
+fn day_number(local: &jiff::Zoned) -> u16 {
+    let day = (local.date() - jiff::civil::date(1970, 1, 1)).get_days();
+    u16::try_from(day).unwrap_or(0)
+}
+
+/// The id of a set of events: the first 8 bytes of the SHA-256 of their random ids, sorted, so
+/// that a batch read back from the spool gives the ids its first insert wrote. Never 0 (the
+/// rollup job's rows).
+pub fn batch_id(events: &[u64]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut ids = events.to_vec();
+    ids.sort_unstable();
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.to_le_bytes());
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first).max(1)
 }
 
 #[cfg(test)]
@@ -253,5 +305,56 @@ mod tests {
         assert!(rows.iter().all(|r| r.visitors == 0 && r.visits == 0));
         assert_eq!(marks.len(), 1);
         assert_eq!(marks[0].events, 3);
+    }
+
+    #[test]
+    fn each_site_day_of_a_batch_has_one_id_whatever_the_order_or_the_rest_of_the_batch() {
+        let folder = Folder::new(&config());
+        // Two events on the 22nd, two on the 23rd (Amsterdam), and a custom event.
+        let at = |i: u64, ts: &str| EventRow {
+            event_id: 1000 + i,
+            ..event("pageview", "/a", ts, i == 0)
+        };
+        let batch = vec![
+            at(0, "2026-11-22T10:00:00Z"),
+            at(1, "2026-11-22T23:30:00Z"),
+            at(2, "2026-11-22T11:00:00Z"),
+            at(3, "2026-11-23T08:00:00Z"),
+            EventRow {
+                event_id: 1004,
+                ..event("signup", "/a", "2026-11-22T10:00:00Z", false)
+            },
+        ];
+        let id_of = |rows: &[DailyRow], day: u16| {
+            let ids: std::collections::BTreeSet<u64> = rows
+                .iter()
+                .filter(|r| r.day == day)
+                .map(|r| r.batch)
+                .collect();
+            assert_eq!(ids.len(), 1, "one id for every row of a site-day");
+            *ids.first().unwrap()
+        };
+        let (rows, _, _) = folder.fold(&batch, Timestamp::UNIX_EPOCH);
+        let (first, second) = (
+            folder.site_day(&batch[0]).unwrap().1,
+            folder.site_day(&batch[1]).unwrap().1,
+        );
+        assert_eq!(second, first + 1);
+        assert_eq!(id_of(&rows, first), batch_id(&[1000, 1002]));
+        assert_eq!(id_of(&rows, second), batch_id(&[1001, 1003]));
+        assert_ne!(batch_id(&[1000, 1002]), 0);
+        // The batch read back in another order; and the events of the second day alone.
+        let mut reversed = batch.clone();
+        reversed.reverse();
+        let (again, _, _) = folder.fold(&reversed, Timestamp::UNIX_EPOCH);
+        assert_eq!(id_of(&again, first), id_of(&rows, first));
+        let part: Vec<EventRow> = batch
+            .iter()
+            .filter(|e| folder.site_day(e).is_some_and(|(_, d)| d == second))
+            .cloned()
+            .collect();
+        let (alone, _, _) = folder.fold(&part, Timestamp::UNIX_EPOCH);
+        assert_eq!(id_of(&alone, second), id_of(&rows, second));
+        assert_ne!(batch_id(&[1000]), batch_id(&[1000, 1002]), "another set");
     }
 }

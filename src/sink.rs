@@ -92,7 +92,9 @@ impl Sink {
                 let query_id = format!("tally-insert-{:016x}", rand::random::<u64>());
                 let write = async {
                     match &self.aggregate {
-                        Some(folder) => insert_folded(&client, folder, rows, &self.metrics).await,
+                        Some(folder) => {
+                            insert_folded(&client, folder, rows, &query_id, &self.metrics).await
+                        }
                         None => insert(&client, table, rows, &query_id).await,
                     }
                 };
@@ -103,7 +105,7 @@ impl Sink {
                 // A refusal means nothing was written; anything else may have been, or may
                 // still be: a replay of these rows must first wait for this insert to end.
                 if let Err(e) = &result {
-                    if self.aggregate.is_none() && classify(e) == Failure::Retriable {
+                    if classify(e) == Failure::Retriable {
                         let mut unsettled = self.lock_unsettled();
                         unsettled.push(query_id);
                         let over = unsettled.len().saturating_sub(MAX_UNSETTLED);
@@ -288,11 +290,10 @@ impl Sink {
     /// the missing rows keeps a replay from counting a visit twice. Inserts of unknown outcome
     /// are waited for first ([`Sink::settle`]).
     pub async fn missing(&self, rows: Vec<EventRow>) -> Result<Vec<EventRow>, Failure> {
-        // Counts have no ids to check: in aggregate-only mode a replay is at least once.
-        if self.aggregate.is_some() {
-            return Ok(rows);
-        }
         self.settle().await?;
+        if let Some(folder) = &self.aggregate {
+            return self.missing_counts(folder, rows).await;
+        }
         let (Some(first), Some(last)) = (
             rows.iter().map(|r| r.ts).min(),
             rows.iter().map(|r| r.ts).max(),
@@ -344,6 +345,99 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// Aggregate-only mode: the events of a spooled batch whose counts ClickHouse does not have.
+    /// Its counts are looked for by site, day and the id of the batch's events of that site and
+    /// day (see `aggregate`) on every shard; the site-days found are left out, and their day
+    /// markers written again (an insert whose answer was lost may have ended before them;
+    /// markers of a day are alike, a second one changes nothing).
+    async fn missing_counts(
+        &self,
+        folder: &crate::aggregate::Folder,
+        rows: Vec<EventRow>,
+    ) -> Result<Vec<EventRow>, Failure> {
+        let (daily, marks, _) = folder.fold(&rows, jiff::Timestamp::now());
+        let keys: Vec<String> = daily
+            .iter()
+            .filter(|r| r.dimension.is_empty())
+            .map(|r| {
+                format!(
+                    "({}, toDate({}), {})",
+                    crate::sql_text::lit(&r.site),
+                    crate::sql_text::lit(&days_to_date(r.day)),
+                    r.batch
+                )
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(rows);
+        }
+        let sql = format!(
+            "SELECT DISTINCT site, toUInt16(day) AS day FROM rollup_daily \
+             WHERE dimension = '' AND (site, day, batch) IN ({})",
+            keys.join(", ")
+        );
+        let mut present: HashSet<(String, u16)> = HashSet::new();
+        for shard in self.cluster.shard_refs() {
+            let found: Vec<(String, u16)> = shard
+                .shard()
+                .run(|client| {
+                    let sql = &sql;
+                    async move { client.query(sql).fetch_all::<(String, u16)>().await }
+                })
+                .await
+                .map_err(|e| {
+                    self.metrics.clickhouse_up.set(0);
+                    tracing::warn!(error = %crate::clickhouse_code::describe(&e), "duplicate check of counts failed");
+                    classify(&e)
+                })?;
+            present.extend(found);
+        }
+        if present.is_empty() {
+            return Ok(rows);
+        }
+        let marks: Vec<crate::aggregate::DayMark> = marks
+            .into_iter()
+            .filter(|m| present.contains(&(m.site.clone(), m.day)))
+            .collect();
+        self.cluster
+            .run_anywhere(|client| {
+                let marks = &marks;
+                async move {
+                    let mut insert = client
+                        .insert::<crate::aggregate::DayMark>("rollup_days")
+                        .await?;
+                    for mark in marks {
+                        insert.write(mark).await?;
+                    }
+                    insert.end().await
+                }
+            })
+            .await
+            .map_err(|e| classify(&e))?;
+        let before = rows.len();
+        let rows: Vec<EventRow> = rows
+            .into_iter()
+            .filter(|e| folder.site_day(e).is_none_or(|key| !present.contains(&key)))
+            .collect();
+        let skipped = (before - rows.len()) as u64;
+        self.metrics.replay_duplicates_skipped.inc_by(skipped);
+        tracing::info!(
+            rows = skipped,
+            "the counts of spooled rows were already in ClickHouse; not added again"
+        );
+        Ok(rows)
+    }
+}
+
+/// `YYYY-MM-DD` of a ClickHouse `Date` (days since 1970-01-01).
+fn days_to_date(days: u16) -> String {
+    jiff::civil::date(1970, 1, 1)
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
 async fn insert(
     client: &Client,
     table: &str,
@@ -372,12 +466,14 @@ async fn insert_folded(
     client: &Client,
     folder: &crate::aggregate::Folder,
     rows: &[EventRow],
+    query_id: &str,
     metrics: &Metrics,
 ) -> Result<(), clickhouse::error::Error> {
     let (daily, marks, skipped) = folder.fold(rows, jiff::Timestamp::now());
     let mut insert = client
         .insert::<crate::aggregate::DailyRow>("rollup_daily")
-        .await?;
+        .await?
+        .with_setting("query_id", query_id);
     for row in &daily {
         insert.write(row).await?;
     }

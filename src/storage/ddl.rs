@@ -251,8 +251,11 @@ mod tests {
             && s.table.as_deref() == Some("events_by_hour_mv")
             && s.sql.contains("TO db.events_by_hour")
             && s.sql.contains("FROM db.events")));
-        // Every server holds every salt: one replication group, no shard in the path.
+        // Every server holds every salt and every dashboard session: one replication group
+        // each, no shard in the path.
         assert!(find("salts").contains("'/clickhouse/tables/all/db.salts', '{replica}'"));
+        assert!(find("dashboard_sessions")
+            .contains("'/clickhouse/tables/all/db.dashboard_sessions', '{replica}'"));
         assert_eq!(
             find("events_all"),
             "CREATE TABLE IF NOT EXISTS db.events_all AS db.events \
@@ -277,7 +280,8 @@ mod tests {
                 "ALTER TABLE db.rollup_days ADD COLUMN pairs UInt8",
                 "ALTER TABLE db.rollup_days ADD COLUMN page_seconds UInt8",
                 "ALTER TABLE db.visit_slices ADD COLUMN pages UInt64",
-                "ALTER TABLE db.visit_slices ADD COLUMN carry UInt8"
+                "ALTER TABLE db.visit_slices ADD COLUMN carry UInt8",
+                "ALTER TABLE db.rollup_daily ADD COLUMN batch UInt64"
             ]
         );
         for pair in adds.chunks(2) {

@@ -93,6 +93,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_dashboard_sessions.sql",
         sql: include_str!("../../schema/0012_dashboard_sessions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_rollup_daily_batch.sql",
+        sql: include_str!("../../schema/0013_rollup_daily_batch.sql"),
+    },
 ];
 
 pub fn latest_version() -> u32 {

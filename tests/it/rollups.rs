@@ -122,7 +122,7 @@ async fn rollup_and_raw_event_queries_agree() {
     crate::support::ch(&format!(
         "INSERT INTO {db}.rollup_daily SELECT site, day, dimension, value, pageviews, visitors, \
          visits, bounces, duration_sum, visit_pageviews, page_visits, page_ms_sum, scroll_count, \
-         scroll_sum, version + 1 FROM {db}.rollup_daily"
+         scroll_sum, version + 1, batch FROM {db}.rollup_daily"
     ))
     .await;
     crate::support::ch(&format!(
