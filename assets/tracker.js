@@ -12,7 +12,21 @@
  *   engagement  {"n":"engagement","u":url of the page measured,"d":...,
  *                "e":visible milliseconds,"sd":max scroll depth percent 0-100}
  *   custom      {"n":name,"u":location.href,"d":...,"p":props}
- *               from window.tally(name, {props: {...}})
+ *               from window.tally(name, {props, u, interactive, callback}):
+ *               u replaces the page URL ("u"), interactive: false adds "i":false
+ *               (the event does not end a bounce), callback is called once the
+ *               beacon is sent, or at once when nothing is sent (an excluded
+ *               page, an opt-out) or it waits for a pause. window.plausible is
+ *               the same function, and calls queued by Plausible's snippet
+ *               (window.plausible.q) are sent too: a page made for Plausible's
+ *               script works with this one.
+ *   tagged      {"n":name,"u":location.href,"d":...,"p":props} on a click of an
+ *               element (or anything in it) with the class
+ *               plausible-event-name=Sign+up (Plausible's tagged events; also
+ *               tally-event-name=...), or on the submit of a form with it:
+ *               "Sign up" ("+" is a space); classes plausible-event-KEY=VALUE
+ *               add props. A tagged link sends its own event, not an outbound
+ *               link or file download one. Always on.
  *   With data-hash, hash-only URL changes count as pageviews and "h":1 is added.
  *   "d" is left out when data-domain is absent.
  *
@@ -140,17 +154,19 @@
     timer = held.length ? setTimeout(function () { post(held.shift(), 0, 1); }, pause - Date.now()) : 0;
   }
 
-  // `queued`: b is the oldest held beacon, sent by next().
-  function post(b, leaving, queued) {
+  // `queued`: b is the oldest held beacon, sent by next(). `cb`: the caller's
+  // callback, called once the beacon is sent (or held, or dropped).
+  function post(b, leaving, queued, cb) {
+    cb = cb || function () {};
     // While held beacons wait, newer ones queue behind them; one sent as the
     // page is left must go now, or not at all during a pause.
     if (!queued && (Date.now() < pause || timer && !leaving)) {
       if (!leaving && held.length < 20) held.push(b);
       if (!timer) next();
-      return;
+      return cb();
     }
     // sendBeacon returns false when the browser refuses to queue the beacon.
-    if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return;
+    if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return cb();
     if (w.fetch) {
       fetch(api, {
         method: 'POST', body: b, keepalive: true,
@@ -164,18 +180,22 @@
         }
       })['catch'](function () {}).then(function (refused) {
         if (queued || refused && !timer) next();
+        cb();
       });
-    } else if (!leaving && navigator.sendBeacon) navigator.sendBeacon(api, b);
+    } else {
+      if (!leaving && navigator.sendBeacon) navigator.sendBeacon(api, b);
+      cb();
+    }
   }
 
   // `leaving`: the page is being hidden or left, so the beacon must go now.
-  function send(o, leaving) {
+  function send(o, leaving, cb) {
     // The page the beacon is about (an engagement's may be the one just left) decides.
     var p = new URL(o.u).pathname;
     if (off || optedOut || w.tallyIgnore || exclude && exclude.test(p) ||
-      include && !include.test(p)) return;
+      include && !include.test(p)) return cb && cb();
     o.d = domain; // left out of the JSON when undefined
-    post(JSON.stringify(o), leaving);
+    post(JSON.stringify(o), leaving, 0, cb);
   }
 
   function scroll() {
@@ -238,9 +258,14 @@
   on('popstate', page);
   if (hashMode) on('hashchange', page);
 
-  var queue = w.tally && w.tally.q || [];
-  w.tally = function (name, opts) {
-    send({ n: name, u: l.href, p: opts && opts.props });
+  var queued = function (f) { return f && f.q || []; };
+  var queue = queued(w.tally).concat(queued(w.plausible));
+  w.tally = w.plausible = function (name, o) {
+    o = o || {};
+    send({
+      n: name, u: new URL(o.u || l.href, l.href).href, p: o.props,
+      i: o.interactive === false ? false : void 0
+    }, 0, o.callback);
   };
   w.tally.optOut = function () {
     optedOut = true;
@@ -260,23 +285,40 @@
   if (files != null) {
     files = (files || FILES).toLowerCase().replace(/[\s.]/g, '').split(',');
   }
-  if (outbound || files) {
-    var click = function (e) {
-      var a = e.target.closest && e.target.closest('a[href]');
-      if (!a || !/^https?:$/.test(a.protocol) ||
-        e.type == 'auxclick' && e.button != 1) return; // auxclick: the middle button only
-      var n = outbound && a.host != l.host ? 'Outbound Link: Click' :
-        files && files.indexOf(a.pathname.split('.').pop().toLowerCase()) >= 0 && 'File Download';
-      // As the page may be left now: sendBeacon, and no waiting (see post).
-      if (n) send({ n: n, u: l.href, p: { url: a.href } }, 1);
-    };
-    on('click', click, d);
-    on('auxclick', click, d);
-  }
+  // A tagged element's event (see the header), or nothing: its name and props from its
+  // classes.
+  var tagged = function (el) {
+    var n, p = {}, m;
+    (el && el.getAttribute('class') || '').split(/\s+/).forEach(function (c) {
+      if (m = /^(plausible|tally)-event-(.+?)=(.+)$/.exec(c)) {
+        c = m[3].replace(/\+/g, ' ');
+        m[2] == 'name' ? n = c : p[m[2]] = c;
+      }
+    });
+    return n && { n: n, u: l.href, p: p };
+  };
+  var click = function (e) {
+    var t = e.target;
+    if (!t.closest || e.type == 'auxclick' && e.button != 1) return; // auxclick: the middle button only
+    // As the page may be left now: sendBeacon, and no waiting (see post).
+    var n = t.closest('[class*="-event-name="]');
+    n = n && n.tagName != 'FORM' && tagged(n);
+    if (n) return send(n, 1);
+    var a = t.closest('a[href]');
+    if (!a || !/^https?:$/.test(a.protocol)) return;
+    n = outbound && a.host != l.host ? 'Outbound Link: Click' :
+      files && files.indexOf(a.pathname.split('.').pop().toLowerCase()) >= 0 && 'File Download';
+    if (n) send({ n: n, u: l.href, p: { url: a.href } }, 1);
+  };
+  on('click', click, d);
+  on('auxclick', click, d);
   // Capture: counted even when the page's own handler stops the event.
-  if (has('form-submissions')) {
-    on('submit', function () { send({ n: 'Form: Submission', u: l.href }, 1); }, d, true);
-  }
+  var forms = has('form-submissions');
+  on('submit', function (e) {
+    var n = tagged(e.target);
+    if (n) send(n, 1);
+    if (forms) send({ n: 'Form: Submission', u: l.href }, 1);
+  }, d, true);
 
   function first() {
     page();

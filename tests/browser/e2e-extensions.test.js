@@ -1,8 +1,8 @@
 // The tracker's built-in events and excluded pages against the real collector: headless
 // Chromium on pages that load /t.js from a running `tally serve` (the real binary, the test
 // ClickHouse) with data-outbound-links, data-file-downloads, data-form-submissions, data-404 and
-// data-exclude. A visitor clicks an outbound link, downloads a PDF, sends a form, lands on a
-// "not found" page and opens an excluded page; the test then reads ClickHouse: each action is
+// data-exclude. A visitor clicks an outbound link, downloads a PDF, clicks a button tagged with
+// Plausible's class names, sends a form, lands on a "not found" page and opens an excluded page; the test then reads ClickHouse: each action is
 // one event row with its property reduced (no query but the allow-list, no fragment, personal
 // data replaced), nothing at all from the excluded page, and none of the raw values anywhere.
 //
@@ -43,17 +43,20 @@ function page(statsOrigin, extra, body = '') {
 const LINKS = () => `
 <a id="out" href="${OUTBOUND()}">partner offer</a>
 <a id="pdf" href="${PDF}">report</a>
+<button id="tagged" class="plausible-event-name=Sign+up plausible-event-plan=pro plausible-event-who=e2emark.jansen@example.nl">sign up</button>
 <form id="form" action="/thanks" method="get"><input name="email" value="e2esecret@example.nl"><button id="send">send</button></form>`;
 
 before(async () => {
   if (SKIP) return;
   tally = await startTally({
     name: 'extensions',
-    // No props_allowlist: the built-in events' props are stored without it.
+    // The built-in events' props are stored without the allow-list; the tagged button's
+    // \`plan\` is allow-listed, its \`who\` is not.
     toml: `[[sites]]
 domain = "${DOMAIN}"
 time_zone = "UTC"
 exclude_paths = ["/private/**"]
+props_allowlist = ["plan"]
 `,
   });
   site = http.createServer((req, res) => {
@@ -103,6 +106,8 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
     await sleep(500);
     await tab.click('#pdf');                                          // File Download (the page stays)
     await sleep(500);
+    await tab.click('#tagged');                                       // Sign up, a tagged button
+    await sleep(500);
     await Promise.all([tab.waitForURL(/partner\.example\.net/), tab.click('#out')]); // Outbound Link: Click
     await tab.goto(`${origin()}/`);                                   // pageview /
     await sleep(500);
@@ -117,6 +122,7 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
     await tab.goto(`${origin()}/private/e2eprivate`);
     await tab.evaluate(() => window.tally('Signup'));
     await tab.click('#pdf');
+    await tab.click('#tagged');
     await sleep(500);
     await setHidden(tab, true);
     await sleep(800);
@@ -127,7 +133,7 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
     // The listener sees the page's beacons (engagements sent while a page unloads may escape it),
     // so its silence on the excluded page means something.
     const seen = beacons.slice(0, before).map((b) => JSON.parse(b).n).filter((n) => n !== 'engagement');
-    assert.deepEqual(seen.sort(), ['pageview', 'File Download', 'Outbound Link: Click', 'pageview',
+    assert.deepEqual(seen.sort(), ['pageview', 'File Download', 'Sign up', 'Outbound Link: Click', 'pageview',
       'Form: Submission', 'pageview', 'pageview', '404'].sort(), 'beacons seen before the excluded page');
     assert.deepEqual(errors, []);
     assert.deepEqual(await context.cookies(), [], 'no cookies');
@@ -138,6 +144,7 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
     const expected = [
       ['pageview', '/', [], []],
       ['File Download', '/', ['url'], ['http://www.example.org/files/:number/report.pdf']],
+      ['Sign up', '/', ['plan'], ['pro']],
       ['Outbound Link: Click', '/', ['url'], ['http://partner.example.net/offer/:email?utm_source=tally']],
       ['pageview', '/', [], []],
       ['Form: Submission', '/', [], []],

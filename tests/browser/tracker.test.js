@@ -97,6 +97,21 @@ window.tally = window.tally || function () { (window.tally.q = window.tally.q ||
 tally('Early', {props: {queued: true}});
 </script>`;
 
+// Plausible's own snippet and a call made before the script loaded: a page written for
+// Plausible's script, with tally's script in its place.
+const PLAUSIBLE_SNIPPET = `<script>
+window.plausible = window.plausible || function () { (window.plausible.q = window.plausible.q || []).push(arguments) };
+plausible('Early P', {props: {via: 'plausible'}});
+</script>`;
+
+// Elements tagged with Plausible's class names (and tally's), and one that only looks so.
+const TAGGED = () => `
+<a id="t-link" class="btn plausible-event-name=Sign+up plausible-event-plan=Pro+yearly" href="/thanks">sign up</a>
+<button id="t-btn" class="tally-event-name=Open+menu"><span id="t-btn-inner">menu</span></button>
+<a id="t-out" class="plausible-event-name=Partner" href="${outboundUrl()}">partner</a>
+<div id="t-plain" class="plausible-event-name">not tagged</div>
+<form id="t-form" class="plausible-event-name=Newsletter plausible-event-position=footer" action="/thanks" method="post"><input name="e" value="x"><button id="t-send">send</button></form>`;
+
 function route(req) {
   const url = new URL(req.url, 'http://x');
   const p = url.pathname;
@@ -104,6 +119,8 @@ function route(req) {
   if (p === '/noapi/') return pageHtml({ api: false });
   if (p === '/hash/') return pageHtml({ hash: true });
   if (p === '/queued/') return pageHtml({}, QUEUE_SNIPPET);
+  if (p === '/plausible/') return pageHtml({}, PLAUSIBLE_SNIPPET);
+  if (p === '/tagged/') return pageHtml({ extra: EXT }, '', TAGGED());
   if (p === '/ignored/') return pageHtml({}, '<script>window.tallyIgnore = true</script>');
   if (p === '/allow-localhost/') return pageHtml({ allowLocalhost: true });
   if (p === '/ext/') return pageHtml({ extra: EXT }, '', LINKS());
@@ -727,6 +744,32 @@ test('m. a 503 with Retry-After: the tracker waits, then sends the held beacons 
   assert.ok((await s.page.evaluate(() => window.__via)).every((v) => v === 'fetch'));
 });
 
+test('f3. window.plausible: Plausible\'s snippet and queue, u, interactive: false, and callback (also when nothing is sent)', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/plausible/`;
+  await s.page.goto(url);
+  if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  const [early] = await s.waitFor((b) => b.n === 'Early P');
+  assert.deepEqual(early.body, { n: 'Early P', u: url, d: DOMAIN, p: { via: 'plausible' } });
+  await s.waitFor(isPv(url));
+  await s.page.evaluate(() => window.plausible('Signup', {
+    u: '/virtual/step-2', interactive: false, props: { plan: 'a' },
+    callback: () => { window.__called = (window.__called || 0) + 1; },
+  }));
+  const [signup] = await s.waitFor((b) => b.n === 'Signup');
+  assert.deepEqual(signup.body, { n: 'Signup', u: `${site()}/virtual/step-2`, d: DOMAIN, p: { plan: 'a' }, i: false });
+  await s.page.waitForFunction(() => window.__called === 1);
+  // Opted out: nothing is sent, and the callback is still called (a site may navigate in it).
+  await s.page.evaluate(() => {
+    window.tally.optOut();
+    window.plausible('Not sent', { callback: () => { window.__called += 1; } });
+  });
+  await s.page.waitForFunction(() => window.__called === 2);
+  await sleep(300);
+  assert.ok(!events.some((e) => e.body.n === 'Not sent'));
+  assert.equal(await s.page.evaluate(() => window.plausible === window.tally), true);
+});
+
 // ---------------------------------------------------------------- built-in events, exclusions
 
 const builtin = () => events.map((e) => e.body.n).filter((n) => n !== 'pageview' && n !== 'engagement');
@@ -850,6 +893,35 @@ test('o7. without their attributes, links and forms send nothing', { timeout: TE
   await sleep(700);
   if (!FAKE) return;
   assert.deepEqual(builtin(), [], JSON.stringify(events.map((e) => e.body)));
+});
+
+test('o10. tagged elements: a click (inside) one, a middle click on a tagged link, a tagged form; "+" is a space, classes give props', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t, { initScript: spyBeacon });
+  const url = `${site()}/tagged/`;
+  await s.page.goto(url);
+  if (FAKE) await s.waitFor(isPv(url));
+  await s.page.click('#t-btn-inner');
+  await s.page.click('#t-plain');
+  await s.page.click('#t-out', { button: 'middle' }); // a new tab; this page stays
+  await sleep(500);
+  assert.equal(s.page.url(), url);
+  await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#t-link')]);
+  await s.page.goto(url);
+  await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#t-send')]);
+  await sleep(700);
+  if (!FAKE) return s.checkLoaded();
+  const body = (n) => events.find((e) => e.body.n === n).body;
+  // The tagged outbound link sends its own event, not "Outbound Link: Click"; the tagged form
+  // its own and, with data-form-submissions, "Form: Submission".
+  assert.deepEqual(builtin().sort(), ['Form: Submission', 'Newsletter', 'Open menu', 'Partner', 'Sign up'],
+    JSON.stringify(events.map((e) => e.body)));
+  assert.deepEqual(body('Open menu'), { n: 'Open menu', u: url, d: DOMAIN, p: {} });
+  assert.deepEqual(body('Sign up'), { n: 'Sign up', u: url, d: DOMAIN, p: { plan: 'Pro yearly' } });
+  assert.deepEqual(body('Partner').p, {});
+  assert.deepEqual(body('Newsletter').p, { position: 'footer' });
+  // Handed to sendBeacon while the click or submit happened, so leaving the page loses nothing.
+  assert.deepEqual(diags.filter((x) => x.n === 'Sign up').map((x) => x.during), ['click']);
+  assert.deepEqual(diags.filter((x) => x.n === 'Newsletter').map((x) => x.during), ['submit']);
 });
 
 // Opens `start`, a page that is not counted (nothing may be sent from it, not even a custom
