@@ -19,7 +19,9 @@
  *               page, an opt-out) or it waits for a pause. window.plausible is
  *               the same function, and calls queued by Plausible's snippet
  *               (window.plausible.q) are sent too: a page made for Plausible's
- *               script works with this one.
+ *               script works with this one. tally('pageview', {u, props,
+ *               callback}) sends a pageview (with "r" and "w"; engagement is
+ *               then measured for it).
  *   tagged      {"n":name,"u":location.href,"d":...,"p":props} on a click of an
  *               element (or anything in it) with the class
  *               plausible-event-name=Sign+up (Plausible's tagged events; also
@@ -74,6 +76,8 @@
  *   data-domain           site name sent as "d"
  *   data-api              event endpoint (default: this script's origin + /api/event)
  *   data-hash             count hash changes as page changes
+ *   data-manual           no pageview of its own (on load, SPA navigation or a
+ *                         back/forward restore): only tally('pageview', {u})
  *   data-allow-localhost  also track on localhost / 127.0.0.1 / [::1] (off by default)
  *   data-exclude, data-include, data-outbound-links, data-file-downloads, data-404,
  *   data-form-submissions: see above
@@ -111,6 +115,7 @@
   var domain = attr('domain') || void 0;
   var hashMode = attr('hash') != null ? 1 : void 0; // also the "h" field
   var has = function (n) { return attr(n) != null; };
+  var manual = has('manual');
   var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && !has('allow-localhost') ||
     l.protocol == 'file:';
 
@@ -217,18 +222,20 @@
     if (lastUrl && e > 0) send({ n: 'engagement', u: lastUrl, e: e, sd: depth }, leaving);
   }
 
-  function page() {
+  // `o`: a pageview the page asked for, tally('pageview', {u, props, callback}); the
+  // only ones sent with data-manual.
+  function page(o) {
     var key = hashMode ? l.href : l.href.split('#')[0];
-    if (key == lastKey) return;
+    if (!o && (manual || key == lastKey)) return;
     engage(); // for the previous page (SPA navigation)
     start();
     lastKey = key;
-    lastUrl = l.href;
+    lastUrl = o ? o.u : l.href;
     depth = 0; // measured on scroll and when the page is left
     send({
       n: 'pageview', u: lastUrl, r: d.referrer || null,
-      w: w.innerWidth, h: hashMode
-    });
+      w: w.innerWidth, h: hashMode, p: o && o.p
+    }, 0, o && o.cb);
   }
 
   var on = function (t, f, o, capture) { (o || w).addEventListener(t, f, capture); };
@@ -255,17 +262,18 @@
     page();
     return r;
   };
-  on('popstate', page);
-  if (hashMode) on('hashchange', page);
+  // Not page itself: it would take the event for a pageview the page asked for.
+  var auto = function () { page(); };
+  on('popstate', auto);
+  if (hashMode) on('hashchange', auto);
 
   var queued = function (f) { return f && f.q || []; };
   var queue = queued(w.tally).concat(queued(w.plausible));
   w.tally = w.plausible = function (name, o) {
     o = o || {};
-    send({
-      n: name, u: new URL(o.u || l.href, l.href).href, p: o.props,
-      i: o.interactive === false ? false : void 0
-    }, 0, o.callback);
+    var u = new URL(o.u || l.href, l.href).href;
+    if (name == 'pageview') return page({ u: u, p: o.props, cb: o.callback });
+    send({ n: name, u: u, p: o.props, i: o.interactive === false ? false : void 0 }, 0, o.callback);
   };
   w.tally.optOut = function () {
     optedOut = true;

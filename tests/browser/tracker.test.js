@@ -120,6 +120,7 @@ function route(req) {
   if (p === '/hash/') return pageHtml({ hash: true });
   if (p === '/queued/') return pageHtml({}, QUEUE_SNIPPET);
   if (p === '/plausible/') return pageHtml({}, PLAUSIBLE_SNIPPET);
+  if (p === '/manual/') return pageHtml({ extra: 'data-manual' });
   if (p === '/tagged/') return pageHtml({ extra: EXT }, '', TAGGED());
   if (p === '/ignored/') return pageHtml({}, '<script>window.tallyIgnore = true</script>');
   if (p === '/allow-localhost/') return pageHtml({ allowLocalhost: true });
@@ -768,6 +769,26 @@ test('f3. window.plausible: Plausible\'s snippet and queue, u, interactive: fals
   await sleep(300);
   assert.ok(!events.some((e) => e.body.n === 'Not sent'));
   assert.equal(await s.page.evaluate(() => window.plausible === window.tally), true);
+});
+
+test('f4. data-manual: no pageview of its own; tally(\'pageview\', {u}) sends one, and its engagement follows', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  await s.page.goto(`${site()}/manual/`);
+  await s.page.click('#go'); // pushState: no pageview either
+  await sleep(700);
+  if (!FAKE) return s.checkLoaded();
+  assert.deepEqual(events.map((e) => e.body), [], 'nothing before the page asks');
+  await s.page.evaluate(() => window.tally('pageview', {
+    u: '/user/:id', props: { kind: 'profile' }, callback: () => { window.__called = 1; },
+  }));
+  const [pv] = await s.waitFor(isPv(`${site()}/user/:id`));
+  assert.deepEqual(pv.body, { n: 'pageview', u: `${site()}/user/:id`, d: DOMAIN, r: null, w: 1280, p: { kind: 'profile' } });
+  await s.page.waitForFunction(() => window.__called === 1);
+  await sleep(300);
+  await setHidden(s.page, true);
+  const [eng] = await s.waitFor(isEng(`${site()}/user/:id`));
+  assert.ok(eng.body.e > 0, JSON.stringify(eng.body));
+  assert.deepEqual(events.map((e) => e.body.n), ['pageview', 'engagement']);
 });
 
 // ---------------------------------------------------------------- built-in events, exclusions
