@@ -62,7 +62,8 @@
  * on a page whose path matches none of them, likewise nothing is sent.
  *
  * When: a pageview on load (or when a prerendered page is shown), on SPA
- * navigation and on a back/forward-cache restore. An engagement for the page
+ * navigation and on a back/forward-cache restore (none of these with
+ * data-manual). An engagement for the page
  * when it is hidden (visibilitychange) or left (pagehide), and before the
  * pageview of an SPA navigation; only visible time counts, each interval is
  * reported once, and 0 ms is never sent.
