@@ -94,9 +94,6 @@ impl Folder {
         }
     }
 
-    /// The rows to add for `batch`, and the day markers. Custom events are not folded (the
-    /// reports have no dimension for them), nor rows of a site the config does not name; their
-    /// count is returned as the third value.
     /// The site and local day (days since 1970-01-01) an event is counted on; `None` for a site
     /// without a zone (not folded).
     pub fn site_day(&self, e: &EventRow) -> Option<(String, u16)> {
@@ -113,6 +110,11 @@ impl Folder {
         )
     }
 
+    /// The rows to add for `batch`, sorted, and the day markers. Custom events are not folded
+    /// (the reports have no dimension for them), nor rows of a site the config does not name;
+    /// their count is returned as the third value. Only the whole-site row of a site-day
+    /// (dimension `''`) carries the id of the events it counts: on the rows of a dimension it
+    /// would tie together the values of one event (a batch of a quiet site often holds one).
     pub fn fold(&self, batch: &[EventRow], now: Timestamp) -> (Vec<DailyRow>, Vec<DayMark>, u64) {
         let mut sums: HashMap<(String, u16, &'static str, String), Sums> = HashMap::new();
         let mut days: HashMap<(String, u16), Vec<u64>> = HashMap::new();
@@ -178,10 +180,18 @@ impl Folder {
             .iter()
             .map(|(key, events)| (key.clone(), batch_id(events)))
             .collect();
+        let mut sums: Vec<_> = sums.into_iter().collect();
+        // A fixed order, so that the same batch is the same block whatever the
+        // hash map did: a replicated table then recognises an insert of it repeated.
+        sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let rows = sums
             .into_iter()
             .map(|((site, day, dimension, value), s)| DailyRow {
-                batch: ids.get(&(site.clone(), day)).copied().unwrap_or(1),
+                batch: if dimension.is_empty() {
+                    ids.get(&(site.clone(), day)).copied().unwrap_or(1)
+                } else {
+                    0
+                },
                 site,
                 day,
                 dimension,
@@ -201,6 +211,8 @@ impl Folder {
             })
             .collect();
         let computed = u32::try_from(now.as_second()).unwrap_or(0);
+        let mut days: Vec<_> = days.into_iter().collect();
+        days.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let marks = days
             .into_iter()
             .map(|((site, day), events)| DayMark {
@@ -326,13 +338,18 @@ mod tests {
             },
         ];
         let id_of = |rows: &[DailyRow], day: u16| {
-            let ids: std::collections::BTreeSet<u64> = rows
+            let ids: Vec<u64> = rows
                 .iter()
-                .filter(|r| r.day == day)
+                .filter(|r| r.day == day && r.dimension.is_empty())
                 .map(|r| r.batch)
                 .collect();
-            assert_eq!(ids.len(), 1, "one id for every row of a site-day");
-            *ids.first().unwrap()
+            assert_eq!(ids.len(), 1, "one whole-site row per site-day");
+            // The rows of a dimension carry none: they would tie one event's values together.
+            assert!(rows
+                .iter()
+                .filter(|r| r.day == day && !r.dimension.is_empty())
+                .all(|r| r.batch == 0));
+            ids[0]
         };
         let (rows, _, _) = folder.fold(&batch, Timestamp::UNIX_EPOCH);
         let (first, second) = (
@@ -348,6 +365,8 @@ mod tests {
         reversed.reverse();
         let (again, _, _) = folder.fold(&reversed, Timestamp::UNIX_EPOCH);
         assert_eq!(id_of(&again, first), id_of(&rows, first));
+        // The same rows in the same order, whatever the order of the events.
+        assert_eq!(again, rows);
         let part: Vec<EventRow> = batch
             .iter()
             .filter(|e| folder.site_day(e).is_some_and(|(_, d)| d == second))

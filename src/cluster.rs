@@ -36,6 +36,9 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// through it (it shards rows by visitor) and so do reads that need every shard's events.
 pub const EVENTS_ALL: &str = "events_all";
 
+/// How long a server has to answer [`Cluster::from_every_server`].
+pub const EVERY_SERVER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often every server is asked whether it answers (cluster mode), so that a replica that
 /// went away is passed over before a job or a report runs into it, and one that came back is
 /// used again.
@@ -244,6 +247,27 @@ impl Shard {
         }
         Err(last.expect("a shard has at least one replica"))
     }
+
+    /// Runs `f` once, on the replica [`Shard::run`] would try first; a failure another replica
+    /// may not have marks it, so that the next call goes elsewhere, but is not retried there
+    /// now. For a write whose outcome a failure leaves unknown and that nothing would recognise
+    /// if it were repeated on another server (aggregate-only counts).
+    pub async fn run_once<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        E: Failover,
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let i = self.pick(Instant::now());
+        let replica = &self.replicas[i];
+        let result = f(replica.client().clone()).await;
+        match &result {
+            Ok(_) => replica.mark(true),
+            Err(e) if e.try_elsewhere() => replica.mark(false),
+            Err(_) => {}
+        }
+        result
+    }
 }
 
 /// The servers, shard by shard.
@@ -319,6 +343,10 @@ impl Cluster {
     /// when none did (with the last error). For the tables every server holds whole (salts,
     /// dashboard sessions), so that a row is seen once its insert returned, whichever server
     /// took it and however far replication is behind.
+    ///
+    /// Servers marked down are left out (all are asked when all are), and each has
+    /// [`EVERY_SERVER_TIMEOUT`] to answer: a server that stopped answering without refusing
+    /// (paused, cut off) must not hold up the caller, a dashboard request among them.
     pub async fn from_every_server<T, F, Fut>(
         &self,
         f: F,
@@ -327,8 +355,23 @@ impl Cluster {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<Vec<T>, clickhouse::error::Error>>,
     {
-        let answers =
-            futures_util::future::join_all(self.servers().map(|s| f(s.client().clone()))).await;
+        let now = Instant::now();
+        let up: Vec<&Server> = self.servers().filter(|s| !s.is_passed_over(now)).collect();
+        let asked = if up.is_empty() {
+            self.servers().collect()
+        } else {
+            up
+        };
+        let answers = futures_util::future::join_all(asked.iter().map(|s| async {
+            let answer = tokio::time::timeout(EVERY_SERVER_TIMEOUT, f(s.client().clone()))
+                .await
+                .unwrap_or(Err(clickhouse::error::Error::TimedOut));
+            if answer.as_ref().is_err_and(|e| e.try_elsewhere()) {
+                s.mark(false);
+            }
+            answer
+        }))
+        .await;
         let mut rows = Vec::new();
         let mut last = None;
         let mut answered = false;
@@ -345,6 +388,16 @@ impl Cluster {
             (false, Some(e)) => Err(e),
             _ => Ok(rows),
         }
+    }
+
+    /// Runs `f` once on any server (see [`Shard::run_once`]).
+    pub async fn run_once_anywhere<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        E: Failover,
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.everywhere.run_once(f).await
     }
 
     /// One handle per shard, for the jobs that run shard by shard (visits, rollups, retention).

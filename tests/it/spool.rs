@@ -224,6 +224,24 @@ async fn aggregate_only_counts_whose_answer_is_lost_are_not_added_twice() {
     ))
     .await;
     assert_eq!(stored, 30, "every page view counted once");
+    // Only the whole-site rows carry the id of the events they count: on the rows of a page,
+    // country or browser it would tie together the values of one event.
+    assert_eq!(
+        ch_count(&format!(
+            "SELECT count() FROM {}.rollup_daily WHERE dimension != '' AND batch != 0",
+            t.db
+        ))
+        .await,
+        0
+    );
+    assert!(
+        ch_count(&format!(
+            "SELECT count() FROM {}.rollup_daily WHERE dimension = '' AND batch = 0",
+            t.db
+        ))
+        .await
+            == 0
+    );
     let r = reqwest::Client::new()
         .post(format!("{}/api/v2/query", t.base))
         .bearer_auth(token)
