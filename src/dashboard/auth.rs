@@ -57,6 +57,18 @@ struct Failures {
     since: Instant,
 }
 
+/// What came of a logout.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Logout {
+    /// The session is ended, at every collector.
+    Done,
+    /// No session of this cookie, or not its form's token (a CSRF attempt): nothing changed.
+    Refused,
+    /// The form was right but ClickHouse did not answer: the session may live on elsewhere
+    /// until its idle or maximum age; this browser's cookie is removed all the same.
+    Unavailable,
+}
+
 /// Someone allowed in: a logged-in user, or a user named by the trusted proxy.
 #[derive(Debug, Clone)]
 pub struct Viewer {
@@ -113,6 +125,19 @@ fn digest(s: &str) -> [u8; 32] {
 /// The key a session is kept under: the SHA-256 of its token, in hex (the token is not kept).
 fn session_key(token: &str) -> String {
     hex::encode(digest(token))
+}
+
+/// What a session keeps of the password it was made with: 16 hex digits of a hash of the
+/// user's configured password hash (itself salted), so that changing the password in the config
+/// ends the sessions made with the old one, and the stored value gives nothing to guess from.
+fn credential_of(password_hash: &str) -> String {
+    hex::encode(&digest(&format!("tally session credential\0{password_hash}"))[..8])
+}
+
+/// Whether a cookie value can be a session token (64 hex digits, as [`random_hex`] makes them):
+/// anything else is turned away without asking ClickHouse.
+fn is_token(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The CSRF token of the logout form of a session: derived from the session's token (a
@@ -246,7 +271,7 @@ impl Auth {
                 }
             }
         }
-        let token = cookie(headers, SESSION_COOKIE)?;
+        let token = cookie(headers, SESSION_COOKIE).filter(|t| is_token(t))?;
         let key = session_key(token);
         let session = match self.sessions.find(&key).await {
             Ok(found) => found?,
@@ -262,10 +287,15 @@ impl Auth {
             return None;
         }
         let user = self.users.get(&session.user)?;
+        if user.hash.as_deref().map(credential_of) != Some(session.credential.clone()) {
+            // The password was changed (or removed) since the login.
+            return None;
+        }
         if since(session.seen) >= sessions::touch_after(self.idle).as_secs() {
             let touch = SessionRow {
                 token_sha256: key,
                 user: session.user.clone(),
+                credential: session.credential.clone(),
                 created: session.created,
                 seen: now,
                 ended: 0,
@@ -348,9 +378,16 @@ impl Auth {
     async fn create_session(&self, user: &str) -> Result<String, LoginError> {
         let token = random_hex(32);
         let now = sessions::seconds(self.clock.now());
+        let credential = self
+            .users
+            .get(user)
+            .and_then(|u| u.hash.as_deref())
+            .map(credential_of)
+            .unwrap_or_default();
         let row = SessionRow {
             token_sha256: session_key(&token),
             user: user.to_string(),
+            credential,
             created: now,
             seen: now,
             ended: 0,
@@ -366,35 +403,36 @@ impl Auth {
 
     /// Ends the session of this request's cookie, if `csrf` is its logout form's token. Every
     /// collector sees it ended from then on.
-    pub async fn logout(&self, headers: &HeaderMap, csrf: &str) -> bool {
-        let Some(token) = cookie(headers, SESSION_COOKIE) else {
-            return false;
+    pub async fn logout(&self, headers: &HeaderMap, csrf: &str) -> Logout {
+        let Some(token) = cookie(headers, SESSION_COOKIE).filter(|t| is_token(t)) else {
+            return Logout::Refused;
         };
         if !same(csrf_of(token).as_bytes(), csrf.as_bytes()) {
-            return false;
+            return Logout::Refused;
         }
         let key = session_key(token);
         let session = match self.sessions.find(&key).await {
             Ok(Some(s)) if s.ended == 0 => s,
-            Ok(_) => return false,
+            Ok(_) => return Logout::Refused,
             Err(e) => {
-                tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout failed: the session could not be read");
-                return false;
+                tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout not stored: the session could not be read");
+                return Logout::Unavailable;
             }
         };
         let end = SessionRow {
             token_sha256: key,
             user: session.user.clone(),
+            credential: session.credential.clone(),
             created: session.created,
             seen: sessions::seconds(self.clock.now()),
             ended: 1,
         };
         if let Err(e) = self.sessions.insert(end).await {
-            tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout failed: the end could not be stored");
-            return false;
+            tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout not stored: the end could not be written");
+            return Logout::Unavailable;
         }
         tracing::info!(user = %session.user, "dashboard logout");
-        true
+        Logout::Done
     }
 
     /// The site a share secret opens, if any.
@@ -448,8 +486,12 @@ mod tests {
         auth_at(extra, Arc::new(crate::clock::SystemClock))
     }
 
+    /// alice's password is "correct horse", hashed afresh (with a new salt) for each `Auth`.
     fn auth_at(extra: &str, clock: Arc<dyn Clock>) -> Auth {
-        let hash = cheap_hash("correct horse");
+        auth_hashed(extra, clock, &cheap_hash("correct horse"))
+    }
+
+    fn auth_hashed(extra: &str, clock: Arc<dyn Clock>, hash: &str) -> Auth {
         let config = Config::parse(&format!(
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
              [dashboard]\nsession_idle_secs = 60\n{extra}\n\
@@ -495,12 +537,12 @@ mod tests {
         let csrf = v.csrf.unwrap();
         assert!(kept.contains(&session_key(&token)));
         assert!(!kept.contains(&token) && !kept.contains(&csrf));
-        assert!(!a.logout(&h, "not the token").await);
+        assert_eq!(a.logout(&h, "not the token").await, Logout::Refused);
         assert!(a.viewer(&h, None).await.is_some());
-        assert!(a.logout(&h, &csrf).await);
+        assert_eq!(a.logout(&h, &csrf).await, Logout::Done);
         assert!(a.viewer(&h, None).await.is_none());
         // Ended is ended: the same form cannot end it twice.
-        assert!(!a.logout(&h, &csrf).await);
+        assert_eq!(a.logout(&h, &csrf).await, Logout::Refused);
     }
 
     #[tokio::test]
@@ -529,15 +571,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn another_collector_on_the_same_store_knows_the_session_and_its_end() {
+    async fn a_changed_password_ends_the_sessions_made_with_the_old_one() {
         let a = auth("");
+        let token = a.login("alice", "correct horse").await.unwrap();
+        let h = headers(&[("cookie", &format!("{SESSION_COOKIE}={token}"))]);
+        assert!(a.viewer(&h, None).await.is_some());
+        // The config now has another hash for alice (a new salt, as a new password would
+        // have), read by another collector or by this one restarted, on the same store.
         let mut b = auth("");
+        b.sessions = a.sessions.clone();
+        assert!(b.viewer(&h, None).await.is_none());
+        // A cookie that cannot be a token is turned away without a look.
+        let forged = headers(&[("cookie", &format!("{SESSION_COOKIE}=x{}", &token[1..]))]);
+        assert!(a.viewer(&forged, None).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn another_collector_on_the_same_store_knows_the_session_and_its_end() {
+        // Two collectors with the same config (the same password hash) and store.
+        let hash = cheap_hash("correct horse");
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let a = auth_hashed("", clock.clone(), &hash);
+        let mut b = auth_hashed("", clock, &hash);
         b.sessions = a.sessions.clone();
         let token = a.login("alice", "correct horse").await.unwrap();
         let h = headers(&[("cookie", &format!("{SESSION_COOKIE}={token}"))]);
         let v = b.viewer(&h, None).await.unwrap();
         assert_eq!(v.user, "alice");
-        assert!(b.logout(&h, &v.csrf.unwrap()).await);
+        assert_eq!(b.logout(&h, &v.csrf.unwrap()).await, Logout::Done);
         assert!(a.viewer(&h, None).await.is_none());
     }
 

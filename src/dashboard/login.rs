@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::auth::{self, Auth, LoginError};
+use super::auth::{self, Auth, LoginError, Logout};
 use super::page;
 use super::respond::{error, html, redirect, set_cookie};
 use crate::credentials::{random_hex, same};
@@ -187,19 +187,38 @@ pub async fn logout(
         );
     };
     let (lang, tr) = form_language(&fields, negotiated);
-    if !auth.same_origin(&parts.headers)
-        || !auth.logout(&parts.headers, field(&fields, "csrf")).await
-    {
-        tracing::info!("dashboard logout refused: CSRF check failed or no session");
-        return error(
-            tr,
-            StatusCode::FORBIDDEN,
-            &tr.t("logout.refused.title"),
-            &tr.t("logout.refused.message"),
-            Some(("/dashboard", &tr.t("error.back_to_dashboard"))),
-        );
-    }
+    let outcome = if auth.same_origin(&parts.headers) {
+        auth.logout(&parts.headers, field(&fields, "csrf")).await
+    } else {
+        Logout::Refused
+    };
     let secure = auth.is_secure(&parts.headers, peer);
+    match outcome {
+        Logout::Done => {}
+        Logout::Refused => {
+            tracing::info!("dashboard logout refused: CSRF check failed or no session");
+            return error(
+                tr,
+                StatusCode::FORBIDDEN,
+                &tr.t("logout.refused.title"),
+                &tr.t("logout.refused.message"),
+                Some(("/dashboard", &tr.t("error.back_to_dashboard"))),
+            );
+        }
+        // The form was this session's own: this browser is logged out (its cookie removed),
+        // and the user is told the session itself could not be ended.
+        Logout::Unavailable => {
+            let mut r = error(
+                tr,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &tr.t("logout.unavailable.title"),
+                &tr.t("logout.unavailable.message"),
+                None,
+            );
+            set_cookie(&mut r, &Auth::clear_session_cookie(secure));
+            return r;
+        }
+    }
     // Back to the login page, in the language chosen on the dashboard.
     let mut r = redirect(&match lang {
         Some(l) => format!("/login?lang={}", l.code()),

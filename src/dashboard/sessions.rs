@@ -14,7 +14,9 @@
 //! answers and the rows are joined, so it is known once its insert returned, whichever server
 //! took it and however far replication is behind (as the salts are).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
 use std::time::Duration;
 
 use jiff::{Timestamp, ToSpan};
@@ -43,6 +45,9 @@ pub struct SessionRow {
     /// Hex SHA-256 of the cookie's token.
     pub token_sha256: String,
     pub user: String,
+    /// A fingerprint of the user's password hash at the login (see `auth`): a session made
+    /// with a password that has since changed is not accepted.
+    pub credential: String,
     /// Seconds since the epoch (UTC), the same in every row of a session (it chooses the
     /// partition, so that a session's rows are dropped together).
     pub created: u32,
@@ -54,6 +59,7 @@ pub struct SessionRow {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
 pub struct Session {
     pub user: String,
+    pub credential: String,
     pub created: u32,
     pub seen: u32,
     pub ended: u8,
@@ -62,8 +68,10 @@ pub struct Session {
 impl Session {
     fn fold(rows: impl IntoIterator<Item = Session>) -> Option<Session> {
         rows.into_iter().reduce(|a, b| Session {
-            // One session has one user; should two rows ever disagree, the first is kept.
+            // One session has one user and credential; should two rows ever disagree, the
+            // first is kept.
             user: a.user,
+            credential: a.credential,
             created: a.created.min(b.created),
             seen: a.seen.max(b.seen),
             ended: a.ended.max(b.ended),
@@ -72,11 +80,12 @@ impl Session {
 }
 
 pub enum SessionStore {
-    /// Unit tests.
+    #[cfg(test)]
     Memory(Mutex<Vec<SessionRow>>),
     ClickHouse(Arc<Cluster>),
 }
 
+#[cfg(test)]
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -87,12 +96,14 @@ pub fn seconds(t: Timestamp) -> u32 {
 }
 
 impl SessionStore {
+    #[cfg(test)]
     pub fn memory() -> SessionStore {
         SessionStore::Memory(Mutex::new(Vec::new()))
     }
 
     pub async fn insert(&self, row: SessionRow) -> Result<(), clickhouse::error::Error> {
         match self {
+            #[cfg(test)]
             SessionStore::Memory(m) => {
                 lock(m).push(row);
                 Ok(())
@@ -119,12 +130,14 @@ impl SessionStore {
         token_sha256: &str,
     ) -> Result<Option<Session>, clickhouse::error::Error> {
         match self {
+            #[cfg(test)]
             SessionStore::Memory(m) => Ok(Session::fold(
                 lock(m)
                     .iter()
                     .filter(|r| r.token_sha256 == token_sha256)
                     .map(|r| Session {
                         user: r.user.clone(),
+                        credential: r.credential.clone(),
                         created: r.created,
                         seen: r.seen,
                         ended: r.ended,
@@ -135,9 +148,10 @@ impl SessionStore {
                 let rows = cluster
                     .from_every_server(|c| async move {
                         c.query(
-                            "SELECT user, toUInt32(min(created)) AS created, \
+                            "SELECT user, credential, toUInt32(min(created)) AS created, \
                              toUInt32(max(seen)) AS seen, max(ended) AS ended \
-                             FROM dashboard_sessions WHERE token_sha256 = ? GROUP BY user",
+                             FROM dashboard_sessions WHERE token_sha256 = ? \
+                             GROUP BY user, credential",
                         )
                         .bind(token_sha256)
                         .fetch_all::<Session>()
@@ -157,6 +171,7 @@ impl SessionStore {
     ) -> Result<Vec<String>, clickhouse::error::Error> {
         let limit = first_kept.strftime("%Y%m%d").to_string();
         match self {
+            #[cfg(test)]
             SessionStore::Memory(m) => {
                 let mut rows = lock(m);
                 let mut days: Vec<String> = rows
@@ -203,6 +218,7 @@ impl SessionStore {
 }
 
 /// `YYYYMMDD` (UTC) of a time in seconds, as ClickHouse names the partition.
+#[cfg(test)]
 fn day_of(seconds: u32) -> String {
     Timestamp::from_second(i64::from(seconds))
         .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -249,6 +265,7 @@ mod tests {
         SessionRow {
             token_sha256: token.into(),
             user: "alice".into(),
+            credential: "c".into(),
             created,
             seen,
             ended,

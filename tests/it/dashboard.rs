@@ -820,7 +820,8 @@ async fn issue_18_a_new_sites_first_page_view_is_on_the_opening_screen() {
 async fn sessions_are_known_to_every_collector_and_outlive_a_restart() {
     let setup = Setup::new("dash_shared").with(&dashboard_config(""));
     let a = setup.start().await;
-    let mut other = Setup::new("dash_shared_b").with(&dashboard_config(""));
+    // The same config (the same password hashes), as collectors behind one load balancer have.
+    let mut other = Setup::new("dash_shared_b").with(&setup.extra);
     other.db = setup.db.clone();
     let b = other.start().await;
 
@@ -871,7 +872,7 @@ async fn sessions_are_known_to_every_collector_and_outlive_a_restart() {
     // default) is dropped when the collector starts.
     let (session, _) = login(&a.base, "alice", ALICE_PASSWORD).await;
     ch(&format!(
-        "INSERT INTO {}.dashboard_sessions VALUES ('old', 'alice', now() - 15 * 86400, now() - 15 * 86400, 0)",
+        "INSERT INTO {}.dashboard_sessions VALUES ('old', 'alice', '', now() - 15 * 86400, now() - 15 * 86400, 0)",
         setup.db
     ))
     .await;
@@ -915,7 +916,9 @@ async fn sessions_are_known_to_every_collector_and_outlive_a_restart() {
 }
 
 /// When ClickHouse does not answer, a right password gets a clear 503 on the login page, and no
-/// session cookie: a session that no other collector could know is not handed out.
+/// session cookie: a session that no other collector could know is not handed out. A logout
+/// then gets a 503 saying the session could not be ended, and the cookie is removed from the
+/// browser all the same (the session itself lives on until its idle time).
 #[tokio::test]
 async fn a_login_that_cannot_be_stored_is_refused_with_503() {
     let relay = Relay::start().await;
@@ -940,5 +943,66 @@ async fn a_login_that_cannot_be_stored_is_refused_with_503() {
     assert!(p.body.contains("the database did not answer"), "{}", p.body);
     assert!(!p.cookies.iter().any(|c| c.starts_with("tally_session=")));
     relay.set(Link::Up);
-    login(&t.base, "alice", ALICE_PASSWORD).await;
+    let (session, _) = login(&t.base, "alice", ALICE_PASSWORD).await;
+    let (s, _, html) = get(&t.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 200);
+    relay.set(Link::Down);
+    let p = post_form(
+        &t.base,
+        "/logout",
+        Some(&session),
+        Some(&t.base),
+        &[("csrf", &hidden_field(&html, "csrf"))],
+    )
+    .await;
+    assert_eq!(p.status, 503, "{}", p.body);
+    assert!(
+        p.body.contains("could not be marked as ended"),
+        "{}",
+        p.body
+    );
+    let cleared = p
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("tally_session="))
+        .expect("the cookie is removed");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    relay.set(Link::Up);
+    let (s, _, _) = get(&t.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(
+        s, 200,
+        "the session was not ended: a cookie kept elsewhere still works"
+    );
+}
+
+/// A password changed in the config ends the sessions made with the old one, at the next
+/// start (or at another collector with the new config).
+#[tokio::test]
+async fn a_changed_password_ends_the_old_sessions() {
+    let setup = Setup::new("dash_password").with(&dashboard_config(""));
+    let t = setup.start().await;
+    let (session, _) = login(&t.base, "alice", ALICE_PASSWORD).await;
+    t.terminate();
+    let new_password = "a new and longer passphrase";
+    let hash_line = |text: &str| {
+        let alice = text.find("name = \"alice\"").expect("alice's lines");
+        let line = text[alice..]
+            .lines()
+            .find(|l| l.starts_with("password_hash = "))
+            .expect("her password hash")
+            .to_string();
+        line
+    };
+    let text = setup.config_text();
+    let text = text.replacen(
+        &hash_line(&text),
+        &hash_line(&user_lines("alice", new_password)),
+        1,
+    );
+    assert_ne!(hash_line(&text), hash_line(&setup.config_text()));
+    let t = setup.start_with_config(&text).await;
+    let (s, loc, _) = get(&t.base, "/dashboard/a.example", Some(&session)).await;
+    assert_eq!(s, 303, "the old session is over");
+    assert!(loc.unwrap().starts_with("/login"));
+    login(&t.base, "alice", new_password).await;
 }
