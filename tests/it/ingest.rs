@@ -368,8 +368,9 @@ async fn cors_answers_configured_sites_only_and_tracker_is_served_small() {
     assert!(js.headers().get("set-cookie").is_none());
     let gz = js.bytes().await.unwrap();
     // docs/tracker.md states the size; the budget leaves room for small fixes but not for a
-    // feature: with the built-in events (issue 18) it is about 1.76 KB.
-    assert!(gz.len() < 2000, "tracker is {} bytes gzipped", gz.len());
+    // feature: with the built-in events (issue 18) it was about 1.76 KB, with tagged elements,
+    // window.plausible and data-manual (t.js in the place of Plausible's script) 2.13 KB.
+    assert!(gz.len() < 2300, "tracker is {} bytes gzipped", gz.len());
 }
 
 /// Issue 16: `clickhouse.compression` (`auto` sends a server on loopback no LZ4, as this test
