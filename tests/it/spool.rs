@@ -141,6 +141,27 @@ async fn issue_7_outage_spools_then_replays_in_order_without_duplicates() {
     }
 }
 
+/// Waits until the replay has dealt with all `n` spooled rows, and checks that it found some
+/// already stored (skipped) and inserted the others once.
+async fn replayed_once_with_some_found(t: &Tally, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (skipped, replayed) = loop {
+        let m = t.metrics().await;
+        let skipped = metric(&m, "tally_replay_duplicates_skipped_total");
+        let replayed = metric(&m, "tally_rows_replayed_total");
+        if skipped + replayed >= n as f64 || Instant::now() > deadline {
+            break (skipped, replayed);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        skipped >= 1.0,
+        "the replay found what was written:\n{}",
+        t.logs()
+    );
+    assert_eq!(skipped + replayed, n as f64);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
     let relay = Relay::start().await;
@@ -162,22 +183,7 @@ async fn issue_7_an_insert_whose_answer_is_lost_is_not_counted_twice() {
     relay.set(Link::Up);
     // The first batch was written before its answer was cut; later ones went straight to the
     // spool behind it (order is kept) and were never sent. All 30 end up stored once.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (skipped, replayed) = loop {
-        let m = t.metrics().await;
-        let skipped = metric(&m, "tally_replay_duplicates_skipped_total");
-        let replayed = metric(&m, "tally_rows_replayed_total");
-        if skipped + replayed >= 30.0 || Instant::now() > deadline {
-            break (skipped, replayed);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        skipped >= 1.0,
-        "the replay found the written rows:\n{}",
-        t.logs()
-    );
-    assert_eq!(skipped + replayed, 30.0);
+    replayed_once_with_some_found(&t, 30).await;
     // Give a wrongly repeated insert time to show up before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(counts(&t.db).await, (30, 30));
@@ -201,22 +207,7 @@ async fn aggregate_only_counts_whose_answer_is_lost_are_not_added_twice() {
     assert_eq!(send_pages(&t, 0, 30).await, 30);
     assert!(wait_metric(&t, "tally_rows_spooled_total", 30.0).await >= 30.0);
     relay.set(Link::Up);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (skipped, replayed) = loop {
-        let m = t.metrics().await;
-        let skipped = metric(&m, "tally_replay_duplicates_skipped_total");
-        let replayed = metric(&m, "tally_rows_replayed_total");
-        if skipped + replayed >= 30.0 || Instant::now() > deadline {
-            break (skipped, replayed);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        skipped >= 1.0,
-        "the replay found the written counts:\n{}",
-        t.logs()
-    );
-    assert_eq!(skipped + replayed, 30.0);
+    replayed_once_with_some_found(&t, 30).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stored = ch_count(&format!(
         "SELECT sum(pageviews) FROM {}.rollup_daily WHERE dimension = ''",
