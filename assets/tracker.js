@@ -13,22 +13,27 @@
  *                "e":visible milliseconds,"sd":max scroll depth percent 0-100}
  *   custom      {"n":name,"u":location.href,"d":...,"p":props}
  *               from window.tally(name, {props, u, interactive, callback}):
- *               u replaces the page URL ("u"), interactive: false adds "i":false
- *               (the event does not end a bounce), callback is called once the
- *               beacon is sent, or at once when nothing is sent (an excluded
- *               page, an opt-out) or it waits for a pause. window.plausible is
+ *               u replaces the page URL ("u"; exclusions still apply to the page
+ *               the visitor is on), interactive: false adds "i":false (the event
+ *               does not end a bounce), callback is called once the beacon is
+ *               sent ({status} when tally answered, else {}), or at once when
+ *               nothing is sent (an excluded page, an opt-out, a bad u) or it
+ *               waits for a pause. With data-manual, events without u carry the
+ *               URL of the last pageview the page sent, not location.href. window.plausible is
  *               the same function, and calls queued by Plausible's snippet
  *               (window.plausible.q) are sent too: a page made for Plausible's
  *               script works with this one. tally('pageview', {u, props,
  *               callback}) sends a pageview (with "r" and "w"; engagement is
  *               then measured for it).
  *   tagged      {"n":name,"u":location.href,"d":...,"p":props} on a click of an
- *               element (or anything in it) with the class
- *               plausible-event-name=Sign+up (Plausible's tagged events; also
- *               tally-event-name=...), or on the submit of a form with it:
+ *               element with the class plausible-event-name=Sign+up (or of
+ *               something up to three levels inside it), as with Plausible's
+ *               tagged events (also tally-event-name=..., and "--" for "="):
  *               "Sign up" ("+" is a space); classes plausible-event-KEY=VALUE
- *               add props. A tagged link sends its own event, not an outbound
- *               link or file download one. Always on.
+ *               add props. Clicks inside a form are left to its submit, which
+ *               sends the event of the form or of a tagged element around it.
+ *               A tagged link sends its own event, not an outbound link or
+ *               file download one. Always on.
  *   With data-hash, hash-only URL changes count as pageviews and "h":1 is added.
  *   "d" is left out when data-domain is absent.
  *
@@ -163,21 +168,23 @@
   // `queued`: b is the oldest held beacon, sent by next(). `cb`: the caller's
   // callback, called once the beacon is sent (or held, or dropped).
   function post(b, leaving, queued, cb) {
-    cb = cb || function () {};
+    cb = cb || function () {}; // called with {status} once tally answered, else {}
     // While held beacons wait, newer ones queue behind them; one sent as the
     // page is left must go now, or not at all during a pause.
     if (!queued && (Date.now() < pause || timer && !leaving)) {
       if (!leaving && held.length < 20) held.push(b);
       if (!timer) next();
-      return cb();
+      return cb({});
     }
     // sendBeacon returns false when the browser refuses to queue the beacon.
-    if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return cb();
+    if (leaving && navigator.sendBeacon && navigator.sendBeacon(api, b)) return cb({});
     if (w.fetch) {
+      var status;
       fetch(api, {
         method: 'POST', body: b, keepalive: true,
         headers: { 'Content-Type': 'text/plain' }
       }).then(function (r) {
+        status = r.status;
         if (r.status == 503 || r.status == 429) {
           pause = Date.now() + (parseInt(r.headers.get('Retry-After'), 10) || 30) * 1e3;
           // Not accepted: send it again after the pause, before the newer ones.
@@ -186,20 +193,21 @@
         }
       })['catch'](function () {}).then(function (refused) {
         if (queued || refused && !timer) next();
-        cb();
+        cb(status ? { status: status } : {});
       });
     } else {
       if (!leaving && navigator.sendBeacon) navigator.sendBeacon(api, b);
-      cb();
+      cb({});
     }
   }
 
   // `leaving`: the page is being hidden or left, so the beacon must go now.
   function send(o, leaving, cb) {
-    // The page the beacon is about (an engagement's may be the one just left) decides.
-    var p = new URL(o.u).pathname;
-    if (off || optedOut || w.tallyIgnore || exclude && exclude.test(p) ||
-      include && !include.test(p)) return cb && cb();
+    // The page the beacon is about decides (an engagement's may be the one just left), and for
+    // the others the page the visitor is on too (a URL given with `u` does not lift them out).
+    var out = function (p) { return exclude && exclude.test(p) || include && !include.test(p); };
+    if (off || optedOut || w.tallyIgnore || out(new URL(o.u).pathname) ||
+      o.n != 'engagement' && out(l.pathname)) return cb && cb({});
     o.d = domain; // left out of the JSON when undefined
     post(JSON.stringify(o), leaving, 0, cb);
   }
@@ -254,6 +262,7 @@
       gone = false;
       lastKey = null;
       page();
+      start(); // with data-manual page() sends nothing, but visible time counts again
     }
   });
 
@@ -270,9 +279,13 @@
 
   var queued = function (f) { return f && f.q || []; };
   var queue = queued(w.tally).concat(queued(w.plausible));
+  // The address events are sent with: the page's, or with data-manual the last one the page
+  // sent a pageview with (it may have stripped what the real one holds).
+  var here = function () { return manual && lastUrl || l.href; };
   w.tally = w.plausible = function (name, o) {
     o = o || {};
-    var u = new URL(o.u || l.href, l.href).href;
+    var u;
+    try { u = new URL(o.u || here(), l.href).href; } catch (e) { return o.callback && o.callback({}); }
     if (name == 'pageview') return page({ u: u, p: o.props, cb: o.callback });
     send({ n: name, u: u, p: o.props, i: o.interactive === false ? false : void 0 }, 0, o.callback);
   };
@@ -285,7 +298,6 @@
     store(function (l) { l.removeItem(KEY); });
   };
   w.tally.optedOut = function () { return optedOut; };
-  for (var i = 0; i < queue.length; i++) w.tally.apply(w, queue[i]);
 
   // Built-in events (see the header). Links: the closest <a href> of what was clicked; SVG
   // links (no `protocol`) and other schemes (mailto:, tel:, javascript:) are left alone.
@@ -294,30 +306,38 @@
   if (files != null) {
     files = (files || FILES).toLowerCase().replace(/[\s.]/g, '').split(',');
   }
-  // A tagged element's event (see the header), or nothing: its name and props from its
-  // classes.
+  // The event of a tagged element (see the header): `el` or one of its three nearest parents,
+  // as Plausible looks; its name and props from its classes (`=` or `--` after the key, any
+  // case of "name"), or nothing.
   var tagged = function (el) {
-    var n, p = {}, m;
-    (el && el.getAttribute('class') || '').split(/\s+/).forEach(function (c) {
-      if (m = /^(plausible|tally)-event-(.+?)=(.+)$/.exec(c)) {
-        c = m[3].replace(/\+/g, ' ');
-        m[2] == 'name' ? n = c : p[m[2]] = c;
-      }
-    });
-    return n && { n: n, u: l.href, p: p };
+    for (var i = 0, n, p, m; el && el.getAttribute && i < 4; i++, el = el.parentNode) {
+      p = {};
+      (el.getAttribute('class') || '').split(/\s+/).forEach(function (c) {
+        if (m = /^(plausible|tally)-event-(.+?)(=|--)(.+)$/.exec(c)) {
+          c = m[4].replace(/\+/g, ' ');
+          /^name$/i.test(m[2]) ? n = c : p[m[2]] = c;
+        }
+      });
+      if (n) return { n: n, u: here(), p: p, el: el };
+    }
   };
+  var last; // the tagged element of the click being handled (a label's click comes twice)
   var click = function (e) {
     var t = e.target;
     if (!t.closest || e.type == 'auxclick' && e.button != 1) return; // auxclick: the middle button only
-    // As the page may be left now: sendBeacon, and no waiting (see post).
-    var n = t.closest('[class*="-event-name="]');
-    n = n && n.tagName != 'FORM' && tagged(n);
-    if (n) return send(n, 1);
+    // As the page may be left now: sendBeacon, and no waiting (see post). Clicks in a form
+    // are left to its submit, as Plausible does.
+    var n = !t.closest('form') && tagged(t);
+    if (n) {
+      if (n.el != last) send({ n: n.n, u: n.u, p: n.p }, 1);
+      last = n.el;
+      return setTimeout(function () { last = 0; });
+    }
     var a = t.closest('a[href]');
     if (!a || !/^https?:$/.test(a.protocol)) return;
     n = outbound && a.host != l.host ? 'Outbound Link: Click' :
       files && files.indexOf(a.pathname.split('.').pop().toLowerCase()) >= 0 && 'File Download';
-    if (n) send({ n: n, u: l.href, p: { url: a.href } }, 1);
+    if (n) send({ n: n, u: here(), p: { url: a.href } }, 1);
   };
   on('click', click, d);
   on('auxclick', click, d);
@@ -325,13 +345,16 @@
   var forms = has('form-submissions');
   on('submit', function (e) {
     var n = tagged(e.target);
-    if (n) send(n, 1);
-    if (forms) send({ n: 'Form: Submission', u: l.href }, 1);
+    if (n) send({ n: n.n, u: n.u, p: n.p }, 1);
+    if (forms) send({ n: 'Form: Submission', u: here() }, 1);
   }, d, true);
 
+  // Then the calls made before the script ran, each on its own: one that fails (a callback
+  // that throws) must not stop the others or the tracker.
   function first() {
     page();
-    if (has('404')) send({ n: '404', u: l.href, p: { path: l.pathname } });
+    if (has('404')) send({ n: '404', u: here(), p: { path: new URL(here()).pathname } });
+    queue.forEach(function (c) { try { w.tally.apply(w, c); } catch (e) {} });
   }
   // A prerendered page is counted when it is shown, not when it is fetched.
   if (d.prerendering) on('prerenderingchange', first, d);

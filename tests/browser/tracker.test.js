@@ -101,7 +101,9 @@ tally('Early', {props: {queued: true}});
 // Plausible's script, with tally's script in its place.
 const PLAUSIBLE_SNIPPET = `<script>
 window.plausible = window.plausible || function () { (window.plausible.q = window.plausible.q || []).push(arguments) };
+plausible('Bad address', {u: 'http://', callback: function () { throw new Error('a site bug'); }});
 plausible('Early P', {props: {via: 'plausible'}});
+plausible('After', {props: {n: '3'}});
 </script>`;
 
 // Elements tagged with Plausible's class names (and tally's), and one that only looks so.
@@ -110,7 +112,12 @@ const TAGGED = () => `
 <button id="t-btn" class="tally-event-name=Open+menu"><span id="t-btn-inner">menu</span></button>
 <a id="t-out" class="plausible-event-name=Partner" href="${outboundUrl()}">partner</a>
 <div id="t-plain" class="plausible-event-name">not tagged</div>
-<form id="t-form" class="plausible-event-name=Newsletter plausible-event-position=footer" action="/thanks" method="post"><input name="e" value="x"><button id="t-send">send</button></form>`;
+<button id="t-dash" class="plausible-event-Name--Dash+style">dash</button>
+<div class="plausible-event-name=Outer"><span id="t-empty" class="plausible-event-name=">empty value</span></div>
+<label id="t-label" class="plausible-event-name=Agree"><input type="checkbox"> agree</label>
+<form action="/thanks"><button id="u-btn" type="button" class="plausible-event-name=Inside+form">in a form</button></form>
+<form id="t-form" class="plausible-event-name=Newsletter plausible-event-position=footer" action="/thanks" method="post"><input name="e" value="x"><button id="t-send">send</button></form>
+<div class="plausible-event-name=Wrapped+form"><form action="/thanks" method="post"><input id="w-input" name="w" value="y"><button id="w-send">send</button></form></div>`;
 
 function route(req) {
   const url = new URL(req.url, 'http://x');
@@ -750,22 +757,27 @@ test('f3. window.plausible: Plausible\'s snippet and queue, u, interactive: fals
   const url = `${site()}/plausible/`;
   await s.page.goto(url);
   if (!FAKE) { await sleep(1000); return s.checkLoaded(); }
+  // Queued after the pageview, as with Plausible; a queued call with a bad address and one
+  // whose callback throws stop neither the calls after them nor the tracker.
   const [early] = await s.waitFor((b) => b.n === 'Early P');
   assert.deepEqual(early.body, { n: 'Early P', u: url, d: DOMAIN, p: { via: 'plausible' } });
-  await s.waitFor(isPv(url));
+  await s.waitFor((b) => b.n === 'After');
+  assert.deepEqual(events.map((e) => e.body.n).slice(0, 3), ['pageview', 'Early P', 'After']);
+  assert.ok(!events.some((e) => e.body.n === 'Bad address'));
   await s.page.evaluate(() => window.plausible('Signup', {
     u: '/virtual/step-2', interactive: false, props: { plan: 'a' },
-    callback: () => { window.__called = (window.__called || 0) + 1; },
+    callback: (r) => { window.__signup = r; },
   }));
   const [signup] = await s.waitFor((b) => b.n === 'Signup');
   assert.deepEqual(signup.body, { n: 'Signup', u: `${site()}/virtual/step-2`, d: DOMAIN, p: { plan: 'a' }, i: false });
-  await s.page.waitForFunction(() => window.__called === 1);
+  await s.page.waitForFunction(() => window.__signup !== undefined);
+  assert.deepEqual(await s.page.evaluate(() => window.__signup), { status: 202 });
   // Opted out: nothing is sent, and the callback is still called (a site may navigate in it).
   await s.page.evaluate(() => {
     window.tally.optOut();
-    window.plausible('Not sent', { callback: () => { window.__called += 1; } });
+    window.plausible('Not sent', { callback: (r) => { window.__notSent = r; } });
   });
-  await s.page.waitForFunction(() => window.__called === 2);
+  assert.deepEqual(await s.page.evaluate(() => window.__notSent), {});
   await sleep(300);
   assert.ok(!events.some((e) => e.body.n === 'Not sent'));
   assert.equal(await s.page.evaluate(() => window.plausible === window.tally), true);
@@ -923,19 +935,27 @@ test('o10. tagged elements: a click (inside) one, a middle click on a tagged lin
   if (FAKE) await s.waitFor(isPv(url));
   await s.page.click('#t-btn-inner');
   await s.page.click('#t-plain');
+  await s.page.click('#t-dash'); // "--" for "=", "Name" in any case
+  await s.page.click('#t-empty'); // no value: the tagged parent's event
+  await s.page.click('#t-label'); // the browser clicks the checkbox too: one event
+  await s.page.click('#u-btn'); // inside a form: left to the form's submit
   await s.page.click('#t-out', { button: 'middle' }); // a new tab; this page stays
   await sleep(500);
   assert.equal(s.page.url(), url);
   await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#t-link')]);
   await s.page.goto(url);
   await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#t-send')]);
+  await s.page.goto(url);
+  await s.page.click('#w-input'); // a click in the form sends nothing; its submit the wrapper's
+  await Promise.all([s.page.waitForURL(`${site()}/thanks`), s.page.click('#w-send')]);
   await sleep(700);
   if (!FAKE) return s.checkLoaded();
   const body = (n) => events.find((e) => e.body.n === n).body;
   // The tagged outbound link sends its own event, not "Outbound Link: Click"; the tagged form
   // its own and, with data-form-submissions, "Form: Submission".
-  assert.deepEqual(builtin().sort(), ['Form: Submission', 'Newsletter', 'Open menu', 'Partner', 'Sign up'],
-    JSON.stringify(events.map((e) => e.body)));
+  assert.deepEqual(builtin().sort(), ['Agree', 'Dash style', 'Form: Submission', 'Form: Submission',
+    'Newsletter', 'Open menu', 'Outer', 'Partner', 'Sign up', 'Wrapped form'],
+  JSON.stringify(events.map((e) => e.body)));
   assert.deepEqual(body('Open menu'), { n: 'Open menu', u: url, d: DOMAIN, p: {} });
   assert.deepEqual(body('Sign up'), { n: 'Sign up', u: url, d: DOMAIN, p: { plan: 'Pro yearly' } });
   assert.deepEqual(body('Partner').p, {});

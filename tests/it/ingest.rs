@@ -369,8 +369,8 @@ async fn cors_answers_configured_sites_only_and_tracker_is_served_small() {
     let gz = js.bytes().await.unwrap();
     // docs/tracker.md states the size; the budget leaves room for small fixes but not for a
     // feature: with the built-in events (issue 18) it was about 1.76 KB, with tagged elements,
-    // window.plausible and data-manual (t.js in the place of Plausible's script) 2.13 KB.
-    assert!(gz.len() < 2300, "tracker is {} bytes gzipped", gz.len());
+    // window.plausible and data-manual (t.js in the place of Plausible's script) 2.25 KB.
+    assert!(gz.len() < 2400, "tracker is {} bytes gzipped", gz.len());
 }
 
 /// Issue 16: `clickhouse.compression` (`auto` sends a server on loopback no LZ4, as this test
