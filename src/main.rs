@@ -69,6 +69,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List the dashboard's live login sessions (user, login, last use), or end them: a user's
+    /// (`--end NAME`) or everyone's (`--end-all`), at every collector.
+    Sessions {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// End the sessions of this user.
+        #[arg(long, value_name = "NAME", conflicts_with = "end_all")]
+        end: Option<String>,
+        /// End every session.
+        #[arg(long)]
+        end_all: bool,
+    },
     /// Print what the configuration collects, drops and keeps, and for how long.
     PrivacyReport {
         #[arg(long, short)]
@@ -110,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         | Command::Visits { config, .. }
         | Command::Rollup { config, .. }
         | Command::Retention { config, .. }
+        | Command::Sessions { config, .. }
         | Command::PrivacyReport { config, .. } => config,
         Command::HashPassword { name } => {
             let mut password = String::new();
@@ -282,6 +295,54 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             println!("{} partition(s) {verb}", list.len());
+            Ok(())
+        }),
+        Command::Sessions { end, end_all, .. } => runtime.block_on(async {
+            let cluster = Arc::new(Cluster::new(&config.clickhouse));
+            tally::storage::migrate(&cluster).await?;
+            let store = tally::dashboard::SessionStore::ClickHouse(cluster);
+            let hash_of = |user: &str| {
+                config
+                    .dashboard
+                    .users
+                    .iter()
+                    .find(|u| u.name == user)
+                    .and_then(|u| u.password_hash.as_ref())
+                    .map(|h| secrecy::ExposeSecret::expose_secret(h).to_string())
+            };
+            let now = jiff::Timestamp::now();
+            let mut live = store
+                .live(
+                    now,
+                    config.dashboard.session_idle,
+                    config.dashboard.session_max,
+                    hash_of,
+                )
+                .await?;
+            let time = |s: u32| {
+                jiff::Timestamp::from_second(i64::from(s))
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default()
+            };
+            if end.is_some() || end_all {
+                live.retain(|l| end_all || end.as_deref() == Some(l.session.user.as_str()));
+                store.end(&live, now).await?;
+            }
+            let verb = if end.is_some() || end_all {
+                "ended"
+            } else {
+                "live"
+            };
+            for l in &live {
+                println!(
+                    "{verb} {}  {}  logged in {}, last used {}",
+                    &l.token_sha256[..8],
+                    l.session.user,
+                    time(l.session.created),
+                    time(l.session.seen)
+                );
+            }
+            println!("{} session(s) {verb}", live.len());
             Ok(())
         }),
         Command::PrivacyReport { format, lang, .. } => runtime.block_on(async {

@@ -29,7 +29,7 @@ use cookie::{Cookie, SameSite};
 use hyper::header::{self, HeaderMap, HeaderName};
 use secrecy::ExposeSecret;
 
-use super::sessions::{self, SessionRow, SessionStore};
+use super::sessions::{self, credential_of, SessionRow, SessionStore};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::{random_hex, same, SecretDigest};
@@ -125,13 +125,6 @@ fn digest(s: &str) -> [u8; 32] {
 /// The key a session is kept under: the SHA-256 of its token, in hex (the token is not kept).
 fn session_key(token: &str) -> String {
     hex::encode(digest(token))
-}
-
-/// What a session keeps of the password it was made with: 16 hex digits of a hash of the
-/// user's configured password hash (itself salted), so that changing the password in the config
-/// ends the sessions made with the old one, and the stored value gives nothing to guess from.
-fn credential_of(password_hash: &str) -> String {
-    hex::encode(&digest(&format!("tally session credential\0{password_hash}"))[..8])
 }
 
 /// Whether a cookie value can be a session token (64 hex digits, as [`random_hex`] makes them):

@@ -25,4 +25,4 @@ mod sessions;
 mod view;
 
 pub use routes::{owns, Dashboard};
-pub use sessions::{maintain as maintain_sessions, SessionStore};
+pub use sessions::{credential_of, maintain as maintain_sessions, Live, SessionStore};

@@ -39,6 +39,23 @@ pub fn touch_after(idle: Duration) -> Duration {
     TOUCH.min(idle / 4)
 }
 
+/// What a session keeps of the password it was made with: 16 hex digits of a hash of the
+/// user's configured password hash (itself salted), so that changing the password in the config
+/// ends the sessions made with the old one, and the stored value gives nothing to guess from.
+pub fn credential_of(password_hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("tally session credential\0{password_hash}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// A session that is still valid, as `tally sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// Hex SHA-256 of its token (its first digits tell sessions apart in a list).
+    pub token_sha256: String,
+    pub session: Session,
+}
+
 /// One row of `dashboard_sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
 pub struct SessionRow {
@@ -161,6 +178,99 @@ impl SessionStore {
                 Ok(Session::fold(rows))
             }
         }
+    }
+
+    /// The sessions valid at `now` under these limits, for a user still configured with the
+    /// password hash it was made with (`hash_of`), oldest login first.
+    pub async fn live(
+        &self,
+        now: Timestamp,
+        idle: Duration,
+        max: Duration,
+        hash_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Live>, clickhouse::error::Error> {
+        #[derive(Deserialize, clickhouse::Row)]
+        struct Row {
+            token_sha256: String,
+            user: String,
+            credential: String,
+            created: u32,
+            seen: u32,
+            ended: u8,
+        }
+        let rows: Vec<Row> = match self {
+            #[cfg(test)]
+            SessionStore::Memory(m) => lock(m)
+                .iter()
+                .map(|r| Row {
+                    token_sha256: r.token_sha256.clone(),
+                    user: r.user.clone(),
+                    credential: r.credential.clone(),
+                    created: r.created,
+                    seen: r.seen,
+                    ended: r.ended,
+                })
+                .collect(),
+            SessionStore::ClickHouse(cluster) => {
+                cluster
+                    .from_every_server(|c| async move {
+                        c.query(
+                            "SELECT token_sha256, user, credential, \
+                             toUInt32(min(created)) AS created, toUInt32(max(seen)) AS seen, \
+                             max(ended) AS ended FROM dashboard_sessions \
+                             GROUP BY token_sha256, user, credential",
+                        )
+                        .fetch_all::<Row>()
+                        .await
+                    })
+                    .await?
+            }
+        };
+        let mut by_token: std::collections::BTreeMap<String, Vec<Session>> = Default::default();
+        for r in rows {
+            by_token.entry(r.token_sha256).or_default().push(Session {
+                user: r.user,
+                credential: r.credential,
+                created: r.created,
+                seen: r.seen,
+                ended: r.ended,
+            });
+        }
+        let now = seconds(now);
+        let since = |t: u32| u64::from(now.saturating_sub(t));
+        let mut live: Vec<Live> = by_token
+            .into_iter()
+            .filter_map(|(token_sha256, rows)| {
+                let session = Session::fold(rows)?;
+                let valid = session.ended == 0
+                    && since(session.seen) <= idle.as_secs()
+                    && since(session.created) <= max.as_secs()
+                    && hash_of(&session.user).map(|h| credential_of(&h))
+                        == Some(session.credential.clone());
+                valid.then_some(Live {
+                    token_sha256,
+                    session,
+                })
+            })
+            .collect();
+        live.sort_by_key(|l| l.session.created);
+        Ok(live)
+    }
+
+    /// Ends these sessions (a row each saying so), at every collector.
+    pub async fn end(&self, live: &[Live], now: Timestamp) -> Result<(), clickhouse::error::Error> {
+        for l in live {
+            self.insert(SessionRow {
+                token_sha256: l.token_sha256.clone(),
+                user: l.session.user.clone(),
+                credential: l.session.credential.clone(),
+                created: l.session.created,
+                seen: seconds(now),
+                ended: 1,
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Drops the days (UTC, by creation) before `first_kept`, and says which they were
@@ -307,6 +417,51 @@ mod tests {
         assert_eq!(s.drop_days_before(later).await.unwrap(), vec!["20261201"]);
         assert!(s.find("a").await.unwrap().is_none());
         assert!(s.find("b").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn live_sessions_are_those_not_ended_expired_or_of_a_changed_password() {
+        let s = SessionStore::memory();
+        let now: Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
+        let at = |ago: u32| seconds(now) - ago;
+        let c = credential_of("hash-a");
+        let row =
+            |token: &str, user: &str, cred: &str, created: u32, seen: u32, ended: u8| SessionRow {
+                token_sha256: token.into(),
+                user: user.into(),
+                credential: cred.into(),
+                created,
+                seen,
+                ended,
+            };
+        for r in [
+            row("live", "alice", &c, at(500), at(10), 0),
+            row("live", "alice", &c, at(500), at(400), 0),
+            row("ended", "alice", &c, at(300), at(300), 0),
+            row("ended", "alice", &c, at(300), at(200), 1),
+            row("idle", "alice", &c, at(900), at(700), 0),
+            row("old", "alice", &c, at(5000), at(5), 0),
+            row("rehashed", "alice", "other", at(100), at(100), 0),
+            row("gone", "mallory", &c, at(100), at(100), 0),
+        ] {
+            s.insert(r).await.unwrap();
+        }
+        let hash_of = |u: &str| (u == "alice").then(|| "hash-a".to_string());
+        let idle = Duration::from_secs(600);
+        let max = Duration::from_secs(3600);
+        let live = s.live(now, idle, max, hash_of).await.unwrap();
+        assert_eq!(
+            live.iter()
+                .map(|l| l.token_sha256.as_str())
+                .collect::<Vec<_>>(),
+            ["live"]
+        );
+        assert_eq!(
+            (live[0].session.created, live[0].session.seen),
+            (at(500), at(10))
+        );
+        s.end(&live, now).await.unwrap();
+        assert!(s.live(now, idle, max, hash_of).await.unwrap().is_empty());
     }
 
     #[test]

@@ -1006,3 +1006,32 @@ async fn a_changed_password_ends_the_old_sessions() {
     assert!(loc.unwrap().starts_with("/login"));
     login(&t.base, "alice", new_password).await;
 }
+
+/// `tally sessions` lists the live sessions (user, times; never a token), `--end NAME` ends one
+/// user's at the running collector, `--end-all` everyone's.
+#[tokio::test]
+async fn the_sessions_command_lists_and_ends_sessions() {
+    let setup = Setup::new("dash_sessions_cli").with(&dashboard_config(""));
+    let t = setup.start().await;
+    let (alice, _) = login(&t.base, "alice", ALICE_PASSWORD).await;
+    let (bob, _) = login(&t.base, "bob", BOB_PASSWORD).await;
+    let config = setup.config_path();
+    let listed = tally_succeeds(&["sessions"], &config);
+    assert!(listed.contains("2 session(s) live"), "{listed}");
+    assert!(listed.contains("  alice  logged in ") && listed.contains("  bob  logged in "));
+    for cookie in [&alice, &bob] {
+        let token = cookie.strip_prefix("tally_session=").unwrap();
+        assert!(!listed.contains(token), "a token is never printed");
+    }
+    let ended = tally_succeeds(&["sessions", "--end", "alice"], &config);
+    assert!(ended.contains("1 session(s) ended"), "{ended}");
+    let (s, _, _) = get(&t.base, "/dashboard/a.example", Some(&alice)).await;
+    assert_eq!(s, 303, "alice is logged out");
+    let (s, _, _) = get(&t.base, "/dashboard/b.example", Some(&bob)).await;
+    assert_eq!(s, 200, "bob is not");
+    let ended = tally_succeeds(&["sessions", "--end-all"], &config);
+    assert!(ended.contains("1 session(s) ended"), "{ended}");
+    let (s, _, _) = get(&t.base, "/dashboard/b.example", Some(&bob)).await;
+    assert_eq!(s, 303);
+    assert!(tally_succeeds(&["sessions"], &config).contains("0 session(s) live"));
+}
