@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::event::EventRow;
+use crate::sql_text::day_number;
 
 /// Version of every aggregate row and day marker (additive: all rows of a day are summed).
 pub const VERSION: u64 = 0;
@@ -98,7 +99,7 @@ impl Folder {
     /// without a zone (not folded).
     pub fn site_day(&self, e: &EventRow) -> Option<(String, u16)> {
         let local = self.local(e)?;
-        Some((e.site.to_string(), day_number(&local)))
+        Some((e.site.to_string(), day_number(local.date())))
     }
 
     fn local(&self, e: &EventRow) -> Option<jiff::Zoned> {
@@ -131,7 +132,7 @@ impl Folder {
                 skipped += 1;
                 continue;
             };
-            let day = day_number(&local);
+            let day = day_number(local.date());
             days.entry((e.site.to_string(), day))
                 .or_default()
                 .push(e.event_id);
@@ -225,12 +226,6 @@ impl Folder {
             .collect();
         (rows, marks, skipped)
     }
-}
-
-/// Days since 1970-01-01 of a local time (ClickHouse `Date`).
-fn day_number(local: &jiff::Zoned) -> u16 {
-    let day = (local.date() - jiff::civil::date(1970, 1, 1)).get_days();
-    u16::try_from(day).unwrap_or(0)
 }
 
 /// The id of a set of events: the first 8 bytes of the SHA-256 of their random ids, sorted, so

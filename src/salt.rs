@@ -25,12 +25,13 @@ use std::time::Duration;
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::Timestamp;
 use rand::TryRng;
 use zeroize::Zeroizing;
 
 use crate::cluster::Cluster;
 use crate::error::Error;
+use crate::sql_text::{date_of_day, day_number};
 
 /// A salt as stored: the day it belongs to, its bytes in hex, and when it was proposed.
 #[derive(Clone)]
@@ -292,20 +293,6 @@ struct SaltRow {
     created: u32,
 }
 
-fn date_to_days(d: Date) -> u16 {
-    let days = d
-        .since((jiff::Unit::Day, Date::constant(1970, 1, 1)))
-        .map(|s| s.get_days())
-        .unwrap_or(0);
-    u16::try_from(days).unwrap_or(0)
-}
-
-fn days_to_date(days: u16) -> Date {
-    Date::constant(1970, 1, 1)
-        .checked_add(i64::from(days).days())
-        .unwrap_or(Date::constant(1970, 1, 1))
-}
-
 impl SaltStore {
     /// Salts for `from` and later days.
     pub async fn load(&self, from: Date) -> Result<Vec<StoredSalt>, Error> {
@@ -329,7 +316,7 @@ impl SaltStore {
                 Ok(rows
                     .into_iter()
                     .map(|r| StoredSalt {
-                        day: days_to_date(r.day),
+                        day: date_of_day(r.day),
                         hex: Zeroizing::new(r.salt),
                         created: Timestamp::from_second(i64::from(r.created))
                             .unwrap_or(Timestamp::UNIX_EPOCH),
@@ -360,7 +347,7 @@ impl SaltStore {
                     .await?;
                 days.sort_unstable();
                 days.dedup();
-                Ok(days.into_iter().map(days_to_date).collect())
+                Ok(days.into_iter().map(date_of_day).collect())
             }
         }
     }
@@ -375,7 +362,7 @@ impl SaltStore {
             }
             SaltStore::ClickHouse(cluster) => {
                 let row = SaltRow {
-                    day: date_to_days(salt.day),
+                    day: day_number(salt.day),
                     salt: salt.hex.to_string(),
                     created: u32::try_from(salt.created.as_second()).unwrap_or(0),
                 };
@@ -464,6 +451,7 @@ pub async fn current_salt_age(config: &crate::config::Config, cluster: &Cluster)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::ToSpan;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -585,7 +573,10 @@ mod tests {
     #[test]
     fn date_round_trip() {
         let d = Date::constant(2026, 11, 23);
-        assert_eq!(days_to_date(date_to_days(d)), d);
+        assert_eq!(
+            crate::sql_text::date_of_day(crate::sql_text::day_number(d)),
+            d
+        );
     }
 
     #[test]

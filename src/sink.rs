@@ -348,9 +348,7 @@ impl Sink {
         );
         Ok(rows)
     }
-}
 
-impl Sink {
     /// Aggregate-only mode: the events of a spooled batch whose counts ClickHouse does not have.
     /// Its counts are looked for by site, day and the id of the batch's events of that site and
     /// day (see `aggregate`) on every shard; the site-days found are left out, and their day
@@ -369,7 +367,7 @@ impl Sink {
                 format!(
                     "({}, toDate({}), {})",
                     crate::sql_text::lit(&r.site),
-                    crate::sql_text::lit(&days_to_date(r.day)),
+                    crate::sql_text::lit(&crate::sql_text::date_of_day(r.day).to_string()),
                     r.batch
                 )
             })
@@ -440,14 +438,6 @@ impl Sink {
         );
         Ok(rows)
     }
-}
-
-/// `YYYY-MM-DD` of a ClickHouse `Date` (days since 1970-01-01).
-fn days_to_date(days: u16) -> String {
-    jiff::civil::date(1970, 1, 1)
-        .checked_add(jiff::Span::new().days(i64::from(days)))
-        .map(|d| d.to_string())
-        .unwrap_or_default()
 }
 
 async fn insert(

@@ -1,10 +1,28 @@
 //! ClickHouse SQL text: how values from requests and the config are written into queries.
 //! Every value is a literal built here ([`lit`], [`datetime`]); names of tables, columns,
-//! dimensions and metrics come from fixed tables in the code, never from a request.
+//! dimensions and metrics come from fixed tables in the code, never from a request. Also how a
+//! ClickHouse `Date` travels in rows ([`day_number`], [`date_of_day`]).
 
 use std::fmt::Write;
 
-use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan};
+
+const EPOCH: Date = Date::constant(1970, 1, 1);
+
+/// A date as a ClickHouse `Date` column holds it: days since 1970-01-01 (0 outside its range).
+pub fn day_number(d: Date) -> u16 {
+    let days = d
+        .since((jiff::Unit::Day, EPOCH))
+        .map(|s| s.get_days())
+        .unwrap_or(0);
+    u16::try_from(days).unwrap_or(0)
+}
+
+/// The date of a ClickHouse `Date` value (days since 1970-01-01).
+pub fn date_of_day(days: u16) -> Date {
+    EPOCH.checked_add(i64::from(days).days()).unwrap_or(EPOCH)
+}
 
 /// A ClickHouse string literal holding exactly `s`.
 pub fn lit(s: &str) -> String {
