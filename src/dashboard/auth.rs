@@ -274,25 +274,14 @@ impl Auth {
             }
         };
         let now = sessions::seconds(self.clock.now());
-        let (idle, max) = (self.idle.as_secs(), self.max.as_secs());
-        let since = |t: u32| u64::from(now.saturating_sub(t));
-        if session.ended != 0 || since(session.seen) > idle || since(session.created) > max {
-            return None;
-        }
         let user = self.users.get(&session.user)?;
-        if user.hash.as_deref().map(credential_of) != Some(session.credential.clone()) {
-            // The password was changed (or removed) since the login.
+        // Also over when the password was changed (or removed) since the login.
+        if !session.is_valid(now, self.idle, self.max, user.hash.as_deref()) {
             return None;
         }
-        if since(session.seen) >= sessions::touch_after(self.idle).as_secs() {
-            let touch = SessionRow {
-                token_sha256: key,
-                user: session.user.clone(),
-                credential: session.credential.clone(),
-                created: session.created,
-                seen: now,
-                ended: 0,
-            };
+        if u64::from(now.saturating_sub(session.seen)) >= sessions::touch_after(self.idle).as_secs()
+        {
+            let touch = session.row(&key, now, false);
             // Not recorded: the session may expire up to one idle limit after its last
             // recorded use rather than after this request. It is still served.
             if let Err(e) = self.sessions.insert(touch).await {
@@ -412,14 +401,7 @@ impl Auth {
                 return Logout::Unavailable;
             }
         };
-        let end = SessionRow {
-            token_sha256: key,
-            user: session.user.clone(),
-            credential: session.credential.clone(),
-            created: session.created,
-            seen: sessions::seconds(self.clock.now()),
-            ended: 1,
-        };
+        let end = session.row(&key, sessions::seconds(self.clock.now()), true);
         if let Err(e) = self.sessions.insert(end).await {
             tracing::warn!(error = %crate::clickhouse_code::describe(&e), "dashboard logout not stored: the end could not be written");
             return Logout::Unavailable;

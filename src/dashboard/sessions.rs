@@ -94,6 +94,35 @@ impl Session {
             ended: a.ended.max(b.ended),
         })
     }
+
+    /// Whether the session is still valid at `now` (seconds): not ended, used within `idle`,
+    /// begun within `max`, and made with the user's password hash of now (`password_hash`:
+    /// `None` for a user no longer configured, or without a password).
+    pub fn is_valid(
+        &self,
+        now: u32,
+        idle: Duration,
+        max: Duration,
+        password_hash: Option<&str>,
+    ) -> bool {
+        let since = |t: u32| u64::from(now.saturating_sub(t));
+        self.ended == 0
+            && since(self.seen) <= idle.as_secs()
+            && since(self.created) <= max.as_secs()
+            && password_hash.map(credential_of).as_deref() == Some(self.credential.as_str())
+    }
+
+    /// The row that records a use of this session at `seen` (seconds), or its end.
+    pub fn row(&self, token_sha256: &str, seen: u32, ended: bool) -> SessionRow {
+        SessionRow {
+            token_sha256: token_sha256.to_string(),
+            user: self.user.clone(),
+            credential: self.credential.clone(),
+            created: self.created,
+            seen,
+            ended: u8::from(ended),
+        }
+    }
 }
 
 pub enum SessionStore {
@@ -237,16 +266,12 @@ impl SessionStore {
             });
         }
         let now = seconds(now);
-        let since = |t: u32| u64::from(now.saturating_sub(t));
         let mut live: Vec<Live> = by_token
             .into_iter()
             .filter_map(|(token_sha256, rows)| {
                 let session = Session::fold(rows)?;
-                let valid = session.ended == 0
-                    && since(session.seen) <= idle.as_secs()
-                    && since(session.created) <= max.as_secs()
-                    && hash_of(&session.user).map(|h| credential_of(&h))
-                        == Some(session.credential.clone());
+                let hash = hash_of(&session.user);
+                let valid = session.is_valid(now, idle, max, hash.as_deref());
                 valid.then_some(Live {
                     token_sha256,
                     session,
@@ -260,15 +285,8 @@ impl SessionStore {
     /// Ends these sessions (a row each saying so), at every collector.
     pub async fn end(&self, live: &[Live], now: Timestamp) -> Result<(), clickhouse::error::Error> {
         for l in live {
-            self.insert(SessionRow {
-                token_sha256: l.token_sha256.clone(),
-                user: l.session.user.clone(),
-                credential: l.session.credential.clone(),
-                created: l.session.created,
-                seen: seconds(now),
-                ended: 1,
-            })
-            .await?;
+            self.insert(l.session.row(&l.token_sha256, seconds(now), true))
+                .await?;
         }
         Ok(())
     }
