@@ -140,7 +140,7 @@ pub const FIELDS: &[FieldDoc] = &[
     FieldDoc { column: "engaged_ms", what: "visible time on the page", from: "beacon `e`", reduction: "capped at a day" },
     FieldDoc { column: "scroll_depth", what: "deepest scroll, percent", from: "beacon `sd`", reduction: "0 – 100" },
     FieldDoc { column: "interactive", what: "whether the event ends a bounce", from: "beacon `i`", reduction: "0 or 1" },
-    FieldDoc { column: "props_keys", what: "custom property names", from: "beacon `p`", reduction: "only keys in the site's props_allowlist" },
-    FieldDoc { column: "props_values", what: "custom property values", from: "beacon `p`", reduction: "only for allow-listed keys; personal data replaced by placeholders (:email, :phone, …) as in paths; cut to 200 characters" },
+    FieldDoc { column: "props_keys", what: "custom property names (custom events and pageviews)", from: "beacon `p`", reduction: "only keys in the site's props_allowlist" },
+    FieldDoc { column: "props_values", what: "custom property values (custom events and pageviews)", from: "beacon `p`", reduction: "only for allow-listed keys; personal data replaced by placeholders (:email, :phone, …) as in paths; cut to 200 characters" },
     FieldDoc { column: "event_id", what: "random number per event", from: "the server's random generator", reduction: "identifies no one; for de-duplication" },
 ];

@@ -317,7 +317,10 @@ impl Ingest {
             };
             let (mut props_keys, mut props_values) = props
                 .iter()
-                .filter(|(k, _)| kind == Kind::Custom && site.props_allowlist.contains(k))
+                // Pageviews keep theirs too (Plausible's pageview props: `event-KEY`
+                // attributes, a manual pageview's props); an engagement never becomes a unit
+                // row, so its props would be stored for nothing.
+                .filter(|(k, _)| kind != Kind::Engagement && site.props_allowlist.contains(k))
                 .map(|(k, v)| {
                     // Scrubbed like an allow-listed query value (an e-mail address typed into
                     // a search box a site reports as a prop), then cut: cutting first could

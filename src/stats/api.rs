@@ -177,9 +177,11 @@ impl PropKeys {
 /// dimension (Plausible asks for a goal; a custom property is the other kind of conversion).
 const CONVERSION_METRICS: [Metric; 2] = [Metric::ConversionRate, Metric::GroupConversionRate];
 
-/// What a report of conversions can count: converted visitors and conversions, and the rates.
-const METRICS_OF_CONVERSIONS: [Metric; 4] = [
+/// What a report of conversions can count: converted visitors, conversions, the pageviews
+/// among them (a page goal's, or those carrying a pageview prop), and the rates.
+const METRICS_OF_CONVERSIONS: [Metric; 5] = [
     Metric::Visitors,
+    Metric::Pageviews,
     Metric::Events,
     Metric::ConversionRate,
     Metric::GroupConversionRate,
@@ -205,8 +207,8 @@ fn check_conversions(
         if let Some(m) = metrics.iter().find(|m| !METRICS_OF_CONVERSIONS.contains(m)) {
             return bad(format!(
                 "#/metrics: {} cannot be queried with event:goal or event:props filters or \
-                 dimensions in tally; such a report counts conversions (visitors, events, \
-                 conversion_rate, group_conversion_rate)",
+                 dimensions in tally; such a report counts conversions (visitors, pageviews, \
+                 events, conversion_rate, group_conversion_rate)",
                 m.name()
             ));
         }

@@ -5,7 +5,7 @@
 //! The events of each visitor hash are sorted by `(ts, micros, event_id)`; a gap of more than
 //! the visit timeout starts a new visit. Every kind of event extends a visit; a visit counts only
 //! if it has a pageview. Per visit, one *unit* row is written for the visit itself (kind 0, at
-//! its start: the time of its first pageview), one per pageview (kind 1, at its time) and one per
+//! its start: the time of its first pageview), one per pageview (kind 1, at its time, with its allow-listed props) and one per
 //! custom event (kind 2). The visit's attributes are those of its first pageview; its duration
 //! is its last event (of any kind) minus its start. A pageview that is the first view of its page
 //! in the visit carries the page's engaged time and deepest scroll (`page_visit` = 1).
@@ -175,7 +175,7 @@ FROM
         first.11 AS device,
         first.12 AS browser,
         first.13 AS os,
-        groupArrayIf((ts, path, host, ord), pv) AS pvs,
+        groupArrayIf((ts, path, host, ord, ev_props_keys, ev_props_values), pv) AS pvs,
         groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
         groupArrayIf((ts, path, host, name, ev_props_keys, ev_props_values),
             name != 'pageview' AND name != 'engagement') AS customs,
@@ -193,7 +193,8 @@ FROM
                 toUInt8(arrayReduce('max', arrayMap(x -> x.4,
                     arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs)))),
                 toUInt8(notEmpty(arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs))),
-                '', emptyArrayString(), emptyArrayString()),
+                -- the pageview's own allow-listed props (Plausible's pageview props)
+                '', p.5, p.6),
             -- `engs` is named outside a lambda too: ClickHouse 18.16 prunes subquery columns
             -- referenced only inside lambdas, which would drop `engs` and its source columns.
             if(empty(engs), pvs, pvs)),

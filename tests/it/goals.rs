@@ -12,7 +12,7 @@
 //! | 2 | (direct) | BE | 5 pageview /home, 6 Download {format: docx, lang: nl}, 7 Download {format: pdf} |
 //! | 3 | Google | BE | 8 pageview /home, 13 pageview /x/afval (not `/afval*`: the whole path must match) |
 //! | 4 | (direct) | NL | 14 pageview /afval/2026, 15 Signup (no goal) |
-//! | 5 | Google | NL | 16 pageview /contact |
+//! | 5 | Google | NL | 16 pageview /contact {lang: en} (a pageview prop) |
 //!
 //! 5 visitors, 7 pageviews, 4 custom events: 11 events (the engagement is none).
 //! `Visit /afval*`: visitors 1 and 4, 3 pageviews. `Download`: visitors 1 and 2, 3 events.
@@ -78,7 +78,7 @@ fn fixture(start: Timestamp) -> Vec<Value> {
         row(13, 3, "pageview", "/x/afval", &[]),
         row(14, 4, "pageview", "/afval/2026", &[]),
         row(15, 4, "Signup", "/afval/2026", &[]),
-        row(16, 5, "pageview", "/contact", &[]),
+        row(16, 5, "pageview", "/contact", &[("lang", "en")]),
     ]
 }
 
@@ -137,6 +137,17 @@ async fn check_cases(t: &Tally, range: &Value, how: &str) {
                    "filters": [["is", "event:goal", ["Visit /afval*"]]]}),
             json!([{"metrics": [2, 3], "dimensions": []}]),
         ),
+        // `pageviews` in a conversion report: the goal's pageviews (none for an event goal).
+        (
+            json!({"metrics": ["visitors", "pageviews", "events"],
+                   "filters": [["is", "event:goal", ["Visit /afval*"]]]}),
+            json!([{"metrics": [2, 3, 3], "dimensions": []}]),
+        ),
+        (
+            json!({"metrics": ["visitors", "pageviews", "events"],
+                   "filters": [["is", "event:goal", ["Download"]]]}),
+            json!([{"metrics": [2, 0, 3], "dimensions": []}]),
+        ),
         // The event goal, and `contains` on goal names (case-insensitive).
         (
             json!({"metrics": ["visitors", "events"],
@@ -188,6 +199,23 @@ async fn check_cases(t: &Tally, range: &Value, how: &str) {
                 {"metrics": [5, 8], "dimensions": ["(none)"]},
                 {"metrics": [2, 2], "dimensions": ["pdf"]},
                 {"metrics": [1, 1], "dimensions": ["docx"]},
+            ]),
+        ),
+        // A pageview prop: visitor 5's pageview alone.
+        (
+            json!({"metrics": ["visitors", "pageviews", "events"],
+                   "filters": [["is", "event:props:lang", ["en"]]]}),
+            json!([{"metrics": [1, 1, 1], "dimensions": []}]),
+        ),
+        // Broken down among NL's visitors (1, 4, 5): visitor 5's pageview has `en`, the
+        // 3 pageviews and 2 custom events of visitors 1 and 4 have none.
+        (
+            json!({"metrics": ["visitors", "pageviews", "events"],
+                   "dimensions": ["event:props:lang"],
+                   "filters": [["is", "visit:country", ["NL"]]]}),
+            json!([
+                {"metrics": [2, 3, 5], "dimensions": ["(none)"]},
+                {"metrics": [1, 1, 1], "dimensions": ["en"]},
             ]),
         ),
         // A props filter.

@@ -23,7 +23,7 @@ async fn tally_and_plausible_beacons_become_the_expected_rows() {
     // tally's own tracker: short keys, text/plain (sendBeacon), screen width.
     let s = t
         .browser_beacon(
-            r#"{"n":"pageview","u":"https://www.example.org/afval/2026?utm_source=nieuwsbrief&utm_medium=email&sid=99","d":"www.example.org","r":"https://www.google.com/search?q=afval","w":390}"#,
+            r#"{"n":"pageview","u":"https://www.example.org/afval/2026?utm_source=nieuwsbrief&utm_medium=email&sid=99","d":"www.example.org","r":"https://www.google.com/search?q=afval","w":390,"p":{"plan":"basis voor jan.de.vries@example.nl","author":"Jan"}}"#,
             IPHONE,
             "193.0.6.139",
         )
@@ -31,7 +31,7 @@ async fn tally_and_plausible_beacons_become_the_expected_rows() {
     assert_eq!(s, 202);
     let s = t
         .browser_beacon(
-            r#"{"n":"engagement","u":"https://www.example.org/afval/2026","d":"www.example.org","e":5300,"sd":80}"#,
+            r#"{"n":"engagement","u":"https://www.example.org/afval/2026","d":"www.example.org","e":5300,"sd":80,"p":{"plan":"basis"}}"#,
             IPHONE,
             "193.0.6.139",
         )
@@ -90,11 +90,16 @@ async fn tally_and_plausible_beacons_become_the_expected_rows() {
         (Some("mobile"), Some("Safari"), Some("iOS"))
     );
     assert_eq!(pv["screen"], "mobile");
+    // A pageview keeps its allow-listed props (Plausible's pageview props), scrubbed as a
+    // custom event's are; an engagement keeps none.
+    assert_eq!(pv["props_keys"], serde_json::json!(["plan"]));
+    assert_eq!(pv["props_values"], serde_json::json!(["basis voor :email"]));
     let eng = row("www.example.org", "engagement", "/afval/2026");
     assert_eq!(
         (eng["engaged_ms"].as_u64(), eng["scroll_depth"].as_u64()),
         (Some(5300), Some(80))
     );
+    assert_eq!(eng["props_keys"], serde_json::json!([]));
     let pl = row("gemeente.example.nl", "pageview", "/parkeren");
     assert_eq!(
         (pl["device"].as_str(), pl["browser"].as_str()),

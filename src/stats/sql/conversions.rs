@@ -82,7 +82,7 @@ impl Conversions {
     }
 
     /// The value of custom property `index` of a row, `(none)` where the row has no such
-    /// property (pageviews never have one).
+    /// property.
     pub fn prop_value(&self, index: u8) -> String {
         let key = lit(self
             .prop_keys
