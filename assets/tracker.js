@@ -87,6 +87,9 @@
  *   data-allow-localhost  also track on localhost / 127.0.0.1 / [::1] (off by default)
  *   data-exclude, data-include, data-outbound-links, data-file-downloads, data-404,
  *   data-form-submissions: see above
+ *   event-KEY="value"     prop KEY of every pageview and custom event sent from this
+ *                         page, as Plausible's pageview props; a prop the call
+ *                         itself gives wins (stored when props_allowlist lists KEY)
  *
  * Opt-out: the site's privacy page offers a button that calls
  * `tally.optOut()` (and `tally.optIn()` to undo; `tally.optedOut()` tells).
@@ -122,6 +125,11 @@
   var hashMode = attr('hash') != null ? 1 : void 0; // also the "h" field
   var has = function (n) { return attr(n) != null; };
   var manual = has('manual');
+  // event-KEY="value" attributes: props of every event but engagements (Plausible's).
+  var tagProps = {}, tagged = 0;
+  for (var i = 0, a; a = s.attributes[i++];) {
+    if (!a.name.indexOf('event-')) tagProps[a.name.slice(6)] = a.value, tagged = 1;
+  }
   var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && !has('allow-localhost') ||
     l.protocol == 'file:';
 
@@ -209,6 +217,8 @@
     if (off || optedOut || w.tallyIgnore || out(new URL(o.u).pathname) ||
       o.n != 'engagement' && out(l.pathname)) return cb && cb({});
     o.d = domain; // left out of the JSON when undefined
+    // (Object.assign: every browser with URL and fetch, which the tracker needs anyway, has it)
+    if (tagged && o.n != 'engagement') o.p = Object.assign({}, tagProps, o.p);
     post(JSON.stringify(o), leaving, 0, cb);
   }
 

@@ -69,7 +69,8 @@ props_allowlist = ["plan"]
     };
     if (host === 'partner.example.net') return html(200, '<!doctype html><title>partner</title>partner');
     if (p === '/') return html(200, page(stats, 'data-outbound-links data-file-downloads data-form-submissions', LINKS()));
-    if (p === '/thanks') return html(200, page(stats, ''));
+    // Pageview props from the tag (Plausible's `event-KEY`): `plan` is allow-listed, `who` is not.
+    if (p === '/thanks') return html(200, page(stats, 'event-plan="basic" event-who="e2emark.jansen@example.nl"'));
     if (p.startsWith('/private/')) {
       return html(200, page(stats, 'data-outbound-links data-file-downloads data-form-submissions', LINKS()));
     }
@@ -148,7 +149,7 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
       ['Outbound Link: Click', '/', ['url'], ['http://partner.example.net/offer/:email?utm_source=tally']],
       ['pageview', '/', [], []],
       ['Form: Submission', '/', [], []],
-      ['pageview', '/thanks', [], []],
+      ['pageview', '/thanks', ['plan'], ['basic']],
       ['pageview', '/missing/:email', [], []],
       ['404', '/missing/:email', ['path'], ['/missing/:email']],
     ];
@@ -163,6 +164,10 @@ test('outbound link, PDF download, form, 404 and an excluded page become the exp
     const key = (r) => JSON.stringify(r);
     assert.deepEqual(got.map(key).sort(), expected.map(key).sort(), `stored rows: ${JSON.stringify(rows)}`);
     assert.ok(rows.every((r) => r.query === ''), 'no query string was stored (none allow-listed on the pages)');
+    // An engagement never keeps props (the tracker sends none; the collector would drop them).
+    const engProps = await chRows(`SELECT count() AS n FROM ${tally.db}.events
+      WHERE site = '${DOMAIN}' AND name = 'engagement' AND notEmpty(props_keys)`);
+    assert.equal(Number(engProps[0].n), 0);
 
     // Looked for in every column of every stored row (engagements included) and in tally's log.
     const everything = await ch(`SELECT * FROM ${tally.db}.events FORMAT TSV`);

@@ -128,6 +128,7 @@ function route(req) {
   if (p === '/queued/') return pageHtml({}, QUEUE_SNIPPET);
   if (p === '/plausible/') return pageHtml({}, PLAUSIBLE_SNIPPET);
   if (p === '/manual/') return pageHtml({ extra: 'data-manual' });
+  if (p === '/props/') return pageHtml({ extra: `${EXT} event-author="Jan Jansen" event-lang="nl"` }, '', LINKS());
   if (p === '/tagged/') return pageHtml({ extra: EXT }, '', TAGGED());
   if (p === '/ignored/') return pageHtml({}, '<script>window.tallyIgnore = true</script>');
   if (p === '/allow-localhost/') return pageHtml({ allowLocalhost: true });
@@ -801,6 +802,28 @@ test('f4. data-manual: no pageview of its own; tally(\'pageview\', {u}) sends on
   const [eng] = await s.waitFor(isEng(`${site()}/user/:id`));
   assert.ok(eng.body.e > 0, JSON.stringify(eng.body));
   assert.deepEqual(events.map((e) => e.body.n), ['pageview', 'engagement']);
+});
+
+test('f5. event-KEY attributes: props of every pageview and custom event (a call\'s own prop wins), none on engagements', { timeout: TEST_TIMEOUT }, async (t) => {
+  const s = await session(t);
+  const url = `${site()}/props/`;
+  await s.page.goto(url);
+  if (!FAKE) return s.checkLoaded();
+  const [pv] = await s.waitFor(isPv(url));
+  assert.deepEqual(pv.body, { n: 'pageview', u: url, d: DOMAIN, r: null, w: 1280, p: { author: 'Jan Jansen', lang: 'nl' } });
+  await s.page.evaluate(() => window.tally('Signup', { props: { lang: 'en', plan: 'pro' } }));
+  const [ev] = await s.waitFor((b) => b.n === 'Signup');
+  assert.deepEqual(ev.body.p, { author: 'Jan Jansen', lang: 'en', plan: 'pro' });
+  await s.page.click('#go'); // SPA navigation: an engagement, then a pageview with the props
+  const [pv2] = await s.waitFor(isPv(`${site()}/spa/other`));
+  assert.deepEqual(pv2.body.p, { author: 'Jan Jansen', lang: 'nl' });
+  const engs = events.filter((e) => e.body.n === 'engagement');
+  assert.ok(engs.length >= 1, 'the SPA navigation reported the first page\'s engagement');
+  assert.ok(engs.every((e) => !('p' in e.body)), JSON.stringify(engs.map((e) => e.body)));
+  // A built-in event gets them too, its own url prop kept.
+  await Promise.all([s.page.waitForURL(/search\.example\.net/), s.page.click('#out')]);
+  const [out] = await s.waitFor((b) => b.n === 'Outbound Link: Click');
+  assert.deepEqual(out.body.p, { author: 'Jan Jansen', lang: 'nl', url: outboundUrl() });
 });
 
 // ---------------------------------------------------------------- built-in events, exclusions
