@@ -37,8 +37,13 @@ enum Shape {
 
 /// The query of `panel` in this view, and how its rows are laid out; `None` for a panel this
 /// page does not have.
-fn query_of(view: &View, mode: Mode, goals: bool, panel: &str) -> Option<(Query, Shape)> {
-    let q = Queries::of(view, mode, goals);
+fn query_of(
+    view: &View,
+    mode: Mode,
+    (goals, prop): (bool, Option<&str>),
+    panel: &str,
+) -> Option<(Query, Shape)> {
+    let q = Queries::of(view, mode, goals, prop);
     Some(match panel {
         "headline" => (q.headline, Shape::Rows),
         "over-time" => (q.series, Shape::Series),
@@ -64,7 +69,11 @@ pub async fn panel(
     panel: &str,
     now: Timestamp,
 ) -> Option<Result<CsvFile, StatsError>> {
-    let (query, shape) = query_of(view, mode, reports.has_goals(&view.site), panel)?;
+    let site = (
+        reports.has_goals(&view.site),
+        view.shown_prop(reports.prop_keys(&view.site)),
+    );
+    let (query, shape) = query_of(view, mode, site, panel)?;
     let answer = match reports.answer(&query, now).await {
         Ok(a) => a,
         Err(e) => return Some(Err(e)),
@@ -163,6 +172,7 @@ mod tests {
 
     #[test]
     fn every_panel_of_the_page_has_a_query() {
+        use crate::stats::query::Dimension;
         let view = View::parse("/d".into(), "a.example".into(), None).unwrap();
         for panel in [
             "headline",
@@ -178,16 +188,24 @@ mod tests {
             "hours",
             "durations",
             "goals",
+            "props",
         ] {
             assert!(
-                query_of(&view, Mode::Visits, true, panel).is_some(),
+                query_of(&view, Mode::Visits, (true, Some("author")), panel).is_some(),
                 "{panel}"
             );
         }
-        assert!(query_of(&view, Mode::Visits, true, "nope").is_none());
-        assert!(query_of(&view, Mode::Aggregate, true, "durations").is_none());
-        let (q, _) = query_of(&view, Mode::Visits, true, "pages").unwrap();
+        let site = (true, Some("author"));
+        assert!(query_of(&view, Mode::Visits, site, "nope").is_none());
+        assert!(query_of(&view, Mode::Aggregate, site, "durations").is_none());
+        assert!(query_of(&view, Mode::Visits, (true, None), "props").is_none());
+        let (q, _) = query_of(&view, Mode::Visits, site, "pages").unwrap();
         assert_eq!((q.limit, q.total_rows), (MAX_LIMIT, false));
+        // The properties table of the shown property, all its rows.
+        let (q, _) = query_of(&view, Mode::Visits, site, "props").unwrap();
+        assert_eq!(q.prop_keys, ["author"]);
+        assert_eq!(q.dimensions, [Dimension::Prop(0)]);
+        assert_eq!(q.limit, MAX_LIMIT);
     }
 
     #[test]

@@ -674,6 +674,17 @@ struct Section<'a> {
     tables: Vec<BreakdownTable<'a>>,
     /// How to read the tables ("" for none).
     note: String,
+    /// Links to the same panel on each of its choices (the properties panel's keys), or none.
+    tabs: Vec<Tab>,
+    /// The tabs' accessible name.
+    tabs_label: String,
+}
+
+/// A choice of what a panel shows: its name, the view showing it, and whether it is shown.
+struct Tab {
+    name: String,
+    href: String,
+    current: bool,
 }
 
 impl<'a> Section<'a> {
@@ -681,8 +692,9 @@ impl<'a> Section<'a> {
     fn all(view: &'a View, data: &'a Data, tr: &'a Tr) -> Vec<Section<'a>> {
         // Rows are links only where the engine can filter (not in aggregate-only mode).
         let links = data.mode != Mode::Aggregate;
-        let sections: [(&str, &str, &str); 5] = [
+        let sections: [(&str, &str, &str); 6] = [
             ("goals", "section.goals", "section.goals_note"),
+            ("props", "section.props", "section.props_note"),
             (
                 "pages",
                 "section.pages",
@@ -707,8 +719,30 @@ impl<'a> Section<'a> {
             .into_iter()
             .map(|(id, title, note)| {
                 let title = tr.t(title);
+                // The properties panel: one link per allow-listed key, to this view showing it
+                // (without JavaScript, as every control of the page).
+                let shown = view.shown_prop(&data.props);
+                let tabs = match id {
+                    "props" if data.props.len() > 1 => data
+                        .props
+                        .iter()
+                        .map(|k| Tab {
+                            name: k.clone(),
+                            href: format!("{}#props-panel", view.with_prop(k).href()),
+                            current: Some(k.as_str()) == shown,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                // The table is headed by the property's name.
+                let title = match (id, shown) {
+                    ("props", Some(key)) => tr.f("section.props_of", &[("key", &key)]),
+                    _ => title,
+                };
                 Section {
                     id,
+                    tabs,
+                    tabs_label: tr.t("section.props_choice"),
                     tables: data
                         .breakdowns
                         .iter()
@@ -1259,7 +1293,7 @@ mod tests {
     /// Every panel answered, with `value` wherever the data puts text on the page, or every
     /// panel refused with `value` as the engine's message.
     fn data(view: &View, mode: Mode, refused: bool, value: &str) -> Data {
-        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty(), false);
+        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty(), false, true);
         let panel = |a: Answer| -> Panel {
             if refused {
                 Err(StatsError::Invalid(value.into()))
@@ -1272,6 +1306,8 @@ mod tests {
         headline.previous = Some(vec![Some(2.0); 8]);
         Data {
             mode,
+            // The properties panel's tabs name the site's keys.
+            props: vec!["author".into(), value.into()],
             tables: breakdowns
                 .iter()
                 .map(|_| {
@@ -1376,6 +1412,10 @@ mod tests {
                 r#"<tr data-dimension="{}" class="active"><td class="label"><a href="#,
                 r#"aria-current="true" title="Remove this filter">{}</a>"#,
                 r#"title="Show only Country: {}">{}</a>"#,
+                // The properties panel: a tab per allow-listed key, keeping the view.
+                r#"<li><a href="/share/{}?period=30d&#38;page="#,
+                r#"&#38;prop=author#props-panel" aria-current="true">author</a></li>"#,
+                r##"#props-panel">{}</a></li>"##,
                 // Peak hours and the footer name the time zone.
                 "by local time ({}).",
                 "Times in {}.",
@@ -1393,8 +1433,9 @@ mod tests {
         // The engine's message says why a panel is missing, and may quote what was asked.
         let page = hostile_page(Mode::Visits, true);
         assert_escaped(&page, &["Could not load this panel: {}</p>"]);
-        // Seven tables, headline, series, heatmap, hours, durations (realtime shows 0).
-        assert_eq!(page.matches("Could not load this panel").count(), 12);
+        // Eight tables (the properties one too), headline, series, heatmap, hours, durations
+        // (realtime shows 0).
+        assert_eq!(page.matches("Could not load this panel").count(), 13);
     }
 
     #[test]
@@ -1502,8 +1543,9 @@ mod tests {
         // Values from the data and the URL, without letters, so that any letter left is ours.
         let value = "/1-2";
         let mut buckets: Vec<&str> = DURATION_BUCKETS.to_vec();
-        // The second site of the picker (`page_with`).
+        // The second site of the picker and the first allow-listed property (`page_with`).
         buckets.push("b.example");
+        buckets.push("author");
         for lang in Lang::ALL {
             let tr = Tr::marked(lang, OPEN, CLOSE);
             for (mode, refused) in [

@@ -143,8 +143,10 @@ pub fn series_metrics(mode: Mode) -> &'static [Metric] {
 /// `percentage` costs the engine a second pass over raw events per table (filtered reports
 /// are not rolled up), and a filtered page already makes a dozen. The goals table is there
 /// when the site has goals and visits are kept; filtered by a goal, every table counts its
-/// conversions, with each row's own conversion rate.
-pub fn breakdowns(mode: Mode, filtered: bool, goals: bool) -> Vec<Breakdown> {
+/// conversions, with each row's own conversion rate. The properties table (`props`: the site
+/// has allow-listed custom properties) breaks down the pageviews and custom events by one of
+/// them, the query's `prop_keys[0]` (see [`Queries::of`]).
+pub fn breakdowns(mode: Mode, filtered: bool, goals: bool, props: bool) -> Vec<Breakdown> {
     let mut tables = tables(mode, filtered);
     if mode == Mode::Conversions {
         for t in &mut tables {
@@ -162,6 +164,27 @@ pub fn breakdowns(mode: Mode, filtered: bool, goals: bool) -> Vec<Breakdown> {
                 header: "dimension.goal",
                 filter: Some("goal"),
                 cols: conversions(Metric::ConversionRate),
+                hide: None,
+            },
+        );
+    }
+    if props && mode != Mode::Aggregate {
+        let at = usize::from(goals);
+        tables.insert(
+            at,
+            Breakdown {
+                id: "props",
+                section: "props",
+                title: "",
+                dimension: Dimension::Prop(0),
+                header: "dimension.prop_value",
+                // The rows' filter would name the shown property only; not offered.
+                filter: None,
+                cols: vec![
+                    col(Metric::Visitors, "metric.visitors", Fmt::Count),
+                    col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
+                    col(Metric::Events, "metric.events", Fmt::Count),
+                ],
                 hide: None,
             },
         );
@@ -369,6 +392,8 @@ pub struct Queries {
 /// Everything one dashboard page shows (the same shape as [`Queries`]).
 pub struct Data {
     pub mode: Mode,
+    /// The site's allow-listed custom properties (the properties panel's choices).
+    pub props: Vec<String>,
     pub breakdowns: Vec<Breakdown>,
     pub headline: Panel,
     pub series: Panel,
@@ -393,8 +418,9 @@ impl Data {
 
 impl Queries {
     /// The queries of `view` in `mode` (a goal filter turns visits into conversions, see
-    /// [`Mode::of_view`]); `goals`: the site has goals (the goals table is shown).
-    pub fn of(view: &View, mode: Mode, goals: bool) -> Queries {
+    /// [`Mode::of_view`]); `goals`: the site has goals (the goals table is shown); `prop`: the
+    /// custom property the properties table breaks down (`None`: the site has none).
+    pub fn of(view: &View, mode: Mode, goals: bool, prop: Option<&str>) -> Queries {
         let mode = mode.of_view(view);
         let base = |metrics: &[Metric], dims: &[Dimension]| -> Query {
             Query::new(&view.site, metrics, view.period.date_range())
@@ -415,11 +441,14 @@ impl Queries {
         let people = people(mode).metric;
         let mut series = base(series_metrics(mode), &[Dimension::Time]);
         series.time_labels = true;
-        let breakdowns = breakdowns(mode, !view.filters.is_empty(), goals);
+        let breakdowns = breakdowns(mode, !view.filters.is_empty(), goals, prop.is_some());
         let tables = breakdowns
             .iter()
             .map(|b| {
                 let mut q = base(&names(&b.cols), &[b.dimension]);
+                if let (Dimension::Prop(_), Some(key)) = (b.dimension, prop) {
+                    q.prop_keys = vec![key.to_string()];
+                }
                 // One more than shown when a row is hidden.
                 q.limit = TABLE_ROWS + usize::from(b.hide.is_some());
                 q.total_rows = true;
@@ -477,6 +506,11 @@ impl Reports {
     /// Whether the site has goals (its page shows the goals table).
     pub fn has_goals(&self, site: &str) -> bool {
         self.stats.has_goals(site)
+    }
+
+    /// The site's allow-listed custom properties (its page shows the properties panel).
+    pub fn prop_keys(&self, site: &str) -> &[String] {
+        self.stats.prop_keys(site)
     }
 
     /// Runs one query through the engine as the API would.
@@ -549,7 +583,8 @@ impl Reports {
 
     /// All panels of a view, concurrently.
     pub async fn load(&self, view: &View, mode: Mode, now: Timestamp) -> Data {
-        let q = Queries::of(view, mode, self.has_goals(&view.site));
+        let prop = view.shown_prop(self.prop_keys(&view.site));
+        let q = Queries::of(view, mode, self.has_goals(&view.site), prop);
         let mode = mode.of_view(view);
         // Filters that no rollup keeps: the rows they select are read once for all panels
         // (every panel asks with the headline's site, period and filters).
@@ -579,6 +614,7 @@ impl Reports {
         drop(table);
         Data {
             mode,
+            props: self.prop_keys(&view.site).to_vec(),
             breakdowns: q.breakdowns,
             headline,
             series,
@@ -607,16 +643,16 @@ mod tests {
             "period=7d&goal=Download&country=NL",
         ] {
             let view = View::parse("/d".into(), "a.example".into(), Some(q)).unwrap();
-            for (mode, goals) in [
-                (Mode::Visits, false),
-                (Mode::Visits, true),
-                (Mode::Aggregate, false),
+            for (mode, goals, prop) in [
+                (Mode::Visits, false, None),
+                (Mode::Visits, true, Some("author")),
+                (Mode::Aggregate, false, None),
             ] {
                 // Aggregate-only mode refuses every filter; a goal filter already in parsing.
                 if mode == Mode::Aggregate && view.by_goal() {
                     continue;
                 }
-                let qs = Queries::of(&view, mode, goals);
+                let qs = Queries::of(&view, mode, goals, prop);
                 assert_eq!(qs.tables.len(), qs.breakdowns.len());
                 let queries = [&qs.headline, &qs.series, &qs.heatmap, &qs.hours]
                     .into_iter()
@@ -640,19 +676,19 @@ mod tests {
     fn goals_table_and_goal_filtered_views() {
         let plain = View::parse("/d".into(), "a.example".into(), None).unwrap();
         let ids = |qs: &Queries| qs.breakdowns.iter().map(|b| b.id).collect::<Vec<_>>();
-        assert!(!ids(&Queries::of(&plain, Mode::Visits, false)).contains(&"goals"));
-        let qs = Queries::of(&plain, Mode::Visits, true);
+        assert!(!ids(&Queries::of(&plain, Mode::Visits, false, None)).contains(&"goals"));
+        let qs = Queries::of(&plain, Mode::Visits, true, None);
         assert_eq!(ids(&qs)[0], "goals");
         assert_eq!(qs.tables[0].dimensions, vec![Dimension::Goal]);
         assert_eq!(
             qs.tables[0].metrics,
             vec![Metric::Visitors, Metric::Events, Metric::ConversionRate]
         );
-        assert!(!ids(&Queries::of(&plain, Mode::Aggregate, true)).contains(&"goals"));
+        assert!(!ids(&Queries::of(&plain, Mode::Aggregate, true, None)).contains(&"goals"));
 
         let by_goal = View::parse("/d".into(), "a.example".into(), Some("goal=Download")).unwrap();
         assert_eq!(Mode::Visits.of_view(&by_goal), Mode::Conversions);
-        let qs = Queries::of(&by_goal, Mode::Visits, true);
+        let qs = Queries::of(&by_goal, Mode::Visits, true, None);
         assert!(qs.durations.is_none());
         assert_eq!(
             qs.headline.metrics,
@@ -671,11 +707,42 @@ mod tests {
         assert_eq!(qs.series.metrics, vec![Metric::Visitors, Metric::Events]);
     }
 
+    /// The properties table follows the goals table where the site has allow-listed props, and
+    /// breaks down the shown one; none in aggregate-only mode (no events kept).
+    #[test]
+    fn properties_table_breaks_down_the_shown_property() {
+        let plain = View::parse("/d".into(), "a.example".into(), None).unwrap();
+        let ids = |qs: &Queries| qs.breakdowns.iter().map(|b| b.id).collect::<Vec<_>>();
+        assert!(!ids(&Queries::of(&plain, Mode::Visits, true, None)).contains(&"props"));
+        let qs = Queries::of(&plain, Mode::Visits, true, Some("lang"));
+        assert_eq!(ids(&qs)[..2], ["goals", "props"]);
+        assert_eq!(qs.tables[1].dimensions, vec![Dimension::Prop(0)]);
+        assert_eq!(qs.tables[1].prop_keys, ["lang"]);
+        assert_eq!(
+            qs.tables[1].metrics,
+            vec![Metric::Visitors, Metric::Pageviews, Metric::Events]
+        );
+        // Only the properties table names a property.
+        assert!(qs.tables[2..].iter().all(|t| t.prop_keys.is_empty()));
+        assert_eq!(
+            ids(&Queries::of(&plain, Mode::Visits, false, Some("lang")))[0],
+            "props"
+        );
+        assert!(
+            !ids(&Queries::of(&plain, Mode::Aggregate, false, Some("lang"))).contains(&"props")
+        );
+        // Filtered by a goal, it counts that goal's conversions carrying the property.
+        let by_goal = View::parse("/d".into(), "a.example".into(), Some("goal=Download")).unwrap();
+        let qs = Queries::of(&by_goal, Mode::Visits, true, Some("lang"));
+        assert_eq!(qs.tables[1].prop_keys, ["lang"]);
+        assert_eq!(qs.tables[1].filters.len(), 1);
+    }
+
     /// Aggregate-only mode asks only for what it keeps (the engine refuses the rest).
     #[test]
     fn aggregate_mode_asks_for_no_visit_metric() {
         let view = View::parse("/d".into(), "a.example".into(), None).unwrap();
-        let qs = Queries::of(&view, Mode::Aggregate, true);
+        let qs = Queries::of(&view, Mode::Aggregate, true, Some("lang"));
         let mut all = vec![&qs.headline, &qs.series, &qs.heatmap, &qs.hours];
         all.extend(&qs.tables);
         for q in all {

@@ -238,15 +238,17 @@ impl Dashboard {
         site: &str,
         tr: &Tr,
     ) -> Result<View, Box<Response<Body>>> {
-        View::parse(base.to_string(), site.to_string(), req.uri().query()).map_err(|e| {
-            Box::new(error(
-                tr,
-                StatusCode::BAD_REQUEST,
-                &tr.t("error.view.title"),
-                &e.message(tr),
-                Some((base, &tr.t("error.view.back"))),
-            ))
-        })
+        View::parse(base.to_string(), site.to_string(), req.uri().query())
+            .and_then(|v| v.check_prop(self.reports.prop_keys(site)).map(|()| v))
+            .map_err(|e| {
+                Box::new(error(
+                    tr,
+                    StatusCode::BAD_REQUEST,
+                    &tr.t("error.view.title"),
+                    &e.message(tr),
+                    Some((base, &tr.t("error.view.back"))),
+                ))
+            })
     }
 
     fn mode(&self) -> panels::Mode {

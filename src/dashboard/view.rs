@@ -163,6 +163,9 @@ pub struct View {
     pub filters: Vec<(FilterDim, String)>,
     /// The language chosen with the switch (`lang`); `None`: the browser's.
     pub lang: Option<Lang>,
+    /// The custom property the properties panel breaks down (`prop`); `None`: the site's
+    /// first allow-listed one. Checked against the site's keys by [`View::check_prop`].
+    pub prop: Option<String>,
 }
 
 /// Why a query string is not a view; [`ViewError::message`] says it in a language.
@@ -176,6 +179,8 @@ pub enum ViewError {
     Backwards(Date, Date),
     FilterTooLong(String),
     Lang(String),
+    /// A `prop` the site does not store, and the keys it does.
+    Prop(String, Vec<String>),
 }
 
 impl ViewError {
@@ -192,6 +197,13 @@ impl ViewError {
             }
             ViewError::FilterTooLong(name) => tr.f("error.filter_too_long", &[("name", name)]),
             ViewError::Lang(v) => tr.f("error.lang", &[("value", &format!("{v:?}"))]),
+            ViewError::Prop(v, keys) if keys.is_empty() => {
+                tr.f("error.prop_none", &[("value", &format!("{v:?}"))])
+            }
+            ViewError::Prop(v, keys) => tr.f(
+                "error.prop",
+                &[("value", &format!("{v:?}")), ("keys", &keys.join(", "))],
+            ),
         }
     }
 }
@@ -203,6 +215,7 @@ impl View {
     pub fn parse(base: String, site: String, query: Option<&str>) -> Result<View, ViewError> {
         let mut period = None;
         let mut lang = None;
+        let mut prop = None;
         let (mut from, mut to) = (None, None);
         let mut compare = Compare::PreviousPeriod;
         let mut filters: Vec<(FilterDim, String)> = Vec::new();
@@ -218,6 +231,8 @@ impl View {
                         .map(|(c, _, _)| *c)
                         .ok_or_else(|| ViewError::Compare(v.to_string()))?
                 }
+                "prop" if v.is_empty() => {}
+                "prop" => prop = Some(v.into_owned()),
                 "lang" if v.is_empty() => {}
                 "lang" => {
                     lang = Some(Lang::parse(&v).ok_or_else(|| ViewError::Lang(v.to_string()))?)
@@ -266,7 +281,33 @@ impl View {
             compare,
             filters,
             lang,
+            prop,
         })
+    }
+
+    /// Refuses a `prop` that is not one of the site's allow-listed `keys` (a value that is
+    /// present but wrong is an error, as in [`View::parse`]).
+    pub fn check_prop(&self, keys: &[String]) -> Result<(), ViewError> {
+        match &self.prop {
+            Some(p) if !keys.contains(p) => Err(ViewError::Prop(p.clone(), keys.to_vec())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The property the properties panel shows: the one chosen, else the site's first.
+    pub fn shown_prop<'k>(&'k self, keys: &'k [String]) -> Option<&'k str> {
+        self.prop
+            .as_deref()
+            .filter(|p| keys.iter().any(|k| k == p))
+            .or(keys.first().map(String::as_str))
+    }
+
+    /// The same view with the properties panel on `key`.
+    pub fn with_prop(&self, key: &str) -> View {
+        View {
+            prop: Some(key.to_string()),
+            ..self.clone()
+        }
     }
 
     /// Whether the view is filtered by a goal (its panels then count conversions).
@@ -302,6 +343,9 @@ impl View {
         }
         for (d, v) in &self.filters {
             q.append_pair(d.param, v);
+        }
+        if let Some(prop) = &self.prop {
+            q.append_pair("prop", prop);
         }
         if let Some(lang) = self.lang {
             q.append_pair("lang", lang.code());
@@ -359,12 +403,13 @@ impl View {
     }
 
     /// The same period and comparison on another site; filters name one site's pages and
-    /// campaigns, so they are dropped.
+    /// campaigns, and the chosen property one site's keys, so they are dropped.
     pub fn for_site(&self, base: String, site: &str) -> View {
         View {
             base,
             site: site.to_string(),
             filters: Vec::new(),
+            prop: None,
             ..self.clone()
         }
     }
@@ -507,5 +552,45 @@ mod tests {
         assert!(message("lang=de").contains("en, nl or fr"));
         // Unknown parameters and empty filters are ignored.
         assert_eq!(parse("utm_source=mail&country=").unwrap().filters, vec![]);
+    }
+
+    /// `prop` picks the properties panel's key: kept by every link, dropped on another site,
+    /// and refused (not silently replaced) when the site does not store it.
+    #[test]
+    fn the_shown_property_is_part_of_the_view() {
+        let keys = ["author".to_string(), "lang".to_string()];
+        let v = parse("period=7d&prop=lang").unwrap();
+        assert_eq!(v.shown_prop(&keys), Some("lang"));
+        assert_eq!(parse("").unwrap().shown_prop(&keys), Some("author"));
+        assert_eq!(parse("prop=").unwrap().prop, None);
+        assert_eq!(v.check_prop(&keys), Ok(()));
+        let country = filter_dim("country").unwrap();
+        assert_eq!(
+            v.with_filter(country, "NL").query_string(),
+            "period=7d&country=NL&prop=lang"
+        );
+        assert_eq!(
+            parse("period=7d")
+                .unwrap()
+                .with_prop("author")
+                .query_string(),
+            "period=7d&prop=author"
+        );
+        assert_eq!(parse(&v.query_string()).unwrap(), v);
+        assert_eq!(
+            v.for_site("/dashboard/b.example".into(), "b.example")
+                .href(),
+            "/dashboard/b.example?period=7d"
+        );
+        let en = crate::i18n::tr(Lang::En);
+        let wrong = parse("prop=email").unwrap().check_prop(&keys).unwrap_err();
+        assert_eq!(wrong, ViewError::Prop("email".into(), keys.to_vec()));
+        assert!(
+            wrong.message(en).contains("(author, lang)"),
+            "{}",
+            wrong.message(en)
+        );
+        let none = parse("prop=email").unwrap().check_prop(&[]).unwrap_err();
+        assert!(none.message(en).contains("props_allowlist is empty"));
     }
 }

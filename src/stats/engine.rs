@@ -39,6 +39,8 @@ struct SiteStats {
     /// Custom property keys that can be stored, so reported: `props_allowlist` and the
     /// built-in events' own.
     props: Vec<String>,
+    /// `props_allowlist` alone, in the config's order (the dashboard's properties panel).
+    allowlist: Vec<String>,
 }
 
 /// The stats service shared by the HTTP handlers.
@@ -238,6 +240,7 @@ impl Stats {
                             .chain(crate::builtin_events::STORED_PROPS.iter().map(|p| p.1))
                             .map(str::to_string)
                             .collect(),
+                        allowlist: s.props_allowlist.clone(),
                     },
                 )
             })
@@ -259,6 +262,13 @@ impl Stats {
     /// Whether the site has goals configured (the dashboard shows its goals table then).
     pub fn has_goals(&self, site_id: &str) -> bool {
         self.sites.get(site_id).is_some_and(|s| !s.goals.is_empty())
+    }
+
+    /// The site's `props_allowlist`, in the config's order (empty for an unknown site).
+    pub fn prop_keys(&self, site_id: &str) -> &[String] {
+        self.sites
+            .get(site_id)
+            .map_or(&[], |s| s.allowlist.as_slice())
     }
 
     /// Checks access to the query's site: unknown sites and refused tokens look the same.

@@ -51,6 +51,18 @@ const consoleErrors = [];
 const utcSeconds = (ts) => Date.parse(`${ts.replace(' ', 'T')}Z`) / 1000;
 const isoDate = (secs) => new Date(secs * 1000).toISOString().slice(0, 10);
 
+// Custom properties for the properties panel (a.example allow-lists `author` and `lang`): the
+// blog's pageviews carry an author, the Signup a language; nothing else in the fixture changes.
+function props(r) {
+  if (r.site !== 'a.example') return {};
+  if (r.name === 'pageview' && r.path.startsWith('/blog')) {
+    const author = r.visitor % 2 ? 'Jan' : 'Piet';
+    return { props_keys: ['author', 'lang'], props_values: [author, 'nl'] };
+  }
+  if (r.name === 'Signup') return { props_keys: ['lang'], props_values: ['en'] };
+  return {};
+}
+
 async function loadFixture(db) {
   const rows = fs.readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
   // Whole weeks, so that the last fixture day lands in the 7 days before today.
@@ -61,7 +73,7 @@ async function loadFixture(db) {
   const lines = rows.map((r) => {
     const t = utcSeconds(r.ts) + shift;
     times.push(t);
-    return JSON.stringify({ ...r, ts: t });
+    return JSON.stringify({ ...r, ts: t, ...props(r) });
   });
   await ch(`INSERT INTO ${db}.events FORMAT JSONEachRow\n${lines.join('\n')}`);
   fixtureDays = [isoDate(Math.min(...times)), isoDate(Math.max(...times))];
@@ -82,6 +94,7 @@ raw_days = 3650
 [[sites]]
 domain = "a.example"
 time_zone = "Europe/Amsterdam"
+props_allowlist = ["author", "lang"]
 [[sites.goals]]
 page = "/blog*"
 [[sites.goals]]
@@ -536,6 +549,52 @@ test('goals panel: its numbers are the API\'s, with other filters too; a click f
     // A site without goals has no goals panel.
     await p.goto(`${tally.base}/dashboard/b.example?period=30d`);
     assert.equal(await p.$('#goals-panel'), null, 'no goals panel on b.example');
+    await dl.close();
+  });
+
+test('properties panel: its numbers are the API\'s; a tab shows another property, also without JavaScript; its CSV',
+  { skip: SKIP, timeout: 120000 }, async () => {
+    const metrics = ['visitors', 'pageviews', 'events'];
+    const check = async (p, key, label) => {
+      const a = await tally.api(TOKEN, query({ site: 'a.example', range: '30d' }, metrics, [`event:props:${key}`],
+        { pagination: { limit: 10 } }));
+      const rows = await readTable(p, 'props');
+      assert.deepEqual(rows, a.results.map((r) => ({
+        dim: r.dimensions[0], metrics: Object.fromEntries(metrics.map((m, i) => [m, r.metrics[i]])),
+      })), `${label}: props table`);
+      return rows;
+    };
+    await page.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    const authors = await check(page, 'author', 'author');
+    assert.deepEqual(authors.map((r) => r.dim).sort(), ['(none)', 'Jan', 'Piet']);
+    assert.ok(authors.filter((r) => r.dim !== '(none)').every((r) => r.metrics.pageviews > 0),
+      'the authors are pageview props');
+    await shot(page, '16-props');
+    // The lang tab, a plain link: the same view showing `lang`.
+    await Promise.all([page.waitForNavigation(), page.click('#props-panel nav.tabs a:text-is("lang")')]);
+    assert.equal(new URL(page.url()).searchParams.get('prop'), 'lang');
+    const langs = await check(page, 'lang', 'lang');
+    assert.deepEqual(langs.map((r) => r.dim).sort(), ['(none)', 'en', 'nl']);
+    assert.equal(langs.find((r) => r.dim === 'en').metrics.pageviews, 0, 'en is the Signup event\'s');
+    assert.equal(await page.getAttribute('#props-panel nav.tabs a[aria-current]', 'href').then((h) => new URL(h, tally.base).searchParams.get('prop')), 'lang');
+    // Without JavaScript the tab works the same.
+    const noJs = await browser.newContext({ userAgent, javaScriptEnabled: false, storageState: await context.storageState() });
+    const q = await noJs.newPage();
+    await q.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    await Promise.all([q.waitForNavigation(), q.click('#props-panel nav.tabs a:text-is("lang")')]);
+    await check(q, 'lang', 'lang, no JavaScript');
+    await noJs.close();
+    // Its CSV: every row of the shown property.
+    const dl = await browser.newContext({ userAgent, acceptDownloads: true, storageState: await context.storageState() });
+    const d = await dl.newPage();
+    await d.goto(`${tally.base}/dashboard/a.example?period=30d&prop=lang`);
+    const [download] = await Promise.all([d.waitForEvent('download'), d.click('a.csv[data-csv=props]')]);
+    const [header, ...lines] = fs.readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+    assert.equal(header, 'event:props:lang,visitors,pageviews,events');
+    assert.deepEqual(lines.map((l) => l.split(',')[0]).sort(), ['(none)', 'en', 'nl']);
+    // b.example allow-lists nothing: no properties panel.
+    await d.goto(`${tally.base}/dashboard/b.example?period=30d`);
+    assert.equal(await d.$('#props-panel'), null, 'no properties panel on b.example');
     await dl.close();
   });
 

@@ -1035,3 +1035,137 @@ async fn the_sessions_command_lists_and_ends_sessions() {
     assert_eq!(s, 303);
     assert!(tally_succeeds(&["sessions"], &config).contains("0 session(s) live"));
 }
+
+/// The properties panel: the pageviews and custom events of a site's allow-listed props, by the
+/// shown property, with a tab per key; a `prop` the site does not store is a 400 that names the
+/// keys, and the panel's CSV has the same rows. Values as the stats API counts them.
+#[tokio::test]
+async fn the_properties_panel_breaks_down_pageview_and_event_props() {
+    let config = dashboard_config("").replace(
+        "domain = \"a.example\"\ntime_zone = \"Europe/Amsterdam\"\n",
+        "domain = \"a.example\"\ntime_zone = \"Europe/Amsterdam\"\nprops_allowlist = [\"author\", \"lang\"]\n",
+    );
+    let setup = Setup::new("dash_props").with(&config);
+    let t = setup.start().await;
+    let base = &t.base;
+    let beacon = |ip: &'static str, body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{base}/api/event"))
+            .header("user-agent", CHROME)
+            .header("x-forwarded-for", ip)
+            .body(body)
+            .send()
+    };
+    // Three visitors: two pageviews by Jan (one also in Dutch), one by Piet, one without an
+    // author, and a custom event in English; `email` is not allow-listed.
+    for (ip, body) in [
+        (
+            "192.0.2.1",
+            r#"{"n":"pageview","u":"https://a.example/a","d":"a.example","p":{"author":"Jan","lang":"nl"}}"#,
+        ),
+        (
+            "192.0.2.1",
+            r#"{"n":"pageview","u":"https://a.example/b","d":"a.example","p":{"author":"Jan","email":"x@example.nl"}}"#,
+        ),
+        (
+            "192.0.2.2",
+            r#"{"n":"pageview","u":"https://a.example/a","d":"a.example","p":{"author":"Piet"}}"#,
+        ),
+        (
+            "192.0.2.3",
+            r#"{"n":"pageview","u":"https://a.example/c","d":"a.example"}"#,
+        ),
+        (
+            "192.0.2.3",
+            r#"{"n":"Signup","u":"https://a.example/c","d":"a.example","p":{"lang":"en"}}"#,
+        ),
+    ] {
+        assert_eq!(beacon(ip, body).await.unwrap().status(), 202);
+    }
+    assert_eq!(t.wait_rows(5).await, 5);
+
+    let table = |html: &str| -> Vec<(String, Vec<String>)> {
+        let start = html
+            .find("data-panel=\"props\"")
+            .expect("a properties table");
+        let body = &html[start..html[start..].find("</tbody>").unwrap() + start];
+        body.split("<tr data-dimension=\"")
+            .skip(1)
+            .map(|row| {
+                let value = row[..row.find('"').unwrap()].to_string();
+                let cells = row
+                    .split("data-value=\"")
+                    .skip(1)
+                    .map(|c| c[..c.find('"').unwrap()].to_string())
+                    .collect();
+                (value, cells)
+            })
+            .collect()
+    };
+    let row = |v: &str, c: [&str; 3]| (v.to_string(), c.iter().map(|s| s.to_string()).collect());
+    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}?period=today"), None).await;
+    assert_eq!(s, 200, "{html}");
+    // The first allow-listed key by default: visitors, pageviews, events (ties in visitors
+    // ordered by value, as the API orders them).
+    assert!(html.contains("Custom property: author"), "{html}");
+    assert_eq!(
+        table(&html),
+        vec![
+            row("(none)", ["1", "1", "2"]),
+            row("Jan", ["1", "2", "2"]),
+            row("Piet", ["1", "1", "1"]),
+        ]
+    );
+    assert!(
+        html.contains("prop=lang#props-panel\">lang</a>"),
+        "a tab per key"
+    );
+    let (s, _, html) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&prop=lang"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        table(&html),
+        vec![
+            row("(none)", ["3", "3", "3"]),
+            row("en", ["1", "0", "1"]),
+            row("nl", ["1", "1", "1"]),
+        ]
+    );
+    assert!(html.contains("prop=lang#props-panel\" aria-current=\"true\">lang</a>"));
+    // Nothing of the prop that is not allow-listed was stored.
+    assert_eq!(
+        ch_count(&format!(
+            "SELECT count() FROM {}.events WHERE has(props_keys, 'email')",
+            t.db
+        ))
+        .await,
+        0
+    );
+    // A key the site does not store: a 400 naming the ones it does.
+    let (s, _, html) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&prop=email"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(html.contains("(author, lang)"), "{html}");
+    // The CSV of the panel: the same rows, all of them.
+    let (s, _, csv) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}/csv/props?period=today&prop=lang"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{csv}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines.contains(&"en,1,0,1") && lines.contains(&"(none),3,3,3"),
+        "{csv}"
+    );
+}
