@@ -126,9 +126,9 @@
   var has = function (n) { return attr(n) != null; };
   var manual = has('manual');
   // event-KEY="value" attributes: props of every event but engagements (Plausible's).
-  var tagProps = {}, tagged = 0;
+  var tagProps = {}, hasTagProps = 0;
   for (var i = 0, a; a = s.attributes[i++];) {
-    if (!a.name.indexOf('event-')) tagProps[a.name.slice(6)] = a.value, tagged = 1;
+    if (!a.name.indexOf('event-')) tagProps[a.name.slice(6)] = a.value, hasTagProps = 1;
   }
   var off = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(l.hostname) && !has('allow-localhost') ||
     l.protocol == 'file:';
@@ -218,7 +218,7 @@
       o.n != 'engagement' && out(l.pathname)) return cb && cb({});
     o.d = domain; // left out of the JSON when undefined
     // (Object.assign: every browser with URL and fetch, which the tracker needs anyway, has it)
-    if (tagged && o.n != 'engagement') o.p = Object.assign({}, tagProps, o.p);
+    if (hasTagProps && o.n != 'engagement') o.p = Object.assign({}, tagProps, o.p);
     post(JSON.stringify(o), leaving, 0, cb);
   }
 

@@ -85,8 +85,9 @@ impl<'a> Beacon<'a> {
         })
     }
 
+    /// The kind of the event, by its name as stored (trimmed): `"engagement "` is an engagement.
     pub fn kind(&self) -> Kind {
-        match self.name.as_deref() {
+        match self.name.as_deref().map(str::trim) {
             Some("pageview") => Kind::Pageview,
             Some("engagement") => Kind::Engagement,
             _ => Kind::Custom,
@@ -188,6 +189,9 @@ mod tests {
         assert_eq!(b.engaged_ms, Some(5300.0));
         assert_eq!(b.scroll_depth, Some(40.0));
         assert!(b.hash_mode());
+        // The kind goes by the name as stored, trimmed: " engagement " keeps no props either.
+        let b = Beacon::parse(br#"{"n":" engagement ","u":"https://example.org/a"}"#).unwrap();
+        assert_eq!(b.kind(), Kind::Engagement);
     }
 
     #[test]

@@ -319,8 +319,13 @@ impl Ingest {
                 .iter()
                 // Pageviews keep theirs too (Plausible's pageview props: `event-KEY`
                 // attributes, a manual pageview's props); an engagement never becomes a unit
-                // row, so its props would be stored for nothing.
-                .filter(|(k, _)| kind != Kind::Engagement && site.props_allowlist.contains(k))
+                // row, and aggregate-only mode counts no props, so theirs would be kept (in
+                // the spool, say) for nothing.
+                .filter(|(k, _)| {
+                    !self.aggregate_only
+                        && kind != Kind::Engagement
+                        && site.props_allowlist.contains(k)
+                })
                 .map(|(k, v)| {
                     // Scrubbed like an allow-listed query value (an e-mail address typed into
                     // a search box a site reports as a prop), then cut: cutting first could
@@ -330,14 +335,16 @@ impl Ingest {
                     (k.clone(), v)
                 })
                 .unzip();
-            crate::builtin_events::add_props(
-                &name,
-                &props,
-                site,
-                &self.query_allowlist,
-                &mut props_keys,
-                &mut props_values,
-            );
+            if !self.aggregate_only {
+                crate::builtin_events::add_props(
+                    &name,
+                    &props,
+                    site,
+                    &self.query_allowlist,
+                    &mut props_keys,
+                    &mut props_values,
+                );
+            }
             let referrer_host =
                 reduce_referrer(beacon.referrer.as_deref(), &site.hosts).unwrap_or_default();
             let path = {

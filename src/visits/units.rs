@@ -175,7 +175,10 @@ FROM
         first.11 AS device,
         first.12 AS browser,
         first.13 AS os,
-        groupArrayIf((ts, path, host, ord, ev_props_keys, ev_props_values), pv) AS pvs,
+        groupArrayIf((ts, path, host, ord), pv) AS pvs,
+        -- the pageviews' props apart, in the same order: the lambdas below that read `pvs`
+        -- for every pageview would copy them once per pageview of the visit
+        groupArrayIf((ev_props_keys, ev_props_values), pv) AS pv_props,
         groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
         groupArrayIf((ts, path, host, name, ev_props_keys, ev_props_values),
             name != 'pageview' AND name != 'engagement') AS customs,
@@ -183,7 +186,7 @@ FROM
         arrayConcat(
             [(toUInt8(0), start, entry, entry_host, toUInt8(0), toUInt32(0), toUInt8(0),
                 toUInt8(0), '', emptyArrayString(), emptyArrayString())],
-            arrayMap(p -> (
+            arrayMap((p, pp) -> (
                 toUInt8(1), p.1, p.2, p.3,
                 -- the first view of this page in the visit
                 toUInt8(p.4 = arrayReduce('min', arrayMap(q -> q.4,
@@ -194,10 +197,10 @@ FROM
                     arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs)))),
                 toUInt8(notEmpty(arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs))),
                 -- the pageview's own allow-listed props (Plausible's pageview props)
-                '', p.5, p.6),
+                '', pp.1, pp.2),
             -- `engs` is named outside a lambda too: ClickHouse 18.16 prunes subquery columns
             -- referenced only inside lambdas, which would drop `engs` and its source columns.
-            if(empty(engs), pvs, pvs)),
+            if(empty(engs), pvs, pvs), pv_props),
             arrayMap(c -> (toUInt8(2), c.1, c.2, c.3, toUInt8(0), toUInt32(0), toUInt8(0),
                 toUInt8(0), c.4, c.5, c.6), customs)
         ) AS units

@@ -814,6 +814,10 @@ test('f5. event-KEY attributes: props of every pageview and custom event (a call
   await s.page.evaluate(() => window.tally('Signup', { props: { lang: 'en', plan: 'pro' } }));
   const [ev] = await s.waitFor((b) => b.n === 'Signup');
   assert.deepEqual(ev.body.p, { author: 'Jan Jansen', lang: 'en', plan: 'pro' });
+  // A pageview the page asks for merges the same way.
+  await s.page.evaluate(() => window.tally('pageview', { u: '/virtual', props: { lang: 'en' } }));
+  const [vpv] = await s.waitFor(isPv(`${site()}/virtual`));
+  assert.deepEqual(vpv.body.p, { author: 'Jan Jansen', lang: 'en' });
   await s.page.click('#go'); // SPA navigation: an engagement, then a pageview with the props
   const [pv2] = await s.waitFor(isPv(`${site()}/spa/other`));
   assert.deepEqual(pv2.body.p, { author: 'Jan Jansen', lang: 'nl' });

@@ -474,7 +474,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A pageview carrying `value` in the path (scrubbed), in dropped and allow-listed query
-/// parameters, in the fragment and in the referrer's path and query (only its host is kept).
+/// parameters, in the fragment, in the referrer's path and query (only its host is kept), and
+/// in pageview props: an allow-listed one (`who`, stored scrubbed) and an unlisted one.
 fn pageview(value: &str) -> Value {
     let q = form(value);
     json!({
@@ -483,6 +484,7 @@ fn pageview(value: &str) -> Value {
         "r": format!("https://www.google.com/refpath-audit/{value}?q={q}"),
         "w": 1280,
         "d": "www.example.org",
+        "p": {"who": value, "voornaam": "Marijke-AUDIT"},
     })
 }
 

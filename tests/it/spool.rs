@@ -199,13 +199,24 @@ async fn aggregate_only_counts_whose_answer_is_lost_are_not_added_twice() {
     let relay = Relay::start().await;
     let token = "aggregate-spool-token";
     let setup = setup_through(&relay, "spool_lost_counts").with(&format!(
-        "[privacy]\naggregate_only = true\n\n[[api_tokens]]\nname = \"web\"\nsha256 = \"{}\"\n",
+        "[privacy]\naggregate_only = true\n\n[[api_tokens]]\nname = \"web\"\nsha256 = \"{}\"\n\n\
+         [[sites]]\ndomain = \"www.example.org\"\nprops_allowlist = [\"plan\"]\n",
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()))
     ));
     let t = setup.start().await;
     relay.set(Link::AnswersLost);
-    assert_eq!(send_pages(&t, 0, 30).await, 30);
+    assert_eq!(send_pages(&t, 0, 29).await, 29);
+    // An allow-listed pageview prop: aggregate-only mode counts no props, so none is kept,
+    // not even in the spool.
+    let with_prop = r#"{"n":"pageview","u":"https://www.example.org/p","d":"www.example.org","p":{"plan":"SPOOLPROP"}}"#;
+    assert_eq!(t.browser_beacon(with_prop, UA, IP).await, 202);
     assert!(wait_metric(&t, "tally_rows_spooled_total", 30.0).await >= 30.0);
+    let files = spool_files(&setup);
+    assert!(!files.is_empty(), "the rows are in the spool");
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(!text.contains("SPOOLPROP"), "a prop in {}", file.display());
+    }
     relay.set(Link::Up);
     replayed_once_with_some_found(&t, 30).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
