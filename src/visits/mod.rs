@@ -84,6 +84,8 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 struct Site {
     domain: String,
     tz_name: String,
+    /// The site allow-lists props: its pageviews may carry some to keep.
+    pageview_props: bool,
 }
 
 pub struct VisitJob {
@@ -149,6 +151,7 @@ impl VisitJob {
                 .map(|s| Site {
                     domain: s.domain.clone(),
                     tz_name: s.time_zone_name().to_string(),
+                    pageview_props: !s.props_allowlist.is_empty(),
                 })
                 .collect(),
             timeout_seconds: config.visits.timeout.as_secs() as u32,
@@ -494,6 +497,7 @@ impl VisitJob {
             tz: &site.tz_name,
             timeout_seconds: self.timeout_seconds,
             bounce_ms: self.bounce_ms,
+            pageview_props: site.pageview_props,
             hour,
             hours,
             part: (0, 1),

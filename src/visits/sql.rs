@@ -22,6 +22,8 @@ pub struct Slice<'a> {
     pub tz: &'a str,
     pub timeout_seconds: u32,
     pub bounce_ms: u32,
+    /// The site allow-lists props, so its pageviews may carry some ([`RawUnits`]).
+    pub pageview_props: bool,
     /// Start of the first UTC hour.
     pub hour: Timestamp,
     /// Hours, from `hour` on (at least 1).
@@ -141,6 +143,7 @@ pub fn store(s: &Slice, version: u64) -> String {
         lo: &datetime(lo),
         hi: &datetime(hi),
         narrow: &narrow,
+        pageview_props: s.pageview_props,
     });
     let columns = UNIT_COLUMNS.join(", ");
     format!(
@@ -423,6 +426,7 @@ mod tests {
             tz: "UTC",
             timeout_seconds: 1800,
             bounce_ms: 10_000,
+            pageview_props: false,
             hour: "2026-03-29T10:00:00Z".parse().unwrap(),
             hours,
             part,
@@ -431,6 +435,32 @@ mod tests {
                 version: 5,
             }),
         }
+    }
+
+    /// A site that allow-lists props keeps its pageviews' props on their rows; for one that
+    /// does not (no pageview can have any), the statement collects none.
+    #[test]
+    fn pageview_props_are_collected_only_where_the_site_keeps_props() {
+        let plain = store(&carried(1, (0, 1), "2026-03-29T09:00:00Z"), 7);
+        assert!(!plain.contains("pv_props"), "{plain}");
+        assert!(plain.contains("'', emptyArrayString(), emptyArrayString()),\n"));
+        let with = store(
+            &Slice {
+                pageview_props: true,
+                ..carried(1, (0, 1), "2026-03-29T09:00:00Z")
+            },
+            7,
+        );
+        assert!(
+            with.contains("groupArrayIf((ev_props_keys, ev_props_values), pv) AS pv_props,"),
+            "{with}"
+        );
+        assert!(with.contains("arrayMap((p, pp) -> ("), "{with}");
+        assert!(with.contains("'', pp.1, pp.2),"), "{with}");
+        assert!(
+            with.contains("if(empty(engs), pvs, pvs), pv_props),"),
+            "{with}"
+        );
     }
 
     #[test]
@@ -510,6 +540,7 @@ mod tests {
             tz: "Europe/Amsterdam",
             timeout_seconds: 1800,
             bounce_ms: 10_000,
+            pageview_props: false,
             hour: "2026-03-29T10:00:00Z".parse().unwrap(),
             hours: 1,
             part: (0, 1),

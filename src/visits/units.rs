@@ -129,6 +129,11 @@ pub struct RawUnits<'a> {
     pub hi: &'a str,
     /// Extra conditions on the events read (` AND …`); they may only drop whole visitors.
     pub narrow: &'a str,
+    /// Whether the pageview rows carry their pageviews' props: where the site allow-lists
+    /// props (the visit job) or the report reads them (a conversion report). Otherwise no
+    /// pageview can have any to keep, and collecting them would cost the statement about 7 %
+    /// of its CPU (BENCHMARKS.md, "Pageview props in the visit job").
+    pub pageview_props: bool,
 }
 
 /// The unit rows of every visit built from the events in `[lo, hi)`, in [`UNIT_COLUMNS`] order,
@@ -175,10 +180,7 @@ FROM
         first.11 AS device,
         first.12 AS browser,
         first.13 AS os,
-        groupArrayIf((ts, path, host, ord), pv) AS pvs,
-        -- the pageviews' props apart, in the same order: the lambdas below that read `pvs`
-        -- for every pageview would copy them once per pageview of the visit
-        groupArrayIf((ev_props_keys, ev_props_values), pv) AS pv_props,
+        groupArrayIf((ts, path, host, ord), pv) AS pvs,{pv_props}
         groupArrayIf((path, host, engaged_ms, scroll_depth), name = 'engagement') AS engs,
         groupArrayIf((ts, path, host, name, ev_props_keys, ev_props_values),
             name != 'pageview' AND name != 'engagement') AS customs,
@@ -186,7 +188,7 @@ FROM
         arrayConcat(
             [(toUInt8(0), start, entry, entry_host, toUInt8(0), toUInt32(0), toUInt8(0),
                 toUInt8(0), '', emptyArrayString(), emptyArrayString())],
-            arrayMap((p, pp) -> (
+            arrayMap({pv_args} -> (
                 toUInt8(1), p.1, p.2, p.3,
                 -- the first view of this page in the visit
                 toUInt8(p.4 = arrayReduce('min', arrayMap(q -> q.4,
@@ -196,11 +198,10 @@ FROM
                 toUInt8(arrayReduce('max', arrayMap(x -> x.4,
                     arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs)))),
                 toUInt8(notEmpty(arrayFilter(x -> x.1 = p.2 AND x.2 = p.3, engs))),
-                -- the pageview's own allow-listed props (Plausible's pageview props)
-                '', pp.1, pp.2),
+                '', {pv_props_out}),
             -- `engs` is named outside a lambda too: ClickHouse 18.16 prunes subquery columns
             -- referenced only inside lambdas, which would drop `engs` and its source columns.
-            if(empty(engs), pvs, pvs), pv_props),
+            if(empty(engs), pvs, pvs){pv_props_arg}),
             arrayMap(c -> (toUInt8(2), c.1, c.2, c.3, toUInt8(0), toUInt32(0), toUInt8(0),
                 toUInt8(0), c.4, c.5, c.6), customs)
         ) AS units
@@ -244,6 +245,21 @@ ARRAY JOIN units AS r",
         lo = p.lo,
         hi = p.hi,
         narrow = p.narrow,
+        pv_props = if p.pageview_props {
+            // Apart from `pvs`, in the same order: the lambdas that read `pvs` for every
+            // pageview would copy them once per pageview of the visit.
+            "\n        groupArrayIf((ev_props_keys, ev_props_values), pv) AS pv_props,"
+        } else {
+            ""
+        },
+        pv_args = if p.pageview_props { "(p, pp)" } else { "p" },
+        // the pageview's own allow-listed props (Plausible's pageview props)
+        pv_props_out = if p.pageview_props {
+            "pp.1, pp.2"
+        } else {
+            "emptyArrayString(), emptyArrayString()"
+        },
+        pv_props_arg = if p.pageview_props { ", pv_props" } else { "" },
     )
 }
 

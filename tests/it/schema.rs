@@ -193,19 +193,22 @@ fn catalogue(database: &str) -> Vec<(String, String)> {
         tz: "Europe/Amsterdam",
         timeout_seconds: 1800,
         bounce_ms: 10_000,
+        pageview_props: false,
         hour: "2026-03-29T08:00:00Z".parse().unwrap(),
         hours: 3,
         part: (0, 1),
         carry: None,
     };
     out.push(("store visits".into(), visit_sql::store(&slice, 1)));
-    // Reading the open visits the batch before left (migration 0011), and leaving its own.
+    // Reading the open visits the batch before left (migration 0011), and leaving its own; a
+    // site that allow-lists props, so its pageviews' are kept.
     let carried = visit_sql::Slice {
         carry: Some(visit_sql::Carry {
             slice: "2026-03-29T07:00:00Z".parse().unwrap(),
             version: 1,
         }),
         part: (1, 3),
+        pageview_props: true,
         ..slice
     };
     out.push((

@@ -463,6 +463,8 @@ fn tail_units(s: &Scope, filters: &[Filter], rows_where: &str) -> String {
         lo: &lo,
         hi: s.hi.as_str(),
         narrow: &narrow,
+        // Only a conversion report reads props.
+        pageview_props: s.conversions.is_some(),
     });
     format!(
         "SELECT {columns}, slice, toUInt64(0) AS version
@@ -505,6 +507,8 @@ fn raw_period_units(s: &Scope, narrow: &str) -> String {
         lo: s.lo.as_str(),
         hi: s.hi.as_str(),
         narrow: &narrow,
+        // Only a conversion report reads props.
+        pageview_props: s.conversions.is_some(),
     });
     format!(
         "SELECT {columns}
