@@ -520,6 +520,22 @@ fn sites(list: &[file::Site]) -> Result<Vec<SiteConfig>, Error> {
         )
         .or_else(|e| bad(format!("site {}: {e}", f.domain)))?;
         let time_zone = time_zone(&f.time_zone, &format!("time_zone of site {}", f.domain))?;
+        // Each key once and not empty: the dashboard shows a tab per key, picked by name.
+        let mut keys = std::collections::HashSet::new();
+        for key in &f.props_allowlist {
+            if key.trim().is_empty() {
+                return bad(format!(
+                    "site {}: props_allowlist has an empty key",
+                    f.domain
+                ));
+            }
+            if !keys.insert(key.as_str()) {
+                return bad(format!(
+                    "site {}: props_allowlist lists {key:?} more than once",
+                    f.domain
+                ));
+            }
+        }
         let mut hosts = Vec::new();
         for host in std::iter::once(&f.domain).chain(&f.aliases) {
             if host.is_empty() || host.contains(['/', ' ', ':']) {
@@ -747,6 +763,28 @@ mod tests {
             m.starts_with("site a.example: include_paths entry 1 (\"/blog**\")"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn props_allowlist_keys_are_named_once_and_not_empty() {
+        let message = |list: &str| match Config::parse(&format!(
+            "[[sites]]\ndomain = \"a.example\"\nprops_allowlist = {list}\n"
+        )) {
+            Err(Error::Config(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            message(r#"["author", "lang", "author"]"#),
+            "site a.example: props_allowlist lists \"author\" more than once"
+        );
+        assert_eq!(
+            message(r#"["author", " "]"#),
+            "site a.example: props_allowlist has an empty key"
+        );
+        assert!(Config::parse(
+            "[[sites]]\ndomain = \"a.example\"\nprops_allowlist = [\"author\", \"lang\"]\n"
+        )
+        .is_ok());
     }
 
     #[test]

@@ -694,7 +694,14 @@ impl<'a> Section<'a> {
         let links = data.mode != Mode::Aggregate;
         let sections: [(&str, &str, &str); 6] = [
             ("goals", "section.goals", "section.goals_note"),
-            ("props", "section.props", "section.props_note"),
+            (
+                "props",
+                "section.props",
+                match data.mode {
+                    Mode::Conversions => "section.conversions_note",
+                    Mode::Visits | Mode::Aggregate => "section.props_note",
+                },
+            ),
             (
                 "pages",
                 "section.pages",
@@ -1414,7 +1421,7 @@ mod tests {
                 r#"title="Show only Country: {}">{}</a>"#,
                 // The properties panel: a tab per allow-listed key, keeping the view.
                 r#"<li><a href="/share/{}?period=30d&#38;page="#,
-                r#"&#38;prop=author#props-panel" aria-current="true">author</a></li>"#,
+                r#"&#38;prop=author#props-panel" aria-current="page">author</a></li>"#,
                 r##"#props-panel">{}</a></li>"##,
                 // Peak hours and the footer name the time zone.
                 "by local time ({}).",

@@ -180,11 +180,16 @@ pub fn breakdowns(mode: Mode, filtered: bool, goals: bool, props: bool) -> Vec<B
                 header: "dimension.prop_value",
                 // The rows' filter would name the shown property only; not offered.
                 filter: None,
-                cols: vec![
-                    col(Metric::Visitors, "metric.visitors", Fmt::Count),
-                    col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
-                    col(Metric::Events, "metric.events", Fmt::Count),
-                ],
+                // Filtered by a goal, its rows are that goal's conversions, as the goals
+                // table's are.
+                cols: match mode {
+                    Mode::Conversions => conversions(Metric::ConversionRate),
+                    _ => vec![
+                        col(Metric::Visitors, "metric.visitors", Fmt::Count),
+                        col(Metric::Pageviews, "metric.pageviews", Fmt::Count),
+                        col(Metric::Events, "metric.events", Fmt::Count),
+                    ],
+                },
                 hide: None,
             },
         );
@@ -736,6 +741,10 @@ mod tests {
         let qs = Queries::of(&by_goal, Mode::Visits, true, Some("lang"));
         assert_eq!(qs.tables[1].prop_keys, ["lang"]);
         assert_eq!(qs.tables[1].filters.len(), 1);
+        assert_eq!(
+            qs.tables[1].metrics,
+            vec![Metric::Visitors, Metric::Events, Metric::ConversionRate]
+        );
     }
 
     /// Aggregate-only mode asks only for what it keeps (the engine refuses the rest).

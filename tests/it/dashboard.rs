@@ -1135,7 +1135,9 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
             row("nl", ["1", "1", "1"]),
         ]
     );
-    assert!(html.contains("prop=lang#props-panel\" aria-current=\"true\">lang</a>"));
+    assert!(html.contains("prop=lang#props-panel\" aria-current=\"page\">lang</a>"));
+    // The custom-range form keeps the shown property too.
+    assert!(html.contains(r#"<input type="hidden" name="prop" value="lang">"#));
     // Nothing of the prop that is not allow-listed was stored.
     assert_eq!(
         ch_count(&format!(
@@ -1154,6 +1156,27 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
     .await;
     assert_eq!(s, 400);
     assert!(html.contains("(author, lang)"), "{html}");
+    // So is its CSV.
+    let (s, _, _) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}/csv/props?period=today&prop=email"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    // With the view's filters: filtered by the page /a, the panel counts that page's pageviews
+    // only, Jan's and Piet's.
+    let (s, _, html) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&page=%2Fa"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        table(&html),
+        vec![row("Jan", ["1", "1", "1"]), row("Piet", ["1", "1", "1"])]
+    );
     // The CSV of the panel: the same rows, all of them.
     let (s, _, csv) = get(
         base,
