@@ -21,7 +21,7 @@ use super::auth::Viewer;
 use super::charts::{self, Bar, BarChart, Heatmap, LineChart, Meter, Series};
 use super::html::Figure;
 use super::panels::{self, Answer, Breakdown, Data, Fmt, Mode, Panel, DURATION_BUCKETS};
-use super::view::{filter_dim, with_lang_in, Compare, FilterDim, Period, View};
+use super::view::{filter_dim, with_lang_in, Compare, Period, View};
 use crate::error::StatsError;
 use crate::i18n::{self, Lang, Piece, Tr};
 
@@ -355,10 +355,10 @@ struct Filters<'a> {
     clear_all: String,
 }
 
-/// A filter of the view: its dimension, its value (written between the text before and after
-/// it: "Country is NL"), the view without it, and that link's accessible name.
+/// A filter of the view: its URL parameter, its value (written between the text before and
+/// after it: "Country is NL"), the view without it, and that link's accessible name.
 struct ActiveFilter<'a> {
-    dim: FilterDim,
+    param: String,
     before: String,
     value: &'a str,
     after: String,
@@ -370,13 +370,29 @@ impl<'a> Filters<'a> {
     fn of(view: &'a View, tr: &'a Tr) -> Filters<'a> {
         let mut none = view.clone();
         none.filters.clear();
+        none.prop_filters.clear();
+        // A property filter is named by its key, as the site's config names it.
+        let dims = view.filters.iter().map(|(dim, value)| {
+            (
+                dim.param.to_string(),
+                tr.t(dim.label),
+                value,
+                view.without_filter(*dim),
+            )
+        });
+        let props = view.prop_filters.iter().map(|(key, value)| {
+            (
+                format!("props.{key}"),
+                key.clone(),
+                value,
+                view.without_prop_filter(key),
+            )
+        });
         Filters {
             tr,
-            filters: view
-                .filters
-                .iter()
-                .map(|(dim, value)| {
-                    let label = tr.t(dim.label);
+            filters: dims
+                .chain(props)
+                .map(|(param, label, value, without)| {
                     // The value goes in its slot: "Country is NL", "Pays : NL".
                     let (mut before, mut after, mut seen) = (String::new(), String::new(), false);
                     for piece in tr.pieces("filters.is", &[("dimension", &label)], &["value"]) {
@@ -387,11 +403,11 @@ impl<'a> Filters<'a> {
                         }
                     }
                     ActiveFilter {
-                        dim: *dim,
+                        param,
                         before,
                         value,
                         after,
-                        remove: view.without_filter(*dim).href(),
+                        remove: without.href(),
                         remove_label: tr.f("filters.remove", &[("dimension", &label)]),
                     }
                 })
@@ -762,7 +778,7 @@ impl<'a> Section<'a> {
                             } else {
                                 tr.t(spec.title)
                             };
-                            BreakdownTable::of(spec, panel, view, links, tr, &what)
+                            BreakdownTable::of(spec, panel, view, (links, shown), tr, &what)
                         })
                         .collect(),
                     title,
@@ -776,6 +792,25 @@ impl<'a> Section<'a> {
             // The goals panel only where the site has goals (it has no table otherwise).
             .filter(|s| !s.tables.is_empty())
             .collect()
+    }
+}
+
+/// Where a row of the properties table links: to the view filtered by `value` of property
+/// `key`, or back when already filtered by it. `(none)` (the events without the property) is
+/// no value an `is` filter keeps, so that row links nowhere.
+fn prop_link(view: &View, key: &str, value: &str, tr: &Tr) -> RowLink {
+    if view.prop_filter_value(key) == Some(value) {
+        RowLink::Remove(view.without_prop_filter(key).href())
+    } else if value == "(none)" {
+        RowLink::None
+    } else {
+        RowLink::Add(
+            view.with_prop_filter(key, value).href(),
+            tr.f(
+                "table.add_filter",
+                &[("dimension", &key), ("value", &value)],
+            ),
+        )
     }
 }
 
@@ -819,17 +854,20 @@ impl TableRow {
 
 impl<'a> BreakdownTable<'a> {
     /// One row per dimension value with its metrics; the value links to the view filtered by
-    /// it (or, when already filtered by it, back to the unfiltered view). `what` names the
-    /// table (for its CSV link).
+    /// it (or, when already filtered by it, back to the unfiltered view). `links`: whether
+    /// rows may link, and the property the properties table shows (its rows filter by it).
+    /// `what` names the table (for its CSV link).
     fn of(
         spec: &'a Breakdown,
         panel: &'a Panel,
         view: &View,
-        links: bool,
+        (links, prop): (bool, Option<&str>),
         tr: &'a Tr,
         what: &str,
     ) -> BreakdownTable<'a> {
         let filter = spec.filter.and_then(filter_dim).filter(|_| links);
+        let prop =
+            prop.filter(|_| links && matches!(spec.dimension, crate::stats::Dimension::Prop(_)));
         let csv = CsvLink::new(tr, view, spec.id, what);
         let answer = match panel {
             Ok(a) => a,
@@ -857,18 +895,21 @@ impl<'a> BreakdownTable<'a> {
             .iter()
             .map(|r| {
                 let value = r.dims.first().cloned().unwrap_or_default();
-                let link = match filter {
-                    Some(f) if view.filter_value(f) == Some(value.as_str()) => {
-                        RowLink::Remove(view.without_filter(f).href())
-                    }
-                    Some(f) => RowLink::Add(
-                        view.with_filter(f, &value).href(),
-                        tr.f(
-                            "table.add_filter",
-                            &[("dimension", &tr.t(f.label)), ("value", &value)],
+                let link = match (filter, prop) {
+                    (None, Some(key)) => prop_link(view, key, &value, tr),
+                    (filter, _) => match filter {
+                        Some(f) if view.filter_value(f) == Some(value.as_str()) => {
+                            RowLink::Remove(view.without_filter(f).href())
+                        }
+                        Some(f) => RowLink::Add(
+                            view.with_filter(f, &value).href(),
+                            tr.f(
+                                "table.add_filter",
+                                &[("dimension", &tr.t(f.label)), ("value", &value)],
+                            ),
                         ),
-                    ),
-                    None => RowLink::None,
+                        None => RowLink::None,
+                    },
                 };
                 TableRow {
                     meter: charts::meter(if max > 0.0 { r.metric(0) / max } else { 0.0 }),
@@ -1300,7 +1341,7 @@ mod tests {
     /// Every panel answered, with `value` wherever the data puts text on the page, or every
     /// panel refused with `value` as the engine's message.
     fn data(view: &View, mode: Mode, refused: bool, value: &str) -> Data {
-        let breakdowns = panels::breakdowns(mode, !view.filters.is_empty(), false, true);
+        let breakdowns = panels::breakdowns(mode, view.is_filtered(), false, true);
         let panel = |a: Answer| -> Panel {
             if refused {
                 Err(StatsError::Invalid(value.into()))
@@ -1349,7 +1390,8 @@ mod tests {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query
             .append_pair("page", value)
-            .append_pair("source", value);
+            .append_pair("source", value)
+            .append_pair("props.author", value);
         if let Some(l) = lang {
             query.append_pair("lang", l.code());
         }
@@ -1408,6 +1450,9 @@ mod tests {
                 r#"<span class="sr">{} · </span>"#,
                 "<small>{}</small>",
                 "Page is <strong>{}</strong>",
+                // A property filter: named by its key, kept by the custom-period form.
+                "author is <strong>{}</strong>",
+                r#"<input type="hidden" name="props.author" value="{}">"#,
                 // The realtime number's URL, and the CSV downloads under the view's path.
                 &format!(r#"data-realtime-url="{escaped_path}/realtime""#),
                 &format!(r#"<a class="csv" href="{escaped_path}/csv/pages?"#),
@@ -1602,7 +1647,7 @@ mod tests {
             assert!(nl.contains(text), "{text} not in:\n{nl}");
         }
         // Every link keeps the chosen language; the switch offers the others by their names.
-        assert!(nl.contains("href=\"/share/x.example?period=today&#38;page=x.example&#38;source=x.example&#38;lang=nl\""));
+        assert!(nl.contains("href=\"/share/x.example?period=today&#38;page=x.example&#38;source=x.example&#38;props.author=x.example&#38;lang=nl\""));
         assert!(nl.contains(r#"hreflang="fr" lang="fr">Français</a>"#));
         assert!(nl.contains(r#"hreflang="nl" lang="nl" aria-current="true">Nederlands</a>"#));
         assert!(nl.contains(r#"<input type="hidden" name="lang" value="nl">"#));
@@ -1620,7 +1665,7 @@ mod tests {
         // Without a chosen language, links carry none (the browser's decides); only the
         // switch's links name one.
         assert!(fr.contains(
-            "href=\"/share/x.example?period=today&#38;page=x.example&#38;source=x.example\""
+            "href=\"/share/x.example?period=today&#38;page=x.example&#38;source=x.example&#38;props.author=x.example\""
         ));
         assert_eq!(fr.matches("lang=fr\"").count(), 1, "{fr}");
         assert!(!fr.contains("name=\"lang\""));

@@ -428,9 +428,12 @@ impl Queries {
     pub fn of(view: &View, mode: Mode, goals: bool, prop: Option<&str>) -> Queries {
         let mode = mode.of_view(view);
         let base = |metrics: &[Metric], dims: &[Dimension]| -> Query {
-            Query::new(&view.site, metrics, view.period.date_range())
+            let mut q = Query::new(&view.site, metrics, view.period.date_range())
                 .by(dims)
-                .filtered(view.filters())
+                .filtered(view.filters());
+            // The keys the property filters' dimensions index.
+            q.prop_keys = view.prop_keys();
+            q
         };
         let names = |cols: &[Col]| -> Vec<Metric> { cols.iter().map(|c| c.metric).collect() };
         let mut head = names(&headline(mode));
@@ -446,13 +449,21 @@ impl Queries {
         let people = people(mode).metric;
         let mut series = base(series_metrics(mode), &[Dimension::Time]);
         series.time_labels = true;
-        let breakdowns = breakdowns(mode, !view.filters.is_empty(), goals, prop.is_some());
+        let breakdowns = breakdowns(mode, view.is_filtered(), goals, prop.is_some());
         let tables = breakdowns
             .iter()
             .map(|b| {
                 let mut q = base(&names(&b.cols), &[b.dimension]);
                 if let (Dimension::Prop(_), Some(key)) = (b.dimension, prop) {
-                    q.prop_keys = vec![key.to_string()];
+                    // The shown key, where the filters already name it or after them.
+                    let i = match q.prop_keys.iter().position(|k| k == key) {
+                        Some(i) => i,
+                        None => {
+                            q.prop_keys.push(key.to_string());
+                            q.prop_keys.len() - 1
+                        }
+                    };
+                    q.dimensions = vec![Dimension::Prop(i as u8)];
                 }
                 // One more than shown when a row is hidden.
                 q.limit = TABLE_ROWS + usize::from(b.hide.is_some());

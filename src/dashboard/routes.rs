@@ -309,8 +309,7 @@ impl Dashboard {
             .await;
         // The period is what the engine refuses for every panel (filters in aggregate-only mode
         // are refused per panel, and say why there).
-        if let (Err(StatsError::Invalid(message)), true) = (&data.headline, view.filters.is_empty())
-        {
+        if let (Err(StatsError::Invalid(message)), true) = (&data.headline, !view.is_filtered()) {
             return error(
                 tr,
                 StatusCode::BAD_REQUEST,

@@ -166,6 +166,9 @@ pub struct View {
     /// The custom property the properties panel breaks down (`prop`); `None`: the site's
     /// first allow-listed one. Checked against the site's keys by [`View::check_prop`].
     pub prop: Option<String>,
+    /// Filters on custom properties (`props.KEY=VALUE`, an `is` each), at most one per key, in
+    /// key order; their keys are checked by [`View::check_prop`].
+    pub prop_filters: Vec<(String, String)>,
 }
 
 /// Why a query string is not a view; [`ViewError::message`] says it in a language.
@@ -216,6 +219,7 @@ impl View {
         let mut period = None;
         let mut lang = None;
         let mut prop = None;
+        let mut prop_filters: Vec<(String, String)> = Vec::new();
         let (mut from, mut to) = (None, None);
         let mut compare = Compare::PreviousPeriod;
         let mut filters: Vec<(FilterDim, String)> = Vec::new();
@@ -238,7 +242,16 @@ impl View {
                     lang = Some(Lang::parse(&v).ok_or_else(|| ViewError::Lang(v.to_string()))?)
                 }
                 k => {
-                    if let Some(dim) = filter_dim(k) {
+                    if let Some(key) = k.strip_prefix("props.").filter(|k| !k.is_empty()) {
+                        if v.is_empty() {
+                            continue;
+                        }
+                        if v.len() > MAX_FILTER_VALUE {
+                            return Err(ViewError::FilterTooLong(k.to_string()));
+                        }
+                        prop_filters.retain(|(x, _)| x != key);
+                        prop_filters.push((key.to_string(), v.into_owned()));
+                    } else if let Some(dim) = filter_dim(k) {
                         if v.is_empty() {
                             continue;
                         }
@@ -254,6 +267,7 @@ impl View {
             }
         }
         filters.sort_by_key(|(d, _)| FILTERS.iter().position(|f| f == d));
+        prop_filters.sort();
         let date = |s: Option<String>, name: &'static str| -> Result<Date, ViewError> {
             let s = s.unwrap_or_default();
             s.parse::<Date>().map_err(|_| ViewError::Date(name, s))
@@ -282,16 +296,54 @@ impl View {
             filters,
             lang,
             prop,
+            prop_filters,
         })
     }
 
     /// Refuses a `prop` that is not one of the site's allow-listed `keys` (a value that is
     /// present but wrong is an error, as in [`View::parse`]).
     pub fn check_prop(&self, keys: &[String]) -> Result<(), ViewError> {
-        match &self.prop {
-            Some(p) if !keys.contains(p) => Err(ViewError::Prop(p.clone(), keys.to_vec())),
-            _ => Ok(()),
+        let named = self
+            .prop
+            .iter()
+            .chain(self.prop_filters.iter().map(|(k, _)| k));
+        match named.into_iter().find(|p| !keys.contains(p)) {
+            Some(p) => Err(ViewError::Prop(p.clone(), keys.to_vec())),
+            None => Ok(()),
         }
+    }
+
+    /// The keys of the property filters, in order: the report's `prop_keys`, which
+    /// `Dimension::Prop` indexes (see [`View::filters`]).
+    pub fn prop_keys(&self) -> Vec<String> {
+        self.prop_filters.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The value the view's filter on property `key` keeps, if it has one.
+    pub fn prop_filter_value(&self, key: &str) -> Option<&str> {
+        self.prop_filters
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// This view filtered to `value` of property `key` (replacing a filter on the same key).
+    pub fn with_prop_filter(&self, key: &str, value: &str) -> View {
+        let mut v = self.without_prop_filter(key);
+        v.prop_filters.push((key.to_string(), value.to_string()));
+        v.prop_filters.sort();
+        v
+    }
+
+    pub fn without_prop_filter(&self, key: &str) -> View {
+        let mut v = self.clone();
+        v.prop_filters.retain(|(k, _)| k != key);
+        v
+    }
+
+    /// Whether the view has any filter.
+    pub fn is_filtered(&self) -> bool {
+        !self.filters.is_empty() || !self.prop_filters.is_empty()
     }
 
     /// The property the properties panel shows: the one chosen, else the site's first.
@@ -310,23 +362,34 @@ impl View {
         }
     }
 
-    /// Whether the view is filtered by a goal (its panels then count conversions).
+    /// Whether the view is filtered by a goal or a custom property: the stats API answers
+    /// such a report as conversions, so its panels count those.
     pub fn by_goal(&self) -> bool {
-        self.filters
-            .iter()
-            .any(|(d, _)| d.dimension == Dimension::Goal)
+        !self.prop_filters.is_empty()
+            || self
+                .filters
+                .iter()
+                .any(|(d, _)| d.dimension == Dimension::Goal)
     }
 
-    /// The stats API's `filters`: each dimension `is` its value.
+    /// The stats API's `filters`: each dimension `is` its value; a property filter's
+    /// dimension is its key's place in [`View::prop_keys`].
     pub fn filters(&self) -> Vec<Filter> {
+        let leaf = |dimension, v: &String| Filter::Leaf {
+            op: Op::Is,
+            dimension,
+            values: vec![v.clone()],
+            case_sensitive: true,
+        };
         self.filters
             .iter()
-            .map(|(d, v)| Filter::Leaf {
-                op: Op::Is,
-                dimension: d.dimension,
-                values: vec![v.clone()],
-                case_sensitive: true,
-            })
+            .map(|(d, v)| leaf(d.dimension, v))
+            .chain(
+                self.prop_filters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, v))| leaf(Dimension::Prop(i as u8), v)),
+            )
             .collect()
     }
 
@@ -343,6 +406,9 @@ impl View {
         }
         for (d, v) in &self.filters {
             q.append_pair(d.param, v);
+        }
+        for (k, v) in &self.prop_filters {
+            q.append_pair(&format!("props.{k}"), v);
         }
         if let Some(prop) = &self.prop {
             q.append_pair("prop", prop);
@@ -410,6 +476,7 @@ impl View {
             site: site.to_string(),
             filters: Vec::new(),
             prop: None,
+            prop_filters: Vec::new(),
             ..self.clone()
         }
     }
@@ -592,5 +659,63 @@ mod tests {
         );
         let none = parse("prop=email").unwrap().check_prop(&[]).unwrap_err();
         assert!(none.message(en).contains("props_allowlist is empty"));
+    }
+
+    /// `props.KEY=VALUE` filters by a custom property: one per key, in key order, kept by every
+    /// link, each a `Dimension::Prop` leaf indexing the report's `prop_keys`, and the view
+    /// becomes a conversion report; an unknown key is refused.
+    #[test]
+    fn property_filters_are_part_of_the_view() {
+        let keys = ["author".to_string(), "lang".to_string()];
+        let v =
+            parse("period=7d&props.lang=nl&country=NL&props.author=Jan&props.author=Piet&props.x=")
+                .unwrap();
+        assert_eq!(
+            v.prop_filters,
+            [
+                ("author".to_string(), "Piet".to_string()),
+                ("lang".into(), "nl".into())
+            ]
+        );
+        assert_eq!(
+            v.query_string(),
+            "period=7d&country=NL&props.author=Piet&props.lang=nl"
+        );
+        assert_eq!(parse(&v.query_string()).unwrap(), v);
+        assert!(v.by_goal() && v.is_filtered());
+        assert_eq!(v.prop_keys(), ["author", "lang"]);
+        let f = v.filters();
+        assert_eq!(f.len(), 3);
+        assert_eq!(
+            f[1],
+            Filter::Leaf {
+                op: Op::Is,
+                dimension: Dimension::Prop(0),
+                values: vec!["Piet".into()],
+                case_sensitive: true,
+            }
+        );
+        assert_eq!(v.prop_filter_value("lang"), Some("nl"));
+        assert_eq!(
+            v.without_prop_filter("author").query_string(),
+            "period=7d&country=NL&props.lang=nl"
+        );
+        assert_eq!(
+            v.without_prop_filter("lang")
+                .with_prop_filter("author", "Jan")
+                .query_string(),
+            "period=7d&country=NL&props.author=Jan"
+        );
+        assert_eq!(
+            v.for_site("/dashboard/b.example".into(), "b.example")
+                .href(),
+            "/dashboard/b.example?period=7d"
+        );
+        assert_eq!(v.check_prop(&keys), Ok(()));
+        assert_eq!(
+            parse("props.email=x").unwrap().check_prop(&keys),
+            Err(ViewError::Prop("email".into(), keys.to_vec()))
+        );
+        assert!(!parse("period=7d").unwrap().is_filtered());
     }
 }

@@ -584,6 +584,19 @@ test('properties panel: its numbers are the API\'s; a tab shows another property
     await Promise.all([q.waitForNavigation(), q.click('#props-panel nav.tabs a:text-is("lang")')]);
     await check(q, 'lang', 'lang, no JavaScript');
     await noJs.close();
+    // A row filters the view by its value: the page is then a conversion report, as the API's
+    // answer to the same filter.
+    await page.goto(`${tally.base}/dashboard/a.example?period=30d`);
+    await Promise.all([page.waitForNavigation(), page.click('table[data-panel=props] tr[data-dimension=Jan] a')]);
+    assert.equal(new URL(page.url()).searchParams.get('props.author'), 'Jan');
+    const byJan = { site: 'a.example', range: '30d', filters: { 'event:props:author': 'Jan' } };
+    const head = await readHeadline(page);
+    const h = await tally.api(TOKEN, query(byJan, GOAL_METRICS));
+    GOAL_METRICS.forEach((m, i) => assert.equal(head[m].value, h.results[0].metrics[i], `author Jan: headline ${m}`));
+    assert.ok(head.visitors.value > 0);
+    const jp = await tally.api(TOKEN, query(byJan, ['visitors', 'events', 'group_conversion_rate'], ['event:page'], { pagination: { limit: 10 } }));
+    assert.deepEqual((await readTable(page, 'pages')).map((r) => r.dim), jp.results.map((r) => r.dimensions[0]));
+    assert.ok(jp.results.every((r) => r.dimensions[0].startsWith('/blog')), 'Jan wrote on the blog only');
     // Its CSV: every row of the shown property.
     const dl = await browser.newContext({ userAgent, acceptDownloads: true, storageState: await context.storageState() });
     const d = await dl.newPage();

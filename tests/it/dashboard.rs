@@ -1120,6 +1120,47 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         html.contains("prop=lang#props-panel\">lang</a>"),
         "a tab per key"
     );
+    // A row filters the view by its value, as other tables' rows do; `(none)` is no value.
+    let link = |html: &str, value: &str| -> Option<String> {
+        let start = html.find("data-panel=\"props\"")?;
+        let row =
+            &html[start..][html[start..].find(&format!("<tr data-dimension=\"{value}\""))?..];
+        let row = &row[..row.find("</tr>")?];
+        let href = &row[row.find("<a href=\"")? + 9..];
+        Some(href[..href.find('"')?].replace("&#38;", "&"))
+    };
+    assert_eq!(link(&html, "(none)"), None);
+    let jan = link(&html, "Jan").expect("the Jan row links");
+    assert_eq!(
+        jan,
+        format!("/share/{SHARE_SECRET}?period=today&props.author=Jan")
+    );
+    let (s, _, html) = get(base, &jan, None).await;
+    assert_eq!(s, 200, "{html}");
+    // Filtered by a property, the page is a conversion report: Jan's 2 pageviews by 1 of the
+    // 3 visitors; its pages are /a and /b; the filter is shown and the row removes it.
+    assert!(html.contains("author is <strong>Jan</strong>"), "{html}");
+    assert_eq!(headline_value(&html, "visitors"), 1.0);
+    assert_eq!(headline_value(&html, "events"), 2.0);
+    assert_eq!(headline_value(&html, "conversion_rate"), 33.33);
+    assert_eq!(table(&html), vec![row("Jan", ["1", "2", "33.33"])]);
+    assert!(html.contains(&format!(
+        "<a href=\"/share/{SHARE_SECRET}?period=today\" aria-current=\"true\" title=\"Remove this filter\">Jan</a>"
+    )));
+    for page in ["/a", "/b"] {
+        assert!(
+            html.contains(&format!("<tr data-dimension=\"{page}\"")),
+            "{page}"
+        );
+    }
+    assert!(!html.contains("<tr data-dimension=\"/c\""));
+    let (s, _, _) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&props.email=x"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "a filter on a property the site does not store");
     let (s, _, html) = get(
         base,
         &format!("/share/{SHARE_SECRET}?period=today&prop=lang"),
