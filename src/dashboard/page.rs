@@ -796,13 +796,11 @@ impl<'a> Section<'a> {
 }
 
 /// Where a row of the properties table links: to the view filtered by `value` of property
-/// `key`, or back when already filtered by it. `(none)` (the events without the property) is
-/// no value an `is` filter keeps, so that row links nowhere.
+/// `key`, or back when already filtered by it. `(none)` filters too: the engine's `is
+/// "(none)"` keeps the events without the property, as its breakdown counts them.
 fn prop_link(view: &View, key: &str, value: &str, tr: &Tr) -> RowLink {
     if view.prop_filter_value(key) == Some(value) {
         RowLink::Remove(view.without_prop_filter(key).href())
-    } else if value == "(none)" {
-        RowLink::None
     } else {
         RowLink::Add(
             view.with_prop_filter(key, value).href(),

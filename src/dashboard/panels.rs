@@ -69,14 +69,15 @@ pub struct Breakdown {
 pub enum Mode {
     Visits,
     Aggregate,
-    /// Visits kept, the view filtered by a goal: a conversion report answers converted
+    /// Visits kept, the view filtered by a goal or a custom property: a conversion report answers converted
     /// visitors, conversions and conversion rates only (see `docs/http-api.md`), so every
     /// panel counts those.
     Conversions,
 }
 
 impl Mode {
-    /// The mode `view` is shown in: a goal filter turns a visits view into conversions.
+    /// The mode `view` is shown in: a goal or property filter turns a visits view into
+    /// conversions.
     pub fn of_view(self, view: &View) -> Mode {
         match self {
             Mode::Visits if view.by_goal() => Mode::Conversions,
@@ -145,7 +146,7 @@ pub fn series_metrics(mode: Mode) -> &'static [Metric] {
 /// when the site has goals and visits are kept; filtered by a goal, every table counts its
 /// conversions, with each row's own conversion rate. The properties table (`props`: the site
 /// has allow-listed custom properties) breaks down the pageviews and custom events by one of
-/// them, the query's `prop_keys[0]` (see [`Queries::of`]).
+/// them, the shown one, whose place in the query's `prop_keys` [`Queries::of`] sets.
 pub fn breakdowns(mode: Mode, filtered: bool, goals: bool, props: bool) -> Vec<Breakdown> {
     let mut tables = tables(mode, filtered);
     if mode == Mode::Conversions {
@@ -178,7 +179,7 @@ pub fn breakdowns(mode: Mode, filtered: bool, goals: bool, props: bool) -> Vec<B
                 title: "",
                 dimension: Dimension::Prop(0),
                 header: "dimension.prop_value",
-                // The rows' filter would name the shown property only; not offered.
+                // Its rows filter by the shown property (`props.KEY`), which the page knows.
                 filter: None,
                 // Filtered by a goal, its rows are that goal's conversions, as the goals
                 // table's are.
@@ -657,6 +658,7 @@ mod tests {
             "period=today&compare=off&page=/x",
             "period=custom&from=2026-01-01&to=2026-03-31&compare=year_over_year&country=NL&device=Mobile&os=iOS&browser=Safari&source=Google&utm_campaign=spring",
             "period=7d&goal=Download&country=NL",
+            "period=7d&props.author=Jan&props.lang=nl&country=NL",
         ] {
             let view = View::parse("/d".into(), "a.example".into(), Some(q)).unwrap();
             for (mode, goals, prop) in [
@@ -752,6 +754,17 @@ mod tests {
         let qs = Queries::of(&by_goal, Mode::Visits, true, Some("lang"));
         assert_eq!(qs.tables[1].prop_keys, ["lang"]);
         assert_eq!(qs.tables[1].filters.len(), 1);
+        // Property filters come first in every query's keys; the table's key is found among
+        // them, or follows them.
+        let by_lang = View::parse("/d".into(), "a.example".into(), Some("props.lang=nl")).unwrap();
+        let qs = Queries::of(&by_lang, Mode::Visits, true, Some("author"));
+        assert_eq!(qs.headline.prop_keys, ["lang"]);
+        assert_eq!(qs.tables[1].prop_keys, ["lang", "author"]);
+        assert_eq!(qs.tables[1].dimensions, vec![Dimension::Prop(1)]);
+        let qs = Queries::of(&by_lang, Mode::Visits, true, Some("lang"));
+        assert_eq!(qs.tables[1].prop_keys, ["lang"]);
+        assert_eq!(qs.tables[1].dimensions, vec![Dimension::Prop(0)]);
+        assert!(qs.tables.iter().all(|t| t.prop_keys[0] == "lang"));
         assert_eq!(
             qs.tables[1].metrics,
             vec![Metric::Visitors, Metric::Events, Metric::ConversionRate]

@@ -1,7 +1,7 @@
 //! The state of one dashboard view, all of it in the URL (so a view can be bookmarked or shared):
 //! site (in the path), `period`, `from`/`to` for a custom period, `compare`, and one query
 //! parameter per filter (`page`, `source`, `utm_campaign`, `country`, `device`, `browser`, `os`,
-//! `goal`),
+//! `goal`, `props.KEY`), `prop` for the property the properties panel shows,
 //! and `lang` when a language was chosen with the switch (without it, the browser's
 //! `Accept-Language` decides, so a link sent to a colleague opens in their language).
 //!
@@ -184,6 +184,8 @@ pub enum ViewError {
     Lang(String),
     /// A `prop` the site does not store, and the keys it does.
     Prop(String, Vec<String>),
+    /// A `props.KEY` filter on a key the site does not store, and the keys it does.
+    PropFilter(String, Vec<String>),
 }
 
 impl ViewError {
@@ -206,6 +208,13 @@ impl ViewError {
             ViewError::Prop(v, keys) => tr.f(
                 "error.prop",
                 &[("value", &format!("{v:?}")), ("keys", &keys.join(", "))],
+            ),
+            ViewError::PropFilter(key, keys) if keys.is_empty() => {
+                tr.f("error.prop_filter_none", &[("key", key)])
+            }
+            ViewError::PropFilter(key, keys) => tr.f(
+                "error.prop_filter",
+                &[("key", key), ("keys", &keys.join(", "))],
             ),
         }
     }
@@ -303,12 +312,11 @@ impl View {
     /// Refuses a `prop` that is not one of the site's allow-listed `keys` (a value that is
     /// present but wrong is an error, as in [`View::parse`]).
     pub fn check_prop(&self, keys: &[String]) -> Result<(), ViewError> {
-        let named = self
-            .prop
-            .iter()
-            .chain(self.prop_filters.iter().map(|(k, _)| k));
-        match named.into_iter().find(|p| !keys.contains(p)) {
-            Some(p) => Err(ViewError::Prop(p.clone(), keys.to_vec())),
+        if let Some(p) = self.prop.as_ref().filter(|p| !keys.contains(p)) {
+            return Err(ViewError::Prop(p.clone(), keys.to_vec()));
+        }
+        match self.prop_filters.iter().find(|(k, _)| !keys.contains(k)) {
+            Some((k, _)) => Err(ViewError::PropFilter(k.clone(), keys.to_vec())),
             None => Ok(()),
         }
     }
@@ -362,8 +370,8 @@ impl View {
         }
     }
 
-    /// Whether the view is filtered by a goal or a custom property: the stats API answers
-    /// such a report as conversions, so its panels count those.
+    /// Whether the view is filtered by a goal or a custom property (the name is the older of
+    /// the two): the stats API answers such a report as conversions, so its panels count those.
     pub fn by_goal(&self) -> bool {
         !self.prop_filters.is_empty()
             || self
@@ -686,15 +694,13 @@ mod tests {
         assert_eq!(v.prop_keys(), ["author", "lang"]);
         let f = v.filters();
         assert_eq!(f.len(), 3);
-        assert_eq!(
-            f[1],
-            Filter::Leaf {
-                op: Op::Is,
-                dimension: Dimension::Prop(0),
-                values: vec!["Piet".into()],
-                case_sensitive: true,
-            }
-        );
+        let prop = |i, value: &str| Filter::Leaf {
+            op: Op::Is,
+            dimension: Dimension::Prop(i),
+            values: vec![value.into()],
+            case_sensitive: true,
+        };
+        assert_eq!(f[1..], [prop(0, "Piet"), prop(1, "nl")]);
         assert_eq!(v.prop_filter_value("lang"), Some("nl"));
         assert_eq!(
             v.without_prop_filter("author").query_string(),
@@ -712,10 +718,18 @@ mod tests {
             "/dashboard/b.example?period=7d"
         );
         assert_eq!(v.check_prop(&keys), Ok(()));
+        let en = crate::i18n::tr(Lang::En);
+        let wrong = parse("props.email=x")
+            .unwrap()
+            .check_prop(&keys)
+            .unwrap_err();
+        assert_eq!(wrong, ViewError::PropFilter("email".into(), keys.to_vec()));
         assert_eq!(
-            parse("props.email=x").unwrap().check_prop(&keys),
-            Err(ViewError::Prop("email".into(), keys.to_vec()))
+            wrong.message(en),
+            "props.email must name one of this site's allow-listed properties (author, lang)"
         );
+        let none = parse("props.email=x").unwrap().check_prop(&[]).unwrap_err();
+        assert!(none.message(en).contains("there is no props.email filter"));
         assert!(!parse("period=7d").unwrap().is_filtered());
     }
 }

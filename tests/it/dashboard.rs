@@ -1120,7 +1120,7 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         html.contains("prop=lang#props-panel\">lang</a>"),
         "a tab per key"
     );
-    // A row filters the view by its value, as other tables' rows do; `(none)` is no value.
+    // A row filters the view by its value, as other tables' rows do (`(none)` too).
     let link = |html: &str, value: &str| -> Option<String> {
         let start = html.find("data-panel=\"props\"")?;
         let row =
@@ -1129,7 +1129,10 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         let href = &row[row.find("<a href=\"")? + 9..];
         Some(href[..href.find('"')?].replace("&#38;", "&"))
     };
-    assert_eq!(link(&html, "(none)"), None);
+    assert_eq!(
+        link(&html, "(none)").as_deref(),
+        Some(format!("/share/{SHARE_SECRET}?period=today&props.author=%28none%29").as_str())
+    );
     let jan = link(&html, "Jan").expect("the Jan row links");
     assert_eq!(
         jan,
@@ -1154,6 +1157,34 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         );
     }
     assert!(!html.contains("<tr data-dimension=\"/c\""));
+    // Filtered by one property, broken down by another: Jan's events by language; and by
+    // both, Jan's Dutch pageview alone.
+    let (s, _, html) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&props.author=Jan&prop=lang"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        table(&html),
+        vec![
+            row("(none)", ["1", "1", "33.33"]),
+            row("nl", ["1", "1", "33.33"])
+        ]
+    );
+    let (s, _, html) = get(
+        base,
+        &format!("/share/{SHARE_SECRET}?period=today&props.author=Jan&props.lang=nl&prop=lang"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(headline_value(&html, "events"), 1.0);
+    assert_eq!(table(&html), vec![row("nl", ["1", "1", "33.33"])]);
+    assert!(
+        html.contains("<tr data-dimension=\"/a\"") && !html.contains("<tr data-dimension=\"/b\"")
+    );
     let (s, _, _) = get(
         base,
         &format!("/share/{SHARE_SECRET}?period=today&props.email=x"),
