@@ -1083,6 +1083,11 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         assert_eq!(beacon(ip, body).await.unwrap().status(), 202);
     }
     assert_eq!(t.wait_rows(5).await, 5);
+    // A page of the share link with this query string.
+    let share = |query: &str| {
+        let path = format!("/share/{SHARE_SECRET}?{query}");
+        async move { get(base, &path, None).await }
+    };
 
     let table = |html: &str| -> Vec<(String, Vec<String>)> {
         let start = html
@@ -1103,7 +1108,7 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
             .collect()
     };
     let row = |v: &str, c: [&str; 3]| (v.to_string(), c.iter().map(|s| s.to_string()).collect());
-    let (s, _, html) = get(base, &format!("/share/{SHARE_SECRET}?period=today"), None).await;
+    let (s, _, html) = share("period=today").await;
     assert_eq!(s, 200, "{html}");
     // The first allow-listed key by default: visitors, pageviews, events (ties in visitors
     // ordered by value, as the API orders them).
@@ -1159,12 +1164,7 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
     assert!(!html.contains("<tr data-dimension=\"/c\""));
     // Filtered by one property, broken down by another: Jan's events by language; and by
     // both, Jan's Dutch pageview alone.
-    let (s, _, html) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&props.author=Jan&prop=lang"),
-        None,
-    )
-    .await;
+    let (s, _, html) = share("period=today&props.author=Jan&prop=lang").await;
     assert_eq!(s, 200);
     assert_eq!(
         table(&html),
@@ -1173,31 +1173,16 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
             row("nl", ["1", "1", "33.33"])
         ]
     );
-    let (s, _, html) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&props.author=Jan&props.lang=nl&prop=lang"),
-        None,
-    )
-    .await;
+    let (s, _, html) = share("period=today&props.author=Jan&props.lang=nl&prop=lang").await;
     assert_eq!(s, 200);
     assert_eq!(headline_value(&html, "events"), 1.0);
     assert_eq!(table(&html), vec![row("nl", ["1", "1", "33.33"])]);
     assert!(
         html.contains("<tr data-dimension=\"/a\"") && !html.contains("<tr data-dimension=\"/b\"")
     );
-    let (s, _, _) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&props.email=x"),
-        None,
-    )
-    .await;
+    let (s, _, _) = share("period=today&props.email=x").await;
     assert_eq!(s, 400, "a filter on a property the site does not store");
-    let (s, _, html) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&prop=lang"),
-        None,
-    )
-    .await;
+    let (s, _, html) = share("period=today&prop=lang").await;
     assert_eq!(s, 200);
     assert_eq!(
         table(&html),
@@ -1220,12 +1205,7 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
         0
     );
     // A key the site does not store: a 400 naming the ones it does.
-    let (s, _, html) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&prop=email"),
-        None,
-    )
-    .await;
+    let (s, _, html) = share("period=today&prop=email").await;
     assert_eq!(s, 400);
     assert!(html.contains("(author, lang)"), "{html}");
     // So is its CSV.
@@ -1238,12 +1218,7 @@ async fn the_properties_panel_breaks_down_pageview_and_event_props() {
     assert_eq!(s, 400);
     // With the view's filters: filtered by the page /a, the panel counts that page's pageviews
     // only, Jan's and Piet's.
-    let (s, _, html) = get(
-        base,
-        &format!("/share/{SHARE_SECRET}?period=today&page=%2Fa"),
-        None,
-    )
-    .await;
+    let (s, _, html) = share("period=today&page=%2Fa").await;
     assert_eq!(s, 200);
     assert_eq!(
         table(&html),
