@@ -795,18 +795,26 @@ impl<'a> Section<'a> {
     }
 }
 
-/// Where a row of the properties table links: to the view filtered by `value` of property
-/// `key`, or back when already filtered by it. `(none)` filters too: the engine's `is
-/// "(none)"` keeps the events without the property, as its breakdown counts them.
-fn prop_link(view: &View, key: &str, value: &str, tr: &Tr) -> RowLink {
-    if view.prop_filter_value(key) == Some(value) {
-        RowLink::Remove(view.without_prop_filter(key).href())
+/// Where a row links: back to the view `without` its filter when the view is `active`ly
+/// filtered by the row, else to the view `with` it, titled with the filter's `dimension`
+/// (a label, or a property's key) and `value`. A property's `(none)` row filters too: the
+/// engine's `is "(none)"` keeps the events without the property, as its breakdown counts them.
+fn row_link(
+    active: bool,
+    without: impl FnOnce() -> View,
+    with: impl FnOnce() -> View,
+    dimension: &str,
+    value: &str,
+    tr: &Tr,
+) -> RowLink {
+    if active {
+        RowLink::Remove(without().href())
     } else {
         RowLink::Add(
-            view.with_prop_filter(key, value).href(),
+            with().href(),
             tr.f(
                 "table.add_filter",
-                &[("dimension", &key), ("value", &value)],
+                &[("dimension", &dimension), ("value", &value)],
             ),
         )
     }
@@ -894,20 +902,23 @@ impl<'a> BreakdownTable<'a> {
             .map(|r| {
                 let value = r.dims.first().cloned().unwrap_or_default();
                 let link = match (filter, prop) {
-                    (None, Some(key)) => prop_link(view, key, &value, tr),
-                    (filter, _) => match filter {
-                        Some(f) if view.filter_value(f) == Some(value.as_str()) => {
-                            RowLink::Remove(view.without_filter(f).href())
-                        }
-                        Some(f) => RowLink::Add(
-                            view.with_filter(f, &value).href(),
-                            tr.f(
-                                "table.add_filter",
-                                &[("dimension", &tr.t(f.label)), ("value", &value)],
-                            ),
-                        ),
-                        None => RowLink::None,
-                    },
+                    (Some(f), _) => row_link(
+                        view.filter_value(f) == Some(value.as_str()),
+                        || view.without_filter(f),
+                        || view.with_filter(f, &value),
+                        &tr.t(f.label),
+                        &value,
+                        tr,
+                    ),
+                    (None, Some(key)) => row_link(
+                        view.prop_filter_value(key) == Some(value.as_str()),
+                        || view.without_prop_filter(key),
+                        || view.with_prop_filter(key, &value),
+                        key,
+                        &value,
+                        tr,
+                    ),
+                    (None, None) => RowLink::None,
                 };
                 TableRow {
                     meter: charts::meter(if max > 0.0 { r.metric(0) / max } else { 0.0 }),

@@ -69,9 +69,9 @@ pub struct Breakdown {
 pub enum Mode {
     Visits,
     Aggregate,
-    /// Visits kept, the view filtered by a goal or a custom property: a conversion report answers converted
-    /// visitors, conversions and conversion rates only (see `docs/http-api.md`), so every
-    /// panel counts those.
+    /// Visits kept, the view filtered by a goal or a custom property: a conversion report
+    /// answers converted visitors, conversions, their pageviews and conversion rates only (see
+    /// `docs/http-api.md`), so every panel counts those.
     Conversions,
 }
 

@@ -5,10 +5,11 @@
 //! The events of each visitor hash are sorted by `(ts, micros, event_id)`; a gap of more than
 //! the visit timeout starts a new visit. Every kind of event extends a visit; a visit counts only
 //! if it has a pageview. Per visit, one *unit* row is written for the visit itself (kind 0, at
-//! its start: the time of its first pageview), one per pageview (kind 1, at its time, with its allow-listed props) and one per
-//! custom event (kind 2). The visit's attributes are those of its first pageview; its duration
-//! is its last event (of any kind) minus its start. A pageview that is the first view of its page
-//! in the visit carries the page's engaged time and deepest scroll (`page_visit` = 1).
+//! its start: the time of its first pageview), one per pageview (kind 1, at its time, with its
+//! allow-listed props) and one per custom event (kind 2). The visit's attributes are those of
+//! its first pageview; its duration is its last event (of any kind) minus its start. A pageview
+//! that is the first view of its page in the visit carries the page's engaged time and deepest
+//! scroll (`page_visit` = 1).
 //!
 //! A visitor hash lives one salt day and the grace after it (see `visitor`), so a visit is never
 //! longer than [`MAX_VISIT_SECONDS`] plus the timeout: a visit that ends at or after an instant
